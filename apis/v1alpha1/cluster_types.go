@@ -1,0 +1,102 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Cluster condition types and reasons.
+const (
+	// ClusterConditionDeletionBlocked is True while a deleted Cluster waits for its
+	// instances and services to go; the message says what remains.
+	ClusterConditionDeletionBlocked = "DeletionBlocked"
+
+	ReasonResourcesRemain = "ResourcesRemain"
+)
+
+// ClusterFinalizer holds a deleted Cluster until no instance or service uses it.
+const ClusterFinalizer = "ecs.berth.dev/cluster-in-use"
+
+// ClusterSpec holds cluster-wide settings.
+type ClusterSpec struct {
+	// instanceUnreachableGracePeriodSeconds is the default for Services: how long
+	// tasks on an instance that stopped heartbeating are kept before they are
+	// replaced elsewhere (default 300).
+	// +optional
+	// +kubebuilder:default=300
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=86400
+	InstanceUnreachableGracePeriodSeconds *int32 `json:"instanceUnreachableGracePeriodSeconds,omitempty"`
+
+	// stoppedTaskRetentionSeconds is how long stopped tasks stay visible before they
+	// are deleted (default 86400, a day; ECS keeps about an hour). Each service keeps
+	// at least its most recent stopped task regardless.
+	// +optional
+	// +kubebuilder:default=86400
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=31536000
+	StoppedTaskRetentionSeconds *int32 `json:"stoppedTaskRetentionSeconds,omitempty"`
+}
+
+// ClusterStatus counts what runs in the cluster.
+type ClusterStatus struct {
+	// observedGeneration is the spec generation the status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// registeredContainerInstancesCount of instances registered in the cluster.
+	// +optional
+	RegisteredContainerInstancesCount int32 `json:"registeredContainerInstancesCount"`
+
+	// activeServicesCount of services in the cluster.
+	// +optional
+	ActiveServicesCount int32 `json:"activeServicesCount"`
+
+	// runningTasksCount of tasks RUNNING in the cluster.
+	// +optional
+	RunningTasksCount int32 `json:"runningTasksCount"`
+
+	// pendingTasksCount of tasks not yet RUNNING in the cluster.
+	// +optional
+	PendingTasksCount int32 `json:"pendingTasksCount"`
+
+	// conditions: Ready, DeletionBlocked.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=8
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// Cluster is a pool of container instances. Tasks and Services in any namespace name
+// it in spec.cluster.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Cluster,shortName=ecsc;ecscluster,categories=ecs
+// +kubebuilder:printcolumn:name="Instances",type=integer,JSONPath=`.status.registeredContainerInstancesCount`
+// +kubebuilder:printcolumn:name="Services",type=integer,JSONPath=`.status.activeServicesCount`
+// +kubebuilder:printcolumn:name="Running",type=integer,JSONPath=`.status.runningTasksCount`
+// +kubebuilder:printcolumn:name="Pending",type=integer,JSONPath=`.status.pendingTasksCount`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type Cluster struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec holds cluster-wide settings.
+	// +optional
+	// +kubebuilder:default={}
+	Spec ClusterSpec `json:"spec,omitempty"`
+
+	// status counts what runs in the cluster.
+	// +optional
+	Status ClusterStatus `json:"status,omitempty"`
+}
+
+// ClusterList is a list of Clusters.
+//
+// +kubebuilder:object:root=true
+type ClusterList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Cluster `json:"items"`
+}

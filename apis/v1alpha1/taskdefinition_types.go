@@ -1,0 +1,742 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// TaskDefinition condition types and reasons.
+const (
+	// TaskDefinitionConditionRevisioned is True once the current spec is stored as an
+	// immutable revision (status.latestRevision).
+	TaskDefinitionConditionRevisioned = "Revisioned"
+
+	ReasonRevisionCreated = "RevisionCreated"
+	ReasonRevisionCurrent = "RevisionCurrent"
+)
+
+// NetworkMode is the networking of a task's containers.
+// +kubebuilder:validation:Enum=bridge;host;none
+// +kubebuilder:validation:MaxLength=6
+type NetworkMode string
+
+const (
+	// NetworkModeBridge gives the task its own network namespace on a bridge, with
+	// port mappings published on the instance (hostPort 0 picks a free port).
+	NetworkModeBridge NetworkMode = "bridge"
+	// NetworkModeHost shares the instance's network namespace.
+	NetworkModeHost NetworkMode = "host"
+	// NetworkModeNone gives the task a network namespace with only loopback.
+	NetworkModeNone NetworkMode = "none"
+)
+
+// TransportProtocol is tcp or udp.
+// +kubebuilder:validation:Enum=tcp;udp
+// +kubebuilder:validation:MaxLength=3
+type TransportProtocol string
+
+const (
+	ProtocolTCP TransportProtocol = "tcp"
+	ProtocolUDP TransportProtocol = "udp"
+)
+
+// DependencyCondition is what a container waits for in a dependency.
+// +kubebuilder:validation:Enum=START;COMPLETE;SUCCESS;HEALTHY
+// +kubebuilder:validation:MaxLength=8
+type DependencyCondition string
+
+const (
+	// DependencyStart waits until the dependency has started.
+	DependencyStart DependencyCondition = "START"
+	// DependencyComplete waits until the dependency has exited, whatever its code.
+	DependencyComplete DependencyCondition = "COMPLETE"
+	// DependencySuccess waits until the dependency has exited with code 0.
+	DependencySuccess DependencyCondition = "SUCCESS"
+	// DependencyHealthy waits until the dependency's health check passes.
+	DependencyHealthy DependencyCondition = "HEALTHY"
+)
+
+// RevisionStatus is ACTIVE or INACTIVE.
+// +kubebuilder:validation:Enum=ACTIVE;INACTIVE
+// +kubebuilder:validation:MaxLength=8
+type RevisionStatus string
+
+const (
+	// RevisionActive revisions are the latest one or still used by a Service or Task.
+	RevisionActive RevisionStatus = "ACTIVE"
+	// RevisionInactive revisions are superseded and unused; they are kept, and still
+	// resolve, up to spec.revisionHistoryLimit, oldest deleted first.
+	RevisionInactive RevisionStatus = "INACTIVE"
+)
+
+// The image rule is the distribution reference grammar (domain[:port]/path[:tag][@digest])
+// written without backslashes so it survives marker and CEL quoting. Lengths are bounded
+// by MaxLength so the regex stays cheap for CEL's cost estimator.
+
+// ContainerDefinition describes one container of a task.
+// +kubebuilder:validation:XValidation:rule="!has(self.memory) || !has(self.memoryReservation) || self.memoryReservation <= self.memory",message="memoryReservation must not exceed memory",fieldPath=".memoryReservation"
+// +kubebuilder:validation:XValidation:rule="!has(self.dependsOn) || self.dependsOn.all(d, d.containerName != self.name)",message="a container cannot depend on itself",fieldPath=".dependsOn"
+// +kubebuilder:validation:XValidation:rule="!has(self.volumesFrom) || self.volumesFrom.all(v, v.sourceContainer != self.name)",message="a container cannot take volumes from itself",fieldPath=".volumesFrom"
+// +kubebuilder:validation:XValidation:rule="!has(self.portMappings) || self.portMappings.all(p1, !has(p1.hostPort) || p1.hostPort == 0 || self.portMappings.exists_one(p2, has(p2.hostPort) && p2.hostPort == p1.hostPort && p2.protocol == p1.protocol))",message="two port mappings use the same hostPort and protocol",fieldPath=".portMappings"
+type ContainerDefinition struct {
+	// name of the container, unique within the task. Letters, digits, hyphens and
+	// underscores, starting with a letter or digit; at most 63 characters because it
+	// becomes part of runtime identifiers and labels.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-zA-Z0-9][a-zA-Z0-9_-]*$`
+	Name string `json:"name"`
+
+	// image to run, as a registry reference: `[registry[:port]/]repository[:tag][@digest]`.
+	// Without a registry, images come from the instance's default registry.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:XValidation:rule=`self.matches(r'^((([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])([.]([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*(:[0-9]+)?/)?[a-z0-9]+(([._]|__|[-]+)[a-z0-9]+)*(/[a-z0-9]+(([._]|__|[-]+)[a-z0-9]+)*)*)(:[a-zA-Z0-9_][a-zA-Z0-9_.-]{0,127})?(@[A-Za-z][A-Za-z0-9]*([-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$')`,message="image must be a valid image reference such as registry.example:5000/team/app:1.2 (lowercase repository, optional tag and digest)"
+	Image string `json:"image"`
+
+	// repositoryCredentials names a Secret of type kubernetes.io/dockerconfigjson in
+	// the task's namespace used to pull a private image.
+	// +optional
+	RepositoryCredentials *RepositoryCredentials `json:"repositoryCredentials,omitempty"`
+
+	// entryPoint replaces the image's ENTRYPOINT.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=4096
+	EntryPoint []string `json:"entryPoint,omitempty"`
+
+	// command replaces the image's CMD.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=256
+	// +kubebuilder:validation:items:MaxLength=8192
+	Command []string `json:"command,omitempty"`
+
+	// environment variables set in the container.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=256
+	Environment []KeyValuePair `json:"environment,omitempty"`
+
+	// environmentFiles load variables from every key of a ConfigMap or Secret in the
+	// task's namespace; environment and secrets take precedence over them.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=10
+	EnvironmentFiles []EnvironmentFile `json:"environmentFiles,omitempty"`
+
+	// secrets are environment variables whose values come from a Secret or ConfigMap
+	// key. Values are read by the agent when the container is created and are never
+	// logged, labelled or reported in status.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=100
+	Secrets []SecretVariable `json:"secrets,omitempty"`
+
+	// workingDirectory is the directory commands run in.
+	// +optional
+	// +kubebuilder:validation:MaxLength=4096
+	WorkingDirectory string `json:"workingDirectory,omitempty"`
+
+	// user to run as: `user`, `uid`, `user:group`, `uid:gid`, `user:gid` or `uid:group`.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:Pattern=`^[a-zA-Z0-9_][a-zA-Z0-9_.-]*(:[a-zA-Z0-9_][a-zA-Z0-9_.-]*)?$`
+	User string `json:"user,omitempty"`
+
+	// cpu units reserved for the container (1024 = one vCPU), used for placement and
+	// as cgroup CPU shares.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=196608
+	Cpu int32 `json:"cpu,omitempty"`
+
+	// memory is the hard limit in MiB; the container is OOM-killed above it. Used for
+	// placement.
+	// +optional
+	// +kubebuilder:validation:Minimum=6
+	// +kubebuilder:validation:Maximum=4194304
+	Memory *int32 `json:"memory,omitempty"`
+
+	// memoryReservation is the soft limit in MiB, used for placement when memory is
+	// not set.
+	// +optional
+	// +kubebuilder:validation:Minimum=6
+	// +kubebuilder:validation:Maximum=4194304
+	MemoryReservation *int32 `json:"memoryReservation,omitempty"`
+
+	// essential containers stop the whole task when they exit. At least one container
+	// of a task must be essential.
+	// +optional
+	// +kubebuilder:default=true
+	Essential *bool `json:"essential,omitempty"`
+
+	// portMappings the container listens on.
+	// +optional
+	// +listType=map
+	// +listMapKey=containerPort
+	// +listMapKey=protocol
+	// +kubebuilder:validation:MaxItems=50
+	PortMappings []PortMapping `json:"portMappings,omitempty"`
+
+	// healthCheck run inside the container.
+	// +optional
+	HealthCheck *HealthCheck `json:"healthCheck,omitempty"`
+
+	// dependsOn lists containers that must reach a condition before this one starts.
+	// +optional
+	// +listType=map
+	// +listMapKey=containerName
+	// +kubebuilder:validation:MaxItems=10
+	DependsOn []ContainerDependency `json:"dependsOn,omitempty"`
+
+	// startTimeout is how long, in seconds, to wait for dependencies before giving up
+	// on starting this container.
+	// +optional
+	// +kubebuilder:validation:Minimum=2
+	// +kubebuilder:validation:Maximum=600
+	StartTimeout *int32 `json:"startTimeout,omitempty"`
+
+	// stopTimeout is how long, in seconds, the container has to exit after SIGTERM
+	// before it is killed with SIGKILL.
+	// +optional
+	// +kubebuilder:default=30
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=3600
+	StopTimeout *int32 `json:"stopTimeout,omitempty"`
+
+	// restartPolicy restarts the container in place when it exits, without stopping
+	// the task.
+	// +optional
+	RestartPolicy *ContainerRestartPolicy `json:"restartPolicy,omitempty"`
+
+	// mountPoints mount task volumes into the container.
+	// +optional
+	// +listType=map
+	// +listMapKey=containerPath
+	// +kubebuilder:validation:MaxItems=20
+	MountPoints []MountPoint `json:"mountPoints,omitempty"`
+
+	// volumesFrom mounts every mount point of another container of the task.
+	// +optional
+	// +listType=map
+	// +listMapKey=sourceContainer
+	// +kubebuilder:validation:MaxItems=10
+	VolumesFrom []VolumeFrom `json:"volumesFrom,omitempty"`
+
+	// readonlyRootFilesystem mounts the image's root filesystem read-only.
+	// +optional
+	ReadonlyRootFilesystem bool `json:"readonlyRootFilesystem,omitempty"`
+
+	// privileged gives the container every capability and access to host devices.
+	// +optional
+	Privileged bool `json:"privileged,omitempty"`
+
+	// linuxParameters are Linux-specific settings.
+	// +optional
+	LinuxParameters *LinuxParameters `json:"linuxParameters,omitempty"`
+
+	// ulimits set resource limits (setrlimit) in the container.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=16
+	Ulimits []Ulimit `json:"ulimits,omitempty"`
+
+	// logConfiguration selects where the container's output goes.
+	// +optional
+	LogConfiguration *LogConfiguration `json:"logConfiguration,omitempty"`
+}
+
+// RepositoryCredentials names the pull secret of a private image.
+type RepositoryCredentials struct {
+	// credentialsParameter is the name of a Secret of type
+	// kubernetes.io/dockerconfigjson in the task's namespace.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	CredentialsParameter string `json:"credentialsParameter"`
+}
+
+// EnvironmentFileType is where an environment file comes from.
+// +kubebuilder:validation:Enum=configMap;secret
+// +kubebuilder:validation:MaxLength=9
+type EnvironmentFileType string
+
+const (
+	EnvironmentFileConfigMap EnvironmentFileType = "configMap"
+	EnvironmentFileSecret    EnvironmentFileType = "secret"
+)
+
+// EnvironmentFile loads every key of a ConfigMap or Secret as environment variables.
+type EnvironmentFile struct {
+	// type of the source: configMap or secret.
+	// +required
+	Type EnvironmentFileType `json:"type"`
+
+	// value is the name of the ConfigMap or Secret in the task's namespace.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Value string `json:"value"`
+}
+
+// SecretVariable is an environment variable whose value comes from a key of a Secret
+// or ConfigMap.
+type SecretVariable struct {
+	// name of the environment variable.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z][-._a-zA-Z0-9]*$`
+	Name string `json:"name"`
+
+	// valueFrom selects the key the value is read from.
+	// +required
+	ValueFrom SecretValueSource `json:"valueFrom"`
+}
+
+// SecretValueSource selects exactly one key of a Secret or a ConfigMap.
+// +kubebuilder:validation:XValidation:rule="has(self.secretKeyRef) != has(self.configMapKeyRef)",message="exactly one of secretKeyRef and configMapKeyRef must be set"
+type SecretValueSource struct {
+	// secretKeyRef selects a key of a Secret in the task's namespace.
+	// +optional
+	SecretKeyRef *KeySelector `json:"secretKeyRef,omitempty"`
+
+	// configMapKeyRef selects a key of a ConfigMap in the task's namespace.
+	// +optional
+	ConfigMapKeyRef *KeySelector `json:"configMapKeyRef,omitempty"`
+}
+
+// KeySelector names an object in the task's namespace and one of its keys.
+type KeySelector struct {
+	// name of the Secret or ConfigMap.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+
+	// key within it.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
+	Key string `json:"key"`
+}
+
+// PortMapping publishes a container port.
+type PortMapping struct {
+	// containerPort the application listens on.
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	ContainerPort int32 `json:"containerPort"`
+
+	// hostPort on the instance. 0 or unset in bridge mode picks a free port from the
+	// instance's ephemeral range; in host mode it must be unset or equal containerPort.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=65535
+	HostPort *int32 `json:"hostPort,omitempty"`
+
+	// protocol of the port: tcp (default) or udp.
+	// +optional
+	// +kubebuilder:default=tcp
+	Protocol TransportProtocol `json:"protocol,omitempty"`
+
+	// name of the mapping, used by load balancer configuration.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Name string `json:"name,omitempty"`
+}
+
+// HealthCheck is a command run inside the container to decide its health.
+// +kubebuilder:validation:XValidation:rule="self.command[0] in ['CMD', 'CMD-SHELL', 'NONE']",message="command must start with CMD or CMD-SHELL (or be [NONE])",fieldPath=".command"
+// +kubebuilder:validation:XValidation:rule="self.command[0] == 'NONE' || size(self.command) >= 2",message="command needs an executable after CMD or CMD-SHELL",fieldPath=".command"
+type HealthCheck struct {
+	// command is ["CMD", "exe", "arg", ...] to run an executable or
+	// ["CMD-SHELL", "shell command"] to run through /bin/sh. Exit code 0 is healthy.
+	// +required
+	// +listType=atomic
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=4096
+	Command []string `json:"command"`
+
+	// interval between checks, in seconds (5-300).
+	// +optional
+	// +kubebuilder:default=30
+	// +kubebuilder:validation:Minimum=5
+	// +kubebuilder:validation:Maximum=300
+	Interval *int32 `json:"interval,omitempty"`
+
+	// timeout of one check, in seconds (2-60).
+	// +optional
+	// +kubebuilder:default=5
+	// +kubebuilder:validation:Minimum=2
+	// +kubebuilder:validation:Maximum=60
+	Timeout *int32 `json:"timeout,omitempty"`
+
+	// retries is how many consecutive failures make the container UNHEALTHY (1-10).
+	// +optional
+	// +kubebuilder:default=3
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=10
+	Retries *int32 `json:"retries,omitempty"`
+
+	// startPeriod is a grace period, in seconds (0-300), during which failures do not
+	// count against retries.
+	// +optional
+	// +kubebuilder:default=0
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=300
+	StartPeriod *int32 `json:"startPeriod,omitempty"`
+}
+
+// ContainerDependency makes a container wait for another one.
+type ContainerDependency struct {
+	// containerName of the container depended on, in the same task.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	ContainerName string `json:"containerName"`
+
+	// condition the dependency must reach: START, COMPLETE, SUCCESS or HEALTHY
+	// (which requires the dependency to have a healthCheck).
+	// +required
+	Condition DependencyCondition `json:"condition"`
+}
+
+// ContainerRestartPolicy restarts a container in place when it exits.
+type ContainerRestartPolicy struct {
+	// enabled turns restarts on.
+	// +required
+	Enabled bool `json:"enabled"`
+
+	// ignoredExitCodes are exit codes that do not trigger a restart.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=50
+	IgnoredExitCodes []int32 `json:"ignoredExitCodes,omitempty"`
+
+	// restartAttemptPeriod, in seconds (60-1800), is how long a container must run
+	// before it may be restarted again, which stops crash loops.
+	// +optional
+	// +kubebuilder:validation:Minimum=60
+	// +kubebuilder:validation:Maximum=1800
+	RestartAttemptPeriod *int32 `json:"restartAttemptPeriod,omitempty"`
+}
+
+// MountPoint mounts a task volume into a container.
+type MountPoint struct {
+	// sourceVolume is the name of a volume in the task definition's volumes.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	SourceVolume string `json:"sourceVolume"`
+
+	// containerPath is the absolute path in the container.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=1024
+	// +kubebuilder:validation:Pattern=`^/`
+	ContainerPath string `json:"containerPath"`
+
+	// readOnly mounts the volume read-only.
+	// +optional
+	ReadOnly bool `json:"readOnly,omitempty"`
+}
+
+// VolumeFrom mounts the volumes of another container.
+type VolumeFrom struct {
+	// sourceContainer is the container whose mount points are mounted.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	SourceContainer string `json:"sourceContainer"`
+
+	// readOnly mounts them read-only.
+	// +optional
+	ReadOnly bool `json:"readOnly,omitempty"`
+}
+
+// LinuxParameters are Linux-specific container settings.
+type LinuxParameters struct {
+	// capabilities added to or dropped from the default set.
+	// +optional
+	Capabilities *KernelCapabilities `json:"capabilities,omitempty"`
+
+	// initProcessEnabled runs a small init process as PID 1 that reaps zombies and
+	// forwards signals.
+	// +optional
+	InitProcessEnabled bool `json:"initProcessEnabled,omitempty"`
+}
+
+// Capability is a Linux capability name without the CAP_ prefix, or ALL.
+// +kubebuilder:validation:MinLength=2
+// +kubebuilder:validation:MaxLength=32
+// +kubebuilder:validation:Pattern=`^[A-Z][A-Z_]*$`
+type Capability string
+
+// KernelCapabilities adds and drops Linux capabilities.
+type KernelCapabilities struct {
+	// add these capabilities, for example NET_ADMIN.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=64
+	Add []Capability `json:"add,omitempty"`
+
+	// drop these capabilities; ALL drops every one.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=64
+	Drop []Capability `json:"drop,omitempty"`
+}
+
+// UlimitName is a resource limit name.
+// +kubebuilder:validation:Enum=core;cpu;data;fsize;locks;memlock;msgqueue;nice;nofile;nproc;rss;rtprio;rttime;sigpending;stack
+// +kubebuilder:validation:MaxLength=10
+type UlimitName string
+
+// Ulimit is one resource limit.
+// +kubebuilder:validation:XValidation:rule="self.softLimit <= self.hardLimit",message="softLimit must not exceed hardLimit",fieldPath=".softLimit"
+type Ulimit struct {
+	// name of the limit, for example nofile.
+	// +required
+	Name UlimitName `json:"name"`
+
+	// softLimit is the value the process starts with.
+	// +required
+	// +kubebuilder:validation:Minimum=0
+	SoftLimit int64 `json:"softLimit"`
+
+	// hardLimit is the ceiling the process may raise its soft limit to.
+	// +required
+	// +kubebuilder:validation:Minimum=0
+	HardLimit int64 `json:"hardLimit"`
+}
+
+// LogDriver selects how container output is kept.
+// +kubebuilder:validation:Enum=json-file;none
+// +kubebuilder:validation:MaxLength=9
+type LogDriver string
+
+const (
+	// LogDriverJSONFile writes output to rotated files on the instance, readable
+	// through the agent's HTTP endpoint.
+	LogDriverJSONFile LogDriver = "json-file"
+	// LogDriverNone discards output.
+	LogDriverNone LogDriver = "none"
+)
+
+// LogConfiguration selects where a container's output goes.
+type LogConfiguration struct {
+	// logDriver is json-file (default) or none.
+	// +optional
+	// +kubebuilder:default=json-file
+	LogDriver LogDriver `json:"logDriver,omitempty"`
+
+	// options of the driver: max-size (for example 10m) and max-file (for example 3)
+	// for json-file.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=8
+	Options map[string]string `json:"options,omitempty"`
+}
+
+// Volume is a volume that containers of the task can mount.
+type Volume struct {
+	// name of the volume, referenced by mountPoints.sourceVolume.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-zA-Z0-9][a-zA-Z0-9_-]*$`
+	Name string `json:"name"`
+
+	// host mounts a path of the instance. Without it the volume is task-scoped
+	// scratch space that is created with the task and removed with it.
+	// +optional
+	Host *HostVolume `json:"host,omitempty"`
+}
+
+// HostVolume is a path on the instance.
+type HostVolume struct {
+	// sourcePath is the absolute path on the instance.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=1024
+	// +kubebuilder:validation:Pattern=`^/`
+	SourcePath string `json:"sourcePath"`
+}
+
+// NamespaceMode is the sharing of the PID or IPC namespace.
+// +kubebuilder:validation:Enum=host;task
+// +kubebuilder:validation:MaxLength=4
+type NamespaceMode string
+
+const (
+	// NamespaceModeHost shares the instance's namespace.
+	NamespaceModeHost NamespaceMode = "host"
+	// NamespaceModeTask shares one namespace among the containers of the task.
+	NamespaceModeTask NamespaceMode = "task"
+)
+
+// TaskDefinitionSpec is a family of containers. Every change of it (except
+// revisionHistoryLimit) becomes a new immutable revision.
+//
+// +kubebuilder:validation:XValidation:rule="self.containerDefinitions.exists(c, c.essential)",message="at least one container must be essential",fieldPath=".containerDefinitions"
+// +kubebuilder:validation:XValidation:rule="has(self.memory) || self.containerDefinitions.all(c, has(c.memory) || has(c.memoryReservation))",message="every container needs memory or memoryReservation when the task sets no memory",fieldPath=".containerDefinitions"
+// +kubebuilder:validation:XValidation:rule="!has(self.memory) || self.containerDefinitions.map(c, has(c.memory) ? c.memory : 0).sum() <= self.memory",message="task memory is smaller than the sum of the containers' memory limits",fieldPath=".memory"
+// +kubebuilder:validation:XValidation:rule="self.containerDefinitions.all(c, !has(c.dependsOn) || c.dependsOn.all(d, self.containerDefinitions.exists(x, x.name == d.containerName)))",message="dependsOn names a container that is not in containerDefinitions",fieldPath=".containerDefinitions"
+// +kubebuilder:validation:XValidation:rule="self.containerDefinitions.all(c, !has(c.dependsOn) || c.dependsOn.all(d, d.condition != 'HEALTHY' || self.containerDefinitions.exists(x, x.name == d.containerName && has(x.healthCheck))))",message="a HEALTHY dependency needs a container with a healthCheck",fieldPath=".containerDefinitions"
+// +kubebuilder:validation:XValidation:rule="self.containerDefinitions.all(c, !has(c.volumesFrom) || c.volumesFrom.all(v, self.containerDefinitions.exists(x, x.name == v.sourceContainer)))",message="volumesFrom names a container that is not in containerDefinitions",fieldPath=".containerDefinitions"
+// +kubebuilder:validation:XValidation:rule="self.containerDefinitions.all(c, !has(c.mountPoints) || c.mountPoints.all(m, has(self.volumes) && self.volumes.exists(v, v.name == m.sourceVolume)))",message="a mountPoint's sourceVolume is not declared in volumes",fieldPath=".containerDefinitions"
+// +kubebuilder:validation:XValidation:rule="self.containerDefinitions.all(c1, !has(c1.portMappings) || self.containerDefinitions.all(c2, c1.name == c2.name || !has(c2.portMappings) || !sets.intersects(c1.portMappings.filter(p, has(p.hostPort) && p.hostPort > 0).map(p, p.protocol == 'udp' ? p.hostPort + 65536 : p.hostPort), c2.portMappings.filter(p, has(p.hostPort) && p.hostPort > 0).map(p, p.protocol == 'udp' ? p.hostPort + 65536 : p.hostPort))))",message="two containers publish the same hostPort and protocol",fieldPath=".containerDefinitions"
+// +kubebuilder:validation:XValidation:rule="self.networkMode != 'host' || self.containerDefinitions.all(c, !has(c.portMappings) || c.portMappings.all(p, !has(p.hostPort) || p.hostPort == p.containerPort))",message="in host network mode hostPort must be unset or equal containerPort",fieldPath=".containerDefinitions"
+// +kubebuilder:validation:XValidation:rule="self.networkMode != 'none' || self.containerDefinitions.all(c, !has(c.portMappings))",message="network mode none cannot publish portMappings",fieldPath=".containerDefinitions"
+type TaskDefinitionSpec struct {
+	// containerDefinitions are the containers of the task (1-10, as in ECS).
+	// +required
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=10
+	ContainerDefinitions []ContainerDefinition `json:"containerDefinitions"`
+
+	// cpu units for the whole task (1024 = one vCPU): a hard cgroup quota shared by
+	// its containers, and the amount placement reserves when set.
+	// +optional
+	// +kubebuilder:validation:Minimum=128
+	// +kubebuilder:validation:Maximum=196608
+	Cpu *int32 `json:"cpu,omitempty"`
+
+	// memory in MiB for the whole task: a hard limit shared by its containers, and
+	// the amount placement reserves when set.
+	// +optional
+	// +kubebuilder:validation:Minimum=6
+	// +kubebuilder:validation:Maximum=4194304
+	Memory *int32 `json:"memory,omitempty"`
+
+	// networkMode is bridge (default), host or none.
+	// +optional
+	// +kubebuilder:default=bridge
+	NetworkMode NetworkMode `json:"networkMode,omitempty"`
+
+	// pidMode shares the process namespace with the host or among the task's
+	// containers; unset gives each container its own.
+	// +optional
+	PidMode NamespaceMode `json:"pidMode,omitempty"`
+
+	// ipcMode shares the IPC namespace with the host or among the task's containers;
+	// unset gives each container its own.
+	// +optional
+	IpcMode NamespaceMode `json:"ipcMode,omitempty"`
+
+	// volumes the containers can mount.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=20
+	Volumes []Volume `json:"volumes,omitempty"`
+
+	// placementConstraints every instance running this task must satisfy (memberOf
+	// only, as in ECS).
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=10
+	PlacementConstraints []TaskDefinitionPlacementConstraint `json:"placementConstraints,omitempty"`
+
+	// revisionHistoryLimit is how many INACTIVE revisions are kept (default 10).
+	// Changing it does not create a revision.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=1000
+	RevisionHistoryLimit *int32 `json:"revisionHistoryLimit,omitempty"`
+}
+
+// TaskDefinitionRevision describes one stored revision.
+type TaskDefinitionRevision struct {
+	// revision number, starting at 1 and never reused.
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	Revision int32 `json:"revision"`
+
+	// hash of the revision's content; re-applying an identical spec matches it and
+	// creates no revision.
+	// +required
+	// +kubebuilder:validation:MaxLength=64
+	Hash string `json:"hash"`
+
+	// status is ACTIVE or INACTIVE.
+	// +required
+	Status RevisionStatus `json:"status"`
+
+	// createdAt is when the revision was registered.
+	// +required
+	CreatedAt metav1.Time `json:"createdAt"`
+}
+
+// TaskDefinitionStatus is the observed state of a TaskDefinition.
+type TaskDefinitionStatus struct {
+	// observedGeneration is the spec generation the status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// latestRevision is the revision of the current spec, and the highest number
+	// ever issued for this family.
+	// +optional
+	LatestRevision int32 `json:"latestRevision,omitempty"`
+
+	// revisions kept, newest first.
+	// +optional
+	// +listType=map
+	// +listMapKey=revision
+	// +kubebuilder:validation:MaxItems=1100
+	Revisions []TaskDefinitionRevision `json:"revisions,omitempty"`
+
+	// conditions: Accepted (the spec passed the checks the schema cannot do) and
+	// Revisioned (the current spec is stored as latestRevision).
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=8
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// TaskDefinition is a family of task definitions (the object's name is the ECS
+// family). Each change of its spec is registered as a new immutable revision that
+// Services and Tasks reference as `family` (latest) or `family:N`.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=td;taskdef,categories=ecs
+// +kubebuilder:printcolumn:name="Latest",type=integer,JSONPath=`.status.latestRevision`,description="Latest revision"
+// +kubebuilder:printcolumn:name="Network",type=string,JSONPath=`.spec.networkMode`
+// +kubebuilder:printcolumn:name="Accepted",type=string,JSONPath=`.status.conditions[?(@.type=="Accepted")].status`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 200",message="metadata.name: a task definition family name is at most 200 characters"
+type TaskDefinition struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is the desired task definition.
+	// +required
+	Spec TaskDefinitionSpec `json:"spec"`
+
+	// status lists the revisions registered for this family.
+	// +optional
+	Status TaskDefinitionStatus `json:"status,omitempty"`
+}
+
+// TaskDefinitionList is a list of TaskDefinitions.
+//
+// +kubebuilder:object:root=true
+type TaskDefinitionList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []TaskDefinition `json:"items"`
+}

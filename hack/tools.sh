@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# hack/tools.sh builds Berth's toolchain from the Go module proxy, once, into a cache
+# outside the repository, and links the binaries into ./bin.
+#
+# Every tool is pinned by its own module under hack/tools/<tool>/ (go.mod + go.sum):
+# that directory is the one place where tool versions live. A tool is rebuilt only when
+# its go.mod/go.sum, its build flags or the Go version change, so a second run is a
+# no-op that takes well under a second per tool.
+#
+# Environment:
+#   BERTH_CACHE   cache root (default $HOME/.cache/berth); binaries go to $BERTH_CACHE/tools
+#   BERTH_TOOLS   space-separated subset of tools to build (default: all)
+#   BERTH_SKIP_APT=1  do not apt-get install runc / CNI plugins when missing
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+tools_dir=$root/hack/tools
+cache=${BERTH_CACHE:-$HOME/.cache/berth}/tools
+bin=$root/bin
+mkdir -p "$cache" "$bin"
+
+log() { printf '[tools] %s\n' "$*" >&2; }
+
+# mod_version prints the version that tool module $1 requires of module $2.
+mod_version() { (cd "$tools_dir/$1" && go list -m -f '{{.Version}}' "$2"); }
+
+# build TOOL "PKG[:BINARY] ..." [LDFLAGS] [TAGS]
+# builds the packages of hack/tools/TOOL into a content-addressed cache directory.
+build() {
+	local tool=$1 pkgs=$2 ldflags=${3:-} tags=${4:-}
+	local key
+	key=$( {
+		cat "$tools_dir/$tool/go.mod" "$tools_dir/$tool/go.sum"
+		echo "$pkgs|$ldflags|$tags|$(go env GOVERSION GOOS GOARCH)"
+	} | sha256sum | cut -c1-16)
+	local out=$cache/$tool-$key
+	if [ ! -f "$out/.complete" ]; then
+		local start=$SECONDS
+		log "building $tool into $out (first build only; kube-apiserver and etcd take ~4 minutes each on 2 cores)"
+		rm -rf "$out.tmp" && mkdir -p "$out.tmp"
+		local p
+		for p in $pkgs; do
+			local pkg=${p%%:*} name=${p##*:}
+			[ "$name" = "$p" ] && name=$(basename "$pkg")
+			(cd "$tools_dir/$tool" && CGO_ENABLED=0 go build -trimpath -tags "$tags" \
+				-ldflags "-s -w $ldflags" -o "$out.tmp/$name" "$pkg")
+		done
+		touch "$out.tmp/.complete"
+		rm -rf "$out" && mv "$out.tmp" "$out"
+		log "built $tool in $((SECONDS - start))s"
+	fi
+	local f
+	for f in "$out"/*; do
+		ln -sfn "$f" "$bin/$(basename "$f")"
+	done
+}
+
+want() { [ -z "${BERTH_TOOLS:-}" ] || [[ " $BERTH_TOOLS " == *" $1 "* ]]; }
+
+if want kube-apiserver; then
+	# kubectl and client-go refuse an unparseable server version, so stamp the real one.
+	kv=$(mod_version kube-apiserver k8s.io/kubernetes)
+	minor=$(echo "$kv" | cut -d. -f2)
+	vpkg=k8s.io/component-base/version
+	build kube-apiserver "k8s.io/kubernetes/cmd/kube-apiserver" \
+		"-X $vpkg.gitVersion=$kv -X $vpkg.gitMajor=1 -X $vpkg.gitMinor=$minor -X $vpkg.gitTreeState=clean -X $vpkg.buildDate=1970-01-01T00:00:00Z"
+fi
+if want etcd; then
+	build etcd "go.etcd.io/etcd/server/v3:etcd"
+fi
+if want controller-gen; then
+	build controller-gen "sigs.k8s.io/controller-tools/cmd/controller-gen"
+fi
+if want containerd; then
+	cv=$(mod_version containerd github.com/containerd/containerd/v2)
+	build containerd "github.com/containerd/containerd/v2/cmd/containerd github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2 github.com/containerd/containerd/v2/cmd/ctr" \
+		"-X github.com/containerd/containerd/v2/version.Version=$cv" "no_btrfs no_devmapper no_zfs"
+fi
+if want registry; then
+	build registry "github.com/distribution/distribution/v3/cmd/registry"
+fi
+if want helm; then
+	hv=$(mod_version helm helm.sh/helm/v3)
+	build helm "helm.sh/helm/v3/cmd/helm" "-X helm.sh/helm/v3/internal/version.version=$hv"
+fi
+
+# runc and the CNI plugins come from Debian: containerd's shim execs runc, and the agent's
+# bridge networking uses the reference plugins.
+if [ "${BERTH_SKIP_APT:-}" != 1 ] && want apt; then
+	missing=()
+	command -v runc >/dev/null 2>&1 || missing+=(runc)
+	[ -x /usr/lib/cni/bridge ] || missing+=(containernetworking-plugins)
+	command -v iptables >/dev/null 2>&1 || missing+=(iptables)
+	if ((${#missing[@]})); then
+		if [ "$(id -u)" = 0 ]; then
+			log "installing ${missing[*]} with apt-get"
+			apt-get update -qq >/dev/null
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+		else
+			log "missing ${missing[*]}: install them (apt-get install ${missing[*]}) to run containers"
+		fi
+	fi
+fi
+log "tools ready in $bin"
