@@ -14,11 +14,11 @@ const (
 	// --for=condition=RolloutComplete` waits for a rollout.
 	ServiceConditionRolloutComplete = "RolloutComplete"
 
-	ReasonDeploymentInProgress = "DeploymentInProgress"
-	ReasonDeploymentCompleted  = "DeploymentCompleted"
-	ReasonDeploymentFailed     = "DeploymentFailed"
+	ReasonDeploymentInProgress   = "DeploymentInProgress"
+	ReasonDeploymentCompleted    = "DeploymentCompleted"
+	ReasonDeploymentFailed       = "DeploymentFailed"
 	ReasonCircuitBreakerRollback = "CircuitBreakerRollback"
-	ReasonTasksPending         = "TasksPending"
+	ReasonTasksPending           = "TasksPending"
 )
 
 // SchedulingStrategy says how a Service decides how many tasks to run.

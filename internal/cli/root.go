@@ -1,0 +1,51 @@
+// Package cli is the `berth` command line: one cobra command per subcommand, each a
+// thin layer that parses flags and calls the package that does the work.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// Execute runs the berth command and returns the process exit code.
+func Execute() int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := NewRootCommand().ExecuteContext(ctx); err != nil {
+		if !errors.Is(err, context.Canceled) {
+			fmt.Fprintln(os.Stderr, "Error:", err)
+		}
+		return 1
+	}
+	return 0
+}
+
+// NewRootCommand builds the berth command tree.
+func NewRootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "berth",
+		Short: "Amazon ECS semantics on Kubernetes machinery",
+		Long: `Berth runs containers with Amazon ECS semantics (clusters, container instances,
+task definitions, services and tasks) as Kubernetes custom resources, reconciled by
+controllers and run by node agents on containerd.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newManagerCommand(), newVersionCommand())
+	return root
+}
+
+// goFlags adapts a standard library FlagSet (used by controller-runtime's zap options)
+// to a cobra command.
+func goFlags(cmd *cobra.Command, register func(*flag.FlagSet)) {
+	fs := flag.NewFlagSet(cmd.Name(), flag.ContinueOnError)
+	register(fs)
+	cmd.Flags().AddGoFlagSet(fs)
+}

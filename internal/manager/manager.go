@@ -1,0 +1,167 @@
+// Package manager assembles Berth's control plane: a controller-runtime manager with
+// the Berth scheme, metrics, health probes and leader election, running every
+// controller that Berth registers.
+package manager
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net/http"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+)
+
+// Options configure the manager process. Defaults suit production; Berth's throughput
+// depends on the client rate limits, so they are far above client-go's 5 QPS / 10 burst.
+type Options struct {
+	Kubeconfig              string
+	MetricsBindAddress      string
+	HealthProbeBindAddress  string
+	LeaderElection          bool
+	LeaderElectionID        string
+	LeaderElectionNamespace string
+	QPS                     float64
+	Burst                   int
+	GracefulShutdownTimeout time.Duration
+}
+
+// DefaultOptions returns the options a production manager starts with.
+func DefaultOptions() Options {
+	return Options{
+		MetricsBindAddress:      ":8080",
+		HealthProbeBindAddress:  ":8081",
+		LeaderElectionID:        "berth-manager.ecs.berth.dev",
+		QPS:                     500,
+		Burst:                   1000,
+		GracefulShutdownTimeout: 30 * time.Second,
+	}
+}
+
+// BindFlags registers the options as command-line flags.
+func (o *Options) BindFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "Path to a kubeconfig file. Without it: $KUBECONFIG, the in-cluster configuration, then ~/.kube/config.")
+	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", o.MetricsBindAddress, "Address the Prometheus metrics endpoint binds to; 0 disables it.")
+	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", o.HealthProbeBindAddress, "Address the /healthz and /readyz probes bind to; 0 disables them.")
+	fs.BoolVar(&o.LeaderElection, "leader-elect", o.LeaderElection, "Elect a leader so that only one of several manager replicas reconciles at a time.")
+	fs.StringVar(&o.LeaderElectionID, "leader-election-id", o.LeaderElectionID, "Name of the Lease used for leader election.")
+	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", o.LeaderElectionNamespace, "Namespace of the leader election Lease; defaults to the manager's own namespace in a cluster.")
+	fs.Float64Var(&o.QPS, "kube-api-qps", o.QPS, "Sustained requests per second the manager may send to the apiserver.")
+	fs.IntVar(&o.Burst, "kube-api-burst", o.Burst, "Requests the manager may send to the apiserver in a burst above --kube-api-qps.")
+	fs.DurationVar(&o.GracefulShutdownTimeout, "graceful-shutdown-timeout", o.GracefulShutdownTimeout, "How long running reconciles may take to finish on shutdown.")
+}
+
+// Validate reports the first invalid option, naming its flag.
+func (o *Options) Validate() error {
+	switch {
+	case o.QPS <= 0:
+		return fmt.Errorf("--kube-api-qps must be positive, got %v", o.QPS)
+	case o.Burst < 1:
+		return fmt.Errorf("--kube-api-burst must be at least 1, got %d", o.Burst)
+	case o.LeaderElection && o.LeaderElectionID == "":
+		return fmt.Errorf("--leader-election-id must be set with --leader-elect")
+	}
+	return nil
+}
+
+// Scheme returns the scheme of every type the manager reads or writes.
+func Scheme() (*runtime.Scheme, error) {
+	s := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(s); err != nil {
+		return nil, err
+	}
+	if err := ecsv1alpha1.AddToScheme(s); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// RESTConfig loads the client configuration from a kubeconfig path, or the standard
+// locations when the path is empty, and applies the rate limits.
+func RESTConfig(kubeconfig string, qps float64, burst int) (*rest.Config, error) {
+	var (
+		cfg *rest.Config
+		err error
+	)
+	if kubeconfig != "" {
+		cfg, err = clientcmd.BuildConfigFromFlags("", kubeconfig)
+	} else {
+		cfg, err = ctrl.GetConfig()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("loading kubeconfig: %w", err)
+	}
+	cfg.QPS, cfg.Burst = float32(qps), burst
+	return cfg, nil
+}
+
+// New builds a manager with probes and metrics but does not start it.
+func New(o Options) (ctrl.Manager, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	cfg, err := RESTConfig(o.Kubeconfig, o.QPS, o.Burst)
+	if err != nil {
+		return nil, err
+	}
+	s, err := Scheme()
+	if err != nil {
+		return nil, err
+	}
+	cfg.UserAgent = "berth-manager"
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                        s,
+		Metrics:                       metricsserver.Options{BindAddress: o.MetricsBindAddress},
+		HealthProbeBindAddress:        o.HealthProbeBindAddress,
+		LeaderElection:                o.LeaderElection,
+		LeaderElectionID:              o.LeaderElectionID,
+		LeaderElectionNamespace:       o.LeaderElectionNamespace,
+		LeaderElectionReleaseOnCancel: true,
+		GracefulShutdownTimeout:       &o.GracefulShutdownTimeout,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating manager: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return nil, err
+	}
+	if err := mgr.AddReadyzCheck("crds", crdsServed(mgr)); err != nil {
+		return nil, err
+	}
+	return mgr, nil
+}
+
+// crdsServed is ready only while the apiserver serves every Berth kind, so that a
+// manager deployed before its CRDs says so instead of failing reconciles.
+func crdsServed(mgr ctrl.Manager) healthz.Checker {
+	kinds := []string{"Cluster", "ContainerInstance", "TaskDefinition", "Service", "Task"}
+	return func(_ *http.Request) error {
+		for _, k := range kinds {
+			gvk := ecsv1alpha1.GroupVersion.WithKind(k)
+			if _, err := mgr.GetRESTMapper().RESTMapping(gvk.GroupKind(), gvk.Version); err != nil {
+				return fmt.Errorf("kind %s is not served (are Berth's CRDs installed?): %w", gvk, err)
+			}
+		}
+		return nil
+	}
+}
+
+// Run builds the manager and runs it until ctx is done.
+func Run(ctx context.Context, o Options) error {
+	mgr, err := New(o)
+	if err != nil {
+		return err
+	}
+	log := ctrl.LoggerFrom(ctx)
+	log.Info("starting manager", "metricsAddress", o.MetricsBindAddress, "probeAddress", o.HealthProbeBindAddress, "leaderElection", o.LeaderElection, "qps", o.QPS, "burst", o.Burst)
+	return mgr.Start(ctx)
+}
