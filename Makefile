@@ -37,13 +37,14 @@ $(CONTROLLER_GEN):
 	@BERTH_TOOLS=controller-gen hack/tools.sh
 
 .PHONY: generate
-generate: $(CONTROLLER_GEN) ## Generate DeepCopy methods for the API types.
-	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./apis/...
+generate: $(CONTROLLER_GEN) ## Generate DeepCopy methods and apply configurations for the API types.
+	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./apis/v1alpha1/...
+	$(CONTROLLER_GEN) applyconfiguration:headerFile=hack/boilerplate.go.txt paths=./apis/v1alpha1/...
 
 .PHONY: manifests
 manifests: $(CONTROLLER_GEN) ## Generate CRDs and RBAC into config/ and the Helm chart.
-	$(CONTROLLER_GEN) crd paths=./apis/... output:crd:artifacts:config=config/crd/bases
-	$(CONTROLLER_GEN) rbac:roleName=berth-manager paths=./internal/manager/... output:rbac:artifacts:config=config/rbac
+	$(CONTROLLER_GEN) crd paths=./apis/v1alpha1/... output:crd:artifacts:config=config/crd/bases
+	$(CONTROLLER_GEN) rbac:roleName=berth-manager paths=./internal/manager/... paths=./controllers/... output:rbac:artifacts:config=config/rbac
 	@hack/sync-chart.sh
 
 .PHONY: fmt

@@ -9,6 +9,8 @@
 // including ones that do not use controller-runtime, can depend on it cheaply.
 //
 // +kubebuilder:object:generate=true
+// +kubebuilder:ac:generate=true
+// +kubebuilder:ac:output:package="../applyconfiguration"
 // +groupName=ecs.berth.dev
 package v1alpha1
 
@@ -24,6 +26,9 @@ const GroupName = "ecs.berth.dev"
 var (
 	// GroupVersion is the group and version of every Berth kind.
 	GroupVersion = schema.GroupVersion{Group: GroupName, Version: "v1alpha1"}
+
+	// SchemeGroupVersion is GroupVersion under the name generated clients expect.
+	SchemeGroupVersion = GroupVersion
 
 	// SchemeBuilder registers the Berth kinds with a runtime.Scheme.
 	SchemeBuilder = runtime.NewSchemeBuilder(addKnownTypes)

@@ -10,15 +10,20 @@ import (
 	"net/http"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	"github.com/berthdev/berth/controllers"
 )
 
 // Options configure the manager process. Defaults suit production; Berth's throughput
@@ -104,8 +109,8 @@ func RESTConfig(kubeconfig string, qps float64, burst int) (*rest.Config, error)
 	return cfg, nil
 }
 
-// New builds a manager with probes and metrics but does not start it.
-func New(o Options) (ctrl.Manager, error) {
+// New builds a manager with probes, metrics and every controller, but does not start it.
+func New(ctx context.Context, o Options) (ctrl.Manager, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
@@ -127,6 +132,7 @@ func New(o Options) (ctrl.Manager, error) {
 		LeaderElectionNamespace:       o.LeaderElectionNamespace,
 		LeaderElectionReleaseOnCancel: true,
 		GracefulShutdownTimeout:       &o.GracefulShutdownTimeout,
+		Cache:                         CacheOptions(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating manager: %w", err)
@@ -137,7 +143,23 @@ func New(o Options) (ctrl.Manager, error) {
 	if err := mgr.AddReadyzCheck("crds", crdsServed(mgr)); err != nil {
 		return nil, err
 	}
+	if err := controllers.Setup(ctx, mgr, controllers.Options{}); err != nil {
+		return nil, err
+	}
 	return mgr, nil
+}
+
+// CacheOptions limits what the manager caches to what it uses: of all the
+// ControllerRevisions in a cluster (DaemonSets and StatefulSets keep theirs there too)
+// only task definition revisions.
+func CacheOptions() cache.Options {
+	revisions, err := labels.Parse(ecsv1alpha1.LabelFamily)
+	if err != nil {
+		panic(err) // a constant selector
+	}
+	return cache.Options{ByObject: map[client.Object]cache.ByObject{
+		&appsv1.ControllerRevision{}: {Label: revisions},
+	}}
 }
 
 // crdsServed is ready only while the apiserver serves every Berth kind, so that a
@@ -157,7 +179,7 @@ func crdsServed(mgr ctrl.Manager) healthz.Checker {
 
 // Run builds the manager and runs it until ctx is done.
 func Run(ctx context.Context, o Options) error {
-	mgr, err := New(o)
+	mgr, err := New(ctx, o)
 	if err != nil {
 		return err
 	}

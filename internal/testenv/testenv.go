@@ -15,13 +15,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
 )
@@ -112,6 +115,8 @@ func (e *Env) Stop() error {
 // stops the Env. With -short, integration tests are skipped and no apiserver starts.
 func Run(m *testing.M, env **Env) int {
 	flag.Parse()
+	// controller-runtime warns when no logger is set; tests opt in with BERTH_TEST_LOGS.
+	ctrl.SetLogger(logr.Discard())
 	if testing.Short() {
 		fmt.Println("skipping integration tests in -short mode")
 		return 0
@@ -157,4 +162,40 @@ func writeKubeconfig(e *envtest.Environment) (string, error) {
 	}
 	path := filepath.Join(dir, "kubeconfig")
 	return path, os.WriteFile(path, data, 0o600)
+}
+
+// StartManager runs a controller-runtime manager against the Env until the test ends.
+// setup registers what the test needs (controllers, indexes, runnables) before start.
+// Metrics and probes are off and leader election is skipped, so tests can run several
+// managers at once.
+func (e *Env) StartManager(t testing.TB, opts ctrl.Options, setup func(context.Context, ctrl.Manager) error) ctrl.Manager {
+	t.Helper()
+	opts.Scheme = e.Scheme
+	opts.Metrics = metricsserver.Options{BindAddress: "0"}
+	opts.HealthProbeBindAddress = "0"
+	if opts.Controller.SkipNameValidation == nil {
+		skip := true // tests start the same controllers in several managers
+		opts.Controller.SkipNameValidation = &skip
+	}
+	mgr, err := ctrl.NewManager(e.Config, opts)
+	if err != nil {
+		t.Fatalf("creating manager: %v", err)
+	}
+	ctx, cancel := context.WithCancel(ctrl.LoggerInto(context.Background(), TestLogger(t)))
+	if err := setup(ctx, mgr); err != nil {
+		cancel()
+		t.Fatalf("setting up manager: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("manager stopped with error: %v", err)
+		}
+	})
+	if !mgr.GetCache().WaitForCacheSync(ctx) {
+		t.Fatalf("manager cache never synced")
+	}
+	return mgr
 }

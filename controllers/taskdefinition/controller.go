@@ -1,0 +1,147 @@
+// Package taskdefinition registers TaskDefinition revisions: every change of a
+// TaskDefinition's spec becomes an immutable, numbered ControllerRevision; re-applying
+// an unchanged spec writes nothing; superseded revisions that nothing uses turn
+// INACTIVE and are pruned beyond spec.revisionHistoryLimit.
+package taskdefinition
+
+import (
+	"context"
+
+	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	"github.com/berthdev/berth/internal/index"
+)
+
+// +kubebuilder:rbac:groups=ecs.berth.dev,resources=taskdefinitions,verbs=get;list;watch
+// +kubebuilder:rbac:groups=ecs.berth.dev,resources=taskdefinitions/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=apps,resources=controllerrevisions,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups=ecs.berth.dev,resources=tasks;services,verbs=get;list;watch
+
+// Reconciler registers revisions for TaskDefinitions.
+type Reconciler struct {
+	Client   client.Client
+	Recorder events.EventRecorder
+}
+
+// SetupWithManager watches TaskDefinitions, their ControllerRevisions, and the
+// Services and Tasks whose use keeps a revision ACTIVE.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("taskdefinition").
+		For(&ecsv1alpha1.TaskDefinition{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Owns(&appsv1.ControllerRevision{}).
+		// A revision's ACTIVE/INACTIVE state depends on who uses it; only a task's
+		// creation, deletion or stop can change that, not its status churn.
+		Watches(&ecsv1alpha1.Task{}, handler.EnqueueRequestsFromMapFunc(familyOfTask),
+			builder.WithPredicates(taskUseChanged())).
+		Watches(&ecsv1alpha1.Service{}, handler.EnqueueRequestsFromMapFunc(familiesOfService)).
+		Complete(r)
+}
+
+// Reconcile registers the current spec as a revision when it changed, then recomputes
+// the revision list and prunes old revisions.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	var td ecsv1alpha1.TaskDefinition
+	if err := r.Client.Get(ctx, req.NamespacedName, &td); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !td.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil // owner references delete the revisions
+	}
+	log := ctrl.LoggerFrom(ctx).WithValues("taskDefinition", klog.KObj(&td))
+	ctx = ctrl.LoggerInto(ctx, log)
+	before := td.DeepCopy()
+
+	s := &state{td: &td}
+	for _, phase := range []func(context.Context, *state) error{
+		r.validate,
+		r.loadRevisions,
+		r.registerRevision,
+		r.markUsage,
+		r.prune,
+	} {
+		if err := phase(ctx, s); err != nil {
+			setReconcileError(&td, err)
+			if perr := r.patchStatus(ctx, before, &td); perr != nil {
+				log.Error(perr, "writing status after error")
+			}
+			return ctrl.Result{}, err
+		}
+		if s.stop {
+			break
+		}
+	}
+	if !s.stop {
+		computeStatus(s)
+	}
+	if err := r.patchStatus(ctx, before, &td); err != nil {
+		return ctrl.Result{}, err
+	}
+	if s.created != nil {
+		// Only after the status write that records it, so the Event never announces a
+		// revision that status does not show.
+		r.Recorder.Eventf(&td, nil, "Normal", ecsv1alpha1.ReasonRevisionCreated, "Register",
+			"Registered revision %s:%d", td.Name, s.created.Revision)
+	}
+	return ctrl.Result{}, nil
+}
+
+// patchStatus writes status only when it changed, so an unchanged spec (a GitOps
+// re-sync) costs no write.
+func (r *Reconciler) patchStatus(ctx context.Context, before, td *ecsv1alpha1.TaskDefinition) error {
+	if equality.Semantic.DeepEqual(before.Status, td.Status) {
+		return nil
+	}
+	// The optimistic lock makes a write computed from a stale cache fail (and requeue)
+	// instead of overwriting a newer revision list.
+	return r.Client.Status().Patch(ctx, td, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+}
+
+func familyOfTask(_ context.Context, o client.Object) []reconcile.Request {
+	t := o.(*ecsv1alpha1.Task)
+	fam := index.Family(t.Spec.TaskDefinition)
+	if fam == "" {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: t.Namespace, Name: fam}}}
+}
+
+func familiesOfService(_ context.Context, o client.Object) []reconcile.Request {
+	s := o.(*ecsv1alpha1.Service)
+	seen := map[string]bool{}
+	var out []reconcile.Request
+	add := func(ref string) {
+		if fam := index.Family(ref); fam != "" && !seen[fam] {
+			seen[fam] = true
+			out = append(out, reconcile.Request{NamespacedName: client.ObjectKey{Namespace: s.Namespace, Name: fam}})
+		}
+	}
+	add(s.Spec.TaskDefinition)
+	for _, d := range s.Status.Deployments {
+		add(d.TaskDefinition)
+	}
+	return out
+}
+
+// taskUseChanged passes task events that can change which revisions are in use.
+func taskUseChanged() predicate.Predicate {
+	return predicate.Funcs{
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			o, n := e.ObjectOld.(*ecsv1alpha1.Task), e.ObjectNew.(*ecsv1alpha1.Task)
+			return index.TaskInUse(o) != index.TaskInUse(n) ||
+				o.Status.TaskDefinitionRevision != n.Status.TaskDefinitionRevision
+		},
+		GenericFunc: func(event.GenericEvent) bool { return false },
+	}
+}

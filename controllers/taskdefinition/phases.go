@@ -1,0 +1,225 @@
+package taskdefinition
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+
+	appsv1 "k8s.io/api/apps/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	"github.com/berthdev/berth/internal/index"
+	"github.com/berthdev/berth/internal/revision"
+	"github.com/berthdev/berth/internal/validation"
+)
+
+// defaultRevisionHistoryLimit is how many INACTIVE revisions are kept when the spec
+// does not say.
+const defaultRevisionHistoryLimit = 10
+
+// state is what one reconcile learns, passed from phase to phase.
+type state struct {
+	td *ecsv1alpha1.TaskDefinition
+	// stop ends the reconcile after the current phase (invalid spec).
+	stop bool
+	// revisions of this family that this TaskDefinition owns, oldest first.
+	revisions []appsv1.ControllerRevision
+	// created is set when this reconcile registered a revision.
+	created *appsv1.ControllerRevision
+	// inUse holds the revision numbers a non-stopped Task or a Service uses.
+	inUse map[int32]bool
+}
+
+func (s *state) latest() *appsv1.ControllerRevision {
+	if len(s.revisions) == 0 {
+		return nil
+	}
+	return &s.revisions[len(s.revisions)-1]
+}
+
+// validate runs the checks CEL cannot express. An invalid spec registers no revision.
+func (r *Reconciler) validate(ctx context.Context, s *state) error {
+	errs := validation.TaskDefinitionSpec(field.NewPath("spec"), &s.td.Spec)
+	if len(errs) == 0 {
+		setAccepted(s.td, nil)
+		return nil
+	}
+	setAccepted(s.td, errs)
+	s.stop = true
+	ctrl.LoggerFrom(ctx).Info("task definition rejected", "reason", errs.ToAggregate().Error())
+	r.Recorder.Eventf(s.td, nil, "Warning", ecsv1alpha1.ReasonInvalidSpec, "Validate", "%s", errs.ToAggregate().Error())
+	return nil
+}
+
+// loadRevisions lists the ControllerRevisions this TaskDefinition owns.
+func (r *Reconciler) loadRevisions(ctx context.Context, s *state) error {
+	var list appsv1.ControllerRevisionList
+	if err := r.Client.List(ctx, &list, client.InNamespace(s.td.Namespace),
+		client.MatchingLabels{ecsv1alpha1.LabelFamily: s.td.Name}); err != nil {
+		return fmt.Errorf("listing revisions: %w", err)
+	}
+	for _, cr := range list.Items {
+		// Revisions of an earlier TaskDefinition of the same name are being garbage
+		// collected; they are not this family's history.
+		if metav1.IsControlledBy(&cr, s.td) {
+			s.revisions = append(s.revisions, cr)
+		}
+	}
+	sort.Slice(s.revisions, func(i, j int) bool { return s.revisions[i].Revision < s.revisions[j].Revision })
+	return nil
+}
+
+// registerRevision stores the spec as revision N+1 unless the latest revision already
+// holds it. Comparing with the latest only (not every revision) is what ECS does: a
+// spec changed back to an older content is a new revision, never a reused number.
+func (r *Reconciler) registerRevision(ctx context.Context, s *state) error {
+	hash := revision.Hash(&s.td.Spec)
+	latest := s.latest()
+	if latest != nil && latest.Annotations[ecsv1alpha1.AnnotationHash] == hash {
+		return nil
+	}
+	n := s.td.Status.LatestRevision
+	if latest != nil && int32(latest.Revision) > n {
+		n = int32(latest.Revision)
+	}
+	n++
+	cr, err := revision.Snapshot(s.td, n)
+	if err != nil {
+		return err
+	}
+	if err := r.Client.Create(ctx, cr); err != nil {
+		if !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("creating revision %s: %w", cr.Name, err)
+		}
+		// Another manager, or this one before a restart, got there first; the name is
+		// deterministic, so it is the same revision if the content matches.
+		var existing appsv1.ControllerRevision
+		if gerr := r.Client.Get(ctx, client.ObjectKeyFromObject(cr), &existing); gerr != nil {
+			return fmt.Errorf("reading existing revision %s: %w", cr.Name, gerr)
+		}
+		if !metav1.IsControlledBy(&existing, s.td) || existing.Annotations[ecsv1alpha1.AnnotationHash] != hash {
+			return fmt.Errorf("revision %s already exists with other content; retrying once the cache catches up", cr.Name)
+		}
+		cr = &existing
+	} else {
+		s.created = cr
+		ctrl.LoggerFrom(ctx).Info("registered revision", "revision", n, "hash", hash)
+	}
+	s.revisions = append(s.revisions, *cr)
+	return nil
+}
+
+// markUsage finds the revisions that Services and non-stopped Tasks still use.
+func (r *Reconciler) markUsage(ctx context.Context, s *state) error {
+	s.inUse = map[int32]bool{}
+	var tasks ecsv1alpha1.TaskList
+	if err := r.Client.List(ctx, &tasks, client.InNamespace(s.td.Namespace),
+		client.MatchingFields{index.TaskFamily: s.td.Name}); err != nil {
+		return fmt.Errorf("listing tasks of the family: %w", err)
+	}
+	for i := range tasks.Items {
+		t := &tasks.Items[i]
+		if !index.TaskInUse(t) {
+			continue
+		}
+		if n := t.Status.TaskDefinitionRevision; n > 0 {
+			s.inUse[n] = true
+		} else if ref, err := revision.ParseRef(t.Spec.TaskDefinition); err == nil && ref.Pinned() {
+			s.inUse[ref.Revision] = true
+		}
+	}
+	var services ecsv1alpha1.ServiceList
+	if err := r.Client.List(ctx, &services, client.InNamespace(s.td.Namespace)); err != nil {
+		return fmt.Errorf("listing services: %w", err)
+	}
+	mark := func(ref string) {
+		if parsed, err := revision.ParseRef(ref); err == nil && parsed.Family == s.td.Name && parsed.Pinned() {
+			s.inUse[parsed.Revision] = true
+		}
+	}
+	for _, svc := range services.Items {
+		mark(svc.Spec.TaskDefinition)
+		for _, d := range svc.Status.Deployments {
+			if d.Status != ecsv1alpha1.DeploymentInactive {
+				mark(d.TaskDefinition)
+			}
+		}
+	}
+	return nil
+}
+
+// prune deletes the oldest INACTIVE revisions beyond the history limit.
+func (r *Reconciler) prune(ctx context.Context, s *state) error {
+	limit := defaultRevisionHistoryLimit
+	if l := s.td.Spec.RevisionHistoryLimit; l != nil {
+		limit = int(*l)
+	}
+	var inactive []int
+	for i := range s.revisions {
+		if r := &s.revisions[i]; !s.active(r) {
+			inactive = append(inactive, i)
+		}
+	}
+	excess := len(inactive) - limit
+	if excess <= 0 {
+		return nil
+	}
+	drop := map[int]bool{}
+	for _, i := range inactive[:excess] { // oldest first
+		cr := &s.revisions[i]
+		if err := r.Client.Delete(ctx, cr, client.Preconditions{UID: &cr.UID}); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("pruning revision %s: %w", cr.Name, err)
+		}
+		ctrl.LoggerFrom(ctx).V(1).Info("pruned revision", "revision", cr.Revision)
+		drop[i] = true
+	}
+	kept := s.revisions[:0]
+	for i, cr := range s.revisions {
+		if !drop[i] {
+			kept = append(kept, cr)
+		}
+	}
+	s.revisions = kept
+	return nil
+}
+
+func (s *state) active(cr *appsv1.ControllerRevision) bool {
+	return cr == s.latest() || s.inUse[int32(cr.Revision)]
+}
+
+// computeStatus writes the revision list (newest first) and the conditions.
+func computeStatus(s *state) {
+	td := s.td
+	latest := s.latest()
+	if latest != nil && int32(latest.Revision) > td.Status.LatestRevision {
+		td.Status.LatestRevision = int32(latest.Revision)
+	}
+	revs := make([]ecsv1alpha1.TaskDefinitionRevision, 0, len(s.revisions))
+	for i := len(s.revisions) - 1; i >= 0; i-- {
+		cr := &s.revisions[i]
+		st := ecsv1alpha1.RevisionInactive
+		if s.active(cr) {
+			st = ecsv1alpha1.RevisionActive
+		}
+		revs = append(revs, ecsv1alpha1.TaskDefinitionRevision{
+			Revision:  int32(cr.Revision),
+			Hash:      cr.Annotations[ecsv1alpha1.AnnotationHash],
+			Status:    st,
+			CreatedAt: cr.CreationTimestamp,
+		})
+	}
+	td.Status.Revisions = revs
+	reason := ecsv1alpha1.ReasonRevisionCurrent
+	if s.created != nil {
+		reason = ecsv1alpha1.ReasonRevisionCreated
+	}
+	setCondition(td, ecsv1alpha1.TaskDefinitionConditionRevisioned, metav1.ConditionTrue, reason,
+		"The spec is revision "+td.Name+":"+strconv.Itoa(int(td.Status.LatestRevision)))
+	td.Status.ObservedGeneration = td.Generation
+}

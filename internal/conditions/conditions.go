@@ -1,0 +1,32 @@
+// Package conditions sets status conditions the way every Berth controller does:
+// observedGeneration on each condition, transition times kept when the status does
+// not change, and messages bounded.
+package conditions
+
+import (
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// maxMessage keeps messages well within the API's 32 KiB limit.
+const maxMessage = 4096
+
+// Set adds or updates the condition typ in conds.
+func Set(conds *[]metav1.Condition, generation int64, typ string, status metav1.ConditionStatus, reason, msg string) {
+	meta.SetStatusCondition(conds, metav1.Condition{
+		Type: typ, Status: status, Reason: reason, Message: Truncate(msg), ObservedGeneration: generation,
+	})
+}
+
+// True reports whether condition typ is present with status True.
+func True(conds []metav1.Condition, typ string) bool {
+	return meta.IsStatusConditionTrue(conds, typ)
+}
+
+// Truncate shortens a message to the length Berth puts in conditions and Events.
+func Truncate(s string) string {
+	if len(s) <= maxMessage {
+		return s
+	}
+	return s[:maxMessage-3] + "..."
+}
