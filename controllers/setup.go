@@ -6,26 +6,60 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 
+	"github.com/berthdev/berth/controllers/cluster"
+	"github.com/berthdev/berth/controllers/containerinstance"
+	"github.com/berthdev/berth/controllers/endpoints"
+	"github.com/berthdev/berth/controllers/scheduler"
+	"github.com/berthdev/berth/controllers/service"
+	"github.com/berthdev/berth/controllers/task"
 	"github.com/berthdev/berth/controllers/taskdefinition"
 	"github.com/berthdev/berth/internal/index"
+	"github.com/berthdev/berth/internal/placement"
+	"github.com/berthdev/berth/internal/revision"
 )
 
-// Options tune the controllers.
-type Options struct{}
+// Options tune the controllers; zero values mean the defaults.
+type Options struct {
+	// HeartbeatGrace is how long an agent may go without renewing its lease before
+	// its instance is disconnected (default 40s).
+	HeartbeatGrace time.Duration
+	// SchedulerWorkers is how many tasks are placed in parallel (default 16).
+	SchedulerWorkers int
+	// ServiceWorkers is how many services reconcile in parallel (default 4).
+	ServiceWorkers int
+}
 
 // Setup registers the cache indexes and every controller with mgr.
-func Setup(ctx context.Context, mgr ctrl.Manager, _ Options) error {
+func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	if err := index.Setup(ctx, mgr.GetFieldIndexer()); err != nil {
 		return fmt.Errorf("registering cache indexes: %w", err)
 	}
-	if err := (&taskdefinition.Reconciler{
-		Client:   mgr.GetClient(),
-		Recorder: mgr.GetEventRecorder("berth-taskdefinition"),
-	}).SetupWithManager(mgr); err != nil {
-		return fmt.Errorf("setting up the taskdefinition controller: %w", err)
+	// One resolver: decoded revisions are immutable and shared by every controller.
+	resolver := revision.NewResolver(mgr.GetClient())
+	sched := &scheduler.Scheduler{
+		Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("berth-scheduler"),
+		Resolver: resolver, Engine: placement.NewEngine(), MaxConcurrentReconciles: o.SchedulerWorkers,
+	}
+	if err := sched.SetupWithManager(ctx, mgr); err != nil {
+		return fmt.Errorf("setting up the scheduler: %w", err)
+	}
+	for name, c := range map[string]interface{ SetupWithManager(ctrl.Manager) error }{
+		"taskdefinition": &taskdefinition.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("berth-taskdefinition")},
+		"service": &service.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("berth-service"),
+			Resolver: resolver, MaxConcurrentReconciles: o.ServiceWorkers},
+		"task": &task.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("berth-task")},
+		"containerinstance": &containerinstance.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("berth-containerinstance"),
+			Grace: o.HeartbeatGrace},
+		"cluster":   &cluster.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("berth-cluster")},
+		"endpoints": &endpoints.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("berth-endpoints")},
+	} {
+		if err := c.SetupWithManager(mgr); err != nil {
+			return fmt.Errorf("setting up the %s controller: %w", name, err)
+		}
 	}
 	return nil
 }

@@ -335,6 +335,7 @@ type ServiceStatus struct {
 // +kubebuilder:printcolumn:name="Rollout",type=string,JSONPath=`.status.rolloutState`
 // +kubebuilder:printcolumn:name="Strategy",type=string,JSONPath=`.spec.schedulingStrategy`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 52",message="metadata.name: a service name is at most 52 characters, because it prefixes its tasks' names and labels"
 type Service struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`

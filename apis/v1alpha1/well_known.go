@@ -23,8 +23,13 @@ const (
 	// renewed by the instance's agent.
 	NodeLeaseNamespace = "berth-node-lease"
 
-	// FieldManagerManager is the server-side apply field manager of the manager.
+	// FieldManagerManager is the server-side apply field manager of the manager's
+	// controllers.
 	FieldManagerManager = "berth-manager"
+	// FieldManagerScheduler is the field manager of the manager's scheduler, separate
+	// from FieldManagerManager because server-side apply removes the fields a manager
+	// owns but leaves out of its next apply: each writer applies its whole part.
+	FieldManagerScheduler = "berth-scheduler"
 	// FieldManagerAgent is the server-side apply field manager of agents (real or
 	// hollow) for the fields they own.
 	FieldManagerAgent = "berth-agent"

@@ -39,6 +39,7 @@ controllers and run by node agents on containerd.`,
 		SilenceErrors: true,
 	}
 	root.AddCommand(newManagerCommand(), newVersionCommand())
+	root.AddCommand(newHollowCommand())
 	return root
 }
 

@@ -4,8 +4,11 @@
 package conditions
 
 import (
+	"time"
+
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
 )
 
 // maxMessage keeps messages well within the API's 32 KiB limit.
@@ -29,4 +32,17 @@ func Truncate(s string) string {
 		return s
 	}
 	return s[:maxMessage-3] + "..."
+}
+
+// Apply builds the server-side-apply form of a condition for a writer that shares the
+// conditions list with others (each owns its own condition types). The transition
+// time is kept from existing when the status does not change.
+func Apply(existing []metav1.Condition, generation int64, typ string, status metav1.ConditionStatus, reason, msg string, now time.Time) *metav1ac.ConditionApplyConfiguration {
+	transition := metav1.NewTime(now)
+	if old := meta.FindStatusCondition(existing, typ); old != nil && old.Status == status {
+		transition = old.LastTransitionTime
+	}
+	return metav1ac.Condition().
+		WithType(typ).WithStatus(status).WithReason(reason).WithMessage(Truncate(msg)).
+		WithObservedGeneration(generation).WithLastTransitionTime(transition)
 }

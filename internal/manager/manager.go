@@ -11,6 +11,8 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -24,6 +26,7 @@ import (
 
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
 	"github.com/berthdev/berth/controllers"
+	"github.com/berthdev/berth/controllers/endpoints"
 )
 
 // Options configure the manager process. Defaults suit production; Berth's throughput
@@ -38,6 +41,7 @@ type Options struct {
 	QPS                     float64
 	Burst                   int
 	GracefulShutdownTimeout time.Duration
+	Controllers             controllers.Options
 }
 
 // DefaultOptions returns the options a production manager starts with.
@@ -49,6 +53,11 @@ func DefaultOptions() Options {
 		QPS:                     500,
 		Burst:                   1000,
 		GracefulShutdownTimeout: 30 * time.Second,
+		Controllers: controllers.Options{
+			HeartbeatGrace:   40 * time.Second,
+			SchedulerWorkers: 16,
+			ServiceWorkers:   4,
+		},
 	}
 }
 
@@ -63,6 +72,9 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.Float64Var(&o.QPS, "kube-api-qps", o.QPS, "Sustained requests per second the manager may send to the apiserver.")
 	fs.IntVar(&o.Burst, "kube-api-burst", o.Burst, "Requests the manager may send to the apiserver in a burst above --kube-api-qps.")
 	fs.DurationVar(&o.GracefulShutdownTimeout, "graceful-shutdown-timeout", o.GracefulShutdownTimeout, "How long running reconciles may take to finish on shutdown.")
+	fs.DurationVar(&o.Controllers.HeartbeatGrace, "heartbeat-grace", o.Controllers.HeartbeatGrace, "How long an agent may go without renewing its lease before its instance is disconnected.")
+	fs.IntVar(&o.Controllers.SchedulerWorkers, "scheduler-workers", o.Controllers.SchedulerWorkers, "Tasks placed in parallel.")
+	fs.IntVar(&o.Controllers.ServiceWorkers, "service-workers", o.Controllers.ServiceWorkers, "Services reconciled in parallel.")
 }
 
 // Validate reports the first invalid option, naming its flag.
@@ -74,6 +86,12 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("--kube-api-burst must be at least 1, got %d", o.Burst)
 	case o.LeaderElection && o.LeaderElectionID == "":
 		return fmt.Errorf("--leader-election-id must be set with --leader-elect")
+	case o.Controllers.HeartbeatGrace < time.Second:
+		return fmt.Errorf("--heartbeat-grace must be at least 1s, got %s", o.Controllers.HeartbeatGrace)
+	case o.Controllers.SchedulerWorkers < 1:
+		return fmt.Errorf("--scheduler-workers must be at least 1, got %d", o.Controllers.SchedulerWorkers)
+	case o.Controllers.ServiceWorkers < 1:
+		return fmt.Errorf("--service-workers must be at least 1, got %d", o.Controllers.ServiceWorkers)
 	}
 	return nil
 }
@@ -143,7 +161,7 @@ func New(ctx context.Context, o Options) (ctrl.Manager, error) {
 	if err := mgr.AddReadyzCheck("crds", crdsServed(mgr)); err != nil {
 		return nil, err
 	}
-	if err := controllers.Setup(ctx, mgr, controllers.Options{}); err != nil {
+	if err := controllers.Setup(ctx, mgr, o.Controllers); err != nil {
 		return nil, err
 	}
 	return mgr, nil
@@ -151,14 +169,20 @@ func New(ctx context.Context, o Options) (ctrl.Manager, error) {
 
 // CacheOptions limits what the manager caches to what it uses: of all the
 // ControllerRevisions in a cluster (DaemonSets and StatefulSets keep theirs there too)
-// only task definition revisions.
+// only task definition revisions, of all Leases only agents' heartbeats, and of all
+// EndpointSlices only Berth's.
 func CacheOptions() cache.Options {
 	revisions, err := labels.Parse(ecsv1alpha1.LabelFamily)
 	if err != nil {
 		panic(err) // a constant selector
 	}
+	slices := labels.SelectorFromSet(labels.Set{discoveryv1.LabelManagedBy: endpoints.ManagedBy})
 	return cache.Options{ByObject: map[client.Object]cache.ByObject{
 		&appsv1.ControllerRevision{}: {Label: revisions},
+		// Heartbeats only: not every Lease of the cluster (kube-node-lease, elections).
+		&coordinationv1.Lease{}: {Namespaces: map[string]cache.Config{ecsv1alpha1.NodeLeaseNamespace: {}}},
+		// Only the EndpointSlices Berth writes, not every slice of the cluster.
+		&discoveryv1.EndpointSlice{}: {Label: slices},
 	}}
 }
 

@@ -113,3 +113,60 @@ func (b *TaskBuilder) Strategy(t ecsv1alpha1.PlacementStrategyType, field string
 
 // Obj returns the built object.
 func (b *TaskBuilder) Obj() *ecsv1alpha1.Task { return b.obj.DeepCopy() }
+
+// ServiceBuilder builds a Service.
+type ServiceBuilder struct{ obj ecsv1alpha1.Service }
+
+// Service starts a REPLICA Service of desired tasks in the default cluster, with ECS's
+// default deployment bounds (100% / 200%).
+func Service(ns, name, taskDefinition string, desired int32) *ServiceBuilder {
+	return &ServiceBuilder{obj: ecsv1alpha1.Service{
+		TypeMeta:   metav1.TypeMeta{APIVersion: ecsv1alpha1.GroupVersion.String(), Kind: "Service"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: ecsv1alpha1.ServiceSpec{
+			Cluster: ecsv1alpha1.DefaultClusterName, TaskDefinition: taskDefinition, DesiredCount: ptr.To(desired),
+			SchedulingStrategy: ecsv1alpha1.SchedulingReplica,
+			DeploymentConfiguration: ecsv1alpha1.DeploymentConfiguration{
+				MinimumHealthyPercent: ptr.To[int32](100), MaximumPercent: ptr.To[int32](200),
+			},
+		},
+	}}
+}
+
+// Daemon makes the service a DAEMON service.
+func (b *ServiceBuilder) Daemon() *ServiceBuilder {
+	b.obj.Spec.SchedulingStrategy = ecsv1alpha1.SchedulingDaemon
+	b.obj.Spec.DesiredCount = nil
+	return b
+}
+
+// Cluster sets spec.cluster.
+func (b *ServiceBuilder) Cluster(c string) *ServiceBuilder { b.obj.Spec.Cluster = c; return b }
+
+// Bounds sets minimumHealthyPercent and maximumPercent.
+func (b *ServiceBuilder) Bounds(minPct, maxPct int32) *ServiceBuilder {
+	b.obj.Spec.DeploymentConfiguration.MinimumHealthyPercent = ptr.To(minPct)
+	b.obj.Spec.DeploymentConfiguration.MaximumPercent = ptr.To(maxPct)
+	return b
+}
+
+// CircuitBreaker enables the deployment circuit breaker.
+func (b *ServiceBuilder) CircuitBreaker(rollback bool) *ServiceBuilder {
+	b.obj.Spec.DeploymentConfiguration.DeploymentCircuitBreaker = &ecsv1alpha1.DeploymentCircuitBreaker{Enable: true, Rollback: rollback}
+	return b
+}
+
+// UnreachableGrace sets instanceUnreachableGracePeriodSeconds.
+func (b *ServiceBuilder) UnreachableGrace(seconds int32) *ServiceBuilder {
+	b.obj.Spec.InstanceUnreachableGracePeriodSeconds = ptr.To(seconds)
+	return b
+}
+
+// Strategy adds a placement strategy.
+func (b *ServiceBuilder) Strategy(t ecsv1alpha1.PlacementStrategyType, field string) *ServiceBuilder {
+	b.obj.Spec.PlacementStrategy = append(b.obj.Spec.PlacementStrategy, ecsv1alpha1.PlacementStrategy{Type: t, Field: field})
+	return b
+}
+
+// Obj returns the built object.
+func (b *ServiceBuilder) Obj() *ecsv1alpha1.Service { return b.obj.DeepCopy() }

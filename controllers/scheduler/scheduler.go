@@ -1,0 +1,420 @@
+// Package scheduler binds unplaced Tasks to ContainerInstances: the manager's side of
+// ECS placement. It keeps the placement engine's in-memory view current from informer
+// events (instances, and every task bound anywhere, assumed at once), places one task
+// per reconcile, and binds it by setting spec.containerInstance. Standalone tasks
+// (RunTask) and service tasks go through the same path.
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
+	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	ecsac "github.com/berthdev/berth/apis/applyconfiguration/apis/v1alpha1"
+	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	"github.com/berthdev/berth/internal/conditions"
+	"github.com/berthdev/berth/internal/index"
+	"github.com/berthdev/berth/internal/inventory"
+	"github.com/berthdev/berth/internal/placement"
+	"github.com/berthdev/berth/internal/revision"
+)
+
+// +kubebuilder:rbac:groups=ecs.berth.dev,resources=tasks,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=ecs.berth.dev,resources=tasks/status,verbs=get;patch
+// +kubebuilder:rbac:groups=ecs.berth.dev,resources=containerinstances;taskdefinitions,verbs=get;list;watch
+
+// Scheduler places tasks.
+type Scheduler struct {
+	Client   client.Client
+	Recorder events.EventRecorder
+	Resolver *revision.Resolver
+	Engine   *placement.Engine
+	// MaxConcurrentReconciles is the number of tasks placed in parallel (default 16).
+	// The engine's assume cache keeps parallel placements from overcommitting.
+	MaxConcurrentReconciles int
+
+	mu sync.Mutex
+	// unplaced holds, per cluster, the tasks that fit nowhere, to retry when an
+	// instance joins or resources free up (instead of polling).
+	unplaced map[string]map[types.NamespacedName]bool
+	// markedFalse holds the tasks this scheduler marked Placed=False.
+	markedFalse map[types.NamespacedName]bool
+	kicks       chan event.TypedGenericEvent[*ecsv1alpha1.Task]
+	synced      []toolscache.ResourceEventHandlerRegistration
+}
+
+// SetupWithManager feeds the engine from the manager's informers and registers the
+// placement controller.
+func (s *Scheduler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
+	if s.MaxConcurrentReconciles == 0 {
+		s.MaxConcurrentReconciles = 16
+	}
+	s.unplaced = map[string]map[types.NamespacedName]bool{}
+	s.markedFalse = map[types.NamespacedName]bool{}
+	s.kicks = make(chan event.TypedGenericEvent[*ecsv1alpha1.Task], 1024)
+
+	instances, err := mgr.GetCache().GetInformer(ctx, &ecsv1alpha1.ContainerInstance{})
+	if err != nil {
+		return err
+	}
+	reg, err := instances.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    func(o any) { s.upsertInstance(o) },
+		UpdateFunc: func(_, o any) { s.upsertInstance(o) },
+		DeleteFunc: func(o any) { s.removeInstance(o) },
+	})
+	if err != nil {
+		return err
+	}
+	s.synced = append(s.synced, reg)
+	tasks, err := mgr.GetCache().GetInformer(ctx, &ecsv1alpha1.Task{})
+	if err != nil {
+		return err
+	}
+	reg, err = tasks.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    func(o any) { s.observeTask(ctx, o) },
+		UpdateFunc: func(_, o any) { s.observeTask(ctx, o) },
+		DeleteFunc: func(o any) { s.forgetTask(o) },
+	})
+	if err != nil {
+		return err
+	}
+	s.synced = append(s.synced, reg)
+
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("scheduler").
+		For(&ecsv1alpha1.Task{}, builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
+			return needsPlacement(o.(*ecsv1alpha1.Task))
+		}))).
+		WatchesRawSource(source.Channel(s.kicks, &handler.TypedEnqueueRequestForObject[*ecsv1alpha1.Task]{})).
+		Watches(&ecsv1alpha1.TaskDefinition{}, handler.EnqueueRequestsFromMapFunc(s.unplacedOfFamily)).
+		WithOptions(controller.Options{MaxConcurrentReconciles: s.MaxConcurrentReconciles}).
+		Complete(s)
+}
+
+// needsPlacement: not bound, not stopped, not asked to stop.
+func needsPlacement(t *ecsv1alpha1.Task) bool {
+	return t.Spec.ContainerInstance == "" && t.Spec.DesiredStatus != ecsv1alpha1.DesiredStopped &&
+		t.Status.LastStatus != ecsv1alpha1.TaskStopped && t.DeletionTimestamp.IsZero()
+}
+
+// Reconcile places one task.
+func (s *Scheduler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	for _, r := range s.synced {
+		if !r.HasSynced() {
+			// Placing before every bound task is assumed could overcommit an instance.
+			return ctrl.Result{RequeueAfter: 200 * time.Millisecond}, nil
+		}
+	}
+	var task ecsv1alpha1.Task
+	if err := s.Client.Get(ctx, req.NamespacedName, &task); err != nil {
+		s.settle(req.NamespacedName, "")
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !needsPlacement(&task) {
+		s.settle(req.NamespacedName, task.Spec.Cluster)
+		return ctrl.Result{}, nil
+	}
+	log := ctrl.LoggerFrom(ctx).WithValues("task", klog.KObj(&task))
+	ctx = ctrl.LoggerInto(ctx, log)
+	// Registered as waiting before trying, so that a change of the cluster between a
+	// failed attempt and its bookkeeping still retries it (no lost wake-up).
+	s.wait(req.NamespacedName, task.Spec.Cluster)
+
+	resolved, err := s.resolve(ctx, &task)
+	if err != nil {
+		var invalid *invalidTaskError
+		if revision.IsNotFound(err) || errors.As(err, &invalid) {
+			reason := ecsv1alpha1.ReasonRevisionNotFound
+			if invalid != nil {
+				reason = ecsv1alpha1.ReasonInvalidSpec
+			}
+			return ctrl.Result{}, s.markUnplaced(ctx, &task, nil, reason, err.Error())
+		}
+		return ctrl.Result{}, err
+	}
+	req2, err := s.request(&task, resolved)
+	if err != nil {
+		return ctrl.Result{}, s.markUnplaced(ctx, &task, resolved, ecsv1alpha1.ReasonInvalidSpec, err.Error())
+	}
+	decision, err := s.Engine.Place(req2)
+	var unplaceable *placement.UnplaceableError
+	if errors.As(err, &unplaceable) {
+		return ctrl.Result{}, s.markUnplaced(ctx, &task, resolved, ecsv1alpha1.ReasonUnplaceable, unplaceable.Error())
+	}
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := s.bind(ctx, &task, resolved, decision.Instance); err != nil {
+		s.Engine.Forget(req2.Key)
+		if apierrors.IsNotFound(err) {
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, err
+	}
+	s.settle(req.NamespacedName, task.Spec.Cluster)
+	log.V(1).Info("placed task", "instance", decision.Instance, "feasible", decision.Feasible)
+	return ctrl.Result{}, nil
+}
+
+type invalidTaskError struct{ msg string }
+
+func (e *invalidTaskError) Error() string { return e.msg }
+
+// resolve finds the revision a task runs: the one already resolved in its status, or
+// its reference's.
+func (s *Scheduler) resolve(ctx context.Context, t *ecsv1alpha1.Task) (*revision.Resolved, error) {
+	ref, err := revision.ParseRef(t.Spec.TaskDefinition)
+	if err != nil {
+		return nil, &invalidTaskError{msg: "spec.taskDefinition: " + err.Error()}
+	}
+	if n := t.Status.TaskDefinitionRevision; n > 0 {
+		ref.Revision = n
+	}
+	return s.Resolver.Resolve(ctx, t.Namespace, ref)
+}
+
+// request builds the placement request of a task.
+func (s *Scheduler) request(t *ecsv1alpha1.Task, res *revision.Resolved) (placement.Request, error) {
+	req, err := placement.RequestFor(keyOf(t), t.Spec.Group, res.Spec, t.Spec.Overrides)
+	if err != nil {
+		return req, &invalidTaskError{msg: fmt.Sprintf("task definition %s: %v", res.Ref, err)}
+	}
+	taskConstraints, err := placement.ParseConstraints(t.Spec.PlacementConstraints)
+	if err != nil {
+		return req, &invalidTaskError{msg: "spec." + err.Error()}
+	}
+	req.Cluster = t.Spec.Cluster
+	req.Constraints = append(req.Constraints, taskConstraints...)
+	req.Strategies = t.Spec.PlacementStrategy
+	return req, nil
+}
+
+func keyOf(t *ecsv1alpha1.Task) string { return t.Namespace + "/" + t.Name }
+
+// bind records the resolved revision (for `family` references) and then sets
+// spec.containerInstance. Pinned references skip the status write: the agent reports
+// the revision, which keeps a service task at three writes from creation to RUNNING.
+func (s *Scheduler) bind(ctx context.Context, t *ecsv1alpha1.Task, res *revision.Resolved, instance string) error {
+	pinned, _ := revision.ParseRef(t.Spec.TaskDefinition)
+	// The cache may not show a Placed=False this scheduler wrote moments ago, so its
+	// own record counts too: a bound task must not keep saying it cannot be placed.
+	s.mu.Lock()
+	hadPlacedFalse := s.markedFalse[client.ObjectKeyFromObject(t)]
+	s.mu.Unlock()
+	if c := findCondition(t, ecsv1alpha1.TaskConditionPlaced); c != nil && c.Status == metav1.ConditionFalse {
+		hadPlacedFalse = true
+	}
+	if !pinned.Pinned() || hadPlacedFalse {
+		st := schedulerStatus(t, res).WithConditions(
+			condition(t, ecsv1alpha1.TaskConditionPlaced, metav1.ConditionTrue, ecsv1alpha1.ReasonPlaced, "Placed on container instance "+instance))
+		ac := ecsac.Task(t.Name, t.Namespace).WithStatus(st)
+		if err := s.Client.Status().Apply(ctx, ac, client.FieldOwner(ecsv1alpha1.FieldManagerScheduler), client.ForceOwnership); err != nil {
+			return fmt.Errorf("recording revision %s: %w", res.Ref, err)
+		}
+	}
+	// Only spec.containerInstance is sent. The schema makes it immutable once set, so
+	// if another manager bound the task first this fails instead of moving it.
+	patch := []byte(fmt.Sprintf(`{"spec":{"containerInstance":%q}}`, instance))
+	target := &ecsv1alpha1.Task{ObjectMeta: metav1.ObjectMeta{Name: t.Name, Namespace: t.Namespace}}
+	if err := s.Client.Patch(ctx, target, client.RawPatch(types.MergePatchType, patch)); err != nil {
+		return fmt.Errorf("binding to %s: %w", instance, err)
+	}
+	return nil
+}
+
+// markUnplaced records why a task cannot be placed, on its Placed condition and in an
+// Event, only when the reason changed, and remembers it for a retry when the cluster
+// changes.
+func (s *Scheduler) markUnplaced(ctx context.Context, t *ecsv1alpha1.Task, res *revision.Resolved, reason, msg string) error {
+	key := client.ObjectKeyFromObject(t)
+	if c := findCondition(t, ecsv1alpha1.TaskConditionPlaced); c != nil && c.Status == metav1.ConditionFalse && c.Message == conditions.Truncate(msg) {
+		return nil
+	}
+	st := schedulerStatus(t, res).WithConditions(condition(t, ecsv1alpha1.TaskConditionPlaced, metav1.ConditionFalse, reason, msg))
+	if err := s.Client.Status().Apply(ctx, ecsac.Task(t.Name, t.Namespace).WithStatus(st),
+		client.FieldOwner(ecsv1alpha1.FieldManagerScheduler), client.ForceOwnership); client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("recording that the task cannot be placed: %w", err)
+	}
+	s.mu.Lock()
+	s.markedFalse[key] = true
+	s.mu.Unlock()
+	s.Recorder.Eventf(t, nil, "Warning", reason, "Place", "%s", conditions.Truncate(msg))
+	ctrl.LoggerFrom(ctx).Info("task cannot be placed", "reason", reason, "message", msg)
+	return nil
+}
+
+// wait records a task as waiting for placement in its cluster.
+func (s *Scheduler) wait(key types.NamespacedName, cluster string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	set := s.unplaced[cluster]
+	if set == nil {
+		set = map[types.NamespacedName]bool{}
+		s.unplaced[cluster] = set
+	}
+	set[key] = true
+}
+
+// schedulerStatus is every status field the scheduler owns, so that each of its
+// applies is whole (see FieldManagerScheduler): the creation time, PROVISIONING while
+// no agent has reported, and the resolved revision when known.
+func schedulerStatus(t *ecsv1alpha1.Task, res *revision.Resolved) *ecsac.TaskStatusApplyConfiguration {
+	st := ecsac.TaskStatus()
+	if t.Status.CreatedAt != nil {
+		st.WithCreatedAt(*t.Status.CreatedAt)
+	} else {
+		st.WithCreatedAt(t.CreationTimestamp)
+	}
+	if t.Status.LastStatus == "" || t.Status.LastStatus == ecsv1alpha1.TaskProvisioning {
+		st.WithLastStatus(ecsv1alpha1.TaskProvisioning)
+	}
+	if res != nil {
+		st.WithTaskDefinitionRevision(res.Ref.Revision)
+	} else if t.Status.TaskDefinitionRevision > 0 {
+		st.WithTaskDefinitionRevision(t.Status.TaskDefinitionRevision)
+	}
+	return st
+}
+
+// settle forgets a task that no longer waits for placement.
+func (s *Scheduler) settle(key types.NamespacedName, cluster string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.markedFalse, key)
+	if cluster != "" {
+		delete(s.unplaced[cluster], key)
+		return
+	}
+	for _, set := range s.unplaced {
+		delete(set, key)
+	}
+}
+
+// kick retries every unplaced task of a cluster: an instance joined or changed, or a
+// task stopped and freed resources.
+func (s *Scheduler) kick(cluster string) {
+	s.mu.Lock()
+	var keys []types.NamespacedName
+	for k := range s.unplaced[cluster] {
+		keys = append(keys, k)
+	}
+	s.mu.Unlock()
+	for _, k := range keys {
+		t := &ecsv1alpha1.Task{ObjectMeta: metav1.ObjectMeta{Name: k.Name, Namespace: k.Namespace}}
+		select {
+		case s.kicks <- event.TypedGenericEvent[*ecsv1alpha1.Task]{Object: t}:
+		default:
+			// The channel is full of kicks already; those reconciles will re-read the
+			// cluster, and a later change kicks again.
+			return
+		}
+	}
+}
+
+func (s *Scheduler) upsertInstance(o any) {
+	ci, ok := o.(*ecsv1alpha1.ContainerInstance)
+	if !ok {
+		return
+	}
+	s.Engine.UpsertInstance(inventory.Instance(ci))
+	s.kick(ci.Spec.Cluster)
+}
+
+func (s *Scheduler) removeInstance(o any) {
+	if d, ok := o.(toolscache.DeletedFinalStateUnknown); ok {
+		o = d.Obj
+	}
+	if ci, ok := o.(*ecsv1alpha1.ContainerInstance); ok {
+		s.Engine.RemoveInstance(ci.Name)
+	}
+}
+
+// observeTask keeps the engine's assumptions in step with bound tasks: a bound task
+// uses its instance's resources until it is STOPPED.
+func (s *Scheduler) observeTask(ctx context.Context, o any) {
+	t, ok := o.(*ecsv1alpha1.Task)
+	if !ok {
+		return
+	}
+	if t.Spec.ContainerInstance == "" {
+		return
+	}
+	if t.Status.LastStatus == ecsv1alpha1.TaskStopped {
+		s.Engine.Forget(keyOf(t))
+		s.kick(t.Spec.Cluster)
+		return
+	}
+	res, err := s.resolve(ctx, t)
+	if err != nil {
+		// The task runs somewhere; without its revision only its existence is known.
+		s.Engine.Assume(keyOf(t), t.Spec.ContainerInstance, placement.Request{Key: keyOf(t), Group: t.Spec.Group, Cluster: t.Spec.Cluster})
+		return
+	}
+	req, err := placement.RequestFor(keyOf(t), t.Spec.Group, res.Spec, t.Spec.Overrides)
+	if err != nil {
+		req = placement.Request{Key: keyOf(t), Group: t.Spec.Group}
+	}
+	req.Cluster = t.Spec.Cluster
+	s.Engine.Assume(keyOf(t), t.Spec.ContainerInstance, req)
+}
+
+func (s *Scheduler) forgetTask(o any) {
+	if d, ok := o.(toolscache.DeletedFinalStateUnknown); ok {
+		o = d.Obj
+	}
+	if t, ok := o.(*ecsv1alpha1.Task); ok {
+		s.Engine.Forget(keyOf(t))
+		s.settle(client.ObjectKeyFromObject(t), t.Spec.Cluster)
+		s.kick(t.Spec.Cluster)
+	}
+}
+
+// unplacedOfFamily retries the unplaced tasks of a family whose revisions changed.
+func (s *Scheduler) unplacedOfFamily(ctx context.Context, o client.Object) []reconcile.Request {
+	var tasks ecsv1alpha1.TaskList
+	if err := s.Client.List(ctx, &tasks, client.InNamespace(o.GetNamespace()),
+		client.MatchingFields{index.TaskFamily: o.GetName()}, client.UnsafeDisableDeepCopy); err != nil {
+		return nil
+	}
+	var out []reconcile.Request
+	for i := range tasks.Items {
+		if needsPlacement(&tasks.Items[i]) {
+			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&tasks.Items[i])})
+		}
+	}
+	return out
+}
+
+func findCondition(t *ecsv1alpha1.Task, typ string) *metav1.Condition {
+	for i := range t.Status.Conditions {
+		if t.Status.Conditions[i].Type == typ {
+			return &t.Status.Conditions[i]
+		}
+	}
+	return nil
+}
+
+// condition builds a condition apply configuration that keeps the transition time
+// when the status does not change.
+func condition(t *ecsv1alpha1.Task, typ string, status metav1.ConditionStatus, reason, msg string) *metav1ac.ConditionApplyConfiguration {
+	return conditions.Apply(t.Status.Conditions, t.Generation, typ, status, reason, msg, time.Now())
+}

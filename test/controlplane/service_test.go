@@ -1,0 +1,287 @@
+package controlplane
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/berthdev/berth/agent/hollow"
+	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	"github.com/berthdev/berth/internal/deployment"
+	"github.com/berthdev/berth/internal/testobj"
+)
+
+// setImage changes the first container's image: a new revision.
+func setImage(t *testing.T, ns, td, image string) {
+	t.Helper()
+	var cur ecsv1alpha1.TaskDefinition
+	if err := env.Client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: td}, &cur); err != nil {
+		t.Fatal(err)
+	}
+	cur.Spec.ContainerDefinitions[0].Image = image
+	if err := env.Client.Update(context.Background(), &cur); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func scale(t *testing.T, ns, name string, n int32) {
+	t.Helper()
+	patch := client.RawPatch(types.MergePatchType, []byte(fmt.Sprintf(`{"spec":{"desiredCount":%d}}`, n)))
+	svc := &ecsv1alpha1.Service{}
+	svc.Namespace, svc.Name = ns, name
+	if err := env.Client.Patch(context.Background(), svc, patch); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestServiceConvergesAndScales(t *testing.T) {
+	ns := env.Namespace(t)
+	cluster := uniqueCluster(ns)
+	startManager(t)
+	startHollow(t, hollow.Config{Cluster: cluster, Instances: 4, NamePrefix: ns})
+	create(t,
+		testobj.TaskDefinition(ns, "web").Container("app", "demo:1").Obj(),
+		testobj.Service(ns, "web", "web", 10).Cluster(cluster).Obj(),
+	)
+	steady(t, ns, "web", 10, "web:1")
+
+	// kubectl scale goes through the scale subresource.
+	out, err := exec.Command("kubectl", "--kubeconfig", env.Kubeconfig, "-n", ns, "scale", "services.ecs.berth.dev/web", "--replicas=50").CombinedOutput()
+	if err != nil {
+		t.Fatalf("kubectl scale: %v\n%s", err, out)
+	}
+	steady(t, ns, "web", 50, "web:1")
+
+	scale(t, ns, "web", 5)
+	steady(t, ns, "web", 5, "web:1")
+	// Nothing ran twice: every live task has its own name and slot.
+	slots := map[string]bool{}
+	for _, task := range liveTasks(listTasks(t, ns, client.MatchingLabels{ecsv1alpha1.LabelService: "web"})) {
+		if slots[task.Labels["ecs.berth.dev/slot"]] {
+			t.Errorf("two live tasks in slot %s", task.Labels["ecs.berth.dev/slot"])
+		}
+		slots[task.Labels["ecs.berth.dev/slot"]] = true
+	}
+}
+
+// TestRollingDeploymentStaysWithinBounds watches every task change during a rollout
+// and checks the bounds at each observed step, not only at the end.
+func TestRollingDeploymentStaysWithinBounds(t *testing.T) {
+	ns := env.Namespace(t)
+	cluster := uniqueCluster(ns)
+	startManager(t)
+	startHollow(t, hollow.Config{Cluster: cluster, Instances: 3, NamePrefix: ns, RunningDelay: 300 * time.Millisecond})
+	const desired, minPct, maxPct = 6, 50, 150
+	create(t,
+		testobj.TaskDefinition(ns, "api").Container("app", "demo:1").Obj(),
+		testobj.Service(ns, "api", "api", desired).Cluster(cluster).Bounds(minPct, maxPct).Obj(),
+	)
+	steady(t, ns, "api", desired, "api:1")
+
+	minHealthy, maxTotal := deployment.MinHealthy(desired, minPct), deployment.MaxTotal(desired, maxPct)
+	violations, steps := watchBounds(t, ns, "api", int(minHealthy), int(maxTotal))
+	setImage(t, ns, "api", "demo:2")
+	svc := steady(t, ns, "api", desired, "api:2")
+	if v := violations(); len(v) > 0 {
+		t.Errorf("bounds violated during the rollout (min healthy %d, max %d):\n%s", minHealthy, maxTotal, strings.Join(v, "\n"))
+	}
+	if n := steps(); n < 10 {
+		t.Errorf("observed only %d steps of the rollout; the check saw too little", n)
+	}
+	primary := svc.Status.Deployments[0]
+	if primary.Status != ecsv1alpha1.DeploymentPrimary || primary.RolloutState != ecsv1alpha1.RolloutCompleted || primary.TaskDefinition != "api:2" {
+		t.Errorf("primary deployment = %+v", primary)
+	}
+	for _, d := range svc.Status.Deployments[1:] {
+		if d.Status != ecsv1alpha1.DeploymentInactive {
+			t.Errorf("old deployment %s is %s, want INACTIVE", d.ID, d.Status)
+		}
+	}
+	for _, task := range liveTasks(listTasks(t, ns, client.MatchingLabels{ecsv1alpha1.LabelService: "api"})) {
+		if task.Spec.TaskDefinition != "api:2" {
+			t.Errorf("task %s still runs %s", task.Name, task.Spec.TaskDefinition)
+		}
+	}
+}
+
+// watchBounds follows the service's tasks through a watch and records every state in
+// which more than maxTotal tasks were live or fewer than minHealthy were RUNNING.
+func watchBounds(t *testing.T, ns, service string, minHealthy, maxTotal int) (violations func() []string, steps func() int) {
+	t.Helper()
+	var list ecsv1alpha1.TaskList
+	w, err := envWatch(ns, service, &list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var found []string
+	n := 0
+	state := map[string]ecsv1alpha1.Task{}
+	for _, task := range list.Items {
+		state[task.Name] = task
+	}
+	go func() {
+		for ev := range w.ResultChan() {
+			task, ok := ev.Object.(*ecsv1alpha1.Task)
+			if !ok {
+				continue
+			}
+			mu.Lock()
+			if ev.Type == watch.Deleted {
+				delete(state, task.Name)
+			} else {
+				state[task.Name] = *task
+			}
+			live, running := 0, 0
+			for _, s := range state {
+				if s.Spec.DesiredStatus == ecsv1alpha1.DesiredRunning && s.Status.LastStatus != ecsv1alpha1.TaskStopped {
+					live++
+					if s.Status.LastStatus == ecsv1alpha1.TaskRunning {
+						running++
+					}
+				}
+			}
+			n++
+			if live > maxTotal || running < minHealthy {
+				found = append(found, fmt.Sprintf("step %d (%s %s): %d live, %d running", n, ev.Type, task.Name, live, running))
+			}
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(w.Stop)
+	return func() []string {
+			mu.Lock()
+			defer mu.Unlock()
+			return append([]string(nil), found...)
+		}, func() int {
+			mu.Lock()
+			defer mu.Unlock()
+			return n
+		}
+}
+
+func TestCircuitBreakerRollsBack(t *testing.T) {
+	ns := env.Namespace(t)
+	cluster := uniqueCluster(ns)
+	startManager(t)
+	startHollow(t, hollow.Config{Cluster: cluster, Instances: 2, NamePrefix: ns, FailImages: []string{"broken"}})
+	create(t,
+		testobj.TaskDefinition(ns, "web").Container("app", "demo:1").Obj(),
+		testobj.Service(ns, "web", "web", 4).Cluster(cluster).CircuitBreaker(true).Obj(),
+	)
+	steady(t, ns, "web", 4, "web:1")
+	setImage(t, ns, "web", "demo:broken")
+
+	svc := steady(t, ns, "web", 4, "web:1")
+	var failed *ecsv1alpha1.Deployment
+	for i, d := range svc.Status.Deployments {
+		if d.TaskDefinition == "web:2" {
+			failed = &svc.Status.Deployments[i]
+		}
+	}
+	if failed == nil || failed.RolloutState != ecsv1alpha1.RolloutFailed {
+		t.Fatalf("deployment of web:2 = %+v, want FAILED", failed)
+	}
+	if threshold := deployment.CircuitBreakerThreshold(4); failed.FailedTasks < threshold {
+		t.Errorf("failedTasks %d below the threshold %d", failed.FailedTasks, threshold)
+	}
+	if svc.Status.Deployments[0].TaskDefinition != "web:1" || svc.Status.RolloutState != ecsv1alpha1.RolloutCompleted {
+		t.Errorf("after rollback the primary is %+v", svc.Status.Deployments[0])
+	}
+	// The failed deployment is not retried while the spec still names it.
+	time.Sleep(2 * time.Second)
+	if live := liveTasks(listTasks(t, ns, client.MatchingLabels{ecsv1alpha1.LabelDeployment: failed.ID})); len(live) != 0 {
+		t.Errorf("%d tasks of the failed deployment started again", len(live))
+	}
+	events := eventReasons(t, ns, "web")
+	for _, want := range []string{ecsv1alpha1.ReasonDeploymentFailed, ecsv1alpha1.ReasonCircuitBreakerRollback} {
+		if !events[want] {
+			t.Errorf("no %s event; got %v", want, events)
+		}
+	}
+}
+
+func TestDaemonFollowsInstances(t *testing.T) {
+	ns := env.Namespace(t)
+	cluster := uniqueCluster(ns)
+	startManager(t)
+	first := startHollow(t, hollow.Config{Cluster: cluster, Instances: 3, NamePrefix: ns + "-a"})
+	create(t,
+		testobj.TaskDefinition(ns, "agent").Container("app", "demo:1").Obj(),
+		testobj.Service(ns, "agent", "agent", 0).Daemon().Cluster(cluster).Obj(),
+	)
+	daemonOnEach := func(want int) {
+		t.Helper()
+		steady(t, ns, "agent", int32(want), "agent:1")
+		waitFor(t, 30*time.Second, "one task per instance", func() error {
+			per := map[string]int{}
+			for _, task := range liveTasks(listTasks(t, ns, client.MatchingLabels{ecsv1alpha1.LabelService: "agent"})) {
+				per[task.Spec.ContainerInstance]++
+			}
+			if len(per) != want {
+				return fmt.Errorf("tasks on %d instances, want %d: %v", len(per), want, per)
+			}
+			for inst, n := range per {
+				if n != 1 {
+					return fmt.Errorf("%d tasks on %s", n, inst)
+				}
+			}
+			return nil
+		})
+	}
+	daemonOnEach(3)
+
+	startHollow(t, hollow.Config{Cluster: cluster, Instances: 2, NamePrefix: ns + "-b"})
+	daemonOnEach(5)
+
+	drained := first.Names()[0]
+	patch := client.RawPatch(types.MergePatchType, []byte(`{"spec":{"draining":true}}`))
+	ci := &ecsv1alpha1.ContainerInstance{}
+	ci.Name = drained
+	if err := env.Client.Patch(context.Background(), ci, patch); err != nil {
+		t.Fatal(err)
+	}
+	daemonOnEach(4)
+
+	if err := first.Deregister(first.Names()[1]); err != nil {
+		t.Fatal(err)
+	}
+	daemonOnEach(3)
+}
+
+func eventReasons(t *testing.T, ns, name string) map[string]bool {
+	t.Helper()
+	out, err := exec.Command("kubectl", "--kubeconfig", env.Kubeconfig, "-n", ns, "get", "events",
+		"--field-selector", "involvedObject.name="+name, "-o", "jsonpath={range .items[*]}{.reason}{\"\\n\"}{end}").CombinedOutput()
+	if err != nil {
+		t.Fatalf("kubectl get events: %v\n%s", err, out)
+	}
+	reasons := map[string]bool{}
+	for _, r := range strings.Fields(string(out)) {
+		reasons[r] = true
+	}
+	return reasons
+}
+
+// envWatch lists the service's tasks into list and watches them from there on.
+func envWatch(ns, service string, list *ecsv1alpha1.TaskList) (watch.Interface, error) {
+	c, err := client.NewWithWatch(env.Config, client.Options{Scheme: env.Scheme})
+	if err != nil {
+		return nil, err
+	}
+	sel := client.MatchingLabels{ecsv1alpha1.LabelService: service}
+	if err := c.List(context.Background(), list, client.InNamespace(ns), sel); err != nil {
+		return nil, err
+	}
+	return c.Watch(context.Background(), &ecsv1alpha1.TaskList{}, client.InNamespace(ns), sel,
+		&client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: list.ResourceVersion}})
+}
