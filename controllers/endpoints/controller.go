@@ -106,9 +106,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	log := ctrl.LoggerFrom(ctx).WithValues("service", klog.KObj(&svc))
 	ctx = ctrl.LoggerInto(ctx, log)
 
-	members, err := r.members(ctx, &svc)
-	if err != nil {
-		return ctrl.Result{}, err
+	var members []member
+	if len(svc.Spec.LoadBalancers) > 0 {
+		// Without load balancers there is nothing to publish (only old slices to
+		// delete), so skip the per-task work that dominates a large service.
+		var err error
+		if members, err = r.members(ctx, &svc); err != nil {
+			return ctrl.Result{}, err
+		}
 	}
 	cores, err := r.coreServices(ctx, &svc)
 	if err != nil {

@@ -133,6 +133,11 @@ func (s *Scheduler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resul
 		s.settle(req.NamespacedName, task.Spec.Cluster)
 		return ctrl.Result{}, nil
 	}
+	if _, ok := s.Engine.Assumed(keyOf(&task)); ok {
+		// Assumed but not bound in the cache: this scheduler bound it moments ago (a
+		// failed binding is forgotten). Binding again would be a wasted write.
+		return ctrl.Result{}, nil
+	}
 	log := ctrl.LoggerFrom(ctx).WithValues("task", klog.KObj(&task))
 	ctx = ctrl.LoggerInto(ctx, log)
 	// Registered as waiting before trying, so that a change of the cluster between a

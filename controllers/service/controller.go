@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -26,6 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	"github.com/berthdev/berth/internal/expectations"
 	"github.com/berthdev/berth/internal/index"
 	"github.com/berthdev/berth/internal/revision"
 )
@@ -48,6 +50,9 @@ type Reconciler struct {
 	Now func() time.Time
 	// MaxConcurrentReconciles bounds parallel services (default 4).
 	MaxConcurrentReconciles int
+	// Expectations remember the tasks this manager just created or stopped, so a
+	// reconcile on a cache that has not caught up does not repeat the writes.
+	Expectations *expectations.Store
 }
 
 // SetupWithManager watches Services, their Tasks, the instances of their clusters and
@@ -58,6 +63,9 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	if r.MaxConcurrentReconciles == 0 {
 		r.MaxConcurrentReconciles = 4
+	}
+	if r.Expectations == nil {
+		r.Expectations = expectations.New()
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("service").
@@ -75,6 +83,9 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	var svc ecsv1alpha1.Service
 	if err := r.Client.Get(ctx, req.NamespacedName, &svc); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.Expectations.Forget(req.String())
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	log := ctrl.LoggerFrom(ctx).WithValues("service", klog.KObj(&svc))

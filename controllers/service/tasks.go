@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -335,6 +336,17 @@ func (r *Reconciler) converge(ctx context.Context, s *state) error {
 	if s.primary == nil {
 		return nil
 	}
+	key := client.ObjectKeyFromObject(s.svc).String()
+	seen := make(map[string]bool, len(s.tasks)) // name -> asked to stop
+	for _, t := range s.tasks {
+		seen[t.Name] = t.Spec.DesiredStatus == ecsv1alpha1.DesiredStopped
+	}
+	if !r.Expectations.Satisfied(key, s.now, func(name string) (bool, bool) { stopping, ok := seen[name]; return ok, stopping }) {
+		// Our last writes are not in the cache yet; acting now would repeat them.
+		// Their watch events requeue the service; the deadline is a safety net.
+		s.requeueAt(s.now.Add(r.Expectations.TTL))
+		return nil
+	}
 	dc := s.svc.Spec.DeploymentConfiguration
 	in := deployment.Input{
 		Desired:               s.desired,
@@ -362,20 +374,25 @@ func (r *Reconciler) converge(ctx context.Context, s *state) error {
 			}
 		}
 		if err := r.stopTask(ctx, lt.task, code, reason); err != nil {
+			r.Expectations.ExpectStops(key, s.stopped, s.now)
 			return err
 		}
 		s.stopped = append(s.stopped, name)
 	}
-	for _, t := range s.newTasks(int(s.plan.Start)) {
-		if err := r.Client.Create(ctx, t); err != nil {
-			if apierrors.IsAlreadyExists(err) {
-				// Created by us before a restart, or by another manager: the name is the
-				// fence. The cache will show it shortly.
-				continue
-			}
-			return fmt.Errorf("creating task %s: %w", t.Name, err)
+	r.Expectations.ExpectStops(key, s.stopped, s.now)
+	created, err := slowStartBatch(s.newTasks(int(s.plan.Start)), func(t *ecsv1alpha1.Task) error {
+		err := r.Client.Create(ctx, t)
+		if apierrors.IsAlreadyExists(err) {
+			// Created by us before a restart, or by another manager: the name is the
+			// fence. The cache will show it shortly.
+			return nil
 		}
-		s.started = append(s.started, t.Name)
+		return err
+	})
+	s.started = append(s.started, created...)
+	r.Expectations.ExpectCreates(key, created, s.now)
+	if err != nil {
+		return fmt.Errorf("creating tasks: %w", err)
 	}
 	if len(s.started) > 0 {
 		ctrl.LoggerFrom(ctx).Info("started tasks", "count", len(s.started), "deployment", s.primary.ID)
@@ -386,6 +403,36 @@ func (r *Reconciler) converge(ctx context.Context, s *state) error {
 		s.event(false, "TasksStopped", "Scale", "has stopped %d tasks: %s", len(s.stopped), listNames(s.stopped))
 	}
 	return nil
+}
+
+// slowStartBatch creates tasks in parallel batches of 1, 2, 4, ... (as the ReplicaSet
+// controller does): a large scale-up runs at the apiserver's pace, while a create that
+// fails (quota, an admission webhook, a bad spec) fails after one call, not a thousand.
+// It returns the names it created and the first error.
+func slowStartBatch(tasks []*ecsv1alpha1.Task, create func(*ecsv1alpha1.Task) error) ([]string, error) {
+	const maxBatch = 64
+	var created []string
+	for next, batch := 0, 1; next < len(tasks); batch = min(2*batch, maxBatch) {
+		end := min(next+batch, len(tasks))
+		errs := make([]error, end-next)
+		var wg sync.WaitGroup
+		for i := next; i < end; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				errs[i-next] = create(tasks[i])
+			}(i)
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				return created, err
+			}
+			created = append(created, tasks[next+i].Name)
+		}
+		next = end
+	}
+	return created, nil
 }
 
 func valueOr(p *int32, def int32) int32 {

@@ -6,6 +6,7 @@ package taskdefinition
 
 import (
 	"context"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -139,8 +140,10 @@ func taskUseChanged() predicate.Predicate {
 	return predicate.Funcs{
 		UpdateFunc: func(e event.UpdateEvent) bool {
 			o, n := e.ObjectOld.(*ecsv1alpha1.Task), e.ObjectNew.(*ecsv1alpha1.Task)
+			// A pinned reference (family:N) says its revision from the start; only a
+			// `family` reference learns it later, when it is resolved.
 			return index.TaskInUse(o) != index.TaskInUse(n) ||
-				o.Status.TaskDefinitionRevision != n.Status.TaskDefinitionRevision
+				(o.Status.TaskDefinitionRevision != n.Status.TaskDefinitionRevision && !strings.Contains(n.Spec.TaskDefinition, ":"))
 		},
 		GenericFunc: func(event.GenericEvent) bool { return false },
 	}

@@ -120,7 +120,7 @@ func (r *Reconciler) markUsage(ctx context.Context, s *state) error {
 	s.inUse = map[int32]bool{}
 	var tasks ecsv1alpha1.TaskList
 	if err := r.Client.List(ctx, &tasks, client.InNamespace(s.td.Namespace),
-		client.MatchingFields{index.TaskFamily: s.td.Name}); err != nil {
+		client.MatchingFields{index.TaskFamily: s.td.Name}, client.UnsafeDisableDeepCopy); err != nil {
 		return fmt.Errorf("listing tasks of the family: %w", err)
 	}
 	for i := range tasks.Items {
@@ -135,7 +135,7 @@ func (r *Reconciler) markUsage(ctx context.Context, s *state) error {
 		}
 	}
 	var services ecsv1alpha1.ServiceList
-	if err := r.Client.List(ctx, &services, client.InNamespace(s.td.Namespace)); err != nil {
+	if err := r.Client.List(ctx, &services, client.InNamespace(s.td.Namespace), client.UnsafeDisableDeepCopy); err != nil {
 		return fmt.Errorf("listing services: %w", err)
 	}
 	mark := func(ref string) {
@@ -215,11 +215,9 @@ func computeStatus(s *state) {
 		})
 	}
 	td.Status.Revisions = revs
-	reason := ecsv1alpha1.ReasonRevisionCurrent
-	if s.created != nil {
-		reason = ecsv1alpha1.ReasonRevisionCreated
-	}
-	setCondition(td, ecsv1alpha1.TaskDefinitionConditionRevisioned, metav1.ConditionTrue, reason,
+	// A stable reason: flipping it on the reconcile after a registration would cost a
+	// write; the Event says a revision was created.
+	setCondition(td, ecsv1alpha1.TaskDefinitionConditionRevisioned, metav1.ConditionTrue, ecsv1alpha1.ReasonRevisionCurrent,
 		"The spec is revision "+td.Name+":"+strconv.Itoa(int(td.Status.LatestRevision)))
 	td.Status.ObservedGeneration = td.Generation
 }

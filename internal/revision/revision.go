@@ -156,7 +156,8 @@ func NewResolver(r client.Reader) *Resolver {
 func (r *Resolver) Resolve(ctx context.Context, namespace string, ref Ref) (*Resolved, error) {
 	if !ref.Pinned() {
 		var td ecsv1alpha1.TaskDefinition
-		if err := r.Reader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: ref.Family}, &td); err != nil {
+		// Read-only uses below, so no deep copy of the cached object.
+		if err := r.Reader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: ref.Family}, &td, client.UnsafeDisableDeepCopy); err != nil {
 			if apierrors.IsNotFound(err) {
 				return nil, &NotFoundError{Ref: ref, Reason: fmt.Sprintf("no TaskDefinition %q in namespace %q", ref.Family, namespace)}
 			}
@@ -169,7 +170,7 @@ func (r *Resolver) Resolve(ctx context.Context, namespace string, ref Ref) (*Res
 	}
 	var cr appsv1.ControllerRevision
 	name := ecsv1alpha1.RevisionName(ref.Family, ref.Revision)
-	if err := r.Reader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &cr); err != nil {
+	if err := r.Reader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &cr, client.UnsafeDisableDeepCopy); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, &NotFoundError{Ref: ref, Reason: fmt.Sprintf("no revision %d (ControllerRevision %s/%s)", ref.Revision, namespace, name)}
 		}

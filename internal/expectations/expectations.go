@@ -1,0 +1,106 @@
+// Package expectations remembers what a controller just wrote so that it does not act
+// again on a cache that has not caught up: after creating tasks a service waits until
+// its cache shows them (as the ReplicaSet controller does). Expectations expire, so a
+// lost watch event delays a controller instead of stopping it.
+//
+// Expectations save wasted requests within one manager; deterministic object names
+// are what keeps two managers from duplicating work, since they share no memory.
+package expectations
+
+import (
+	"sync"
+	"time"
+)
+
+// DefaultTTL bounds how long a controller waits for its cache; the ReplicaSet
+// controller uses five minutes, Berth less because a wasted request is cheap.
+const DefaultTTL = time.Minute
+
+// Store holds expectations per owner key.
+type Store struct {
+	TTL time.Duration
+
+	mu sync.Mutex
+	m  map[string]*entry
+}
+
+type entry struct {
+	creates  map[string]bool
+	stops    map[string]bool
+	deadline time.Time
+}
+
+// New returns an empty store with DefaultTTL.
+func New() *Store { return &Store{TTL: DefaultTTL, m: map[string]*entry{}} }
+
+func (s *Store) entry(key string, now time.Time) *entry {
+	e := s.m[key]
+	if e == nil {
+		e = &entry{creates: map[string]bool{}, stops: map[string]bool{}}
+		s.m[key] = e
+	}
+	e.deadline = now.Add(s.TTL)
+	return e
+}
+
+// ExpectCreates records objects created for key that the cache must show.
+func (s *Store) ExpectCreates(key string, names []string, now time.Time) {
+	if len(names) == 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.entry(key, now)
+	for _, n := range names {
+		e.creates[n] = true
+	}
+}
+
+// ExpectStops records objects asked to stop that the cache must show stopping.
+func (s *Store) ExpectStops(key string, names []string, now time.Time) {
+	if len(names) == 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.entry(key, now)
+	for _, n := range names {
+		e.stops[n] = true
+	}
+}
+
+// Observed reports what the cache shows of one object.
+type Observed func(name string) (exists, stopping bool)
+
+// Satisfied drops the expectations the cache now meets and reports whether none are
+// left (or they expired).
+func (s *Store) Satisfied(key string, now time.Time, observed Observed) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.m[key]
+	if e == nil {
+		return true
+	}
+	for n := range e.creates {
+		if exists, _ := observed(n); exists {
+			delete(e.creates, n)
+		}
+	}
+	for n := range e.stops {
+		if exists, stopping := observed(n); !exists || stopping {
+			delete(e.stops, n)
+		}
+	}
+	if len(e.creates) == 0 && len(e.stops) == 0 || now.After(e.deadline) {
+		delete(s.m, key)
+		return true
+	}
+	return false
+}
+
+// Forget drops every expectation of key (the owner was deleted).
+func (s *Store) Forget(key string) {
+	s.mu.Lock()
+	delete(s.m, key)
+	s.mu.Unlock()
+}
