@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	"github.com/berthdev/berth/internal/testenv"
 	"github.com/berthdev/berth/internal/version"
 )
 
@@ -107,7 +108,7 @@ func TestRegistration(t *testing.T) {
 				HasRegisteredA: true,
 			}
 			var ci *ecsv1alpha1.ContainerInstance
-			eventually(t, 20*time.Second, "registration", func() error {
+			testenv.EventuallyWithin(t, 20*time.Second, "registration", func() error {
 				ci = &ecsv1alpha1.ContainerInstance{}
 				if err := env.Client.Get(context.Background(), client.ObjectKey{Name: name}, ci); err != nil {
 					return err
@@ -131,7 +132,7 @@ func TestLeasesRenewed(t *testing.T) {
 	runAgent(t, Config{Cluster: "lease", Instances: 2, NamePrefix: "lease", LeaseInterval: 200 * time.Millisecond})
 	for _, name := range []string{"lease-0000", "lease-0001"} {
 		var first *coordinationv1.Lease
-		eventually(t, 20*time.Second, "lease "+name, func() error {
+		testenv.EventuallyWithin(t, 20*time.Second, "lease "+name, func() error {
 			var err error
 			first, err = getLease(name)
 			return err
@@ -146,7 +147,7 @@ func TestLeasesRenewed(t *testing.T) {
 		if refs := first.OwnerReferences; len(refs) != 1 || refs[0].UID != ci.UID || refs[0].Kind != "ContainerInstance" {
 			t.Errorf("ownerReferences = %+v, want the ContainerInstance %s", refs, ci.UID)
 		}
-		eventually(t, 10*time.Second, "renewal of "+name, func() error {
+		testenv.EventuallyWithin(t, 10*time.Second, "renewal of "+name, func() error {
 			l, err := getLease(name)
 			if err != nil {
 				return err
@@ -162,7 +163,7 @@ func TestLeasesRenewed(t *testing.T) {
 func TestDeregister(t *testing.T) {
 	needEnv(t)
 	a, _ := runAgent(t, Config{Cluster: "dereg", Instances: 2, NamePrefix: "dereg", LeaseInterval: 100 * time.Millisecond})
-	eventually(t, 20*time.Second, "leases", func() error {
+	testenv.EventuallyWithin(t, 20*time.Second, "leases", func() error {
 		for _, n := range a.Names() {
 			if _, err := getLease(n); err != nil {
 				return err
@@ -214,14 +215,14 @@ func TestManyInstances(t *testing.T) {
 		}
 		return c, nil
 	}
-	eventually(t, 90*time.Second, "leases of every instance", func() error {
+	testenv.EventuallyWithin(t, 90*time.Second, "leases of every instance", func() error {
 		if c, err := countLeases(false); err != nil || c != n {
 			return fmt.Errorf("%d leases, %v", c, err)
 		}
 		return nil
 	})
 	t.Logf("%d leases after %v", n, time.Since(start))
-	eventually(t, 90*time.Second, "registered instances", func() error {
+	testenv.EventuallyWithin(t, 90*time.Second, "registered instances", func() error {
 		var list ecsv1alpha1.ContainerInstanceList
 		if err := env.Client.List(context.Background(), &list); err != nil {
 			return err
@@ -237,7 +238,7 @@ func TestManyInstances(t *testing.T) {
 		}
 		return nil
 	})
-	eventually(t, 90*time.Second, "renewed leases", func() error {
+	testenv.EventuallyWithin(t, 90*time.Second, "renewed leases", func() error {
 		if c, err := countLeases(true); err != nil || c != n {
 			return fmt.Errorf("%d leases renewed, %v", c, err)
 		}

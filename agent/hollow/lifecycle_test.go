@@ -11,6 +11,7 @@ import (
 
 	ecsac "github.com/berthdev/berth/apis/applyconfiguration/apis/v1alpha1"
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	"github.com/berthdev/berth/internal/testenv"
 	"github.com/berthdev/berth/internal/testobj"
 )
 
@@ -83,7 +84,7 @@ func TestDisconnectReconnect(t *testing.T) {
 		t.Errorf("stopCode = %s, want UserInitiated", stopped.Status.StopCode)
 	}
 	waitTaskStatus(t, ns, "new", ecsv1alpha1.TaskRunning)
-	eventually(t, 10*time.Second, "lease renewed after reconnect", func() error {
+	testenv.EventuallyWithin(t, 10*time.Second, "lease renewed after reconnect", func() error {
 		l, err := getLease(cut)
 		if err != nil {
 			return err
@@ -93,7 +94,7 @@ func TestDisconnectReconnect(t *testing.T) {
 		}
 		return nil
 	})
-	eventually(t, 10*time.Second, "only the new task runs", func() error {
+	testenv.EventuallyWithin(t, 10*time.Second, "only the new task runs", func() error {
 		if got := a.RunningTasks(cut); got != 1 {
 			return fmt.Errorf("RunningTasks = %d, want 1", got)
 		}

@@ -73,20 +73,6 @@ func runAgent(t *testing.T, cfg Config) (*Agent, func()) {
 	return a, stop
 }
 
-// eventually polls cond until it returns nil or timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = cond(); err == nil {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("%s: %v", what, err)
-}
-
 // createRevision plays the task definition controller: it creates td and stores its
 // spec as revision 1, the latest.
 func createRevision(t *testing.T, td *ecsv1alpha1.TaskDefinition) {
@@ -144,7 +130,7 @@ func getLease(name string) (*coordinationv1.Lease, error) {
 func waitTaskStatus(t *testing.T, ns, name string, want ecsv1alpha1.TaskStatusValue) *ecsv1alpha1.Task {
 	t.Helper()
 	var task *ecsv1alpha1.Task
-	eventually(t, 20*time.Second, fmt.Sprintf("task %s %s", name, want), func() error {
+	testenv.EventuallyWithin(t, 20*time.Second, fmt.Sprintf("task %s %s", name, want), func() error {
 		task = getTask(t, ns, name)
 		if task.Status.LastStatus != want {
 			return fmt.Errorf("lastStatus %q", task.Status.LastStatus)

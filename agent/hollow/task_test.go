@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	"github.com/berthdev/berth/internal/testenv"
 	"github.com/berthdev/berth/internal/testobj"
 )
 
@@ -354,7 +355,7 @@ func TestRemainingResources(t *testing.T) {
 	}
 	wait := func(what string, want usage) {
 		t.Helper()
-		eventually(t, 20*time.Second, what, func() error {
+		testenv.EventuallyWithin(t, 20*time.Second, what, func() error {
 			ci := &ecsv1alpha1.ContainerInstance{}
 			if err := env.Client.Get(context.Background(), client.ObjectKey{Name: "res-0000"}, ci); err != nil {
 				return err

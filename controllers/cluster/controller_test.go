@@ -40,20 +40,6 @@ func startController(t *testing.T) ctrl.Manager {
 	})
 }
 
-// eventually polls cond until it returns nil or the timeout passes.
-func eventually(t *testing.T, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = cond(); err == nil {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("%s: %v", what, err)
-}
-
 func create(t *testing.T, obj client.Object) {
 	t.Helper()
 	if err := env.Client.Create(context.Background(), obj); err != nil {
@@ -124,7 +110,7 @@ func getCluster(name string) (*ecsv1alpha1.Cluster, error) {
 func waitCounts(t *testing.T, name string, want counts) *ecsv1alpha1.Cluster {
 	t.Helper()
 	var c *ecsv1alpha1.Cluster
-	eventually(t, "cluster counts", func() error {
+	testenv.Eventually(t, "cluster counts", func() error {
 		var err error
 		if c, err = getCluster(name); err != nil {
 			return err
@@ -200,7 +186,7 @@ func TestDeletionHeldWhileAnInstanceRemains(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantMsg := fmt.Sprintf("1 container instance (%s) still uses this cluster", ci.Name)
-	eventually(t, "DeletionBlocked", func() error {
+	testenv.Eventually(t, "DeletionBlocked", func() error {
 		c, err := getCluster(name)
 		if err != nil {
 			return err
@@ -214,7 +200,7 @@ func TestDeletionHeldWhileAnInstanceRemains(t *testing.T) {
 		}
 		return nil
 	})
-	eventually(t, "Warning Event", func() error {
+	testenv.Eventually(t, "Warning Event", func() error {
 		var list eventsv1.EventList
 		if err := env.Client.List(ctx, &list, client.InNamespace(metav1.NamespaceDefault)); err != nil {
 			return err
@@ -231,7 +217,7 @@ func TestDeletionHeldWhileAnInstanceRemains(t *testing.T) {
 	if err := env.Client.Delete(ctx, ci); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "cluster gone", func() error {
+	testenv.Eventually(t, "cluster gone", func() error {
 		if _, err := getCluster(name); !apierrors.IsNotFound(err) {
 			return fmt.Errorf("cluster still exists (err %v)", err)
 		}
@@ -248,7 +234,7 @@ func TestTasksAloneDoNotHoldDeletion(t *testing.T) {
 	if err := env.Client.Delete(context.Background(), &ecsv1alpha1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "cluster gone", func() error {
+	testenv.Eventually(t, "cluster gone", func() error {
 		if _, err := getCluster(name); !apierrors.IsNotFound(err) {
 			return fmt.Errorf("cluster still exists (err %v)", err)
 		}
@@ -268,15 +254,15 @@ func TestNothingChangedWritesNothing(t *testing.T) {
 	setTask(t, ns, "t1", func(task *ecsv1alpha1.Task) { task.Status.LastStatus = ecsv1alpha1.TaskRunning }, true)
 	rv := waitCounts(t, name, counts{Instances: 1, Running: 1}).ResourceVersion
 
-	var writes []string
-	r := &cluster.Reconciler{Client: recordingClient{mgr.GetClient(), &writes}, Recorder: mgr.GetEventRecorder("test")}
+	recorder, writes := testenv.RecordingClient(mgr.GetClient())
+	r := &cluster.Reconciler{Client: recorder, Recorder: mgr.GetEventRecorder("test")}
 	for i := 0; i < 3; i++ {
 		if _, err := r.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKey{Name: name}}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if len(writes) > 0 {
-		t.Errorf("a pass with nothing changed wrote: %v", writes)
+	if len(writes.List()) > 0 {
+		t.Errorf("a pass with nothing changed wrote: %v", writes.List())
 	}
 	setTask(t, ns, "t1", func(task *ecsv1alpha1.Task) { task.Status.HealthStatus = ecsv1alpha1.HealthHealthy }, true)
 	time.Sleep(time.Second) // give the controller time to (wrongly) act
@@ -287,55 +273,4 @@ func TestNothingChangedWritesNothing(t *testing.T) {
 	if c.ResourceVersion != rv {
 		t.Errorf("an unchanged cluster was written: resourceVersion %s -> %s (status %+v)", rv, c.ResourceVersion, c.Status)
 	}
-}
-
-// recordingClient records the writes made through it, to prove a pass wrote nothing
-// (the apiserver does not bump resourceVersion for a no-op write, so comparing
-// resourceVersions alone cannot).
-type recordingClient struct {
-	client.Client
-	writes *[]string
-}
-
-func (c recordingClient) record(verb string, obj client.Object) {
-	*c.writes = append(*c.writes, fmt.Sprintf("%s %T %s", verb, obj, obj.GetName()))
-}
-
-func (c recordingClient) Create(ctx context.Context, obj client.Object, opts ...client.CreateOption) error {
-	c.record("create", obj)
-	return c.Client.Create(ctx, obj, opts...)
-}
-
-func (c recordingClient) Update(ctx context.Context, obj client.Object, opts ...client.UpdateOption) error {
-	c.record("update", obj)
-	return c.Client.Update(ctx, obj, opts...)
-}
-
-func (c recordingClient) Patch(ctx context.Context, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
-	c.record("patch", obj)
-	return c.Client.Patch(ctx, obj, patch, opts...)
-}
-
-func (c recordingClient) Delete(ctx context.Context, obj client.Object, opts ...client.DeleteOption) error {
-	c.record("delete", obj)
-	return c.Client.Delete(ctx, obj, opts...)
-}
-
-func (c recordingClient) Status() client.SubResourceWriter {
-	return recordingStatus{c.Client.Status(), c}
-}
-
-type recordingStatus struct {
-	client.SubResourceWriter
-	c recordingClient
-}
-
-func (s recordingStatus) Update(ctx context.Context, obj client.Object, opts ...client.SubResourceUpdateOption) error {
-	s.c.record("update status", obj)
-	return s.SubResourceWriter.Update(ctx, obj, opts...)
-}
-
-func (s recordingStatus) Patch(ctx context.Context, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
-	s.c.record("patch status", obj)
-	return s.SubResourceWriter.Patch(ctx, obj, patch, opts...)
 }

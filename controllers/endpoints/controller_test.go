@@ -40,20 +40,6 @@ func startController(t *testing.T) ctrl.Manager {
 	})
 }
 
-// eventually polls cond until it returns nil or the timeout passes.
-func eventually(t *testing.T, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = cond(); err == nil {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("%s: %v", what, err)
-}
-
 func create(t *testing.T, obj client.Object) {
 	t.Helper()
 	if err := env.Client.Create(context.Background(), obj); err != nil {
@@ -193,7 +179,7 @@ func summarize(slices []discoveryv1.EndpointSlice) []sliceSummary {
 func waitSlices(t *testing.T, ns, service string, want []sliceSummary) []discoveryv1.EndpointSlice {
 	t.Helper()
 	var got []discoveryv1.EndpointSlice
-	eventually(t, "EndpointSlices", func() error {
+	testenv.Eventually(t, "EndpointSlices", func() error {
 		got = slicesOf(t, ns, service)
 		if diff := cmp.Diff(want, summarize(got)); diff != "" {
 			return fmt.Errorf("slices (-want +got):\n%s", diff)
@@ -240,7 +226,7 @@ func TestEndpointsFollowTasks(t *testing.T) {
 	waitOurs := func(want []sliceSummary) []discoveryv1.EndpointSlice {
 		t.Helper()
 		var got []discoveryv1.EndpointSlice
-		eventually(t, "EndpointSlices", func() error {
+		testenv.Eventually(t, "EndpointSlices", func() error {
 			got = ours(slicesOf(t, ns, "websvc"))
 			if diff := cmp.Diff(want, summarize(got)); diff != "" {
 				return fmt.Errorf("slices (-want +got):\n%s", diff)
@@ -283,13 +269,13 @@ func TestEndpointsFollowTasks(t *testing.T) {
 		return m
 	}
 	before := rvs()
-	var writes []string
-	r := &endpoints.Reconciler{Client: recordingClient{mgr.GetClient(), &writes}, Recorder: mgr.GetEventRecorder("test")}
+	recorder, writes := testenv.RecordingClient(mgr.GetClient())
+	r := &endpoints.Reconciler{Client: recorder, Recorder: mgr.GetEventRecorder("test")}
 	if _, err := r.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(svc)}); err != nil {
 		t.Fatal(err)
 	}
-	if len(writes) > 0 {
-		t.Errorf("a pass with nothing changed wrote: %v", writes)
+	if len(writes.List()) > 0 {
+		t.Errorf("a pass with nothing changed wrote: %v", writes.List())
 	}
 	editTask(t, ns, "t1", true, func(task *ecsv1alpha1.Task) { task.Status.PullStartedAt = ptr.To(metav1.Now()) })
 	time.Sleep(time.Second)
@@ -340,7 +326,7 @@ func TestEndpointsFollowTasks(t *testing.T) {
 	if err := env.Client.Delete(ctx, &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web-websvc-32768t"}}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "slice recreated", func() error {
+	testenv.Eventually(t, "slice recreated", func() error {
 		var s discoveryv1.EndpointSlice
 		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "web-websvc-32768t"}, &s); err != nil {
 			return err
@@ -385,7 +371,7 @@ func TestReadinessFromRevisionAndMissingService(t *testing.T) {
 			"10.0.1.1 b ready=false serving=false terminating=false zone=",
 		}},
 	})
-	eventually(t, "Warning Event", func() error {
+	testenv.Eventually(t, "Warning Event", func() error {
 		var list eventsv1.EventList
 		if err := env.Client.List(ctx, &list, client.InNamespace(ns)); err != nil {
 			return err
@@ -417,55 +403,4 @@ func TestReadinessFromRevisionAndMissingService(t *testing.T) {
 	if name := ptr.Deref(got[0].Ports[0].Name, ""); name != "http" {
 		t.Errorf("port name = %q, want http", name)
 	}
-}
-
-// recordingClient records the writes made through it, to prove a pass wrote nothing
-// (the apiserver does not bump resourceVersion for a no-op write, so comparing
-// resourceVersions alone cannot).
-type recordingClient struct {
-	client.Client
-	writes *[]string
-}
-
-func (c recordingClient) record(verb string, obj client.Object) {
-	*c.writes = append(*c.writes, fmt.Sprintf("%s %T %s", verb, obj, obj.GetName()))
-}
-
-func (c recordingClient) Create(ctx context.Context, obj client.Object, opts ...client.CreateOption) error {
-	c.record("create", obj)
-	return c.Client.Create(ctx, obj, opts...)
-}
-
-func (c recordingClient) Update(ctx context.Context, obj client.Object, opts ...client.UpdateOption) error {
-	c.record("update", obj)
-	return c.Client.Update(ctx, obj, opts...)
-}
-
-func (c recordingClient) Patch(ctx context.Context, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
-	c.record("patch", obj)
-	return c.Client.Patch(ctx, obj, patch, opts...)
-}
-
-func (c recordingClient) Delete(ctx context.Context, obj client.Object, opts ...client.DeleteOption) error {
-	c.record("delete", obj)
-	return c.Client.Delete(ctx, obj, opts...)
-}
-
-func (c recordingClient) Status() client.SubResourceWriter {
-	return recordingStatus{c.Client.Status(), c}
-}
-
-type recordingStatus struct {
-	client.SubResourceWriter
-	c recordingClient
-}
-
-func (s recordingStatus) Update(ctx context.Context, obj client.Object, opts ...client.SubResourceUpdateOption) error {
-	s.c.record("update status", obj)
-	return s.SubResourceWriter.Update(ctx, obj, opts...)
-}
-
-func (s recordingStatus) Patch(ctx context.Context, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
-	s.c.record("patch status", obj)
-	return s.SubResourceWriter.Patch(ctx, obj, patch, opts...)
 }

@@ -36,20 +36,6 @@ func startController(t *testing.T) {
 	})
 }
 
-// eventually polls cond until it returns nil or the timeout passes.
-func eventually(t *testing.T, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = cond(); err == nil {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("%s: %v", what, err)
-}
-
 type revSummary struct {
 	Revision int32
 	Status   ecsv1alpha1.RevisionStatus
@@ -71,7 +57,7 @@ func revisions(t *testing.T, ns, name string) (*ecsv1alpha1.TaskDefinition, []re
 func waitRevisions(t *testing.T, ns, name string, want []revSummary) *ecsv1alpha1.TaskDefinition {
 	t.Helper()
 	var td *ecsv1alpha1.TaskDefinition
-	eventually(t, "revision list", func() error {
+	testenv.Eventually(t, "revision list", func() error {
 		var got []revSummary
 		td, got = revisions(t, ns, name)
 		if diff := cmp.Diff(want, got); diff != "" {
@@ -186,7 +172,7 @@ func TestRetentionPrunesOldestInactive(t *testing.T) {
 	}
 	for i := int32(2); i <= 6; i++ {
 		setImage(t, ns, "job", fmt.Sprintf("demo:%d", i))
-		eventually(t, "next revision", func() error {
+		testenv.Eventually(t, "next revision", func() error {
 			if td, _ := revisions(t, ns, "job"); td.Status.LatestRevision != i {
 				return fmt.Errorf("latestRevision %d, want %d", td.Status.LatestRevision, i)
 			}
@@ -197,7 +183,7 @@ func TestRetentionPrunesOldestInactive(t *testing.T) {
 	waitRevisions(t, ns, "job", []revSummary{
 		{6, ecsv1alpha1.RevisionActive}, {5, ecsv1alpha1.RevisionInactive}, {4, ecsv1alpha1.RevisionInactive}, {1, ecsv1alpha1.RevisionActive},
 	})
-	eventually(t, "pruned ControllerRevisions", func() error {
+	testenv.Eventually(t, "pruned ControllerRevisions", func() error {
 		if diff := cmp.Diff([]string{"job-rev1", "job-rev4", "job-rev5", "job-rev6"}, controllerRevisions(t, ns, "job")); diff != "" {
 			return fmt.Errorf("ControllerRevisions (-want +got):\n%s", diff)
 		}
@@ -223,7 +209,7 @@ func TestDependencyCycleRejectedWithCondition(t *testing.T) {
 	if err := env.Client.Create(context.Background(), td); err != nil {
 		t.Fatalf("the schema cannot see cycles, so the apiserver must accept this: %v", err)
 	}
-	eventually(t, "Accepted=False", func() error {
+	testenv.Eventually(t, "Accepted=False", func() error {
 		got, _ := revisions(t, ns, "loop")
 		for _, c := range got.Status.Conditions {
 			if c.Type == ecsv1alpha1.ConditionAccepted && c.Status == metav1.ConditionFalse {

@@ -9,12 +9,18 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	"github.com/berthdev/berth/internal/placement"
 )
 
 // TaskDefinitionSpec checks a task definition spec at path (usually field.NewPath("spec")).
 func TaskDefinitionSpec(path *field.Path, spec *ecsv1alpha1.TaskDefinitionSpec) field.ErrorList {
 	var errs field.ErrorList
 	errs = append(errs, dependencyCycles(path.Child("containerDefinitions"), spec.ContainerDefinitions)...)
+	for i, c := range spec.PlacementConstraints {
+		if _, err := placement.ParseExpression(c.Expression); err != nil {
+			errs = append(errs, field.Invalid(path.Child("placementConstraints").Index(i).Child("expression"), c.Expression, err.Error()))
+		}
+	}
 	return errs
 }
 

@@ -1,6 +1,7 @@
 package validation
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -63,6 +64,33 @@ func TestDependencyCycles(t *testing.T) {
 			}
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("errors (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestPlacementExpressions(t *testing.T) {
+	cases := []struct {
+		expr string
+		want string
+	}{
+		{expr: "attribute:ecs.availability-zone in [a, b]"},
+		{expr: "attribute:stack == prod and not attribute:spot exists"},
+		{expr: "attribute:stack in [a, b", want: `spec.placementConstraints[0].expression: Invalid value: "attribute:stack in [a, b": expression: position`},
+		{expr: "attribute:x =~ (", want: "spec.placementConstraints[0].expression"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.expr, func(t *testing.T) {
+			spec := &ecsv1alpha1.TaskDefinitionSpec{
+				ContainerDefinitions: containers(nil, "a"),
+				PlacementConstraints: []ecsv1alpha1.TaskDefinitionPlacementConstraint{{Type: ecsv1alpha1.PlacementConstraintMemberOf, Expression: tc.expr}},
+			}
+			errs := TaskDefinitionSpec(field.NewPath("spec"), spec)
+			switch {
+			case tc.want == "" && len(errs) > 0:
+				t.Fatalf("unexpected errors: %v", errs)
+			case tc.want != "" && (len(errs) != 1 || !strings.Contains(errs[0].Error(), tc.want)):
+				t.Fatalf("errors %v, want one containing %q", errs, tc.want)
 			}
 		})
 	}

@@ -99,18 +99,10 @@ func startHollow(t *testing.T, cfg hollow.Config) *hollow.Agent {
 	return a
 }
 
-// waitFor polls cond until it returns nil, failing the test with cond's last error.
+// waitFor is testenv.EventuallyWithin, named for this suite's longer waits.
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = cond(); err == nil {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %s waiting for %s: %v", timeout, what, err)
+	testenv.EventuallyWithin(t, timeout, what, cond)
 }
 
 func create(t *testing.T, objs ...client.Object) {

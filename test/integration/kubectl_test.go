@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	"github.com/berthdev/berth/internal/testenv"
 )
 
 // openAPITimeout bounds the wait for the apiserver to publish the CRDs' OpenAPI,
@@ -52,7 +53,7 @@ func TestKubectlExplain(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.args[1:], " "), func(t *testing.T) {
-			eventually(t, openAPITimeout, func() error {
+			testenv.EventuallyWithin(t, openAPITimeout, "kubectl explain", func() error {
 				out, err := kubectl.run(ctx, tc.args...)
 				if err != nil {
 					return err

@@ -157,23 +157,6 @@ func (k kubectlCmd) run(ctx context.Context, args ...string) (string, error) {
 	return string(out), nil
 }
 
-// eventually calls f until it returns nil or timeout passes, and then fails the test
-// with f's last error.
-func eventually(t *testing.T, timeout time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("still failing after %s: %v", timeout, err)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
-}
-
 // repoPath is a path inside the repository.
 func repoPath(elem ...string) string {
 	return filepath.Join(append([]string{testenv.RepoRoot()}, elem...)...)
