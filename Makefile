@@ -52,10 +52,10 @@ fmt: ## Format the code.
 	gofmt -w $$(git ls-files '*.go' | grep -v '^hack/tools/')
 
 .PHONY: lint
-lint: ## gofmt and go vet (and golangci-lint when installed).
+lint: ## gofmt, go vet and golangci-lint (errorlint, gocyclo, importas, misspell, staticcheck, ...).
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	go vet ./...
-	@if command -v golangci-lint >/dev/null 2>&1; then golangci-lint run ./...; else echo "golangci-lint not installed: skipped"; fi
+	@if [ -x $(BIN)/golangci-lint ]; then $(BIN)/golangci-lint run ./...; else echo "golangci-lint not built (make tools): skipped"; fi
 
 .PHONY: verify
 verify: $(CONTROLLER_GEN) ## Fail when generated files are stale.

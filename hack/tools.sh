@@ -79,6 +79,10 @@ fi
 if want registry; then
 	build registry "github.com/distribution/distribution/v3/cmd/registry"
 fi
+if want golangci-lint; then
+	gv=$(mod_version golangci-lint github.com/golangci/golangci-lint/v2)
+	build golangci-lint "github.com/golangci/golangci-lint/v2/cmd/golangci-lint" "-X main.version=$gv"
+fi
 if want helm; then
 	hv=$(mod_version helm helm.sh/helm/v3)
 	build helm "helm.sh/helm/v3/cmd/helm" "-X helm.sh/helm/v3/internal/version.version=$hv"

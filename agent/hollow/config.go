@@ -124,6 +124,8 @@ func (c Config) Validate() error {
 }
 
 // validate reports the first invalid option of a defaulted Config.
+//
+//nolint:gocyclo // one independent check per option, read top to bottom
 func (c *Config) validate() error {
 	bad := func(option, format string, args ...any) error {
 		return &ConfigError{Option: option, Message: fmt.Sprintf(format, args...)}

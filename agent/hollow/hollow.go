@@ -309,7 +309,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	cacheDone := make(chan error, 1)
 	defer func() {
 		stopCache()
-		<-cacheDone
+		if err := <-cacheDone; err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "hollow agent cache stopped with an error")
+		}
 	}()
 	if err := a.prepareCache(cacheCtx); err != nil {
 		cacheDone <- nil

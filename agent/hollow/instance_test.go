@@ -68,7 +68,7 @@ func agentStatusFields(t *testing.T, obj metav1.Object) []string {
 			continue
 		}
 		var fields map[string]map[string]any
-		if err := json.Unmarshal(mf.FieldsV1.Raw, &fields); err != nil {
+		if err := json.Unmarshal(mf.FieldsV1.GetRawBytes(), &fields); err != nil {
 			t.Fatal(err)
 		}
 		for k := range fields["f:status"] {
@@ -217,7 +217,7 @@ func TestManyInstances(t *testing.T) {
 	}
 	testenv.EventuallyWithin(t, 90*time.Second, "leases of every instance", func() error {
 		if c, err := countLeases(false); err != nil || c != n {
-			return fmt.Errorf("%d leases, %v", c, err)
+			return fmt.Errorf("%d leases, %w", c, err)
 		}
 		return nil
 	})
@@ -240,7 +240,7 @@ func TestManyInstances(t *testing.T) {
 	})
 	testenv.EventuallyWithin(t, 90*time.Second, "renewed leases", func() error {
 		if c, err := countLeases(true); err != nil || c != n {
-			return fmt.Errorf("%d leases renewed, %v", c, err)
+			return fmt.Errorf("%d leases renewed, %w", c, err)
 		}
 		return nil
 	})

@@ -219,7 +219,7 @@ func TestDeletionHeldWhileAnInstanceRemains(t *testing.T) {
 	}
 	testenv.Eventually(t, "cluster gone", func() error {
 		if _, err := getCluster(name); !apierrors.IsNotFound(err) {
-			return fmt.Errorf("cluster still exists (err %v)", err)
+			return fmt.Errorf("cluster still exists (err %w)", err)
 		}
 		return nil
 	})
@@ -236,7 +236,7 @@ func TestTasksAloneDoNotHoldDeletion(t *testing.T) {
 	}
 	testenv.Eventually(t, "cluster gone", func() error {
 		if _, err := getCluster(name); !apierrors.IsNotFound(err) {
-			return fmt.Errorf("cluster still exists (err %v)", err)
+			return fmt.Errorf("cluster still exists (err %w)", err)
 		}
 		return nil
 	})

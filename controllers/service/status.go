@@ -15,50 +15,67 @@ import (
 // (before its own starts and stops, which the next reconcile will see).
 func computeStatus(s *state) {
 	st := &s.svc.Status
-	gen := s.svc.Generation
 	st.Selector = ecsv1alpha1.LabelService + "=" + s.svc.Name
 	st.DesiredCount = s.desired
+	running, pending := setCounts(s)
+	setAccepted(s)
+	if s.primary == nil {
+		gen := s.svc.Generation
+		st.TaskDefinition, st.RolloutState = "", ""
+		conditions.Set(&st.Conditions, gen, ecsv1alpha1.ServiceConditionRolloutComplete, metav1.ConditionFalse, ecsv1alpha1.ReasonRevisionNotFound, "No deployment: the task definition does not resolve")
+		conditions.Set(&st.Conditions, gen, ecsv1alpha1.ServiceConditionSteady, metav1.ConditionFalse, ecsv1alpha1.ReasonRevisionNotFound, "No deployment yet")
+	} else {
+		st.TaskDefinition, st.RolloutState = s.primary.TaskDefinition, s.primary.RolloutState
+		setRolloutComplete(s)
+		setSteady(s, running, pending)
+	}
+	st.ObservedGeneration = s.svc.Generation
+}
 
-	running, pending := map[string]int32{}, map[string]int32{}
-	var allRunning, allPending int32
+// setCounts fills the service's and each deployment's running and pending counts and
+// returns the service's.
+func setCounts(s *state) (running, pending int32) {
+	st := &s.svc.Status
+	runningBy, pendingBy := map[string]int32{}, map[string]int32{}
 	for _, lt := range s.live {
 		if lt.plan.Health == deployment.Pending {
-			pending[lt.deployment]++
-			allPending++
+			pendingBy[lt.deployment]++
+			pending++
 		} else {
-			running[lt.deployment]++
-			allRunning++
+			runningBy[lt.deployment]++
+			running++
 		}
 	}
-	st.RunningCount, st.PendingCount = allRunning, allPending
+	st.RunningCount, st.PendingCount = running, pending
 	for i := range st.Deployments {
 		d := &st.Deployments[i]
-		d.RunningCount, d.PendingCount = running[d.ID], pending[d.ID]
+		d.RunningCount, d.PendingCount = runningBy[d.ID], pendingBy[d.ID]
 		d.DesiredCount = 0
 		if d.Status == ecsv1alpha1.DeploymentPrimary {
 			d.DesiredCount = s.desired
 		}
 	}
+	return running, pending
+}
 
-	wasAccepted := meta.FindStatusCondition(st.Conditions, ecsv1alpha1.ConditionAccepted)
+// setAccepted reports whether the spec can be acted on, with a Warning Event when
+// that becomes false or its reason changes.
+func setAccepted(s *state) {
+	st := &s.svc.Status
 	if s.accepted {
-		conditions.Set(&st.Conditions, gen, ecsv1alpha1.ConditionAccepted, metav1.ConditionTrue, ecsv1alpha1.ReasonValid, "The service's task definition resolved to "+targetName(s))
-	} else {
-		if wasAccepted == nil || wasAccepted.Status != metav1.ConditionFalse || wasAccepted.Message != s.acceptedMessage {
-			s.event(true, s.acceptedReason, "Validate", "%s", s.acceptedMessage)
-		}
-		conditions.Set(&st.Conditions, gen, ecsv1alpha1.ConditionAccepted, metav1.ConditionFalse, s.acceptedReason, s.acceptedMessage)
-	}
-
-	if s.primary == nil {
-		st.TaskDefinition, st.RolloutState = "", ""
-		conditions.Set(&st.Conditions, gen, ecsv1alpha1.ServiceConditionRolloutComplete, metav1.ConditionFalse, ecsv1alpha1.ReasonRevisionNotFound, "No deployment: the task definition does not resolve")
-		conditions.Set(&st.Conditions, gen, ecsv1alpha1.ServiceConditionSteady, metav1.ConditionFalse, ecsv1alpha1.ReasonRevisionNotFound, "No deployment yet")
-		st.ObservedGeneration = gen
+		conditions.Set(&st.Conditions, s.svc.Generation, ecsv1alpha1.ConditionAccepted, metav1.ConditionTrue, ecsv1alpha1.ReasonValid,
+			"The service's task definition resolved to "+targetName(s))
 		return
 	}
-	p := s.primary
-	st.TaskDefinition, st.RolloutState = p.TaskDefinition, p.RolloutState
+	was := meta.FindStatusCondition(st.Conditions, ecsv1alpha1.ConditionAccepted)
+	if was == nil || was.Status != metav1.ConditionFalse || was.Message != s.acceptedMessage {
+		s.event(true, s.acceptedReason, "Validate", "%s", s.acceptedMessage)
+	}
+	conditions.Set(&st.Conditions, s.svc.Generation, ecsv1alpha1.ConditionAccepted, metav1.ConditionFalse, s.acceptedReason, s.acceptedMessage)
+}
+
+func setRolloutComplete(s *state) {
+	st, p, gen := &s.svc.Status, s.primary, s.svc.Generation
 	switch p.RolloutState {
 	case ecsv1alpha1.RolloutCompleted:
 		conditions.Set(&st.Conditions, gen, ecsv1alpha1.ServiceConditionRolloutComplete, metav1.ConditionTrue, ecsv1alpha1.ReasonDeploymentCompleted, p.RolloutStateReason)
@@ -71,20 +88,23 @@ func computeStatus(s *state) {
 		}
 		conditions.Set(&st.Conditions, gen, ecsv1alpha1.ServiceConditionRolloutComplete, metav1.ConditionFalse, ecsv1alpha1.ReasonDeploymentInProgress, msg)
 	}
+}
 
+// setSteady is ECS's "steady state": the PRIMARY deployment completed, desired tasks
+// run, nothing is pending or being changed, and no older deployment has tasks.
+func setSteady(s *state, running, pending int32) {
+	st, gen := &s.svc.Status, s.svc.Generation
 	wasSteady := conditions.True(st.Conditions, ecsv1alpha1.ServiceConditionSteady)
-	steady := p.RolloutState == ecsv1alpha1.RolloutCompleted && allRunning == s.desired && allPending == 0 &&
-		len(s.started) == 0 && len(s.stopped) == 0 && activeDeployments(st) == 1
-	if steady {
+	if s.primary.RolloutState == ecsv1alpha1.RolloutCompleted && running == s.desired && pending == 0 &&
+		len(s.started) == 0 && len(s.stopped) == 0 && activeDeployments(st) == 1 {
 		conditions.Set(&st.Conditions, gen, ecsv1alpha1.ServiceConditionSteady, metav1.ConditionTrue, ecsv1alpha1.ReasonDeploymentCompleted, "The service has reached a steady state.")
 		if !wasSteady {
 			s.event(false, "SteadyState", "Observe", "has reached a steady state.")
 		}
-	} else {
-		conditions.Set(&st.Conditions, gen, ecsv1alpha1.ServiceConditionSteady, metav1.ConditionFalse, ecsv1alpha1.ReasonTasksPending,
-			fmt.Sprintf("%d of %d tasks running, %d pending, %d deployments active", allRunning, s.desired, allPending, activeDeployments(st)))
+		return
 	}
-	st.ObservedGeneration = gen
+	conditions.Set(&st.Conditions, gen, ecsv1alpha1.ServiceConditionSteady, metav1.ConditionFalse, ecsv1alpha1.ReasonTasksPending,
+		fmt.Sprintf("%d of %d tasks running, %d pending, %d deployments active", running, s.desired, pending, activeDeployments(st)))
 }
 
 func activeDeployments(st *ecsv1alpha1.ServiceStatus) int {

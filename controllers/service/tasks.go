@@ -68,21 +68,27 @@ func (r *Reconciler) classifyTasks(ctx context.Context, s *state) error {
 		s.judgeInstance(&lt, unreachableGrace)
 		s.judgeHealth(&lt, healthGrace)
 		if daemon && !lt.plan.StopNow {
-			slot := t.Labels[LabelSlot]
-			switch {
-			case !eligible[slot] && s.instanceReachable(t.Spec.ContainerInstance):
-				lt.plan.StopNow = true
-				lt.stopCode, lt.stopReason = ecsv1alpha1.StopServiceSchedulerInitiated, "The instance no longer matches the daemon service"
-			case lt.plan.Primary && daemonSlotTaken[slot]:
-				lt.plan.StopNow = true
-				lt.stopCode, lt.stopReason = ecsv1alpha1.StopServiceSchedulerInitiated, "A second daemon task on one instance"
-			case lt.plan.Primary && !lt.plan.Replace:
-				daemonSlotTaken[slot] = true
-			}
+			s.judgeDaemonTask(&lt, eligible, daemonSlotTaken)
 		}
 		s.live = append(s.live, lt)
 	}
 	return nil
+}
+
+// judgeDaemonTask stops a DAEMON task whose instance no longer qualifies, and a
+// second primary task on one instance.
+func (s *state) judgeDaemonTask(lt *liveTask, eligible, taken map[string]bool) {
+	slot := lt.task.Labels[LabelSlot]
+	switch {
+	case !eligible[slot] && s.instanceReachable(lt.task.Spec.ContainerInstance):
+		lt.plan.StopNow = true
+		lt.stopCode, lt.stopReason = ecsv1alpha1.StopServiceSchedulerInitiated, "The instance no longer matches the daemon service"
+	case lt.plan.Primary && taken[slot]:
+		lt.plan.StopNow = true
+		lt.stopCode, lt.stopReason = ecsv1alpha1.StopServiceSchedulerInitiated, "A second daemon task on one instance"
+	case lt.plan.Primary && !lt.plan.Replace:
+		taken[slot] = true
+	}
 }
 
 // health maps a task's reported state to its contribution to a deployment.
@@ -455,8 +461,23 @@ func (s *state) newTasks(n int) []*ecsv1alpha1.Task {
 	if n <= 0 {
 		return nil
 	}
-	attempts := map[string]int{} // slot -> highest attempt seen on any task of the deployment
-	taken := map[string]bool{}
+	attempts := s.nextAttempts()
+	instanceOf := map[string]string{}
+	for _, inst := range s.eligible {
+		instanceOf[slotOfInstance(inst)] = inst
+	}
+	slots := s.freeSlots(n)
+	out := make([]*ecsv1alpha1.Task, 0, len(slots))
+	for _, slot := range slots {
+		out = append(out, s.buildTask(slot, attempts[slot], instanceOf[slot]))
+	}
+	return out
+}
+
+// nextAttempts is, per slot of the primary deployment, the attempt number its next
+// task takes: one more than any task of that slot still stored.
+func (s *state) nextAttempts() map[string]int {
+	attempts := map[string]int{}
 	for _, t := range s.tasks {
 		if t.Labels[ecsv1alpha1.LabelDeployment] != s.primary.ID {
 			continue
@@ -466,6 +487,13 @@ func (s *state) newTasks(n int) []*ecsv1alpha1.Task {
 			attempts[slot] = a + 1
 		}
 	}
+	return attempts
+}
+
+// freeSlots picks up to n slots no live primary task holds: the lowest ordinals for
+// REPLICA services, the eligible instances without a task for DAEMON services.
+func (s *state) freeSlots(n int) []string {
+	taken := map[string]bool{}
 	for _, lt := range s.live {
 		if lt.plan.Primary && !lt.plan.StopNow && !stoppedIn(s.stopped, lt.task.Name) {
 			taken[lt.task.Labels[LabelSlot]] = true
@@ -478,22 +506,14 @@ func (s *state) newTasks(n int) []*ecsv1alpha1.Task {
 				slots = append(slots, slot)
 			}
 		}
-	} else {
-		for i := 0; len(slots) < n; i++ {
-			if slot := strconv.Itoa(i); !taken[slot] {
-				slots = append(slots, slot)
-			}
+		return slots
+	}
+	for i := 0; len(slots) < n; i++ {
+		if slot := strconv.Itoa(i); !taken[slot] {
+			slots = append(slots, slot)
 		}
 	}
-	instanceOf := map[string]string{}
-	for _, inst := range s.eligible {
-		instanceOf[slotOfInstance(inst)] = inst
-	}
-	out := make([]*ecsv1alpha1.Task, 0, len(slots))
-	for _, slot := range slots {
-		out = append(out, s.buildTask(slot, attempts[slot], instanceOf[slot]))
-	}
-	return out
+	return slots
 }
 
 func stoppedIn(names []string, name string) bool {

@@ -138,7 +138,7 @@ func TestReapplyWritesNothing(t *testing.T) {
 	apply := func() {
 		t.Helper()
 		u := obj.DeepCopy()
-		if err := env.Client.Patch(ctx, u, client.Apply, client.FieldOwner("gitops"), client.ForceOwnership); err != nil {
+		if err := testenv.Apply(ctx, env.Client, u, "gitops"); err != nil {
 			t.Fatal(err)
 		}
 	}

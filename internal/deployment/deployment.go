@@ -92,74 +92,95 @@ type Plan struct {
 
 // Next computes the next step of a deployment. It never plans a state with more than
 // MaxTotal live tasks (unless already there) or, by stopping healthy tasks, fewer than
-// MinHealthy healthy ones.
+// MinHealthy healthy ones. The steps run in order, each on what the previous left.
 func Next(in Input) Plan {
-	minHealthy := MinHealthy(in.Desired, in.MinimumHealthyPercent)
-	maxTotal := MaxTotal(in.Desired, in.MaximumPercent)
-	var plan Plan
-	stopped := map[string]bool{}
-	stop := func(t Task) {
-		plan.Stop = append(plan.Stop, t.Name)
-		stopped[t.Name] = true
+	p := &planner{in: in, stopped: map[string]bool{},
+		minHealthy: MinHealthy(in.Desired, in.MinimumHealthyPercent), maxTotal: MaxTotal(in.Desired, in.MaximumPercent)}
+	p.stopNow()
+	good := p.scaleIn()
+	p.launch(good)
+	p.retire()
+	if p.plan.Start > 0 || len(p.plan.Stop) > 0 {
+		p.plan.Blocked = ""
 	}
+	return p.plan
+}
 
-	// 1. Tasks that must go whatever the bounds: they serve no one.
-	for _, t := range in.Tasks {
+type planner struct {
+	in                   Input
+	minHealthy, maxTotal int32
+	plan                 Plan
+	stopped              map[string]bool
+}
+
+func (p *planner) stop(t Task) {
+	p.plan.Stop = append(p.plan.Stop, t.Name)
+	p.stopped[t.Name] = true
+}
+
+// remaining are the tasks not stopped yet that match keep.
+func (p *planner) remaining(keep func(Task) bool) []Task {
+	var out []Task
+	for _, t := range p.in.Tasks {
+		if !p.stopped[t.Name] && keep(t) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// stopNow stops the tasks that must go whatever the bounds: they serve no one.
+func (p *planner) stopNow() {
+	for _, t := range p.in.Tasks {
 		if t.StopNow {
-			stop(t)
+			p.stop(t)
 		}
 	}
+}
 
-	// 2. Scale-in: primaries beyond desired go, least useful first.
-	var good []Task // primaries that count toward desired
-	for _, t := range in.Tasks {
-		if !stopped[t.Name] && t.Primary && !t.Replace {
-			good = append(good, t)
-		}
+// scaleIn stops primaries beyond desired, least useful first (pending, unhealthy,
+// then the newest), and returns the primaries that count toward desired.
+func (p *planner) scaleIn() []Task {
+	good := p.remaining(func(t Task) bool { return t.Primary && !t.Replace })
+	excess := len(good) - int(p.in.Desired)
+	if excess <= 0 {
+		return good
 	}
-	if excess := len(good) - int(in.Desired); excess > 0 {
-		sort.SliceStable(good, func(i, j int) bool {
-			if good[i].Health != good[j].Health {
-				return good[i].Health < good[j].Health
-			}
-			return good[i].Age < good[j].Age // newest first
-		})
-		for _, t := range good[:excess] {
-			stop(t)
+	sort.SliceStable(good, func(i, j int) bool {
+		if good[i].Health != good[j].Health {
+			return good[i].Health < good[j].Health
 		}
-		good = good[excess:]
+		return good[i].Age < good[j].Age // newest first
+	})
+	for _, t := range good[:excess] {
+		p.stop(t)
 	}
+	return good[excess:]
+}
 
-	live, healthy := 0, 0
-	for _, t := range in.Tasks {
-		if !stopped[t.Name] {
-			live++
-			if t.Health == Healthy {
-				healthy++
-			}
-		}
+// launch starts primaries up to desired, within the maximum.
+func (p *planner) launch(good []Task) {
+	if p.in.Frozen {
+		return
 	}
+	live := len(p.remaining(func(Task) bool { return true }))
+	want := int(p.in.Desired) - len(good)
+	if n := min(want, int(p.maxTotal)-live); n > 0 {
+		p.plan.Start = int32(n)
+	} else if want > 0 && p.in.Desired > 0 {
+		p.plan.Blocked = "maximumPercent leaves no room to start tasks until old ones stop"
+	}
+}
 
-	// 3. Launch primaries up to desired, within the maximum.
-	if !in.Frozen {
-		want := int(in.Desired) - len(good)
-		room := int(maxTotal) - live
-		if n := min(want, room); n > 0 {
-			plan.Start = int32(n)
-			live += n
-		} else if want > 0 && in.Desired > 0 {
-			plan.Blocked = "maximumPercent leaves no room to start tasks until old ones stop"
-		}
+// retire stops old and to-be-replaced tasks, oldest first: those that are not healthy
+// at once, the healthy ones while the minimum stays met. A failed (frozen) deployment
+// keeps what still serves.
+func (p *planner) retire() {
+	if p.in.Frozen {
+		return
 	}
-
-	// 4. Retire old and to-be-replaced tasks: those that are not healthy at once, the
-	// healthy ones while the minimum stays met. Oldest first.
-	var retire []Task
-	for _, t := range in.Tasks {
-		if !stopped[t.Name] && (!t.Primary || t.Replace) {
-			retire = append(retire, t)
-		}
-	}
+	healthy := len(p.remaining(func(t Task) bool { return t.Health == Healthy }))
+	retire := p.remaining(func(t Task) bool { return !t.Primary || t.Replace })
 	sort.SliceStable(retire, func(i, j int) bool {
 		if retire[i].Health != retire[j].Health {
 			return retire[i].Health < retire[j].Health
@@ -167,24 +188,17 @@ func Next(in Input) Plan {
 		return retire[i].Age > retire[j].Age
 	})
 	for _, t := range retire {
-		if in.Frozen {
-			break // a failed deployment keeps what still serves
-		}
 		if t.Health != Healthy {
-			stop(t) // serves no one: it costs nothing to stop
+			p.stop(t) // serves no one: it costs nothing to stop
 			continue
 		}
-		if int32(healthy-1) < minHealthy {
-			if plan.Start == 0 {
-				plan.Blocked = "minimumHealthyPercent keeps old tasks until new ones are healthy"
+		if int32(healthy-1) < p.minHealthy {
+			if p.plan.Start == 0 {
+				p.plan.Blocked = "minimumHealthyPercent keeps old tasks until new ones are healthy"
 			}
-			break
+			return
 		}
-		stop(t)
+		p.stop(t)
 		healthy--
 	}
-	if plan.Start > 0 || len(plan.Stop) > 0 {
-		plan.Blocked = ""
-	}
-	return plan
 }

@@ -117,6 +117,8 @@ type exclusion struct {
 
 // exclude checks whether n can run the task, in the order of the Reason constants.
 // gs is the request's group, nil when no task of it is assumed anywhere.
+//
+//nolint:gocyclo // the checks are ordered like the reasons users read; splitting them hides the order
 func exclude(n *node, req *Request, gs *groupState) exclusion {
 	switch {
 	case !n.connected:

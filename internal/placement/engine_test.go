@@ -137,7 +137,6 @@ type placeCase struct {
 	instances []Instance
 	assumed   []assumption
 	req       Request
-	n         int
 	want      []string
 	wantErr   string
 }

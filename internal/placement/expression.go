@@ -139,6 +139,8 @@ func isAttributeNameByte(c byte) bool {
 
 // lex splits the whole expression into tokens up front: expressions are short, and a
 // slice makes the parser's lookahead trivial. The last token is always tokEOF.
+//
+//nolint:gocyclo // a lexer is one switch over the next character
 func lex(s string) ([]token, error) {
 	var toks []token
 	i := 0

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
@@ -114,4 +115,15 @@ func (s recordingStatus) Apply(ctx context.Context, obj runtime.ApplyConfigurati
 func (c recordingClient) Apply(ctx context.Context, obj runtime.ApplyConfiguration, opts ...client.ApplyOption) error {
 	c.w.add("apply")
 	return c.Client.Apply(ctx, obj, opts...)
+}
+
+// Apply server-side-applies obj (with its TypeMeta set) as field manager owner, the
+// way kubectl, Argo CD or Flux do.
+func Apply(ctx context.Context, c client.Client, obj client.Object, owner string) error {
+	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		return err
+	}
+	ac := client.ApplyConfigurationFromUnstructured(&unstructured.Unstructured{Object: u})
+	return c.Apply(ctx, ac, client.FieldOwner(owner), client.ForceOwnership)
 }

@@ -3,6 +3,7 @@ package controlplane
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -114,7 +115,7 @@ func TestDeletingServiceStopsTasksFirst(t *testing.T) {
 		if apierrors.IsNotFound(err) {
 			return nil
 		}
-		return fmt.Errorf("service still exists (err %v)", err)
+		return fmt.Errorf("service still exists (err %w)", err)
 	})
 	if n := agents.RunningTasks(inst); n != 0 {
 		t.Errorf("%d containers still run after the service was deleted", n)
@@ -154,4 +155,29 @@ func TestStoppedTasksCollectedAfterRetention(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestServiceWaitsForItsTaskDefinition: a Service naming a family that does not exist
+// says so on its Accepted condition, and converges once the family is registered.
+func TestServiceWaitsForItsTaskDefinition(t *testing.T) {
+	ns := env.Namespace(t)
+	cluster := uniqueCluster(ns)
+	startManager(t)
+	startHollow(t, hollow.Config{Cluster: cluster, Instances: 1, NamePrefix: ns})
+	create(t, testobj.Service(ns, "web", "later", 2).Cluster(cluster).Obj())
+	waitFor(t, 30*time.Second, "Accepted=False", func() error {
+		svc := getService(t, ns, "web")
+		for _, c := range svc.Status.Conditions {
+			if c.Type == ecsv1alpha1.ConditionAccepted && c.Reason == ecsv1alpha1.ReasonRevisionNotFound &&
+				strings.Contains(c.Message, `spec.taskDefinition: task definition later not found`) {
+				return nil
+			}
+		}
+		return fmt.Errorf("conditions: %s", describe(svc.Status.Conditions))
+	})
+	create(t, testobj.TaskDefinition(ns, "later").Container("app", "demo:1").Obj())
+	svc := steady(t, ns, "web", 2, "later:1")
+	if !conditionTrue(svc.Status.Conditions, ecsv1alpha1.ConditionAccepted) {
+		t.Errorf("Accepted is not True: %s", describe(svc.Status.Conditions))
+	}
 }

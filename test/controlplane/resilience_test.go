@@ -11,6 +11,7 @@ import (
 
 	"github.com/berthdev/berth/agent/hollow"
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	"github.com/berthdev/berth/internal/testenv"
 	"github.com/berthdev/berth/internal/testobj"
 )
 
@@ -135,8 +136,7 @@ func TestReapplyWritesNothing(t *testing.T) {
 	apply := func() {
 		t.Helper()
 		for _, o := range objs {
-			if err := env.Client.Patch(context.Background(), o.DeepCopyObject().(client.Object), client.Apply,
-				client.FieldOwner("argocd"), client.ForceOwnership); err != nil {
+			if err := testenv.Apply(context.Background(), env.Client, o, "argocd"); err != nil {
 				t.Fatal(err)
 			}
 		}
