@@ -45,6 +45,7 @@ generate: $(CONTROLLER_GEN) ## Generate DeepCopy methods and apply configuration
 manifests: $(CONTROLLER_GEN) ## Generate CRDs and RBAC into config/ and the Helm chart.
 	$(CONTROLLER_GEN) crd paths=./apis/v1alpha1/... output:crd:artifacts:config=config/crd/bases
 	$(CONTROLLER_GEN) rbac:roleName=berth-manager paths=./internal/manager/... paths=./controllers/... output:rbac:artifacts:config=config/rbac
+	$(CONTROLLER_GEN) rbac:roleName=berth-agent paths=./agent output:rbac:artifacts:config=config/rbac/agent
 	@hack/sync-chart.sh
 
 .PHONY: fmt

@@ -88,13 +88,15 @@ if want helm; then
 	build helm "helm.sh/helm/v3/cmd/helm" "-X helm.sh/helm/v3/internal/version.version=$hv"
 fi
 
-# runc and the CNI plugins come from Debian: containerd's shim execs runc, and the agent's
-# bridge networking uses the reference plugins.
+# runc, the CNI plugins and tini come from Debian: containerd's shim execs runc, the
+# agent's bridge networking uses the reference plugins, and tini is the task init.
 if [ "${BERTH_SKIP_APT:-}" != 1 ] && want apt; then
 	missing=()
 	command -v runc >/dev/null 2>&1 || missing+=(runc)
 	[ -x /usr/lib/cni/bridge ] || missing+=(containernetworking-plugins)
 	command -v iptables >/dev/null 2>&1 || missing+=(iptables)
+	# tini-static is the init process tasks with initProcessEnabled get.
+	[ -x /usr/bin/tini-static ] || missing+=(tini)
 	if ((${#missing[@]})); then
 		if [ "$(id -u)" = 0 ]; then
 			log "installing ${missing[*]} with apt-get"

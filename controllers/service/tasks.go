@@ -386,7 +386,34 @@ func (r *Reconciler) converge(ctx context.Context, s *state) error {
 		s.stopped = append(s.stopped, name)
 	}
 	r.Expectations.ExpectStops(key, s.stopped, s.now)
-	created, err := slowStartBatch(s.newTasks(int(s.plan.Start)), func(t *ecsv1alpha1.Task) error {
+	if err := r.launch(ctx, s, key); err != nil {
+		return err
+	}
+	if len(s.started) > 0 {
+		ctrl.LoggerFrom(ctx).Info("started tasks", "count", len(s.started), "deployment", s.primary.ID)
+		s.event(false, "TasksStarted", "Scale", "has started %d tasks: %s", len(s.started), listNames(s.started))
+	}
+	if len(s.stopped) > 0 {
+		ctrl.LoggerFrom(ctx).Info("stopped tasks", "count", len(s.stopped))
+		s.event(false, "TasksStopped", "Scale", "has stopped %d tasks: %s", len(s.stopped), listNames(s.stopped))
+	}
+	return nil
+}
+
+// launch creates the tasks the plan starts, unless the deployment's failures call
+// for a pause.
+func (r *Reconciler) launch(ctx context.Context, s *state, key string) error {
+	start := int(s.plan.Start)
+	if start > 0 {
+		if until := s.launchBackoff(); s.now.Before(until) {
+			// The deployment's tasks keep failing: relaunching at once would only fail
+			// faster (ECS throttles such services the same way).
+			s.plan.Blocked = fmt.Sprintf("tasks keep failing; next launch after %s", until.Format(time.RFC3339))
+			s.requeueAt(until)
+			start = 0
+		}
+	}
+	created, err := slowStartBatch(s.newTasks(start), func(t *ecsv1alpha1.Task) error {
 		err := r.Client.Create(ctx, t)
 		if apierrors.IsAlreadyExists(err) {
 			// Created by us before a restart, or by another manager: the name is the
@@ -400,15 +427,44 @@ func (r *Reconciler) converge(ctx context.Context, s *state) error {
 	if err != nil {
 		return fmt.Errorf("creating tasks: %w", err)
 	}
-	if len(s.started) > 0 {
-		ctrl.LoggerFrom(ctx).Info("started tasks", "count", len(s.started), "deployment", s.primary.ID)
-		s.event(false, "TasksStarted", "Scale", "has started %d tasks: %s", len(s.started), listNames(s.started))
-	}
-	if len(s.stopped) > 0 {
-		ctrl.LoggerFrom(ctx).Info("stopped tasks", "count", len(s.stopped))
-		s.event(false, "TasksStopped", "Scale", "has stopped %d tasks: %s", len(s.stopped), listNames(s.stopped))
-	}
 	return nil
+}
+
+// Launch backoff after repeated failures: free for the first failures, then doubling
+// from launchBackoffBase up to launchBackoffMax.
+const (
+	launchBackoffFree   = 3
+	launchBackoffBase   = 5 * time.Second
+	launchBackoffMax    = 5 * time.Minute
+	launchBackoffWindow = 15 * time.Minute
+)
+
+// launchBackoff is when the primary deployment may launch tasks again, given the
+// failures of its tasks in the last launchBackoffWindow.
+func (s *state) launchBackoff() time.Time {
+	var recent int
+	var last time.Time
+	for _, t := range s.tasks {
+		if t.Labels[ecsv1alpha1.LabelDeployment] != s.primary.ID || !failed(t) {
+			continue
+		}
+		at := stoppedAt(t)
+		if s.now.Sub(at) > launchBackoffWindow {
+			continue
+		}
+		recent++
+		if at.After(last) {
+			last = at
+		}
+	}
+	if recent < launchBackoffFree {
+		return time.Time{}
+	}
+	delay := launchBackoffBase << min(recent-launchBackoffFree, 10)
+	if delay > launchBackoffMax {
+		delay = launchBackoffMax
+	}
+	return last.Add(delay)
 }
 
 // slowStartBatch creates tasks in parallel batches of 1, 2, 4, ... (as the ReplicaSet
@@ -590,17 +646,24 @@ func (r *Reconciler) collectStoppedTasks(ctx context.Context, s *state) error {
 	var stopped []*ecsv1alpha1.Task
 	for _, t := range s.tasks {
 		if t.Status.LastStatus == ecsv1alpha1.TaskStopped && t.DeletionTimestamp.IsZero() {
-			if s.primary != nil && s.primary.RolloutState == ecsv1alpha1.RolloutInProgress && t.Labels[ecsv1alpha1.LabelDeployment] == s.primary.ID {
-				continue
-			}
 			stopped = append(stopped, t)
 		}
 	}
-	if len(stopped) <= limit {
-		return nil
-	}
 	sort.Slice(stopped, func(i, j int) bool { return stoppedAt(stopped[i]).After(stoppedAt(stopped[j])) })
-	for _, t := range stopped[limit:] {
+	exempt := exemptFromCollection(s, stopped)
+	var collect []*ecsv1alpha1.Task
+	kept := 0
+	for _, t := range stopped {
+		if exempt[t.Name] {
+			continue
+		}
+		if kept < limit {
+			kept++
+			continue
+		}
+		collect = append(collect, t)
+	}
+	for _, t := range collect {
 		uid := t.UID
 		if err := r.Client.Delete(ctx, &ecsv1alpha1.Task{ObjectMeta: metav1.ObjectMeta{Name: t.Name, Namespace: t.Namespace}},
 			client.Preconditions{UID: &uid}); client.IgnoreNotFound(err) != nil {
@@ -608,6 +671,24 @@ func (r *Reconciler) collectStoppedTasks(ctx context.Context, s *state) error {
 		}
 	}
 	return nil
+}
+
+// exemptFromCollection: the circuit breaker counts the failed tasks of a deployment in
+// progress, so up to its threshold of them (newest first) are kept whatever the limit.
+func exemptFromCollection(s *state, stoppedNewestFirst []*ecsv1alpha1.Task) map[string]bool {
+	exempt := map[string]bool{}
+	cb := s.svc.Spec.DeploymentConfiguration.DeploymentCircuitBreaker
+	if cb == nil || !cb.Enable || s.primary == nil || s.primary.RolloutState != ecsv1alpha1.RolloutInProgress {
+		return exempt
+	}
+	budget := deployment.CircuitBreakerThreshold(s.desired)
+	for _, t := range stoppedNewestFirst {
+		if budget > 0 && t.Labels[ecsv1alpha1.LabelDeployment] == s.primary.ID && failed(t) {
+			exempt[t.Name] = true
+			budget--
+		}
+	}
+	return exempt
 }
 
 func stoppedAt(t *ecsv1alpha1.Task) time.Time {

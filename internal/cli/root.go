@@ -38,7 +38,7 @@ controllers and run by node agents on containerd.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newManagerCommand(), newVersionCommand())
+	root.AddCommand(newManagerCommand(), newAgentCommand(), newVersionCommand())
 	root.AddCommand(newHollowCommand())
 	return root
 }

@@ -1,0 +1,313 @@
+package engine
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/berthdev/berth/agent/runtime"
+	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+)
+
+// reasonEssentialExited is ECS's stoppedReason for EssentialContainerExited.
+const reasonEssentialExited = "Essential container in task exited"
+
+// stepKind is the kind of transition next picks.
+type stepKind int
+
+const (
+	// stepWait: nothing to do until something happens (an exit, a health result, a
+	// new desired status) or until step.until, when that is set.
+	stepWait stepKind = iota
+	// stepAdvance moves the task to step.status.
+	stepAdvance
+	// stepPull pulls the image of step.container.
+	stepPull
+	// stepCreate creates step.container.
+	stepCreate
+	// stepStart starts step.container for the first time.
+	stepStart
+	// stepRestart starts step.container again after it exited (restart policy).
+	stepRestart
+	// stepAbandon gives up on starting step.container: its dependencies cannot be
+	// met. It becomes STOPPED with step.reason, never having run.
+	stepAbandon
+	// stepStopTask begins stopping the task with step.code and step.reason; an empty
+	// code means the control plane's (Desired.StopCode).
+	stepStopTask
+	// stepStopContainer stops step.container (SIGTERM, then SIGKILL after its
+	// stopTimeout).
+	stepStopContainer
+)
+
+var stepNames = [...]string{"Wait", "Advance", "Pull", "Create", "Start", "Restart", "Abandon", "StopTask", "StopContainer"}
+
+func (k stepKind) String() string { return stepNames[k] }
+
+// step is the next transition of a task.
+type step struct {
+	kind      stepKind
+	container string
+	status    taskStatus
+	code      ecsv1alpha1.StopCode
+	reason    string
+	until     time.Time
+}
+
+// taskFacts is what next needs to know about the task besides its containers.
+type taskFacts struct {
+	known   taskStatus
+	desired desiredStatus
+	now     time.Time
+	// invalid says why this agent cannot run the task at all ("" when it can).
+	invalid string
+}
+
+// container is the engine's knowledge of one container of a task. The task's worker
+// owns it; next only reads it.
+type container struct {
+	// Fixed by the task definition (with overrides).
+	name         string
+	id           string
+	image        string
+	essential    bool
+	dependsOn    []ecsv1alpha1.ContainerDependency
+	check        *healthCheck
+	restart      *restartPolicy
+	startTimeout time.Duration
+	stopTimeout  time.Duration
+	// defIndex is the container's position in containerDefinitions, the order of
+	// reports.
+	defIndex int
+
+	known containerStatus
+	// started is true once its process has run (also when adopted after a restart).
+	started bool
+	// startedAt is its last start; zero when it was adopted running.
+	startedAt time.Time
+	// waitSince is when it began waiting for its dependencies (its creation).
+	waitSince time.Time
+	pid       uint32
+	exit      *runtime.ExitStatus
+	oomSeen   bool
+	// reason explains a stop: OOMKilled, a pull, create or start error, a dependency
+	// that cannot be met.
+	reason string
+	// fatal: its failure fails the task whether it is essential or not (pull and
+	// create errors).
+	fatal    bool
+	health   ecsv1alpha1.HealthStatus
+	restarts int32
+	digest   string
+	// exists is true once the container exists in the runtime.
+	exists bool
+	// epoch is the engine epoch of its last change, so a List taken before that
+	// change cannot undo it (see worker.observe).
+	epoch uint64
+	// generation counts starts; health results of an older process are dropped.
+	generation int
+}
+
+// restartPolicy is a container's restartPolicy with defaults applied.
+type restartPolicy struct {
+	ignored []int
+	period  time.Duration
+}
+
+// next picks the next transition of a task from what the engine knows. It is pure:
+// the worker executes the step, updates its knowledge and asks again. containers are
+// in start order (dependencies first); stopping walks them backwards.
+func next(t taskFacts, cs []container) step {
+	if t.known >= taskStopping || t.desired == desiredStopped {
+		return nextStop(t, cs)
+	}
+	if t.invalid != "" {
+		return step{kind: stepStopTask, code: ecsv1alpha1.StopTaskFailedToStart, reason: t.invalid}
+	}
+	if s, ok := nextAfterExit(cs); ok {
+		return s
+	}
+	if t.known < taskPending {
+		return step{kind: stepAdvance, status: taskPending}
+	}
+	if c := firstIn(cs, containerNone); c != nil {
+		return step{kind: stepPull, container: c.name}
+	}
+	if t.known < taskActivating {
+		return step{kind: stepAdvance, status: taskActivating}
+	}
+	if c := firstIn(cs, containerPulled); c != nil {
+		return step{kind: stepCreate, container: c.name}
+	}
+	return nextStart(t, cs)
+}
+
+// nextStop stops running containers, dependents before their dependencies, then
+// declares the task STOPPED.
+func nextStop(t taskFacts, cs []container) step {
+	if t.known < taskStopping {
+		return step{kind: stepStopTask}
+	}
+	for i := len(cs) - 1; i >= 0; i-- {
+		if cs[i].known == containerRunning {
+			return step{kind: stepStopContainer, container: cs[i].name}
+		}
+	}
+	if t.known < taskStopped {
+		return step{kind: stepAdvance, status: taskStopped}
+	}
+	return step{kind: stepWait}
+}
+
+// nextAfterExit handles stopped containers: a fatal failure or an essential
+// container that will not restart stops the task; a container whose restart policy
+// allows it is restarted; a non-essential one that exited is left alone.
+func nextAfterExit(cs []container) (step, bool) {
+	for i := range cs {
+		c := &cs[i]
+		if c.known != containerStopped {
+			continue
+		}
+		switch {
+		case c.fatal:
+			return step{kind: stepStopTask, code: ecsv1alpha1.StopTaskFailedToStart, reason: c.reason}, true
+		case canRestart(c):
+			return step{kind: stepRestart, container: c.name}, true
+		case !c.essential:
+			continue
+		case !c.started:
+			return step{kind: stepStopTask, code: ecsv1alpha1.StopTaskFailedToStart, reason: c.reason}, true
+		default:
+			return step{kind: stepStopTask, code: ecsv1alpha1.StopEssentialContainerExited, reason: reasonEssentialExited}, true
+		}
+	}
+	return step{}, false
+}
+
+// canRestart applies the restart policy to a stopped container, as ECS's agent does:
+// not for an ignored exit code, and only if it ran at least restartAttemptPeriod
+// since its last start (which stops crash loops). A container adopted after an agent
+// restart has no known start time and may restart.
+func canRestart(c *container) bool {
+	p := c.restart
+	if p == nil || !c.started || c.exit == nil {
+		return false
+	}
+	if slices.Contains(p.ignored, c.exit.Code) {
+		return false
+	}
+	if c.startedAt.IsZero() || c.exit.ExitedAt.IsZero() {
+		return true
+	}
+	return c.exit.ExitedAt.Sub(c.startedAt) >= p.period
+}
+
+// nextStart starts created containers whose dependencies are met, in start order,
+// and declares the task RUNNING once every essential container has started.
+func nextStart(t taskFacts, cs []container) step {
+	byName := make(map[string]*container, len(cs))
+	for i := range cs {
+		byName[cs[i].name] = &cs[i]
+	}
+	var until time.Time
+	for i := range cs {
+		c := &cs[i]
+		if c.known != containerCreated || c.started {
+			continue
+		}
+		met, blocked, deadline := dependencies(c, byName, t.now)
+		switch {
+		case blocked != "":
+			return step{kind: stepAbandon, container: c.name, reason: blocked}
+		case met:
+			return step{kind: stepStart, container: c.name}
+		case until.IsZero() || deadline.Before(until):
+			until = deadline
+		}
+	}
+	if t.known < taskRunning && essentialsStarted(cs) {
+		return step{kind: stepAdvance, status: taskRunning}
+	}
+	return step{kind: stepWait, until: until}
+}
+
+func essentialsStarted(cs []container) bool {
+	for i := range cs {
+		if cs[i].essential && !cs[i].started {
+			return false
+		}
+	}
+	return true
+}
+
+func firstIn(cs []container, s containerStatus) *container {
+	for i := range cs {
+		if cs[i].known == s {
+			return &cs[i]
+		}
+	}
+	return nil
+}
+
+// dependencies evaluates c's dependsOn: met when every condition holds; blocked (with
+// the reason) when one can never hold or startTimeout has passed since c began
+// waiting; otherwise waiting until deadline.
+func dependencies(c *container, byName map[string]*container, now time.Time) (met bool, blocked string, deadline time.Time) {
+	var unmet *ecsv1alpha1.ContainerDependency
+	for i := range c.dependsOn {
+		d := &c.dependsOn[i]
+		ok, reason := condition(d, byName[d.ContainerName])
+		if reason != "" {
+			return false, reason, time.Time{}
+		}
+		if !ok && unmet == nil {
+			unmet = d
+		}
+	}
+	if unmet == nil {
+		return true, "", time.Time{}
+	}
+	deadline = c.waitSince.Add(c.startTimeout)
+	if !now.Before(deadline) {
+		return false, fmt.Sprintf("dependency %s did not reach %s within %s", unmet.ContainerName, unmet.Condition, c.startTimeout), time.Time{}
+	}
+	return false, "", deadline
+}
+
+// condition tells whether dep has reached d's condition, or why it never will.
+func condition(d *ecsv1alpha1.ContainerDependency, dep *container) (met bool, blocked string) {
+	if dep == nil {
+		return false, fmt.Sprintf("dependency %s is not a container of the task", d.ContainerName)
+	}
+	stopped := dep.known == containerStopped
+	if stopped && !dep.started {
+		return false, fmt.Sprintf("dependency %s did not start", dep.name)
+	}
+	switch d.Condition {
+	case ecsv1alpha1.DependencyStart:
+		return dep.started, ""
+	case ecsv1alpha1.DependencyComplete:
+		return stopped, ""
+	case ecsv1alpha1.DependencySuccess:
+		switch {
+		case !stopped:
+			return false, ""
+		case dep.exit == nil:
+			return false, fmt.Sprintf("dependency %s exited with an unknown code", dep.name)
+		case dep.exit.Code != 0:
+			return false, fmt.Sprintf("dependency %s exited with code %d", dep.name, dep.exit.Code)
+		}
+		return true, ""
+	case ecsv1alpha1.DependencyHealthy:
+		switch {
+		case dep.check == nil:
+			return false, fmt.Sprintf("dependency %s has no health check", dep.name)
+		case dep.health == ecsv1alpha1.HealthHealthy && dep.known == containerRunning:
+			return true, ""
+		case stopped:
+			return false, fmt.Sprintf("dependency %s exited before it was healthy", dep.name)
+		}
+		return false, ""
+	}
+	return false, fmt.Sprintf("dependency %s has an unknown condition %q", dep.name, d.Condition)
+}

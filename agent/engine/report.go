@@ -1,0 +1,101 @@
+package engine
+
+import (
+	"reflect"
+	"sort"
+	"unicode/utf8"
+
+	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+)
+
+// maxReason is the API's bound on reasons (container reason, stoppedReason).
+const maxReason = 1024
+
+// report is the task's agent-owned status as the worker knows it now.
+func (w *worker) report() Report {
+	r := Report{
+		Task:          w.task,
+		UID:           w.uid,
+		LastStatus:    w.known.value(),
+		HealthStatus:  taskHealth(w.containers),
+		PullStartedAt: w.pullStartedAt,
+		PullStoppedAt: w.pullStoppedAt,
+		StartedAt:     w.startedAt,
+		StoppingAt:    w.stoppingAt,
+		StoppedAt:     w.stoppedAt,
+		StopCode:      w.code,
+		StoppedReason: truncate(w.reason),
+	}
+	cs := make([]*container, 0, len(w.containers))
+	for i := range w.containers {
+		cs = append(cs, &w.containers[i])
+	}
+	sort.Slice(cs, func(i, j int) bool { return cs[i].defIndex < cs[j].defIndex })
+	for _, c := range cs {
+		r.Containers = append(r.Containers, w.containerReport(c))
+	}
+	return r
+}
+
+func (w *worker) containerReport(c *container) ecsv1alpha1.ContainerStatus {
+	s := ecsv1alpha1.ContainerStatus{
+		Name:         c.name,
+		ImageDigest:  c.digest,
+		LastStatus:   c.known.value(),
+		HealthStatus: c.health,
+		Reason:       truncate(c.reason),
+		RestartCount: c.restarts,
+	}
+	if c.exists {
+		s.RuntimeID = c.id
+	}
+	if w.known == taskStopped {
+		s.LastStatus = ecsv1alpha1.ContainerStopped
+	}
+	if c.known == containerStopped && c.exit != nil {
+		code := int32(c.exit.Code)
+		s.ExitCode = &code
+	}
+	if c.known == containerRunning {
+		if def := findDef(w.in.spec, c.name); def != nil {
+			s.NetworkBindings = networkBindings(w.in.spec, def)
+		}
+	}
+	return s
+}
+
+// publish sends the task's report if it differs from the last one sent. Nothing is
+// reported before the task is PENDING, nor once it is forgotten.
+func (w *worker) publish() {
+	if w.known == taskNone || w.forgetting {
+		return
+	}
+	r := w.report()
+	if w.published != nil && reflect.DeepEqual(*w.published, r) {
+		return
+	}
+	r = r.DeepCopy()
+	w.published = &r
+	w.e.storeReport(w.uid, r.DeepCopy())
+	w.log.V(1).Info("reporting", logStatus, r.LastStatus, logHealth, r.HealthStatus)
+	w.e.cfg.Report(r.DeepCopy())
+}
+
+// publishStatus publishes only if lastStatus changed since the last report.
+func (w *worker) publishStatus() {
+	if w.published == nil || w.published.LastStatus != w.known.value() {
+		w.publish()
+	}
+}
+
+// truncate cuts s to the API's bound, on a rune boundary.
+func truncate(s string) string {
+	if len(s) <= maxReason {
+		return s
+	}
+	cut := maxReason - len("...")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
+}

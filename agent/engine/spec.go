@@ -1,0 +1,398 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/berthdev/berth/agent/runtime"
+	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+)
+
+// ECS's defaults for container timeouts.
+const (
+	defaultStartTimeout         = 3 * time.Minute
+	defaultStopTimeout          = 30 * time.Second
+	defaultRestartAttemptPeriod = 300 * time.Second
+)
+
+const (
+	mib = 1 << 20
+	// cpuPeriod is the CFS period the task's cpu quota is expressed in (100 ms).
+	cpuPeriod = 100_000
+)
+
+// reasonBridgeUnsupported is the stoppedReason of bridge tasks until CNI support.
+const reasonBridgeUnsupported = "networkMode bridge is not supported by this agent yet"
+
+// taskInput is what building a task's containers needs.
+type taskInput struct {
+	uid       types.UID
+	task      types.NamespacedName
+	revision  string
+	spec      *ecsv1alpha1.TaskDefinitionSpec
+	overrides *ecsv1alpha1.TaskOverrides
+	env       map[string]map[string]string
+	stateDir  string
+}
+
+// unsupported says why this agent cannot run a task definition ("" when it can).
+func unsupported(spec *ecsv1alpha1.TaskDefinitionSpec) string {
+	switch spec.NetworkMode {
+	case "", ecsv1alpha1.NetworkModeBridge:
+		// "" is the API's default, bridge.
+		return reasonBridgeUnsupported
+	case ecsv1alpha1.NetworkModeHost, ecsv1alpha1.NetworkModeNone:
+	default:
+		return fmt.Sprintf("networkMode %s is not supported by this agent", spec.NetworkMode)
+	}
+	if spec.PidMode == ecsv1alpha1.NamespaceModeTask {
+		return "pidMode task is not supported by this agent yet"
+	}
+	if spec.IpcMode == ecsv1alpha1.NamespaceModeTask {
+		return "ipcMode task is not supported by this agent yet"
+	}
+	return ""
+}
+
+// startOrder returns the indexes of defs with every container after the ones it
+// depends on, otherwise in definition order; an error for a cycle (which the schema
+// cannot rule out).
+func startOrder(defs []ecsv1alpha1.ContainerDefinition) ([]int, error) {
+	index := make(map[string]int, len(defs))
+	for i := range defs {
+		index[defs[i].Name] = i
+	}
+	const (
+		unvisited = iota
+		visiting
+		done
+	)
+	state := make([]int, len(defs))
+	order := make([]int, 0, len(defs))
+	var visit func(i int) error
+	visit = func(i int) error {
+		switch state[i] {
+		case done:
+			return nil
+		case visiting:
+			return fmt.Errorf("dependsOn of container %s forms a cycle", defs[i].Name)
+		}
+		state[i] = visiting
+		for _, d := range defs[i].DependsOn {
+			if j, ok := index[d.ContainerName]; ok {
+				if err := visit(j); err != nil {
+					return err
+				}
+			}
+		}
+		state[i] = done
+		order = append(order, i)
+		return nil
+	}
+	for i := range defs {
+		if err := visit(i); err != nil {
+			return nil, err
+		}
+	}
+	return order, nil
+}
+
+// newContainers returns the task's containers in start order, with their fixed
+// facts. A dependency cycle is returned as an error.
+func newContainers(in *taskInput) ([]container, error) {
+	defs := in.spec.ContainerDefinitions
+	order, err := startOrder(defs)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]container, 0, len(defs))
+	for _, i := range order {
+		d := &defs[i]
+		c := container{
+			name:         d.Name,
+			id:           runtime.ContainerID(string(in.uid), d.Name),
+			image:        d.Image,
+			essential:    d.Essential == nil || *d.Essential,
+			dependsOn:    d.DependsOn,
+			check:        parseHealthCheck(d.HealthCheck),
+			startTimeout: seconds(d.StartTimeout, defaultStartTimeout),
+			stopTimeout:  seconds(d.StopTimeout, defaultStopTimeout),
+			defIndex:     i,
+			health:       ecsv1alpha1.HealthUnknown,
+		}
+		if rp := d.RestartPolicy; rp != nil && rp.Enabled {
+			c.restart = &restartPolicy{period: seconds(rp.RestartAttemptPeriod, defaultRestartAttemptPeriod)}
+			for _, code := range rp.IgnoredExitCodes {
+				c.restart.ignored = append(c.restart.ignored, int(code))
+			}
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// volumesDir is where the task's scratch volumes live.
+func volumesDir(stateDir string, uid types.UID) string {
+	return filepath.Join(stateDir, "volumes", string(uid))
+}
+
+// logsDir is where the task's container output goes.
+func logsDir(stateDir string, task types.NamespacedName, uid types.UID) string {
+	return filepath.Join(stateDir, "logs", fmt.Sprintf("%s_%s_%s", task.Namespace, task.Name, uid))
+}
+
+func findDef(spec *ecsv1alpha1.TaskDefinitionSpec, name string) *ecsv1alpha1.ContainerDefinition {
+	for i := range spec.ContainerDefinitions {
+		if spec.ContainerDefinitions[i].Name == name {
+			return &spec.ContainerDefinitions[i]
+		}
+	}
+	return nil
+}
+
+func findOverride(o *ecsv1alpha1.TaskOverrides, name string) *ecsv1alpha1.ContainerOverride {
+	if o == nil {
+		return nil
+	}
+	for i := range o.ContainerOverrides {
+		if o.ContainerOverrides[i].Name == name {
+			return &o.ContainerOverrides[i]
+		}
+	}
+	return nil
+}
+
+// containerSpec builds the runtime spec of container def of the task.
+func containerSpec(in *taskInput, def *ecsv1alpha1.ContainerDefinition) (runtime.ContainerSpec, error) {
+	ov := findOverride(in.overrides, def.Name)
+	s := runtime.ContainerSpec{
+		ID:    runtime.ContainerID(string(in.uid), def.Name),
+		Image: def.Image,
+		Labels: map[string]string{
+			runtime.LabelTaskUID:   string(in.uid),
+			runtime.LabelTask:      in.task.String(),
+			runtime.LabelContainer: def.Name,
+			runtime.LabelRevision:  in.revision,
+		},
+		Env:            environment(def, ov, in.env[def.Name]),
+		EntryPoint:     def.EntryPoint,
+		Command:        def.Command,
+		WorkingDir:     def.WorkingDirectory,
+		User:           def.User,
+		Privileged:     def.Privileged,
+		ReadonlyRootfs: def.ReadonlyRootFilesystem,
+		Ulimits:        ulimits(def.Ulimits),
+		HostNetwork:    in.spec.NetworkMode == ecsv1alpha1.NetworkModeHost,
+		HostPID:        in.spec.PidMode == ecsv1alpha1.NamespaceModeHost,
+		HostIPC:        in.spec.IpcMode == ecsv1alpha1.NamespaceModeHost,
+	}
+	if ov != nil && len(ov.Command) > 0 {
+		s.Command = ov.Command
+	}
+	if lp := def.LinuxParameters; lp != nil {
+		s.Init = lp.InitProcessEnabled
+		if caps := lp.Capabilities; caps != nil {
+			s.CapAdd, s.CapDrop = capabilities(caps.Add), capabilities(caps.Drop)
+		}
+	}
+	resources(&s, in, def, ov)
+	mounts, err := containerMounts(in, def.Name, map[string]bool{})
+	if err != nil {
+		return runtime.ContainerSpec{}, err
+	}
+	s.Mounts = mounts
+	if lc := def.LogConfiguration; lc == nil || lc.LogDriver != ecsv1alpha1.LogDriverNone {
+		s.LogPath = filepath.Join(logsDir(in.stateDir, in.task, in.uid), def.Name+".log")
+	}
+	return s, nil
+}
+
+// environment merges, later ones winning: the agent's resolved secrets and
+// environment files, the definition's environment, the override's environment. The
+// result is sorted by name.
+func environment(def *ecsv1alpha1.ContainerDefinition, ov *ecsv1alpha1.ContainerOverride, resolved map[string]string) []string {
+	env := make(map[string]string, len(resolved)+len(def.Environment))
+	for k, v := range resolved {
+		env[k] = v
+	}
+	for _, kv := range def.Environment {
+		env[kv.Name] = kv.Value
+	}
+	if ov != nil {
+		for _, kv := range ov.Environment {
+			env[kv.Name] = kv.Value
+		}
+	}
+	if len(env) == 0 {
+		return nil
+	}
+	names := make([]string, 0, len(env))
+	for k := range env {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	out := make([]string, 0, len(names))
+	for _, k := range names {
+		out = append(out, k+"="+env[k])
+	}
+	return out
+}
+
+// resources sets cpu shares from the container's cpu units, the task's cpu units as
+// a CFS quota, and memory limits in bytes. Without a shared task cgroup in the
+// runtime, task-level limits are applied to each container: the task's cpu as each
+// container's quota, the task's memory as the hard limit of containers without one.
+func resources(s *runtime.ContainerSpec, in *taskInput, def *ecsv1alpha1.ContainerDefinition, ov *ecsv1alpha1.ContainerOverride) {
+	cpu, memory, reservation := def.Cpu, def.Memory, def.MemoryReservation
+	if ov != nil {
+		cpu = valueOr(ov.Cpu, cpu)
+		if ov.Memory != nil {
+			memory = ov.Memory
+		}
+		if ov.MemoryReservation != nil {
+			reservation = ov.MemoryReservation
+		}
+	}
+	taskCPU, taskMemory := in.spec.Cpu, in.spec.Memory
+	if o := in.overrides; o != nil {
+		if o.Cpu != nil {
+			taskCPU = o.Cpu
+		}
+		if o.Memory != nil {
+			taskMemory = o.Memory
+		}
+	}
+	if cpu > 0 {
+		s.CPUShares = uint64(cpu)
+	}
+	if taskCPU != nil && *taskCPU > 0 {
+		s.CPUQuota = int64(*taskCPU) * cpuPeriod / 1024
+		s.CPUPeriod = cpuPeriod
+	}
+	if memory == nil {
+		memory = taskMemory
+	}
+	if memory != nil {
+		s.MemoryLimitBytes = int64(*memory) * mib
+	}
+	if reservation != nil {
+		s.MemoryReservationBytes = int64(*reservation) * mib
+		if s.MemoryLimitBytes > 0 && s.MemoryReservationBytes > s.MemoryLimitBytes {
+			s.MemoryReservationBytes = s.MemoryLimitBytes
+		}
+	}
+}
+
+func ulimits(in []ecsv1alpha1.Ulimit) []runtime.Ulimit {
+	var out []runtime.Ulimit
+	for _, u := range in {
+		out = append(out, runtime.Ulimit{Name: string(u.Name), Soft: rlimit(u.SoftLimit), Hard: rlimit(u.HardLimit)})
+	}
+	return out
+}
+
+// rlimit maps a negative limit (Docker's -1) to unlimited.
+func rlimit(v int64) uint64 {
+	if v < 0 {
+		return math.MaxUint64
+	}
+	return uint64(v)
+}
+
+func capabilities(in []ecsv1alpha1.Capability) []string {
+	var out []string
+	for _, c := range in {
+		out = append(out, string(c))
+	}
+	return out
+}
+
+// containerMounts returns the container's mountPoints, then the mounts of the
+// containers it takes volumes from (read-only when asked), each container path once,
+// its own mount points first.
+func containerMounts(in *taskInput, name string, seen map[string]bool) ([]runtime.Mount, error) {
+	if seen[name] {
+		return nil, fmt.Errorf("volumesFrom of container %s forms a cycle", name)
+	}
+	seen[name] = true
+	defer delete(seen, name)
+	def := findDef(in.spec, name)
+	if def == nil {
+		return nil, fmt.Errorf("volumesFrom names %s, which is not a container of the task", name)
+	}
+	var out []runtime.Mount
+	have := map[string]bool{}
+	add := func(m runtime.Mount) {
+		if !have[m.ContainerPath] {
+			have[m.ContainerPath] = true
+			out = append(out, m)
+		}
+	}
+	for _, mp := range def.MountPoints {
+		host, err := volumePath(in, mp.SourceVolume)
+		if err != nil {
+			return nil, fmt.Errorf("mountPoint %s: %w", mp.ContainerPath, err)
+		}
+		add(runtime.Mount{HostPath: host, ContainerPath: mp.ContainerPath, ReadOnly: mp.ReadOnly})
+	}
+	for _, vf := range def.VolumesFrom {
+		from, err := containerMounts(in, vf.SourceContainer, seen)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range from {
+			m.ReadOnly = m.ReadOnly || vf.ReadOnly
+			add(m)
+		}
+	}
+	return out, nil
+}
+
+// volumePath is the host path of a task volume: its sourcePath for a host volume,
+// else a directory of the task under StateDir.
+func volumePath(in *taskInput, name string) (string, error) {
+	for _, v := range in.spec.Volumes {
+		if v.Name != name {
+			continue
+		}
+		if v.Host != nil {
+			return v.Host.SourcePath, nil
+		}
+		return filepath.Join(volumesDir(in.stateDir, in.uid), v.Name), nil
+	}
+	return "", errors.New("volume " + name + " is not declared in volumes")
+}
+
+// scratchVolumes are the host directories of the task's scratch volumes.
+func scratchVolumes(in *taskInput) []string {
+	var out []string
+	for _, v := range in.spec.Volumes {
+		if v.Host == nil {
+			out = append(out, filepath.Join(volumesDir(in.stateDir, in.uid), v.Name))
+		}
+	}
+	return out
+}
+
+// networkBindings are the ports a running container publishes: in host mode each
+// containerPort on the instance.
+func networkBindings(spec *ecsv1alpha1.TaskDefinitionSpec, def *ecsv1alpha1.ContainerDefinition) []ecsv1alpha1.NetworkBinding {
+	if spec.NetworkMode != ecsv1alpha1.NetworkModeHost {
+		return nil
+	}
+	var out []ecsv1alpha1.NetworkBinding
+	for _, pm := range def.PortMappings {
+		proto := pm.Protocol
+		if proto == "" {
+			proto = ecsv1alpha1.ProtocolTCP
+		}
+		out = append(out, ecsv1alpha1.NetworkBinding{BindIP: "0.0.0.0", ContainerPort: pm.ContainerPort, HostPort: pm.ContainerPort, Protocol: proto})
+	}
+	return out
+}

@@ -1,0 +1,283 @@
+package engine
+
+import (
+	"math"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/google/go-cmp/cmp"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+
+	"github.com/berthdev/berth/agent/runtime"
+	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+)
+
+const testUID = "0b7a3c1e-5d2f-4a8b-9c6d-1e2f3a4b5c6d"
+
+func input(spec *ecsv1alpha1.TaskDefinitionSpec) *taskInput {
+	return &taskInput{
+		uid: testUID, task: types.NamespacedName{Namespace: "shop", Name: "web-1"}, revision: "web:3",
+		spec: spec, stateDir: "/var/lib/berth",
+	}
+}
+
+func labels(container string) map[string]string {
+	return map[string]string{
+		runtime.LabelTaskUID: testUID, runtime.LabelTask: "shop/web-1",
+		runtime.LabelContainer: container, runtime.LabelRevision: "web:3",
+	}
+}
+
+func TestContainerSpec(t *testing.T) {
+	spec := &ecsv1alpha1.TaskDefinitionSpec{
+		NetworkMode: ecsv1alpha1.NetworkModeHost,
+		PidMode:     ecsv1alpha1.NamespaceModeHost,
+		IpcMode:     ecsv1alpha1.NamespaceModeHost,
+		Cpu:         ptr.To[int32](512),
+		Memory:      ptr.To[int32](1024),
+		Volumes: []ecsv1alpha1.Volume{
+			{Name: "data", Host: &ecsv1alpha1.HostVolume{SourcePath: "/srv/data"}},
+			{Name: "scratch"},
+		},
+		ContainerDefinitions: []ecsv1alpha1.ContainerDefinition{{
+			Name:       "app",
+			Image:      "registry.example:5000/shop/app:1.2",
+			EntryPoint: []string{"/bin/app"},
+			Command:    []string{"serve"},
+			Environment: []ecsv1alpha1.KeyValuePair{
+				{Name: "MODE", Value: "prod"}, {Name: "FROM_SECRET", Value: "overridden by environment"},
+			},
+			WorkingDirectory:       "/srv",
+			User:                   "1000:1000",
+			Cpu:                    256,
+			Memory:                 ptr.To[int32](512),
+			MemoryReservation:      ptr.To[int32](256),
+			Privileged:             true,
+			ReadonlyRootFilesystem: true,
+			LinuxParameters: &ecsv1alpha1.LinuxParameters{
+				InitProcessEnabled: true,
+				Capabilities:       &ecsv1alpha1.KernelCapabilities{Add: []ecsv1alpha1.Capability{"NET_ADMIN"}, Drop: []ecsv1alpha1.Capability{"ALL"}},
+			},
+			Ulimits: []ecsv1alpha1.Ulimit{{Name: "nofile", SoftLimit: 1024, HardLimit: 4096}, {Name: "core", SoftLimit: -1, HardLimit: -1}},
+			MountPoints: []ecsv1alpha1.MountPoint{
+				{SourceVolume: "data", ContainerPath: "/data", ReadOnly: true},
+				{SourceVolume: "scratch", ContainerPath: "/tmp/work"},
+			},
+		}},
+	}
+	in := input(spec)
+	in.env = map[string]map[string]string{"app": {"DB_PASSWORD": "s3cret", "FROM_SECRET": "secret value"}}
+	in.overrides = &ecsv1alpha1.TaskOverrides{ContainerOverrides: []ecsv1alpha1.ContainerOverride{{
+		Name: "app", Command: []string{"serve", "--debug"}, Environment: []ecsv1alpha1.KeyValuePair{{Name: "MODE", Value: "debug"}},
+	}}}
+	got, err := containerSpec(in, &spec.ContainerDefinitions[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := runtime.ContainerSpec{
+		ID:                     runtime.ContainerID(testUID, "app"),
+		Image:                  "registry.example:5000/shop/app:1.2",
+		Labels:                 labels("app"),
+		Env:                    []string{"DB_PASSWORD=s3cret", "FROM_SECRET=overridden by environment", "MODE=debug"},
+		EntryPoint:             []string{"/bin/app"},
+		Command:                []string{"serve", "--debug"},
+		WorkingDir:             "/srv",
+		User:                   "1000:1000",
+		CPUShares:              256,
+		CPUQuota:               50000,
+		CPUPeriod:              100000,
+		MemoryLimitBytes:       512 << 20,
+		MemoryReservationBytes: 256 << 20,
+		Privileged:             true,
+		ReadonlyRootfs:         true,
+		CapAdd:                 []string{"NET_ADMIN"},
+		CapDrop:                []string{"ALL"},
+		Ulimits:                []runtime.Ulimit{{Name: "nofile", Soft: 1024, Hard: 4096}, {Name: "core", Soft: math.MaxUint64, Hard: math.MaxUint64}},
+		Mounts: []runtime.Mount{
+			{HostPath: "/srv/data", ContainerPath: "/data", ReadOnly: true},
+			{HostPath: "/var/lib/berth/volumes/" + testUID + "/scratch", ContainerPath: "/tmp/work"},
+		},
+		HostNetwork: true,
+		HostPID:     true,
+		HostIPC:     true,
+		Init:        true,
+		LogPath:     "/var/lib/berth/logs/shop_web-1_" + testUID + "/app.log",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("containerSpec() mismatch (-want +got):\n%s", diff)
+	}
+	if err := got.Validate(); err != nil {
+		t.Errorf("the spec does not validate: %v", err)
+	}
+	for k, v := range got.Labels {
+		if v == "s3cret" || k == "DB_PASSWORD" {
+			t.Errorf("a secret is in label %s=%s", k, v)
+		}
+	}
+}
+
+func TestContainerSpecVariants(t *testing.T) {
+	base := func(edit func(*ecsv1alpha1.TaskDefinitionSpec)) *ecsv1alpha1.TaskDefinitionSpec {
+		s := &ecsv1alpha1.TaskDefinitionSpec{
+			NetworkMode: ecsv1alpha1.NetworkModeNone,
+			Volumes:     []ecsv1alpha1.Volume{{Name: "shared"}, {Name: "logs", Host: &ecsv1alpha1.HostVolume{SourcePath: "/var/log/app"}}},
+			ContainerDefinitions: []ecsv1alpha1.ContainerDefinition{
+				{Name: "app", Image: "app:1", MemoryReservation: ptr.To[int32](64),
+					MountPoints: []ecsv1alpha1.MountPoint{{SourceVolume: "shared", ContainerPath: "/shared"}, {SourceVolume: "logs", ContainerPath: "/logs", ReadOnly: true}}},
+				{Name: "side", Image: "side:1", MemoryReservation: ptr.To[int32](64),
+					VolumesFrom: []ecsv1alpha1.VolumeFrom{{SourceContainer: "app"}}},
+				{Name: "reader", Image: "reader:1", MemoryReservation: ptr.To[int32](64),
+					VolumesFrom: []ecsv1alpha1.VolumeFrom{{SourceContainer: "side", ReadOnly: true}}},
+			},
+		}
+		if edit != nil {
+			edit(s)
+		}
+		return s
+	}
+	scratch := "/var/lib/berth/volumes/" + testUID + "/shared"
+	tests := []struct {
+		name      string
+		spec      *ecsv1alpha1.TaskDefinitionSpec
+		overrides *ecsv1alpha1.TaskOverrides
+		container string
+		check     func(t *testing.T, s runtime.ContainerSpec)
+	}{
+		{"network none: own empty namespace", base(nil), nil, "app", func(t *testing.T, s runtime.ContainerSpec) {
+			if s.HostNetwork || s.NetNSPath != "" || s.HostPID || s.HostIPC {
+				t.Errorf("want a new network namespace and private pid/ipc, got %+v", s)
+			}
+		}},
+		{"volumesFrom copies the source's mounts", base(nil), nil, "side", func(t *testing.T, s runtime.ContainerSpec) {
+			want := []runtime.Mount{{HostPath: scratch, ContainerPath: "/shared"}, {HostPath: "/var/log/app", ContainerPath: "/logs", ReadOnly: true}}
+			if diff := cmp.Diff(want, s.Mounts); diff != "" {
+				t.Errorf("mounts (-want +got):\n%s", diff)
+			}
+		}},
+		{"volumesFrom readOnly, transitively", base(nil), nil, "reader", func(t *testing.T, s runtime.ContainerSpec) {
+			want := []runtime.Mount{{HostPath: scratch, ContainerPath: "/shared", ReadOnly: true}, {HostPath: "/var/log/app", ContainerPath: "/logs", ReadOnly: true}}
+			if diff := cmp.Diff(want, s.Mounts); diff != "" {
+				t.Errorf("mounts (-want +got):\n%s", diff)
+			}
+		}},
+		{"task memory is the hard limit of a container without one", base(func(s *ecsv1alpha1.TaskDefinitionSpec) { s.Memory = ptr.To[int32](32) }), nil, "app", func(t *testing.T, s runtime.ContainerSpec) {
+			if s.MemoryLimitBytes != 32<<20 || s.MemoryReservationBytes != 32<<20 {
+				t.Errorf("limit %d reservation %d, want both 32 MiB (reservation capped)", s.MemoryLimitBytes, s.MemoryReservationBytes)
+			}
+		}},
+		{"overrides replace cpu and memory", base(nil), &ecsv1alpha1.TaskOverrides{
+			Cpu:                ptr.To[int32](2048),
+			ContainerOverrides: []ecsv1alpha1.ContainerOverride{{Name: "app", Cpu: ptr.To[int32](1024), Memory: ptr.To[int32](128), MemoryReservation: ptr.To[int32](100)}},
+		}, "app", func(t *testing.T, s runtime.ContainerSpec) {
+			if s.CPUShares != 1024 || s.CPUQuota != 200000 || s.MemoryLimitBytes != 128<<20 || s.MemoryReservationBytes != 100<<20 {
+				t.Errorf("resources: %+v", s)
+			}
+		}},
+		{"log driver none discards output", base(func(s *ecsv1alpha1.TaskDefinitionSpec) {
+			s.ContainerDefinitions[0].LogConfiguration = &ecsv1alpha1.LogConfiguration{LogDriver: ecsv1alpha1.LogDriverNone}
+		}), nil, "app", func(t *testing.T, s runtime.ContainerSpec) {
+			if s.LogPath != "" {
+				t.Errorf("LogPath = %q, want none", s.LogPath)
+			}
+		}},
+		{"no environment at all", base(nil), nil, "app", func(t *testing.T, s runtime.ContainerSpec) {
+			if s.Env != nil {
+				t.Errorf("Env = %v, want nil", s.Env)
+			}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			in := input(tc.spec)
+			in.overrides = tc.overrides
+			s, err := containerSpec(in, findDef(tc.spec, tc.container))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Validate(); err != nil {
+				t.Errorf("the spec does not validate: %v", err)
+			}
+			tc.check(t, s)
+		})
+	}
+}
+
+func TestContainerSpecErrors(t *testing.T) {
+	spec := &ecsv1alpha1.TaskDefinitionSpec{ContainerDefinitions: []ecsv1alpha1.ContainerDefinition{
+		{Name: "a", Image: "a:1", VolumesFrom: []ecsv1alpha1.VolumeFrom{{SourceContainer: "b"}}},
+		{Name: "b", Image: "b:1", VolumesFrom: []ecsv1alpha1.VolumeFrom{{SourceContainer: "a"}}},
+		{Name: "c", Image: "c:1", MountPoints: []ecsv1alpha1.MountPoint{{SourceVolume: "nope", ContainerPath: "/x"}}},
+	}}
+	for _, name := range []string{"a", "c"} {
+		if _, err := containerSpec(input(spec), findDef(spec, name)); err == nil {
+			t.Errorf("container %s: want an error", name)
+		}
+	}
+}
+
+func TestUnsupported(t *testing.T) {
+	tests := []struct {
+		spec ecsv1alpha1.TaskDefinitionSpec
+		want string
+	}{
+		{ecsv1alpha1.TaskDefinitionSpec{}, reasonBridgeUnsupported},
+		{ecsv1alpha1.TaskDefinitionSpec{NetworkMode: ecsv1alpha1.NetworkModeBridge}, reasonBridgeUnsupported},
+		{ecsv1alpha1.TaskDefinitionSpec{NetworkMode: ecsv1alpha1.NetworkModeHost}, ""},
+		{ecsv1alpha1.TaskDefinitionSpec{NetworkMode: ecsv1alpha1.NetworkModeNone, PidMode: ecsv1alpha1.NamespaceModeHost}, ""},
+		{ecsv1alpha1.TaskDefinitionSpec{NetworkMode: ecsv1alpha1.NetworkModeNone, PidMode: ecsv1alpha1.NamespaceModeTask}, "pidMode task is not supported by this agent yet"},
+		{ecsv1alpha1.TaskDefinitionSpec{NetworkMode: ecsv1alpha1.NetworkModeHost, IpcMode: ecsv1alpha1.NamespaceModeTask}, "ipcMode task is not supported by this agent yet"},
+	}
+	for _, tc := range tests {
+		if got := unsupported(&tc.spec); got != tc.want {
+			t.Errorf("unsupported(%+v) = %q, want %q", tc.spec, got, tc.want)
+		}
+	}
+}
+
+func TestStartOrder(t *testing.T) {
+	defs := func(deps map[string][]string, names ...string) []ecsv1alpha1.ContainerDefinition {
+		var out []ecsv1alpha1.ContainerDefinition
+		for _, n := range names {
+			d := ecsv1alpha1.ContainerDefinition{Name: n}
+			for _, dep := range deps[n] {
+				d.DependsOn = append(d.DependsOn, ecsv1alpha1.ContainerDependency{ContainerName: dep, Condition: ecsv1alpha1.DependencyStart})
+			}
+			out = append(out, d)
+		}
+		return out
+	}
+	tests := []struct {
+		name    string
+		defs    []ecsv1alpha1.ContainerDefinition
+		want    []int
+		wantErr bool
+	}{
+		{"definition order without dependencies", defs(nil, "a", "b", "c"), []int{0, 1, 2}, false},
+		{"dependencies first", defs(map[string][]string{"a": {"c"}, "b": {"a"}}, "a", "b", "c"), []int{2, 0, 1}, false},
+		{"cycle", defs(map[string][]string{"a": {"b"}, "b": {"a"}}, "a", "b"), nil, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := startOrder(tc.defs)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err = %v, wantErr %t", err, tc.wantErr)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("startOrder() (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestTruncate(t *testing.T) {
+	long := strings.Repeat("é", maxReason) // 2 bytes each
+	got := truncate(long)
+	if len(got) > maxReason || !utf8.ValidString(got) || !strings.HasSuffix(got, "...") {
+		t.Errorf("truncate: %d bytes, valid %t", len(got), utf8.ValidString(got))
+	}
+	if truncate("short") != "short" {
+		t.Errorf("short reasons are kept")
+	}
+}

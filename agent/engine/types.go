@@ -1,0 +1,112 @@
+package engine
+
+import (
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
+
+	"github.com/berthdev/berth/agent/runtime"
+	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+)
+
+// Config configures an Engine.
+type Config struct {
+	// Runtime runs the containers.
+	Runtime runtime.Runtime
+	// PullPolicy is the image pull behaviour ("" is runtime.PullDefault).
+	PullPolicy runtime.PullPolicy
+	// StateDir holds what the engine keeps on the host: task-scoped volumes under
+	// StateDir/volumes/<taskUID>/<volume> and container output under
+	// StateDir/logs/<namespace>_<task>_<taskUID>/<container>.log. Default
+	// /var/lib/berth.
+	StateDir string
+	// Clock times health checks, dependency timeouts and timestamps (default: the
+	// real clock).
+	Clock clock.Clock
+	// Report receives a task's complete agent-owned status whenever it changes. It is
+	// called from the task's worker, one call at a time per task and in order, and
+	// should not block for long: the agent batches and writes the reports.
+	Report func(Report)
+	// Log receives the engine's logs. Environment values never reach it.
+	Log logr.Logger
+}
+
+// Desired is what the control plane wants of one task bound to this instance.
+type Desired struct {
+	// Task and UID identify the Task object.
+	Task types.NamespacedName
+	UID  types.UID
+	// Revision is the task definition revision the task runs, family:N.
+	Revision string
+	// Spec is that revision's task definition. It is read once: a task's revision
+	// never changes. It may be nil only with DesiredStatus STOPPED (the revision could
+	// not be read): the engine then stops whatever containers of the task it finds.
+	Spec *ecsv1alpha1.TaskDefinitionSpec
+	// Overrides are the task's spec.overrides.
+	Overrides *ecsv1alpha1.TaskOverrides
+
+	// DesiredStatus, StopCode and StopReason are the task's spec fields. An empty
+	// StopCode with STOPPED means UserInitiated.
+	DesiredStatus ecsv1alpha1.DesiredStatus
+	StopCode      ecsv1alpha1.StopCode
+	StopReason    string
+
+	// Env holds, per container name, variables the agent resolved from secrets and
+	// environment files (NAME -> value). The task definition's environment and the
+	// overrides' environment take precedence over them. Values are never logged,
+	// labelled or reported.
+	Env map[string]map[string]string
+	// Auth holds registry credentials by registry host as an image reference names
+	// it ("ghcr.io", "registry.example:5000"); Docker Hub's may be keyed "docker.io"
+	// or "" (an image without a registry). An image's pull gets its registry's entry
+	// only.
+	Auth map[string]*runtime.Auth
+
+	// Status is the task's status as the API shows it: what this agent reported
+	// before it restarted. The engine reads it only when it learns of the task, to
+	// carry on from there: lastStatus never moves below it, and timestamps, stop code
+	// and restart counts are kept. nil for a task never reported.
+	Status *ecsv1alpha1.TaskStatus
+}
+
+// Report is the agent-owned part of a Task's status, complete each time: the agent
+// applies it with server-side apply, which drops fields a report leaves out.
+type Report struct {
+	Task types.NamespacedName
+	UID  types.UID
+
+	LastStatus   ecsv1alpha1.TaskStatusValue
+	HealthStatus ecsv1alpha1.HealthStatus
+	// Containers in containerDefinitions order.
+	Containers []ecsv1alpha1.ContainerStatus
+
+	PullStartedAt *time.Time
+	PullStoppedAt *time.Time
+	StartedAt     *time.Time
+	StoppingAt    *time.Time
+	StoppedAt     *time.Time
+
+	StopCode      ecsv1alpha1.StopCode
+	StoppedReason string
+}
+
+// DeepCopy returns a copy that shares nothing with r.
+func (r Report) DeepCopy() Report {
+	out := r
+	out.Containers = make([]ecsv1alpha1.ContainerStatus, len(r.Containers))
+	for i := range r.Containers {
+		r.Containers[i].DeepCopyInto(&out.Containers[i])
+	}
+	if r.Containers == nil {
+		out.Containers = nil
+	}
+	for _, p := range []**time.Time{&out.PullStartedAt, &out.PullStoppedAt, &out.StartedAt, &out.StoppingAt, &out.StoppedAt} {
+		if *p != nil {
+			t := **p
+			*p = &t
+		}
+	}
+	return out
+}

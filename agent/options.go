@@ -1,0 +1,130 @@
+package agent
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/berthdev/berth/agent/runtime"
+)
+
+// Options configure `berth agent`. Defaults fit a normal host: containerd's standard
+// socket, the hostname as the instance name, state under /var/lib/berth.
+type Options struct {
+	Kubeconfig        string
+	Cluster           string
+	Name              string
+	ContainerdAddress string
+	// Namespace is the containerd namespace the agent's containers live in.
+	Namespace string
+	StateDir  string
+	// Snapshotter is containerd's snapshotter for container filesystems ("" = its default).
+	Snapshotter string
+	// RegistryConfigDir holds registry host configuration in containerd's certs.d
+	// layout (mirrors, CAs, plain HTTP).
+	RegistryConfigDir string
+	// RuncRoot is runc's state directory ("" = runc's default).
+	RuncRoot string
+	// PullPolicy is default, always, once or prefer-cached.
+	PullPolicy string
+	// Zone is reported as the ecs.availability-zone attribute.
+	Zone string
+	// Attributes are extra instance attributes (name=value).
+	Attributes attributeFlag
+	// ReservedMemoryMiB is kept back from tasks for the system and the agent.
+	ReservedMemoryMiB int64
+	LeaseInterval     time.Duration
+	// StatusInterval bounds how often the instance's usage is written.
+	StatusInterval time.Duration
+	QPS            float64
+	Burst          int
+}
+
+// DefaultOptions returns the options for a normal host.
+func DefaultOptions() Options {
+	host, _ := os.Hostname()
+	return Options{
+		Cluster:           "default",
+		Name:              strings.ToLower(host),
+		ContainerdAddress: "/run/containerd/containerd.sock",
+		Namespace:         "berth",
+		StateDir:          "/var/lib/berth",
+		RegistryConfigDir: "/etc/containerd/certs.d",
+		PullPolicy:        string(runtime.PullDefault),
+		Attributes:        attributeFlag{},
+		ReservedMemoryMiB: 256,
+		LeaseInterval:     10 * time.Second,
+		StatusInterval:    10 * time.Second,
+		QPS:               50,
+		Burst:             100,
+	}
+}
+
+// BindFlags registers the options as flags.
+func (o *Options) BindFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "Path to a kubeconfig file. Without it: $KUBECONFIG, the in-cluster configuration, then ~/.kube/config.")
+	fs.StringVar(&o.Cluster, "cluster", o.Cluster, "Cluster the instance registers in.")
+	fs.StringVar(&o.Name, "name", o.Name, "Name of the ContainerInstance (default: the hostname).")
+	fs.StringVar(&o.ContainerdAddress, "containerd-address", o.ContainerdAddress, "containerd's socket.")
+	fs.StringVar(&o.Namespace, "containerd-namespace", o.Namespace, "containerd namespace of the agent's containers and images.")
+	fs.StringVar(&o.StateDir, "state-dir", o.StateDir, "Directory for task volumes and container logs (logs/<namespace>_<task>_<uid>/<container>.log).")
+	fs.StringVar(&o.Snapshotter, "snapshotter", o.Snapshotter, "containerd snapshotter for container filesystems (default: containerd's).")
+	fs.StringVar(&o.RegistryConfigDir, "registry-config-dir", o.RegistryConfigDir, "Registry hosts configuration in containerd's certs.d layout (<host>/hosts.toml). Loopback registries need none.")
+	fs.StringVar(&o.RuncRoot, "runc-root", o.RuncRoot, "runc's state directory (default: runc's).")
+	fs.StringVar(&o.PullPolicy, "image-pull-behavior", o.PullPolicy, "default, always, once or prefer-cached (as ECS_IMAGE_PULL_BEHAVIOR).")
+	fs.StringVar(&o.Zone, "availability-zone", o.Zone, "Reported as the ecs.availability-zone attribute.")
+	fs.Var(&o.Attributes, "attribute", "Extra instance attribute as name=value (repeatable).")
+	fs.Int64Var(&o.ReservedMemoryMiB, "reserved-memory", o.ReservedMemoryMiB, "MiB of the machine's memory kept from tasks for the system and the agent.")
+	fs.DurationVar(&o.LeaseInterval, "lease-interval", o.LeaseInterval, "How often the heartbeat Lease is renewed.")
+	fs.DurationVar(&o.StatusInterval, "status-interval", o.StatusInterval, "Longest time between writes of the instance's usage, when it changes.")
+	fs.Float64Var(&o.QPS, "kube-api-qps", o.QPS, "Sustained requests per second to the apiserver.")
+	fs.IntVar(&o.Burst, "kube-api-burst", o.Burst, "Requests in a burst above --kube-api-qps.")
+}
+
+// Validate reports the first invalid option, naming its flag.
+func (o *Options) Validate() error {
+	switch {
+	case o.Cluster == "":
+		return errors.New("--cluster must not be empty")
+	case o.Name == "":
+		return errors.New("--name must not be empty (the hostname could not be read)")
+	case o.ContainerdAddress == "":
+		return errors.New("--containerd-address must not be empty")
+	case o.StateDir == "" || !strings.HasPrefix(o.StateDir, "/"):
+		return fmt.Errorf("--state-dir must be an absolute path, got %q", o.StateDir)
+	case !runtime.PullPolicy(o.PullPolicy).Valid():
+		return fmt.Errorf("--image-pull-behavior must be default, always, once or prefer-cached, got %q", o.PullPolicy)
+	case o.ReservedMemoryMiB < 0:
+		return fmt.Errorf("--reserved-memory must not be negative, got %d", o.ReservedMemoryMiB)
+	case o.LeaseInterval < time.Second || o.LeaseInterval >= 40*time.Second:
+		return fmt.Errorf("--lease-interval must be between 1s and 40s (the lease's duration), got %s", o.LeaseInterval)
+	case o.StatusInterval < time.Second:
+		return fmt.Errorf("--status-interval must be at least 1s, got %s", o.StatusInterval)
+	case o.QPS <= 0 || o.Burst < 1:
+		return fmt.Errorf("--kube-api-qps and --kube-api-burst must be positive, got %v and %d", o.QPS, o.Burst)
+	}
+	return nil
+}
+
+// attributeFlag collects repeated --attribute name=value flags.
+type attributeFlag map[string]string
+
+func (a attributeFlag) String() string {
+	parts := make([]string, 0, len(a))
+	for k, v := range a {
+		parts = append(parts, k+"="+v)
+	}
+	return strings.Join(parts, ",")
+}
+
+func (a attributeFlag) Set(s string) error {
+	name, value, ok := strings.Cut(s, "=")
+	if !ok || name == "" {
+		return fmt.Errorf("want name=value, got %q", s)
+	}
+	a[name] = value
+	return nil
+}

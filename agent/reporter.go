@@ -1,0 +1,251 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
+	"k8s.io/client-go/util/workqueue"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/berthdev/berth/agent/engine"
+	ecsac "github.com/berthdev/berth/apis/applyconfiguration/apis/v1alpha1"
+	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	"github.com/berthdev/berth/internal/conditions"
+	"github.com/berthdev/berth/internal/revision"
+)
+
+// reportWorkers write task statuses in parallel (each task's in order).
+const reportWorkers = 4
+
+// reporter writes the engine's reports to the tasks' status. Reports are batched per
+// task: a newer report replaces one not yet written, so a burst of transitions costs
+// one write. Each write is a server-side apply of the agent's whole part of the
+// status with the task's UID as a precondition, so it never erases the manager's
+// fields and never lands on a re-created task of the same name.
+type reporter struct {
+	c     client.Client
+	cache client.Reader
+	queue workqueue.TypedRateLimitingInterface[types.NamespacedName]
+
+	mu      sync.Mutex
+	pending map[types.NamespacedName]engine.Report
+}
+
+func newReporter(c client.Client, cache client.Reader) *reporter {
+	return &reporter{
+		c: c, cache: cache, pending: map[types.NamespacedName]engine.Report{},
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[types.NamespacedName](),
+			workqueue.TypedRateLimitingQueueConfig[types.NamespacedName]{Name: "agent-reports"}),
+	}
+}
+
+// enqueue is the engine's Report callback.
+func (r *reporter) enqueue(rep engine.Report) {
+	r.mu.Lock()
+	r.pending[rep.Task] = rep.DeepCopy()
+	r.mu.Unlock()
+	r.queue.Add(rep.Task)
+}
+
+func (r *reporter) run(ctx context.Context) {
+	go func() {
+		<-ctx.Done()
+		r.queue.ShutDown()
+	}()
+	var wg sync.WaitGroup
+	for i := 0; i < reportWorkers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r.next(ctx) {
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func (r *reporter) next(ctx context.Context) bool {
+	key, quit := r.queue.Get()
+	if quit {
+		return false
+	}
+	defer r.queue.Done(key)
+	r.mu.Lock()
+	rep, ok := r.pending[key]
+	delete(r.pending, key)
+	r.mu.Unlock()
+	if !ok {
+		r.queue.Forget(key)
+		return true
+	}
+	if err := r.write(ctx, rep); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "writing task status; retrying", "task", key.String())
+		r.mu.Lock()
+		if _, newer := r.pending[key]; !newer {
+			r.pending[key] = rep
+		}
+		r.mu.Unlock()
+		r.queue.AddRateLimited(key)
+		return true
+	}
+	r.queue.Forget(key)
+	return true
+}
+
+func (r *reporter) write(ctx context.Context, rep engine.Report) error {
+	var t ecsv1alpha1.Task
+	if err := r.cache.Get(ctx, rep.Task, &t); err != nil {
+		return client.IgnoreNotFound(err) // deleted: nothing to report to
+	}
+	if t.UID != rep.UID {
+		return nil // a newer task of the same name
+	}
+	return r.apply(ctx, &t, statusFromReport(&t, rep))
+}
+
+// failed reports a task that cannot start (a missing revision or Secret) as STOPPED
+// with TaskFailedToStart.
+func (r *reporter) failed(ctx context.Context, t *ecsv1alpha1.Task, reason string) error {
+	if t.Status.LastStatus == ecsv1alpha1.TaskStopped {
+		return nil
+	}
+	now := time.Now()
+	rep := engine.Report{Task: client.ObjectKeyFromObject(t), UID: t.UID, LastStatus: ecsv1alpha1.TaskStopped,
+		HealthStatus: ecsv1alpha1.HealthUnknown, StoppingAt: &now, StoppedAt: &now,
+		StopCode: ecsv1alpha1.StopTaskFailedToStart, StoppedReason: reason}
+	ctrl.LoggerFrom(ctx).Info("task cannot start", "task", rep.Task.String(), "reason", reason)
+	return r.apply(ctx, t, statusFromReport(t, rep))
+}
+
+func (r *reporter) apply(ctx context.Context, t *ecsv1alpha1.Task, st *ecsac.TaskStatusApplyConfiguration) error {
+	ac := ecsac.Task(t.Name, t.Namespace).WithUID(t.UID).WithStatus(st)
+	err := r.c.Status().Apply(ctx, ac, client.FieldOwner(ecsv1alpha1.FieldManagerAgent), client.ForceOwnership)
+	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
+		return nil // deleted, or deleted and re-created: this report is moot
+	}
+	if err != nil {
+		return fmt.Errorf("applying status of task %s: %w", t.Name, err)
+	}
+	return nil
+}
+
+// statusFromReport is the agent's whole part of the status: the engine's report plus
+// the revision, the creation time and the Running/Stopped conditions.
+func statusFromReport(t *ecsv1alpha1.Task, rep engine.Report) *ecsac.TaskStatusApplyConfiguration {
+	st := ecsac.TaskStatus().WithLastStatus(rep.LastStatus)
+	if rep.HealthStatus != "" {
+		st.WithHealthStatus(rep.HealthStatus)
+	}
+	if n := revisionNumber(t); n > 0 {
+		st.WithTaskDefinitionRevision(n)
+	}
+	created := t.CreationTimestamp
+	if t.Status.CreatedAt != nil {
+		created = *t.Status.CreatedAt
+	}
+	st.WithCreatedAt(created)
+	for name, at := range map[string]*time.Time{"pullStartedAt": rep.PullStartedAt, "pullStoppedAt": rep.PullStoppedAt,
+		"startedAt": rep.StartedAt, "stoppingAt": rep.StoppingAt, "stoppedAt": rep.StoppedAt} {
+		if at == nil {
+			continue
+		}
+		mt := metav1.NewTime(*at)
+		switch name {
+		case "pullStartedAt":
+			st.WithPullStartedAt(mt)
+		case "pullStoppedAt":
+			st.WithPullStoppedAt(mt)
+		case "startedAt":
+			st.WithStartedAt(mt)
+		case "stoppingAt":
+			st.WithStoppingAt(mt)
+		case "stoppedAt":
+			st.WithStoppedAt(mt)
+		}
+	}
+	if rep.StopCode != "" {
+		st.WithStopCode(rep.StopCode)
+	}
+	if rep.StoppedReason != "" {
+		st.WithStoppedReason(conditions.Truncate(rep.StoppedReason))
+	}
+	for i := range rep.Containers {
+		st.WithContainers(containerStatus(&rep.Containers[i]))
+	}
+	st.WithConditions(taskConditions(t, rep)...)
+	return st
+}
+
+func revisionNumber(t *ecsv1alpha1.Task) int32 {
+	if t.Status.TaskDefinitionRevision > 0 {
+		return t.Status.TaskDefinitionRevision
+	}
+	if ref, err := revision.ParseRef(t.Spec.TaskDefinition); err == nil {
+		return ref.Revision
+	}
+	return 0
+}
+
+func containerStatus(c *ecsv1alpha1.ContainerStatus) *ecsac.ContainerStatusApplyConfiguration {
+	out := ecsac.ContainerStatus().WithName(c.Name)
+	if c.RuntimeID != "" {
+		out.WithRuntimeID(c.RuntimeID)
+	}
+	if c.ImageDigest != "" {
+		out.WithImageDigest(c.ImageDigest)
+	}
+	if c.LastStatus != "" {
+		out.WithLastStatus(c.LastStatus)
+	}
+	if c.HealthStatus != "" {
+		out.WithHealthStatus(c.HealthStatus)
+	}
+	if c.ExitCode != nil {
+		out.WithExitCode(*c.ExitCode)
+	}
+	if c.Reason != "" {
+		out.WithReason(conditions.Truncate(c.Reason))
+	}
+	if c.RestartCount > 0 {
+		out.WithRestartCount(c.RestartCount)
+	}
+	for _, b := range c.NetworkBindings {
+		out.WithNetworkBindings(ecsac.NetworkBinding().WithBindIP(b.BindIP).WithContainerPort(b.ContainerPort).
+			WithHostPort(b.HostPort).WithProtocol(b.Protocol))
+	}
+	return out
+}
+
+// taskConditions are the agent's conditions: Running (for `kubectl wait
+// --for=condition=Running`) and, once stopped, Stopped with the stop code as reason.
+func taskConditions(t *ecsv1alpha1.Task, rep engine.Report) []*metav1ac.ConditionApplyConfiguration {
+	now := time.Now()
+	var out []*metav1ac.ConditionApplyConfiguration
+	switch rep.LastStatus {
+	case ecsv1alpha1.TaskRunning:
+		out = append(out, conditions.Apply(t.Status.Conditions, t.Generation, ecsv1alpha1.TaskConditionRunning, metav1.ConditionTrue, "Started", "The task's essential containers are running", now))
+	case ecsv1alpha1.TaskStopped:
+		reason := string(rep.StopCode)
+		if reason == "" {
+			reason = "Stopped"
+		}
+		msg := rep.StoppedReason
+		if msg == "" {
+			msg = "The task stopped"
+		}
+		out = append(out,
+			conditions.Apply(t.Status.Conditions, t.Generation, ecsv1alpha1.TaskConditionRunning, metav1.ConditionFalse, "Stopped", "The task stopped", now),
+			conditions.Apply(t.Status.Conditions, t.Generation, ecsv1alpha1.TaskConditionStopped, metav1.ConditionTrue, reason, msg, now))
+	default:
+		out = append(out, conditions.Apply(t.Status.Conditions, t.Generation, ecsv1alpha1.TaskConditionRunning, metav1.ConditionFalse, ecsv1alpha1.ReasonStarting,
+			"The task is "+string(rep.LastStatus), now))
+	}
+	return out
+}

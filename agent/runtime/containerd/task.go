@@ -1,0 +1,334 @@
+package containerd
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+	"syscall"
+	"time"
+
+	ctrd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/cio"
+	"github.com/containerd/errdefs"
+	"github.com/go-logr/logr"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berthdev/berth/agent/runtime"
+)
+
+// Start starts the container's task; see runtime.Runtime.
+func (r *Runtime) Start(ctx context.Context, id string) (uint32, error) {
+	ctx = r.withNamespace(ctx)
+	defer r.locks.lock(id)()
+	ctr, err := r.client.LoadContainer(ctx, id)
+	if err != nil {
+		if errdefs.IsNotFound(err) {
+			return 0, notFound(id, err)
+		}
+		return 0, fmt.Errorf("looking up container %q: %w", id, err)
+	}
+	task, err := ctr.Task(ctx, nil)
+	switch {
+	case err == nil:
+		st, err := task.Status(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("status of container %q: %w", id, err)
+		}
+		switch st.Status {
+		case ctrd.Running, ctrd.Paused, ctrd.Pausing:
+			return task.Pid(), nil
+		case ctrd.Created:
+			// Created by a Start that did not finish: start it.
+			return r.startTask(ctx, id, task)
+		default:
+			// Stopped (or unknown): a start is a restart with a new task.
+			if _, err := task.Delete(ctx, ctrd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+				return 0, fmt.Errorf("deleting the previous task of container %q: %w", id, err)
+			}
+		}
+	case !errdefs.IsNotFound(err):
+		return 0, fmt.Errorf("loading task of container %q: %w", id, err)
+	}
+
+	labels, err := ctr.Labels(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("labels of container %q: %w", id, err)
+	}
+	ioCreator := cio.NullIO
+	if p := labels[runtime.LabelLogPath]; p != "" {
+		// The shim appends stdout and stderr to the file itself, so output is kept
+		// while the agent is down and survives its restarts.
+		ioCreator = cio.LogFile(p)
+	}
+	task, err = ctr.NewTask(ctx, ioCreator)
+	if err != nil {
+		return 0, fmt.Errorf("creating task of container %q: %w", id, err)
+	}
+	return r.startTask(ctx, id, task)
+}
+
+func (r *Runtime) startTask(ctx context.Context, id string, task ctrd.Task) (uint32, error) {
+	if err := task.Start(ctx); err != nil {
+		if _, derr := task.Delete(context.WithoutCancel(ctx), ctrd.WithProcessKill); derr != nil && !errdefs.IsNotFound(derr) {
+			logr.FromContextOrDiscard(ctx).Error(derr, "deleting a task that failed to start", logContainer, id)
+		}
+		return 0, fmt.Errorf("starting container %q: %w", id, err)
+	}
+	logr.FromContextOrDiscard(ctx).V(1).Info("started container", logContainer, id, logPid, task.Pid())
+	return task.Pid(), nil
+}
+
+// Stop stops the container; see runtime.Runtime.
+func (r *Runtime) Stop(ctx context.Context, id string, timeout time.Duration) (runtime.ExitStatus, error) {
+	ctx = r.withNamespace(ctx)
+	defer r.locks.lock(id)()
+	ctr, task, err := r.loadTask(ctx, id)
+	if err != nil {
+		return runtime.ExitStatus{}, err
+	}
+	st, err := task.Status(ctx)
+	if err != nil {
+		return runtime.ExitStatus{}, fmt.Errorf("status of container %q: %w", id, err)
+	}
+	switch st.Status {
+	case ctrd.Stopped:
+		return r.exitStatus(ctx, task, st.ExitStatus, st.ExitTime), nil
+	case ctrd.Created:
+		// Never started: its process is runc's, waiting to exec the entrypoint.
+		if _, err := task.Delete(ctx, ctrd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+			return runtime.ExitStatus{}, fmt.Errorf("deleting unstarted task of container %q: %w", id, err)
+		}
+		return runtime.ExitStatus{}, fmt.Errorf("container %q: %w", id, runtime.ErrNotStarted)
+	}
+	return r.stopTask(ctx, id, ctr, task, timeout)
+}
+
+// stopTask stops a running task: it signals the container's stop signal and, if the
+// task outlives timeout, kills all its processes. It returns the exit status.
+func (r *Runtime) stopTask(ctx context.Context, id string, ctr ctrd.Container, task ctrd.Task, timeout time.Duration) (runtime.ExitStatus, error) {
+	log := logr.FromContextOrDiscard(ctx).WithValues(logContainer, id)
+	// Wait before signalling, so the exit cannot be missed.
+	statusC, err := task.Wait(ctx)
+	if err != nil {
+		return runtime.ExitStatus{}, fmt.Errorf("waiting for container %q: %w", id, err)
+	}
+	sig, err := ctrd.GetStopSignal(ctx, ctr, syscall.SIGTERM)
+	if err != nil {
+		sig = syscall.SIGTERM
+	}
+	log.V(1).Info("stopping container", logSignal, sig.String(), "timeout", timeout.String())
+	if err := task.Kill(ctx, sig); err != nil && !errdefs.IsNotFound(err) {
+		return runtime.ExitStatus{}, fmt.Errorf("signalling container %q: %w", id, err)
+	}
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case es := <-statusC:
+		return r.exitStatus(ctx, task, es.ExitCode(), es.ExitTime()), nil
+	case <-timer.C:
+	case <-ctx.Done():
+		return runtime.ExitStatus{}, ctx.Err()
+	}
+	log.V(1).Info("container outlived its stop timeout, killing it", logSignal, syscall.SIGKILL.String())
+	if err := task.Kill(ctx, syscall.SIGKILL, ctrd.WithKillAll); err != nil && !errdefs.IsNotFound(err) {
+		return runtime.ExitStatus{}, fmt.Errorf("killing container %q: %w", id, err)
+	}
+	select {
+	case es := <-statusC:
+		return r.exitStatus(ctx, task, es.ExitCode(), es.ExitTime()), nil
+	case <-ctx.Done():
+		return runtime.ExitStatus{}, ctx.Err()
+	}
+}
+
+// loadTask returns the container and its task, or ErrNotFound / ErrNotStarted.
+func (r *Runtime) loadTask(ctx context.Context, id string) (ctrd.Container, ctrd.Task, error) {
+	ctr, err := r.client.LoadContainer(ctx, id)
+	if err != nil {
+		if errdefs.IsNotFound(err) {
+			return nil, nil, notFound(id, err)
+		}
+		return nil, nil, fmt.Errorf("looking up container %q: %w", id, err)
+	}
+	task, err := ctr.Task(ctx, nil)
+	if err != nil {
+		if errdefs.IsNotFound(err) {
+			return nil, nil, fmt.Errorf("container %q: %w", id, runtime.ErrNotStarted)
+		}
+		return nil, nil, fmt.Errorf("loading task of container %q: %w", id, err)
+	}
+	return ctr, task, nil
+}
+
+func (r *Runtime) exitStatus(ctx context.Context, task ctrd.Task, code uint32, at time.Time) runtime.ExitStatus {
+	return runtime.ExitStatus{Code: int(code), ExitedAt: at, OOMKilled: r.oomKilled(ctx, task)}
+}
+
+// Wait returns the exit status of the container's current task; see runtime.Runtime.
+// The channel is closed without a value if ctx ends first.
+func (r *Runtime) Wait(ctx context.Context, id string) (<-chan runtime.ExitStatus, error) {
+	ctx = r.withNamespace(ctx)
+	_, task, err := r.loadTask(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	statusC, err := task.Wait(ctx)
+	if err != nil {
+		if errdefs.IsNotFound(err) {
+			return nil, fmt.Errorf("container %q: %w", id, runtime.ErrNotStarted)
+		}
+		return nil, fmt.Errorf("waiting for container %q: %w", id, err)
+	}
+	out := make(chan runtime.ExitStatus, 1)
+	go func() {
+		defer close(out)
+		es := <-statusC
+		if es.Error() != nil || ctx.Err() != nil {
+			return
+		}
+		out <- r.exitStatus(context.WithoutCancel(ctx), task, es.ExitCode(), es.ExitTime())
+	}()
+	return out, nil
+}
+
+// Exec runs cmd in the container; see runtime.Runtime.
+func (r *Runtime) Exec(ctx context.Context, id string, cmd []string, timeout time.Duration) (int, []byte, error) {
+	if len(cmd) == 0 {
+		return -1, nil, errors.New("exec: empty command")
+	}
+	ctx = r.withNamespace(ctx)
+	task, pspec, err := r.execTarget(ctx, id, cmd)
+	if err != nil {
+		return -1, nil, err
+	}
+	execID, err := newExecID()
+	if err != nil {
+		return -1, nil, err
+	}
+	out := &limitedBuffer{max: runtime.MaxExecOutput}
+	process, err := task.Exec(ctx, execID, pspec, cio.NewCreator(cio.WithStreams(nil, out, out), cio.WithFIFODir(r.fifoDir)))
+	if err != nil {
+		return -1, nil, fmt.Errorf("exec in container %q: %w", id, err)
+	}
+	// Always remove the exec process (and its FIFOs), even when ctx has ended.
+	defer func() {
+		if _, err := process.Delete(context.WithoutCancel(ctx), ctrd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+			logr.FromContextOrDiscard(ctx).Error(err, "deleting exec process", logContainer, id)
+		}
+	}()
+	statusC, err := process.Wait(ctx)
+	if err != nil {
+		return -1, nil, fmt.Errorf("exec in container %q: %w", id, err)
+	}
+	if err := process.Start(ctx); err != nil {
+		return -1, nil, fmt.Errorf("exec in container %q: %w", id, err)
+	}
+	es, timedOut := waitExec(ctx, process, statusC, timeout)
+	awaitExecOutput(process)
+	if timedOut {
+		if ctx.Err() != nil {
+			return -1, out.Bytes(), ctx.Err()
+		}
+		return -1, out.Bytes(), fmt.Errorf("command %q in container %q did not finish within %s: %w", cmd[0], id, timeout, runtime.ErrExecTimeout)
+	}
+	code, _, err := es.Result()
+	if err != nil {
+		return -1, out.Bytes(), fmt.Errorf("exec in container %q: %w", id, err)
+	}
+	return int(code), out.Bytes(), nil
+}
+
+// execTarget returns the task of a running container and the process spec to exec
+// cmd with: the container's process, without a terminal.
+func (r *Runtime) execTarget(ctx context.Context, id string, cmd []string) (ctrd.Task, *specs.Process, error) {
+	ctr, task, err := r.loadTask(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := task.Status(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("status of container %q: %w", id, err)
+	}
+	if st.Status != ctrd.Running {
+		return nil, nil, fmt.Errorf("container %q is %s: %w", id, st.Status, runtime.ErrNotRunning)
+	}
+	spec, err := ctr.Spec(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("spec of container %q: %w", id, err)
+	}
+	pspec := *spec.Process
+	pspec.Args = cmd
+	pspec.Terminal = false
+	return task, &pspec, nil
+}
+
+// waitExec waits up to timeout for the exec process to exit. When the timeout passes
+// or ctx ends first, it kills the process and waits for its exit a little longer;
+// timedOut reports that, and es is then the zero value if the exit never came.
+func waitExec(ctx context.Context, process ctrd.Process, statusC <-chan ctrd.ExitStatus, timeout time.Duration) (es ctrd.ExitStatus, timedOut bool) {
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case es = <-statusC:
+		return es, false
+	case <-timer.C:
+	case <-ctx.Done():
+	}
+	_ = process.Kill(context.WithoutCancel(ctx), syscall.SIGKILL)
+	select {
+	case es = <-statusC:
+	case <-time.After(10 * time.Second):
+	}
+	return es, true
+}
+
+// awaitExecOutput lets the copy of the exec's output finish, bounded: a background
+// child of the command could keep the pipes open.
+func awaitExecOutput(process ctrd.Process) {
+	copied := make(chan struct{})
+	go func() { process.IO().Wait(); close(copied) }()
+	select {
+	case <-copied:
+	case <-time.After(2 * time.Second):
+		process.IO().Cancel()
+	}
+}
+
+func newExecID() (string, error) {
+	b := make([]byte, 8)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return "exec-" + hex.EncodeToString(b), nil
+}
+
+// limitedBuffer keeps the first max bytes written to it; stdout and stderr are
+// copied into it concurrently.
+type limitedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+	max int
+}
+
+func (b *limitedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if room := b.max - b.buf.Len(); room > 0 {
+		if len(p) > room {
+			b.buf.Write(p[:room])
+		} else {
+			b.buf.Write(p)
+		}
+	}
+	return len(p), nil
+}
+
+func (b *limitedBuffer) Bytes() []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]byte(nil), b.buf.Bytes()...)
+}

@@ -1,0 +1,314 @@
+package runtime
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+)
+
+// PullPolicy says when Pull contacts the registry. The names and meanings are ECS's
+// ECS_IMAGE_PULL_BEHAVIOR.
+type PullPolicy string
+
+const (
+	// PullDefault pulls from the registry; if that fails and a cached copy exists,
+	// the cached copy is used (Image.PullError says why).
+	PullDefault PullPolicy = "default"
+	// PullAlways pulls from the registry and fails when the pull fails.
+	PullAlways PullPolicy = "always"
+	// PullOnce pulls only if this agent has not pulled the image before (or the copy
+	// it pulled was removed); images put there by other means do not count.
+	PullOnce PullPolicy = "once"
+	// PullPreferCached uses any cached copy and pulls only when there is none.
+	PullPreferCached PullPolicy = "prefer-cached"
+)
+
+// Valid reports whether p is one of the policies ("" counts as PullDefault).
+func (p PullPolicy) Valid() bool {
+	switch p {
+	case "", PullDefault, PullAlways, PullOnce, PullPreferCached:
+		return true
+	}
+	return false
+}
+
+// ContainerSpec is everything the runtime needs to create one container. The zero
+// value of each field means "as the image says" or "the runtime's default".
+type ContainerSpec struct {
+	// ID is the container's ID in the runtime (see ContainerID).
+	ID string
+	// Image is the reference given to (and normalized by) Pull.
+	Image string
+	// Labels are durable facts about the container (the Label* keys). They are
+	// visible to anyone who can list containers: never put secrets in them.
+	Labels map[string]string
+
+	// Env holds NAME=value entries, added to (and overriding) the image's. Values
+	// can be secrets: they are never logged or labelled (see Redacted).
+	Env []string
+	// EntryPoint, when set, replaces the image's ENTRYPOINT, and the image's CMD is
+	// then ignored (as in Docker).
+	EntryPoint []string
+	// Command, when set, replaces the image's CMD.
+	Command []string
+	// WorkingDir replaces the image's working directory.
+	WorkingDir string
+	// User is user, uid, user:group or uid:gid; names are looked up in the image.
+	User string
+
+	// CPUShares is the cgroup CPU weight (ECS cpu units; 0 keeps the default).
+	CPUShares uint64
+	// CPUQuota and CPUPeriod (microseconds) cap CPU time; 0 means no cap.
+	CPUQuota  int64
+	CPUPeriod uint64
+	// MemoryLimitBytes is the hard limit, swap included (0 = none). Exceeding it gets
+	// the container OOM-killed.
+	MemoryLimitBytes int64
+	// MemoryReservationBytes is the soft limit (0 = none).
+	MemoryReservationBytes int64
+
+	// Privileged gives every capability and the host's devices.
+	Privileged bool
+	// ReadonlyRootfs mounts the image's filesystem read-only.
+	ReadonlyRootfs bool
+	// CapAdd and CapDrop change the default capability set; names with or without
+	// the CAP_ prefix, "ALL" for every one.
+	CapAdd  []string
+	CapDrop []string
+	// Ulimits set rlimits by name (nofile, nproc, ...).
+	Ulimits []Ulimit
+	// Mounts bind host paths into the container.
+	Mounts []Mount
+
+	// HostNetwork shares the host's network namespace (and its /etc/hosts and
+	// /etc/resolv.conf). Otherwise the container joins NetNSPath, or gets a new
+	// empty network namespace when NetNSPath is "".
+	HostNetwork bool
+	NetNSPath   string
+	// HostPID shares the host's PID namespace.
+	HostPID bool
+	// HostIPC shares the host's IPC namespace.
+	HostIPC bool
+	// Init runs the runtime's init binary as PID 1 (reaps zombies, forwards signals).
+	Init bool
+
+	// LogPath is the host file the container's stdout and stderr are appended to; the
+	// runtime's shim writes it, so output is kept while the agent is down. "" discards
+	// output.
+	LogPath string
+}
+
+// Mount binds a host path into the container.
+type Mount struct {
+	HostPath      string
+	ContainerPath string
+	ReadOnly      bool
+}
+
+// Ulimit is one rlimit: Name as in ECS (nofile, nproc, core, ...).
+type Ulimit struct {
+	Name string
+	Soft uint64
+	Hard uint64
+}
+
+// Redacted is the spec with environment values hidden, safe to log.
+type Redacted ContainerSpec
+
+// String prints the spec with the names of the environment variables only.
+func (r Redacted) String() string {
+	names := make([]string, 0, len(r.Env))
+	for _, e := range r.Env {
+		n, _, _ := strings.Cut(e, "=")
+		names = append(names, n)
+	}
+	c := ContainerSpec(r)
+	c.Env = nil
+	return fmt.Sprintf("%+v envNames=%v", struct {
+		ID, Image    string
+		Labels       map[string]string
+		EntryPoint   []string
+		Command      []string
+		User         string
+		MemoryLimit  int64
+		CPUShares    uint64
+		Mounts       []Mount
+		HostNetwork  bool
+		NetNSPath    string
+		ReadonlyRoot bool
+		Privileged   bool
+		LogPath      string
+	}{c.ID, c.Image, c.Labels, c.EntryPoint, c.Command, c.User, c.MemoryLimitBytes, c.CPUShares,
+		c.Mounts, c.HostNetwork, c.NetNSPath, c.ReadonlyRootfs, c.Privileged, c.LogPath}, names)
+}
+
+// String is Redacted's: a ContainerSpec printed with %v or %s never shows env values.
+func (s ContainerSpec) String() string { return Redacted(s).String() }
+
+// GoString keeps %#v from printing env values too.
+func (s ContainerSpec) GoString() string { return Redacted(s).String() }
+
+// idPattern is containerd's identifier rule (pkg/identifiers): letters, digits, '.',
+// '_' and '-', starting with a letter or digit, at most 76 characters.
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9]+(?:[._-](?:[A-Za-z0-9]+))*$`)
+
+const maxIDLength = 76
+
+// ContainerID is the deterministic runtime ID of container name of the task with
+// taskUID: "<taskUID>-<name>", with the name shortened and suffixed by a hash when the
+// result would be too long or not a valid ID.
+func ContainerID(taskUID, name string) string {
+	id := taskUID + "-" + name
+	if len(id) <= maxIDLength && idPattern.MatchString(id) {
+		return id
+	}
+	sum := sha256.Sum256([]byte(taskUID + "/" + name))
+	h := hex.EncodeToString(sum[:])[:12]
+	safe := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '-'
+	}, name)
+	keep := maxIDLength - len(taskUID) - len(h) - 2
+	if keep < 0 {
+		keep = 0
+	}
+	if len(safe) > keep {
+		safe = safe[:keep]
+	}
+	id = strings.Trim(taskUID+"-"+safe, "-_.") + "-" + h
+	for strings.Contains(id, "--") {
+		id = strings.ReplaceAll(id, "--", "-")
+	}
+	if len(id) > maxIDLength || !idPattern.MatchString(id) {
+		// taskUID itself is odd: fall back to the hash alone.
+		return "c" + hex.EncodeToString(sum[:])[:40]
+	}
+	return id
+}
+
+// ValidateID checks that id can be a runtime container ID.
+func ValidateID(id string) error {
+	if len(id) > maxIDLength || !idPattern.MatchString(id) {
+		return fmt.Errorf("invalid container ID %q: want letters, digits, '.', '_' or '-', starting with a letter or digit, at most %d characters", id, maxIDLength)
+	}
+	return nil
+}
+
+var ulimitNames = map[string]bool{
+	"core": true, "cpu": true, "data": true, "fsize": true, "locks": true, "memlock": true,
+	"msgqueue": true, "nice": true, "nofile": true, "nproc": true, "rss": true, "rtprio": true,
+	"rttime": true, "sigpending": true, "stack": true, "as": true,
+}
+
+// Validate checks the spec for mistakes that the runtime would otherwise report late
+// or obscurely. Errors never include environment values.
+func (s ContainerSpec) Validate() error {
+	var errs []error
+	if err := ValidateID(s.ID); err != nil {
+		errs = append(errs, err)
+	}
+	if s.Image == "" {
+		errs = append(errs, errors.New("image is empty"))
+	}
+	errs = append(errs, s.envErrors()...)
+	errs = append(errs, s.networkErrors()...)
+	if s.LogPath != "" && !filepath.IsAbs(s.LogPath) {
+		errs = append(errs, fmt.Errorf("logPath %q is not absolute", s.LogPath))
+	}
+	errs = append(errs, s.resourceErrors()...)
+	errs = append(errs, s.mountErrors()...)
+	errs = append(errs, s.ulimitErrors()...)
+	errs = append(errs, s.labelErrors()...)
+	return errors.Join(errs...)
+}
+
+// envErrors checks that every env entry is NAME=value; it names entries by index,
+// never by content, so values do not leak.
+func (s ContainerSpec) envErrors() []error {
+	var errs []error
+	for i, e := range s.Env {
+		if n, _, ok := strings.Cut(e, "="); !ok || n == "" {
+			errs = append(errs, fmt.Errorf("env[%d] is not NAME=value", i))
+		}
+	}
+	return errs
+}
+
+// networkErrors checks the choice of network namespace.
+func (s ContainerSpec) networkErrors() []error {
+	var errs []error
+	if s.HostNetwork && s.NetNSPath != "" {
+		errs = append(errs, errors.New("hostNetwork and netNSPath are exclusive"))
+	}
+	if s.NetNSPath != "" && !filepath.IsAbs(s.NetNSPath) {
+		errs = append(errs, fmt.Errorf("netNSPath %q is not absolute", s.NetNSPath))
+	}
+	return errs
+}
+
+// resourceErrors checks the memory and CPU limits.
+func (s ContainerSpec) resourceErrors() []error {
+	var errs []error
+	if s.MemoryLimitBytes < 0 || s.MemoryReservationBytes < 0 || s.CPUQuota < 0 {
+		errs = append(errs, errors.New("memory and CPU limits must not be negative"))
+	}
+	if s.MemoryLimitBytes > 0 && s.MemoryReservationBytes > s.MemoryLimitBytes {
+		errs = append(errs, errors.New("memory reservation exceeds the memory limit"))
+	}
+	return errs
+}
+
+// mountErrors checks that bind mounts have absolute paths on both sides.
+func (s ContainerSpec) mountErrors() []error {
+	var errs []error
+	for _, m := range s.Mounts {
+		if !filepath.IsAbs(m.HostPath) || !filepath.IsAbs(m.ContainerPath) {
+			errs = append(errs, fmt.Errorf("mount %s:%s: paths must be absolute", m.HostPath, m.ContainerPath))
+		}
+	}
+	return errs
+}
+
+// ulimitErrors checks ulimit names and that soft limits do not exceed hard ones.
+func (s ContainerSpec) ulimitErrors() []error {
+	var errs []error
+	for _, u := range s.Ulimits {
+		if !ulimitNames[u.Name] {
+			errs = append(errs, fmt.Errorf("unknown ulimit %q", u.Name))
+		}
+		if u.Soft > u.Hard {
+			errs = append(errs, fmt.Errorf("ulimit %s: soft limit exceeds hard limit", u.Name))
+		}
+	}
+	return errs
+}
+
+// labelErrors checks label keys and sizes, in key order so the result is stable, and
+// that the runtime's own log path label is not set by hand.
+func (s ContainerSpec) labelErrors() []error {
+	var errs []error
+	keys := make([]string, 0, len(s.Labels))
+	for k := range s.Labels {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if k == "" {
+			errs = append(errs, errors.New("empty label key"))
+		}
+		if len(k)+len(s.Labels[k]) > 4096 {
+			errs = append(errs, fmt.Errorf("label %s is longer than 4096 bytes", k))
+		}
+	}
+	if v, ok := s.Labels[LabelLogPath]; ok && v != s.LogPath {
+		errs = append(errs, fmt.Errorf("label %s is set by the runtime from logPath", LabelLogPath))
+	}
+	return errs
+}

@@ -1,0 +1,165 @@
+// Command testimage is the program inside the test images that regtest builds: one
+// static binary whose arguments are a script of actions, run in order, so a test can
+// make a container print, write files, allocate memory, serve HTTP, ignore SIGTERM or
+// exit with a chosen code without needing a shell or a base image.
+//
+// Actions (each one argument):
+//
+//	echo=TEXT          print TEXT and a newline to stdout
+//	stderr=TEXT        print TEXT and a newline to stderr
+//	env=NAME           print NAME=VALUE (or NAME unset)
+//	write=PATH:TEXT    write TEXT to PATH (creating it), fail on error
+//	trywrite=PATH:TEXT write TEXT to PATH and print "write ok" or "write failed: ERR"
+//	cat=PATH           print the content of PATH
+//	id                 print uid=N gid=N
+//	pwd                print the working directory
+//	rlimit=NAME        print the soft and hard limit of nofile, nproc, core or stack
+//	alloc=MIB          allocate and touch MIB mebibytes, then print "allocated"
+//	serve=PORT         serve "ok" over HTTP on PORT in the background
+//	get=URL            print the body of GET URL (or "get failed: ERR")
+//	ignore-term        ignore SIGTERM (from then on)
+//	sleep=DURATION     sleep (Go duration, or "inf" for ever)
+//	exit=CODE          exit with CODE
+//
+// Without actions it prints "ready" and sleeps for ever. SIGTERM makes it print
+// "terminated" and exit 0 unless ignore-term came first.
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	term := make(chan os.Signal, 1)
+	signal.Notify(term, syscall.SIGTERM)
+	go func() {
+		<-term
+		fmt.Println("terminated")
+		os.Exit(0)
+	}()
+	args := os.Args[1:]
+	if len(args) == 0 {
+		args = []string{"echo=ready", "sleep=inf"}
+	}
+	for _, a := range args {
+		if err := run(a); err != nil {
+			fmt.Fprintf(os.Stderr, "testimage: %s: %v\n", a, err)
+			os.Exit(2)
+		}
+	}
+}
+
+func run(action string) error {
+	verb, arg, _ := strings.Cut(action, "=")
+	switch verb {
+	case "echo":
+		fmt.Println(arg)
+	case "stderr":
+		fmt.Fprintln(os.Stderr, arg)
+	case "env":
+		if v, ok := os.LookupEnv(arg); ok {
+			fmt.Printf("%s=%s\n", arg, v)
+		} else {
+			fmt.Printf("%s unset\n", arg)
+		}
+	case "write":
+		path, text, _ := strings.Cut(arg, ":")
+		return os.WriteFile(path, []byte(text), 0o644)
+	case "trywrite":
+		path, text, _ := strings.Cut(arg, ":")
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			fmt.Printf("write failed: %v\n", err)
+		} else {
+			fmt.Println("write ok")
+		}
+	case "cat":
+		b, err := os.ReadFile(arg)
+		if err != nil {
+			return err
+		}
+		fmt.Print(string(b))
+	case "id":
+		fmt.Printf("uid=%d gid=%d\n", os.Getuid(), os.Getgid())
+	case "pwd":
+		wd, err := os.Getwd()
+		if err != nil {
+			return err
+		}
+		fmt.Println(wd)
+	case "rlimit":
+		// Go raises its own soft nofile limit to the hard one at start, so only the
+		// hard nofile limit is what the container was given.
+		res, ok := map[string]int{"nofile": syscall.RLIMIT_NOFILE, "nproc": 6 /* RLIMIT_NPROC */, "core": syscall.RLIMIT_CORE, "stack": syscall.RLIMIT_STACK}[arg]
+		if !ok {
+			return fmt.Errorf("unknown rlimit %q", arg)
+		}
+		var r syscall.Rlimit
+		if err := syscall.Getrlimit(res, &r); err != nil {
+			return err
+		}
+		fmt.Printf("%s soft=%d hard=%d\n", arg, r.Cur, r.Max)
+	case "alloc":
+		mib, err := strconv.Atoi(arg)
+		if err != nil {
+			return err
+		}
+		var keep [][]byte
+		for i := 0; i < mib; i++ {
+			b := make([]byte, 1<<20)
+			for j := 0; j < len(b); j += 4096 {
+				b[j] = 1
+			}
+			keep = append(keep, b)
+		}
+		fmt.Printf("allocated %d MiB\n", len(keep))
+	case "serve":
+		go func() {
+			err := http.ListenAndServe(":"+arg, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				fmt.Fprintln(w, "ok")
+			}))
+			fmt.Fprintf(os.Stderr, "testimage: serve: %v\n", err)
+			os.Exit(3)
+		}()
+	case "get":
+		c := &http.Client{Timeout: 5 * time.Second}
+		resp, err := c.Get(arg)
+		if err != nil {
+			fmt.Printf("get failed: %v\n", err)
+			return nil
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		fmt.Print(string(b))
+	case "ignore-term":
+		signal.Reset(syscall.SIGTERM)
+		signal.Ignore(syscall.SIGTERM)
+	case "sleep":
+		if arg == "inf" {
+			for {
+				time.Sleep(time.Hour)
+			}
+		}
+		d, err := time.ParseDuration(arg)
+		if err != nil {
+			return err
+		}
+		time.Sleep(d)
+	case "exit":
+		code, err := strconv.Atoi(arg)
+		if err != nil {
+			return err
+		}
+		os.Exit(code)
+	default:
+		return fmt.Errorf("unknown action %q", verb)
+	}
+	return nil
+}
