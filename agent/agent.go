@@ -28,6 +28,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 
 	"github.com/berthdev/berth/agent/engine"
+	"github.com/berthdev/berth/agent/network"
 	"github.com/berthdev/berth/agent/registration"
 	"github.com/berthdev/berth/agent/runtime"
 	"github.com/berthdev/berth/agent/runtime/containerd"
@@ -131,10 +132,17 @@ func New(ctx context.Context, o Options) (*Agent, error) {
 		uids:  map[types.NamespacedName]types.UID{},
 		usage: map[types.UID]placement.Request{},
 	}
+	nw, err := network.New(network.Config{
+		StateDir: o.StateDir, PluginDirs: filepath.SplitList(o.CNIPluginDir), Subnet: o.BridgeSubnet,
+		Log: ctrl.LoggerFrom(ctx).WithName("network"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bridge networking: %w", err)
+	}
 	a.reporter = newReporter(c, ch)
 	a.eng = engine.New(engine.Config{
 		Runtime: rt, PullPolicy: runtime.PullPolicy(o.PullPolicy), StateDir: o.StateDir,
-		Report: a.reporter.enqueue, Log: ctrl.LoggerFrom(ctx).WithName("engine"),
+		Report: a.reporter.enqueue, Log: ctrl.LoggerFrom(ctx).WithName("engine"), Network: nw,
 	})
 	return a, nil
 }
@@ -145,6 +153,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	log := ctrl.LoggerFrom(ctx).WithValues("instance", a.opts.Name, "cluster", a.opts.Cluster)
 	ctx = ctrl.LoggerInto(ctx, log)
 	defer a.queue.ShutDown()
+	stopHousekeeping := a.startHousekeeping(ctx)
+	defer stopHousekeeping()
 
 	if err := a.newRegistrar(ctx); err != nil {
 		return err

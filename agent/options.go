@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berthdev/berth/agent/network"
 	"github.com/berthdev/berth/agent/runtime"
 )
 
@@ -30,6 +31,10 @@ type Options struct {
 	RuncRoot string
 	// PullPolicy is default, always, once or prefer-cached.
 	PullPolicy string
+	// BridgeSubnet is the IPv4 range of bridge-mode tasks' addresses.
+	BridgeSubnet string
+	// CNIPluginDir lists the directories of the CNI plugins, separated by ':'.
+	CNIPluginDir string
 	// Zone is reported as the ecs.availability-zone attribute.
 	Zone string
 	// Attributes are extra instance attributes (name=value).
@@ -41,12 +46,14 @@ type Options struct {
 	StatusInterval time.Duration
 	QPS            float64
 	Burst          int
+	// HousekeepingOptions: the HTTP endpoint, log rotation and cleanup.
+	HousekeepingOptions
 }
 
 // DefaultOptions returns the options for a normal host.
 func DefaultOptions() Options {
 	host, _ := os.Hostname()
-	return Options{
+	o := Options{
 		Cluster:           "default",
 		Name:              strings.ToLower(host),
 		ContainerdAddress: "/run/containerd/containerd.sock",
@@ -54,6 +61,8 @@ func DefaultOptions() Options {
 		StateDir:          "/var/lib/berth",
 		RegistryConfigDir: "/etc/containerd/certs.d",
 		PullPolicy:        string(runtime.PullDefault),
+		BridgeSubnet:      network.DefaultSubnet,
+		CNIPluginDir:      network.DefaultPluginDir,
 		Attributes:        attributeFlag{},
 		ReservedMemoryMiB: 256,
 		LeaseInterval:     10 * time.Second,
@@ -61,6 +70,8 @@ func DefaultOptions() Options {
 		QPS:               50,
 		Burst:             100,
 	}
+	o.HousekeepingOptions = defaultHousekeeping()
+	return o
 }
 
 // BindFlags registers the options as flags.
@@ -75,6 +86,8 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.RegistryConfigDir, "registry-config-dir", o.RegistryConfigDir, "Registry hosts configuration in containerd's certs.d layout (<host>/hosts.toml). Loopback registries need none.")
 	fs.StringVar(&o.RuncRoot, "runc-root", o.RuncRoot, "runc's state directory (default: runc's).")
 	fs.StringVar(&o.PullPolicy, "image-pull-behavior", o.PullPolicy, "default, always, once or prefer-cached (as ECS_IMAGE_PULL_BEHAVIOR).")
+	fs.StringVar(&o.BridgeSubnet, "bridge-subnet", o.BridgeSubnet, "IPv4 range of the addresses of bridge-mode tasks, on the "+network.DefaultBridge+" bridge.")
+	fs.StringVar(&o.CNIPluginDir, "cni-plugin-dir", o.CNIPluginDir, "Directories of the CNI plugins bridge mode uses (bridge, host-local, portmap, loopback), separated by ':'.")
 	fs.StringVar(&o.Zone, "availability-zone", o.Zone, "Reported as the ecs.availability-zone attribute.")
 	fs.Var(&o.Attributes, "attribute", "Extra instance attribute as name=value (repeatable).")
 	fs.Int64Var(&o.ReservedMemoryMiB, "reserved-memory", o.ReservedMemoryMiB, "MiB of the machine's memory kept from tasks for the system and the agent.")
@@ -82,6 +95,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.StatusInterval, "status-interval", o.StatusInterval, "Longest time between writes of the instance's usage, when it changes.")
 	fs.Float64Var(&o.QPS, "kube-api-qps", o.QPS, "Sustained requests per second to the apiserver.")
 	fs.IntVar(&o.Burst, "kube-api-burst", o.Burst, "Requests in a burst above --kube-api-qps.")
+	o.bindHousekeepingFlags(fs)
 }
 
 // Validate reports the first invalid option, naming its flag.
@@ -106,7 +120,7 @@ func (o *Options) Validate() error {
 	case o.QPS <= 0 || o.Burst < 1:
 		return fmt.Errorf("--kube-api-qps and --kube-api-burst must be positive, got %v and %d", o.QPS, o.Burst)
 	}
-	return nil
+	return o.validateHousekeeping()
 }
 
 // attributeFlag collects repeated --attribute name=value flags.

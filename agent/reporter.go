@@ -19,6 +19,7 @@ import (
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
 	"github.com/berthdev/berth/internal/conditions"
 	"github.com/berthdev/berth/internal/revision"
+	"github.com/berthdev/berth/internal/taskstatus"
 )
 
 // reportWorkers write task statuses in parallel (each task's in order).
@@ -177,7 +178,7 @@ func statusFromReport(t *ecsv1alpha1.Task, rep engine.Report) *ecsac.TaskStatusA
 		st.WithStoppedReason(conditions.Truncate(rep.StoppedReason))
 	}
 	for i := range rep.Containers {
-		st.WithContainers(containerStatus(&rep.Containers[i]))
+		st.WithContainers(taskstatus.Container(&rep.Containers[i]))
 	}
 	st.WithConditions(taskConditions(t, rep)...)
 	return st
@@ -191,36 +192,6 @@ func revisionNumber(t *ecsv1alpha1.Task) int32 {
 		return ref.Revision
 	}
 	return 0
-}
-
-func containerStatus(c *ecsv1alpha1.ContainerStatus) *ecsac.ContainerStatusApplyConfiguration {
-	out := ecsac.ContainerStatus().WithName(c.Name)
-	if c.RuntimeID != "" {
-		out.WithRuntimeID(c.RuntimeID)
-	}
-	if c.ImageDigest != "" {
-		out.WithImageDigest(c.ImageDigest)
-	}
-	if c.LastStatus != "" {
-		out.WithLastStatus(c.LastStatus)
-	}
-	if c.HealthStatus != "" {
-		out.WithHealthStatus(c.HealthStatus)
-	}
-	if c.ExitCode != nil {
-		out.WithExitCode(*c.ExitCode)
-	}
-	if c.Reason != "" {
-		out.WithReason(conditions.Truncate(c.Reason))
-	}
-	if c.RestartCount > 0 {
-		out.WithRestartCount(c.RestartCount)
-	}
-	for _, b := range c.NetworkBindings {
-		out.WithNetworkBindings(ecsac.NetworkBinding().WithBindIP(b.BindIP).WithContainerPort(b.ContainerPort).
-			WithHostPort(b.HostPort).WithProtocol(b.Protocol))
-	}
-	return out
 }
 
 // taskConditions are the agent's conditions: Running (for `kubectl wait

@@ -158,7 +158,8 @@ func (e *Engine) workerLocked(uid types.UID) *worker {
 }
 
 // Recover rebuilds the engine's state from the runtime: the containers of every
-// task, found by their berth.dev/task-uid label. Each task's worker takes them over
+// task, found by their berth.dev/task-uid label, and the tasks that have a bridge
+// network (Network.Recover). Each task's worker takes them over
 // when its first Update arrives: running containers are adopted (never started
 // again), created ones are started if the task is still desired RUNNING, an essential
 // container that exited while the agent was away stops its task. Tasks found this
@@ -176,6 +177,9 @@ func (e *Engine) Recover(ctx context.Context) error {
 	}
 	epoch, groups, err := e.list(ctx)
 	if err != nil {
+		return err
+	}
+	if err := e.recoverNetworks(ctx, groups); err != nil {
 		return err
 	}
 	e.mu.Lock()
@@ -475,6 +479,11 @@ func (e *Engine) removeTask(ctx context.Context, uid types.UID, task types.Names
 	for _, d := range dirs {
 		if err := os.RemoveAll(d); err != nil {
 			errs = append(errs, fmt.Errorf("removing %s: %w", d, err))
+		}
+	}
+	if e.cfg.Network != nil {
+		if err := e.cfg.Network.Teardown(ctx, uid); err != nil {
+			errs = append(errs, fmt.Errorf("tearing down the network of task %s: %w", uid, err))
 		}
 	}
 	return errors.Join(errs...)

@@ -16,4 +16,5 @@ const (
 	logCount     = "count"
 	logAttempt   = "attempt"
 	logRestarts  = "restartCount"
+	logNetNS     = "netns"
 )

@@ -38,9 +38,16 @@ const (
 	// stepStopContainer stops step.container (SIGTERM, then SIGKILL after its
 	// stopTimeout).
 	stepStopContainer
+	// stepNetworkUp sets up the task's bridge network, before its containers are
+	// created (or, after an agent restart, finds it again).
+	stepNetworkUp
+	// stepNetworkDown tears the task's bridge network down once its containers
+	// stopped.
+	stepNetworkDown
 )
 
-var stepNames = [...]string{"Wait", "Advance", "Pull", "Create", "Start", "Restart", "Abandon", "StopTask", "StopContainer"}
+var stepNames = [...]string{"Wait", "Advance", "Pull", "Create", "Start", "Restart", "Abandon", "StopTask", "StopContainer",
+	"NetworkUp", "NetworkDown"}
 
 func (k stepKind) String() string { return stepNames[k] }
 
@@ -61,7 +68,24 @@ type taskFacts struct {
 	now     time.Time
 	// invalid says why this agent cannot run the task at all ("" when it can).
 	invalid string
+	// net is where the task's bridge network is.
+	net netState
 }
+
+// netState is where a task's bridge network is, in order.
+type netState int
+
+const (
+	// netNone: the engine gives the task no network (host or none mode).
+	netNone netState = iota
+	// netWanted: a bridge task whose network this worker has not set up; it may
+	// exist from before an agent restart.
+	netWanted
+	// netUp: set up; the containers join its namespace.
+	netUp
+	// netReleased: torn down (a failed teardown is left to Forget and Cleanup).
+	netReleased
+)
 
 // container is the engine's knowledge of one container of a task. The task's worker
 // owns it; next only reads it.
@@ -136,14 +160,17 @@ func next(t taskFacts, cs []container) step {
 	if t.known < taskActivating {
 		return step{kind: stepAdvance, status: taskActivating}
 	}
+	if t.net == netWanted {
+		return step{kind: stepNetworkUp}
+	}
 	if c := firstIn(cs, containerPulled); c != nil {
 		return step{kind: stepCreate, container: c.name}
 	}
 	return nextStart(t, cs)
 }
 
-// nextStop stops running containers, dependents before their dependencies, then
-// declares the task STOPPED.
+// nextStop stops running containers, dependents before their dependencies, tears
+// the task's network down, then declares the task STOPPED.
 func nextStop(t taskFacts, cs []container) step {
 	if t.known < taskStopping {
 		return step{kind: stepStopTask}
@@ -154,6 +181,9 @@ func nextStop(t taskFacts, cs []container) step {
 		}
 	}
 	if t.known < taskStopped {
+		if t.net == netWanted || t.net == netUp {
+			return step{kind: stepNetworkDown}
+		}
 		return step{kind: stepAdvance, status: taskStopped}
 	}
 	return step{kind: stepWait}

@@ -158,6 +158,26 @@ func TestNext(t *testing.T) {
 		{"no restart while stopping", stopping, []container{c("app", containerStopped, exitedWith(1), restarting(0))},
 			step{kind: stepAdvance, status: taskStopped}},
 
+		// Bridge network.
+		{"pulled: the network comes before any create", taskFacts{known: taskActivating, net: netWanted}, []container{c("app", containerPulled)},
+			step{kind: stepNetworkUp}},
+		{"pulls come before the network", taskFacts{known: taskPending, net: netWanted}, []container{c("app", containerNone)},
+			step{kind: stepPull, container: "app"}},
+		{"network up: create", taskFacts{known: taskActivating, net: netUp}, []container{c("app", containerPulled)},
+			step{kind: stepCreate, container: "app"}},
+		{"after a restart a running task finds its network again", taskFacts{known: taskRunning, net: netWanted}, []container{c("app", containerRunning)},
+			step{kind: stepNetworkUp}},
+		{"a failed network setup fails the task", taskFacts{known: taskActivating, net: netWanted, invalid: reasonNetworkFailed + "boom"}, []container{c("app", containerPulled)},
+			step{kind: stepStopTask, code: ecsv1alpha1.StopTaskFailedToStart, reason: reasonNetworkFailed + "boom"}},
+		{"containers stop before the network goes", taskFacts{known: taskStopping, net: netUp}, []container{c("app", containerRunning)},
+			step{kind: stepStopContainer, container: "app"}},
+		{"the network goes before STOPPED", taskFacts{known: taskStopping, net: netUp}, []container{c("app", containerStopped, exitedWith(143))},
+			step{kind: stepNetworkDown}},
+		{"a network never set up is torn down too (it may be from before a restart)", taskFacts{known: taskStopping, net: netWanted}, []container{c("app", containerNone)},
+			step{kind: stepNetworkDown}},
+		{"network released: STOPPED", taskFacts{known: taskStopping, net: netReleased}, []container{c("app", containerStopped, exitedWith(143))},
+			step{kind: stepAdvance, status: taskStopped}},
+
 		// Stopping.
 		{"desired STOPPED begins the stop", taskFacts{known: taskRunning, desired: desiredStopped}, []container{c("db", containerRunning), c("app", containerRunning)},
 			step{kind: stepStopTask}},
@@ -198,13 +218,16 @@ func TestNextExhaustive(t *testing.T) {
 		exitedWith(1),
 	}
 	var cases int
+	pairs := containerPairs(exits)
 	for known := taskNone; known <= taskStopped; known++ {
 		for desired := desiredRunning; desired <= desiredStopped; desired++ {
-			for _, pair := range containerPairs(exits) {
-				cases++
-				facts := taskFacts{known: known, desired: desired, now: t0.Add(time.Minute)}
-				checkStep(t, facts, pair)
-				play(t, facts, pair)
+			for net := netNone; net <= netReleased; net++ {
+				for _, pair := range pairs {
+					cases++
+					facts := taskFacts{known: known, desired: desired, now: t0.Add(time.Minute), net: net}
+					checkStep(t, facts, pair)
+					play(t, facts, pair)
+				}
 			}
 		}
 	}
@@ -287,8 +310,21 @@ func checkStep(t *testing.T, facts taskFacts, cs []container) {
 		if facts.known >= taskStopping {
 			fail("a stop begins once")
 		}
+	case stepNetworkUp:
+		if stopping || facts.net != netWanted {
+			fail("only a running task sets up a network it wants")
+		}
+	case stepNetworkDown:
+		if !stopping || (facts.net != netWanted && facts.net != netUp) || anyIn(cs, containerRunning) {
+			fail("a network is torn down once the task's containers stopped")
+		}
+	}
+	if (s.kind == stepCreate || s.kind == stepStart) && facts.net == netWanted {
+		fail("containers are created and started only in the task's network")
 	}
 }
+
+func anyIn(cs []container, s containerStatus) bool { return firstIn(cs, s) != nil }
 
 func describe(cs []container) string {
 	s := ""
@@ -323,7 +359,14 @@ func play(t *testing.T, facts taskFacts, in []container) {
 			if s.status <= facts.known {
 				t.Fatalf("status moved from %s to %s", facts.known, s.status)
 			}
+			if s.status == taskStopped && (facts.net == netWanted || facts.net == netUp) {
+				t.Fatalf("STOPPED with the network %d not torn down", facts.net)
+			}
 			facts.known = s.status
+		case stepNetworkUp:
+			facts.net = netUp
+		case stepNetworkDown:
+			facts.net = netReleased
 		case stepPull:
 			target.known = containerPulled
 		case stepCreate:

@@ -57,9 +57,7 @@ func (w *worker) containerReport(c *container) ecsv1alpha1.ContainerStatus {
 		s.ExitCode = &code
 	}
 	if c.known == containerRunning {
-		if def := findDef(w.in.spec, c.name); def != nil {
-			s.NetworkBindings = networkBindings(w.in.spec, def)
-		}
+		s.NetworkBindings = w.networkBindings(c.name)
 	}
 	return s
 }

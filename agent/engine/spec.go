@@ -27,7 +27,8 @@ const (
 	cpuPeriod = 100_000
 )
 
-// reasonBridgeUnsupported is the stoppedReason of bridge tasks until CNI support.
+// reasonBridgeUnsupported is the stoppedReason of bridge tasks on an engine without
+// a Network.
 const reasonBridgeUnsupported = "networkMode bridge is not supported by this agent yet"
 
 // taskInput is what building a task's containers needs.
@@ -39,14 +40,19 @@ type taskInput struct {
 	overrides *ecsv1alpha1.TaskOverrides
 	env       map[string]map[string]string
 	stateDir  string
+	// netns is the task's network namespace in bridge mode, once set up.
+	netns string
 }
 
-// unsupported says why this agent cannot run a task definition ("" when it can).
-func unsupported(spec *ecsv1alpha1.TaskDefinitionSpec) string {
+// unsupported says why this agent cannot run a task definition ("" when it can);
+// bridge needs a Network.
+func unsupported(spec *ecsv1alpha1.TaskDefinitionSpec, haveNetwork bool) string {
 	switch spec.NetworkMode {
 	case "", ecsv1alpha1.NetworkModeBridge:
 		// "" is the API's default, bridge.
-		return reasonBridgeUnsupported
+		if !haveNetwork {
+			return reasonBridgeUnsupported
+		}
 	case ecsv1alpha1.NetworkModeHost, ecsv1alpha1.NetworkModeNone:
 	default:
 		return fmt.Sprintf("networkMode %s is not supported by this agent", spec.NetworkMode)
@@ -189,6 +195,7 @@ func containerSpec(in *taskInput, def *ecsv1alpha1.ContainerDefinition) (runtime
 		ReadonlyRootfs: def.ReadonlyRootFilesystem,
 		Ulimits:        ulimits(def.Ulimits),
 		HostNetwork:    in.spec.NetworkMode == ecsv1alpha1.NetworkModeHost,
+		NetNSPath:      in.netns,
 		HostPID:        in.spec.PidMode == ecsv1alpha1.NamespaceModeHost,
 		HostIPC:        in.spec.IpcMode == ecsv1alpha1.NamespaceModeHost,
 	}
@@ -380,8 +387,42 @@ func scratchVolumes(in *taskInput) []string {
 	return out
 }
 
+// isBridge tells whether the task's containers share a namespace on the bridge
+// ("" is the API's default, bridge).
+func isBridge(spec *ecsv1alpha1.TaskDefinitionSpec) bool {
+	return spec.NetworkMode == "" || spec.NetworkMode == ecsv1alpha1.NetworkModeBridge
+}
+
+// portMappings are the port mappings of every container of the task, in
+// containerDefinitions order: what the task's network publishes.
+func portMappings(spec *ecsv1alpha1.TaskDefinitionSpec) []ecsv1alpha1.PortMapping {
+	var out []ecsv1alpha1.PortMapping
+	for i := range spec.ContainerDefinitions {
+		out = append(out, spec.ContainerDefinitions[i].PortMappings...)
+	}
+	return out
+}
+
+// bindingsByContainer splits the bindings of portMappings(spec), one per mapping,
+// by container name.
+func bindingsByContainer(spec *ecsv1alpha1.TaskDefinitionSpec, bindings []ecsv1alpha1.NetworkBinding) (map[string][]ecsv1alpha1.NetworkBinding, error) {
+	if n := len(portMappings(spec)); n != len(bindings) {
+		return nil, fmt.Errorf("the network returned %d port bindings for %d port mappings", len(bindings), n)
+	}
+	out := map[string][]ecsv1alpha1.NetworkBinding{}
+	for i := range spec.ContainerDefinitions {
+		def := &spec.ContainerDefinitions[i]
+		n := len(def.PortMappings)
+		if n > 0 {
+			out[def.Name] = append([]ecsv1alpha1.NetworkBinding(nil), bindings[:n]...)
+		}
+		bindings = bindings[n:]
+	}
+	return out, nil
+}
+
 // networkBindings are the ports a running container publishes: in host mode each
-// containerPort on the instance.
+// containerPort on the instance (bridge mode's come from the task's network).
 func networkBindings(spec *ecsv1alpha1.TaskDefinitionSpec, def *ecsv1alpha1.ContainerDefinition) []ecsv1alpha1.NetworkBinding {
 	if spec.NetworkMode != ecsv1alpha1.NetworkModeHost {
 		return nil

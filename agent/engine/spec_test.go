@@ -219,19 +219,23 @@ func TestContainerSpecErrors(t *testing.T) {
 
 func TestUnsupported(t *testing.T) {
 	tests := []struct {
-		spec ecsv1alpha1.TaskDefinitionSpec
-		want string
+		spec        ecsv1alpha1.TaskDefinitionSpec
+		haveNetwork bool
+		want        string
 	}{
-		{ecsv1alpha1.TaskDefinitionSpec{}, reasonBridgeUnsupported},
-		{ecsv1alpha1.TaskDefinitionSpec{NetworkMode: ecsv1alpha1.NetworkModeBridge}, reasonBridgeUnsupported},
-		{ecsv1alpha1.TaskDefinitionSpec{NetworkMode: ecsv1alpha1.NetworkModeHost}, ""},
-		{ecsv1alpha1.TaskDefinitionSpec{NetworkMode: ecsv1alpha1.NetworkModeNone, PidMode: ecsv1alpha1.NamespaceModeHost}, ""},
-		{ecsv1alpha1.TaskDefinitionSpec{NetworkMode: ecsv1alpha1.NetworkModeNone, PidMode: ecsv1alpha1.NamespaceModeTask}, "pidMode task is not supported by this agent yet"},
-		{ecsv1alpha1.TaskDefinitionSpec{NetworkMode: ecsv1alpha1.NetworkModeHost, IpcMode: ecsv1alpha1.NamespaceModeTask}, "ipcMode task is not supported by this agent yet"},
+		{ecsv1alpha1.TaskDefinitionSpec{}, false, reasonBridgeUnsupported},
+		{ecsv1alpha1.TaskDefinitionSpec{NetworkMode: ecsv1alpha1.NetworkModeBridge}, false, reasonBridgeUnsupported},
+		{ecsv1alpha1.TaskDefinitionSpec{}, true, ""},
+		{ecsv1alpha1.TaskDefinitionSpec{NetworkMode: ecsv1alpha1.NetworkModeBridge}, true, ""},
+		{ecsv1alpha1.TaskDefinitionSpec{NetworkMode: ecsv1alpha1.NetworkModeBridge, PidMode: ecsv1alpha1.NamespaceModeTask}, true, "pidMode task is not supported by this agent yet"},
+		{ecsv1alpha1.TaskDefinitionSpec{NetworkMode: ecsv1alpha1.NetworkModeHost}, false, ""},
+		{ecsv1alpha1.TaskDefinitionSpec{NetworkMode: ecsv1alpha1.NetworkModeNone, PidMode: ecsv1alpha1.NamespaceModeHost}, false, ""},
+		{ecsv1alpha1.TaskDefinitionSpec{NetworkMode: ecsv1alpha1.NetworkModeNone, PidMode: ecsv1alpha1.NamespaceModeTask}, false, "pidMode task is not supported by this agent yet"},
+		{ecsv1alpha1.TaskDefinitionSpec{NetworkMode: ecsv1alpha1.NetworkModeHost, IpcMode: ecsv1alpha1.NamespaceModeTask}, false, "ipcMode task is not supported by this agent yet"},
 	}
 	for _, tc := range tests {
-		if got := unsupported(&tc.spec); got != tc.want {
-			t.Errorf("unsupported(%+v) = %q, want %q", tc.spec, got, tc.want)
+		if got := unsupported(&tc.spec, tc.haveNetwork); got != tc.want {
+			t.Errorf("unsupported(%+v, %v) = %q, want %q", tc.spec, tc.haveNetwork, got, tc.want)
 		}
 	}
 }

@@ -8,9 +8,10 @@ import (
 // forward.
 //
 // ECS's DEACTIVATING (deregistering from load balancers) and DEPROVISIONING (detaching
-// a task's network interface) have no work in this engine: the manager takes
-// DEACTIVATING tasks out of EndpointSlices itself, and host and none networking have
-// nothing to release. As ECS does when a state has no work, they are skipped.
+// a task's network interface) are not reported by this engine: the manager takes
+// DEACTIVATING tasks out of EndpointSlices itself, host and none networking have
+// nothing to release, and a bridge task's network is torn down as the last step of
+// STOPPING. As ECS does when a state has no work, they are skipped.
 type taskStatus int
 
 const (

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -31,6 +32,24 @@ type Config struct {
 	Report func(Report)
 	// Log receives the engine's logs. Environment values never reach it.
 	Log logr.Logger
+	// Network gives bridge-mode tasks their network namespace. Without it, bridge
+	// tasks fail to start.
+	Network Network
+}
+
+// Network sets up and tears down the networks of bridge-mode tasks (agent/network).
+// The engine calls it from a task's worker, and from Forget and Cleanup.
+type Network interface {
+	// Setup gives the task a network namespace with its port mappings published,
+	// and returns the namespace's path and one binding per mapping, in order. It is
+	// idempotent: a task set up before (also before an agent restart) gets the same
+	// namespace and bindings.
+	Setup(ctx context.Context, taskUID types.UID, mappings []ecsv1alpha1.PortMapping) (netnsPath string, bindings []ecsv1alpha1.NetworkBinding, err error)
+	// Teardown releases the task's network; a task without one is fine.
+	Teardown(ctx context.Context, taskUID types.UID) error
+	// Recover re-reads the networks set up before an agent restart and returns the
+	// tasks that have one, so the tasks whose objects are gone are torn down too.
+	Recover(ctx context.Context) ([]types.UID, error)
 }
 
 // Desired is what the control plane wants of one task bound to this instance.

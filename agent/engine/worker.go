@@ -44,6 +44,10 @@ type worker struct {
 	known      taskStatus
 	containers []container // in start order
 	pulls      map[string]runtime.Image
+	// net is where the task's bridge network is; bindings are its published ports
+	// by container name, once it is up.
+	net      netState
+	bindings map[string][]ecsv1alpha1.NetworkBinding
 
 	pullStartedAt, pullStoppedAt, startedAt, stoppingAt, stoppedAt *time.Time
 	// code and reason of the stop, fixed when stopping begins.
@@ -100,7 +104,7 @@ func (w *worker) run(ctx context.Context) {
 }
 
 func (w *worker) facts() taskFacts {
-	return taskFacts{known: w.known, desired: w.desired, now: w.e.clock.Now(), invalid: w.invalid}
+	return taskFacts{known: w.known, desired: w.desired, now: w.e.clock.Now(), invalid: w.invalid, net: w.net}
 }
 
 // do executes one step. A report goes out whenever the worker waits, and before the
@@ -131,6 +135,10 @@ func (w *worker) do(ctx context.Context, s step) {
 	case stepStopContainer:
 		w.publishStatus()
 		w.stopContainer(ctx, c)
+	case stepNetworkUp:
+		w.networkUp(ctx)
+	case stepNetworkDown:
+		w.networkDown(ctx)
 	}
 }
 
@@ -223,11 +231,17 @@ func (w *worker) setUp(ctx context.Context, d *Desired) {
 	case err != nil:
 		w.invalid = err.Error()
 	case d.Spec != nil:
-		w.invalid = unsupported(spec)
+		w.invalid = unsupported(spec, w.e.cfg.Network != nil)
+	}
+	if w.e.cfg.Network != nil && (d.Spec == nil || isBridge(spec)) {
+		// Without its definition the task is only stopped: a network it may have
+		// from before a restart is torn down all the same.
+		w.net = netWanted
 	}
 	w.containers = cs
 	if d.Status != nil {
 		w.seed(d.Status)
+		w.seedBindings(d.Status)
 		r := w.report().DeepCopy()
 		w.published = &r
 		if r.LastStatus != "" {

@@ -12,6 +12,7 @@ import (
 	ecsac "github.com/berthdev/berth/apis/applyconfiguration/apis/v1alpha1"
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
 	"github.com/berthdev/berth/internal/conditions"
+	"github.com/berthdev/berth/internal/taskstatus"
 )
 
 // Condition reasons of the agent's Running and Stopped conditions (apis/v1alpha1
@@ -153,33 +154,6 @@ func neverRanContainers(spec *ecsv1alpha1.TaskDefinitionSpec) []ecsv1alpha1.Cont
 	return out
 }
 
-func containerAC(c *ecsv1alpha1.ContainerStatus) *ecsac.ContainerStatusApplyConfiguration {
-	ac := ecsac.ContainerStatus().WithName(c.Name).WithLastStatus(c.LastStatus)
-	if c.RuntimeID != "" {
-		ac.WithRuntimeID(c.RuntimeID)
-	}
-	if c.ImageDigest != "" {
-		ac.WithImageDigest(c.ImageDigest)
-	}
-	if c.HealthStatus != "" {
-		ac.WithHealthStatus(c.HealthStatus)
-	}
-	if c.ExitCode != nil {
-		ac.WithExitCode(*c.ExitCode)
-	}
-	if c.Reason != "" {
-		ac.WithReason(c.Reason)
-	}
-	if c.RestartCount != 0 {
-		ac.WithRestartCount(c.RestartCount)
-	}
-	for _, b := range c.NetworkBindings {
-		ac.WithNetworkBindings(ecsac.NetworkBinding().
-			WithBindIP(b.BindIP).WithContainerPort(b.ContainerPort).WithHostPort(b.HostPort).WithProtocol(b.Protocol))
-	}
-	return ac
-}
-
 // condition builds one of the agent's task conditions; lastTransitionTime stays that
 // of the current condition when its status does not change, so re-applying the same
 // status is a no-op.
@@ -228,7 +202,7 @@ func runningStatus(task *ecsv1alpha1.Task, revision int32, startedAt metav1.Time
 		WithLastStatus(ecsv1alpha1.TaskRunning).
 		WithHealthStatus(p.health)
 	for i := range p.containers {
-		st.WithContainers(containerAC(&p.containers[i]))
+		st.WithContainers(taskstatus.Container(&p.containers[i]))
 	}
 	return st.WithConditions(
 		condition(task, ecsv1alpha1.TaskConditionRunning, metav1.ConditionTrue, reasonStarted, "hollow: containers started", startedAt),
@@ -259,7 +233,7 @@ func stoppedStatus(task *ecsv1alpha1.Task, o stopOutcome) *ecsac.TaskStatusApply
 		st.WithStoppedReason(truncate(o.reason, maxStoppedReason))
 	}
 	for i := range o.containers {
-		st.WithContainers(containerAC(&o.containers[i]))
+		st.WithContainers(taskstatus.Container(&o.containers[i]))
 	}
 	message := o.reason
 	if message == "" {

@@ -64,6 +64,19 @@ type Runtime interface {
 
 	// Version is the runtime's version, for the ContainerInstance's versionInfo.
 	Version(ctx context.Context) (string, error)
+
+	// Stats returns the resource usage of the container's running process, read from
+	// its cgroup. A container without a running process returns ErrNotRunning (or
+	// ErrNotFound when it does not exist).
+	Stats(ctx context.Context, id string) (ContainerStats, error)
+
+	// Images lists the images of the runtime's namespace.
+	Images(ctx context.Context) ([]ImageInfo, error)
+
+	// RemoveImage deletes the image record ref (an ImageInfo.Ref); its content and
+	// unpacked layers go once nothing else references them. An image that does not
+	// exist is success. It does not check whether containers use the image.
+	RemoveImage(ctx context.Context, ref string) error
 }
 
 // Labels that the agent puts on every container it creates.

@@ -95,6 +95,7 @@ func (s *stack) agentOptions(t *testing.T, name string) agent.Options {
 	o.LeaseInterval, o.StatusInterval = time.Second, time.Second
 	o.ReservedMemoryMiB = 0
 	o.QPS, o.Burst = 200, 400
+	o.HTTPBindAddress = httpAddress(t, name)
 	return o
 }
 

@@ -60,23 +60,24 @@ func (r *Runtime) Pull(ctx context.Context, ref string, policy runtime.PullPolic
 	case policy == runtime.PullPreferCached && haveCached,
 		policy == runtime.PullOnce && haveCached && cached.Labels()[imageLabelPulled] != "":
 		log.V(1).Info("using cached image")
-		return imageInfo(cached, true, nil), nil
+		return r.imageInfo(cached, true, nil), nil
 	}
 
 	start := time.Now()
 	img, err := r.pull(ctx, named, auth)
 	if err == nil {
 		log.V(1).Info("pulled image", logDigest, img.Target().Digest.String(), logDuration, time.Since(start).String())
-		return imageInfo(img, false, nil), nil
+		return r.imageInfo(img, false, nil), nil
 	}
 	if policy == runtime.PullDefault && haveCached {
 		log.Info("pull failed, using the cached image", logReason, err.Error())
-		return imageInfo(cached, true, err), nil
+		return r.imageInfo(cached, true, err), nil
 	}
 	return runtime.Image{}, err
 }
 
-func imageInfo(img ctrd.Image, cached bool, pullErr error) runtime.Image {
+func (r *Runtime) imageInfo(img ctrd.Image, cached bool, pullErr error) runtime.Image {
+	r.used.mark(img.Name())
 	return runtime.Image{
 		Ref:       img.Name(),
 		Digest:    img.Target().Digest.String(),

@@ -72,6 +72,7 @@ type Runtime struct {
 	initPath    string
 	runcRoot    string
 	locks       idLocks
+	used        imageUse
 }
 
 var _ runtime.Runtime = (*Runtime)(nil)

@@ -39,9 +39,10 @@ const (
 
 // Call is one call of a Runtime method, in the order they were made.
 type Call struct {
-	// Method is the method's name: Pull, Create, Start, Stop, Wait, Exec, Delete, List.
+	// Method is the method's name: Pull, Create, Start, Stop, Wait, Exec, Delete, List,
+	// Stats, Images, RemoveImage.
 	Method string
-	// ID is the container ID, or the image reference for Pull.
+	// ID is the container ID, or the image reference for Pull and RemoveImage.
 	ID string
 	// Auth is the credential given to Pull.
 	Auth *runtime.Auth
@@ -70,6 +71,9 @@ type Runtime struct {
 
 	mu         sync.Mutex
 	images     map[string]string // pulled refs -> digest
+	pulledAt   map[string]time.Time
+	usedAt     map[string]time.Time
+	stats      map[string]runtime.ContainerStats
 	pullErrors map[string]error
 	pullGates  map[string]chan struct{}
 	createErr  map[string]error
@@ -109,6 +113,9 @@ func New(opts ...Option) *Runtime {
 	r := &Runtime{
 		clock:      clock.RealClock{},
 		images:     map[string]string{},
+		pulledAt:   map[string]time.Time{},
+		usedAt:     map[string]time.Time{},
+		stats:      map[string]runtime.ContainerStats{},
 		pullErrors: map[string]error{},
 		pullGates:  map[string]chan struct{}{},
 		createErr:  map[string]error{},
@@ -164,15 +171,18 @@ func (r *Runtime) Pull(ctx context.Context, ref string, policy runtime.PullPolic
 	}
 	digest, cached := r.images[ref]
 	if cached && (policy == runtime.PullPreferCached || policy == runtime.PullOnce) {
+		r.usedAt[ref] = r.clock.Now()
 		return runtime.Image{Ref: ref, Digest: digest, Cached: true}, nil
 	}
 	if err := r.pullErrors[ref]; err != nil {
 		if cached && (policy == "" || policy == runtime.PullDefault) {
+			r.usedAt[ref] = r.clock.Now()
 			return runtime.Image{Ref: ref, Digest: digest, Cached: true, PullError: err}, nil
 		}
 		return runtime.Image{}, err
 	}
 	r.images[ref] = Digest(ref)
+	r.pulledAt[ref], r.usedAt[ref] = r.clock.Now(), r.clock.Now()
 	return runtime.Image{Ref: ref, Digest: r.images[ref]}, nil
 }
 

@@ -1,0 +1,52 @@
+package agent
+
+import (
+	"flag"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestHousekeepingFlags(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		want    HousekeepingOptions
+		wantErr string
+	}{
+		{name: "defaults", want: HousekeepingOptions{HTTPBindAddress: "127.0.0.1:51678", TaskCleanupWait: 3 * time.Hour, ImageCleanupAge: time.Hour, CleanupInterval: time.Minute}},
+		{
+			name: "set",
+			args: []string{"--http-bind-address", "0", "--task-cleanup-wait", "10m", "--image-cleanup-age", "0", "--cleanup-interval", "5s"},
+			want: HousekeepingOptions{HTTPBindAddress: "0", TaskCleanupWait: 10 * time.Minute, CleanupInterval: 5 * time.Second},
+		},
+		{name: "bad address", args: []string{"--http-bind-address", "51678"}, wantErr: "--http-bind-address must be host:port or 0"},
+		{name: "negative wait", args: []string{"--task-cleanup-wait", "-1s"}, wantErr: "--task-cleanup-wait must not be negative"},
+		{name: "negative age", args: []string{"--image-cleanup-age", "-1s"}, wantErr: "--image-cleanup-age must not be negative"},
+		{name: "zero interval", args: []string{"--cleanup-interval", "0s"}, wantErr: "--cleanup-interval must be positive"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			o := DefaultOptions()
+			o.Name = "node"
+			fs := flag.NewFlagSet("agent", flag.ContinueOnError)
+			o.BindFlags(fs)
+			if err := fs.Parse(tc.args); err != nil {
+				t.Fatal(err)
+			}
+			err := o.Validate()
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("Validate: %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if o.HousekeepingOptions != tc.want {
+				t.Errorf("options %+v, want %+v", o.HousekeepingOptions, tc.want)
+			}
+		})
+	}
+}

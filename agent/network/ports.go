@@ -1,0 +1,112 @@
+package network
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+
+	"k8s.io/apimachinery/pkg/types"
+
+	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+)
+
+// portKey is a host port of one protocol.
+type portKey struct {
+	protocol ecsv1alpha1.TransportProtocol
+	port     int32
+}
+
+func (k portKey) String() string { return fmt.Sprintf("%d/%s", k.port, k.protocol) }
+
+// allocate picks the host ports of the task's mappings: static host ports as given,
+// dynamic ones (hostPort 0 or unset) from the range. A port another task holds is
+// never given, nor one a process on the instance has bound; a static port that is
+// taken is an error, as Docker's "port is already allocated" is.
+func (m *Manager) allocate(uid types.UID, mappings []ecsv1alpha1.PortMapping) ([]port, error) {
+	taken := map[portKey]types.UID{}
+	for other, st := range m.tasks {
+		if other == uid {
+			continue
+		}
+		for _, p := range st.Ports {
+			taken[portKey{p.Protocol, p.HostPort}] = other
+		}
+	}
+	out := make([]port, len(mappings))
+	// Static ports first, so that dynamic ones keep clear of them.
+	for i, pm := range mappings {
+		out[i] = port{ContainerPort: pm.ContainerPort, Protocol: protocol(pm.Protocol)}
+		if pm.HostPort == nil || *pm.HostPort == 0 {
+			continue
+		}
+		k := portKey{out[i].Protocol, *pm.HostPort}
+		if owner, ok := taken[k]; ok {
+			return nil, fmt.Errorf("host port %s is already allocated to task %s", k, owner)
+		}
+		if !m.free(string(k.protocol), k.port) {
+			return nil, fmt.Errorf("host port %s is in use on the instance", k)
+		}
+		taken[k] = uid
+		out[i].HostPort = k.port
+	}
+	for i := range out {
+		if out[i].HostPort != 0 {
+			continue
+		}
+		p, err := m.dynamicPort(out[i].Protocol, taken)
+		if err != nil {
+			return nil, err
+		}
+		taken[portKey{out[i].Protocol, p}] = uid
+		out[i].HostPort = p
+	}
+	return out, nil
+}
+
+// dynamicPort is the first free port of the range from where the last search ended.
+func (m *Manager) dynamicPort(proto ecsv1alpha1.TransportProtocol, taken map[portKey]types.UID) (int32, error) {
+	lo, hi := m.cfg.PortMin, m.cfg.PortMax
+	p := m.next
+	if p < lo || p > hi {
+		p = lo
+	}
+	for n := hi - lo + 1; n > 0; n-- {
+		cand := p
+		p++
+		if p > hi {
+			p = lo
+		}
+		if _, ok := taken[portKey{proto, cand}]; ok || !m.free(string(proto), cand) {
+			continue
+		}
+		m.next = p
+		return cand, nil
+	}
+	return 0, fmt.Errorf("no free %s host port in the dynamic range %d-%d", proto, lo, hi)
+}
+
+func protocol(p ecsv1alpha1.TransportProtocol) ecsv1alpha1.TransportProtocol {
+	if p == "" {
+		return ecsv1alpha1.ProtocolTCP
+	}
+	return p
+}
+
+// portFree tells whether port can be bound on every address of the instance.
+func portFree(proto string, port int32) bool {
+	addr := ":" + strconv.Itoa(int(port))
+	if proto == string(ecsv1alpha1.ProtocolUDP) {
+		c, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return false
+		}
+		_ = c.Close()
+		return true
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return false
+	}
+	_ = l.Close()
+	return true
+}

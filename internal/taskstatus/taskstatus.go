@@ -1,0 +1,42 @@
+// Package taskstatus holds what every writer of a Task's runtime status (the agent and
+// the hollow agent) shares: turning observed container states into the server-side
+// apply form.
+package taskstatus
+
+import (
+	ecsac "github.com/berthdev/berth/apis/applyconfiguration/apis/v1alpha1"
+	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	"github.com/berthdev/berth/internal/conditions"
+)
+
+// Container is the apply configuration of one container's status: every field that is
+// set, so a writer's apply always carries its whole part.
+func Container(c *ecsv1alpha1.ContainerStatus) *ecsac.ContainerStatusApplyConfiguration {
+	out := ecsac.ContainerStatus().WithName(c.Name)
+	if c.RuntimeID != "" {
+		out.WithRuntimeID(c.RuntimeID)
+	}
+	if c.ImageDigest != "" {
+		out.WithImageDigest(c.ImageDigest)
+	}
+	if c.LastStatus != "" {
+		out.WithLastStatus(c.LastStatus)
+	}
+	if c.HealthStatus != "" {
+		out.WithHealthStatus(c.HealthStatus)
+	}
+	if c.ExitCode != nil {
+		out.WithExitCode(*c.ExitCode)
+	}
+	if c.Reason != "" {
+		out.WithReason(conditions.Truncate(c.Reason))
+	}
+	if c.RestartCount > 0 {
+		out.WithRestartCount(c.RestartCount)
+	}
+	for _, b := range c.NetworkBindings {
+		out.WithNetworkBindings(ecsac.NetworkBinding().WithBindIP(b.BindIP).WithContainerPort(b.ContainerPort).
+			WithHostPort(b.HostPort).WithProtocol(b.Protocol))
+	}
+	return out
+}
