@@ -2,6 +2,7 @@ package hollow
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"time"
@@ -157,7 +158,7 @@ func (c *Config) validate() error {
 	if len(c.Attributes)+4 > maxAttributes {
 		return bad("Attributes", "has %d entries; an instance reports at most %d attributes including the 4 built-in ones", len(c.Attributes), maxAttributes)
 	}
-	for _, k := range sortedKeys(c.Attributes) {
+	for _, k := range slices.Sorted(maps.Keys(c.Attributes)) {
 		v := c.Attributes[k]
 		switch {
 		case k == AttributeZone:
@@ -190,13 +191,4 @@ func (c *Config) validate() error {
 // instanceName is the name of instance i: <prefix>-0042.
 func instanceName(prefix string, i int) string {
 	return fmt.Sprintf("%s-%04d", prefix, i)
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

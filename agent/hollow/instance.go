@@ -3,8 +3,10 @@ package hollow
 import (
 	"context"
 	"fmt"
+	"maps"
 	"reflect"
 	goruntime "runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -58,7 +60,7 @@ func newInstance(cfg *Config, i int) *instance {
 	}
 	attrs[AttributeZone] = cfg.Zones[i%len(cfg.Zones)]
 	list := make([]ecsv1alpha1.Attribute, 0, len(attrs))
-	for _, k := range sortedKeys(attrs) {
+	for _, k := range slices.Sorted(maps.Keys(attrs)) {
 		list = append(list, ecsv1alpha1.Attribute{Name: k, Value: attrs[k]})
 	}
 	return &instance{

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	goruntime "runtime"
@@ -247,7 +248,7 @@ func (r *Registrar) status(u Usage) *ecsac.ContainerInstanceStatusApplyConfigura
 	tcp := mergePorts(r.cfg.ReservedPorts, u.TCPPorts)
 	udp := mergePorts(r.cfg.ReservedPorts, u.UDPPorts)
 	attrs := make([]*ecsac.AttributeApplyConfiguration, 0, len(r.cfg.Attributes))
-	for _, name := range sortedKeys(r.cfg.Attributes) {
+	for _, name := range slices.Sorted(maps.Keys(r.cfg.Attributes)) {
 		attrs = append(attrs, ecsac.Attribute().WithName(name).WithValue(r.cfg.Attributes[name]))
 	}
 	addrs := make([]*ecsac.InstanceAddressApplyConfiguration, 0, len(r.cfg.Addresses))
@@ -353,15 +354,6 @@ func mergePorts(a, b []int32) []int32 {
 		out = out[:1000]
 	}
 	return out
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 func kernelVersion() string {
