@@ -68,13 +68,26 @@ verify: $(CONTROLLER_GEN) ## Fail when generated files are stale.
 build: ## Build bin/berth.
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/berth .
 
+# `berth up` runs containers, which needs root.
+SUDO      := $(if $(filter 0,$(shell id -u)),,sudo)
+STATE_DIR ?= $(CURDIR)/.berth
+
+.PHONY: up
+up: tools build ## Run all of Berth on this machine until Ctrl-C (state in .berth; ARGS="--hollow-instances 20" ...).
+	$(SUDO) $(BIN)/berth up --state-dir $(STATE_DIR) --bin-dir $(BIN) $(ARGS)
+
+.PHONY: down
+down: ## Stop `make up` from another shell.
+	$(SUDO) $(BIN)/berth down --state-dir $(STATE_DIR)
+
 .PHONY: run
 run: build ## Run the manager against the current kubeconfig.
 	$(BIN)/berth manager --zap-devel $(ARGS)
 
 .PHONY: docker-build
-docker-build: ## Build the container image (needs a Docker engine).
+docker-build: ## Build the manager and agent images (needs a Docker engine).
 	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t berth:$(VERSION) .
+	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) --target agent -t berth-agent:$(VERSION) .
 
 ##@ Test
 

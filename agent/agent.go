@@ -133,7 +133,7 @@ func New(ctx context.Context, o Options) (*Agent, error) {
 		usage: map[types.UID]placement.Request{},
 	}
 	nw, err := network.New(network.Config{
-		StateDir: o.StateDir, PluginDirs: filepath.SplitList(o.CNIPluginDir), Subnet: o.BridgeSubnet,
+		StateDir: o.StateDir, PluginDirs: filepath.SplitList(o.CNIPluginDir), Subnet: o.BridgeSubnet, Bridge: o.Bridge,
 		Log: ctrl.LoggerFrom(ctx).WithName("network"),
 	})
 	if err != nil {
@@ -411,8 +411,11 @@ func (a *Agent) desired(ctx context.Context, t *ecsv1alpha1.Task) (engine.Desire
 		return d, err
 	}
 	d.Env = map[string]map[string]string{}
-	for name, vals := range env {
-		d.Env[name] = vals
+	for _, c := range res.Spec.ContainerDefinitions {
+		d.Env[c.Name] = a.metadataEnv(t, res.Ref.String(), c.Name)
+		for k, v := range env[c.Name] {
+			d.Env[c.Name][k] = v
+		}
 	}
 	auth, err := a.secrets.RegistryAuth(ctx, t.Namespace, res.Spec)
 	if err != nil {
@@ -430,6 +433,29 @@ func (a *Agent) desired(ctx context.Context, t *ecsv1alpha1.Task) (engine.Desire
 		a.mu.Unlock()
 	}
 	return d, nil
+}
+
+// Environment variables the agent gives every container, as the ECS agent gives
+// ECS_CONTAINER_METADATA_URI: where the container runs. They are the lowest layer of
+// the environment, so the task definition, secrets and overrides can replace them.
+const (
+	EnvCluster           = "BERTH_CLUSTER"
+	EnvContainerInstance = "BERTH_CONTAINER_INSTANCE"
+	EnvTask              = "BERTH_TASK"
+	EnvTaskDefinition    = "BERTH_TASK_DEFINITION"
+	EnvContainerName     = "BERTH_CONTAINER_NAME"
+)
+
+// metadataEnv is the metadata environment of container name of task t, which runs
+// revision rev ("family:N").
+func (a *Agent) metadataEnv(t *ecsv1alpha1.Task, rev, name string) map[string]string {
+	return map[string]string{
+		EnvCluster:           a.opts.Cluster,
+		EnvContainerInstance: a.opts.Name,
+		EnvTask:              t.Namespace + "/" + t.Name,
+		EnvTaskDefinition:    rev,
+		EnvContainerName:     name,
+	}
 }
 
 func (a *Agent) release(uid types.UID) {

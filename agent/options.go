@@ -33,6 +33,10 @@ type Options struct {
 	PullPolicy string
 	// BridgeSubnet is the IPv4 range of bridge-mode tasks' addresses.
 	BridgeSubnet string
+	// Bridge is the host bridge of bridge-mode tasks. A bridge holds one subnet:
+	// two agents on one machine (tests, `berth up` beside a real agent) need a
+	// bridge each.
+	Bridge string
 	// CNIPluginDir lists the directories of the CNI plugins, separated by ':'.
 	CNIPluginDir string
 	// Zone is reported as the ecs.availability-zone attribute.
@@ -62,6 +66,7 @@ func DefaultOptions() Options {
 		RegistryConfigDir: "/etc/containerd/certs.d",
 		PullPolicy:        string(runtime.PullDefault),
 		BridgeSubnet:      network.DefaultSubnet,
+		Bridge:            network.DefaultBridge,
 		CNIPluginDir:      network.DefaultPluginDir,
 		Attributes:        attributeFlag{},
 		ReservedMemoryMiB: 256,
@@ -86,7 +91,8 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.RegistryConfigDir, "registry-config-dir", o.RegistryConfigDir, "Registry hosts configuration in containerd's certs.d layout (<host>/hosts.toml). Loopback registries need none.")
 	fs.StringVar(&o.RuncRoot, "runc-root", o.RuncRoot, "runc's state directory (default: runc's).")
 	fs.StringVar(&o.PullPolicy, "image-pull-behavior", o.PullPolicy, "default, always, once or prefer-cached (as ECS_IMAGE_PULL_BEHAVIOR).")
-	fs.StringVar(&o.BridgeSubnet, "bridge-subnet", o.BridgeSubnet, "IPv4 range of the addresses of bridge-mode tasks, on the "+network.DefaultBridge+" bridge.")
+	fs.StringVar(&o.BridgeSubnet, "bridge-subnet", o.BridgeSubnet, "IPv4 range of the addresses of bridge-mode tasks, on the --bridge-name bridge.")
+	fs.StringVar(&o.Bridge, "bridge-name", o.Bridge, "Host bridge of bridge-mode tasks (at most 15 characters). One bridge holds one subnet.")
 	fs.StringVar(&o.CNIPluginDir, "cni-plugin-dir", o.CNIPluginDir, "Directories of the CNI plugins bridge mode uses (bridge, host-local, portmap, loopback), separated by ':'.")
 	fs.StringVar(&o.Zone, "availability-zone", o.Zone, "Reported as the ecs.availability-zone attribute.")
 	fs.Var(&o.Attributes, "attribute", "Extra instance attribute as name=value (repeatable).")

@@ -135,12 +135,21 @@ func (w *worker) create(ctx context.Context, c *container) {
 }
 
 // makeDirs creates the task's scratch volumes and the container's log directory.
+// Scratch volumes are shared by the task's containers, which may run as different
+// users (a root sidecar, a non-root app): they are writable by all, with the
+// sticky bit as on /tmp, and seen by nothing outside the task.
 func (w *worker) makeDirs(spec runtime.ContainerSpec) error {
-	dirs := scratchVolumes(w.in)
-	if spec.LogPath != "" {
-		dirs = append(dirs, logsDir(w.e.stateDir, w.in.task, w.uid))
+	for _, d := range scratchVolumes(w.in) {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("creating %s: %w", d, err)
+		}
+		// Chmod, not MkdirAll's mode: the umask does not apply to it.
+		if err := os.Chmod(d, os.ModeSticky|0o777); err != nil {
+			return fmt.Errorf("making %s writable by the task's users: %w", d, err)
+		}
 	}
-	for _, d := range dirs {
+	if spec.LogPath != "" {
+		d := logsDir(w.e.stateDir, w.in.task, w.uid)
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return fmt.Errorf("creating %s: %w", d, err)
 		}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -590,5 +591,19 @@ func TestRecoverAdoptsRunningContainers(t *testing.T) {
 	}
 	if want := last.StartedAt.Truncate(time.Second); r.StartedAt == nil || !r.StartedAt.Equal(want) {
 		t.Errorf("startedAt %v, want the one reported before the restart %v", r.StartedAt, want)
+	}
+}
+
+// TestScratchVolumeWritableByTaskUsers: a task's scratch volume is shared by its
+// containers, whatever user each runs as: mode 1777, like /tmp.
+func TestScratchVolumeWritableByTaskUsers(t *testing.T) {
+	h := newHarness(t)
+	d := runToRunning(t, h)
+	st, err := os.Stat(filepath.Join(h.dir, "volumes", string(d.UID), "scratch"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := st.Mode()&(os.ModePerm|os.ModeSticky), os.ModeSticky|0o777; got != want {
+		t.Errorf("scratch volume mode = %v, want %v", got, want)
 	}
 }

@@ -213,7 +213,8 @@ func (r *Registrar) Register(ctx context.Context, usage Usage) error {
 	}
 	r.lastJSON = nil
 	r.mu.Unlock()
-	ctrl.LoggerFrom(ctx).Info("registered container instance", "instance", r.cfg.Name, "cluster", r.cfg.Cluster,
+	// The agent's logger carries the instance and cluster already.
+	ctrl.LoggerFrom(ctx).Info("registered container instance",
 		"cpu", r.cfg.CPU, "memoryMiB", r.cfg.Memory)
 	return r.Report(ctx, usage)
 }
@@ -328,18 +329,27 @@ func (r *Registrar) RenewLease(ctx context.Context) error {
 	return nil
 }
 
-// Heartbeat renews the Lease every interval until ctx ends; failures are logged and
-// retried at the next tick (containers keep running while the apiserver is away).
+// Heartbeat renews the Lease every interval until ctx ends. A failure is retried
+// sooner, from half a second doubling up to the interval, so a first renewal that
+// races the lease namespace's creation does not leave the instance disconnected
+// for a whole interval; containers keep running while the apiserver is away.
 func (r *Registrar) Heartbeat(ctx context.Context) {
 	log := ctrl.LoggerFrom(ctx)
-	t := time.NewTicker(r.cfg.LeaseInterval)
-	defer t.Stop()
+	const firstRetry = 500 * time.Millisecond
+	retry := firstRetry
 	for {
+		wait := r.cfg.LeaseInterval
 		if err := r.RenewLease(ctx); err != nil && ctx.Err() == nil {
-			log.Error(err, "heartbeat failed; retrying", "instance", r.cfg.Name)
+			wait = min(retry, r.cfg.LeaseInterval)
+			retry *= 2
+			log.Error(err, "heartbeat failed; retrying", "retryIn", wait)
+		} else {
+			retry = firstRetry
 		}
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return
 		case <-t.C:
 		}

@@ -94,7 +94,7 @@ func (r *Reconciler) patchStatus(ctx context.Context, before, c *ecsv1alpha1.Clu
 	if equality.Semantic.DeepEqual(before.Status, c.Status) {
 		return nil
 	}
-	return r.Client.Status().Patch(ctx, c, client.MergeFrom(before))
+	return r.Client.Status().Patch(ctx, c, client.MergeFrom(before), client.FieldOwner(ecsv1alpha1.FieldManagerManager))
 }
 
 func clusterOf(_ context.Context, o client.Object) []reconcile.Request {

@@ -110,7 +110,7 @@ func (r *Reconciler) ensureFinalizer(ctx context.Context, c *ecsv1alpha1.Cluster
 	}
 	before := c.DeepCopy()
 	controllerutil.AddFinalizer(c, ecsv1alpha1.ClusterFinalizer)
-	if err := r.Client.Patch(ctx, c, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+	if err := r.Client.Patch(ctx, c, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}), client.FieldOwner(ecsv1alpha1.FieldManagerManager)); err != nil {
 		return fmt.Errorf("adding finalizer: %w", err)
 	}
 	return nil
@@ -122,7 +122,7 @@ func (r *Reconciler) releaseFinalizer(ctx context.Context, c *ecsv1alpha1.Cluste
 	if !controllerutil.RemoveFinalizer(c, ecsv1alpha1.ClusterFinalizer) {
 		return nil
 	}
-	if err := r.Client.Patch(ctx, c, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+	if err := r.Client.Patch(ctx, c, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}), client.FieldOwner(ecsv1alpha1.FieldManagerManager)); err != nil {
 		return client.IgnoreNotFound(fmt.Errorf("removing finalizer: %w", err))
 	}
 	ctrl.LoggerFrom(ctx).Info("cluster no longer in use; finalizer removed")

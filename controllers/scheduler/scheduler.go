@@ -31,6 +31,7 @@ import (
 
 	ecsac "github.com/berthdev/berth/apis/applyconfiguration/apis/v1alpha1"
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	"github.com/berthdev/berth/controllers/taskdefinition"
 	"github.com/berthdev/berth/internal/conditions"
 	"github.com/berthdev/berth/internal/index"
 	"github.com/berthdev/berth/internal/inventory"
@@ -146,15 +147,7 @@ func (s *Scheduler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resul
 
 	resolved, err := s.resolve(ctx, &task)
 	if err != nil {
-		var invalid *invalidTaskError
-		if revision.IsNotFound(err) || errors.As(err, &invalid) {
-			reason := ecsv1alpha1.ReasonRevisionNotFound
-			if invalid != nil {
-				reason = ecsv1alpha1.ReasonInvalidSpec
-			}
-			return ctrl.Result{}, s.markUnplaced(ctx, &task, nil, reason, err.Error())
-		}
-		return ctrl.Result{}, err
+		return ctrl.Result{}, s.unresolved(ctx, &task, err)
 	}
 	req2, err := s.request(&task, resolved)
 	if err != nil {
@@ -178,6 +171,38 @@ func (s *Scheduler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resul
 	s.settle(req.NamespacedName, task.Spec.Cluster)
 	log.V(1).Info("placed task", "instance", decision.Instance, "feasible", decision.Feasible)
 	return ctrl.Result{}, nil
+}
+
+// unresolved handles a task whose revision does not resolve: it waits quietly for a
+// TaskDefinition that is being registered, reports a missing revision or an invalid
+// reference as Placed=False, and returns any other error for a retry.
+func (s *Scheduler) unresolved(ctx context.Context, t *ecsv1alpha1.Task, err error) error {
+	if revision.IsNotFound(err) && s.registrationPending(ctx, t) {
+		// Applied together with its TaskDefinition: the TaskDefinition's status write
+		// that registers the revision requeues the task (unplacedOfFamily), so neither a
+		// Placed=False nor a Warning is due.
+		ctrl.LoggerFrom(ctx).V(1).Info("waiting for the task definition to be registered", "reason", err.Error())
+		return nil
+	}
+	var invalid *invalidTaskError
+	if revision.IsNotFound(err) || errors.As(err, &invalid) {
+		reason := ecsv1alpha1.ReasonRevisionNotFound
+		if invalid != nil {
+			reason = ecsv1alpha1.ReasonInvalidSpec
+		}
+		return s.markUnplaced(ctx, t, nil, reason, err.Error())
+	}
+	return err
+}
+
+// registrationPending reports whether the task's TaskDefinition exists and its
+// current spec is about to be registered.
+func (s *Scheduler) registrationPending(ctx context.Context, t *ecsv1alpha1.Task) bool {
+	var td ecsv1alpha1.TaskDefinition
+	if err := s.Client.Get(ctx, client.ObjectKey{Namespace: t.Namespace, Name: index.Family(t.Spec.TaskDefinition)}, &td); err != nil {
+		return false
+	}
+	return taskdefinition.RegistrationPending(&td)
 }
 
 type invalidTaskError struct{ msg string }
@@ -229,8 +254,12 @@ func (s *Scheduler) bind(ctx context.Context, t *ecsv1alpha1.Task, res *revision
 		hadPlacedFalse = true
 	}
 	if !pinned.Pinned() || hadPlacedFalse {
+		// The binding below is a spec change, so the bound task is the next generation:
+		// the condition describes that one. With the current generation, `kubectl wait
+		// --for=condition=Placed` (which ignores conditions older than the object's
+		// generation) would never see the task placed.
 		st := schedulerStatus(t, res).WithConditions(
-			condition(t, ecsv1alpha1.TaskConditionPlaced, metav1.ConditionTrue, ecsv1alpha1.ReasonPlaced, "Placed on container instance "+instance))
+			condition(t, t.Generation+1, ecsv1alpha1.TaskConditionPlaced, metav1.ConditionTrue, ecsv1alpha1.ReasonPlaced, "Placed on container instance "+instance))
 		ac := ecsac.Task(t.Name, t.Namespace).WithStatus(st)
 		if err := s.Client.Status().Apply(ctx, ac, client.FieldOwner(ecsv1alpha1.FieldManagerScheduler), client.ForceOwnership); err != nil {
 			return fmt.Errorf("recording revision %s: %w", res.Ref, err)
@@ -240,9 +269,11 @@ func (s *Scheduler) bind(ctx context.Context, t *ecsv1alpha1.Task, res *revision
 	// if another manager bound the task first this fails instead of moving it.
 	patch := []byte(fmt.Sprintf(`{"spec":{"containerInstance":%q}}`, instance))
 	target := &ecsv1alpha1.Task{ObjectMeta: metav1.ObjectMeta{Name: t.Name, Namespace: t.Namespace}}
-	if err := s.Client.Patch(ctx, target, client.RawPatch(types.MergePatchType, patch)); err != nil {
+	if err := s.Client.Patch(ctx, target, client.RawPatch(types.MergePatchType, patch), client.FieldOwner(ecsv1alpha1.FieldManagerScheduler)); err != nil {
 		return fmt.Errorf("binding to %s: %w", instance, err)
 	}
+	// Once per task, as the Kubernetes scheduler's Scheduled event for a Pod.
+	s.Recorder.Eventf(t, nil, "Normal", ecsv1alpha1.ReasonPlaced, "Place", "Placed on container instance %s", instance)
 	return nil
 }
 
@@ -254,7 +285,7 @@ func (s *Scheduler) markUnplaced(ctx context.Context, t *ecsv1alpha1.Task, res *
 	if c := findCondition(t, ecsv1alpha1.TaskConditionPlaced); c != nil && c.Status == metav1.ConditionFalse && c.Message == conditions.Truncate(msg) {
 		return nil
 	}
-	st := schedulerStatus(t, res).WithConditions(condition(t, ecsv1alpha1.TaskConditionPlaced, metav1.ConditionFalse, reason, msg))
+	st := schedulerStatus(t, res).WithConditions(condition(t, t.Generation, ecsv1alpha1.TaskConditionPlaced, metav1.ConditionFalse, reason, msg))
 	if err := s.Client.Status().Apply(ctx, ecsac.Task(t.Name, t.Namespace).WithStatus(st),
 		client.FieldOwner(ecsv1alpha1.FieldManagerScheduler), client.ForceOwnership); client.IgnoreNotFound(err) != nil {
 		return fmt.Errorf("recording that the task cannot be placed: %w", err)
@@ -418,8 +449,8 @@ func findCondition(t *ecsv1alpha1.Task, typ string) *metav1.Condition {
 	return nil
 }
 
-// condition builds a condition apply configuration that keeps the transition time
-// when the status does not change.
-func condition(t *ecsv1alpha1.Task, typ string, status metav1.ConditionStatus, reason, msg string) *metav1ac.ConditionApplyConfiguration {
-	return conditions.Apply(t.Status.Conditions, t.Generation, typ, status, reason, msg, time.Now())
+// condition builds a condition apply configuration, observed at generation, that
+// keeps the transition time when the status does not change.
+func condition(t *ecsv1alpha1.Task, generation int64, typ string, status metav1.ConditionStatus, reason, msg string) *metav1ac.ConditionApplyConfiguration {
+	return conditions.Apply(t.Status.Conditions, generation, typ, status, reason, msg, time.Now())
 }

@@ -97,7 +97,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if !controllerutil.ContainsFinalizer(&svc, Finalizer) {
 		patch := client.MergeFrom(svc.DeepCopy())
 		controllerutil.AddFinalizer(&svc, Finalizer)
-		if err := r.Client.Patch(ctx, &svc, patch); err != nil {
+		if err := r.Client.Patch(ctx, &svc, patch, client.FieldOwner(ecsv1alpha1.FieldManagerManager)); err != nil {
 			return ctrl.Result{}, fmt.Errorf("adding finalizer: %w", err)
 		}
 	}
@@ -114,6 +114,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		r.collectStoppedTasks,
 	} {
 		if err := phase(ctx, s); err != nil {
+			s.emit(r.Recorder, false)
 			return ctrl.Result{}, err
 		}
 	}
@@ -121,11 +122,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if !equality.Semantic.DeepEqual(before.Status, svc.Status) {
 		// The optimistic lock matters here: deployments are state, and a write based on a
 		// stale read (or a second manager) must fail and retry rather than overwrite.
-		if err := r.Client.Status().Patch(ctx, &svc, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+		if err := r.Client.Status().Patch(ctx, &svc, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}),
+			client.FieldOwner(ecsv1alpha1.FieldManagerManager)); err != nil {
+			s.emit(r.Recorder, false)
 			return ctrl.Result{}, fmt.Errorf("writing status: %w", err)
 		}
 	}
-	s.emit(r.Recorder)
+	s.emit(r.Recorder, true)
 	return ctrl.Result{RequeueAfter: s.requeueAfter}, nil
 }
 
@@ -160,7 +163,7 @@ func (r *Reconciler) finalize(ctx context.Context, svc *ecsv1alpha1.Service) (ct
 	}
 	patch := client.MergeFrom(svc.DeepCopy())
 	controllerutil.RemoveFinalizer(svc, Finalizer)
-	return ctrl.Result{}, client.IgnoreNotFound(r.Client.Patch(ctx, svc, patch))
+	return ctrl.Result{}, client.IgnoreNotFound(r.Client.Patch(ctx, svc, patch, client.FieldOwner(ecsv1alpha1.FieldManagerManager)))
 }
 
 func (r *Reconciler) servicesInCluster(ctx context.Context, o client.Object) []reconcile.Request {

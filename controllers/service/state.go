@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	"github.com/berthdev/berth/controllers/taskdefinition"
 	"github.com/berthdev/berth/internal/deployment"
 	"github.com/berthdev/berth/internal/index"
 	"github.com/berthdev/berth/internal/placement"
@@ -51,7 +52,12 @@ type state struct {
 	accepted        bool
 	acceptedReason  string
 	acceptedMessage string
+	// rejectQuietly records a rejection without a Warning Event: one about to resolve.
+	rejectQuietly bool
 
+	// newDeployment is set when this pass started a deployment: its tasks wait for
+	// the next pass, once status records it (see converge).
+	newDeployment bool
 	// primary is the PRIMARY deployment (a pointer into svc.Status.Deployments).
 	primary *ecsv1alpha1.Deployment
 	// desired is the number of primary tasks wanted (desiredCount, or the number of
@@ -83,6 +89,9 @@ type pendingEvent struct {
 	reason  string
 	action  string
 	note    string
+	// written is true when the write the Event reports is not the status write but
+	// one already made (a task created or stopped).
+	written bool
 }
 
 func newState(svc *ecsv1alpha1.Service, now time.Time) *state {
@@ -93,10 +102,20 @@ func (s *state) event(warning bool, reason, action, format string, args ...any) 
 	s.events = append(s.events, pendingEvent{warning: warning, reason: reason, action: action, note: fmt.Sprintf(format, args...)})
 }
 
-// emit records the events of this reconcile, after the status write that justifies
-// them succeeded.
-func (s *state) emit(rec events.EventRecorder) {
+// writtenEvent is an Event about writes already made, such as tasks created.
+func (s *state) writtenEvent(reason, action, format string, args ...any) {
+	s.events = append(s.events, pendingEvent{reason: reason, action: action, note: fmt.Sprintf(format, args...), written: true})
+}
+
+// emit records the events of this reconcile once the writes that justify them
+// succeeded: all of them after the status write, only those about tasks created or
+// stopped when the pass failed before it (a stale cache's status write conflicts),
+// as those tasks exist whatever happens to the status.
+func (s *state) emit(rec events.EventRecorder, statusWritten bool) {
 	for _, e := range s.events {
+		if !statusWritten && !e.written {
+			continue
+		}
 		typ := "Normal"
 		if e.warning {
 			typ = "Warning"
@@ -163,6 +182,13 @@ func (r *Reconciler) resolveTarget(ctx context.Context, s *state) error {
 	}
 	target, err := r.Resolver.Resolve(ctx, s.svc.Namespace, ref)
 	if revision.IsNotFound(err) {
+		if r.registrationPending(ctx, s.svc.Namespace, ref.Family) {
+			// Applied together with its TaskDefinition: said on the condition, but no
+			// Warning for what the next TaskDefinition status write resolves.
+			s.reject(ecsv1alpha1.ReasonRevisionNotFound, "spec.taskDefinition: %v; the task definition is being registered", err)
+			s.rejectQuietly = true
+			return nil
+		}
 		s.reject(ecsv1alpha1.ReasonRevisionNotFound, "spec.taskDefinition: %v", err)
 		return nil
 	}
@@ -189,6 +215,16 @@ func (r *Reconciler) resolveTarget(ctx context.Context, s *state) error {
 	s.target = target
 	s.constraints = append(svcConstraints, tdConstraints...)
 	return nil
+}
+
+// registrationPending reports whether the family's TaskDefinition exists and its
+// current spec is about to be registered.
+func (r *Reconciler) registrationPending(ctx context.Context, namespace, family string) bool {
+	var td ecsv1alpha1.TaskDefinition
+	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: namespace, Name: family}, &td); err != nil {
+		return false
+	}
+	return taskdefinition.RegistrationPending(&td)
 }
 
 func publishesPort(spec *ecsv1alpha1.TaskDefinitionSpec, container string, port int32) bool {
@@ -244,6 +280,15 @@ func (r *Reconciler) ensureDeployment(ctx context.Context, s *state) error {
 	return nil
 }
 
+// targetDeployment is the deployment of the spec's resolved revision and
+// forceNewDeployment token; nil when the spec does not resolve.
+func (s *state) targetDeployment() *ecsv1alpha1.Deployment {
+	if s.target == nil {
+		return nil
+	}
+	return s.findDeployment(deploymentID(s.target.Ref, s.svc.Spec.ForceNewDeployment))
+}
+
 func (s *state) findDeployment(id string) *ecsv1alpha1.Deployment {
 	for i := range s.svc.Status.Deployments {
 		if s.svc.Status.Deployments[i].ID == id {
@@ -274,6 +319,7 @@ func (s *state) startDeployment(id, taskDefinition string) {
 		CreatedAt:          metav1.NewTime(s.now),
 		UpdatedAt:          ptrTime(s.now),
 	})
+	s.newDeployment = true
 	s.event(false, "DeploymentStarted", "Deploy", "started deployment %s of %s", id, taskDefinition)
 }
 

@@ -68,14 +68,24 @@ func setAccepted(s *state) {
 		return
 	}
 	was := meta.FindStatusCondition(st.Conditions, ecsv1alpha1.ConditionAccepted)
-	if was == nil || was.Status != metav1.ConditionFalse || was.Message != s.acceptedMessage {
+	if (was == nil || was.Status != metav1.ConditionFalse || was.Message != s.acceptedMessage) && !s.rejectQuietly {
 		s.event(true, s.acceptedReason, "Validate", "%s", s.acceptedMessage)
 	}
 	conditions.Set(&st.Conditions, s.svc.Generation, ecsv1alpha1.ConditionAccepted, metav1.ConditionFalse, s.acceptedReason, s.acceptedMessage)
 }
 
+// setRolloutComplete reports whether the deployment the spec asks for completed.
+// That is the PRIMARY deployment except after a circuit breaker rollback: the older
+// deployment rolled back to becomes PRIMARY and completes again, but the rollout the
+// spec asked for failed, and `kubectl wait --for=condition=RolloutComplete` must not
+// report it done.
 func setRolloutComplete(s *state) {
 	st, p, gen := &s.svc.Status, s.primary, s.svc.Generation
+	if want := s.targetDeployment(); want != nil && want.ID != p.ID && want.RolloutState == ecsv1alpha1.RolloutFailed {
+		conditions.Set(&st.Conditions, gen, ecsv1alpha1.ServiceConditionRolloutComplete, metav1.ConditionFalse, ecsv1alpha1.ReasonDeploymentFailed,
+			fmt.Sprintf("Deployment %s of %s failed and was rolled back to %s (%s). %s", want.ID, want.TaskDefinition, p.TaskDefinition, p.RolloutState, want.RolloutStateReason))
+		return
+	}
 	switch p.RolloutState {
 	case ecsv1alpha1.RolloutCompleted:
 		conditions.Set(&st.Conditions, gen, ecsv1alpha1.ServiceConditionRolloutComplete, metav1.ConditionTrue, ecsv1alpha1.ReasonDeploymentCompleted, p.RolloutStateReason)

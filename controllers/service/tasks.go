@@ -342,6 +342,13 @@ func (r *Reconciler) converge(ctx context.Context, s *state) error {
 	if s.primary == nil {
 		return nil
 	}
+	if s.newDeployment {
+		// A deployment is recorded in status before any task is created in its name:
+		// if that write fails (a stale cache, another manager), nothing was done for
+		// it, and the retry starts it again, Event included. The status write requeues
+		// the service.
+		return nil
+	}
 	key := client.ObjectKeyFromObject(s.svc).String()
 	seen := make(map[string]bool, len(s.tasks)) // name -> asked to stop
 	for _, t := range s.tasks {
@@ -366,6 +373,7 @@ func (r *Reconciler) converge(ctx context.Context, s *state) error {
 		byName[s.live[i].task.Name] = &s.live[i]
 	}
 	s.plan = deployment.Next(in)
+	defer s.reportTaskWrites(ctx)
 	for _, name := range s.plan.Stop {
 		lt := byName[name]
 		code, reason := lt.stopCode, lt.stopReason
@@ -386,18 +394,20 @@ func (r *Reconciler) converge(ctx context.Context, s *state) error {
 		s.stopped = append(s.stopped, name)
 	}
 	r.Expectations.ExpectStops(key, s.stopped, s.now)
-	if err := r.launch(ctx, s, key); err != nil {
-		return err
-	}
+	return r.launch(ctx, s, key)
+}
+
+// reportTaskWrites logs and announces the tasks this pass created and stopped, also
+// when a later write of the pass failed.
+func (s *state) reportTaskWrites(ctx context.Context) {
 	if len(s.started) > 0 {
 		ctrl.LoggerFrom(ctx).Info("started tasks", "count", len(s.started), "deployment", s.primary.ID)
-		s.event(false, "TasksStarted", "Scale", "has started %d tasks: %s", len(s.started), listNames(s.started))
+		s.writtenEvent("TasksStarted", "Scale", "has started %d tasks: %s", len(s.started), listNames(s.started))
 	}
 	if len(s.stopped) > 0 {
 		ctrl.LoggerFrom(ctx).Info("stopped tasks", "count", len(s.stopped))
-		s.event(false, "TasksStopped", "Scale", "has stopped %d tasks: %s", len(s.stopped), listNames(s.stopped))
+		s.writtenEvent("TasksStopped", "Scale", "has stopped %d tasks: %s", len(s.stopped), listNames(s.stopped))
 	}
-	return nil
 }
 
 // launch creates the tasks the plan starts, unless the deployment's failures call
@@ -414,7 +424,7 @@ func (r *Reconciler) launch(ctx context.Context, s *state, key string) error {
 		}
 	}
 	created, err := slowStartBatch(s.newTasks(start), func(t *ecsv1alpha1.Task) error {
-		err := r.Client.Create(ctx, t)
+		err := r.Client.Create(ctx, t, client.FieldOwner(ecsv1alpha1.FieldManagerManager))
 		if apierrors.IsAlreadyExists(err) {
 			// Created by us before a restart, or by another manager: the name is the
 			// fence. The cache will show it shortly.
@@ -629,7 +639,7 @@ func (r *Reconciler) stopTask(ctx context.Context, t *ecsv1alpha1.Task, code ecs
 		return err
 	}
 	target := &ecsv1alpha1.Task{ObjectMeta: metav1.ObjectMeta{Name: t.Name, Namespace: t.Namespace}}
-	if err := r.Client.Patch(ctx, target, client.RawPatch(types.MergePatchType, patch)); client.IgnoreNotFound(err) != nil {
+	if err := r.Client.Patch(ctx, target, client.RawPatch(types.MergePatchType, patch), client.FieldOwner(ecsv1alpha1.FieldManagerManager)); client.IgnoreNotFound(err) != nil {
 		return fmt.Errorf("stopping task %s: %w", t.Name, err)
 	}
 	return nil

@@ -89,6 +89,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := r.patchStatus(ctx, before, &td); err != nil {
 		return ctrl.Result{}, err
 	}
+	if s.rejected != "" {
+		r.Recorder.Eventf(&td, nil, "Warning", ecsv1alpha1.ReasonInvalidSpec, "Validate", "%s", s.rejected)
+	}
 	if s.created != nil {
 		// Only after the status write that records it, so the Event never announces a
 		// revision that status does not show.
@@ -106,7 +109,8 @@ func (r *Reconciler) patchStatus(ctx context.Context, before, td *ecsv1alpha1.Ta
 	}
 	// The optimistic lock makes a write computed from a stale cache fail (and requeue)
 	// instead of overwriting a newer revision list.
-	return r.Client.Status().Patch(ctx, td, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+	return r.Client.Status().Patch(ctx, td, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}),
+		client.FieldOwner(ecsv1alpha1.FieldManagerManager))
 }
 
 func familyOfTask(_ context.Context, o client.Object) []reconcile.Request {

@@ -8,6 +8,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -32,6 +33,9 @@ type state struct {
 	revisions []appsv1.ControllerRevision
 	// created is set when this reconcile registered a revision.
 	created *appsv1.ControllerRevision
+	// rejected is the reason a spec that was not rejected before (or for another
+	// reason) is rejected now: the moment to tell the user, once, in an Event.
+	rejected string
 	// inUse holds the revision numbers a non-stopped Task or a Service uses.
 	inUse map[int32]bool
 }
@@ -50,11 +54,26 @@ func (r *Reconciler) validate(ctx context.Context, s *state) error {
 		setAccepted(s.td, nil)
 		return nil
 	}
+	was := meta.FindStatusCondition(s.td.Status.Conditions, ecsv1alpha1.ConditionAccepted)
 	setAccepted(s.td, errs)
 	s.stop = true
-	ctrl.LoggerFrom(ctx).Info("task definition rejected", "reason", errs.ToAggregate().Error())
-	r.Recorder.Eventf(s.td, nil, "Warning", ecsv1alpha1.ReasonInvalidSpec, "Validate", "%s", errs.ToAggregate().Error())
+	now := meta.FindStatusCondition(s.td.Status.Conditions, ecsv1alpha1.ConditionAccepted)
+	if newlyRejected(was, now) {
+		// Reconciles of an unchanged invalid spec (a task or service of the family
+		// changed) say nothing new.
+		ctrl.LoggerFrom(ctx).Info("task definition rejected", "reason", now.Message)
+		s.rejected = now.Message
+	}
 	return nil
+}
+
+// newlyRejected reports whether the Accepted condition turned False, or changed its
+// message while False.
+func newlyRejected(was, now *metav1.Condition) bool {
+	if now == nil || now.Status != metav1.ConditionFalse {
+		return false
+	}
+	return was == nil || was.Status != metav1.ConditionFalse || was.Message != now.Message
 }
 
 // loadRevisions lists the ControllerRevisions this TaskDefinition owns.
@@ -93,7 +112,7 @@ func (r *Reconciler) registerRevision(ctx context.Context, s *state) error {
 	if err != nil {
 		return err
 	}
-	if err := r.Client.Create(ctx, cr); err != nil {
+	if err := r.Client.Create(ctx, cr, client.FieldOwner(ecsv1alpha1.FieldManagerManager)); err != nil {
 		if !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("creating revision %s: %w", cr.Name, err)
 		}

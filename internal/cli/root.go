@@ -9,13 +9,20 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/berthdev/berth/internal/demo"
 )
 
 // Execute runs the berth command and returns the process exit code.
 func Execute() int {
+	// The demo image holds this binary as /demo: run the demo server there.
+	if filepath.Base(os.Args[0]) == demo.Name {
+		return demo.Main(os.Args[1:], os.Stdout, os.Stderr)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := NewRootCommand().ExecuteContext(ctx); err != nil {
@@ -39,7 +46,7 @@ controllers and run by node agents on containerd.`,
 		SilenceErrors: true,
 	}
 	root.AddCommand(newManagerCommand(), newAgentCommand(), newVersionCommand())
-	root.AddCommand(newHollowCommand())
+	root.AddCommand(newHollowCommand(), newUpCommand(), newDownCommand(), newDemoCommand())
 	return root
 }
 

@@ -1,19 +1,88 @@
+{{/*
+berth.fullname prefixes every object's name: fullnameOverride, else the release name
+when it already contains the chart name (release "berth" gives "berth-manager"), else
+"<release>-<chart>".
+*/}}
 {{- define "berth.fullname" -}}
-{{- if contains .Chart.Name .Release.Name -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
 {{- .Release.Name | trunc 63 | trimSuffix "-" -}}
 {{- else -}}
-{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 
+{{/* berth.name is the app.kubernetes.io/name label. */}}
+{{- define "berth.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* berth.labels go on every object the chart renders. */}}
 {{- define "berth.labels" -}}
-app.kubernetes.io/name: berth
+app.kubernetes.io/name: {{ include "berth.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
-helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end -}}
 
+{{/*
+berth.selectorLabels select one component's pods; call with (dict "ctx" $ "component"
+"manager"). They must never change after the first install: a Deployment's or
+DaemonSet's selector is immutable.
+*/}}
+{{- define "berth.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "berth.name" .ctx }}
+app.kubernetes.io/instance: {{ .ctx.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{/* berth.componentLabels: berth.labels plus the component; same argument as above. */}}
+{{- define "berth.componentLabels" -}}
+{{ include "berth.labels" .ctx }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{/* berth.image is the manager's image; the tag defaults to the chart's appVersion. */}}
 {{- define "berth.image" -}}
 {{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{- end -}}
+
+{{/* berth.agentImage is the agent's image (the Dockerfile's `agent` target). */}}
+{{- define "berth.agentImage" -}}
+{{ .Values.agent.image.repository }}:{{ .Values.agent.image.tag | default .Chart.AppVersion }}
+{{- end -}}
+
+{{/*
+berth.agentHTTPHost and berth.agentHTTPPort split agent.httpBindAddress
+("127.0.0.1:51678", "[::1]:51678", ":51678") for the readiness probe. The agent runs
+in the node's network namespace, so the kubelet reaches it on the address it binds;
+a wildcard bind is probed on 127.0.0.1.
+*/}}
+{{- define "berth.agentHTTPPort" -}}
+{{- regexReplaceAll "^.*:" (toString .Values.agent.httpBindAddress) "" -}}
+{{- end -}}
+{{- define "berth.agentHTTPHost" -}}
+{{- $host := regexReplaceAll ":[0-9]+$" (toString .Values.agent.httpBindAddress) "" | trimPrefix "[" | trimSuffix "]" -}}
+{{- if has $host (list "" "0.0.0.0" "::") -}}
+127.0.0.1
+{{- else -}}
+{{ $host }}
+{{- end -}}
+{{- end -}}
+
+{{/*
+berth.rules renders the rules of a role file that `make manifests` generated and
+hack/sync-chart.sh copied into files/; fails the render if the file holds none.
+*/}}
+{{- define "berth.rules" -}}
+{{- $role := .ctx.Files.Get .file | fromYaml -}}
+{{- if not $role.rules -}}
+{{- fail (printf "%s has no rules: run `make manifests`" .file) -}}
+{{- end -}}
+{{- toYaml $role.rules -}}
 {{- end -}}

@@ -28,6 +28,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -121,8 +122,15 @@ func run(action string) error {
 		}
 		fmt.Printf("allocated %d MiB\n", len(keep))
 	case "serve":
+		// Listen before the next action, so "serve=P echo=ready" means P answers
+		// once "ready" is printed.
+		ln, err := net.Listen("tcp", ":"+arg)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "testimage: serve: %v\n", err)
+			os.Exit(3)
+		}
 		go func() {
-			err := http.ListenAndServe(":"+arg, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			err := http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 				fmt.Fprintln(w, "ok")
 			}))
 			fmt.Fprintf(os.Stderr, "testimage: serve: %v\n", err)

@@ -1,0 +1,330 @@
+// Package up_test runs `berth up` and `berth down` as a user would, as processes
+// of the built binary on real etcd, kube-apiserver, containerd, runc and registry,
+// and checks that the sample web Service serves the demo page and that nothing of
+// Berth is left on the machine afterwards.
+package up_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	"github.com/berthdev/berth/internal/demo"
+	"github.com/berthdev/berth/internal/manager"
+	"github.com/berthdev/berth/internal/testenv"
+	ctrtest "github.com/berthdev/berth/internal/testenv/containerd"
+)
+
+// bridgeName and bridgeSubnet keep this test's task network apart from other
+// packages' agents that may run at the same time on the default bridge.
+const (
+	bridgeName   = "berthup0"
+	bridgeSubnet = "10.199.0.0/16"
+)
+
+// berthBinary builds a static berth, as `make build` does: the demo image holds it.
+func berthBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "berth")
+	cmd := exec.Command("go", "build", "-trimpath", "-o", bin, ".")
+	cmd.Dir = testenv.RepoRoot()
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = ln.Close() }()
+	return fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
+}
+
+// upProcess is a running `berth up` and what it printed.
+type upProcess struct {
+	cmd  *exec.Cmd
+	mu   sync.Mutex
+	out  strings.Builder
+	done chan struct{}
+	err  error
+}
+
+func (p *upProcess) output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.String()
+}
+
+// startUp runs `berth up` with args and waits until it says it is up.
+func startUp(t *testing.T, bin, dir string, args ...string) *upProcess {
+	t.Helper()
+	args = append([]string{"up", "--state-dir", dir, "--bin-dir", testenv.BinDir(),
+		"--apiserver-port", freePort(t), "--web-port", freePort(t), "--bridge-subnet", bridgeSubnet, "--bridge-name", bridgeName}, args...)
+	p := &upProcess{cmd: exec.Command(bin, args...), done: make(chan struct{})}
+	r, w := io.Pipe()
+	p.cmd.Stdout, p.cmd.Stderr = w, w
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		p.err = p.cmd.Wait()
+		_ = w.Close()
+	}()
+	up := make(chan struct{})
+	go func() {
+		defer close(p.done)
+		sc := bufio.NewScanner(r)
+		once := sync.Once{}
+		for sc.Scan() {
+			p.mu.Lock()
+			p.out.WriteString(sc.Text() + "\n")
+			p.mu.Unlock()
+			if strings.HasPrefix(sc.Text(), "Berth is up.") {
+				once.Do(func() { close(up) })
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			_ = p.cmd.Process.Signal(syscall.SIGTERM)
+			<-p.done
+		}
+		if t.Failed() {
+			t.Logf("berth up printed:\n%s", p.output())
+			for _, c := range []string{"manager", "agent", "containerd"} {
+				b, _ := os.ReadFile(filepath.Join(dir, "logs", c+".log"))
+				if len(b) > 3000 {
+					b = b[len(b)-3000:]
+				}
+				t.Logf("%s log (end):\n%s", c, b)
+			}
+		}
+	})
+	select {
+	case <-up:
+	case <-p.done:
+		t.Fatalf("berth up exited before it was up (%v):\n%s", p.err, p.output())
+	case <-time.After(5 * time.Minute):
+		t.Fatalf("berth up not up after 5 minutes:\n%s", p.output())
+	}
+	return p
+}
+
+func (p *upProcess) wait(t *testing.T) {
+	t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(4 * time.Minute):
+		t.Fatalf("berth up did not exit:\n%s", p.output())
+	}
+}
+
+func adminClient(t *testing.T, dir string) client.Client {
+	t.Helper()
+	cfg, err := clientcmd.BuildConfigFromFlags("", filepath.Join(dir, "kubeconfig"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	scheme, err := manager.Scheme()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func getInfo(t *testing.T, url string) demo.Info {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	req.Header.Set("Accept", "application/json")
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("GET %s: %s: %s", url, resp.Status, b)
+	}
+	var inf demo.Info
+	if err := json.NewDecoder(resp.Body).Decode(&inf); err != nil {
+		t.Fatal(err)
+	}
+	return inf
+}
+
+// TestUpServesTheSampleAndDownLeavesNothing is the newcomer's path: `berth up` on
+// an empty state directory brings the sample web Service to steady, its demo page
+// answers on each task's host port and on the printed URL, a second `up` on the
+// same directory is refused, and `berth down` stops it all without leftovers.
+// Then `up` runs again on the same state, is killed with SIGKILL, and `berth down`
+// cleans up after it.
+func TestUpServesTheSampleAndDownLeavesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the whole system")
+	}
+	if reason := ctrtest.SkipReason(); reason != "" {
+		t.Skip(reason)
+	}
+	ctrllog.SetLogger(testenv.TestLogger(t))
+	bin := berthBinary(t)
+	dir := filepath.Join(t.TempDir(), "state")
+	ctx := context.Background()
+
+	p := startUp(t, bin, dir)
+	c := adminClient(t, dir)
+
+	svc := &ecsv1alpha1.Service{}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: "default", Name: "web"}, svc); err != nil {
+		t.Fatal(err)
+	}
+	if svc.Status.RunningCount != 3 {
+		t.Fatalf("web runs %d tasks after up, want 3", svc.Status.RunningCount)
+	}
+	var tasks ecsv1alpha1.TaskList
+	if err := c.List(ctx, &tasks, client.InNamespace("default"), client.MatchingLabels{ecsv1alpha1.LabelService: "web"}); err != nil {
+		t.Fatal(err)
+	}
+	served := 0
+	for _, task := range tasks.Items {
+		if task.Status.LastStatus != ecsv1alpha1.TaskRunning {
+			continue
+		}
+		port := hostPortOf(&task, "app", 8080)
+		if port == 0 {
+			t.Fatalf("task %s has no host port for app:8080: %+v", task.Name, task.Status.Containers)
+		}
+		inf := getInfo(t, fmt.Sprintf("http://127.0.0.1:%d/", port))
+		if inf.Task != "default/"+task.Name || inf.ContainerInstance != "worker-1" || !strings.HasPrefix(inf.TaskDefinition, "web:") || inf.Greeting != "hello from berth" {
+			t.Errorf("task %s on port %d answered %+v", task.Name, port, inf)
+		}
+		served++
+	}
+	if served != 3 {
+		t.Errorf("%d running web tasks answered, want 3", served)
+	}
+
+	url := regexp.MustCompile(`curl (http://127\.0\.0\.1:\d+/)`).FindStringSubmatch(p.output())
+	if url == nil {
+		t.Fatalf("berth up printed no URL:\n%s", p.output())
+	}
+	if inf := getInfo(t, url[1]); !strings.HasPrefix(inf.Task, "default/web-") {
+		t.Errorf("%s answered %+v, want a web task", url[1], inf)
+	}
+	if out, err := exec.Command("kubectl", "--kubeconfig", filepath.Join(dir, "kubeconfig"), "get", "ecs", "-A").CombinedOutput(); err != nil ||
+		!strings.Contains(string(out), "service.ecs.berth.dev/web") {
+		t.Errorf("kubectl get ecs: %v\n%s", err, out)
+	}
+
+	// A second `up` on the same state directory is refused at once.
+	second, err := exec.Command(bin, "up", "--state-dir", dir, "--bin-dir", testenv.BinDir()).CombinedOutput()
+	if err == nil || !strings.Contains(string(second), "already running") {
+		t.Errorf("second berth up: %v\n%s", err, second)
+	}
+
+	down(t, bin, dir)
+	p.wait(t)
+	if p.err != nil {
+		t.Errorf("berth up exited with %v", p.err)
+	}
+	if !strings.Contains(p.output(), "no containers, mounts or processes left") {
+		t.Errorf("berth up did not report a clean stop:\n%s", p.output())
+	}
+	assertNothingLeft(t, dir)
+
+	// Again on the same state; then `up` dies without cleaning up.
+	p = startUp(t, bin, dir, "--no-samples")
+	_ = p.cmd.Process.Kill()
+	p.wait(t)
+	out := down(t, bin, dir)
+	if !strings.Contains(out, "some of its components are") {
+		t.Errorf("berth down after a killed up printed:\n%s", out)
+	}
+	assertNothingLeft(t, dir)
+}
+
+func down(t *testing.T, bin, dir string) string {
+	t.Helper()
+	out, err := exec.Command(bin, "down", "--state-dir", dir).CombinedOutput()
+	if err != nil {
+		t.Fatalf("berth down: %v\n%s", err, out)
+	}
+	return string(out)
+}
+
+func hostPortOf(task *ecsv1alpha1.Task, container string, containerPort int32) int32 {
+	for _, c := range task.Status.Containers {
+		if c.Name != container {
+			continue
+		}
+		for _, b := range c.NetworkBindings {
+			if b.ContainerPort == containerPort {
+				return b.HostPort
+			}
+		}
+	}
+	return 0
+}
+
+// assertNothingLeft checks that no process runs from or for the state directory
+// (components, shims, containers), and nothing is mounted under it.
+func assertNothingLeft(t *testing.T, dir string) {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		if strings.Contains(string(cmdline), dir) {
+			t.Errorf("process %s still runs: %s", e.Name(), strings.ReplaceAll(string(cmdline), "\x00", " "))
+		}
+		// Container processes do not name the state directory; their cgroup
+		// or environment does. The demo containers carry BERTH_TASK.
+		environ, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
+		if err == nil && strings.Contains(string(environ), "BERTH_CONTAINER_INSTANCE=worker-1") {
+			t.Errorf("container process %s still runs: %s", e.Name(), strings.ReplaceAll(string(cmdline), "\x00", " "))
+		}
+	}
+	mountinfo, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(mountinfo), "\n") {
+		if strings.Contains(line, dir) {
+			t.Errorf("still mounted: %s", line)
+		}
+	}
+	if netns, _ := os.ReadDir(filepath.Join(dir, "agent", "netns")); len(netns) > 0 {
+		t.Errorf("%d network namespace(s) left in %s", len(netns), filepath.Join(dir, "agent", "netns"))
+	}
+}
