@@ -1,8 +1,11 @@
 package testenv
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -10,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 )
 
 // Eventually polls cond until it returns nil, or fails the test with cond's last error
@@ -126,4 +130,24 @@ func Apply(ctx context.Context, c client.Client, obj client.Object, owner string
 	}
 	ac := client.ApplyConfigurationFromUnstructured(&unstructured.Unstructured{Object: u})
 	return c.Apply(ctx, ac, client.FieldOwner(owner), client.ForceOwnership)
+}
+
+// WriteYAML writes objs as one multi-document YAML file, for kubectl or helm, and
+// returns its path (in the test's temporary directory).
+func WriteYAML(t testing.TB, objs ...*unstructured.Unstructured) string {
+	t.Helper()
+	var b bytes.Buffer
+	for _, u := range objs {
+		data, err := yaml.Marshal(u.Object)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.WriteString("---\n")
+		b.Write(data)
+	}
+	p := filepath.Join(t.TempDir(), "objects.yaml")
+	if err := os.WriteFile(p, b.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

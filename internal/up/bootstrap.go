@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"path"
 	"sort"
 	"strings"
 
@@ -19,7 +18,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
 	berthconfig "github.com/berthdev/berth/config"
 	"github.com/berthdev/berth/internal/demo"
@@ -190,19 +188,9 @@ func pushDemoImage(ctx context.Context, port int) (string, error) {
 // sampleObjects returns the samples in the order samples/kustomization.yaml lists
 // them, namespaced ones in ns.
 func sampleObjects(c client.Client, ns string) ([]*unstructured.Unstructured, error) {
-	b, err := fs.ReadFile(berthconfig.Samples, berthconfig.SamplesKustomization)
+	files, err := berthconfig.SampleFiles()
 	if err != nil {
 		return nil, err
-	}
-	var k struct {
-		Resources []string `json:"resources"`
-	}
-	if err := yaml.Unmarshal(b, &k); err != nil {
-		return nil, fmt.Errorf("%s: %w", berthconfig.SamplesKustomization, err)
-	}
-	files := make([]string, len(k.Resources))
-	for i, r := range k.Resources {
-		files[i] = path.Join(path.Dir(berthconfig.SamplesKustomization), r)
 	}
 	objs, err := embeddedObjects(berthconfig.Samples, files...)
 	if err != nil {

@@ -2,9 +2,6 @@ package up
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -13,10 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
-
-	containerd "github.com/containerd/containerd/v2/client"
 )
 
 // Component names: pid files, logs and messages use them.
@@ -133,97 +127,6 @@ func apiServerArgs(l layout, f apiServerFiles, port, etcdPort int) []string {
 		// ServiceAccounts, which that plugin would wait for.
 		"--disable-admission-plugins=ServiceAccount",
 	}
-}
-
-// containerdConfig is containerd's configuration: everything under the state
-// directory, and only the plugins Berth's agent uses (no CRI).
-func containerdConfig(l layout) string {
-	return fmt.Sprintf(`version = 3
-root = %q
-state = %q
-disabled_plugins = [
-  "io.containerd.grpc.v1.cri",
-  "io.containerd.cri.v1.images",
-  "io.containerd.cri.v1.runtime",
-  "io.containerd.podsandbox.controller.v1.podsandbox",
-  "io.containerd.nri.v1.nri",
-  "io.containerd.snapshotter.v1.blockfile",
-  "io.containerd.snapshotter.v1.erofs",
-  "io.containerd.differ.v1.erofs",
-  "io.containerd.tracing.processor.v1.otlp",
-  "io.containerd.internal.v1.tracing",
-]
-
-[grpc]
-  address = %q
-
-[ttrpc]
-  address = %q
-`, l.path("containerd", "root"), l.path("containerd", "state"), l.containerdSocket(), l.containerdSocket()+".ttrpc")
-}
-
-// containerdServing is containerd's readiness check.
-func containerdServing(socket string) func(context.Context) error {
-	return func(ctx context.Context) error {
-		if _, err := os.Stat(socket); err != nil {
-			return err
-		}
-		cl, err := containerd.New(socket, containerd.WithTimeout(2*time.Second))
-		if err != nil {
-			return err
-		}
-		defer func() { _ = cl.Close() }()
-		ok, err := cl.IsServing(ctx)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return errors.New("not serving")
-		}
-		return nil
-	}
-}
-
-// snapshotter is overlayfs when the state directory's filesystem can hold an
-// overlay mount (not on overlayfs itself, as in many containers), else native.
-func snapshotter(l layout) string {
-	base := l.path("containerd", "overlay-probe")
-	defer func() { _ = os.RemoveAll(base) }()
-	for _, d := range []string{"lower", "upper", "work", "merged"} {
-		if err := os.MkdirAll(filepath.Join(base, d), 0o700); err != nil {
-			return "native"
-		}
-	}
-	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s",
-		filepath.Join(base, "lower"), filepath.Join(base, "upper"), filepath.Join(base, "work"))
-	merged := filepath.Join(base, "merged")
-	if err := syscall.Mount("overlay", merged, "overlay", 0, opts); err != nil {
-		return "native"
-	}
-	_ = syscall.Unmount(merged, syscall.MNT_DETACH)
-	return "overlayfs"
-}
-
-// registryConfig serves the registry on loopback with its storage in the state
-// directory. The HTTP secret only signs upload state; a new one each start is fine.
-func registryConfig(l layout, port int) (string, error) {
-	secret := make([]byte, 16)
-	if _, err := rand.Read(secret); err != nil {
-		return "", err
-	}
-	return fmt.Sprintf(`version: 0.1
-log:
-  level: info
-  formatter: text
-storage:
-  filesystem:
-    rootdirectory: %s
-  delete:
-    enabled: true
-http:
-  addr: 127.0.0.1:%d
-  secret: %s
-`, l.path("registry", "data"), port, hex.EncodeToString(secret)), nil
 }
 
 // SampleRegistry is the registry host the samples name. containerd maps it to

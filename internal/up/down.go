@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/berthdev/berth/internal/localrun"
 )
 
 // downTimeout bounds how long Down waits for a running `up` to stop: the drain of
@@ -43,7 +45,7 @@ func Down(ctx context.Context, o Options) error {
 	loadRunOptions(l, &o)
 	s := &session{o: o, l: l, out: out, procs: map[string]*proc{}}
 	if !s.adoptAll() {
-		mps, err := unmountUnder(l.dir)
+		mps, err := localrun.UnmountUnder(l.dir)
 		for _, mp := range mps {
 			out.printf("  unmounted leftover %s", mp)
 		}

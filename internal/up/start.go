@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	"github.com/berthdev/berth/internal/localrun"
 )
 
 // Kubeconfig names under kubeconfigs/.
@@ -158,7 +159,7 @@ func (s *session) startRegistry(ctx context.Context) error {
 		return err
 	}
 	s.registryPort = port
-	cfg, err := registryConfig(s.l, port)
+	cfg, err := localrun.RegistryConfig(s.l.path("registry", "data"), hostPort(port), "")
 	if err != nil {
 		return err
 	}
@@ -181,16 +182,17 @@ func (s *session) startContainerd(ctx context.Context) error {
 	if err := writeFile(hosts, []byte(hostsTOML(s.registryPort)), 0o644); err != nil {
 		return err
 	}
-	if err := writeFile(s.l.containerdConfigFile(), []byte(containerdConfig(s.l)), 0o600); err != nil {
+	cfg := localrun.ContainerdConfig(s.l.path("containerd", "root"), s.l.path("containerd", "state"), s.l.containerdSocket())
+	if err := writeFile(s.l.containerdConfigFile(), []byte(cfg), 0o600); err != nil {
 		return err
 	}
-	s.snapshotter = snapshotter(s.l)
+	s.snapshotter = localrun.Snapshotter(s.l.containerdDir())
 	bin, err := findBinary(s.o.BinDir, compContainerd)
 	if err != nil {
 		return err
 	}
 	return s.launch(ctx, compContainerd, bin, []string{"--config", s.l.containerdConfigFile()},
-		[]string{pathEnv(s.o.BinDir)}, containerdServing(s.l.containerdSocket()))
+		[]string{pathEnv(s.o.BinDir)}, func(ctx context.Context) error { return localrun.ContainerdServing(ctx, s.l.containerdSocket()) })
 }
 
 func (s *session) pushDemo(ctx context.Context) error {

@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	"github.com/berthdev/berth/internal/localrun"
 	"github.com/berthdev/berth/internal/manager"
 )
 
@@ -174,7 +175,7 @@ func (s *session) cleanupPrevious() error {
 	defer func() { s.o = current }()
 	loadRunOptions(s.l, &s.o) // clean up what the previous run had
 	if !s.adoptAll() {
-		_, err := unmountUnder(s.l.dir)
+		_, err := localrun.UnmountUnder(s.l.dir)
 		return err
 	}
 	s.out.printf("berth up: a previous run did not stop cleanly; cleaning up first")
@@ -261,14 +262,15 @@ func (s *session) shutdown() error {
 		s.out.printf("  removed leftover %s", k)
 	}
 	stop(compContainerd, 15*time.Second)
-	for _, pid := range shimPIDs(s.l.containerdSocket()) {
+	pids, _ := localrun.ShimPIDs(s.l.containerdSocket())
+	for _, pid := range pids {
 		s.out.printf("  killed leftover containerd shim (pid %d)", pid)
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
 	stop(compRegistry, 10*time.Second)
 	stop(compAPIServer, 30*time.Second)
 	stop(compEtcd, 30*time.Second)
-	if _, err := unmountUnder(s.l.dir); err != nil {
+	if _, err := localrun.UnmountUnder(s.l.dir); err != nil {
 		errs = append(errs, err)
 	}
 	_ = os.Remove(s.l.summaryFile())

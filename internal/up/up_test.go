@@ -142,20 +142,6 @@ func TestLogTail(t *testing.T) {
 	}
 }
 
-func TestUnescapeMount(t *testing.T) {
-	for in, want := range map[string]string{
-		`/tmp/a`:           "/tmp/a",
-		`/tmp/with\040sp`:  "/tmp/with sp",
-		`/tmp/tab\011x`:    "/tmp/tab\tx",
-		`/tmp/back\134sl`:  `/tmp/back\sl`,
-		`/tmp/trailing\04`: `/tmp/trailing\04`,
-	} {
-		if got := unescapeMount(in); got != want {
-			t.Errorf("unescapeMount(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 // TestWebProxyBackends: only ready endpoints on this machine's addresses are
 // used; terminating ones and those of other (hollow) instances are not.
 func TestWebProxyBackends(t *testing.T) {

@@ -34,6 +34,7 @@ import (
 	"github.com/berthdev/berth/agent/hollow"
 	ecsac "github.com/berthdev/berth/apis/applyconfiguration/apis/v1alpha1"
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	berthconfig "github.com/berthdev/berth/config"
 	"github.com/berthdev/berth/controllers"
 	"github.com/berthdev/berth/controllers/endpoints"
 	"github.com/berthdev/berth/internal/conditions"
@@ -355,7 +356,7 @@ func TestKubectlWaitForTask(t *testing.T) {
 		"metadata": map[string]any{"name": "migrate-latest", "namespace": s.ns},
 		"spec":     map[string]any{"cluster": s.cluster, "taskDefinition": "migrate"},
 	}}
-	s.apply(t, writeManifests(t, task))
+	s.apply(t, testenv.WriteYAML(t, task))
 	latest := "tasks.ecs.berth.dev/migrate-latest"
 	k.must(t, "wait", "-n", s.ns, latest, "--for=condition=Placed", "--timeout=60s")
 	k.must(t, "wait", "-n", s.ns, latest, "--for=condition=Running", "--timeout=60s")
@@ -390,7 +391,7 @@ func startSamples(t *testing.T, cfg hollow.Config) *sampleEnv {
 	ns := env.Namespace(t)
 	s := &sampleEnv{ns: ns, kubectl: newKubectl(t), applied: map[string]*unstructured.Unstructured{}}
 	s.objs, s.cluster, s.instance = loadSamples(t, ns)
-	s.file = writeManifests(t, s.objs...)
+	s.file = testenv.WriteYAML(t, s.objs...)
 
 	cfg.Cluster, cfg.NamePrefix = s.cluster, ns
 	if cfg.Instances == 0 {
@@ -458,7 +459,7 @@ func (s *sampleEnv) applyEdited(t *testing.T, kind, name string, edit func(*unst
 		if u.GetKind() == kind && u.GetName() == name && u.GroupVersionKind().Group == ecsv1alpha1.GroupVersion.Group {
 			c := u.DeepCopy()
 			edit(c)
-			s.apply(t, writeManifests(t, c))
+			s.apply(t, testenv.WriteYAML(t, c))
 			return
 		}
 	}
@@ -640,20 +641,13 @@ func (s *sampleEnv) deleteClusterScoped() {
 // names the renamed Cluster (or leaves it to the default) pointed at it.
 func loadSamples(t *testing.T, ns string) (objs []*unstructured.Unstructured, cluster, instance string) {
 	t.Helper()
-	dir := filepath.Join(testenv.RepoRoot(), "config", "samples")
-	data, err := os.ReadFile(filepath.Join(dir, "kustomization.yaml"))
+	files, err := berthconfig.SampleFiles()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var k struct {
-		Resources []string `json:"resources"`
-	}
-	if err := yaml.Unmarshal(data, &k); err != nil {
-		t.Fatalf("decoding kustomization.yaml: %v", err)
-	}
 	renamed := map[string]string{}
-	for _, res := range k.Resources {
-		for _, u := range decodeManifests(t, filepath.Join(dir, res)) {
+	for _, res := range files {
+		for _, u := range decodeManifests(t, filepath.Join(testenv.RepoRoot(), "config", res)) {
 			gvk := u.GroupVersionKind()
 			mapping, err := env.Client.RESTMapper().RESTMapping(gvk.GroupKind(), gvk.Version)
 			if err != nil {
@@ -722,25 +716,6 @@ func decodeManifests(t *testing.T, path string) []*unstructured.Unstructured {
 			out = append(out, &unstructured.Unstructured{Object: m})
 		}
 	}
-}
-
-// writeManifests writes objects as one YAML stream and returns the file's path.
-func writeManifests(t *testing.T, objs ...*unstructured.Unstructured) string {
-	t.Helper()
-	var b bytes.Buffer
-	for _, u := range objs {
-		data, err := yaml.Marshal(u.Object)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b.WriteString("---\n")
-		b.Write(data)
-	}
-	path := filepath.Join(t.TempDir(), "manifests.yaml")
-	if err := os.WriteFile(path, b.Bytes(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }
 
 // keyOf names an object across kinds: the ECS Service web and the core Service web

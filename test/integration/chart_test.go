@@ -158,7 +158,7 @@ func TestHelmChartInstallsOnServer(t *testing.T) {
 			// The test apiserver has no Prometheus Operator: its ServiceMonitor is
 			// checked by TestHelmChartRender only.
 			objs = slices.DeleteFunc(objs, func(u *unstructured.Unstructured) bool { return u.GetKind() == "ServiceMonitor" })
-			out, err := kubectl.run(t.Context(), "apply", "--server-side", "--force-conflicts", "--dry-run=server", "-f", writeObjects(t, objs))
+			out, err := kubectl.run(t.Context(), "apply", "--server-side", "--force-conflicts", "--dry-run=server", "-f", testenv.WriteYAML(t, objs...))
 			if err != nil {
 				t.Fatalf("server-side dry run of the chart failed: %v", err)
 			}
@@ -198,7 +198,7 @@ func TestHelmChartPodSecurity(t *testing.T) {
 	for _, tc := range tests {
 		obj := c.get(tc.kind, tc.name)
 		t.Run(tc.kind, func(t *testing.T) {
-			out, err := kubectl.run(t.Context(), "apply", "--server-side", "--dry-run=server", "-f", writeObjects(t, []*unstructured.Unstructured{obj}))
+			out, err := kubectl.run(t.Context(), "apply", "--server-side", "--dry-run=server", "-f", testenv.WriteYAML(t, obj))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -782,25 +782,6 @@ func renderChart(t *testing.T, ns, values string, extra ...string) string {
 	t.Helper()
 	args := append([]string{"template", releaseName, chartPath, "--namespace", ns, "--values", "-"}, extra...)
 	return runHelmInput(t, values, args...)
-}
-
-// writeObjects writes objs as one multi-document YAML file and returns its path.
-func writeObjects(t *testing.T, objs []*unstructured.Unstructured) string {
-	t.Helper()
-	var b bytes.Buffer
-	for _, u := range objs {
-		data, err := yaml.Marshal(u.Object)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b.WriteString("---\n")
-		b.Write(data)
-	}
-	p := filepath.Join(t.TempDir(), "objects.yaml")
-	if err := os.WriteFile(p, b.Bytes(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
 
 // decodeDocuments decodes every object of a multi-document YAML stream.

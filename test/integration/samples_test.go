@@ -1,7 +1,7 @@
 package integration
 
 import (
-	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -11,9 +11,9 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	berthconfig "github.com/berthdev/berth/config"
 )
 
 // demoImage is the image every sample runs.
@@ -35,17 +35,15 @@ func sampleFiles(t *testing.T) []string {
 			files = append(files, filepath.Base(p))
 		}
 	}
-	data, err := os.ReadFile(filepath.Join(dir, "kustomization.yaml"))
+	order, err := berthconfig.SampleFiles()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var k struct {
-		Resources []string `json:"resources"`
+	listed := make([]string, len(order))
+	for i, p := range order {
+		listed[i] = path.Base(p)
 	}
-	if err := yaml.Unmarshal(data, &k); err != nil {
-		t.Fatalf("decoding kustomization.yaml: %v", err)
-	}
-	listed := slices.Sorted(slices.Values(k.Resources))
+	slices.Sort(listed)
 	if !slices.Equal(listed, files) {
 		t.Fatalf("kustomization.yaml lists %v, but config/samples holds %v", listed, files)
 	}

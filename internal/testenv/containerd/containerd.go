@@ -8,7 +8,6 @@
 package ctrtest
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -16,17 +15,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
-	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
-	"github.com/containerd/containerd/v2/pkg/namespaces"
-	"github.com/containerd/errdefs"
 
+	"github.com/berthdev/berth/internal/localrun"
 	"github.com/berthdev/berth/internal/testenv"
 )
 
@@ -118,11 +113,9 @@ func Launch() (*Containerd, error) {
 			return nil, c.cleanupDir(err)
 		}
 	}
-	if !overlayUsable(dir) {
-		c.Snapshotter = "native"
-	}
+	c.Snapshotter = localrun.Snapshotter(dir)
 	cfg := filepath.Join(dir, "config.toml")
-	if err := os.WriteFile(cfg, []byte(c.config()), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte(localrun.ContainerdConfig(filepath.Join(c.Dir, "root"), filepath.Join(c.Dir, "state"), c.Address)), 0o600); err != nil {
 		return nil, c.cleanupDir(err)
 	}
 	logf, err := os.Create(filepath.Join(dir, "containerd.log"))
@@ -150,55 +143,6 @@ func Launch() (*Containerd, error) {
 	return c, nil
 }
 
-func (c *Containerd) config() string {
-	return fmt.Sprintf(`version = 3
-root = %q
-state = %q
-disabled_plugins = [
-  "io.containerd.grpc.v1.cri",
-  "io.containerd.cri.v1.images",
-  "io.containerd.cri.v1.runtime",
-  "io.containerd.podsandbox.controller.v1.podsandbox",
-  "io.containerd.nri.v1.nri",
-  "io.containerd.internal.v1.opt",
-  "io.containerd.snapshotter.v1.blockfile",
-  "io.containerd.snapshotter.v1.erofs",
-  "io.containerd.differ.v1.erofs",
-  "io.containerd.tracing.processor.v1.otlp",
-  "io.containerd.internal.v1.tracing",
-]
-
-[grpc]
-  address = %q
-
-[ttrpc]
-  address = %q
-
-[debug]
-  level = "info"
-`, filepath.Join(c.Dir, "root"), filepath.Join(c.Dir, "state"), c.Address, c.Address+".ttrpc")
-}
-
-// overlayUsable mounts a throwaway overlay under dir.
-func overlayUsable(dir string) bool {
-	base := filepath.Join(dir, "overlay-probe")
-	// Anything left here goes with Dir when containerd stops.
-	defer func() { _ = os.RemoveAll(base) }()
-	for _, d := range []string{"lower", "upper", "work", "merged"} {
-		if err := os.MkdirAll(filepath.Join(base, d), 0o700); err != nil {
-			return false
-		}
-	}
-	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s",
-		filepath.Join(base, "lower"), filepath.Join(base, "upper"), filepath.Join(base, "work"))
-	merged := filepath.Join(base, "merged")
-	if err := syscall.Mount("overlay", merged, "overlay", 0, opts); err != nil {
-		return false
-	}
-	_ = syscall.Unmount(merged, syscall.MNT_DETACH)
-	return true
-}
-
 func (c *Containerd) waitReady(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
@@ -207,18 +151,11 @@ func (c *Containerd) waitReady(timeout time.Duration) error {
 			return errors.New("containerd exited during startup")
 		default:
 		}
-		if _, err := os.Stat(c.Address); err == nil {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			cl, err := containerd.New(c.Address, containerd.WithTimeout(2*time.Second))
-			if err == nil {
-				ok, _ := cl.IsServing(ctx)
-				_ = cl.Close()
-				if ok {
-					cancel()
-					return nil
-				}
-			}
-			cancel()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		err := localrun.ContainerdServing(ctx, c.Address)
+		cancel()
+		if err == nil {
+			return nil
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -239,8 +176,11 @@ func (c *Containerd) Stop() error {
 		select {
 		case <-c.exited:
 		default:
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			var err error
-			if nss, err = c.purge(); err != nil {
+			nss, _, err = localrun.PurgeContainers(ctx, c.Address)
+			cancel()
+			if err != nil {
 				errs = append(errs, fmt.Errorf("removing containers: %w", err))
 			}
 			_ = c.cmd.Process.Signal(syscall.SIGTERM)
@@ -282,42 +222,6 @@ func removeEmptyHostDirs(namespaces []string) {
 	}
 }
 
-// purge deletes every task and container in every namespace, and returns the
-// namespaces.
-func (c *Containerd) purge() ([]string, error) {
-	cl, err := c.Client()
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = cl.Close() }() // containerd stops next: a failed close changes nothing
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	nss, err := cl.NamespaceService().List(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var errs []error
-	for _, ns := range nss {
-		nctx := namespaces.WithNamespace(ctx, ns)
-		ctrs, err := cl.Containers(nctx)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		for _, ctr := range ctrs {
-			if task, err := ctr.Task(nctx, nil); err == nil {
-				if _, err := task.Delete(nctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
-					errs = append(errs, fmt.Errorf("deleting task %s/%s: %w", ns, ctr.ID(), err))
-				}
-			}
-			if err := ctr.Delete(nctx, containerd.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
-				errs = append(errs, fmt.Errorf("deleting container %s/%s: %w", ns, ctr.ID(), err))
-			}
-		}
-	}
-	return nss, errors.Join(errs...)
-}
-
 // killShims kills shim processes still serving this containerd (their command line
 // names its address) and returns how many it found.
 func (c *Containerd) killShims() int {
@@ -328,96 +232,19 @@ func (c *Containerd) killShims() int {
 	return len(pids)
 }
 
-// ShimPIDs lists the containerd-shim processes started for the containerd at address.
-func ShimPIDs(address string) ([]int, error) {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil, err
-	}
-	var pids []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil {
-			continue
-		}
-		args := strings.Split(string(b), "\x00")
-		if len(args) == 0 || !strings.HasPrefix(filepath.Base(args[0]), "containerd-shim") {
-			continue
-		}
-		for i := 0; i+1 < len(args); i++ {
-			if args[i] == "-address" && args[i+1] == address {
-				pids = append(pids, pid)
-				break
-			}
-		}
-	}
-	return pids, nil
-}
-
-// MountsUnder lists the mount points at or under dir, deepest first.
-func MountsUnder(dir string) ([]string, error) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = f.Close() }() // read-only
-	dir = filepath.Clean(dir)
-	var mounts []string
-	s := bufio.NewScanner(f)
-	s.Buffer(make([]byte, 64*1024), 1024*1024)
-	for s.Scan() {
-		fields := bytes.Fields(s.Bytes())
-		if len(fields) < 5 {
-			continue
-		}
-		mp := unescapeMountPath(string(fields[4]))
-		if mp == dir || strings.HasPrefix(mp, dir+"/") {
-			mounts = append(mounts, mp)
-		}
-	}
-	sort.Slice(mounts, func(i, j int) bool { return len(mounts[i]) > len(mounts[j]) })
-	return mounts, s.Err()
-}
-
-// unescapeMountPath undoes mountinfo's octal escapes (\040 for a space).
-func unescapeMountPath(p string) string {
-	if !strings.Contains(p, `\`) {
-		return p
-	}
-	var b strings.Builder
-	for i := 0; i < len(p); i++ {
-		if p[i] == '\\' && i+3 < len(p) {
-			if n, err := strconv.ParseUint(p[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(p[i])
-	}
-	return b.String()
-}
-
-func unmountUnder(dir string) error {
-	mounts, err := MountsUnder(dir)
-	if err != nil {
-		return err
-	}
-	var errs []error
-	for _, m := range mounts {
-		if err := syscall.Unmount(m, syscall.MNT_DETACH); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOENT) {
-			errs = append(errs, fmt.Errorf("unmounting %s: %w", m, err))
-		}
-	}
-	return errors.Join(errs...)
-}
-
 func (c *Containerd) cleanupDir(err error) error {
 	_ = os.RemoveAll(c.Dir)
+	return err
+}
+
+// ShimPIDs lists the containerd-shim processes started for the containerd at address.
+func ShimPIDs(address string) ([]int, error) { return localrun.ShimPIDs(address) }
+
+// MountsUnder lists the mount points at or under dir, deepest first.
+func MountsUnder(dir string) ([]string, error) { return localrun.MountsUnder(dir) }
+
+func unmountUnder(dir string) error {
+	_, err := localrun.UnmountUnder(dir)
 	return err
 }
 

@@ -9,8 +9,6 @@ package regtest
 
 import (
 	"bytes"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -27,6 +25,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/berthdev/berth/internal/localrun"
 	"github.com/berthdev/berth/internal/testenv"
 )
 
@@ -189,10 +188,6 @@ func waitV2(addr string, exited <-chan struct{}) error {
 }
 
 func (r *Registry) writeConfig(addr string) (string, error) {
-	secret := make([]byte, 16)
-	if _, err := rand.Read(secret); err != nil {
-		return "", err
-	}
 	var auth string
 	if r.Username != "" {
 		hash, err := bcrypt.GenerateFromPassword([]byte(r.Password), bcrypt.MinCost)
@@ -205,22 +200,10 @@ func (r *Registry) writeConfig(addr string) (string, error) {
 		}
 		auth = fmt.Sprintf("auth:\n  htpasswd:\n    realm: berth-test\n    path: %s\n", htpasswd)
 	}
-	cfg := fmt.Sprintf(`version: 0.1
-log:
-  level: info
-  formatter: text
-storage:
-  filesystem:
-    rootdirectory: %s
-  delete:
-    enabled: true
-  maintenance:
-    uploadpurging:
-      enabled: false
-http:
-  addr: %s
-  secret: %s
-%s`, filepath.Join(r.dir, "data"), addr, hex.EncodeToString(secret), auth)
+	cfg, err := localrun.RegistryConfig(filepath.Join(r.dir, "data"), addr, auth)
+	if err != nil {
+		return "", err
+	}
 	path := filepath.Join(r.dir, "config.yml")
 	return path, os.WriteFile(path, []byte(cfg), 0o600)
 }
