@@ -324,7 +324,7 @@ func TestSecretsNeverLogged(t *testing.T) {
 	h.waitFor(d.UID, "STOPPED", hasStatus(ecsv1alpha1.TaskStopped))
 
 	s, _ := h.rt.Spec(id(d, "app"))
-	if !cmp.Equal(s.Env, []string{"DB_PASSWORD=hunter2-secret"}) {
+	if !cmp.Equal([]string(s.Env), []string{"DB_PASSWORD=hunter2-secret"}) {
 		t.Errorf("container env = %v", s.Env)
 	}
 	mu.Lock()

@@ -10,6 +10,7 @@ package runtime
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"time"
 )
@@ -127,6 +128,15 @@ func (a *Auth) String() string {
 	}
 	return a.Username + ":<redacted>"
 }
+
+// GoString is String, for %#v.
+func (a *Auth) GoString() string { return a.String() }
+
+// MarshalLog is what logr sinks print: never the password.
+func (a *Auth) MarshalLog() any { return a.String() }
+
+// MarshalJSON encodes the user name only.
+func (a *Auth) MarshalJSON() ([]byte, error) { return json.Marshal(a.String()) }
 
 // Image is an image available locally.
 type Image struct {

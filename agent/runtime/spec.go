@@ -3,6 +3,7 @@ package runtime
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -49,8 +50,8 @@ type ContainerSpec struct {
 	Labels map[string]string
 
 	// Env holds NAME=value entries, added to (and overriding) the image's. Values
-	// can be secrets: they are never logged or labelled (see Redacted).
-	Env []string
+	// can be secrets: they are never logged or labelled, and Env prints names only.
+	Env Env
 	// EntryPoint, when set, replaces the image's ENTRYPOINT, and the image's CMD is
 	// then ignored (as in Docker).
 	EntryPoint []string
@@ -117,16 +118,41 @@ type Ulimit struct {
 	Hard uint64
 }
 
+// Env is a container's environment, NAME=value entries. Values can be secrets, so
+// every way of printing it (fmt's %v, %+v and %#v, logr, JSON) shows the names
+// only; the runtime reads the entries themselves.
+type Env []string
+
+// Names returns the variables' names, in order.
+func (e Env) Names() []string {
+	names := make([]string, 0, len(e))
+	for _, kv := range e {
+		n, _, _ := strings.Cut(kv, "=")
+		names = append(names, n)
+	}
+	return names
+}
+
+// String shows the names only.
+func (e Env) String() string {
+	return "Env" + fmt.Sprint(e.Names()) + " (values redacted)"
+}
+
+// GoString is String, for %#v.
+func (e Env) GoString() string { return e.String() }
+
+// MarshalLog is what logr sinks print: the names only.
+func (e Env) MarshalLog() any { return e.String() }
+
+// MarshalJSON encodes the names only.
+func (e Env) MarshalJSON() ([]byte, error) { return json.Marshal(e.String()) }
+
 // Redacted is the spec with environment values hidden, safe to log.
 type Redacted ContainerSpec
 
 // String prints the spec with the names of the environment variables only.
 func (r Redacted) String() string {
-	names := make([]string, 0, len(r.Env))
-	for _, e := range r.Env {
-		n, _, _ := strings.Cut(e, "=")
-		names = append(names, n)
-	}
+	names := r.Env.Names()
 	c := ContainerSpec(r)
 	c.Env = nil
 	return fmt.Sprintf("%+v envNames=%v", struct {

@@ -10,6 +10,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -39,17 +41,19 @@ func (e *MissingError) Error() string {
 // GoString hide the values, so it cannot leak through a log line or %v.
 type Values map[string]string
 
-// String lists the names only.
+// String lists the names only, sorted.
 func (v Values) String() string {
-	names := make([]string, 0, len(v))
-	for k := range v {
-		names = append(names, k)
-	}
-	return "Values{" + strings.Join(names, ",") + "} (values redacted)"
+	return "Values{" + strings.Join(slices.Sorted(maps.Keys(v)), ",") + "} (values redacted)"
 }
 
 // GoString is String, for %#v.
 func (v Values) GoString() string { return v.String() }
+
+// MarshalLog is what logr sinks print: the names only.
+func (v Values) MarshalLog() any { return v.String() }
+
+// MarshalJSON encodes the names only.
+func (v Values) MarshalJSON() ([]byte, error) { return json.Marshal(v.String()) }
 
 // Resolver reads Secrets and ConfigMaps with get requests (the agent may read only
 // those its tasks reference, so it neither lists nor caches them).

@@ -540,6 +540,7 @@ func TestListByLabels(t *testing.T) {
 	img := e.image()
 	type ctr struct{ task, name string }
 	all := []ctr{{"task-a", "web"}, {"task-a", "sidecar"}, {"task-b", "web"}, {"task-b", "sidecar"}}
+	var running runtime.ContainerSpec
 	for _, c := range all {
 		spec := e.spec(c.name, img)
 		uid := "uid-" + c.task
@@ -550,10 +551,16 @@ func TestListByLabels(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer e.delete(spec.ID)
+		if c == (ctr{"task-a", "web"}) {
+			running = spec
+		}
 	}
-	if _, err := e.rt.Start(e.ctx, runtime.ContainerID("uid-task-a", "web")); err != nil {
+	if _, err := e.rt.Start(e.ctx, running.ID); err != nil {
 		t.Fatal(err)
 	}
+	// Its SIGTERM handler is installed once it says "ready": a SIGTERM before that
+	// is ignored by a PID 1 and the stop below would end in SIGKILL.
+	e.waitLog(running, "ready")
 	tests := []struct {
 		name   string
 		labels map[string]string

@@ -56,6 +56,12 @@ func (r *Runtime) Pull(ctx context.Context, ref string, policy runtime.PullPolic
 	name := named.String()
 
 	cached, haveCached := r.cachedImage(ctx, name)
+	if haveCached && !r.creds.mayReuse(name, cached.Labels(), auth) {
+		// Pulled with other credentials: only a pull with this task's own may
+		// serve it, and a failed one must not fall back to the cache.
+		log.V(1).Info("cached image was pulled with other credentials: pulling")
+		haveCached = false
+	}
 	switch {
 	case policy == runtime.PullPreferCached && haveCached,
 		policy == runtime.PullOnce && haveCached && cached.Labels()[imageLabelPulled] != "":
@@ -66,6 +72,7 @@ func (r *Runtime) Pull(ctx context.Context, ref string, policy runtime.PullPolic
 	start := time.Now()
 	img, err := r.pull(ctx, named, auth)
 	if err == nil {
+		r.creds.remember(name, auth)
 		log.V(1).Info("pulled image", logDigest, img.Target().Digest.String(), logDuration, time.Since(start).String())
 		return r.imageInfo(img, false, nil), nil
 	}
@@ -109,11 +116,17 @@ func (r *Runtime) cachedImage(ctx context.Context, name string) (ctrd.Image, boo
 func (r *Runtime) pull(ctx context.Context, named reference.Named, auth *runtime.Auth) (ctrd.Image, error) {
 	name := named.String()
 	rec := &recorder{}
+	labels := map[string]string{imageLabelPulled: time.Now().UTC().Format(time.RFC3339)}
+	if auth != nil {
+		labels[imageLabelPrivate] = "true"
+	}
+	// The labels replace the record's: an anonymous pull that succeeds makes the
+	// image public again.
 	img, err := r.client.Pull(ctx, name,
 		ctrd.WithResolver(r.resolver(ctx, auth, rec)),
 		ctrd.WithPullUnpack,
 		ctrd.WithPullSnapshotter(r.snapshotter),
-		ctrd.WithPullLabels(map[string]string{imageLabelPulled: time.Now().UTC().Format(time.RFC3339)}),
+		ctrd.WithPullLabels(labels),
 	)
 	if err != nil {
 		return nil, classifyPullError(ctx, name, err, rec)

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/berthdev/berth/agent/runtime"
+	"github.com/berthdev/berth/agent/runtime/containerd"
 	regtest "github.com/berthdev/berth/internal/testenv/registry"
 )
 
@@ -251,4 +252,64 @@ func TestPullThroughHostsConfig(t *testing.T) {
 	if reg.RepoRequests("team/app") == 0 {
 		t.Errorf("the configured host was not contacted")
 	}
+}
+
+// TestPrivateImageNotReusedWithOtherCredentials: an image pulled with one task's
+// credentials serves, from the cache, only pulls with the same credentials. Others
+// (none, wrong ones) go to the registry, which refuses them, and never fall back to
+// the cache; a restarted agent pulls again before its first reuse.
+func TestPrivateImageNotReusedWithOtherCredentials(t *testing.T) {
+	e := newEnv(t)
+	reg := regtest.Start(t, regtest.WithBasicAuth("berth", "s3cret"))
+	ref, digest := reg.Push(t, regtest.TestImage(t, nil), "private/app", "v1")
+	right := &runtime.Auth{Username: "berth", Password: "s3cret"}
+	if _, err := e.rt.Pull(e.ctx, ref, runtime.PullPreferCached, right); err != nil {
+		t.Fatal(err)
+	}
+
+	steps := []struct {
+		name          string
+		policy        runtime.PullPolicy
+		auth          *runtime.Auth
+		wantErr       bool
+		wantContacted bool
+	}{
+		{name: "same credentials use the cache", policy: runtime.PullPreferCached, auth: right},
+		{name: "no credentials go to the registry", policy: runtime.PullPreferCached, wantErr: true, wantContacted: true},
+		{name: "wrong credentials go to the registry", policy: runtime.PullPreferCached, auth: &runtime.Auth{Username: "berth", Password: "guess"}, wantErr: true, wantContacted: true},
+		{name: "once does not trust the cache either", policy: runtime.PullOnce, wantErr: true, wantContacted: true},
+		{name: "default does not fall back to the cache", policy: runtime.PullDefault, wantErr: true, wantContacted: true},
+		{name: "same credentials still use the cache", policy: runtime.PullPreferCached, auth: right},
+	}
+	for _, s := range steps {
+		t.Run(s.name, func(t *testing.T) {
+			reg.ResetRequests()
+			img, err := e.rt.Pull(e.ctx, ref, s.policy, s.auth)
+			if (err != nil) != s.wantErr {
+				t.Fatalf("pull: %+v, %v; want error %v", img, err, s.wantErr)
+			}
+			if err == nil && img.Digest != digest {
+				t.Errorf("digest %s, want %s", img.Digest, digest)
+			}
+			if got := reg.RepoRequests("private/app") > 0; got != s.wantContacted {
+				t.Errorf("registry contacted = %v, want %v", got, s.wantContacted)
+			}
+		})
+	}
+
+	t.Run("a restarted agent pulls again", func(t *testing.T) {
+		rt2, err := containerd.New(e.ctx, containerd.Options{Address: daemon.Address, Namespace: e.ns,
+			Snapshotter: daemon.Snapshotter, HostsDir: daemon.HostsDir, FIFODir: daemon.FIFODir, RuncRoot: daemon.RuncRoot})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = rt2.Close() }()
+		reg.ResetRequests()
+		if _, err := rt2.Pull(e.ctx, ref, runtime.PullPreferCached, right); err != nil {
+			t.Fatal(err)
+		}
+		if reg.RepoRequests("private/app") == 0 {
+			t.Error("a new process reused a private image without asking the registry")
+		}
+	})
 }

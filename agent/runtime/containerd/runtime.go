@@ -73,6 +73,7 @@ type Runtime struct {
 	runcRoot    string
 	locks       idLocks
 	used        imageUse
+	creds       credentialMemo
 }
 
 var _ runtime.Runtime = (*Runtime)(nil)
