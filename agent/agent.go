@@ -40,14 +40,17 @@ import (
 	"github.com/berthdev/berth/internal/version"
 )
 
-// RBAC of the agent. Admission rules (a later change) narrow writes to the agent's
-// own instance and tasks; RBAC cannot express "own".
+// RBAC of the agent. RBAC cannot express "its own": the admission policy of
+// config/admission narrows these writes to the agent's own ContainerInstance, its own
+// Lease and the status of the tasks bound to it (docs/security.md). Secrets and
+// ConfigMaps are read by name only (get, never list or watch).
 //
 // +kubebuilder:rbac:groups=ecs.berth.dev,resources=containerinstances,verbs=get;create
 // +kubebuilder:rbac:groups=ecs.berth.dev,resources=containerinstances/status,verbs=get;patch
 // +kubebuilder:rbac:groups=ecs.berth.dev,resources=tasks,verbs=get;list;watch
 // +kubebuilder:rbac:groups=ecs.berth.dev,resources=tasks/status,verbs=get;patch
 // +kubebuilder:rbac:groups=ecs.berth.dev,resources=taskdefinitions,verbs=get;list;watch
+// +kubebuilder:rbac:groups=ecs.berth.dev,resources=clusters,verbs=get;list;watch
 // +kubebuilder:rbac:groups=apps,resources=controllerrevisions,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=secrets;configmaps,verbs=get
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;create;update
@@ -68,6 +71,8 @@ type Agent struct {
 	secrets  *secrets.Resolver
 	reporter *reporter
 	queue    workqueue.TypedRateLimitingInterface[types.NamespacedName]
+	// guard checks tasks against the cluster's container policy before they start.
+	guard *policyGuard
 
 	mu sync.Mutex
 	// uids remembers each known task's UID, to forget its containers once its object
@@ -119,6 +124,8 @@ func New(ctx context.Context, o Options) (*Agent, error) {
 		// Only this instance's tasks: the apiserver filters with the CRD's selectable field.
 		&ecsv1alpha1.Task{}:          {Field: fields.OneTermEqualSelector(ecsv1alpha1.TaskFieldContainerInstance, o.Name)},
 		&appsv1.ControllerRevision{}: {Label: family},
+		// Only this instance's Cluster, for its container policy.
+		&ecsv1alpha1.Cluster{}: {Field: fields.OneTermEqualSelector("metadata.name", o.Cluster)},
 	}})
 	if err != nil {
 		return nil, err
@@ -131,6 +138,7 @@ func New(ctx context.Context, o Options) (*Agent, error) {
 			workqueue.TypedRateLimitingQueueConfig[types.NamespacedName]{Name: "agent-tasks"}),
 		uids:  map[types.NamespacedName]types.UID{},
 		usage: map[types.UID]placement.Request{},
+		guard: newPolicyGuard(),
 	}
 	nw, err := network.New(network.Config{
 		StateDir: o.StateDir, PluginDirs: filepath.SplitList(o.CNIPluginDir), Subnet: o.BridgeSubnet, Bridge: o.Bridge,
@@ -141,7 +149,7 @@ func New(ctx context.Context, o Options) (*Agent, error) {
 	}
 	a.reporter = newReporter(c, ch)
 	a.eng = engine.New(engine.Config{
-		Runtime: rt, PullPolicy: runtime.PullPolicy(o.PullPolicy), StateDir: o.StateDir,
+		Runtime: &policyRuntime{Runtime: rt, users: rt, guard: a.guard}, PullPolicy: runtime.PullPolicy(o.PullPolicy), StateDir: o.StateDir,
 		Report: a.reporter.enqueue, Log: ctrl.LoggerFrom(ctx).WithName("engine"), Network: nw,
 	})
 	return a, nil
@@ -164,12 +172,19 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err := a.eng.Recover(ctx); err != nil {
 		return fmt.Errorf("recovering containers: %w", err)
 	}
+	// A previous run admitted the tasks it started: the container policy does not
+	// stop them when it was tightened since.
+	a.guard.admitRecovered(a.eng.Unclaimed())
 	if err := a.registerUntilDone(ctx); err != nil {
 		return err
 	}
 	go a.reg.Heartbeat(ctx)
 
 	if err := a.watchTasks(ctx); err != nil {
+		return err
+	}
+	// Synced with the tasks, so that no task is judged without its cluster's policy.
+	if _, err := a.cache.GetInformer(ctx, &ecsv1alpha1.Cluster{}); err != nil {
 		return err
 	}
 	cacheErr := make(chan error, 1)
@@ -340,6 +355,7 @@ func (a *Agent) sync(ctx context.Context, key types.NamespacedName) error {
 		delete(a.usage, uid)
 		a.mu.Unlock()
 		if ok {
+			a.guard.forget(uid)
 			a.eng.Forget(uid)
 		}
 		return nil
@@ -356,6 +372,9 @@ func (a *Agent) sync(ctx context.Context, key types.NamespacedName) error {
 		a.release(t.UID)
 	}
 	d, err := a.desired(ctx, &t)
+	if err == nil {
+		err = a.admit(ctx, &t, d)
+	}
 	if err != nil {
 		var failure *startFailure
 		if errors.As(err, &failure) {

@@ -4,8 +4,10 @@
 #   config/crd/bases/*.yaml     -> charts/berth/crds/ (installed by helm, never upgraded)
 #   config/rbac/role.yaml       -> charts/berth/files/manager-role.yaml (manager ClusterRole)
 #   config/rbac/agent/role.yaml -> charts/berth/files/agent-role.yaml   (agent ClusterRole)
+#   config/admission/*.yaml     -> charts/berth/files/admission/        (agent admission policy)
 # The chart's templates read only the rules of the role files; names, labels and
-# bindings are the chart's.
+# bindings are the chart's. The admission policy is rendered as it is, with the
+# chart's names, labels and agent ServiceAccount.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 chart=charts/berth
@@ -13,3 +15,7 @@ rm -rf "$chart/crds" && mkdir -p "$chart/crds" "$chart/files"
 cp config/crd/bases/*.yaml "$chart/crds/"
 cp config/rbac/role.yaml "$chart/files/manager-role.yaml"
 cp config/rbac/agent/role.yaml "$chart/files/agent-role.yaml"
+rm -rf "$chart/files/admission" && mkdir -p "$chart/files/admission"
+for f in config/admission/*.yaml; do
+	[ "$(basename "$f")" = kustomization.yaml ] || cp "$f" "$chart/files/admission/"
+done

@@ -370,8 +370,9 @@ func (a *Agent) ensureLeaseNamespace(ctx context.Context) error {
 	if err == nil || apierrors.IsAlreadyExists(err) {
 		return nil
 	}
-	// Without the right to create namespaces, the namespace may still exist.
-	if getErr := a.client.Get(ctx, client.ObjectKeyFromObject(ns), ns); getErr == nil {
+	// Without the right to create namespaces (an agent's identity has none), the
+	// namespace may still exist, or the manager creates it: heartbeats retry.
+	if getErr := a.client.Get(ctx, client.ObjectKeyFromObject(ns), ns); getErr == nil || apierrors.IsForbidden(err) {
 		return nil
 	}
 	return fmt.Errorf("hollow: creating namespace %s: %w", ecsv1alpha1.NodeLeaseNamespace, err)

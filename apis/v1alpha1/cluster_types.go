@@ -11,7 +11,47 @@ const (
 	ClusterConditionDeletionBlocked = "DeletionBlocked"
 
 	ReasonResourcesRemain = "ResourcesRemain"
+
+	// ReasonContainerPolicyViolation: a task definition revision asks for more than
+	// its cluster's container policy allows. It is the reason of a Service's
+	// Accepted=False and of a Task's Placed=False, and the agent's stoppedReason of a
+	// task it refuses to start says it too; the message lists every offending field.
+	ReasonContainerPolicyViolation = "ContainerPolicyViolation"
 )
+
+// ContainerPolicyLevel is how much a task may ask of its instance, named after
+// Kubernetes' Pod Security Standards levels.
+//
+// +kubebuilder:validation:Enum=privileged;baseline;restricted
+type ContainerPolicyLevel string
+
+const (
+	// ContainerPolicyPrivileged allows anything a task definition can express.
+	ContainerPolicyPrivileged ContainerPolicyLevel = "privileged"
+	// ContainerPolicyBaseline refuses known privilege escalations: privileged
+	// containers, the host's network, PID and IPC namespaces, host path volumes, and
+	// capabilities beyond Docker's default set.
+	ContainerPolicyBaseline ContainerPolicyLevel = "baseline"
+	// ContainerPolicyRestricted is baseline plus hardening: containers drop ALL
+	// capabilities (adding back only NET_BIND_SERVICE) and never run as root.
+	ContainerPolicyRestricted ContainerPolicyLevel = "restricted"
+)
+
+// DefaultContainerPolicyLevel applies to a Cluster that sets no level and to a
+// cluster that has no Cluster object.
+const DefaultContainerPolicyLevel = ContainerPolicyBaseline
+
+// ContainerPolicy limits what the task definitions run in a cluster may ask for.
+type ContainerPolicy struct {
+	// level is privileged (anything), baseline (default: no privileged containers,
+	// host namespaces, host path volumes or extra capabilities) or restricted
+	// (baseline, plus drop ALL capabilities and never run as root). Services and
+	// Tasks whose revision exceeds it are not started; tasks already running keep
+	// running when it is tightened. See docs/container-policy.md.
+	// +optional
+	// +kubebuilder:default=baseline
+	Level ContainerPolicyLevel `json:"level,omitempty"`
+}
 
 // ClusterFinalizer holds a deleted Cluster until no instance or service uses it.
 const ClusterFinalizer = "ecs.berth.dev/cluster-in-use"
@@ -35,6 +75,22 @@ type ClusterSpec struct {
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=31536000
 	StoppedTaskRetentionSeconds *int32 `json:"stoppedTaskRetentionSeconds,omitempty"`
+
+	// containerPolicy limits what the tasks of the cluster may ask of their
+	// instances (privileged containers, host namespaces and paths, capabilities,
+	// running as root); the default level is baseline.
+	// +optional
+	// +kubebuilder:default={}
+	ContainerPolicy *ContainerPolicy `json:"containerPolicy,omitempty"`
+}
+
+// EffectiveContainerPolicyLevel is the level that applies to the tasks of cluster c;
+// nil (no Cluster object) and an unset level mean DefaultContainerPolicyLevel.
+func EffectiveContainerPolicyLevel(c *Cluster) ContainerPolicyLevel {
+	if c == nil || c.Spec.ContainerPolicy == nil || c.Spec.ContainerPolicy.Level == "" {
+		return DefaultContainerPolicyLevel
+	}
+	return c.Spec.ContainerPolicy.Level
 }
 
 // ClusterStatus counts what runs in the cluster.
@@ -77,6 +133,7 @@ type ClusterStatus struct {
 // +kubebuilder:printcolumn:name="Services",type=integer,JSONPath=`.status.activeServicesCount`
 // +kubebuilder:printcolumn:name="Running",type=integer,JSONPath=`.status.runningTasksCount`
 // +kubebuilder:printcolumn:name="Pending",type=integer,JSONPath=`.status.pendingTasksCount`
+// +kubebuilder:printcolumn:name="Policy",type=string,JSONPath=`.spec.containerPolicy.level`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type Cluster struct {
 	metav1.TypeMeta   `json:",inline"`

@@ -41,7 +41,7 @@ import (
 
 // +kubebuilder:rbac:groups=ecs.berth.dev,resources=tasks,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=ecs.berth.dev,resources=tasks/status,verbs=get;patch
-// +kubebuilder:rbac:groups=ecs.berth.dev,resources=containerinstances;taskdefinitions,verbs=get;list;watch
+// +kubebuilder:rbac:groups=ecs.berth.dev,resources=containerinstances;taskdefinitions;clusters,verbs=get;list;watch
 
 // Scheduler places tasks.
 type Scheduler struct {
@@ -107,6 +107,8 @@ func (s *Scheduler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) erro
 		}))).
 		WatchesRawSource(source.Channel(s.kicks, &handler.TypedEnqueueRequestForObject[*ecsv1alpha1.Task]{})).
 		Watches(&ecsv1alpha1.TaskDefinition{}, handler.EnqueueRequestsFromMapFunc(s.unplacedOfFamily)).
+		Watches(&ecsv1alpha1.Cluster{}, handler.EnqueueRequestsFromMapFunc(s.unplacedOfCluster),
+			builder.WithPredicates(containerPolicyChanged())).
 		WithOptions(controller.Options{MaxConcurrentReconciles: s.MaxConcurrentReconciles}).
 		Complete(s)
 }
@@ -148,6 +150,13 @@ func (s *Scheduler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resul
 	resolved, err := s.resolve(ctx, &task)
 	if err != nil {
 		return ctrl.Result{}, s.unresolved(ctx, &task, err)
+	}
+	refused, err := s.policyViolation(ctx, &task, resolved)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if refused != "" {
+		return ctrl.Result{}, s.markUnplaced(ctx, &task, resolved, ecsv1alpha1.ReasonContainerPolicyViolation, refused)
 	}
 	req2, err := s.request(&task, resolved)
 	if err != nil {

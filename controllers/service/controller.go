@@ -35,8 +35,8 @@ import (
 // Finalizer holds a deleted Service until its tasks have stopped.
 const Finalizer = "ecs.berth.dev/stop-tasks"
 
-// +kubebuilder:rbac:groups=ecs.berth.dev,resources=services,verbs=get;list;watch;update;patch
-// +kubebuilder:rbac:groups=ecs.berth.dev,resources=services/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=ecs.berth.dev,resources=services,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=ecs.berth.dev,resources=services/status,verbs=get;patch
 // +kubebuilder:rbac:groups=ecs.berth.dev,resources=services/finalizers,verbs=update
 // +kubebuilder:rbac:groups=ecs.berth.dev,resources=tasks,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=ecs.berth.dev,resources=containerinstances;clusters;taskdefinitions,verbs=get;list;watch
@@ -55,8 +55,8 @@ type Reconciler struct {
 	Expectations *expectations.Store
 }
 
-// SetupWithManager watches Services, their Tasks, the instances of their clusters and
-// their TaskDefinitions.
+// SetupWithManager watches Services, their Tasks, the instances of their clusters,
+// their TaskDefinitions and their Clusters' container policies.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Now == nil {
 		r.Now = time.Now
@@ -75,6 +75,8 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 			builder.WithPredicates(instanceChanged())).
 		Watches(&ecsv1alpha1.TaskDefinition{}, handler.EnqueueRequestsFromMapFunc(r.servicesOfFamily),
 			builder.WithPredicates(latestRevisionChanged())).
+		Watches(&ecsv1alpha1.Cluster{}, handler.EnqueueRequestsFromMapFunc(r.servicesOfCluster),
+			builder.WithPredicates(containerPolicyChanged())).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
 		Complete(r)
 }

@@ -172,8 +172,9 @@ func (r *Reconciler) loadWorld(ctx context.Context, s *state) error {
 	return nil
 }
 
-// resolveTarget resolves spec.taskDefinition and checks the placement expressions.
-// A service whose target cannot be resolved keeps its current deployments running.
+// resolveTarget resolves spec.taskDefinition and checks the placement expressions,
+// the load balancers and the cluster's container policy. A service whose target
+// cannot be resolved or is refused keeps its current deployments running.
 func (r *Reconciler) resolveTarget(ctx context.Context, s *state) error {
 	ref, err := revision.ParseRef(s.svc.Spec.TaskDefinition)
 	if err != nil {
@@ -211,6 +212,10 @@ func (r *Reconciler) resolveTarget(ctx context.Context, s *state) error {
 				i, target.Ref, lb.ContainerName, lb.ContainerPort)
 			return nil
 		}
+	}
+	if msg := s.policyViolation(target.Ref, target.Spec); msg != "" {
+		s.reject(ecsv1alpha1.ReasonContainerPolicyViolation, "%s", msg)
+		return nil
 	}
 	s.target = target
 	s.constraints = append(svcConstraints, tdConstraints...)

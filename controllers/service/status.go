@@ -22,8 +22,12 @@ func computeStatus(s *state) {
 	if s.primary == nil {
 		gen := s.svc.Generation
 		st.TaskDefinition, st.RolloutState = "", ""
-		conditions.Set(&st.Conditions, gen, ecsv1alpha1.ServiceConditionRolloutComplete, metav1.ConditionFalse, ecsv1alpha1.ReasonRevisionNotFound, "No deployment: the task definition does not resolve")
-		conditions.Set(&st.Conditions, gen, ecsv1alpha1.ServiceConditionSteady, metav1.ConditionFalse, ecsv1alpha1.ReasonRevisionNotFound, "No deployment yet")
+		reason, msg := ecsv1alpha1.ReasonRevisionNotFound, "No deployment: the task definition does not resolve"
+		if s.acceptedReason == ecsv1alpha1.ReasonContainerPolicyViolation {
+			reason, msg = s.acceptedReason, "No deployment: the cluster's container policy refuses the task definition"
+		}
+		conditions.Set(&st.Conditions, gen, ecsv1alpha1.ServiceConditionRolloutComplete, metav1.ConditionFalse, reason, msg)
+		conditions.Set(&st.Conditions, gen, ecsv1alpha1.ServiceConditionSteady, metav1.ConditionFalse, reason, "No deployment yet")
 	} else {
 		st.TaskDefinition, st.RolloutState = s.primary.TaskDefinition, s.primary.RolloutState
 		setRolloutComplete(s)

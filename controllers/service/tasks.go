@@ -411,11 +411,16 @@ func (s *state) reportTaskWrites(ctx context.Context) {
 }
 
 // launch creates the tasks the plan starts, unless the deployment's failures call
-// for a pause.
+// for a pause or the cluster's container policy refuses its revision.
 func (r *Reconciler) launch(ctx context.Context, s *state, key string) error {
 	start := int(s.plan.Start)
 	if start > 0 {
-		if until := s.launchBackoff(); s.now.Before(until) {
+		if refused := r.primaryRefused(ctx, s); refused != "" {
+			// Tightened since the deployment started: what runs keeps running (a Cluster
+			// watch requeues the service when the policy changes again).
+			s.plan.Blocked = refused
+			start = 0
+		} else if until := s.launchBackoff(); s.now.Before(until) {
 			// The deployment's tasks keep failing: relaunching at once would only fail
 			// faster (ECS throttles such services the same way).
 			s.plan.Blocked = fmt.Sprintf("tasks keep failing; next launch after %s", until.Format(time.RFC3339))

@@ -143,6 +143,21 @@ func installRBAC(ctx context.Context, c client.Client, agentUsers ...string) err
 	return apply(ctx, c, roles...)
 }
 
+// installAdmission applies the admission policy that restricts every agent to its
+// own container instance (config/admission), so the agent of `up` runs under the
+// same rules as in a cluster with the Helm chart.
+func installAdmission(ctx context.Context, c client.Client) error {
+	files, err := berthconfig.AdmissionFiles()
+	if err != nil {
+		return err
+	}
+	objs, err := embeddedObjects(berthconfig.Admission, files...)
+	if err != nil {
+		return err
+	}
+	return apply(ctx, c, objs...)
+}
+
 func binding(role, name string, subject rbacv1.Subject) *rbacv1.ClusterRoleBinding {
 	return &rbacv1.ClusterRoleBinding{
 		TypeMeta:   metav1.TypeMeta{APIVersion: rbacv1.SchemeGroupVersion.String(), Kind: "ClusterRoleBinding"},

@@ -13,6 +13,9 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -44,7 +47,7 @@ func (s *session) startPKI(context.Context) error {
 		{"admin", AdminUser, "system:masters"},
 		{kubeconfigManager, ManagerUser, ""},
 		{kubeconfigAgent, AgentUserPrefix + s.o.InstanceName, AgentGroup},
-		{kubeconfigHollow, AgentUserPrefix + hollowPrefix, AgentGroup},
+		{kubeconfigHollow, hollowUser, ""},
 	}
 	for _, c := range clients {
 		var groups []string
@@ -141,8 +144,17 @@ func (s *session) bootstrap(ctx context.Context) error {
 	if err := installCRDs(ctx, s.admin); err != nil {
 		return err
 	}
-	if err := installRBAC(ctx, s.admin, AgentUserPrefix+s.o.InstanceName, AgentUserPrefix+hollowPrefix); err != nil {
+	if err := installRBAC(ctx, s.admin, AgentUserPrefix+s.o.InstanceName, hollowUser); err != nil {
 		return err
+	}
+	if err := installAdmission(ctx, s.admin); err != nil {
+		return err
+	}
+	// The heartbeat Leases' namespace, which the manager also creates: agents may
+	// not, and need not wait for the manager's first start.
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ecsv1alpha1.NodeLeaseNamespace}}
+	if err := s.admin.Create(ctx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("creating namespace %s: %w", ns.Name, err)
 	}
 	// A new client: its REST mapper learns the CRDs just installed.
 	c, err := newClient(s.adminCfg)
@@ -270,6 +282,11 @@ func (s *session) startAgent(ctx context.Context) error {
 
 // hollowPrefix names the hollow instances hollow-0000, hollow-0001, ...
 const hollowPrefix = "hollow"
+
+// hollowUser is the identity of `berth hollow`. It simulates many instances through
+// one identity, so it is not an agent identity (berth:agent:<instance>) that the
+// admission policy restricts to one instance; it has the agent's ClusterRole.
+const hollowUser = "berth-hollow"
 
 func (s *session) startHollow(ctx context.Context) error {
 	n := s.o.HollowInstances

@@ -183,8 +183,8 @@ func getInfo(t *testing.T, url string) demo.Info {
 // an empty state directory brings the sample web Service to steady, its demo page
 // answers on each task's host port and on the printed URL, a second `up` on the
 // same directory is refused, and `berth down` stops it all without leftovers.
-// Then `up` runs again on the same state, is killed with SIGKILL, and `berth down`
-// cleans up after it.
+// Then `up` runs again on the same state with hollow instances, is killed with
+// SIGKILL, and `berth down` cleans up after it.
 func TestUpServesTheSampleAndDownLeavesNothing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the whole system")
@@ -258,8 +258,16 @@ func TestUpServesTheSampleAndDownLeavesNothing(t *testing.T) {
 	}
 	assertNothingLeft(t, dir)
 
-	// Again on the same state; then `up` dies without cleaning up.
-	p = startUp(t, bin, dir, "--no-samples")
+	// Again on the same state, with simulated instances under their own identity;
+	// then `up` dies without cleaning up.
+	p = startUp(t, bin, dir, "--no-samples", "--hollow-instances", "3")
+	var cis ecsv1alpha1.ContainerInstanceList
+	if err := adminClient(t, dir).List(ctx, &cis); err != nil {
+		t.Fatal(err)
+	}
+	if len(cis.Items) != 4 {
+		t.Errorf("%d container instances, want worker-1 and 3 hollow ones", len(cis.Items))
+	}
 	_ = p.cmd.Process.Kill()
 	p.wait(t)
 	out := down(t, bin, dir)

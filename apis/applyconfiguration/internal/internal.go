@@ -74,6 +74,10 @@ var schemaYAML = typed.YAMLObject(`types:
 - name: com.github.berthdev.berth.apis.v1alpha1.ClusterSpec
   map:
     fields:
+    - name: containerPolicy
+      type:
+        namedType: com.github.berthdev.berth.apis.v1alpha1.ContainerPolicy
+      default: {}
     - name: instanceUnreachableGracePeriodSeconds
       type:
         scalar: numeric
@@ -364,6 +368,15 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: name
       type:
         scalar: string
+- name: com.github.berthdev.berth.apis.v1alpha1.ContainerPolicy
+  map:
+    fields:
+    - name: level
+      type:
+        namedType: com.github.berthdev.berth.apis.v1alpha1.ContainerPolicyLevel
+      default: baseline
+- name: com.github.berthdev.berth.apis.v1alpha1.ContainerPolicyLevel
+  scalar: string
 - name: com.github.berthdev.berth.apis.v1alpha1.ContainerRestartPolicy
   map:
     fields:

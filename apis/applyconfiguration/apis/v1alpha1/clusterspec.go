@@ -31,6 +31,10 @@ type ClusterSpecApplyConfiguration struct {
 	// are deleted (default 86400, a day; ECS keeps about an hour). Each service keeps
 	// at least its most recent stopped task regardless.
 	StoppedTaskRetentionSeconds *int32 `json:"stoppedTaskRetentionSeconds,omitempty"`
+	// containerPolicy limits what the tasks of the cluster may ask of their
+	// instances (privileged containers, host namespaces and paths, capabilities,
+	// running as root); the default level is baseline.
+	ContainerPolicy *ContainerPolicyApplyConfiguration `json:"containerPolicy,omitempty"`
 }
 
 // ClusterSpecApplyConfiguration constructs a declarative configuration of the ClusterSpec type for use with
@@ -52,5 +56,13 @@ func (b *ClusterSpecApplyConfiguration) WithInstanceUnreachableGracePeriodSecond
 // If called multiple times, the StoppedTaskRetentionSeconds field is set to the value of the last call.
 func (b *ClusterSpecApplyConfiguration) WithStoppedTaskRetentionSeconds(value int32) *ClusterSpecApplyConfiguration {
 	b.StoppedTaskRetentionSeconds = &value
+	return b
+}
+
+// WithContainerPolicy sets the ContainerPolicy field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the ContainerPolicy field is set to the value of the last call.
+func (b *ClusterSpecApplyConfiguration) WithContainerPolicy(value *ContainerPolicyApplyConfiguration) *ClusterSpecApplyConfiguration {
+	b.ContainerPolicy = value
 	return b
 }

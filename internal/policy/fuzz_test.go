@@ -1,0 +1,132 @@
+package policy
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+)
+
+// FuzzCheck decodes a task definition spec from JSON (the committed corpus in
+// testdata/fuzz/FuzzCheck holds specs of every kind of violation) and checks the
+// policy's invariants on it:
+//   - Check never panics, and gives the same answer twice;
+//   - privileged allows everything;
+//   - whatever shares the host (a privileged container, host network, PID or IPC
+//     namespace, a host volume) or adds a capability outside Docker's default set is
+//     always refused at baseline and restricted, at that field's path;
+//   - the levels are ordered: every path refused at baseline is refused at
+//     restricted, so a spec restricted allows is allowed at baseline and privileged;
+//   - every violation names a field of the spec and says why.
+//
+// Run it with `go test -run=XXX -fuzz=FuzzCheck -fuzztime=20s ./internal/policy/`.
+func FuzzCheck(f *testing.F) {
+	for _, s := range []*ecsv1alpha1.TaskDefinitionSpec{
+		spec(), spec(hardened),
+		spec(app(func(c *ecsv1alpha1.ContainerDefinition) { c.Privileged = true })),
+		spec(func(s *ecsv1alpha1.TaskDefinitionSpec) {
+			s.NetworkMode, s.PidMode, s.IpcMode = ecsv1alpha1.NetworkModeHost, ecsv1alpha1.NamespaceModeHost, ecsv1alpha1.NamespaceModeHost
+		}),
+		spec(caps([]ecsv1alpha1.Capability{"cap_sys_admin", "NET_BIND_SERVICE"}, []ecsv1alpha1.Capability{"ALL"}), user("0")),
+	} {
+		data, err := json.Marshal(s)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var s ecsv1alpha1.TaskDefinitionSpec
+		if err := json.Unmarshal(data, &s); err != nil {
+			return
+		}
+		if errs := Check(privileged, &s); len(errs) != 0 {
+			t.Fatalf("privileged refused %v", errs)
+		}
+		byLevel := map[ecsv1alpha1.ContainerPolicyLevel][]string{}
+		for _, level := range []ecsv1alpha1.ContainerPolicyLevel{baseline, restricted} {
+			errs := Check(level, &s)
+			if again := Check(level, &s); !cmp.Equal(errs, again) {
+				t.Fatalf("%s: two checks differ:\n%s", level, cmp.Diff(errs, again))
+			}
+			checkWellFormed(t, level, errs)
+			got := fieldsOf(errs)
+			for _, want := range alwaysRefused(&s) {
+				if !slices.Contains(got, want) {
+					t.Fatalf("%s allowed %s (violations: %v) in %s", level, want, got, data)
+				}
+			}
+			byLevel[level] = got
+		}
+		for _, p := range byLevel[baseline] {
+			if !slices.Contains(byLevel[restricted], p) {
+				t.Fatalf("baseline refuses %s but restricted allows it (restricted: %v) in %s", p, byLevel[restricted], data)
+			}
+		}
+	})
+}
+
+// alwaysRefused are the fields of s that baseline and restricted must refuse, found
+// without Check's code.
+func alwaysRefused(s *ecsv1alpha1.TaskDefinitionSpec) []string {
+	var out []string
+	if s.NetworkMode == ecsv1alpha1.NetworkModeHost {
+		out = append(out, "spec.networkMode")
+	}
+	if s.PidMode == ecsv1alpha1.NamespaceModeHost {
+		out = append(out, "spec.pidMode")
+	}
+	if s.IpcMode == ecsv1alpha1.NamespaceModeHost {
+		out = append(out, "spec.ipcMode")
+	}
+	for i, v := range s.Volumes {
+		if v.Host != nil {
+			out = append(out, fmt.Sprintf("spec.volumes[%d].host", i))
+		}
+	}
+	dangerous := map[string]bool{"ALL": true, "SYS_ADMIN": true, "NET_ADMIN": true, "NET_RAW": true, "SYS_PTRACE": true, "SYS_MODULE": true, "DAC_READ_SEARCH": true, "BPF": true}
+	for i, c := range s.ContainerDefinitions {
+		if c.Privileged {
+			out = append(out, fmt.Sprintf("spec.containerDefinitions[%d].privileged", i))
+		}
+		if c.LinuxParameters == nil || c.LinuxParameters.Capabilities == nil {
+			continue
+		}
+		for j, name := range c.LinuxParameters.Capabilities.Add {
+			// Spelled any way the runtime accepts: lower case, CAP_ prefix, spaces.
+			if dangerous[strings.TrimPrefix(strings.ToUpper(strings.TrimSpace(string(name))), "CAP_")] {
+				out = append(out, fmt.Sprintf("spec.containerDefinitions[%d].linuxParameters.capabilities.add[%d]", i, j))
+			}
+		}
+	}
+	return out
+}
+
+func checkWellFormed(t *testing.T, level ecsv1alpha1.ContainerPolicyLevel, errs field.ErrorList) {
+	t.Helper()
+	for _, e := range errs {
+		if !strings.HasPrefix(e.Field, "spec.") || e.Detail == "" {
+			t.Fatalf("%s: violation without a field or a reason: %v", level, e)
+		}
+		if e.Type != field.ErrorTypeForbidden && e.Type != field.ErrorTypeRequired {
+			t.Fatalf("%s: violation of type %s: %v", level, e.Type, e)
+		}
+		if !strings.Contains(e.Detail, "level "+string(level)) {
+			t.Fatalf("%s: violation does not name the level: %v", level, e)
+		}
+	}
+}
+
+func fieldsOf(errs field.ErrorList) []string {
+	out := make([]string, 0, len(errs))
+	for _, e := range errs {
+		out = append(out, e.Field)
+	}
+	return out
+}

@@ -1,0 +1,832 @@
+package integration
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	"github.com/berthdev/berth/internal/testenv"
+)
+
+// Tests of the admission policy that restricts each Berth agent to its own container
+// instance (config/admission, rendered by the Helm chart too; docs/security.md). Every
+// identity form an agent can have acts as instance worker-1 against a real apiserver
+// with the generated berth-agent ClusterRole: each allowed write succeeds and each
+// forbidden one is denied, by RBAC where the role already forbids it and otherwise by
+// the policy with its stable message. The same identities with a deliberately broad
+// role show that the policy alone denies every forbidden write.
+
+const (
+	// policyName is the policy's and its binding's name in config/admission.
+	policyName = "berth-agent"
+	// configDaemonSetUser is the chart's agent ServiceAccount, for a release "berth" in
+	// berth-system, as config/admission names it; the chart and these tests put their
+	// own in its place.
+	configDaemonSetUser = "system:serviceaccount:berth-system:berth-agent"
+	// overprivilegedGroup is bound to a role that allows every write the policy forbids.
+	overprivilegedGroup = "berth-test:overprivileged"
+	nodeNameExtra       = "authentication.kubernetes.io/node-name"
+)
+
+// agentAction is one write (or read) an agent acting for worker-1 attempts.
+type agentAction struct {
+	name string
+	do   func(ctx context.Context, c client.Client, ns string) error
+	// rbac is the denial of the generated berth-agent ClusterRole, when it already
+	// forbids the action ({user} and {ns} stand for the identity and the namespace).
+	rbac string
+	// policy is the policy's message for the action; "" when the action is allowed.
+	policy string
+}
+
+// Objects the actions work on: worker-2 is another agent's instance; the tasks live
+// in the test's namespace.
+const (
+	ownInstance   = "worker-1"
+	otherInstance = "worker-2"
+	newInstance   = "worker-3"
+	taskHere      = "bound-here"
+	taskThere     = "bound-there"
+	taskUnbound   = "unbound"
+	// managerLease stands for the manager's leader election Lease (and any other Lease
+	// of the cluster): the agent ClusterRole's lease rights are cluster-wide.
+	managerLease = "berth-manager.ecs.berth.dev"
+)
+
+var allowedActions = []agentAction{
+	{name: "register its own instance", do: func(ctx context.Context, c client.Client, _ string) error {
+		return c.Create(ctx, instance(ownInstance))
+	}},
+	{name: "write its own instance's status", do: func(ctx context.Context, c client.Client, _ string) error {
+		return c.Status().Patch(ctx, instance(ownInstance), mergePatch(`{"status":{"runningTasksCount":1}}`))
+	}},
+	{name: "create its own heartbeat Lease", do: func(ctx context.Context, c client.Client, _ string) error {
+		return c.Create(ctx, lease(ecsv1alpha1.NodeLeaseNamespace, ownInstance))
+	}},
+	{name: "renew its own heartbeat Lease", do: func(ctx context.Context, c client.Client, _ string) error {
+		return renew(ctx, c, ecsv1alpha1.NodeLeaseNamespace, ownInstance)
+	}},
+	{name: "write the status of a task bound to it", do: func(ctx context.Context, c client.Client, ns string) error {
+		return c.Status().Patch(ctx, task(ns, taskHere, ""), mergePatch(`{"status":{"lastStatus":"PENDING"}}`))
+	}},
+}
+
+var forbiddenActions = []agentAction{
+	{
+		name: "register another instance",
+		do: func(ctx context.Context, c client.Client, _ string) error {
+			return c.Create(ctx, instance(newInstance))
+		},
+		policy: "berth agent worker-1 may only register and write its own container instance worker-1, not worker-3",
+	},
+	{
+		name: "write another instance's status",
+		do: func(ctx context.Context, c client.Client, _ string) error {
+			return c.Status().Patch(ctx, instance(otherInstance), mergePatch(`{"status":{"runningTasksCount":0}}`))
+		},
+		policy: "berth agent worker-1 may only register and write its own container instance worker-1, not worker-2",
+	},
+	{
+		name: "drain its own instance (spec)",
+		do: func(ctx context.Context, c client.Client, _ string) error {
+			return c.Patch(ctx, instance(ownInstance), mergePatch(`{"spec":{"draining":true}}`))
+		},
+		rbac:   `containerinstances.ecs.berth.dev "worker-1" is forbidden: User "{user}" cannot patch resource "containerinstances" in API group "ecs.berth.dev" at the cluster scope`,
+		policy: "berth agent worker-1 may only write the status of container instance worker-1: its spec, labels and annotations are the operator's",
+	},
+	{
+		name: "delete its own instance",
+		do: func(ctx context.Context, c client.Client, _ string) error {
+			return c.Delete(ctx, instance(ownInstance))
+		},
+		rbac:   `containerinstances.ecs.berth.dev "worker-1" is forbidden: User "{user}" cannot delete resource "containerinstances" in API group "ecs.berth.dev" at the cluster scope`,
+		policy: "berth agent worker-1 may not delete container instance worker-1: deregistering an instance is an operator's action",
+	},
+	{
+		name: "delete another instance",
+		do: func(ctx context.Context, c client.Client, _ string) error {
+			return c.Delete(ctx, instance(otherInstance))
+		},
+		rbac:   `containerinstances.ecs.berth.dev "worker-2" is forbidden: User "{user}" cannot delete resource "containerinstances" in API group "ecs.berth.dev" at the cluster scope`,
+		policy: "berth agent worker-1 may not delete container instance worker-2: deregistering an instance is an operator's action",
+	},
+	{
+		name: "create another instance's Lease",
+		do: func(ctx context.Context, c client.Client, _ string) error {
+			return c.Create(ctx, lease(ecsv1alpha1.NodeLeaseNamespace, newInstance))
+		},
+		policy: "berth agent worker-1 may only write its own heartbeat Lease berth-node-lease/worker-1, not berth-node-lease/worker-3",
+	},
+	{
+		name: "renew another instance's Lease",
+		do: func(ctx context.Context, c client.Client, _ string) error {
+			return renew(ctx, c, ecsv1alpha1.NodeLeaseNamespace, otherInstance)
+		},
+		policy: "berth agent worker-1 may only write its own heartbeat Lease berth-node-lease/worker-1, not berth-node-lease/worker-2",
+	},
+	{
+		name: "take over the manager's leader election Lease",
+		do: func(ctx context.Context, c client.Client, ns string) error {
+			return renew(ctx, c, ns, managerLease)
+		},
+		policy: "berth agent worker-1 may only write its own heartbeat Lease berth-node-lease/worker-1, not {ns}/" + managerLease,
+	},
+	{
+		name: "delete its own Lease",
+		do: func(ctx context.Context, c client.Client, _ string) error {
+			return c.Delete(ctx, lease(ecsv1alpha1.NodeLeaseNamespace, ownInstance))
+		},
+		rbac:   `leases.coordination.k8s.io "worker-1" is forbidden: User "{user}" cannot delete resource "leases" in API group "coordination.k8s.io" in the namespace "berth-node-lease"`,
+		policy: "berth agent worker-1 may not delete Lease berth-node-lease/worker-1",
+	},
+	{
+		name: "create a task bound to itself",
+		do: func(ctx context.Context, c client.Client, ns string) error {
+			return c.Create(ctx, task(ns, "made-by-agent", ownInstance))
+		},
+		rbac:   `tasks.ecs.berth.dev is forbidden: User "{user}" cannot create resource "tasks" in API group "ecs.berth.dev" in the namespace "{ns}"`,
+		policy: "berth agent worker-1 may not create tasks",
+	},
+	{
+		name: "delete a task bound to it",
+		do: func(ctx context.Context, c client.Client, ns string) error {
+			return c.Delete(ctx, task(ns, taskHere, ""))
+		},
+		rbac:   `tasks.ecs.berth.dev "bound-here" is forbidden: User "{user}" cannot delete resource "tasks" in API group "ecs.berth.dev" in the namespace "{ns}"`,
+		policy: "berth agent worker-1 may not delete tasks",
+	},
+	{
+		name: "bind an unbound task to itself (spec)",
+		do: func(ctx context.Context, c client.Client, ns string) error {
+			return c.Patch(ctx, task(ns, taskUnbound, ""), mergePatch(`{"spec":{"containerInstance":"worker-1"}}`))
+		},
+		rbac:   `tasks.ecs.berth.dev "unbound" is forbidden: User "{user}" cannot patch resource "tasks" in API group "ecs.berth.dev" in the namespace "{ns}"`,
+		policy: "berth agent worker-1 may only write the status of tasks, not their spec or metadata",
+	},
+	{
+		name: "update a task bound to it (main resource)",
+		do: func(ctx context.Context, c client.Client, ns string) error {
+			t := &ecsv1alpha1.Task{}
+			if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: taskHere}, t); err != nil {
+				return err
+			}
+			t.Spec.DesiredStatus = ecsv1alpha1.DesiredStopped
+			return c.Update(ctx, t)
+		},
+		rbac:   `tasks.ecs.berth.dev "bound-here" is forbidden: User "{user}" cannot update resource "tasks" in API group "ecs.berth.dev" in the namespace "{ns}"`,
+		policy: "berth agent worker-1 may only write the status of tasks, not their spec or metadata",
+	},
+	{
+		name: "write the status of a task bound to worker-2",
+		do: func(ctx context.Context, c client.Client, ns string) error {
+			return c.Status().Patch(ctx, task(ns, taskThere, ""), mergePatch(`{"status":{"lastStatus":"STOPPED"}}`))
+		},
+		policy: "berth agent worker-1 may only write the status of tasks bound to it (task is bound to worker-2)",
+	},
+	{
+		name: "write the status of an unbound task",
+		do: func(ctx context.Context, c client.Client, ns string) error {
+			return c.Status().Patch(ctx, task(ns, taskUnbound, ""), mergePatch(`{"status":{"lastStatus":"STOPPED"}}`))
+		},
+		policy: "berth agent worker-1 may only write the status of tasks bound to it (task is not bound to an instance)",
+	},
+	{
+		name: "create a Secret",
+		do: func(ctx context.Context, c client.Client, ns string) error {
+			return c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "planted"}})
+		},
+		rbac:   `secrets is forbidden: User "{user}" cannot create resource "secrets" in API group "" in the namespace "{ns}"`,
+		policy: "berth agent worker-1 may not create secrets: agents write only their own ContainerInstance, their heartbeat Lease and the status of the tasks bound to them",
+	},
+	{
+		name: "create a TaskDefinition",
+		do: func(ctx context.Context, c client.Client, ns string) error {
+			td := &ecsv1alpha1.TaskDefinition{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "planted"}}
+			td.Spec.ContainerDefinitions = []ecsv1alpha1.ContainerDefinition{{Name: "app", Image: "busybox", Memory: ptr.To[int32](64)}}
+			return c.Create(ctx, td)
+		},
+		rbac:   `taskdefinitions.ecs.berth.dev is forbidden: User "{user}" cannot create resource "taskdefinitions" in API group "ecs.berth.dev" in the namespace "{ns}"`,
+		policy: "berth agent worker-1 may not create taskdefinitions.ecs.berth.dev: agents write only their own ContainerInstance, their heartbeat Lease and the status of the tasks bound to them",
+	},
+}
+
+// agentIdentity is one way an agent authenticates.
+type agentIdentity struct {
+	name string
+	// user is the user name the apiserver gives it.
+	user   string
+	config *rest.Config
+}
+
+// TestAgentAdmissionPolicy runs every action as every agent identity form, first with
+// the generated ClusterRole, then with a broad one.
+func TestAgentAdmissionPolicy(t *testing.T) {
+	ctx := t.Context()
+	ns := env.Namespace(t)
+	daemonSetUser := "system:serviceaccount:" + ns + ":berth-agent"
+	installAgentPolicy(t, daemonSetUser)
+	waitForPolicy(t, daemonSetUser)
+	setupAgentWorld(t, ns)
+
+	// The generated role, as deployed: real ServiceAccount tokens for the two
+	// ServiceAccount forms; the certificate's user and group by impersonation (what
+	// the apiserver takes from a client certificate's CN and O).
+	podToken := serviceAccountToken(t, ns, "berth-agent", ownInstance)
+	external := serviceAccountToken(t, ns, "berth-agent-"+ownInstance, "")
+	asGenerated := []agentIdentity{
+		{name: "certificate", user: "berth:agent:worker-1", config: impersonate("berth:agent:worker-1", []string{"berth:agents"}, nil)},
+		{name: "DaemonSet token bound to node worker-1", user: daemonSetUser, config: podToken},
+		{name: "external ServiceAccount", user: "system:serviceaccount:" + ns + ":berth-agent-worker-1", config: external},
+	}
+	bindClusterRole(t, "berth-agent", "berth-test-agent-"+ns, []rbacv1.Subject{
+		{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "berth:agent:worker-1"},
+		{Kind: rbacv1.ServiceAccountKind, Namespace: ns, Name: "berth-agent"},
+		{Kind: rbacv1.ServiceAccountKind, Namespace: ns, Name: "berth-agent-worker-1"},
+	}, asGenerated)
+
+	for _, id := range asGenerated {
+		t.Run("generated role/"+id.name, func(t *testing.T) {
+			c := clientFor(t, id.config)
+			resetOwnInstance(t)
+			for _, a := range allowedActions {
+				if err := a.do(ctx, c, ns); err != nil {
+					t.Errorf("%s: %v, want allowed", a.name, err)
+				}
+			}
+			var denials []string
+			for _, a := range forbiddenActions {
+				err := a.do(ctx, c, ns)
+				if a.rbac != "" {
+					want := strings.NewReplacer("{user}", id.user, "{ns}", ns).Replace(a.rbac)
+					if err == nil || err.Error() != want {
+						t.Errorf("%s: got %v\nwant RBAC's denial %s", a.name, err, want)
+					}
+				} else {
+					checkPolicyDenial(t, a, ns, err)
+				}
+				if err != nil {
+					denials = append(denials, fmt.Sprintf("| %s | %s |", a.name, strings.ReplaceAll(err.Error(), ns, "<ns>")))
+				}
+			}
+			checkSpecThroughStatus(t, c, ns)
+			t.Logf("denials of %s:\n%s", id.name, strings.Join(denials, "\n"))
+		})
+	}
+
+	// Reads cannot be restricted by admission: RBAC allows getting any Task,
+	// Secret or ConfigMap by name, and never listing Secrets or ConfigMaps.
+	t.Run("reads", func(t *testing.T) {
+		c := clientFor(t, asGenerated[0].config)
+		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "db"}, &corev1.Secret{}); err != nil {
+			t.Errorf("getting a Secret by name: %v (the agent resolves its tasks' secrets this way)", err)
+		}
+		for _, list := range []client.ObjectList{&corev1.SecretList{}, &corev1.ConfigMapList{}} {
+			if err := c.List(ctx, list, client.InNamespace(ns)); !apierrors.IsForbidden(err) {
+				t.Errorf("listing %T: %v, want Forbidden", list, err)
+			}
+		}
+	})
+
+	// The same identities bound to a role that allows everything the policy forbids
+	// (an agent given too much RBAC): the policy alone denies every forbidden write.
+	bindClusterRole(t, overprivilegedRole(t), "berth-test-overprivileged-"+ns, []rbacv1.Subject{
+		{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: overprivilegedGroup},
+	}, nil)
+	saGroups := []string{"system:serviceaccounts", "system:serviceaccounts:" + ns, overprivilegedGroup}
+	asOverprivileged := []agentIdentity{
+		{name: "certificate", user: "berth:agent:worker-1",
+			config: impersonate("berth:agent:worker-1", []string{"berth:agents", overprivilegedGroup}, nil)},
+		{name: "DaemonSet token bound to node worker-1", user: daemonSetUser,
+			config: impersonate(daemonSetUser, saGroups, map[string][]string{nodeNameExtra: {ownInstance}})},
+		{name: "external ServiceAccount", user: "system:serviceaccount:" + ns + ":berth-agent-worker-1",
+			config: impersonate("system:serviceaccount:"+ns+":berth-agent-worker-1", saGroups, nil)},
+	}
+	for _, id := range asOverprivileged {
+		waitAllowed(t, id, "delete", "ecs.berth.dev", "tasks")
+	}
+	for _, id := range asOverprivileged {
+		t.Run("broad role/"+id.name, func(t *testing.T) {
+			c := clientFor(t, id.config)
+			resetOwnInstance(t)
+			for _, a := range allowedActions {
+				if err := a.do(ctx, c, ns); err != nil {
+					t.Errorf("%s: %v, want allowed", a.name, err)
+				}
+			}
+			for _, a := range forbiddenActions {
+				checkPolicyDenial(t, a, ns, a.do(ctx, c, ns))
+			}
+			checkSpecThroughStatus(t, c, ns)
+		})
+	}
+}
+
+// TestAgentAdmissionPolicyIdentities: identities that look like agents but name no
+// instance may write nothing; administrators and the manager are not restricted.
+func TestAgentAdmissionPolicyIdentities(t *testing.T) {
+	ctx := t.Context()
+	ns := env.Namespace(t)
+	daemonSetUser := "system:serviceaccount:" + ns + ":berth-agent"
+	installAgentPolicy(t, daemonSetUser)
+	waitForPolicy(t, daemonSetUser)
+	setupAgentWorld(t, ns)
+	bindClusterRole(t, overprivilegedRole(t), "berth-test-overprivileged-"+ns, []rbacv1.Subject{
+		{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: overprivilegedGroup},
+	}, nil)
+	bindClusterRole(t, "berth-agent", "berth-test-agent-"+ns, []rbacv1.Subject{
+		{Kind: rbacv1.ServiceAccountKind, Namespace: ns, Name: "berth-agent"},
+	}, nil)
+	manager := readManifests(t, repoPath("config", "rbac", "role.yaml"))[0]
+	if err := testenv.Apply(ctx, env.Client, manager, "berth-test"); err != nil {
+		t.Fatal(err)
+	}
+	bindClusterRole(t, "berth-manager", "berth-test-manager-"+ns, []rbacv1.Subject{
+		{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "berth-manager"},
+	}, nil)
+	resetOwnInstance(t)
+	if err := env.Client.Create(ctx, instance(ownInstance)); err != nil {
+		t.Fatal(err)
+	}
+
+	unbound := serviceAccountToken(t, ns, "berth-agent", "")
+	writeOwnStatus := func(ctx context.Context, c client.Client) error {
+		return c.Status().Patch(ctx, instance(ownInstance), mergePatch(`{"status":{"runningTasksCount":2}}`))
+	}
+	tests := []struct {
+		name   string
+		config *rest.Config
+		write  func(context.Context, client.Client) error
+		// wantDenied is the policy's message, or "" when the write is allowed.
+		wantDenied string
+	}{
+		{
+			name:       "DaemonSet ServiceAccount with a token bound to no pod",
+			config:     unbound,
+			write:      writeOwnStatus,
+			wantDenied: "berth agent identity " + daemonSetUser + " names no container instance: agents authenticate as berth:agent:<instance>, as the ServiceAccount berth-agent-<instance>, or as the DaemonSet's ServiceAccount with a token bound to a pod on their node",
+		},
+		{
+			name:       "member of berth:agents under another name",
+			config:     impersonate("mallory", []string{"berth:agents", overprivilegedGroup}, nil),
+			write:      writeOwnStatus,
+			wantDenied: "berth agent identity mallory names no container instance: agents authenticate as berth:agent:<instance>, as the ServiceAccount berth-agent-<instance>, or as the DaemonSet's ServiceAccount with a token bound to a pod on their node",
+		},
+		{
+			name:       "certificate of another instance",
+			config:     impersonate("berth:agent:worker-2", []string{"berth:agents", overprivilegedGroup}, nil),
+			write:      writeOwnStatus,
+			wantDenied: "berth agent worker-2 may only register and write its own container instance worker-2, not worker-1",
+		},
+		{
+			name:   "manager",
+			config: impersonate("berth-manager", nil, nil),
+			write: func(ctx context.Context, c client.Client) error {
+				return c.Status().Patch(ctx, task(ns, taskThere, ""), mergePatch(`{"status":{"lastStatus":"PENDING"}}`))
+			},
+		},
+		{
+			name:   "administrator",
+			config: env.Config,
+			write: func(ctx context.Context, c client.Client) error {
+				return c.Delete(ctx, instance(ownInstance))
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.write(ctx, clientFor(t, tc.config))
+			if tc.wantDenied == "" {
+				if err != nil {
+					t.Errorf("got %v, want allowed", err)
+				}
+				return
+			}
+			checkPolicyDenial(t, agentAction{name: tc.name, policy: tc.wantDenied}, ns, err)
+		})
+	}
+}
+
+// TestAgentAdmissionPolicyFailClosed: the policy denies when it cannot decide (an
+// expression that fails, or a policy the apiserver cannot evaluate), and its binding
+// denies rather than warns or audits.
+func TestAgentAdmissionPolicyFailClosed(t *testing.T) {
+	policy, binding := agentPolicyObjects(t, configDaemonSetUser)
+	if got := ptr.Deref(policy.Spec.FailurePolicy, ""); got != admissionregistrationv1.Fail {
+		t.Errorf("failurePolicy = %q, want Fail", got)
+	}
+	if diff := cmp.Diff([]admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny}, binding.Spec.ValidationActions); diff != "" {
+		t.Errorf("validationActions (-want +got):\n%s", diff)
+	}
+	if binding.Spec.PolicyName != policy.Name || binding.Spec.MatchResources != nil || binding.Spec.ParamRef != nil {
+		t.Errorf("binding %+v does not bind policy %s everywhere", binding.Spec, policy.Name)
+	}
+	for _, v := range policy.Spec.Validations {
+		if v.Reason == nil || *v.Reason != metav1.StatusReasonForbidden || v.Message == "" || v.MessageExpression == "" {
+			t.Errorf("validation %q lacks reason Forbidden, a message or a message expression", v.Expression)
+		}
+	}
+}
+
+// TestAgentAdmissionPolicyInChart: the chart renders config/admission, with its own
+// names and labels and its release's agent ServiceAccount, also without the agent's
+// DaemonSet, and nothing when admissionPolicy.enabled is false.
+func TestAgentAdmissionPolicyInChart(t *testing.T) {
+	tests := []struct {
+		name, release, ns, values string
+		// wantUser is the DaemonSet's ServiceAccount the rendering names; "" for no policy.
+		wantUser string
+	}{
+		{name: "defaults", release: "berth", ns: "berth-system", wantUser: configDaemonSetUser},
+		{name: "another release and namespace", release: "edge", ns: "ops", wantUser: "system:serviceaccount:ops:edge-berth-agent"},
+		{name: "agent off", release: "berth", ns: "berth-system", values: "agent: {enabled: false}", wantUser: configDaemonSetUser},
+		{name: "policy off", release: "berth", ns: "berth-system", values: "admissionPolicy: {enabled: false}"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out := runHelmInput(t, tc.values, "template", tc.release, chartPath, "--namespace", tc.ns, "--values", "-")
+			var got []*unstructured.Unstructured
+			for _, u := range decodeDocuments(t, out) {
+				if strings.HasPrefix(u.GetKind(), "ValidatingAdmissionPolicy") {
+					got = append(got, u)
+				}
+			}
+			if tc.wantUser == "" {
+				if len(got) > 0 {
+					t.Fatalf("admissionPolicy.enabled=false renders %d admission objects", len(got))
+				}
+				return
+			}
+			// berth.fullname: the release name when it contains "berth".
+			prefix := tc.release
+			if !strings.Contains(prefix, "berth") {
+				prefix += "-berth"
+			}
+			wantName := prefix + "-agent"
+			want := map[string]map[string]any{}
+			for _, u := range agentPolicyManifests(t, tc.wantUser) {
+				u.SetName(wantName)
+				if u.GetKind() == "ValidatingAdmissionPolicyBinding" {
+					_ = unstructured.SetNestedField(u.Object, wantName, "spec", "policyName")
+				}
+				want[u.GetKind()] = u.Object
+			}
+			gotByKind := map[string]map[string]any{}
+			for _, u := range got {
+				if u.GetLabels()["app.kubernetes.io/instance"] != tc.release {
+					t.Errorf("%s %s lacks the chart's labels: %v", u.GetKind(), u.GetName(), u.GetLabels())
+				}
+				u.SetLabels(nil)
+				gotByKind[u.GetKind()] = u.Object
+			}
+			if diff := cmp.Diff(want, gotByKind); diff != "" {
+				t.Errorf("the chart's admission policy differs from config/admission (run `make manifests`) (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// checkPolicyDenial checks that err is the policy's denial with a.policy's message.
+func checkPolicyDenial(t *testing.T, a agentAction, ns string, err error) {
+	t.Helper()
+	want := "ValidatingAdmissionPolicy '" + policyName + "' with binding '" + policyName + "' denied request: " +
+		strings.ReplaceAll(a.policy, "{ns}", ns)
+	if !apierrors.IsForbidden(err) || !strings.HasSuffix(err.Error(), want) {
+		t.Errorf("%s: got %v\nwant the policy's denial %s", a.name, err, want)
+	}
+}
+
+// checkSpecThroughStatus: a status write that also changes the spec (re-binding the
+// task to worker-2) is a status write only: the apiserver keeps the spec of the
+// status subresource as it was, and the policy would deny it otherwise.
+func checkSpecThroughStatus(t *testing.T, c client.Client, ns string) {
+	t.Helper()
+	ctx := t.Context()
+	err := c.Status().Patch(ctx, task(ns, taskHere, ""),
+		mergePatch(`{"spec":{"containerInstance":"worker-2","desiredStatus":"STOPPED"},"status":{"lastStatus":"PENDING"}}`))
+	if err != nil {
+		t.Errorf("status write with a spec change: %v, want the status written and the spec kept", err)
+	}
+	got := &ecsv1alpha1.Task{}
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: taskHere}, got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Spec.ContainerInstance != ownInstance || got.Spec.DesiredStatus != ecsv1alpha1.DesiredRunning {
+		t.Errorf("a status write changed the spec: containerInstance %q, desiredStatus %q", got.Spec.ContainerInstance, got.Spec.DesiredStatus)
+	}
+}
+
+// agentPolicyObjects reads config/admission in its kustomization's order, with
+// daemonSetUser as the DaemonSet's ServiceAccount.
+func agentPolicyObjects(t *testing.T, daemonSetUser string) (*admissionregistrationv1.ValidatingAdmissionPolicy, *admissionregistrationv1.ValidatingAdmissionPolicyBinding) {
+	t.Helper()
+	policy, binding := &admissionregistrationv1.ValidatingAdmissionPolicy{}, &admissionregistrationv1.ValidatingAdmissionPolicyBinding{}
+	for _, u := range agentPolicyManifests(t, daemonSetUser) {
+		switch u.GetKind() {
+		case "ValidatingAdmissionPolicy":
+			policy = typed[admissionregistrationv1.ValidatingAdmissionPolicy](t, u)
+		case "ValidatingAdmissionPolicyBinding":
+			binding = typed[admissionregistrationv1.ValidatingAdmissionPolicyBinding](t, u)
+		default:
+			t.Fatalf("config/admission holds a %s", u.GetKind())
+		}
+	}
+	if policy.Name != policyName || binding.Name != policyName {
+		t.Fatalf("config/admission holds policy %q and binding %q, want both %q", policy.Name, binding.Name, policyName)
+	}
+	return policy, binding
+}
+
+// agentPolicyManifests reads config/admission as agentPolicyObjects does.
+func agentPolicyManifests(t *testing.T, daemonSetUser string) []*unstructured.Unstructured {
+	t.Helper()
+	dir := repoPath("config", "admission")
+	data, err := os.ReadFile(path.Join(dir, "kustomization.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var k struct {
+		Resources []string `json:"resources"`
+	}
+	if err := yaml.Unmarshal(data, &k); err != nil {
+		t.Fatal(err)
+	}
+	var objs []*unstructured.Unstructured
+	for _, r := range k.Resources {
+		data, err := os.ReadFile(path.Join(dir, r))
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := string(data)
+		if strings.Contains(text, "ValidatingAdmissionPolicy\n") && strings.Count(text, "'"+configDaemonSetUser+"'") != 2 {
+			t.Fatalf("%s names the DaemonSet's ServiceAccount '%s' %d times, want 2 (the match condition and the instance)",
+				r, configDaemonSetUser, strings.Count(text, "'"+configDaemonSetUser+"'"))
+		}
+		text = strings.ReplaceAll(text, "'"+configDaemonSetUser+"'", "'"+daemonSetUser+"'")
+		objs = append(objs, decodeDocuments(t, text)...)
+	}
+	return objs
+}
+
+// installAgentPolicy applies config/admission with daemonSetUser as the DaemonSet's
+// ServiceAccount, as the chart does for its release, and removes it at cleanup.
+func installAgentPolicy(t *testing.T, daemonSetUser string) {
+	t.Helper()
+	ctx := t.Context()
+	objs := agentPolicyManifests(t, daemonSetUser)
+	for _, u := range objs {
+		if err := testenv.Apply(ctx, env.Client, u, "berth-test"); err != nil {
+			t.Fatalf("applying %s %s: %v", u.GetKind(), u.GetName(), err)
+		}
+		t.Cleanup(func() { _ = env.Client.Delete(context.Background(), u) })
+	}
+}
+
+// waitForPolicy waits until the apiserver enforces the policy for daemonSetUser (its
+// admission plugin learns policies from a watch): a dry run of a write by that
+// ServiceAccount with a token bound to no node is denied. (The policy's type checking
+// is reported by kube-controller-manager, which the test apiserver lacks; an
+// expression that fails to evaluate fails the tests' exact messages instead.)
+func waitForPolicy(t *testing.T, daemonSetUser string) {
+	t.Helper()
+	// system:masters passes RBAC: only the policy can deny.
+	c := clientFor(t, impersonate(daemonSetUser, []string{"system:masters"}, nil))
+	testenv.Eventually(t, "the policy to be enforced", func() error {
+		err := c.Create(t.Context(), instance(newInstance), client.DryRunAll)
+		switch {
+		case err == nil:
+			return fmt.Errorf("a write by %s was allowed", daemonSetUser)
+		case !strings.Contains(err.Error(), "berth agent identity "+daemonSetUser+" names no container instance"):
+			return fmt.Errorf("a write by %s: %w", daemonSetUser, err)
+		}
+		return nil
+	})
+}
+
+// setupAgentWorld creates, as an administrator, what the actions work on: the other
+// instance and its Lease, a Lease standing for the manager's, a Secret, and three
+// tasks (bound to worker-1, to worker-2, unbound).
+func setupAgentWorld(t *testing.T, ns string) {
+	t.Helper()
+	ctx := t.Context()
+	leaseNS := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ecsv1alpha1.NodeLeaseNamespace}}
+	if err := env.Client.Create(ctx, leaseNS); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	objs := []client.Object{
+		instance(otherInstance),
+		lease(ecsv1alpha1.NodeLeaseNamespace, otherInstance),
+		lease(ns, managerLease),
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "db"}, StringData: map[string]string{"password": "s3cret"}},
+		task(ns, taskHere, ownInstance),
+		task(ns, taskThere, otherInstance),
+		task(ns, taskUnbound, ""),
+	}
+	for _, o := range objs {
+		if err := env.Client.Create(ctx, o); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatalf("creating %T %s: %v", o, o.GetName(), err)
+		}
+		if o.GetNamespace() != ns {
+			t.Cleanup(func() { _ = env.Client.Delete(context.Background(), o) })
+		}
+	}
+	t.Cleanup(func() {
+		for _, o := range []client.Object{instance(ownInstance), instance(newInstance), lease(ecsv1alpha1.NodeLeaseNamespace, ownInstance)} {
+			_ = env.Client.Delete(context.Background(), o)
+		}
+	})
+}
+
+// resetOwnInstance deletes worker-1's ContainerInstance and Lease, so that the next
+// identity registers them afresh.
+func resetOwnInstance(t *testing.T) {
+	t.Helper()
+	ctx := t.Context()
+	for _, o := range []client.Object{instance(ownInstance), lease(ecsv1alpha1.NodeLeaseNamespace, ownInstance)} {
+		if err := env.Client.Delete(ctx, o); client.IgnoreNotFound(err) != nil {
+			t.Fatal(err)
+		}
+		testenv.Eventually(t, "deletion of "+o.GetName(), func() error {
+			err := env.Client.Get(ctx, client.ObjectKeyFromObject(o), o)
+			if apierrors.IsNotFound(err) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			return errors.New("still there")
+		})
+	}
+}
+
+// serviceAccountToken creates the ServiceAccount ns/name and returns a config with a
+// token of it: bound to a pod on node when node is set (as the kubelet's projected
+// tokens are, carrying the node's name), else a plain one.
+func serviceAccountToken(t *testing.T, ns, name, node string) *rest.Config {
+	t.Helper()
+	ctx := t.Context()
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
+	if err := env.Client.Create(ctx, sa); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	tr := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)}}
+	if node != "" {
+		n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: node}}
+		if err := env.Client.Create(ctx, n); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = env.Client.Delete(context.Background(), n) })
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-" + node},
+			Spec: corev1.PodSpec{NodeName: node, ServiceAccountName: name,
+				Containers: []corev1.Container{{Name: "agent", Image: "berth-agent"}}},
+		}
+		if err := env.Client.Create(ctx, pod); err != nil {
+			t.Fatal(err)
+		}
+		tr.Spec.BoundObjectRef = &authenticationv1.BoundObjectReference{Kind: "Pod", APIVersion: "v1", Name: pod.Name, UID: pod.UID}
+	}
+	if err := env.Client.SubResource("token").Create(ctx, sa, tr); err != nil {
+		t.Fatalf("requesting a token of %s/%s: %v", ns, name, err)
+	}
+	cfg := rest.AnonymousClientConfig(env.Config)
+	cfg.BearerToken = tr.Status.Token
+	return cfg
+}
+
+// impersonate returns an administrator's config that acts as user, with groups and
+// extra; the apiserver authorizes and admits its requests as that user's.
+func impersonate(user string, groups []string, extra map[string][]string) *rest.Config {
+	cfg := rest.CopyConfig(env.Config)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: user, Groups: groups, Extra: extra}
+	return cfg
+}
+
+func clientFor(t *testing.T, cfg *rest.Config) client.Client {
+	t.Helper()
+	c, err := client.New(cfg, client.Options{Scheme: env.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// overprivilegedRole creates a ClusterRole that allows every write of the actions,
+// with explicit verbs (no wildcards), and returns its name.
+func overprivilegedRole(t *testing.T) string {
+	t.Helper()
+	all := []string{"get", "list", "watch", "create", "update", "patch", "delete"}
+	role := &rbacv1.ClusterRole{
+		ObjectMeta: metav1.ObjectMeta{Name: "berth-test-overprivileged"},
+		Rules: []rbacv1.PolicyRule{
+			{APIGroups: []string{ecsv1alpha1.GroupVersion.Group}, Verbs: all,
+				Resources: []string{"containerinstances", "containerinstances/status", "tasks", "tasks/status", "taskdefinitions"}},
+			{APIGroups: []string{coordinationv1.GroupName}, Resources: []string{"leases"}, Verbs: all},
+			{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get", "create"}},
+		},
+	}
+	if err := env.Client.Create(t.Context(), role); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	return role.Name
+}
+
+// bindClusterRole binds role to subjects (creating the generated berth-agent role
+// first when it is the one), removes the binding at cleanup, and waits until RBAC
+// lets each of ids get tasks.
+func bindClusterRole(t *testing.T, role, name string, subjects []rbacv1.Subject, ids []agentIdentity) {
+	t.Helper()
+	ctx := t.Context()
+	if role == "berth-agent" {
+		generated := readManifests(t, repoPath("config", "rbac", "agent", "role.yaml"))[0]
+		if err := testenv.Apply(ctx, env.Client, generated, "berth-test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role},
+		Subjects:   subjects,
+	}
+	if err := env.Client.Create(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = env.Client.Delete(context.Background(), b) })
+	for _, id := range ids {
+		waitAllowed(t, id, "get", ecsv1alpha1.GroupVersion.Group, "tasks")
+	}
+}
+
+// waitAllowed waits until RBAC allows id verb on group/resource (bindings reach the
+// authorizer through a watch).
+func waitAllowed(t *testing.T, id agentIdentity, verb, group, resource string) {
+	t.Helper()
+	c := clientFor(t, id.config)
+	testenv.Eventually(t, fmt.Sprintf("RBAC to allow %s %s %s", id.name, verb, resource), func() error {
+		r := &authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{
+			ResourceAttributes: &authorizationv1.ResourceAttributes{Verb: verb, Group: group, Resource: resource},
+		}}
+		if err := c.Create(t.Context(), r); err != nil {
+			return err
+		}
+		if !r.Status.Allowed {
+			return errors.New("not allowed yet")
+		}
+		return nil
+	})
+}
+
+func instance(name string) *ecsv1alpha1.ContainerInstance {
+	ci := &ecsv1alpha1.ContainerInstance{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	ci.Spec.Cluster = "default"
+	return ci
+}
+
+func lease(ns, name string) *coordinationv1.Lease {
+	now := metav1.NewMicroTime(time.Now())
+	return &coordinationv1.Lease{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec:       coordinationv1.LeaseSpec{HolderIdentity: ptr.To(name), LeaseDurationSeconds: ptr.To[int32](40), RenewTime: &now},
+	}
+}
+
+// renew renews a Lease as the agent does: read, then update with a new renewTime.
+func renew(ctx context.Context, c client.Client, ns, name string) error {
+	l := &coordinationv1.Lease{}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, l); err != nil {
+		return err
+	}
+	now := metav1.NewMicroTime(time.Now())
+	l.Spec.RenewTime = &now
+	return c.Update(ctx, l)
+}
+
+func task(ns, name, instance string) *ecsv1alpha1.Task {
+	t := &ecsv1alpha1.Task{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
+	t.Spec.TaskDefinition = "web:1"
+	t.Spec.ContainerInstance = instance
+	return t
+}
+
+func mergePatch(p string) client.Patch { return client.RawPatch(types.MergePatchType, []byte(p)) }

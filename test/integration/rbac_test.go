@@ -1,0 +1,234 @@
+package integration
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	gocmp "github.com/google/go-cmp/cmp"
+	authorizationv1 "k8s.io/api/authorization/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+
+	"github.com/berthdev/berth/internal/testenv"
+)
+
+// Least privilege of the ClusterRoles controller-gen generates from the RBAC markers
+// (config/rbac, and the chart's copies in charts/berth/files). Every permission is on
+// an explicit allow-list below, with the reason it is needed: a new marker fails
+// these tests until the list says why the code needs it.
+
+// wantManagerRules is the manager's ClusterRole, by "group/resource".
+var wantManagerRules = map[string][]string{
+	"/namespaces":          {"create", "get"}, // creates berth-node-lease, where agents put their Leases
+	"/services":            {"get", "list", "watch"},
+	"/events":              {"create", "patch"}, // Events for every decision (legacy and events.k8s.io recorders)
+	"events.k8s.io/events": {"create", "patch"},
+	// Task definition revisions: created and collected by the manager, read by all.
+	"apps/controllerrevisions": {"create", "delete", "get", "list", "watch"},
+	// Leader election gets, creates and updates its Lease; heartbeats are watched.
+	"coordination.k8s.io/leases":              {"create", "get", "list", "update", "watch"},
+	"discovery.k8s.io/endpointslices":         {"create", "delete", "get", "list", "update", "watch"},
+	"ecs.berth.dev/clusters":                  {"get", "list", "patch", "watch"}, // patch: the deletion finalizer
+	"ecs.berth.dev/clusters/status":           {"get", "patch"},
+	"ecs.berth.dev/containerinstances":        {"get", "list", "watch"},
+	"ecs.berth.dev/containerinstances/status": {"get", "patch"},                  // Connected, status
+	"ecs.berth.dev/services":                  {"get", "list", "patch", "watch"}, // patch: the stop-tasks finalizer
+	// Owner references with blockOwnerDeletion (tasks and EndpointSlices of a Service).
+	"ecs.berth.dev/services/finalizers":    {"update"},
+	"ecs.berth.dev/services/status":        {"get", "patch"},
+	"ecs.berth.dev/taskdefinitions":        {"get", "list", "watch"},
+	"ecs.berth.dev/taskdefinitions/status": {"get", "patch"},
+	"ecs.berth.dev/tasks":                  {"create", "delete", "get", "list", "patch", "watch"}, // services' tasks; binding; stopping; collection
+	"ecs.berth.dev/tasks/status":           {"get", "patch"},
+}
+
+// wantAgentRules is the agent's ClusterRole. The admission policy (config/admission)
+// narrows its writes to the agent's own objects.
+var wantAgentRules = map[string][]string{
+	// The tasks' secrets, environment files and registry credentials, read by name.
+	"/configmaps": {"get"},
+	"/secrets":    {"get"},
+	// Revisions of the task definitions its tasks name (and for `family` references
+	// the TaskDefinition), through a cache.
+	"apps/controllerrevisions":      {"get", "list", "watch"},
+	"ecs.berth.dev/taskdefinitions": {"get", "list", "watch"},
+	// Its Cluster's container policy, which the agent enforces again before it runs a
+	// task, through a cache.
+	"ecs.berth.dev/clusters": {"get", "list", "watch"},
+	// Its heartbeat Lease, renewed with an update.
+	"coordination.k8s.io/leases": {"create", "get", "update"},
+	// Registration, then its part of the status (server-side apply).
+	"ecs.berth.dev/containerinstances":        {"create", "get"},
+	"ecs.berth.dev/containerinstances/status": {"get", "patch"},
+	// Its tasks, watched with a field selector; their status (server-side apply).
+	"ecs.berth.dev/tasks":        {"get", "list", "watch"},
+	"ecs.berth.dev/tasks/status": {"get", "patch"},
+}
+
+// TestRBACLeastPrivilege checks the generated ClusterRoles and the chart's copies
+// against the allow-lists, and the rules that must hold whatever the lists say.
+func TestRBACLeastPrivilege(t *testing.T) {
+	roles := []struct {
+		name  string
+		files []string
+		want  map[string][]string
+	}{
+		{name: "berth-manager", files: []string{repoPath("config", "rbac", "role.yaml"), repoPath("charts", "berth", "files", "manager-role.yaml")}, want: wantManagerRules},
+		{name: "berth-agent", files: []string{repoPath("config", "rbac", "agent", "role.yaml"), repoPath("charts", "berth", "files", "agent-role.yaml")}, want: wantAgentRules},
+	}
+	for _, role := range roles {
+		for _, file := range role.files {
+			t.Run(strings.TrimPrefix(file, testenv.RepoRoot()+"/"), func(t *testing.T) {
+				objs := readManifests(t, file)
+				if len(objs) != 1 {
+					t.Fatalf("%d objects, want one ClusterRole", len(objs))
+				}
+				cr := typed[rbacv1.ClusterRole](t, objs[0])
+				if cr.Name != role.name || cr.AggregationRule != nil {
+					t.Errorf("ClusterRole %q (aggregation %v), want %q without aggregation", cr.Name, cr.AggregationRule, role.name)
+				}
+				got := verbsByResource(t, cr.Rules)
+				if diff := gocmp.Diff(role.want, got); diff != "" {
+					t.Errorf("permissions differ from the allow-list: a new one must be justified in %s (-want +got):\n%s", "test/integration/rbac_test.go", diff)
+				}
+				checkRuleInvariants(t, role.name, got)
+			})
+		}
+	}
+}
+
+// checkRuleInvariants: what the issue requires of each role, independently of the
+// allow-lists (so editing a list cannot quietly give these away).
+func checkRuleInvariants(t *testing.T, role string, got map[string][]string) {
+	t.Helper()
+	has := func(resource string, verbs ...string) bool {
+		return slices.ContainsFunc(verbs, func(v string) bool { return slices.Contains(got[resource], v) })
+	}
+	switch role {
+	case "berth-manager":
+		if _, ok := got["/secrets"]; ok {
+			t.Errorf("the manager has access to Secrets: %v", got["/secrets"])
+		}
+	case "berth-agent":
+		for _, r := range []string{"/secrets", "/configmaps"} {
+			if !slices.Equal(got[r], []string{"get"}) {
+				t.Errorf("the agent's access to %s is %v, want get only (never list or watch)", r, got[r])
+			}
+		}
+		if has("ecs.berth.dev/tasks", "create", "update", "patch", "delete", "deletecollection") {
+			t.Errorf("the agent may write tasks (not only their status): %v", got["ecs.berth.dev/tasks"])
+		}
+		if has("ecs.berth.dev/containerinstances", "update", "patch", "delete", "deletecollection") {
+			t.Errorf("the agent may change or delete container instances: %v", got["ecs.berth.dev/containerinstances"])
+		}
+		if has("coordination.k8s.io/leases", "delete", "deletecollection") {
+			t.Errorf("the agent may delete Leases: %v", got["coordination.k8s.io/leases"])
+		}
+	}
+}
+
+// verbsByResource flattens rules into sorted verbs by "group/resource", failing on
+// wildcards, resource names and non-resource URLs (markers never need them).
+func verbsByResource(t *testing.T, rules []rbacv1.PolicyRule) map[string][]string {
+	t.Helper()
+	out := map[string][]string{}
+	for i, r := range rules {
+		for field, values := range map[string][]string{"verbs": r.Verbs, "resources": r.Resources, "apiGroups": r.APIGroups} {
+			if slices.ContainsFunc(values, func(v string) bool { return strings.Contains(v, "*") }) {
+				t.Errorf("rule %d has a wildcard in %s: %q", i, field, values)
+			}
+		}
+		if len(r.ResourceNames) > 0 || len(r.NonResourceURLs) > 0 {
+			t.Errorf("rule %d has resourceNames %q or nonResourceURLs %q", i, r.ResourceNames, r.NonResourceURLs)
+		}
+		for _, g := range r.APIGroups {
+			for _, res := range r.Resources {
+				key := g + "/" + res
+				for _, v := range r.Verbs {
+					if !slices.Contains(out[key], v) {
+						out[key] = append(out[key], v)
+					}
+				}
+				slices.Sort(out[key])
+			}
+		}
+	}
+	return out
+}
+
+// TestRBACAsAuthorized asks the apiserver what the generated roles, bound as `berth
+// up` and the chart bind them, allow: the manager reads no Secret, the agent reads
+// Secrets and ConfigMaps by name only and writes no task.
+func TestRBACAsAuthorized(t *testing.T) {
+	ctx := t.Context()
+	ns := env.Namespace(t)
+	for _, file := range []string{repoPath("config", "rbac", "role.yaml"), repoPath("config", "rbac", "agent", "role.yaml")} {
+		if err := testenv.Apply(ctx, env.Client, readManifests(t, file)[0], "berth-test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	manager := rbacv1.Subject{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "berth-manager"}
+	agent := rbacv1.Subject{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "berth:agent:worker-1"}
+	bindClusterRole(t, "berth-manager", "berth-test-rbac-manager-"+ns, []rbacv1.Subject{manager}, nil)
+	bindClusterRole(t, "berth-agent", "berth-test-rbac-agent-"+ns, []rbacv1.Subject{agent}, nil)
+
+	tests := []accessCheck{
+		{manager.Name, "get", "ecs.berth.dev", "tasks", true}, // the bindings are in force
+		{manager.Name, "get", "", "secrets", false},
+		{manager.Name, "list", "", "secrets", false},
+		{manager.Name, "watch", "", "secrets", false},
+		{manager.Name, "delete", "coordination.k8s.io", "leases", false},
+		{agent.Name, "get", "", "secrets", true},
+		{agent.Name, "list", "", "secrets", false},
+		{agent.Name, "watch", "", "secrets", false},
+		{agent.Name, "list", "", "configmaps", false},
+		{agent.Name, "create", "ecs.berth.dev", "tasks", false},
+		{agent.Name, "delete", "ecs.berth.dev", "tasks", false},
+		{agent.Name, "patch", "ecs.berth.dev", "tasks", false},
+		{agent.Name, "delete", "ecs.berth.dev", "containerinstances", false},
+		{agent.Name, "create", "", "pods", false},
+		{agent.Name, "impersonate", "", "users", false},
+	}
+	// What is allowed first, with a wait until the bindings are in force, so that what
+	// is denied is denied by bindings in force, not by bindings not seen yet.
+	slices.SortStableFunc(tests, func(a, b accessCheck) int { return cmp.Compare(b2i(b.want), b2i(a.want)) })
+	for _, tc := range tests {
+		name := tc.user + " " + tc.verb + " " + strings.TrimSuffix(tc.resource+"."+tc.group, ".")
+		t.Run(name, func(t *testing.T) {
+			check := func() error {
+				r := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+					User: tc.user, Groups: []string{"system:authenticated"},
+					ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: ns, Verb: tc.verb, Group: tc.group, Resource: tc.resource},
+				}}
+				if err := env.Client.Create(ctx, r); err != nil {
+					return err
+				}
+				if r.Status.Allowed != tc.want {
+					return fmt.Errorf("allowed = %v, want %v (%s)", r.Status.Allowed, tc.want, r.Status.Reason)
+				}
+				return nil
+			}
+			if tc.want {
+				testenv.Eventually(t, name, check)
+			} else if err := check(); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}
+
+// accessCheck is whether user may verb group/resource.
+type accessCheck struct {
+	user                  string
+	verb, group, resource string
+	want                  bool
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
