@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/time/rate"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
@@ -58,6 +59,20 @@ import (
 // syncWorkers is how many tasks are brought in step with the API at once; the engine
 // runs each task on its own worker regardless.
 const syncWorkers = 4
+
+// syncRetryMax caps the backoff of a task whose sync keeps failing (the apiserver
+// away, a Secret not yet readable). client-go's default goes up to 1000 s, which
+// would leave a task waiting a quarter of an hour after an outage ends.
+const syncRetryMax = 30 * time.Second
+
+// syncRateLimiter retries a failing task from 100 ms, doubling up to syncRetryMax,
+// within an overall 50/s budget so a mass failure does not hammer the apiserver.
+func syncRateLimiter() workqueue.TypedRateLimiter[types.NamespacedName] {
+	return workqueue.NewTypedMaxOfRateLimiter(
+		workqueue.NewTypedItemExponentialFailureRateLimiter[types.NamespacedName](100*time.Millisecond, syncRetryMax),
+		&workqueue.TypedBucketRateLimiter[types.NamespacedName]{Limiter: rate.NewLimiter(rate.Limit(50), 100)},
+	)
+}
 
 // Agent runs one machine's tasks.
 type Agent struct {
@@ -134,7 +149,7 @@ func New(ctx context.Context, o Options) (*Agent, error) {
 		opts: o, c: c, cache: ch, rt: rt,
 		revs:    revision.NewResolver(ch),
 		secrets: &secrets.Resolver{Reader: c},
-		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[types.NamespacedName](),
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(syncRateLimiter(),
 			workqueue.TypedRateLimitingQueueConfig[types.NamespacedName]{Name: "agent-tasks"}),
 		uids:  map[types.NamespacedName]types.UID{},
 		usage: map[types.UID]placement.Request{},

@@ -25,6 +25,16 @@ import (
 // reportWorkers write task statuses in parallel (each task's in order).
 const reportWorkers = 4
 
+// Backoff of a failed status write, per task: from reportRetryMin doubling up to
+// reportRetryMax. client-go's default controller rate limiter doubles up to 1000 s,
+// so after a minute of refused connections a report would wait over a minute more
+// once the apiserver is back; capped, every pending report is written within
+// reportRetryMax of its return.
+const (
+	reportRetryMin = 5 * time.Millisecond
+	reportRetryMax = 10 * time.Second
+)
+
 // reporter writes the engine's reports to the tasks' status. Reports are batched per
 // task: a newer report replaces one not yet written, so a burst of transitions costs
 // one write. Each write is a server-side apply of the agent's whole part of the
@@ -42,9 +52,14 @@ type reporter struct {
 func newReporter(c client.Client, cache client.Reader) *reporter {
 	return &reporter{
 		c: c, cache: cache, pending: map[types.NamespacedName]engine.Report{},
-		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[types.NamespacedName](),
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(newReportLimiter(),
 			workqueue.TypedRateLimitingQueueConfig[types.NamespacedName]{Name: "agent-reports"}),
 	}
+}
+
+// newReportLimiter is the per-task backoff of failed status writes.
+func newReportLimiter() workqueue.TypedRateLimiter[types.NamespacedName] {
+	return workqueue.NewTypedItemExponentialFailureRateLimiter[types.NamespacedName](reportRetryMin, reportRetryMax)
 }
 
 // enqueue is the engine's Report callback.

@@ -48,6 +48,14 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.ContainerSpec) (runti
 		return runtime.ContainerInfo{}, fmt.Errorf("looking up container %q: %w", spec.ID, err)
 	}
 
+	// The lease keeps an unpacked layer and the new snapshot from being garbage
+	// collected before the container record references them.
+	ctx, done, err := r.withLease(ctx)
+	if err != nil {
+		return runtime.ContainerInfo{}, err
+	}
+	defer func() { _ = done(context.WithoutCancel(ctx)) }()
+
 	image, err := r.unpackedImage(ctx, spec.Image)
 	if err != nil {
 		return runtime.ContainerInfo{}, err
@@ -64,14 +72,6 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.ContainerSpec) (runti
 	if err := r.removeSnapshot(ctx, spec.ID); err != nil {
 		return runtime.ContainerInfo{}, err
 	}
-
-	// The lease keeps the new snapshot from being garbage collected before the
-	// container record references it.
-	ctx, done, err := r.client.WithLease(ctx)
-	if err != nil {
-		return runtime.ContainerInfo{}, fmt.Errorf("creating lease: %w", err)
-	}
-	defer func() { _ = done(context.WithoutCancel(ctx)) }()
 
 	log.V(1).Info("creating container", logSpec, runtime.Redacted(spec))
 	ctr, err := r.newContainer(ctx, spec.ID, image, labels, specOpts)

@@ -54,6 +54,13 @@ func (r *Runtime) Pull(ctx context.Context, ref string, policy runtime.PullPolic
 	ctx = r.withNamespace(ctx)
 	log := logr.FromContextOrDiscard(ctx).WithValues(logImage, named.String(), logPullPolicy, string(policy))
 	name := named.String()
+	// The lease keeps what the pull (or the unpack of a cached image) writes until
+	// the image record references it.
+	ctx, done, err := r.withLease(ctx)
+	if err != nil {
+		return runtime.Image{}, err
+	}
+	defer func() { _ = done(context.WithoutCancel(ctx)) }()
 
 	cached, haveCached := r.cachedImage(ctx, name)
 	if haveCached && !r.creds.mayReuse(name, cached.Labels(), auth) {

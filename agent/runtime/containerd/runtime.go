@@ -13,14 +13,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
 	ctrd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/leases"
 	"github.com/containerd/containerd/v2/defaults"
 	"github.com/containerd/containerd/v2/pkg/identifiers"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/errdefs"
+	"github.com/go-logr/logr"
 
 	"github.com/berthdev/berth/agent/runtime"
 )
@@ -125,7 +128,51 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 			r.snapshotter = defaults.DefaultSnapshotter
 		}
 	}
+	if err := r.releaseLeases(ctx); err != nil {
+		logr.FromContextOrDiscard(ctx).Error(err, "releasing the leases of a previous agent; containerd collects them when they expire")
+	}
 	return r, nil
+}
+
+// LeaseLabel is on the containerd leases the runtime takes around pulls and creates.
+// A lease keeps what an operation writes (downloaded layers, unpacked snapshots)
+// from containerd's garbage collector until the operation is done. An agent killed in
+// the middle of one leaves its lease, which would keep half a layer and an active
+// snapshot for leaseExpiry; New deletes those, and containerd collects what they held.
+const LeaseLabel = runtime.LabelPrefix + "lease"
+
+// leaseExpiry is when containerd drops a lease no one deleted (its clients' default).
+const leaseExpiry = 24 * time.Hour
+
+// withLease puts a new lease of the runtime on ctx, unless ctx has one; done deletes it.
+func (r *Runtime) withLease(ctx context.Context) (context.Context, func(context.Context) error, error) {
+	leased, done, err := r.client.WithLease(ctx, leases.WithRandomID(), leases.WithExpiration(leaseExpiry),
+		leases.WithLabel(LeaseLabel, "true"))
+	if err != nil {
+		return ctx, done, fmt.Errorf("creating lease: %w", err)
+	}
+	return leased, done, nil
+}
+
+// releaseLeases deletes the runtime's leases found in its namespace. It runs in New,
+// before the runtime takes any lease, and one agent owns a namespace: they are what
+// a previous agent process left when it was killed.
+func (r *Runtime) releaseLeases(ctx context.Context) error {
+	ls := r.client.LeasesService()
+	stale, err := ls.List(ctx, "labels."+strconv.Quote(LeaseLabel))
+	if err != nil {
+		return fmt.Errorf("listing leases: %w", err)
+	}
+	var errs []error
+	for _, l := range stale {
+		if err := ls.Delete(ctx, l, leases.SynchronousDelete); err != nil && !errdefs.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("deleting lease %s: %w", l.ID, err))
+		}
+	}
+	if len(stale) > 0 {
+		logr.FromContextOrDiscard(ctx).Info("released the leases of interrupted pulls and creates", "count", len(stale))
+	}
+	return errors.Join(errs...)
 }
 
 // Close closes the connection to containerd. Containers keep running.

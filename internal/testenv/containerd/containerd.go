@@ -106,7 +106,6 @@ func Launch() (*Containerd, error) {
 		FIFODir:     filepath.Join(dir, "fifo"),
 		RuncRoot:    filepath.Join(dir, "runc"),
 		Snapshotter: "overlayfs",
-		exited:      make(chan struct{}),
 	}
 	for _, d := range []string{c.HostsDir, c.FIFODir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
@@ -114,33 +113,68 @@ func Launch() (*Containerd, error) {
 		}
 	}
 	c.Snapshotter = localrun.Snapshotter(dir)
-	cfg := filepath.Join(dir, "config.toml")
-	if err := os.WriteFile(cfg, []byte(localrun.ContainerdConfig(filepath.Join(c.Dir, "root"), filepath.Join(c.Dir, "state"), c.Address)), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "config.toml"), []byte(localrun.ContainerdConfig(filepath.Join(c.Dir, "root"), filepath.Join(c.Dir, "state"), c.Address)), 0o600); err != nil {
 		return nil, c.cleanupDir(err)
 	}
-	logf, err := os.Create(filepath.Join(dir, "containerd.log"))
-	if err != nil {
+	if err := c.start(); err != nil {
 		return nil, c.cleanupDir(err)
 	}
-	// containerd writes to its own copy of the descriptor: ours is not needed once it
-	// has started, and a failed close of it loses nothing.
-	defer func() { _ = logf.Close() }()
-	c.cmd = exec.Command(filepath.Join(testenv.BinDir(), "containerd"), "--config", cfg)
-	c.cmd.Stdout, c.cmd.Stderr = logf, logf
-	// containerd finds containerd-shim-runc-v2 on its PATH, the shim finds runc.
-	c.cmd.Env = append(os.Environ(), "PATH="+testenv.BinDir()+":"+os.Getenv("PATH")+":/usr/sbin:/sbin")
-	// Its own process group, so a test binary interrupted with ^C does not signal it
-	// before Stop has cleaned up.
-	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := c.cmd.Start(); err != nil {
-		return nil, c.cleanupDir(err)
-	}
-	go func() { _ = c.cmd.Wait(); close(c.exited) }()
 	if err := c.waitReady(30 * time.Second); err != nil {
 		_ = c.Stop()
 		return nil, fmt.Errorf("%w\n%s", err, c.LogTail())
 	}
 	return c, nil
+}
+
+// start starts the containerd process with the configuration in Dir, appending to
+// its log.
+func (c *Containerd) start() error {
+	logf, err := os.OpenFile(filepath.Join(c.Dir, "containerd.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	// containerd writes to its own copy of the descriptor: ours is not needed once it
+	// has started, and a failed close of it loses nothing.
+	defer func() { _ = logf.Close() }()
+	cmd := exec.Command(filepath.Join(testenv.BinDir(), "containerd"), "--config", filepath.Join(c.Dir, "config.toml"))
+	cmd.Stdout, cmd.Stderr = logf, logf
+	// containerd finds containerd-shim-runc-v2 on its PATH, the shim finds runc.
+	cmd.Env = append(os.Environ(), "PATH="+testenv.BinDir()+":"+os.Getenv("PATH")+":/usr/sbin:/sbin")
+	// Its own process group, so a test binary interrupted with ^C does not signal it
+	// before Stop has cleaned up.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	c.cmd, c.exited = cmd, exited
+	return nil
+}
+
+// Restart ends containerd with sig and starts it again with the same configuration
+// and directories, as a machine's containerd restarts: SIGTERM is a clean shutdown,
+// SIGKILL a crash. Nothing is purged: containers, images and snapshots stay, and the
+// shims of running containers (their own process groups) keep their processes
+// running for the new containerd to reconnect to. It returns once the new
+// containerd serves. Not safe to call concurrently with Stop.
+func (c *Containerd) Restart(sig syscall.Signal) error {
+	if err := c.cmd.Process.Signal(sig); err != nil {
+		return fmt.Errorf("signalling containerd: %w", err)
+	}
+	select {
+	case <-c.exited:
+	case <-time.After(15 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-c.exited
+	}
+	if err := c.start(); err != nil {
+		return fmt.Errorf("starting containerd again: %w", err)
+	}
+	if err := c.waitReady(30 * time.Second); err != nil {
+		return fmt.Errorf("%w\n%s", err, c.LogTail())
+	}
+	return nil
 }
 
 func (c *Containerd) waitReady(timeout time.Duration) error {

@@ -3,7 +3,11 @@ package ctrtest_test
 import (
 	"context"
 	"os"
+	"syscall"
 	"testing"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
 
 	ctrtest "github.com/berthdev/berth/internal/testenv/containerd"
 )
@@ -40,5 +44,32 @@ func TestStartStop(t *testing.T) {
 	}
 	if m, _ := ctrtest.MountsUnder(c.Dir); len(m) > 0 {
 		t.Errorf("mounts left: %v", m)
+	}
+}
+
+// TestRestartKeepsState: a restart (here a crash) keeps containerd's state.
+func TestRestartKeepsState(t *testing.T) {
+	c := ctrtest.Start(t)
+	ctx := namespaces.WithNamespace(context.Background(), "restart-test")
+	cl, err := c.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.NewContainer(ctx, "kept", containerd.WithNewSpec()); err != nil {
+		t.Fatal(err)
+	}
+	_ = cl.Close()
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
+		if err := c.Restart(sig); err != nil {
+			t.Fatalf("restart with %s: %v", sig, err)
+		}
+		cl, err := c.Client()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cl.LoadContainer(ctx, "kept"); err != nil {
+			t.Errorf("after a restart with %s: %v", sig, err)
+		}
+		_ = cl.Close()
 	}
 }

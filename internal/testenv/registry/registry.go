@@ -4,7 +4,8 @@
 //
 // The registry listens on a private port; tests talk to a recording reverse proxy in
 // front of it (Registry.Addr), so they can see which requests a client made (did a
-// pull contact the registry at all?) and simulate an outage (SetUnavailable).
+// pull contact the registry at all?), simulate an outage (SetUnavailable) and hold a
+// pull in the middle (SetStalled).
 package regtest
 
 import (
@@ -42,6 +43,10 @@ type Registry struct {
 	mu          sync.Mutex
 	requests    []Request
 	unavailable bool
+	// stall, while not nil, holds blob downloads until it is closed; stalled counts
+	// the requests it holds.
+	stall   chan struct{}
+	stalled int
 }
 
 // Request is one HTTP request the registry answered (through the proxy).
@@ -214,16 +219,20 @@ func (r *Registry) proxy(backend string) http.Handler {
 	// Keep the client's Host header so the registry builds upload URLs that point back
 	// at the proxy.
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		internal := req.Header.Get(internalHeader) != ""
 		r.mu.Lock()
-		down := r.unavailable
+		down, stall := r.unavailable, r.stall
 		r.mu.Unlock()
+		if stall != nil && !internal && isBlobDownload(req) {
+			w = &stallWriter{ResponseWriter: w, r: r, req: req, stall: stall}
+		}
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-		if down && req.Header.Get(internalHeader) == "" {
+		if down && !internal {
 			http.Error(rec, "registry unavailable (simulated by regtest)", http.StatusServiceUnavailable)
 		} else {
 			rp.ServeHTTP(rec, req)
 		}
-		if req.Header.Get(internalHeader) == "" {
+		if !internal {
 			r.mu.Lock()
 			r.requests = append(r.requests, Request{Method: req.Method, Path: req.URL.Path, Status: rec.status})
 			r.mu.Unlock()
@@ -285,6 +294,93 @@ func (r *Registry) SetUnavailable(down bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.unavailable = down
+}
+
+// SetStalled makes the registry stop sending in the middle of blob downloads (GET
+// /v2/<repo>/blobs/<digest>) that start while stall is true: the first StallAfter
+// bytes of a blob are sent, the rest is held. Manifests and small blobs (image
+// configs) are served whole, so a client is caught in the middle of a layer, with
+// part of it written. SetStalled(false) lets the held downloads go on; one whose
+// client goes away is dropped.
+func (r *Registry) SetStalled(stall bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case stall && r.stall == nil:
+		r.stall = make(chan struct{})
+	case !stall && r.stall != nil:
+		close(r.stall)
+		r.stall = nil
+	}
+}
+
+// StallAfter is how much of a blob a stalled download sends before it is held.
+const StallAfter = 32 << 10
+
+// Stalled is how many blob downloads SetStalled holds now.
+func (r *Registry) Stalled() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.stalled
+}
+
+// hold waits until stall is closed (true) or the client goes away (false).
+func (r *Registry) hold(req *http.Request, stall <-chan struct{}) bool {
+	r.mu.Lock()
+	r.stalled++
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.stalled--
+		r.mu.Unlock()
+	}()
+	select {
+	case <-stall:
+		return true
+	case <-req.Context().Done():
+		return false
+	}
+}
+
+// stallWriter passes the first StallAfter bytes of a response, then holds the rest
+// until stall is closed.
+type stallWriter struct {
+	http.ResponseWriter
+	r     *Registry
+	req   *http.Request
+	stall <-chan struct{} // nil once released
+	n     int
+}
+
+func (w *stallWriter) Write(p []byte) (int, error) {
+	written := 0
+	if w.stall != nil && w.n+len(p) > StallAfter {
+		head := max(StallAfter-w.n, 0)
+		m, err := w.ResponseWriter.Write(p[:head])
+		w.n, written = w.n+m, m
+		if err != nil {
+			return written, err
+		}
+		w.Flush()
+		if !w.r.hold(w.req, w.stall) {
+			return written, errors.New("the client went away while the download was held")
+		}
+		w.stall, p = nil, p[head:]
+	}
+	m, err := w.ResponseWriter.Write(p)
+	w.n += m
+	return written + m, err
+}
+
+func (w *stallWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func isBlobDownload(req *http.Request) bool {
+	p := req.URL.Path
+	return req.Method == http.MethodGet && strings.HasPrefix(p, "/v2/") && strings.Contains(p, "/blobs/") && !strings.Contains(p, "/blobs/uploads/")
 }
 
 // logTail returns the end of the registry's log, for failure messages.

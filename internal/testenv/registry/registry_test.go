@@ -1,9 +1,12 @@
 package regtest_test
 
 import (
+	"crypto/rand"
 	"errors"
+	"io"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -85,5 +88,73 @@ func TestTestImage(t *testing.T) {
 	layers, err := img.Layers()
 	if err != nil || len(layers) != 1 {
 		t.Fatalf("layers %d, %v", len(layers), err)
+	}
+}
+
+func TestRegistryStall(t *testing.T) {
+	reg := regtest.Start(t)
+	big := make([]byte, 256<<10) // incompressible, so the layer is larger than StallAfter
+	if _, err := rand.Read(big); err != nil {
+		t.Fatal(err)
+	}
+	img, err := regtest.BuildImage(map[string][]byte{"big": big}, []string{"/bin/true"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, _ := reg.Push(t, img, "team/big", "v1")
+	r, err := name.ParseReference(ref, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.SetStalled(true)
+	// The manifest and the config (a small blob) are served whole.
+	got, err := remote.Image(r)
+	if err != nil {
+		t.Fatalf("manifest while stalled: %v", err)
+	}
+	if _, err := got.ConfigFile(); err != nil {
+		t.Fatalf("config while stalled: %v", err)
+	}
+	layers, err := got.Layers()
+	if err != nil || len(layers) != 1 {
+		t.Fatalf("layers %d, %v", len(layers), err)
+	}
+	rc, err := layers[0].Compressed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = rc.Close() }()
+	head := make([]byte, regtest.StallAfter)
+	if _, err := io.ReadFull(rc, head); err != nil {
+		t.Fatalf("the start of the layer while stalled: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := io.ReadAll(rc)
+		done <- err
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for reg.Stalled() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the layer download was not held")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("the layer download finished while stalled: %v", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	reg.SetStalled(false)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("the rest of the layer: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the held download did not go on after SetStalled(false)")
+	}
+	if n := reg.Stalled(); n != 0 {
+		t.Errorf("%d downloads still held", n)
 	}
 }
