@@ -92,7 +92,13 @@ docker-build: ## Build the manager and agent images (needs a Docker engine).
 ##@ Test
 
 .PHONY: test
-test: tools verify lint build test-integration ## Everything CI runs (test-integration includes the unit tests).
+test: tools verify lint build test-integration fuzz test-faults ## Everything CI runs: checks, all tests, the fuzzers (10 s each) and the fault suite.
+
+FUZZTIME ?= 10s
+
+.PHONY: fuzz
+fuzz: ## Run every fuzz target for FUZZTIME each (default 10s; failing inputs land in testdata/fuzz).
+	@FUZZTIME=$(FUZZTIME) hack/fuzz.sh
 
 .PHONY: test-unit
 test-unit: ## Unit tests (no apiserver).
@@ -101,3 +107,26 @@ test-unit: ## Unit tests (no apiserver).
 .PHONY: test-integration
 test-integration: tools ## All tests, including those against a real kube-apiserver and etcd.
 	go test -count=1 -p $(TEST_P) $(GO_TEST_FLAGS) ./...
+
+# The fault suite needs root (it skips otherwise) and takes about 3 minutes, so
+# test-integration skips it; its results table is also written to FAULTS_REPORT.
+FAULTS_REPORT ?= $(BIN)/test-faults.md
+
+.PHONY: test-faults
+test-faults: tools ## The fault suite (test/faults, as root, ~3 min): kill -9, restarts, partitions; prints a results table.
+	BERTH_FAULTS=1 BERTH_FAULTS_REPORT=$(FAULTS_REPORT) go test -count=1 -v $(GO_TEST_FLAGS) ./test/faults/
+
+##@ Benchmarks
+
+# The containerd benchmarks (TaskStartupLatency, AgentFootprint) need root; without
+# it they are reported as skipped. BENCH_ARGS="--only PlacementThroughput --profile"
+# runs one benchmark and writes pprof profiles into bench/results/profiles.
+BENCH_ARGS ?=
+
+.PHONY: bench
+bench: tools build ## Benchmark suite at full size (under 20 min): bench/results/latest.json and latest.md.
+	go run ./hack/bench --size 1 --berth $(BIN)/berth --out bench/results $(BENCH_ARGS)
+
+.PHONY: bench-quick
+bench-quick: tools build ## Benchmark suite at a tenth of the sizes (a few minutes), same outputs.
+	go run ./hack/bench --size 0.1 --berth $(BIN)/berth --out bench/results $(BENCH_ARGS)

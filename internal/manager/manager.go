@@ -55,8 +55,8 @@ func DefaultOptions() Options {
 		GracefulShutdownTimeout: 30 * time.Second,
 		Controllers: controllers.Options{
 			HeartbeatGrace:   40 * time.Second,
-			SchedulerWorkers: 16,
-			ServiceWorkers:   4,
+			SchedulerWorkers: controllers.DefaultSchedulerWorkers,
+			ServiceWorkers:   controllers.DefaultServiceWorkers,
 		},
 	}
 }

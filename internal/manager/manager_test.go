@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthdev/berth/controllers"
 	"github.com/berthdev/berth/internal/testenv"
 )
 
@@ -134,6 +135,21 @@ func TestFlagsOverrideDefaults(t *testing.T) {
 	}
 	if o.QPS != 42 || o.Burst != 84 || !o.LeaderElection || o.Kubeconfig != "/x" {
 		t.Fatalf("flags not applied: %+v", o)
+	}
+}
+
+// TestDefaultWorkers: the manager starts with the controllers' default worker
+// counts, which `make bench` chose (see controllers.DefaultSchedulerWorkers), and the
+// flags document them.
+func TestDefaultWorkers(t *testing.T) {
+	o := DefaultOptions()
+	if o.Controllers.SchedulerWorkers != controllers.DefaultSchedulerWorkers || o.Controllers.ServiceWorkers != controllers.DefaultServiceWorkers {
+		t.Errorf("default workers %+v, want the controllers' defaults", o.Controllers)
+	}
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	o.BindFlags(fs)
+	if got := fs.Lookup("scheduler-workers").DefValue; got != fmt.Sprint(controllers.DefaultSchedulerWorkers) {
+		t.Errorf("--scheduler-workers defaults to %s", got)
 	}
 }
 

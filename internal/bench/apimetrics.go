@@ -1,0 +1,121 @@
+package bench
+
+import (
+	"bufio"
+	"cmp"
+	"context"
+	"fmt"
+	"maps"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+)
+
+// mutatingRequests sums the apiserver's own apiserver_request_total counter over the
+// mutating verbs, per resource (resource/subresource for subresources, e.g.
+// tasks/status). Differences of two readings count the writes in between, whoever
+// made them.
+func mutatingRequests(ctx context.Context, cfg *rest.Config) (map[string]float64, error) {
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := cs.RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reading the apiserver's /metrics: %w", err)
+	}
+	return parseMutatingRequests(string(raw)), nil
+}
+
+func parseMutatingRequests(text string) map[string]float64 {
+	out := map[string]float64{}
+	sc := bufio.NewScanner(strings.NewReader(text))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "apiserver_request_total{") {
+			continue
+		}
+		open, closing := strings.Index(line, "{"), strings.LastIndex(line, "}")
+		if closing < open {
+			continue
+		}
+		labels := parseLabels(line[open+1 : closing])
+		switch labels["verb"] {
+		case "POST", "PUT", "PATCH", "APPLY", "DELETE":
+		default:
+			continue
+		}
+		resource := labels["resource"]
+		if sub := labels["subresource"]; sub != "" {
+			resource += "/" + sub
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(line[closing+1:]), 64)
+		if err == nil {
+			out[resource] += v
+		}
+	}
+	return out
+}
+
+// parseLabels parses the label set of a Prometheus text line (name="value",...).
+// The apiserver's label values hold no quotes, so escapes are not handled.
+func parseLabels(s string) map[string]string {
+	out := map[string]string{}
+	for s != "" {
+		eq := strings.Index(s, `="`)
+		if eq < 0 {
+			break
+		}
+		name, rest := s[:eq], s[eq+2:]
+		end := strings.Index(rest, `"`)
+		if end < 0 {
+			break
+		}
+		out[name] = rest[:end]
+		s = strings.TrimPrefix(rest[end+1:], ",")
+	}
+	return out
+}
+
+// diff returns after - before for every key of after.
+func diff(before, after map[string]float64) map[string]float64 {
+	out := map[string]float64{}
+	for k, v := range after {
+		if d := v - before[k]; d != 0 {
+			out[k] = d
+		}
+	}
+	return out
+}
+
+// describeWrites lists write counts by resource, largest first.
+func describeWrites(w map[string]float64) string {
+	keys := slices.Collect(maps.Keys(w))
+	slices.SortFunc(keys, func(a, b string) int { return cmp.Compare(w[b], w[a]) })
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s %.0f", k, w[k])
+	}
+	return strings.Join(parts, ", ")
+}
+
+// apiserverProfile records a CPU profile of the apiserver for seconds through its
+// /debug/pprof/profile endpoint (kube-apiserver serves it with --profiling, the
+// default, to cluster administrators) and writes it to path.
+func apiserverProfile(ctx context.Context, cfg *rest.Config, seconds int, path string) error {
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	raw, err := cs.RESTClient().Get().AbsPath("/debug/pprof/profile").
+		Param("seconds", strconv.Itoa(seconds)).DoRaw(ctx)
+	if err != nil {
+		return fmt.Errorf("profiling the apiserver: %w", err)
+	}
+	return os.WriteFile(path, raw, 0o644)
+}
