@@ -102,20 +102,11 @@ func (s *stack) agentOptions(t *testing.T, name string) agent.Options {
 // startAgent runs the agent in this process until the test ends.
 func (s *stack) startAgent(t *testing.T, name string) {
 	t.Helper()
-	o := s.agentOptions(t, name)
-	ctx, cancel := context.WithCancel(ctrl.LoggerInto(context.Background(), testenv.TestLogger(t)))
-	done := make(chan error, 1)
-	go func() { done <- agent.Run(ctx, o) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("agent: %v", err)
-		}
-	})
+	s.startAgentWith(t, s.agentOptions(t, name))
 }
 
-// containers lists the task containers in the agent's containerd namespace.
-func (s *stack) containers(t *testing.T) map[string]uint32 {
+// eachContainer calls fn for every container in the agent's containerd namespace.
+func (s *stack) eachContainer(t *testing.T, fn func(ctx context.Context, c containerd.Container)) {
 	t.Helper()
 	c, err := s.ctr.Client()
 	if err != nil {
@@ -127,17 +118,25 @@ func (s *stack) containers(t *testing.T) map[string]uint32 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]uint32{}
 	for _, cont := range list {
+		fn(ctx, cont)
+	}
+}
+
+// containers lists the running task containers and their pids.
+func (s *stack) containers(t *testing.T) map[string]uint32 {
+	t.Helper()
+	out := map[string]uint32{}
+	s.eachContainer(t, func(ctx context.Context, cont containerd.Container) {
 		task, err := cont.Task(ctx, nil)
 		if err != nil {
-			continue
+			return
 		}
 		st, err := task.Status(ctx)
 		if err == nil && st.Status == containerd.Running {
 			out[cont.ID()] = task.Pid()
 		}
-	}
+	})
 	return out
 }
 

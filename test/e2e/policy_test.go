@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/containerd/containerd/v2/pkg/namespaces"
+	containerd "github.com/containerd/containerd/v2/client"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -33,23 +33,13 @@ func (s *stack) withPolicy(t *testing.T, level ecsv1alpha1.ContainerPolicyLevel)
 // containerd namespace, whatever their state.
 func (s *stack) taskContainers(t *testing.T, uid types.UID) []string {
 	t.Helper()
-	c, err := s.ctr.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = c.Close() }()
-	ctx := namespaces.WithNamespace(context.Background(), s.ctrNamespace)
-	list, err := c.Containers(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []string
-	for _, cont := range list {
+	s.eachContainer(t, func(ctx context.Context, cont containerd.Container) {
 		labels, err := cont.Labels(ctx)
 		if err == nil && labels[runtime.LabelTaskUID] == string(uid) {
 			out = append(out, cont.ID())
 		}
-	}
+	})
 	return out
 }
 
