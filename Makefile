@@ -125,8 +125,8 @@ BENCH_ARGS ?=
 
 .PHONY: bench
 bench: tools build ## Benchmark suite at full size (under 20 min): bench/results/latest.json and latest.md.
-	go run ./hack/bench --size 1 --berth $(BIN)/berth --out bench/results $(BENCH_ARGS)
+	go run ./bench/cmd/berth-bench --size 1 --berth $(BIN)/berth --out bench/results $(BENCH_ARGS)
 
 .PHONY: bench-quick
 bench-quick: tools build ## Benchmark suite at a tenth of the sizes (about 2 minutes), same outputs.
-	go run ./hack/bench --size 0.1 --berth $(BIN)/berth --out bench/results $(BENCH_ARGS)
+	go run ./bench/cmd/berth-bench --size 0.1 --berth $(BIN)/berth --out bench/results $(BENCH_ARGS)

@@ -35,7 +35,7 @@ import (
 	"github.com/berthdev/berth/agent/runtime/containerd"
 	"github.com/berthdev/berth/agent/secrets"
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
-	"github.com/berthdev/berth/internal/manager"
+	"github.com/berthdev/berth/internal/kube"
 	"github.com/berthdev/berth/internal/placement"
 	"github.com/berthdev/berth/internal/revision"
 	"github.com/berthdev/berth/internal/version"
@@ -111,15 +111,12 @@ func Run(ctx context.Context, o Options) error {
 
 // New connects to containerd and the apiserver; it does not register yet.
 func New(ctx context.Context, o Options) (*Agent, error) {
-	cfg, err := manager.RESTConfig(o.Kubeconfig, o.QPS, o.Burst)
+	cfg, err := kube.RESTConfig(o.Kubeconfig, o.QPS, o.Burst)
 	if err != nil {
 		return nil, err
 	}
 	cfg.UserAgent = "berth-agent/" + o.Name
-	scheme, err := manager.Scheme()
-	if err != nil {
-		return nil, err
-	}
+	scheme := kube.Scheme
 	c, err := client.New(cfg, client.Options{Scheme: scheme})
 	if err != nil {
 		return nil, err

@@ -14,7 +14,7 @@ import (
 	"github.com/berthdev/berth/agent/engine"
 	"github.com/berthdev/berth/agent/runtime/fake"
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
-	"github.com/berthdev/berth/internal/testobj"
+	"github.com/berthdev/berth/test/testobj"
 )
 
 // TestPolicyGuardChecksOnceBeforeStart: a task is judged against the level when the

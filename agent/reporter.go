@@ -19,6 +19,7 @@ import (
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
 	"github.com/berthdev/berth/internal/conditions"
 	"github.com/berthdev/berth/internal/revision"
+	"github.com/berthdev/berth/internal/taskrules"
 	"github.com/berthdev/berth/internal/taskstatus"
 )
 
@@ -190,7 +191,7 @@ func statusFromReport(t *ecsv1alpha1.Task, rep engine.Report) *ecsac.TaskStatusA
 		st.WithStopCode(rep.StopCode)
 	}
 	if rep.StoppedReason != "" {
-		st.WithStoppedReason(conditions.Truncate(rep.StoppedReason))
+		st.WithStoppedReason(taskrules.TruncateReason(rep.StoppedReason))
 	}
 	for i := range rep.Containers {
 		st.WithContainers(taskstatus.Container(&rep.Containers[i]))

@@ -18,7 +18,7 @@ import (
 	"github.com/berthdev/berth/agent/runtime"
 	"github.com/berthdev/berth/agent/runtime/fake"
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
-	"github.com/berthdev/berth/internal/testobj"
+	"github.com/berthdev/berth/test/testobj"
 )
 
 // waitTimeout bounds every wait of a test in real time.

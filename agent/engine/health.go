@@ -10,6 +10,7 @@ import (
 
 	"github.com/berthdev/berth/agent/runtime"
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	"github.com/berthdev/berth/internal/taskrules"
 )
 
 // Health check defaults, ECS's (and Docker's).
@@ -32,7 +33,7 @@ type healthCheck struct {
 // parseHealthCheck returns nil for no check: none defined, ["NONE"], or a command
 // that is neither CMD nor CMD-SHELL (the schema rejects those).
 func parseHealthCheck(hc *ecsv1alpha1.HealthCheck) *healthCheck {
-	if hc == nil || len(hc.Command) == 0 {
+	if !taskrules.HasHealthCheck(hc) {
 		return nil
 	}
 	var argv []string
@@ -122,29 +123,14 @@ func runHealthCheck(ctx context.Context, rt runtime.Runtime, clk clock.Clock, id
 	}
 }
 
-// taskHealth is the task's healthStatus from its containers': UNHEALTHY when an
-// essential container is, HEALTHY when every essential container with a check is
-// (and there is one), UNKNOWN otherwise. Non-essential containers do not count, as in
-// ECS.
+// taskHealth is the task's healthStatus from its containers' (taskrules.TaskHealth:
+// ECS's rule, which the service and endpoints controllers apply too).
 func taskHealth(cs []container) ecsv1alpha1.HealthStatus {
-	checked, healthy := 0, 0
+	hs := make([]taskrules.ContainerHealth, len(cs))
 	for i := range cs {
-		c := &cs[i]
-		if !c.essential || c.check == nil {
-			continue
-		}
-		checked++
-		switch c.health {
-		case ecsv1alpha1.HealthUnhealthy:
-			return ecsv1alpha1.HealthUnhealthy
-		case ecsv1alpha1.HealthHealthy:
-			healthy++
-		}
+		hs[i] = taskrules.ContainerHealth{Essential: cs[i].essential, Checked: cs[i].check != nil, Status: cs[i].health}
 	}
-	if checked > 0 && healthy == checked {
-		return ecsv1alpha1.HealthHealthy
-	}
-	return ecsv1alpha1.HealthUnknown
+	return taskrules.TaskHealth(hs)
 }
 
 func seconds(v *int32, def time.Duration) time.Duration {

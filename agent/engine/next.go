@@ -7,10 +7,11 @@ import (
 
 	"github.com/berthdev/berth/agent/runtime"
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	"github.com/berthdev/berth/internal/taskrules"
 )
 
 // reasonEssentialExited is ECS's stoppedReason for EssentialContainerExited.
-const reasonEssentialExited = "Essential container in task exited"
+const reasonEssentialExited = taskrules.StoppedReasonEssentialExited
 
 // stepKind is the kind of transition next picks.
 type stepKind int

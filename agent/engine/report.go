@@ -3,13 +3,10 @@ package engine
 import (
 	"reflect"
 	"sort"
-	"unicode/utf8"
-
+	
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	"github.com/berthdev/berth/internal/taskrules"
 )
-
-// maxReason is the API's bound on reasons (container reason, stoppedReason).
-const maxReason = 1024
 
 // report is the task's agent-owned status as the worker knows it now.
 func (w *worker) report() Report {
@@ -24,7 +21,7 @@ func (w *worker) report() Report {
 		StoppingAt:    w.stoppingAt,
 		StoppedAt:     w.stoppedAt,
 		StopCode:      w.code,
-		StoppedReason: truncate(w.reason),
+		StoppedReason: taskrules.TruncateReason(w.reason),
 	}
 	cs := make([]*container, 0, len(w.containers))
 	for i := range w.containers {
@@ -43,7 +40,7 @@ func (w *worker) containerReport(c *container) ecsv1alpha1.ContainerStatus {
 		ImageDigest:  c.digest,
 		LastStatus:   c.known.value(),
 		HealthStatus: c.health,
-		Reason:       truncate(c.reason),
+		Reason:       taskrules.TruncateReason(c.reason),
 		RestartCount: c.restarts,
 	}
 	if c.exists {
@@ -84,16 +81,4 @@ func (w *worker) publishStatus() {
 	if w.published == nil || w.published.LastStatus != w.known.value() {
 		w.publish()
 	}
-}
-
-// truncate cuts s to the API's bound, on a rune boundary.
-func truncate(s string) string {
-	if len(s) <= maxReason {
-		return s
-	}
-	cut := maxReason - len("...")
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "..."
 }

@@ -2,9 +2,7 @@ package engine
 
 import (
 	"math"
-	"strings"
 	"testing"
-	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/types"
@@ -272,16 +270,5 @@ func TestStartOrder(t *testing.T) {
 				t.Errorf("startOrder() (-want +got):\n%s", diff)
 			}
 		})
-	}
-}
-
-func TestTruncate(t *testing.T) {
-	long := strings.Repeat("é", maxReason) // 2 bytes each
-	got := truncate(long)
-	if len(got) > maxReason || !utf8.ValidString(got) || !strings.HasSuffix(got, "...") {
-		t.Errorf("truncate: %d bytes, valid %t", len(got), utf8.ValidString(got))
-	}
-	if truncate("short") != "short" {
-		t.Errorf("short reasons are kept")
 	}
 }

@@ -11,15 +11,8 @@ import (
 
 	"github.com/berthdev/berth/agent/runtime"
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	"github.com/berthdev/berth/internal/taskrules"
 )
-
-// Default stoppedReasons of stops the control plane asked for without a reason.
-var defaultStopReasons = map[ecsv1alpha1.StopCode]string{
-	ecsv1alpha1.StopUserInitiated:             "Task stopped by user",
-	ecsv1alpha1.StopServiceSchedulerInitiated: "Task stopped by the service scheduler",
-	ecsv1alpha1.StopInstanceUnreachable:       "Container instance was unreachable",
-	ecsv1alpha1.StopTerminationNotice:         "Container instance is terminating",
-}
 
 // worker drives one task. Its goroutine owns every field below mb; the rest of the
 // engine reaches it only through mb.
@@ -312,7 +305,7 @@ func (w *worker) beginStop(code ecsv1alpha1.StopCode, reason string) {
 			code = ecsv1alpha1.StopUserInitiated
 		}
 		if reason == "" {
-			reason = defaultStopReasons[code]
+			reason = taskrules.DefaultStoppedReason(code)
 		}
 	}
 	w.code, w.reason = code, reason

@@ -11,8 +11,8 @@ import (
 
 	ecsac "github.com/berthdev/berth/apis/applyconfiguration/apis/v1alpha1"
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
-	"github.com/berthdev/berth/internal/testenv"
-	"github.com/berthdev/berth/internal/testobj"
+	"github.com/berthdev/berth/test/testenv"
+	"github.com/berthdev/berth/test/testobj"
 )
 
 // TestDisconnectReconnect: a disconnected instance neither renews its Lease nor

@@ -12,7 +12,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
-	"github.com/berthdev/berth/internal/testobj"
+	"github.com/berthdev/berth/test/testobj"
 )
 
 func TestConfigValidation(t *testing.T) {

@@ -36,6 +36,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	"github.com/berthdev/berth/internal/taskrules"
 )
 
 // Defaults of Config.
@@ -44,9 +45,10 @@ const (
 	DefaultPluginDir = "/usr/lib/cni"
 	DefaultBridge    = "berth0"
 	DefaultSubnet    = "10.200.0.0/16"
-	// DefaultPortMin and DefaultPortMax are ECS's dynamic host port range.
-	DefaultPortMin = 49153
-	DefaultPortMax = 65535
+	// DefaultPortMin and DefaultPortMax are ECS's dynamic host port range, the one
+	// every component assumes (taskrules).
+	DefaultPortMin = taskrules.DynamicPortMin
+	DefaultPortMax = taskrules.DynamicPortMax
 )
 
 // networkName is the CNI network's name; host-local keeps its leases under it.

@@ -22,8 +22,8 @@ import (
 	"github.com/berthdev/berth/controllers/cluster"
 	"github.com/berthdev/berth/internal/index"
 	"github.com/berthdev/berth/internal/manager"
-	"github.com/berthdev/berth/internal/testenv"
-	"github.com/berthdev/berth/internal/testobj"
+	"github.com/berthdev/berth/test/testenv"
+	"github.com/berthdev/berth/test/testobj"
 )
 
 var env *testenv.Env

@@ -15,6 +15,7 @@ import (
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
 	"github.com/berthdev/berth/internal/index"
 	"github.com/berthdev/berth/internal/revision"
+	"github.com/berthdev/berth/internal/taskrules"
 )
 
 // members lists the Service's tasks from the cache and looks up, for those that can
@@ -69,8 +70,8 @@ func (r *Reconciler) instance(ctx context.Context, name string) (*ecsv1alpha1.Co
 }
 
 // healthChecks resolves the task's revision (status.taskDefinitionRevision, else a
-// pinned spec.taskDefinition) and says whether any of its containers has a health
-// check. A revision that cannot be found is checksUnknown: the endpoint is not ready.
+// pinned spec.taskDefinition) and says whether an essential container of it has a
+// health check. A revision that cannot be found is checksUnknown: the endpoint is not ready.
 func (r *Reconciler) healthChecks(ctx context.Context, t *ecsv1alpha1.Task) (healthChecks, error) {
 	ref, err := revision.ParseRef(t.Spec.TaskDefinition)
 	if err != nil {
@@ -90,10 +91,8 @@ func (r *Reconciler) healthChecks(ctx context.Context, t *ecsv1alpha1.Task) (hea
 		}
 		return checksUnknown, fmt.Errorf("resolving the revision of task %s: %w", t.Name, err)
 	}
-	for _, c := range res.Spec.ContainerDefinitions {
-		if c.HealthCheck != nil {
-			return checksPresent, nil
-		}
+	if taskrules.EssentialHealthChecks(res.Spec) {
+		return checksPresent, nil
 	}
 	return checksNone, nil
 }

@@ -17,6 +17,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	"github.com/berthdev/berth/internal/taskrules"
 )
 
 // This file holds the pure part of the controller: from a Service, its tasks and the
@@ -38,7 +39,8 @@ const (
 	maxNameLength = 63
 )
 
-// healthChecks says whether a task's revision defines any container health check.
+// healthChecks says whether an essential container of a task's revision has a health
+// check.
 type healthChecks int
 
 const (
@@ -72,17 +74,15 @@ func needsHealthChecks(t *ecsv1alpha1.Task) bool {
 		t.Status.HealthStatus != ecsv1alpha1.HealthHealthy && t.Status.HealthStatus != ecsv1alpha1.HealthUnhealthy
 }
 
-// healthy applies the rule the service controller uses too: a task is healthy when
-// its health status is HEALTHY, or when no container of its revision has a health
-// check (its status then stays UNKNOWN). An unresolvable revision is not healthy.
-func healthy(t *ecsv1alpha1.Task, checks healthChecks) bool {
+// taskServes is taskrules.Serving, the rule of the service controller too: RUNNING and
+// HEALTHY, or RUNNING with health UNKNOWN because no essential container of its
+// revision has a check. A task whose revision cannot be resolved does not serve.
+func taskServes(t *ecsv1alpha1.Task, checks healthChecks) bool {
 	switch t.Status.HealthStatus {
-	case ecsv1alpha1.HealthHealthy:
-		return true
-	case ecsv1alpha1.HealthUnhealthy:
-		return false
+	case ecsv1alpha1.HealthHealthy, ecsv1alpha1.HealthUnhealthy:
+		return taskrules.Serving(t.Status.LastStatus, t.Status.HealthStatus, true)
 	}
-	return checks == checksNone
+	return checks != checksUnknown && taskrules.Serving(t.Status.LastStatus, t.Status.HealthStatus, checks == checksPresent)
 }
 
 // terminating reports whether the task is on its way out: asked to stop, or past
@@ -97,7 +97,7 @@ func terminating(t *ecsv1alpha1.Task) bool {
 // terminating. A terminating endpoint keeps its address, so connections drain, but
 // gets no new traffic.
 func endpointConditions(t *ecsv1alpha1.Task, checks healthChecks) discoveryv1.EndpointConditions {
-	serving := t.Status.LastStatus == ecsv1alpha1.TaskRunning && healthy(t, checks)
+	serving := taskServes(t, checks)
 	term := terminating(t)
 	return discoveryv1.EndpointConditions{
 		Ready:       ptr.To(serving && !term),

@@ -31,7 +31,6 @@ import (
 
 	ecsac "github.com/berthdev/berth/apis/applyconfiguration/apis/v1alpha1"
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
-	"github.com/berthdev/berth/controllers/taskdefinition"
 	"github.com/berthdev/berth/internal/conditions"
 	"github.com/berthdev/berth/internal/index"
 	"github.com/berthdev/berth/internal/inventory"
@@ -211,7 +210,7 @@ func (s *Scheduler) registrationPending(ctx context.Context, t *ecsv1alpha1.Task
 	if err := s.Client.Get(ctx, client.ObjectKey{Namespace: t.Namespace, Name: index.Family(t.Spec.TaskDefinition)}, &td); err != nil {
 		return false
 	}
-	return taskdefinition.RegistrationPending(&td)
+	return revision.RegistrationPending(&td)
 }
 
 type invalidTaskError struct{ msg string }

@@ -22,7 +22,7 @@ import (
 	"github.com/berthdev/berth/internal/expectations"
 	"github.com/berthdev/berth/internal/index"
 	"github.com/berthdev/berth/internal/revision"
-	"github.com/berthdev/berth/internal/testobj"
+	"github.com/berthdev/berth/test/testobj"
 )
 
 // builderIndexer registers the manager's cache indexes on a fake client.

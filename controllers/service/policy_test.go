@@ -19,7 +19,7 @@ import (
 	"github.com/berthdev/berth/internal/expectations"
 	"github.com/berthdev/berth/internal/index"
 	"github.com/berthdev/berth/internal/revision"
-	"github.com/berthdev/berth/internal/testobj"
+	"github.com/berthdev/berth/test/testobj"
 )
 
 // policyWorld is a fake API with one registered task definition and a Service of it,

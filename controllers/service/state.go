@@ -15,11 +15,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
-	"github.com/berthdev/berth/controllers/taskdefinition"
 	"github.com/berthdev/berth/internal/deployment"
 	"github.com/berthdev/berth/internal/index"
 	"github.com/berthdev/berth/internal/placement"
 	"github.com/berthdev/berth/internal/revision"
+	"github.com/berthdev/berth/internal/taskrules"
 )
 
 type eventUpdate = event.UpdateEvent
@@ -32,7 +32,7 @@ const (
 
 // unhealthyStopReason marks tasks the service stopped for failing health checks; the
 // circuit breaker counts them as failed.
-const unhealthyStopReason = "Task failed container health checks"
+const unhealthyStopReason = taskrules.StopReasonUnhealthy
 
 // state is what one reconcile of a service knows, passed from phase to phase.
 type state struct {
@@ -229,7 +229,7 @@ func (r *Reconciler) registrationPending(ctx context.Context, namespace, family 
 	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: namespace, Name: family}, &td); err != nil {
 		return false
 	}
-	return taskdefinition.RegistrationPending(&td)
+	return revision.RegistrationPending(&td)
 }
 
 func publishesPort(spec *ecsv1alpha1.TaskDefinitionSpec, container string, port int32) bool {

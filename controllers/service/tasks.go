@@ -19,10 +19,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
-	"github.com/berthdev/berth/internal/conditions"
 	"github.com/berthdev/berth/internal/deployment"
 	"github.com/berthdev/berth/internal/inventory"
 	"github.com/berthdev/berth/internal/revision"
+	"github.com/berthdev/berth/internal/taskrules"
 )
 
 // LabelSlot is the slot of a service task: an ordinal for REPLICA services, a hash of
@@ -91,15 +91,18 @@ func (s *state) judgeDaemonTask(lt *liveTask, eligible, taken map[string]bool) {
 	}
 }
 
-// health maps a task's reported state to its contribution to a deployment.
-func health(t *ecsv1alpha1.Task, hasChecks bool) deployment.Health {
-	if t.Status.LastStatus != ecsv1alpha1.TaskRunning {
+// health maps a task's reported state to its contribution to a deployment: RUNNING
+// and serving (taskrules.Serving: HEALTHY, or UNKNOWN because no essential container
+// of its revision has a check) is healthy; RUNNING otherwise is not (yet) healthy.
+func health(t *ecsv1alpha1.Task, essentialChecks bool) deployment.Health {
+	switch {
+	case t.Status.LastStatus != ecsv1alpha1.TaskRunning:
 		return deployment.Pending
-	}
-	if !hasChecks || t.Status.HealthStatus == ecsv1alpha1.HealthHealthy {
+	case taskrules.Serving(t.Status.LastStatus, t.Status.HealthStatus, essentialChecks):
 		return deployment.Healthy
+	default:
+		return deployment.Unhealthy
 	}
-	return deployment.Unhealthy
 }
 
 // judgeInstance handles tasks on instances that are draining, gone or unreachable.
@@ -201,8 +204,9 @@ func (s *state) eligibleInstances() []string {
 	return out
 }
 
-// healthChecksByDeployment reports, per deployment, whether its revision has health
-// checks, which decides whether RUNNING alone makes a task healthy.
+// healthChecksByDeployment reports, per deployment, whether an essential container of
+// its revision has a health check, which decides whether RUNNING alone makes a task
+// healthy.
 func (r *Reconciler) healthChecksByDeployment(ctx context.Context, s *state) map[string]bool {
 	out := map[string]bool{}
 	for _, d := range s.svc.Status.Deployments {
@@ -215,19 +219,9 @@ func (r *Reconciler) healthChecksByDeployment(ctx context.Context, s *state) map
 			ctrl.LoggerFrom(ctx).V(1).Info("cannot resolve a deployment's revision; treating RUNNING as healthy", "deployment", d.ID, "err", err.Error())
 			continue
 		}
-		out[d.ID] = HasHealthChecks(res.Spec)
+		out[d.ID] = taskrules.EssentialHealthChecks(res.Spec)
 	}
 	return out
-}
-
-// HasHealthChecks reports whether any container of a revision has a health check.
-func HasHealthChecks(spec *ecsv1alpha1.TaskDefinitionSpec) bool {
-	for _, c := range spec.ContainerDefinitions {
-		if c.HealthCheck != nil && len(c.HealthCheck.Command) > 0 && c.HealthCheck.Command[0] != "NONE" {
-			return true
-		}
-	}
-	return false
 }
 
 // failed reports whether a stopped task counts against its deployment's circuit
@@ -638,7 +632,7 @@ func slotOfInstance(instance string) string {
 // rest of the object (and the cached copy) alone.
 func (r *Reconciler) stopTask(ctx context.Context, t *ecsv1alpha1.Task, code ecsv1alpha1.StopCode, reason string) error {
 	patch, err := json.Marshal(map[string]any{"spec": map[string]any{
-		"desiredStatus": ecsv1alpha1.DesiredStopped, "stopCode": code, "stopReason": conditions.Truncate(reason),
+		"desiredStatus": ecsv1alpha1.DesiredStopped, "stopCode": code, "stopReason": taskrules.TruncateReason(reason),
 	}})
 	if err != nil {
 		return err

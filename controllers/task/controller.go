@@ -26,6 +26,7 @@ import (
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
 	"github.com/berthdev/berth/internal/conditions"
 	"github.com/berthdev/berth/internal/index"
+	"github.com/berthdev/berth/internal/taskrules"
 )
 
 const (
@@ -116,7 +117,7 @@ func (r *Reconciler) finish(ctx context.Context, t *ecsv1alpha1.Task, code ecsv1
 	st := ecsac.TaskStatus().
 		WithLastStatus(ecsv1alpha1.TaskStopped).
 		WithStopCode(code).
-		WithStoppedReason(conditions.Truncate(reason)).
+		WithStoppedReason(taskrules.TruncateReason(reason)).
 		WithStoppedAt(now).
 		WithConditions(
 			conditions.Apply(t.Status.Conditions, t.Generation, ecsv1alpha1.TaskConditionStopped, metav1.ConditionTrue, string(code), reason, now.Time),

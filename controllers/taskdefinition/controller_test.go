@@ -18,8 +18,8 @@ import (
 	"github.com/berthdev/berth/controllers/taskdefinition"
 	"github.com/berthdev/berth/internal/index"
 	"github.com/berthdev/berth/internal/manager"
-	"github.com/berthdev/berth/internal/testenv"
-	"github.com/berthdev/berth/internal/testobj"
+	"github.com/berthdev/berth/test/testenv"
+	"github.com/berthdev/berth/test/testobj"
 )
 
 var env *testenv.Env

@@ -5,10 +5,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/berthdev/berth/internal/demo"
+	"github.com/berthdev/berth/internal/up/demo"
 )
 
-// newDemoCommand runs the demo web server (internal/demo) in the foreground; the
+// newDemoCommand runs the demo web server (internal/up/demo) in the foreground; the
 // demo image runs the same code as /demo.
 func newDemoCommand() *cobra.Command {
 	return &cobra.Command{

@@ -12,7 +12,7 @@ import (
 
 	"github.com/berthdev/berth/agent/hollow"
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
-	"github.com/berthdev/berth/internal/manager"
+	"github.com/berthdev/berth/internal/kube"
 	"github.com/berthdev/berth/internal/version"
 )
 
@@ -118,7 +118,7 @@ func (f *hollowFlags) agent() (*hollow.Agent, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, flagError(err)
 	}
-	restConfig, err := manager.RESTConfig(f.kubeconfig, f.qps, f.burst)
+	restConfig, err := kube.RESTConfig(f.kubeconfig, f.qps, f.burst)
 	if err != nil {
 		return nil, err
 	}

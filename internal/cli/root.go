@@ -14,7 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/berthdev/berth/internal/demo"
+	"github.com/berthdev/berth/internal/up/demo"
 )
 
 // Execute runs the berth command and returns the process exit code.

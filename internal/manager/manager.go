@@ -14,10 +14,7 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -27,6 +24,7 @@ import (
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
 	"github.com/berthdev/berth/controllers"
 	"github.com/berthdev/berth/controllers/endpoints"
+	"github.com/berthdev/berth/internal/kube"
 )
 
 // Options configure the manager process. Defaults suit production; Berth's throughput
@@ -96,53 +94,26 @@ func (o *Options) Validate() error {
 	return nil
 }
 
-// Scheme returns the scheme of every type the manager reads or writes.
-func Scheme() (*runtime.Scheme, error) {
-	s := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(s); err != nil {
-		return nil, err
-	}
-	if err := ecsv1alpha1.AddToScheme(s); err != nil {
-		return nil, err
-	}
-	return s, nil
-}
-
-// RESTConfig loads the client configuration from a kubeconfig path, or the standard
-// locations when the path is empty, and applies the rate limits.
-func RESTConfig(kubeconfig string, qps float64, burst int) (*rest.Config, error) {
-	var (
-		cfg *rest.Config
-		err error
-	)
-	if kubeconfig != "" {
-		cfg, err = clientcmd.BuildConfigFromFlags("", kubeconfig)
-	} else {
-		cfg, err = ctrl.GetConfig()
-	}
-	if err != nil {
-		return nil, fmt.Errorf("loading kubeconfig: %w", err)
-	}
-	cfg.QPS, cfg.Burst = float32(qps), burst
-	return cfg, nil
-}
-
 // New builds a manager with probes, metrics and every controller, but does not start it.
 func New(ctx context.Context, o Options) (ctrl.Manager, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	cfg, err := RESTConfig(o.Kubeconfig, o.QPS, o.Burst)
-	if err != nil {
-		return nil, err
-	}
-	s, err := Scheme()
+	cfg, err := kube.RESTConfig(o.Kubeconfig, o.QPS, o.Burst)
 	if err != nil {
 		return nil, err
 	}
 	cfg.UserAgent = "berth-manager"
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                        s,
+	return Build(ctx, cfg, o)
+}
+
+// Build assembles the manager on cfg: the one scheme, the cache limits, probes and
+// every controller. tweaks adjust the controller-runtime options before the manager
+// is made (the test harness turns name validation off, as it runs several managers
+// in one process). It does not start the manager.
+func Build(ctx context.Context, cfg *rest.Config, o Options, tweaks ...func(*ctrl.Options)) (ctrl.Manager, error) {
+	mo := ctrl.Options{
+		Scheme:                        kube.Scheme,
 		Metrics:                       metricsserver.Options{BindAddress: o.MetricsBindAddress},
 		HealthProbeBindAddress:        o.HealthProbeBindAddress,
 		LeaderElection:                o.LeaderElection,
@@ -151,7 +122,11 @@ func New(ctx context.Context, o Options) (ctrl.Manager, error) {
 		LeaderElectionReleaseOnCancel: true,
 		GracefulShutdownTimeout:       &o.GracefulShutdownTimeout,
 		Cache:                         CacheOptions(),
-	})
+	}
+	for _, t := range tweaks {
+		t(&mo)
+	}
+	mgr, err := ctrl.NewManager(cfg, mo)
 	if err != nil {
 		return nil, fmt.Errorf("creating manager: %w", err)
 	}

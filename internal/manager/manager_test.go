@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/berthdev/berth/controllers"
-	"github.com/berthdev/berth/internal/testenv"
+	"github.com/berthdev/berth/test/testenv"
 )
 
 var env *testenv.Env

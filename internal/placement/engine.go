@@ -559,3 +559,9 @@ func (e *Engine) unlistLocked(n *node) {
 	}
 	n.registered = false
 }
+
+// sortedPorts sorts ports and drops duplicates, in place.
+func sortedPorts(ports []int32) []int32 {
+	slices.Sort(ports)
+	return slices.Compact(ports)
+}

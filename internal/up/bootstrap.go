@@ -20,8 +20,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	berthconfig "github.com/berthdev/berth/config"
-	"github.com/berthdev/berth/internal/demo"
-	"github.com/berthdev/berth/internal/ociimage"
+	"github.com/berthdev/berth/internal/up/demo"
+	"github.com/berthdev/berth/internal/up/ociimage"
 )
 
 // FieldManager is the field manager of everything `up` applies, as kubectl's

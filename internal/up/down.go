@@ -10,7 +10,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/berthdev/berth/internal/localrun"
+	"github.com/berthdev/berth/internal/up/localrun"
 )
 
 // downTimeout bounds how long Down waits for a running `up` to stop: the drain of

@@ -20,7 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
-	"github.com/berthdev/berth/internal/localrun"
+	"github.com/berthdev/berth/internal/up/localrun"
 )
 
 // Kubeconfig names under kubeconfigs/.

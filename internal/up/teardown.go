@@ -10,7 +10,7 @@ import (
 
 	"github.com/berthdev/berth/agent/network"
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
-	"github.com/berthdev/berth/internal/localrun"
+	"github.com/berthdev/berth/internal/up/localrun"
 )
 
 // drainTimeout bounds how long `down` waits for the agent to stop the local

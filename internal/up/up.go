@@ -21,8 +21,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
-	"github.com/berthdev/berth/internal/localrun"
-	"github.com/berthdev/berth/internal/manager"
+	"github.com/berthdev/berth/internal/kube"
+	"github.com/berthdev/berth/internal/up/localrun"
 )
 
 // session is one `up` (or the `down` that cleans up after one that died): the
@@ -201,11 +201,7 @@ func (s *session) adoptAll() bool {
 }
 
 func newClient(cfg *rest.Config) (client.Client, error) {
-	scheme, err := manager.Scheme()
-	if err != nil {
-		return nil, err
-	}
-	return client.New(cfg, client.Options{Scheme: scheme})
+	return client.New(cfg, client.Options{Scheme: kube.Scheme})
 }
 
 // serve waits until ctx ends or a component exits.

@@ -40,7 +40,7 @@ import (
 	"github.com/berthdev/berth/internal/conditions"
 	"github.com/berthdev/berth/internal/manager"
 	"github.com/berthdev/berth/internal/taskstatus"
-	"github.com/berthdev/berth/internal/testenv"
+	"github.com/berthdev/berth/test/testenv"
 )
 
 // The kubectl and GitOps experience: config/samples applied with server-side apply as

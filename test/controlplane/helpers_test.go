@@ -15,14 +15,11 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/berthdev/berth/agent/hollow"
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
-	"github.com/berthdev/berth/controllers"
-	"github.com/berthdev/berth/internal/manager"
-	"github.com/berthdev/berth/internal/testenv"
+	"github.com/berthdev/berth/test/harness"
+	"github.com/berthdev/berth/test/testenv"
 )
 
 var env *testenv.Env
@@ -35,42 +32,11 @@ const heartbeatGrace = 3 * time.Second
 // startManager runs the full Berth manager until stop is called (or the test ends).
 func startManager(t *testing.T) (stop func()) {
 	t.Helper()
-	skip := true
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
-		Scheme:                 env.Scheme,
-		Cache:                  manager.CacheOptions(),
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Controller:             config.Controller{SkipNameValidation: &skip},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(ctrl.LoggerInto(context.Background(), testenv.TestLogger(t)))
-	if err := controllers.Setup(ctx, mgr, controllers.Options{HeartbeatGrace: heartbeatGrace, SchedulerWorkers: 8, ServiceWorkers: 4}); err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	}
-	t.Cleanup(stop)
+	stop = harness.StartManager(t, env, harness.ManagerOptions{HeartbeatGrace: heartbeatGrace, SchedulerWorkers: 8, ServiceWorkers: 4})
 	// Synced managers react to the same events at once, which is the race the
-	// deterministic task names must survive.
-	if !mgr.GetCache().WaitForCacheSync(ctx) {
-		t.Fatal("manager cache never synced")
-	}
-	time.Sleep(500 * time.Millisecond) // controllers start right after the sync
+	// deterministic task names must survive; their controllers start just after
+	// the sync.
+	time.Sleep(500 * time.Millisecond)
 	return stop
 }
 

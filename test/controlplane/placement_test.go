@@ -13,7 +13,7 @@ import (
 
 	"github.com/berthdev/berth/agent/hollow"
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
-	"github.com/berthdev/berth/internal/testobj"
+	"github.com/berthdev/berth/test/testobj"
 )
 
 func getTask(t *testing.T, ns, name string) *ecsv1alpha1.Task {

@@ -15,7 +15,7 @@ import (
 
 	"github.com/berthdev/berth/agent/hollow"
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
-	"github.com/berthdev/berth/internal/testobj"
+	"github.com/berthdev/berth/test/testobj"
 )
 
 // TestContainerPolicyRefusesAndRelaxes: a Cluster at the default level (baseline)

@@ -11,8 +11,8 @@ import (
 
 	"github.com/berthdev/berth/agent/hollow"
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
-	"github.com/berthdev/berth/internal/testenv"
-	"github.com/berthdev/berth/internal/testobj"
+	"github.com/berthdev/berth/test/testenv"
+	"github.com/berthdev/berth/test/testobj"
 )
 
 // TestUnreachableInstanceTasksReplaced: an instance whose agent stops heartbeating has

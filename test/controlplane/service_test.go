@@ -17,7 +17,7 @@ import (
 	"github.com/berthdev/berth/agent/hollow"
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
 	"github.com/berthdev/berth/internal/deployment"
-	"github.com/berthdev/berth/internal/testobj"
+	"github.com/berthdev/berth/test/testobj"
 )
 
 // setImage changes the first container's image: a new revision.

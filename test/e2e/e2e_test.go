@@ -17,20 +17,16 @@ import (
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"k8s.io/apimachinery/pkg/types"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/berthdev/berth/agent"
 	"github.com/berthdev/berth/agent/runtime"
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
-	"github.com/berthdev/berth/controllers"
-	"github.com/berthdev/berth/internal/manager"
-	"github.com/berthdev/berth/internal/testenv"
-	ctrtest "github.com/berthdev/berth/internal/testenv/containerd"
-	regtest "github.com/berthdev/berth/internal/testenv/registry"
-	"github.com/berthdev/berth/internal/testobj"
+	"github.com/berthdev/berth/test/harness"
+	"github.com/berthdev/berth/test/testenv"
+	ctrtest "github.com/berthdev/berth/test/testenv/containerd"
+	regtest "github.com/berthdev/berth/test/testenv/registry"
+	"github.com/berthdev/berth/test/testobj"
 )
 
 var env *testenv.Env
@@ -61,29 +57,10 @@ func newStack(t *testing.T) *stack {
 	return s
 }
 
+// startManager runs the whole manager in this process until the test ends.
 func startManager(t *testing.T) {
 	t.Helper()
-	skip := true
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
-		Scheme: env.Scheme, Cache: manager.CacheOptions(), Metrics: metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0", Controller: config.Controller{SkipNameValidation: &skip},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(ctrl.LoggerInto(context.Background(), testenv.TestLogger(t)))
-	if err := controllers.Setup(ctx, mgr, controllers.Options{HeartbeatGrace: 10 * time.Second, SchedulerWorkers: 4, ServiceWorkers: 2}); err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	})
+	harness.StartManager(t, env, harness.ManagerOptions{HeartbeatGrace: 10 * time.Second, SchedulerWorkers: 4, ServiceWorkers: 2})
 }
 
 func (s *stack) agentOptions(t *testing.T, name string) agent.Options {

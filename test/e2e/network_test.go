@@ -19,8 +19,8 @@ import (
 
 	"github.com/berthdev/berth/agent/network"
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
-	"github.com/berthdev/berth/internal/testenv"
-	"github.com/berthdev/berth/internal/testobj"
+	"github.com/berthdev/berth/test/testenv"
+	"github.com/berthdev/berth/test/testobj"
 )
 
 // needBridge skips without the CNI plugins and iptables, and removes the agent's

@@ -26,9 +26,9 @@ import (
 	"github.com/berthdev/berth/agent"
 	"github.com/berthdev/berth/agent/runtime"
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
-	"github.com/berthdev/berth/internal/testenv"
-	regtest "github.com/berthdev/berth/internal/testenv/registry"
-	"github.com/berthdev/berth/internal/testobj"
+	"github.com/berthdev/berth/test/testenv"
+	regtest "github.com/berthdev/berth/test/testenv/registry"
+	"github.com/berthdev/berth/test/testobj"
 )
 
 // httpAddrs are the agents' HTTP endpoints by agent name.

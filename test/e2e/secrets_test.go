@@ -22,7 +22,7 @@ import (
 
 	"github.com/berthdev/berth/agent"
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
-	regtest "github.com/berthdev/berth/internal/testenv/registry"
+	regtest "github.com/berthdev/berth/test/testenv/registry"
 )
 
 // lockedBuffer collects the agent's log lines from its goroutines.

@@ -15,9 +15,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
-	"github.com/berthdev/berth/internal/testenv"
-	regtest "github.com/berthdev/berth/internal/testenv/registry"
-	"github.com/berthdev/berth/internal/testobj"
+	"github.com/berthdev/berth/test/testenv"
+	regtest "github.com/berthdev/berth/test/testenv/registry"
+	"github.com/berthdev/berth/test/testobj"
 )
 
 // run creates a standalone task of a one-container task definition (network none)

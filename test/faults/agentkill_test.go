@@ -9,7 +9,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
-	"github.com/berthdev/berth/internal/testobj"
+	"github.com/berthdev/berth/test/testobj"
 )
 
 // TestAgentKilledDuringPull: kill -9 of the agent in the middle of the download of

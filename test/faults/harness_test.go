@@ -19,19 +19,15 @@ import (
 	"github.com/containerd/errdefs"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/berthdev/berth/agent/runtime"
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
-	"github.com/berthdev/berth/controllers"
-	"github.com/berthdev/berth/internal/manager"
-	"github.com/berthdev/berth/internal/testenv"
-	ctrtest "github.com/berthdev/berth/internal/testenv/containerd"
-	regtest "github.com/berthdev/berth/internal/testenv/registry"
-	"github.com/berthdev/berth/internal/testobj"
+	"github.com/berthdev/berth/test/harness"
+	"github.com/berthdev/berth/test/testenv"
+	ctrtest "github.com/berthdev/berth/test/testenv/containerd"
+	regtest "github.com/berthdev/berth/test/testenv/registry"
+	"github.com/berthdev/berth/test/testobj"
 )
 
 // stack is one test's machine: its own containerd, a registry holding the test image
@@ -94,27 +90,7 @@ func create(t *testing.T, objs ...client.Object) {
 // heartbeat grace.
 func startManager(t *testing.T, heartbeatGrace time.Duration) {
 	t.Helper()
-	skip := true
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
-		Scheme: env.Scheme, Cache: manager.CacheOptions(), Metrics: metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0", Controller: config.Controller{SkipNameValidation: &skip},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(ctrl.LoggerInto(context.Background(), testenv.TestLogger(t)))
-	if err := controllers.Setup(ctx, mgr, controllers.Options{HeartbeatGrace: heartbeatGrace, SchedulerWorkers: 4, ServiceWorkers: 2}); err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	})
+	harness.StartManager(t, env, harness.ManagerOptions{HeartbeatGrace: heartbeatGrace, SchedulerWorkers: 4, ServiceWorkers: 2})
 }
 
 // proc is a berth process (agent or manager) that a test starts, kills and starts

@@ -28,9 +28,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/berthdev/berth/internal/testenv"
-	ctrtest "github.com/berthdev/berth/internal/testenv/containerd"
-	regtest "github.com/berthdev/berth/internal/testenv/registry"
+	"github.com/berthdev/berth/test/testenv"
+	ctrtest "github.com/berthdev/berth/test/testenv/containerd"
+	regtest "github.com/berthdev/berth/test/testenv/registry"
 )
 
 var (

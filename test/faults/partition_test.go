@@ -17,7 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
-	"github.com/berthdev/berth/internal/testobj"
+	"github.com/berthdev/berth/test/testobj"
 )
 
 // Timeline of TestAPIServerUnreachable, from the cut, and what it tolerates after

@@ -14,8 +14,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
-	ctrtest "github.com/berthdev/berth/internal/testenv/containerd"
-	"github.com/berthdev/berth/internal/testobj"
+	ctrtest "github.com/berthdev/berth/test/testenv/containerd"
+	"github.com/berthdev/berth/test/testobj"
 )
 
 // TestServiceDeletedWhileAgentOffline: a Service deleted while the agent of its

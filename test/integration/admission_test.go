@@ -27,7 +27,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
-	"github.com/berthdev/berth/internal/testenv"
+	"github.com/berthdev/berth/test/testenv"
 )
 
 // Tests of the admission policy that restricts each Berth agent to its own container

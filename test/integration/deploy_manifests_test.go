@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/berthdev/berth/internal/testenv"
+	"github.com/berthdev/berth/test/testenv"
 )
 
 // execTool runs a command from the repository root and returns its combined output,

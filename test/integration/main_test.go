@@ -1,5 +1,5 @@
 // Package integration holds tests that run against a real kube-apiserver and etcd
-// started by internal/testenv: schema validation, samples, kubectl explain and the
+// started by test/testenv: schema validation, samples, kubectl explain and the
 // `ecs` category. Controller behaviour is tested beside each controller.
 package integration
 
@@ -7,7 +7,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/berthdev/berth/internal/testenv"
+	"github.com/berthdev/berth/test/testenv"
 )
 
 var env *testenv.Env

@@ -11,7 +11,7 @@ import (
 	authorizationv1 "k8s.io/api/authorization/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 
-	"github.com/berthdev/berth/internal/testenv"
+	"github.com/berthdev/berth/test/testenv"
 )
 
 // Least privilege of the ClusterRoles controller-gen generates from the RBAC markers

@@ -27,10 +27,10 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
-	"github.com/berthdev/berth/internal/demo"
-	"github.com/berthdev/berth/internal/manager"
-	"github.com/berthdev/berth/internal/testenv"
-	ctrtest "github.com/berthdev/berth/internal/testenv/containerd"
+	"github.com/berthdev/berth/internal/kube"
+	"github.com/berthdev/berth/internal/up/demo"
+	"github.com/berthdev/berth/test/testenv"
+	ctrtest "github.com/berthdev/berth/test/testenv/containerd"
 )
 
 // bridgeName and bridgeSubnet keep this test's task network apart from other
@@ -148,11 +148,7 @@ func adminClient(t *testing.T, dir string) client.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	scheme, err := manager.Scheme()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	c, err := client.New(cfg, client.Options{Scheme: kube.Scheme})
 	if err != nil {
 		t.Fatal(err)
 	}

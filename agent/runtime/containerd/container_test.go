@@ -13,7 +13,7 @@ import (
 
 	"github.com/berthdev/berth/agent/runtime"
 	"github.com/berthdev/berth/agent/runtime/containerd"
-	regtest "github.com/berthdev/berth/internal/testenv/registry"
+	regtest "github.com/berthdev/berth/test/testenv/registry"
 )
 
 func TestRunWritesHostMountAndLog(t *testing.T) {

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/berthdev/berth/agent/runtime"
-	regtest "github.com/berthdev/berth/internal/testenv/registry"
+	regtest "github.com/berthdev/berth/test/testenv/registry"
 )
 
 // TestImageUser: the user a pulled image's config names, which the agent's container

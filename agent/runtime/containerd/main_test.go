@@ -19,9 +19,9 @@ import (
 
 	"github.com/berthdev/berth/agent/runtime"
 	"github.com/berthdev/berth/agent/runtime/containerd"
-	"github.com/berthdev/berth/internal/testenv"
-	ctrtest "github.com/berthdev/berth/internal/testenv/containerd"
-	regtest "github.com/berthdev/berth/internal/testenv/registry"
+	"github.com/berthdev/berth/test/testenv"
+	ctrtest "github.com/berthdev/berth/test/testenv/containerd"
+	regtest "github.com/berthdev/berth/test/testenv/registry"
 )
 
 // daemon is one containerd shared by the package's tests; each test works in its own

@@ -10,7 +10,7 @@ import (
 
 	"github.com/berthdev/berth/agent/runtime"
 	"github.com/berthdev/berth/agent/runtime/containerd"
-	regtest "github.com/berthdev/berth/internal/testenv/registry"
+	regtest "github.com/berthdev/berth/test/testenv/registry"
 )
 
 // TestPullPolicies shows when each policy contacts the registry, observed through the

@@ -1,0 +1,347 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	"github.com/berthdev/berth/test/testobj"
+)
+
+// designWritesPerTask is the fewest writes a service task can cost from creation to
+// RUNNING (docs/architecture.md, "Writes per task"): the service controller creates
+// it, the scheduler binds it, the agent reports RUNNING.
+const designWritesPerTask = 3
+
+// runService measures ServiceScaleOut, WritesPerTask and RollingDeploy on one
+// Service: 0 to 5,000 tasks on 1,000 hollow instances that report RUNNING 100 ms
+// after they see a task, then a new revision rolled out with minimumHealthyPercent
+// 100, maximumPercent 200 and a stopTimeout of 0.
+//
+// Baseline of both times: creating the same number of small ConfigMaps, 64 at a
+// time, on the same apiserver before Berth started. A scale-out costs at least that
+// many creates; a rollout twice as many writes (a create and a stop per task), so its
+// ratio is at least about 2 for the writes alone.
+func runService(ctx context.Context, r *runner, l *lab) (*outcome, error) {
+	instances, tasks := r.size.n(1000, 10), r.size.n(5000, 50)
+	bStart, bDone, err := rawCreates(ctx, l.c, benchNamespace, "cm", tasks)
+	if err != nil {
+		return nil, err
+	}
+	baseline := Baseline{
+		What: fmt.Sprintf("%d ConfigMap creates (%d in flight) on the same apiserver before Berth started", tasks, createWorkers),
+		Unit: "s", Values: map[string]float64{"Value": lastOf(bDone).Sub(bStart).Seconds()},
+	}
+	r.logf("service: baseline: %d ConfigMaps in %.2fs", tasks, baseline.Values["Value"])
+
+	const cluster = "service"
+	if err := l.startManager(ctx); err != nil {
+		return nil, err
+	}
+	hollow, err := l.startHollow(hollowConfig{cluster: cluster, prefix: "s", instances: instances})
+	if err != nil {
+		return nil, err
+	}
+	td := smallTaskDefinition(benchNamespace, "web", "bench/web:1")
+	if err := l.setupCluster(ctx, cluster, td); err != nil {
+		return nil, err
+	}
+	if err := l.waitInstances(ctx, cluster, instances, 2*time.Minute+time.Duration(instances)*20*time.Millisecond, hollow); err != nil {
+		return nil, err
+	}
+	svc := testobj.Service(benchNamespace, "web", "web", 0).Cluster(cluster).Bounds(100, 200).Obj()
+	if err := l.c.Create(ctx, svc); err != nil {
+		return nil, err
+	}
+	if _, err := l.waitService(ctx, svc.Name, time.Minute, func(s *ecsv1alpha1.Service) bool {
+		return s.Status.ObservedGeneration == s.Generation && s.Status.TaskDefinition == "web:1"
+	}); err != nil {
+		return nil, err
+	}
+
+	sp := &serviceRun{r: r, l: l, svc: svc, td: td, tasks: tasks, instances: instances, hollow: hollow, out: &outcome{}}
+	if err := sp.scaleOut(ctx, baseline); err != nil {
+		return sp.out, err
+	}
+	if err := sp.rollingDeploy(ctx, baseline); err != nil {
+		return sp.out, err
+	}
+	return sp.out, nil
+}
+
+type serviceRun struct {
+	r                *runner
+	l                *lab
+	svc              *ecsv1alpha1.Service
+	td               *ecsv1alpha1.TaskDefinition
+	tasks, instances int
+	hollow           *child
+	out              *outcome
+}
+
+// timeout for a phase that writes n tasks: generous, since a machine shared with
+// other work can be several times slower than an idle one.
+func phaseTimeout(n int) time.Duration { return 2*time.Minute + time.Duration(n)*60*time.Millisecond }
+
+// settleWrites is how long after a phase the write counters are read, so that the
+// writes batched behind it (instance status every 2 s, cluster counts) count too;
+// shorter in a smoke run, where there is little to batch.
+func (sp *serviceRun) settleWrites() time.Duration {
+	return min(3*time.Second, sp.r.size.d(30*time.Second, time.Second))
+}
+
+func (sp *serviceRun) scaleOut(ctx context.Context, baseline Baseline) error {
+	l, n := sp.l, sp.tasks
+	before, err := mutatingRequests(ctx, l.env.Config)
+	if err != nil {
+		return err
+	}
+	m := l.startMeasurement(ctx, ServiceScaleOut, map[string]*child{"berth hollow": sp.hollow})
+	// Watch first, so that the time of the write and of the result are both seen.
+	running := newLatch(func(o client.Object) bool {
+		s, ok := o.(*ecsv1alpha1.Service)
+		return ok && s.Name == sp.svc.Name && s.Status.ObservedGeneration >= s.Generation && s.Status.RunningCount >= int32(n) &&
+			ptr.Deref(s.Spec.DesiredCount, 0) == int32(n)
+	})
+	wctx, stop := context.WithCancel(ctx)
+	defer stop()
+	if err := watchObjects(wctx, l.c, &ecsv1alpha1.ServiceList{}, &client.ListOptions{Namespace: benchNamespace}, false, running.observe); err != nil {
+		return err
+	}
+	start := time.Now()
+	patch := client.MergeFrom(sp.svc.DeepCopy())
+	sp.svc.Spec.DesiredCount = ptr.To(int32(n))
+	if err := l.c.Patch(ctx, sp.svc, patch); err != nil {
+		return err
+	}
+	err = waitSignal(ctx, running.done, phaseTimeout(n), func() string { return "runningCount " + fmt.Sprint(n) + "; " + running.lastSeen() })
+	sp.out.contexts = append(sp.out.contexts, m.stop(ctx)...)
+	if err != nil {
+		return err
+	}
+	elapsed := running.time().Sub(start)
+	sp.r.logf("service: scaled out to %d in %s", n, elapsed.Round(10*time.Millisecond))
+	time.Sleep(sp.settleWrites())
+	after, err := mutatingRequests(ctx, l.env.Config)
+	if err != nil {
+		return err
+	}
+	sp.out.figures = append(sp.out.figures,
+		Figure{
+			Metric: ServiceScaleOut, Name: "DesiredToRunning", Unit: "s",
+			Values:   map[string]float64{"Value": elapsed.Seconds()},
+			Baseline: baseline,
+			Note: fmt.Sprintf("time from the write of desiredCount %d (from 0) to status.runningCount %d seen through a watch of the Service, on %d hollow instances reporting RUNNING 100 ms after they see a task (%.0f tasks/s).",
+				n, n, sp.instances, float64(n)/elapsed.Seconds()),
+		},
+		writesFigure(diff(before, after), n, "ScaleOut",
+			fmt.Sprintf("apiserver mutating requests (apiserver_request_total) from the desiredCount write until %s after runningCount %d, divided by %d; Lease renewals (heartbeats, independent of tasks) are listed but not counted.", sp.settleWrites(), n, n),
+			Baseline{
+				What: "3 writes, the design minimum of docs/architecture.md (the service controller creates the task, the scheduler binds it, the agent reports RUNNING)",
+				Unit: "writes/task", Values: map[string]float64{"Value": designWritesPerTask},
+			}))
+	return nil
+}
+
+// writesFigure is a WritesPerTask figure: the mutating requests of a phase per task,
+// with the share of each resource.
+func writesFigure(writes map[string]float64, tasks int, name, note string, base Baseline) Figure {
+	values := map[string]float64{}
+	var total float64
+	for res, v := range writes {
+		if res == "leases" {
+			values["leases (not counted)"] = v / float64(tasks)
+			continue
+		}
+		values[res] = v / float64(tasks)
+		total += v
+	}
+	values["Value"] = total / float64(tasks)
+	return Figure{
+		Metric: WritesPerTask, Name: name, Unit: "writes/task", Values: values, Note: note, Baseline: base,
+	}
+}
+
+func (sp *serviceRun) rollingDeploy(ctx context.Context, baseline Baseline) error {
+	l, n := sp.l, sp.tasks
+	before, err := mutatingRequests(ctx, l.env.Config)
+	if err != nil {
+		return err
+	}
+	wctx, stop := context.WithCancel(ctx)
+	defer stop()
+	steady := newLatch(func(o client.Object) bool {
+		s, ok := o.(*ecsv1alpha1.Service)
+		return ok && s.Status.TaskDefinition == "web:2" && s.Status.RunningCount == int32(n) &&
+			meta.IsStatusConditionTrue(s.Status.Conditions, ecsv1alpha1.ServiceConditionSteady)
+	})
+	if err := watchObjects(wctx, l.c, &ecsv1alpha1.ServiceList{}, &client.ListOptions{Namespace: benchNamespace}, false, steady.observe); err != nil {
+		return err
+	}
+	rollout := newRolloutTracker(n, "web:1", "web:2")
+	if err := watchObjects(wctx, l.c, &ecsv1alpha1.TaskList{}, &client.ListOptions{Namespace: benchNamespace}, true, rollout.observe); err != nil {
+		return err
+	}
+	m := l.startMeasurement(ctx, RollingDeploy, map[string]*child{"berth hollow": sp.hollow})
+	start := time.Now()
+	patch := client.MergeFrom(sp.td.DeepCopy())
+	sp.td.Spec.ContainerDefinitions[0].Environment[0].Value = "2"
+	if err := l.c.Patch(ctx, sp.td, patch); err != nil {
+		return err
+	}
+	timeout := phaseTimeout(2 * n)
+	err = waitSignal(ctx, steady.done, timeout, func() string { return "a steady service on web:2; " + steady.lastSeen() })
+	if err == nil {
+		err = waitSignal(ctx, rollout.done, timeout, rollout.progress)
+	}
+	sp.out.contexts = append(sp.out.contexts, m.stop(ctx)...)
+	if err != nil {
+		return err
+	}
+	end := steady.time()
+	if t := rollout.time(); t.After(end) {
+		end = t
+	}
+	elapsed := end.Sub(start)
+	sp.r.logf("service: rolled %d tasks to web:2 in %s", n, elapsed.Round(10*time.Millisecond))
+	time.Sleep(sp.settleWrites())
+	after, err := mutatingRequests(ctx, l.env.Config)
+	if err != nil {
+		return err
+	}
+	sp.out.figures = append(sp.out.figures,
+		Figure{
+			Metric: RollingDeploy, Name: "NewRevisionEverywhere", Unit: "s",
+			Values:   map[string]float64{"Value": elapsed.Seconds()},
+			Baseline: baseline,
+			Note: fmt.Sprintf("time from the task definition change (revision 2) until all %d tasks run web:2 and every web:1 task is STOPPED (tasks seen through a watch) and the Service is Steady; minimumHealthyPercent 100, maximumPercent 200, stopTimeout 0. The baseline is %d creates while the rollout writes at least %d times (a create and a stop per task), so about 2 is the floor of the ratio.",
+				n, n, 2*n),
+		},
+		writesFigure(diff(before, after), n, "RollingDeploy",
+			fmt.Sprintf("apiserver mutating requests per task replaced by the rolling deployment, until %s after it finished.", sp.settleWrites()),
+			Baseline{
+				What: "5 writes, the design minimum of a replacement: the new task's 3 (create, bind, RUNNING) and the old one's stop and STOPPED",
+				Unit: "writes/task", Values: map[string]float64{"Value": designWritesPerTask + 2},
+			}))
+	return nil
+}
+
+// waitService polls a Service until cond holds.
+func (l *lab) waitService(ctx context.Context, name string, timeout time.Duration, cond func(*ecsv1alpha1.Service) bool) (*ecsv1alpha1.Service, error) {
+	var svc ecsv1alpha1.Service
+	err := l.poll(ctx, timeout, 100*time.Millisecond, "service "+name, func() (bool, string, error) {
+		if err := l.c.Get(ctx, client.ObjectKey{Namespace: benchNamespace, Name: name}, &svc); err != nil {
+			return false, "", err
+		}
+		return cond(&svc), fmt.Sprintf("status %+v", svc.Status), nil
+	})
+	return &svc, err
+}
+
+// latch records the first time an object seen through a watch satisfies cond.
+type latch struct {
+	cond func(client.Object) bool
+	mu   sync.Mutex
+	at   time.Time
+	last string
+	done chan struct{}
+}
+
+func newLatch(cond func(client.Object) bool) *latch {
+	return &latch{cond: cond, done: make(chan struct{})}
+}
+
+func (l *latch) observe(obj client.Object, at time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.at.IsZero() {
+		return
+	}
+	if s, ok := obj.(*ecsv1alpha1.Service); ok {
+		l.last = fmt.Sprintf("last seen: generation %d observed %d, running %d pending %d, taskDefinition %s",
+			s.Generation, s.Status.ObservedGeneration, s.Status.RunningCount, s.Status.PendingCount, s.Status.TaskDefinition)
+	}
+	if l.cond(obj) {
+		l.at = at
+		close(l.done)
+	}
+}
+
+func (l *latch) time() time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.at
+}
+
+func (l *latch) lastSeen() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.last
+}
+
+// rolloutTracker follows every task of a rollout: it is done when want tasks of the
+// new revision are RUNNING (and meant to) and no task of the old revision is other
+// than STOPPED.
+type rolloutTracker struct {
+	want           int
+	oldRev, newRev string
+	mu             sync.Mutex
+	state          map[string]taskState
+	newUp          int
+	oldAlive       int
+	at             time.Time
+	done           chan struct{}
+}
+
+type taskState struct{ newUp, oldAlive bool }
+
+func newRolloutTracker(want int, oldRev, newRev string) *rolloutTracker {
+	return &rolloutTracker{want: want, oldRev: oldRev, newRev: newRev, state: map[string]taskState{}, done: make(chan struct{})}
+}
+
+func (t *rolloutTracker) observe(obj client.Object, at time.Time) {
+	task, ok := obj.(*ecsv1alpha1.Task)
+	if !ok {
+		return
+	}
+	st := taskState{
+		newUp: task.Spec.TaskDefinition == t.newRev && task.Spec.DesiredStatus == ecsv1alpha1.DesiredRunning &&
+			task.Status.LastStatus == ecsv1alpha1.TaskRunning,
+		oldAlive: task.Spec.TaskDefinition == t.oldRev && task.Status.LastStatus != ecsv1alpha1.TaskStopped,
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	prev := t.state[task.Name]
+	t.state[task.Name] = st
+	t.newUp += b2i(st.newUp) - b2i(prev.newUp)
+	t.oldAlive += b2i(st.oldAlive) - b2i(prev.oldAlive)
+	if t.at.IsZero() && t.newUp >= t.want && t.oldAlive == 0 {
+		t.at = at
+		close(t.done)
+	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func (t *rolloutTracker) time() time.Time {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.at
+}
+
+func (t *rolloutTracker) progress() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return fmt.Sprintf("%d of %d tasks of %s running, %d tasks of %s not stopped", t.newUp, t.want, t.newRev, t.oldAlive, t.oldRev)
+}

@@ -1,0 +1,145 @@
+package taskrules
+
+import (
+	"fmt"
+	"slices"
+
+	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+)
+
+// Resources is what a task reserves on its instance.
+type Resources struct {
+	// CPU units (1024 per core) and Memory MiB.
+	CPU, Memory int64
+	// TCPPorts and UDPPorts are the static host ports the task binds, sorted and
+	// without duplicates. Dynamic ports (hostPort 0 or unset in bridge mode) are not
+	// reserved: the agent picks them from DynamicPortMin-DynamicPortMax.
+	TCPPorts, UDPPorts []int32
+}
+
+// TaskResources computes what a task of the revision spec reserves, with the task's
+// overrides applied. The scheduler places by it and the agent reports its
+// instance's remaining resources by it.
+//
+// CPU is the task-level cpu when set, else the sum of the containers' cpu. Memory is
+// the task-level memory when set, else the sum over containers of memory, or of
+// memoryReservation for containers without memory. An override replaces the value it
+// names before the sums are taken. An override naming no container is an error
+// rather than ignored: the task would otherwise run with resources its author did
+// not intend.
+func TaskResources(spec *ecsv1alpha1.TaskDefinitionSpec, overrides *ecsv1alpha1.TaskOverrides) (Resources, error) {
+	if spec == nil {
+		return Resources{}, fmt.Errorf("no task definition spec")
+	}
+	if overrides == nil {
+		overrides = &ecsv1alpha1.TaskOverrides{}
+	}
+	byName, err := overridesByName(spec, overrides)
+	if err != nil {
+		return Resources{}, err
+	}
+	var cpuSum, memorySum int64
+	for i := range spec.ContainerDefinitions {
+		c := &spec.ContainerDefinitions[i]
+		cpu, memory, reservation := int64(c.Cpu), c.Memory, c.MemoryReservation
+		if o := byName[c.Name]; o != nil {
+			if o.Cpu != nil {
+				cpu = int64(*o.Cpu)
+			}
+			if o.Memory != nil {
+				memory = o.Memory
+			}
+			if o.MemoryReservation != nil {
+				reservation = o.MemoryReservation
+			}
+		}
+		cpuSum += cpu
+		switch {
+		case memory != nil:
+			memorySum += int64(*memory)
+		case reservation != nil:
+			memorySum += int64(*reservation)
+		}
+	}
+	r := Resources{CPU: firstSet(overrides.Cpu, spec.Cpu, cpuSum), Memory: firstSet(overrides.Memory, spec.Memory, memorySum)}
+	if r.TCPPorts, r.UDPPorts, err = StaticHostPorts(spec); err != nil {
+		return Resources{}, err
+	}
+	return r, nil
+}
+
+func firstSet(override, spec *int32, sum int64) int64 {
+	switch {
+	case override != nil:
+		return int64(*override)
+	case spec != nil:
+		return int64(*spec)
+	default:
+		return sum
+	}
+}
+
+func overridesByName(spec *ecsv1alpha1.TaskDefinitionSpec, overrides *ecsv1alpha1.TaskOverrides) (map[string]*ecsv1alpha1.ContainerOverride, error) {
+	if len(overrides.ContainerOverrides) == 0 {
+		return nil, nil
+	}
+	byName := make(map[string]*ecsv1alpha1.ContainerOverride, len(overrides.ContainerOverrides))
+	for i := range overrides.ContainerOverrides {
+		o := &overrides.ContainerOverrides[i]
+		if !slices.ContainsFunc(spec.ContainerDefinitions, func(c ecsv1alpha1.ContainerDefinition) bool { return c.Name == o.Name }) {
+			return nil, fmt.Errorf("overrides.containerOverrides[%d].name: the task definition has no container %q", i, o.Name)
+		}
+		byName[o.Name] = o
+	}
+	return byName, nil
+}
+
+// StaticHostPorts lists the host ports a task binds whatever the agent chooses. In
+// bridge mode these are the mappings with a fixed hostPort (0 or unset is a dynamic
+// port); in host mode every containerPort is bound on the host itself; none binds
+// nothing.
+func StaticHostPorts(spec *ecsv1alpha1.TaskDefinitionSpec) (tcp, udp []int32, err error) {
+	mode := spec.NetworkMode
+	if mode == "" {
+		mode = ecsv1alpha1.NetworkModeBridge
+	}
+	switch mode {
+	case ecsv1alpha1.NetworkModeNone:
+		return nil, nil, nil
+	case ecsv1alpha1.NetworkModeBridge, ecsv1alpha1.NetworkModeHost:
+	default:
+		return nil, nil, fmt.Errorf("networkMode: unsupported network mode %q", spec.NetworkMode)
+	}
+	for i, c := range spec.ContainerDefinitions {
+		for j, pm := range c.PortMappings {
+			port := pm.ContainerPort
+			if mode == ecsv1alpha1.NetworkModeBridge {
+				if pm.HostPort == nil || *pm.HostPort <= 0 {
+					continue
+				}
+				port = *pm.HostPort
+			}
+			switch pm.Protocol {
+			case "", ecsv1alpha1.ProtocolTCP:
+				tcp = append(tcp, port)
+			case ecsv1alpha1.ProtocolUDP:
+				udp = append(udp, port)
+			default:
+				return nil, nil, fmt.Errorf("containerDefinitions[%d].portMappings[%d].protocol: unsupported protocol %q", i, j, pm.Protocol)
+			}
+		}
+	}
+	return sortedPorts(tcp), sortedPorts(udp), nil
+}
+
+func sortedPorts(ports []int32) []int32 {
+	slices.Sort(ports)
+	return slices.Compact(ports)
+}
+
+// The dynamic host port range: hostPort 0 (or unset) in bridge mode gets a free port
+// from it, as the ECS agent's default ECS_DYNAMIC_HOST_PORT_RANGE (49153-65535) gives.
+const (
+	DynamicPortMin = 49153
+	DynamicPortMax = 65535
+)
