@@ -1,24 +1,30 @@
-// Package agent is `berth agent`: the node agent of one machine. It registers the
-// machine as a ContainerInstance, renews its heartbeat, watches only the Tasks bound
-// to it (a field selector on spec.containerInstance), runs them with containerd through
-// the task engine, and reports their status.
+// Package agent is the node agent: it registers a machine as a ContainerInstance,
+// renews its heartbeat, watches only the Tasks bound to it, runs them through the
+// task engine and reports their status.
+//
+// One process may run several instances (Instance) that share one client, one cache
+// (one watch of their tasks), one revision resolver and one status reporter (Agent).
+// `berth agent` runs one instance on this machine's containerd (New); `berth hollow`
+// runs thousands on in-memory runtimes (agent/hollow), so that the control plane is
+// tested and benchmarked against this package's own logic, as kubemark runs the real
+// kubelet with fakes injected.
 //
 // Rooms: registration (instance and heartbeat), secrets (what tasks read from Secrets
-// and ConfigMaps), runtime (containerd), engine (one worker per task), and this
-// package, which wires them to the apiserver.
+// and ConfigMaps), runtime (the container runtime), engine (one worker per task), and
+// this package, which wires them to the apiserver.
 package agent
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
+	"sort"
 	"sync"
 	"time"
 
+	"github.com/go-logr/logr"
 	"golang.org/x/time/rate"
-	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/labels"
+	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
@@ -26,19 +32,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	appsv1 "k8s.io/api/apps/v1"
-
-	"github.com/berthdev/berth/agent/engine"
-	"github.com/berthdev/berth/agent/network"
-	"github.com/berthdev/berth/agent/registration"
-	"github.com/berthdev/berth/agent/runtime"
-	"github.com/berthdev/berth/agent/runtime/containerd"
-	"github.com/berthdev/berth/agent/secrets"
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
-	"github.com/berthdev/berth/internal/kube"
-	"github.com/berthdev/berth/internal/placement"
+	"github.com/berthdev/berth/internal/index"
 	"github.com/berthdev/berth/internal/revision"
-	"github.com/berthdev/berth/internal/version"
 )
 
 // RBAC of the agent. RBAC cannot express "its own": the admission policy of
@@ -56,9 +52,14 @@ import (
 // +kubebuilder:rbac:groups="",resources=secrets;configmaps,verbs=get
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;create;update
 
-// syncWorkers is how many tasks are brought in step with the API at once; the engine
-// runs each task on its own worker regardless.
-const syncWorkers = 4
+// Defaults of Config.
+const (
+	// DefaultSyncWorkers is how many tasks are brought in step with the API at once;
+	// the engine runs each task on its own worker regardless.
+	DefaultSyncWorkers = 4
+	// prepareWorkers register instances in parallel when a process has many.
+	prepareWorkers = 32
+)
 
 // syncRetryMax caps the backoff of a task whose sync keeps failing (the apiserver
 // away, a Secret not yet readable). client-go's default goes up to 1000 s, which
@@ -74,129 +75,95 @@ func syncRateLimiter() workqueue.TypedRateLimiter[types.NamespacedName] {
 	)
 }
 
-// Agent runs one machine's tasks.
+// Config is what the instances of one agent process share.
+type Config struct {
+	// Client writes, and reads what is not cached (Secrets, ConfigMaps).
+	Client client.Client
+	// Cache holds the instances' Tasks (a field selector: spec.containerInstance for
+	// one instance, spec.cluster for many), task definition revisions and the
+	// instances' Cluster. NewCache builds one.
+	Cache cache.Cache
+	// SyncWorkers is how many tasks are synced in parallel (DefaultSyncWorkers).
+	SyncWorkers int
+	// Log is the agent's logger (default: the context's).
+	Log logr.Logger
+}
+
+// Agent runs the tasks of the container instances of one process.
 type Agent struct {
-	opts     Options
-	c        client.Client // direct: writes, and reads of Secrets that are not cached
+	c        client.Client
 	cache    cache.Cache
-	rt       runtime.Runtime
-	eng      *engine.Engine
-	reg      *registration.Registrar
+	log      logr.Logger
+	workers  int
 	revs     *revision.Resolver
-	secrets  *secrets.Resolver
 	reporter *reporter
 	queue    workqueue.TypedRateLimitingInterface[types.NamespacedName]
-	// guard checks tasks against the cluster's container policy before they start.
-	guard *policyGuard
 
-	mu sync.Mutex
-	// uids remembers each known task's UID, to forget its containers once its object
-	// is deleted.
-	uids map[types.NamespacedName]types.UID
-	// usage is what each desired-RUNNING task holds on the instance.
-	usage map[types.UID]placement.Request
+	mu        sync.Mutex
+	instances map[string]*Instance
+	names     []string
+	// owner is the instance each known task belongs to, for tasks gone from the cache.
+	owner map[types.NamespacedName]*Instance
 }
 
-// Run runs the agent until ctx ends. Containers keep running when it returns.
-func Run(ctx context.Context, o Options) error {
-	if err := o.Validate(); err != nil {
-		return err
+// NewAgent prepares the instances; it does not contact the apiserver.
+func NewAgent(cfg Config, instances ...InstanceConfig) (*Agent, error) {
+	if cfg.Client == nil || cfg.Cache == nil {
+		return nil, errors.New("an agent needs a client and a cache")
 	}
-	a, err := New(ctx, o)
-	if err != nil {
-		return err
-	}
-	return a.Run(ctx)
-}
-
-// New connects to containerd and the apiserver; it does not register yet.
-func New(ctx context.Context, o Options) (*Agent, error) {
-	cfg, err := kube.RESTConfig(o.Kubeconfig, o.QPS, o.Burst)
-	if err != nil {
-		return nil, err
-	}
-	cfg.UserAgent = "berth-agent/" + o.Name
-	scheme := kube.Scheme
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		return nil, err
-	}
-	rt, err := containerd.New(ctx, containerd.Options{
-		Address: o.ContainerdAddress, Namespace: o.Namespace, Snapshotter: o.Snapshotter,
-		HostsDir: o.RegistryConfigDir, RuncRoot: o.RuncRoot, FIFODir: filepath.Join(o.StateDir, "fifo"),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("connecting to containerd at %s: %w", o.ContainerdAddress, err)
-	}
-	family, err := labels.Parse(ecsv1alpha1.LabelFamily)
-	if err != nil {
-		return nil, err
-	}
-	ch, err := cache.New(cfg, cache.Options{Scheme: scheme, ByObject: map[client.Object]cache.ByObject{
-		// Only this instance's tasks: the apiserver filters with the CRD's selectable field.
-		&ecsv1alpha1.Task{}:          {Field: fields.OneTermEqualSelector(ecsv1alpha1.TaskFieldContainerInstance, o.Name)},
-		&appsv1.ControllerRevision{}: {Label: family},
-		// Only this instance's Cluster, for its container policy.
-		&ecsv1alpha1.Cluster{}: {Field: fields.OneTermEqualSelector("metadata.name", o.Cluster)},
-	}})
-	if err != nil {
-		return nil, err
+	if cfg.SyncWorkers == 0 {
+		cfg.SyncWorkers = DefaultSyncWorkers
 	}
 	a := &Agent{
-		opts: o, c: c, cache: ch, rt: rt,
-		revs:    revision.NewResolver(ch),
-		secrets: &secrets.Resolver{Reader: c},
+		c: cfg.Client, cache: cfg.Cache, log: cfg.Log, workers: cfg.SyncWorkers,
+		revs: revision.NewResolver(cfg.Cache),
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(syncRateLimiter(),
 			workqueue.TypedRateLimitingQueueConfig[types.NamespacedName]{Name: "agent-tasks"}),
-		uids:  map[types.NamespacedName]types.UID{},
-		usage: map[types.UID]placement.Request{},
-		guard: newPolicyGuard(),
+		instances: make(map[string]*Instance, len(instances)),
+		owner:     map[types.NamespacedName]*Instance{},
 	}
-	nw, err := network.New(network.Config{
-		StateDir: o.StateDir, PluginDirs: filepath.SplitList(o.CNIPluginDir), Subnet: o.BridgeSubnet, Bridge: o.Bridge,
-		Log: ctrl.LoggerFrom(ctx).WithName("network"),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("bridge networking: %w", err)
+	if a.log.GetSink() == nil {
+		a.log = logr.Discard()
 	}
-	a.reporter = newReporter(c, ch)
-	a.eng = engine.New(engine.Config{
-		Runtime: &policyRuntime{Runtime: rt, users: rt, guard: a.guard}, PullPolicy: runtime.PullPolicy(o.PullPolicy), StateDir: o.StateDir,
-		Report: a.reporter.enqueue, Log: ctrl.LoggerFrom(ctx).WithName("engine"), Network: nw,
-	})
+	a.reporter = newReporter(cfg.Cache)
+	for _, ic := range instances {
+		inst, err := newInstance(a, ic)
+		if err != nil {
+			return nil, err
+		}
+		if _, dup := a.instances[inst.name]; dup {
+			return nil, fmt.Errorf("instance %s is given twice", inst.name)
+		}
+		a.instances[inst.name] = inst
+		a.names = append(a.names, inst.name)
+	}
 	return a, nil
 }
 
-// Run registers the instance, recovers the containers a previous agent left, and
-// then serves the tasks bound to the instance until ctx ends.
+// Instance returns the named instance, or nil.
+func (a *Agent) Instance(name string) *Instance {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.instances[name]
+}
+
+// Names lists the running instances in the order they were given.
+func (a *Agent) Names() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]string(nil), a.names...)
+}
+
+// Run prepares every instance (recovering its containers, registering it), then
+// serves the tasks bound to them until ctx ends. Containers keep running when it
+// returns.
 func (a *Agent) Run(ctx context.Context) error {
-	log := ctrl.LoggerFrom(ctx).WithValues("instance", a.opts.Name, "cluster", a.opts.Cluster)
-	ctx = ctrl.LoggerInto(ctx, log)
+	ctx = ctrl.LoggerInto(ctx, a.log)
 	defer a.queue.ShutDown()
-	stopHousekeeping := a.startHousekeeping(ctx)
-	defer stopHousekeeping()
-
-	if err := a.newRegistrar(ctx); err != nil {
+	if err := a.prepareAll(ctx); err != nil {
 		return err
 	}
-	// State is rebuilt from the runtime before any new work is accepted, so a
-	// restarted agent adopts its containers instead of starting second copies.
-	if err := a.eng.Recover(ctx); err != nil {
-		return fmt.Errorf("recovering containers: %w", err)
-	}
-	// A previous run admitted the tasks it started: the container policy does not
-	// stop them when it was tightened since.
-	a.guard.admitRecovered(a.eng.Unclaimed())
-	if err := a.registerUntilDone(ctx); err != nil {
-		return err
-	}
-	go a.reg.Heartbeat(ctx)
-
 	if err := a.watchTasks(ctx); err != nil {
-		return err
-	}
-	// Synced with the tasks, so that no task is judged without its cluster's policy.
-	if _, err := a.cache.GetInformer(ctx, &ecsv1alpha1.Cluster{}); err != nil {
 		return err
 	}
 	cacheErr := make(chan error, 1)
@@ -207,13 +174,31 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		return errors.New("the task cache never synced")
 	}
-	engineErr := make(chan error, 1)
-	go func() { engineErr <- a.eng.Run(ctx) }()
-	a.syncAll(ctx)
-	a.forgetOrphans(ctx)
-
 	var wg sync.WaitGroup
-	for i := 0; i < syncWorkers; i++ {
+	engineErr := make(chan error, len(a.instances))
+	for _, inst := range a.instanceList() {
+		ictx, cancel := context.WithCancel(ctrl.LoggerInto(ctx, a.log.WithValues(logInstance, inst.name)))
+		inst.mu.Lock()
+		inst.stop = cancel
+		inst.mu.Unlock()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer close(inst.done)
+			var iwg sync.WaitGroup
+			inst.runHeartbeat(ictx, &iwg)
+			if err := inst.eng.Run(ictx); err != nil {
+				engineErr <- fmt.Errorf("instance %s: %w", inst.name, err)
+			}
+			cancel()
+			iwg.Wait()
+		}()
+	}
+	a.syncAll(ctx)
+	for _, inst := range a.instanceList() {
+		inst.forgetOrphans(ctx)
+	}
+	for range a.workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -221,10 +206,9 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 		}()
 	}
-	wg.Add(2)
+	wg.Add(1)
 	go func() { defer wg.Done(); a.reporter.run(ctx) }()
-	go func() { defer wg.Done(); a.reportUsage(ctx) }()
-	log.Info("agent running")
+	a.log.Info("agent running", "instances", len(a.instances))
 
 	var err error
 	select {
@@ -233,73 +217,115 @@ func (a *Agent) Run(ctx context.Context) error {
 	case err = <-cacheErr:
 	}
 	a.queue.ShutDown()
+	for _, inst := range a.instanceList() {
+		inst.halt()
+	}
+	a.reporter.shutDown()
 	wg.Wait()
 	return err
 }
 
-// newRegistrar describes this machine: containerd's version, its cores and memory,
-// its attributes and addresses.
-func (a *Agent) newRegistrar(ctx context.Context) error {
-	rtVersion, err := a.rt.Version(ctx)
-	if err != nil {
-		return fmt.Errorf("asking containerd for its version: %w", err)
+func (a *Agent) instanceList() []*Instance {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make([]*Instance, 0, len(a.instances))
+	for _, name := range a.names {
+		out = append(out, a.instances[name])
 	}
-	cpu, mem, err := registration.DetectResources(a.opts.ReservedMemoryMiB)
-	if err != nil {
-		return err
-	}
-	attrs := registration.BuiltinAttributes(a.opts.Zone)
-	for k, v := range a.opts.Attributes {
-		attrs[k] = v
-	}
-	a.reg, err = registration.New(a.c, registration.Config{
-		Name: a.opts.Name, Cluster: a.opts.Cluster, CPU: cpu, Memory: mem, Attributes: attrs,
-		Addresses: registration.DetectAddresses(), AgentVersion: version.Version, RuntimeVersion: rtVersion,
-		LeaseInterval: a.opts.LeaseInterval,
-	})
-	return err
+	return out
 }
 
-// watchTasks queues every change of a task bound to this instance.
+// prepareAll recovers and registers every instance, a few at a time, before any
+// task is handed to an engine.
+func (a *Agent) prepareAll(ctx context.Context) error {
+	insts := a.instanceList()
+	work := make(chan *Instance)
+	errs := make(chan error, len(insts))
+	var wg sync.WaitGroup
+	for range min(prepareWorkers, len(insts)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for inst := range work {
+				errs <- inst.prepare(ctrl.LoggerInto(ctx, a.log.WithValues(logInstance, inst.name)))
+			}
+		}()
+	}
+	for _, inst := range insts {
+		work <- inst
+	}
+	close(work)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// watchTasks queues every change of a task bound to one of the instances that the
+// agent acts on: a new task, a change of its spec (the binding, a stop), its deletion.
+// The status writes that follow the agent's own reports change no spec and are not
+// queued: the engine reads a task's status only when it first learns of it.
 func (a *Agent) watchTasks(ctx context.Context) error {
-	inf, err := a.cache.GetInformer(ctx, &ecsv1alpha1.Task{})
+	if err := a.cache.IndexField(ctx, &ecsv1alpha1.Task{}, index.TaskInstance, func(o client.Object) []string {
+		return []string{o.(*ecsv1alpha1.Task).Spec.ContainerInstance}
+	}); err != nil {
+		return fmt.Errorf("indexing tasks by instance: %w", err)
+	}
+	inf, err := a.cache.GetInformer(ctx, &ecsv1alpha1.Task{}, cache.BlockUntilSynced(false))
 	if err != nil {
 		return err
 	}
 	_, err = inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-		AddFunc:    func(o any) { a.enqueue(o) },
-		UpdateFunc: func(_, o any) { a.enqueue(o) },
-		DeleteFunc: func(o any) { a.enqueue(o) },
+		AddFunc: a.enqueue,
+		UpdateFunc: func(o, n any) {
+			ot, ok1 := o.(*ecsv1alpha1.Task)
+			nt, ok2 := n.(*ecsv1alpha1.Task)
+			if ok1 && ok2 && ot.UID == nt.UID && ot.Generation == nt.Generation {
+				return
+			}
+			a.enqueue(n)
+		},
+		DeleteFunc: func(o any) {
+			if d, ok := o.(toolscache.DeletedFinalStateUnknown); ok {
+				o = d.Obj
+			}
+			a.enqueue(o)
+		},
 	})
-	return err
-}
-
-// registerUntilDone retries registration while the apiserver is unreachable: the
-// machine's containers keep running meanwhile.
-func (a *Agent) registerUntilDone(ctx context.Context) error {
-	for {
-		err := a.reg.Register(ctx, a.currentUsage())
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return nil
-		}
-		ctrl.LoggerFrom(ctx).Error(err, "registration failed; retrying")
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(5 * time.Second):
-		}
+	if err != nil {
+		return err
 	}
+	// The instances' Cluster, for its container policy: synced with the tasks, so that
+	// no task is judged without it.
+	if _, err := a.cache.GetInformer(ctx, &ecsv1alpha1.Cluster{}, cache.BlockUntilSynced(false)); err != nil {
+		return err
+	}
+	// A revision deleted (its family's history trimmed, or the family deleted) leaves
+	// the resolver's cache, so a long-running agent keeps only revisions that exist.
+	revisions, err := a.cache.GetInformer(ctx, &appsv1.ControllerRevision{}, cache.BlockUntilSynced(false))
+	if err != nil {
+		return err
+	}
+	return revision.ForgetOnDelete(revisions, a.revs)
 }
 
+// enqueue queues a task bound to one of the instances, or known to one.
 func (a *Agent) enqueue(o any) {
-	if d, ok := o.(toolscache.DeletedFinalStateUnknown); ok {
-		o = d.Obj
+	t, ok := o.(*ecsv1alpha1.Task)
+	if !ok {
+		return
 	}
-	if t, ok := o.(*ecsv1alpha1.Task); ok {
-		a.queue.Add(client.ObjectKeyFromObject(t))
+	key := client.ObjectKeyFromObject(t)
+	a.mu.Lock()
+	_, ours := a.instances[t.Spec.ContainerInstance]
+	_, known := a.owner[key]
+	a.mu.Unlock()
+	if ours || known {
+		a.queue.Add(key)
 	}
 }
 
@@ -310,7 +336,9 @@ func (a *Agent) processNext(ctx context.Context) bool {
 	}
 	defer a.queue.Done(key)
 	if err := a.sync(ctx, key); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "syncing task; retrying", "task", key.String())
+		if ctx.Err() == nil {
+			a.log.Error(err, "syncing task; retrying", logTask, key.String())
+		}
 		a.queue.AddRateLimited(key)
 		return true
 	}
@@ -318,223 +346,141 @@ func (a *Agent) processNext(ctx context.Context) bool {
 	return true
 }
 
-// syncAll brings every cached task into the engine once, before orphans are judged.
+// syncAll brings every cached task into the engines once, before orphans are judged.
 func (a *Agent) syncAll(ctx context.Context) {
 	var tasks ecsv1alpha1.TaskList
 	if err := a.cache.List(ctx, &tasks); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "listing tasks")
+		a.log.Error(err, "listing tasks")
 		return
 	}
 	for i := range tasks.Items {
-		if err := a.sync(ctx, client.ObjectKeyFromObject(&tasks.Items[i])); err != nil {
-			ctrl.LoggerFrom(ctx).Error(err, "syncing task", "task", client.ObjectKeyFromObject(&tasks.Items[i]).String())
-			a.queue.AddRateLimited(client.ObjectKeyFromObject(&tasks.Items[i]))
+		key := client.ObjectKeyFromObject(&tasks.Items[i])
+		if err := a.sync(ctx, key); err != nil {
+			a.log.Error(err, "syncing task", logTask, key.String())
+			a.queue.AddRateLimited(key)
 		}
 	}
 }
 
-// forgetOrphans stops and removes the containers of tasks whose objects are gone
-// (deleted while the agent was down, as when a Service is deleted meanwhile). It runs
-// after the cache synced and every cached task was handed to the engine; a task is an
-// orphan only if no cached task has its UID (the engine's workers claim recovered
-// containers asynchronously, so "unclaimed" alone is not proof).
-func (a *Agent) forgetOrphans(ctx context.Context) {
-	a.mu.Lock()
-	known := make(map[types.UID]bool, len(a.uids))
-	for _, uid := range a.uids {
-		known[uid] = true
-	}
-	a.mu.Unlock()
-	for _, uid := range a.eng.Unclaimed() {
-		if known[uid] {
-			continue
-		}
-		ctrl.LoggerFrom(ctx).Info("removing the containers of a task that no longer exists", "taskUID", uid)
-		a.eng.Forget(uid)
-	}
-}
-
-// sync hands the task's desired state to the engine.
+// sync hands a task's newest state to the engine of its instance, or tells that
+// instance it is gone.
 func (a *Agent) sync(ctx context.Context, key types.NamespacedName) error {
 	var t ecsv1alpha1.Task
-	if err := a.cache.Get(ctx, key, &t); err != nil {
-		if client.IgnoreNotFound(err) != nil {
-			return err
-		}
-		a.mu.Lock()
-		uid, ok := a.uids[key]
-		delete(a.uids, key)
-		delete(a.usage, uid)
-		a.mu.Unlock()
-		if ok {
-			a.guard.forget(uid)
-			a.eng.Forget(uid)
-		}
-		return nil
-	}
-	a.mu.Lock()
-	if old, ok := a.uids[key]; ok && old != t.UID {
-		a.mu.Unlock()
-		a.eng.Forget(old) // deleted and re-created under the same name
-		a.mu.Lock()
-	}
-	a.uids[key] = t.UID
-	a.mu.Unlock()
-	if t.Status.LastStatus == ecsv1alpha1.TaskStopped && t.Spec.DesiredStatus == ecsv1alpha1.DesiredStopped {
-		a.release(t.UID)
-	}
-	d, err := a.desired(ctx, &t)
-	if err == nil {
-		err = a.admit(ctx, &t, d)
-	}
-	if err != nil {
-		var failure *startFailure
-		if errors.As(err, &failure) {
-			a.release(t.UID)
-			return a.reporter.failed(ctx, &t, failure.reason)
-		}
+	err := a.cache.Get(ctx, key, &t)
+	if client.IgnoreNotFound(err) != nil {
 		return err
 	}
-	a.eng.Update(d)
+	a.mu.Lock()
+	inst := a.owner[key]
+	if err == nil {
+		if bound := a.instances[t.Spec.ContainerInstance]; bound != nil {
+			inst = bound
+			a.owner[key] = bound
+		}
+	} else {
+		delete(a.owner, key)
+	}
+	a.mu.Unlock()
+	if inst == nil || inst.skip(key) {
+		return nil
+	}
+	ictx := ctrl.LoggerInto(ctx, a.log.WithValues(logInstance, inst.name))
+	if err != nil {
+		inst.forget(key)
+		return nil
+	}
+	return inst.sync(ictx, a, &t)
+}
+
+// skip records a task change the instance cannot see while it is partitioned.
+func (i *Instance) skip(key types.NamespacedName) bool {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.partitioned {
+		i.missed[key] = true
+	}
+	return i.partitioned
+}
+
+// Partition makes instance name blind to the apiserver's changes, as a machine cut
+// off from it is (partitioned true), or lets it catch up with everything that
+// changed meanwhile (false). It does not touch the instance's client: a simulator
+// makes that fail too. Its containers keep running.
+func (a *Agent) Partition(name string, partitioned bool) error {
+	inst := a.Instance(name)
+	if inst == nil {
+		return fmt.Errorf("no instance %q", name)
+	}
+	inst.mu.Lock()
+	inst.partitioned = partitioned
+	var keys []types.NamespacedName
+	if !partitioned {
+		for k := range inst.missed {
+			keys = append(keys, k)
+		}
+		for k := range inst.uids {
+			keys = append(keys, k)
+		}
+		clear(inst.missed)
+	}
+	inst.mu.Unlock()
+	if partitioned {
+		return nil
+	}
+	// Tasks bound to it meanwhile are new to it too.
+	var bound ecsv1alpha1.TaskList
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.cache.List(ctx, &bound, client.MatchingFields{index.TaskInstance: name}); err != nil {
+		return fmt.Errorf("listing the tasks of instance %s: %w", name, err)
+	}
+	for i := range bound.Items {
+		keys = append(keys, client.ObjectKeyFromObject(&bound.Items[i]))
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i].String() < keys[j].String() })
+	for _, k := range keys {
+		a.queue.Add(k)
+	}
 	return nil
 }
 
-// startFailure is a task that cannot start until its spec or its references change.
-type startFailure struct{ reason string }
-
-func (e *startFailure) Error() string { return e.reason }
-
-// desired builds the engine's view of a task: its revision, environment and
-// credentials.
-func (a *Agent) desired(ctx context.Context, t *ecsv1alpha1.Task) (engine.Desired, error) {
-	d := engine.Desired{
-		Task: client.ObjectKeyFromObject(t), UID: t.UID, Overrides: t.Spec.Overrides,
-		DesiredStatus: t.Spec.DesiredStatus, StopCode: t.Spec.StopCode, StopReason: t.Spec.StopReason,
-		Status: t.Status.DeepCopy(),
-	}
-	ref, err := revision.ParseRef(t.Spec.TaskDefinition)
-	if err != nil {
-		return d, &startFailure{reason: "spec.taskDefinition: " + err.Error()}
-	}
-	if n := t.Status.TaskDefinitionRevision; n > 0 {
-		ref.Revision = n
-	}
-	res, err := a.revs.Resolve(ctx, t.Namespace, ref)
-	if err != nil {
-		if d.DesiredStatus == ecsv1alpha1.DesiredStopped {
-			return d, nil // stop whatever runs; the revision is not needed for that
-		}
-		if revision.IsNotFound(err) {
-			return d, &startFailure{reason: err.Error()}
-		}
-		return d, err
-	}
-	d.Revision, d.Spec = res.Ref.String(), res.Spec
-	if d.DesiredStatus == ecsv1alpha1.DesiredStopped {
-		return d, nil
-	}
-	env, err := a.secrets.Env(ctx, t.Namespace, res.Spec)
-	if err != nil {
-		var missing *secrets.MissingError
-		if errors.As(err, &missing) {
-			return d, &startFailure{reason: "CannotPullContainerSecrets: " + missing.Error()}
-		}
-		return d, err
-	}
-	d.Env = map[string]map[string]string{}
-	for _, c := range res.Spec.ContainerDefinitions {
-		d.Env[c.Name] = a.metadataEnv(t, res.Ref.String(), c.Name)
-		for k, v := range env[c.Name] {
-			d.Env[c.Name][k] = v
-		}
-	}
-	auth, err := a.secrets.RegistryAuth(ctx, t.Namespace, res.Spec)
-	if err != nil {
-		return d, &startFailure{reason: "CannotPullContainerError: " + err.Error()}
-	}
-	d.Auth = map[string]*runtime.Auth{}
-	for _, c := range res.Spec.ContainerDefinitions {
-		if cred := auth[c.Name]; cred != nil {
-			d.Auth[secrets.RegistryHost(c.Image)] = cred
-		}
-	}
-	if req, err := placement.RequestFor(string(t.UID), t.Spec.Group, res.Spec, t.Spec.Overrides); err == nil {
-		a.mu.Lock()
-		a.usage[t.UID] = req
+// StopInstance stops running instance name (its heartbeat, status and engine) and
+// forgets it, as when its machine is switched off: its containers are left as they
+// are. It waits until the instance's goroutines have ended.
+func (a *Agent) StopInstance(name string) error {
+	a.mu.Lock()
+	inst := a.instances[name]
+	if inst == nil {
 		a.mu.Unlock()
+		return fmt.Errorf("no instance %q", name)
 	}
-	return d, nil
-}
-
-// Environment variables the agent gives every container, as the ECS agent gives
-// ECS_CONTAINER_METADATA_URI: where the container runs. They are the lowest layer of
-// the environment, so the task definition, secrets and overrides can replace them.
-const (
-	EnvCluster           = "BERTH_CLUSTER"
-	EnvContainerInstance = "BERTH_CONTAINER_INSTANCE"
-	EnvTask              = "BERTH_TASK"
-	EnvTaskDefinition    = "BERTH_TASK_DEFINITION"
-	EnvContainerName     = "BERTH_CONTAINER_NAME"
-)
-
-// metadataEnv is the metadata environment of container name of task t, which runs
-// revision rev ("family:N").
-func (a *Agent) metadataEnv(t *ecsv1alpha1.Task, rev, name string) map[string]string {
-	return map[string]string{
-		EnvCluster:           a.opts.Cluster,
-		EnvContainerInstance: a.opts.Name,
-		EnvTask:              t.Namespace + "/" + t.Name,
-		EnvTaskDefinition:    rev,
-		EnvContainerName:     name,
-	}
-}
-
-func (a *Agent) release(uid types.UID) {
-	a.mu.Lock()
-	delete(a.usage, uid)
-	a.mu.Unlock()
-}
-
-// currentUsage sums what the tasks on the instance hold, for its status.
-func (a *Agent) currentUsage() registration.Usage {
-	var u registration.Usage
-	for _, r := range a.eng.Tasks() {
-		switch r.LastStatus {
-		case ecsv1alpha1.TaskRunning:
-			u.Running++
-		case ecsv1alpha1.TaskStopped:
-		default:
-			u.Pending++
+	delete(a.instances, name)
+	for i, n := range a.names {
+		if n == name {
+			a.names = append(a.names[:i], a.names[i+1:]...)
+			break
 		}
 	}
-	a.mu.Lock()
-	for _, req := range a.usage {
-		u.CPU += req.CPU
-		u.Memory += req.Memory
-		u.TCPPorts = append(u.TCPPorts, req.TCPPorts...)
-		u.UDPPorts = append(u.UDPPorts, req.UDPPorts...)
+	for k, owner := range a.owner {
+		if owner == inst {
+			delete(a.owner, k)
+		}
 	}
 	a.mu.Unlock()
-	return u
+	if inst.halt() {
+		<-inst.done
+	}
+	return nil
 }
 
-// reportUsage writes the instance's usage when it changed, at most every
-// StatusInterval, and the runtime's health.
-func (a *Agent) reportUsage(ctx context.Context) {
-	t := time.NewTicker(a.opts.StatusInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		u := a.currentUsage()
-		if _, err := a.rt.Version(ctx); err != nil {
-			u.RuntimeErr = fmt.Errorf("containerd at %s is not reachable: %w", a.opts.ContainerdAddress, err)
-		}
-		if err := a.reg.Report(ctx, u); err != nil && ctx.Err() == nil {
-			ctrl.LoggerFrom(ctx).Error(err, "reporting instance usage")
-		}
+// halt cancels the instance's goroutines; false when they never started.
+func (i *Instance) halt() bool {
+	i.mu.Lock()
+	stop := i.stop
+	i.mu.Unlock()
+	if stop == nil {
+		return false
 	}
+	stop()
+	return true
 }

@@ -80,7 +80,7 @@ const httpRetry = 10 * time.Second
 // the returned func stops them and waits. An address in use does not stop the
 // agent (its tasks matter more than its endpoint): the error is logged and binding
 // is retried.
-func (a *Agent) startHousekeeping(ctx context.Context) (stop func()) {
+func (n *Node) startHousekeeping(ctx context.Context) (stop func()) {
 	log := ctrl.LoggerFrom(ctx)
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -88,23 +88,23 @@ func (a *Agent) startHousekeeping(ctx context.Context) (stop func()) {
 		wg.Add(1)
 		go func() { defer wg.Done(); f() }()
 	}
-	if a.opts.HTTPBindAddress != "0" {
+	if n.opts.HTTPBindAddress != "0" {
 		cfg := httpapi.Config{
-			Address: a.opts.HTTPBindAddress, Runtime: a.rt, Tasks: a.eng.Tasks, StateDir: a.opts.StateDir,
+			Address: n.opts.HTTPBindAddress, Runtime: n.inst.rt, Tasks: n.inst.eng.Tasks, StateDir: n.opts.StateDir,
 			Collector: metrics.NewCollector(metrics.Config{
-				Runtime: a.rt, Cluster: a.opts.Cluster, Lookup: a.taskInfo, Tasks: a.eng.Tasks, Log: log.WithName("metrics"),
+				Runtime: n.inst.rt, Cluster: n.opts.Cluster, Lookup: n.taskInfo, Tasks: n.inst.eng.Tasks, Log: log.WithName("metrics"),
 			}),
 			Log: log.WithName("http"),
 		}
 		run(func() { serveHTTP(ctx, cfg) })
 	}
 	rotator := logs.NewRotator(logs.Config{
-		Runtime: a.rt, Options: a.logOptions, Root: filepath.Join(a.opts.StateDir, "logs"), Log: log.WithName("logs"),
+		Runtime: n.inst.rt, Options: n.logOptions, Root: filepath.Join(n.opts.StateDir, "logs"), Log: log.WithName("logs"),
 	})
 	run(func() { rotator.Run(ctx) })
 	cleaner := cleanup.New(cleanup.Config{
-		Tasks: a.eng, Runtime: a.rt, TaskCleanupWait: a.opts.TaskCleanupWait, ImageCleanupAge: a.opts.ImageCleanupAge,
-		Interval: a.opts.CleanupInterval, Log: log.WithName("cleanup"),
+		Tasks: n.inst.eng, Runtime: n.inst.rt, TaskCleanupWait: n.opts.TaskCleanupWait, ImageCleanupAge: n.opts.ImageCleanupAge,
+		Interval: n.opts.CleanupInterval, Log: log.WithName("cleanup"),
 	})
 	run(func() { cleaner.Run(ctx) })
 	return func() { cancel(); wg.Wait() }
@@ -130,9 +130,9 @@ func serveHTTP(ctx context.Context, cfg httpapi.Config) {
 
 // taskInfo is what metrics label a task with beyond its containers' labels: its
 // Service, from the cached Task.
-func (a *Agent) taskInfo(ctx context.Context, key types.NamespacedName, uid types.UID) metrics.TaskInfo {
+func (n *Node) taskInfo(ctx context.Context, key types.NamespacedName, uid types.UID) metrics.TaskInfo {
 	var t ecsv1alpha1.Task
-	if err := a.cache.Get(ctx, key, &t); err != nil || t.UID != uid {
+	if err := n.agent.cache.Get(ctx, key, &t); err != nil || t.UID != uid {
 		return metrics.TaskInfo{}
 	}
 	return metrics.TaskInfo{Service: t.Labels[ecsv1alpha1.LabelService]}
@@ -141,7 +141,7 @@ func (a *Agent) taskInfo(ctx context.Context, key types.NamespacedName, uid type
 // logOptions are the logConfiguration options of a container, from the task
 // definition revision on its labels (revisions are immutable, and overrides cannot
 // change a container's log configuration).
-func (a *Agent) logOptions(ctx context.Context, info runtime.ContainerInfo) (map[string]string, error) {
+func (n *Node) logOptions(ctx context.Context, info runtime.ContainerInfo) (map[string]string, error) {
 	ns, _, ok := strings.Cut(info.Labels[runtime.LabelTask], "/")
 	if !ok {
 		return nil, errors.New("container has no " + runtime.LabelTask + " label")
@@ -150,7 +150,7 @@ func (a *Agent) logOptions(ctx context.Context, info runtime.ContainerInfo) (map
 	if err != nil {
 		return nil, fmt.Errorf("label %s: %w", runtime.LabelRevision, err)
 	}
-	res, err := a.revs.Resolve(ctx, ns, ref)
+	res, err := n.agent.revs.Resolve(ctx, ns, ref)
 	if err != nil {
 		return nil, err
 	}

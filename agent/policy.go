@@ -61,11 +61,6 @@ type imageOf struct {
 	image string
 }
 
-// imageUsers reads the user an image's config runs as (agent/runtime/containerd).
-type imageUsers interface {
-	ImageUser(ctx context.Context, ref string) (string, error)
-}
-
 func newPolicyGuard() *policyGuard {
 	return &policyGuard{admitted: map[types.UID]bool{}, images: map[types.UID]*imageCheck{}}
 }
@@ -122,7 +117,7 @@ func (g *policyGuard) check(uid types.UID, rev, cluster string, level ecsv1alpha
 
 // checkImages makes the image checks left for task uid, once; it returns why the
 // task's containers may not be created.
-func (g *policyGuard) checkImages(ctx context.Context, uid types.UID, users imageUsers) error {
+func (g *policyGuard) checkImages(ctx context.Context, uid types.UID, users runtime.Runtime) error {
 	g.mu.Lock()
 	check := g.images[uid]
 	g.mu.Unlock()
@@ -157,34 +152,33 @@ func (g *policyGuard) checkImages(ctx context.Context, uid types.UID, users imag
 // create.
 type policyRuntime struct {
 	runtime.Runtime
-	users imageUsers
 	guard *policyGuard
 }
 
 // Create fails when the task's images run as root at level restricted; see
 // runtime.Runtime.
 func (p *policyRuntime) Create(ctx context.Context, spec runtime.ContainerSpec) (runtime.ContainerInfo, error) {
-	if err := p.guard.checkImages(ctx, types.UID(spec.Labels[runtime.LabelTaskUID]), p.users); err != nil {
+	if err := p.guard.checkImages(ctx, types.UID(spec.Labels[runtime.LabelTaskUID]), p.Runtime); err != nil {
 		return runtime.ContainerInfo{}, err
 	}
 	return p.Runtime.Create(ctx, spec)
 }
 
 // admit checks task t, whose desired state is d, against the container policy of the
-// agent's cluster before the engine gets it, so before anything of it starts. A task
-// asked to stop needs no check.
-func (a *Agent) admit(ctx context.Context, t *ecsv1alpha1.Task, d engine.Desired) error {
-	if d.Spec == nil || d.DesiredStatus == ecsv1alpha1.DesiredStopped || a.guard.isAdmitted(t.UID) {
+// instance's cluster before the engine gets it, so before anything of it starts. A
+// task asked to stop needs no check.
+func (i *Instance) admit(ctx context.Context, a *Agent, t *ecsv1alpha1.Task, d engine.Desired) error {
+	if d.Spec == nil || d.DesiredStatus == ecsv1alpha1.DesiredStopped || i.guard.isAdmitted(t.UID) {
 		return nil
 	}
 	var cluster ecsv1alpha1.Cluster
 	level := ecsv1alpha1.DefaultContainerPolicyLevel
-	err := a.cache.Get(ctx, client.ObjectKey{Name: a.opts.Cluster}, &cluster)
+	err := a.cache.Get(ctx, client.ObjectKey{Name: i.cluster}, &cluster)
 	switch {
 	case err == nil:
 		level = ecsv1alpha1.EffectiveContainerPolicyLevel(&cluster)
 	case !apierrors.IsNotFound(err):
-		return fmt.Errorf("reading cluster %s for its container policy: %w", a.opts.Cluster, err)
+		return fmt.Errorf("reading cluster %s for its container policy: %w", i.cluster, err)
 	}
-	return a.guard.check(t.UID, d.Revision, a.opts.Cluster, level, d.Spec)
+	return i.guard.check(t.UID, d.Revision, i.cluster, level, d.Spec)
 }

@@ -56,17 +56,6 @@ func TestPolicyGuardChecksOnceBeforeStart(t *testing.T) {
 	}
 }
 
-// imageUsersFunc is an imageUsers from a map of image to user.
-type imageUsersFunc map[string]string
-
-func (m imageUsersFunc) ImageUser(_ context.Context, ref string) (string, error) {
-	u, ok := m[ref]
-	if !ok {
-		return "", errors.New("no such image")
-	}
-	return u, nil
-}
-
 // TestRestrictedImageUserCheckedBeforeAnyCreate runs the engine on a fake runtime
 // behind the agent's policy runtime: at level restricted, a task with a container
 // that sets no user and whose image runs as root stops with TaskFailedToStart naming
@@ -74,7 +63,7 @@ func (m imageUsersFunc) ImageUser(_ context.Context, ref string) (string, error)
 // is made at the task's first create, for all its images). Images that run as a
 // non-root UID, or a container that sets its own, run.
 func TestRestrictedImageUserCheckedBeforeAnyCreate(t *testing.T) {
-	users := imageUsersFunc{"root:1": "", "named:1": "nginx", "app:1": "10001:10001"}
+	users := map[string]string{"root:1": "", "named:1": "nginx", "app:1": "10001:10001"}
 	hardened := func(c *ecsv1alpha1.ContainerDefinition) {
 		c.LinuxParameters = &ecsv1alpha1.LinuxParameters{Capabilities: &ecsv1alpha1.KernelCapabilities{Drop: []ecsv1alpha1.Capability{"ALL"}}}
 	}
@@ -108,11 +97,14 @@ func TestRestrictedImageUserCheckedBeforeAnyCreate(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			rt := fake.New()
+			for image, user := range users {
+				rt.SetBehavior(image, fake.Behavior{User: user})
+			}
 			g := newPolicyGuard()
 			var mu sync.Mutex
 			var last engine.Report
 			eng := engine.New(engine.Config{
-				Runtime: &policyRuntime{Runtime: rt, users: users, guard: g}, StateDir: t.TempDir(),
+				Runtime: &policyRuntime{Runtime: rt, guard: g}, StateDir: t.TempDir(),
 				Log:    testr.New(t),
 				Report: func(r engine.Report) { mu.Lock(); last = r; mu.Unlock() },
 			})

@@ -36,23 +36,37 @@ const (
 	reportRetryMax = 10 * time.Second
 )
 
-// reporter writes the engine's reports to the tasks' status. Reports are batched per
+// transitionalDelay is how long a report of a passing state (PENDING, ACTIVATING,
+// STOPPING) waits before it is written. A task that reaches RUNNING (or STOPPED)
+// within it costs one status write instead of two or three, as the ECS agent reports
+// only RUNNING and STOPPED to its backend; a pull or a stop that lasts longer still
+// shows as PENDING or STOPPING after this delay. RUNNING and STOPPED are written at
+// once.
+const transitionalDelay = time.Second
+
+// reporter writes the engines' reports to the tasks' status. Reports are batched per
 // task: a newer report replaces one not yet written, so a burst of transitions costs
 // one write. Each write is a server-side apply of the agent's whole part of the
-// status with the task's UID as a precondition, so it never erases the manager's
-// fields and never lands on a re-created task of the same name.
+// status with the task's UID as a precondition, through the client of the task's
+// instance, so it never erases the manager's fields and never lands on a re-created
+// task of the same name.
 type reporter struct {
-	c     client.Client
 	cache client.Reader
 	queue workqueue.TypedRateLimitingInterface[types.NamespacedName]
 
 	mu      sync.Mutex
-	pending map[types.NamespacedName]engine.Report
+	pending map[types.NamespacedName]pendingReport
 }
 
-func newReporter(c client.Client, cache client.Reader) *reporter {
+// pendingReport is a report waiting to be written, with the instance it is from.
+type pendingReport struct {
+	inst *Instance
+	rep  engine.Report
+}
+
+func newReporter(cache client.Reader) *reporter {
 	return &reporter{
-		c: c, cache: cache, pending: map[types.NamespacedName]engine.Report{},
+		cache: cache, pending: map[types.NamespacedName]pendingReport{},
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(newReportLimiter(),
 			workqueue.TypedRateLimitingQueueConfig[types.NamespacedName]{Name: "agent-reports"}),
 	}
@@ -63,19 +77,25 @@ func newReportLimiter() workqueue.TypedRateLimiter[types.NamespacedName] {
 	return workqueue.NewTypedItemExponentialFailureRateLimiter[types.NamespacedName](reportRetryMin, reportRetryMax)
 }
 
-// enqueue is the engine's Report callback.
-func (r *reporter) enqueue(rep engine.Report) {
+// enqueue is an engine's Report callback.
+func (r *reporter) enqueue(inst *Instance, rep engine.Report) {
 	r.mu.Lock()
-	r.pending[rep.Task] = rep.DeepCopy()
+	r.pending[rep.Task] = pendingReport{inst: inst, rep: rep.DeepCopy()}
 	r.mu.Unlock()
+	if transitional(rep.LastStatus) {
+		r.queue.AddAfter(rep.Task, transitionalDelay)
+		return
+	}
 	r.queue.Add(rep.Task)
 }
 
+// transitional reports whether a task passes through status s on its way to RUNNING
+// or STOPPED.
+func transitional(s ecsv1alpha1.TaskStatusValue) bool {
+	return s != ecsv1alpha1.TaskRunning && s != ecsv1alpha1.TaskStopped
+}
+
 func (r *reporter) run(ctx context.Context) {
-	go func() {
-		<-ctx.Done()
-		r.queue.ShutDown()
-	}()
 	var wg sync.WaitGroup
 	for i := 0; i < reportWorkers; i++ {
 		wg.Add(1)
@@ -88,6 +108,8 @@ func (r *reporter) run(ctx context.Context) {
 	wg.Wait()
 }
 
+func (r *reporter) shutDown() { r.queue.ShutDown() }
+
 func (r *reporter) next(ctx context.Context) bool {
 	key, quit := r.queue.Get()
 	if quit {
@@ -95,18 +117,20 @@ func (r *reporter) next(ctx context.Context) bool {
 	}
 	defer r.queue.Done(key)
 	r.mu.Lock()
-	rep, ok := r.pending[key]
+	p, ok := r.pending[key]
 	delete(r.pending, key)
 	r.mu.Unlock()
 	if !ok {
 		r.queue.Forget(key)
 		return true
 	}
-	if err := r.write(ctx, rep); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "writing task status; retrying", "task", key.String())
+	if err := r.write(ctx, p.inst, p.rep); err != nil {
+		if ctx.Err() == nil {
+			ctrl.LoggerFrom(ctx).Error(err, "writing task status; retrying", logTask, key.String(), logInstance, p.inst.name)
+		}
 		r.mu.Lock()
 		if _, newer := r.pending[key]; !newer {
-			r.pending[key] = rep
+			r.pending[key] = p
 		}
 		r.mu.Unlock()
 		r.queue.AddRateLimited(key)
@@ -116,7 +140,7 @@ func (r *reporter) next(ctx context.Context) bool {
 	return true
 }
 
-func (r *reporter) write(ctx context.Context, rep engine.Report) error {
+func (r *reporter) write(ctx context.Context, inst *Instance, rep engine.Report) error {
 	var t ecsv1alpha1.Task
 	if err := r.cache.Get(ctx, rep.Task, &t); err != nil {
 		return client.IgnoreNotFound(err) // deleted: nothing to report to
@@ -124,12 +148,12 @@ func (r *reporter) write(ctx context.Context, rep engine.Report) error {
 	if t.UID != rep.UID {
 		return nil // a newer task of the same name
 	}
-	return r.apply(ctx, &t, statusFromReport(&t, rep))
+	return r.apply(ctx, inst, &t, statusFromReport(&t, rep))
 }
 
 // failed reports a task that cannot start (a missing revision or Secret) as STOPPED
 // with TaskFailedToStart.
-func (r *reporter) failed(ctx context.Context, t *ecsv1alpha1.Task, reason string) error {
+func (r *reporter) failed(ctx context.Context, inst *Instance, t *ecsv1alpha1.Task, reason string) error {
 	if t.Status.LastStatus == ecsv1alpha1.TaskStopped {
 		return nil
 	}
@@ -137,13 +161,13 @@ func (r *reporter) failed(ctx context.Context, t *ecsv1alpha1.Task, reason strin
 	rep := engine.Report{Task: client.ObjectKeyFromObject(t), UID: t.UID, LastStatus: ecsv1alpha1.TaskStopped,
 		HealthStatus: ecsv1alpha1.HealthUnknown, StoppingAt: &now, StoppedAt: &now,
 		StopCode: ecsv1alpha1.StopTaskFailedToStart, StoppedReason: reason}
-	ctrl.LoggerFrom(ctx).Info("task cannot start", "task", rep.Task.String(), "reason", reason)
-	return r.apply(ctx, t, statusFromReport(t, rep))
+	ctrl.LoggerFrom(ctx).Info("task cannot start", logTask, rep.Task.String(), logReason, reason)
+	return r.apply(ctx, inst, t, statusFromReport(t, rep))
 }
 
-func (r *reporter) apply(ctx context.Context, t *ecsv1alpha1.Task, st *ecsac.TaskStatusApplyConfiguration) error {
+func (r *reporter) apply(ctx context.Context, inst *Instance, t *ecsv1alpha1.Task, st *ecsac.TaskStatusApplyConfiguration) error {
 	ac := ecsac.Task(t.Name, t.Namespace).WithUID(t.UID).WithStatus(st)
-	err := r.c.Status().Apply(ctx, ac, client.FieldOwner(ecsv1alpha1.FieldManagerAgent), client.ForceOwnership)
+	err := inst.c.Status().Apply(ctx, ac, client.FieldOwner(ecsv1alpha1.FieldManagerAgent), client.ForceOwnership)
 	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
 		return nil // deleted, or deleted and re-created: this report is moot
 	}

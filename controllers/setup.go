@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/berthdev/berth/controllers/cluster"
@@ -24,14 +25,14 @@ import (
 
 // Defaults of Options' zero values.
 const (
-	// DefaultSchedulerWorkers is how many tasks the scheduler places in parallel.
-	// Placing a task is two writes in a row (the resolved revision, then the
-	// binding), so the scheduler is bound by the apiserver's latency, not its CPU:
-	// `make bench` (PlacementThroughput, 500 instances and 5,000 tasks on 2 cores)
-	// bound 45 tasks/s with 16 workers, 57 with 32, 61 with 64, 73 with 128, at
-	// about the same apiserver CPU. 64 keeps the in-flight writes well under the
-	// apiserver's default limits.
-	DefaultSchedulerWorkers = 64
+	// DefaultSchedulerWorkers is how many tasks the scheduler places in parallel
+	// (scheduler.DefaultWorkers, 64). Placing a task is two writes in a row (the
+	// resolved revision, then the binding), so the scheduler is bound by the
+	// apiserver's latency, not its CPU: `make bench` (PlacementThroughput, 500
+	// instances and 5,000 tasks on 2 cores) bound 45 tasks/s with 16 workers, 57
+	// with 32, 61 with 64, 73 with 128, at about the same apiserver CPU. 64 keeps the
+	// in-flight writes well under the apiserver's default limits.
+	DefaultSchedulerWorkers = scheduler.DefaultWorkers
 	// DefaultServiceWorkers is how many services reconcile in parallel.
 	DefaultServiceWorkers = 4
 )
@@ -66,8 +67,17 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	if err := index.Setup(ctx, mgr.GetFieldIndexer()); err != nil {
 		return fmt.Errorf("registering cache indexes: %w", err)
 	}
-	// One resolver: decoded revisions are immutable and shared by every controller.
+	// One resolver for the scheduler, the service and the endpoints controllers, so a
+	// revision is decoded once for all. It forgets a revision when its
+	// ControllerRevision is deleted.
 	resolver := revision.NewResolver(mgr.GetClient())
+	revisions, err := mgr.GetCache().GetInformer(ctx, &appsv1.ControllerRevision{})
+	if err != nil {
+		return fmt.Errorf("watching ControllerRevisions: %w", err)
+	}
+	if err := revision.ForgetOnDelete(revisions, resolver); err != nil {
+		return fmt.Errorf("watching ControllerRevision deletions: %w", err)
+	}
 	sched := &scheduler.Scheduler{
 		Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("berth-scheduler"),
 		Resolver: resolver, Engine: placement.NewEngine(), MaxConcurrentReconciles: o.SchedulerWorkers,
@@ -83,7 +93,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 		"containerinstance": &containerinstance.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("berth-containerinstance"),
 			Grace: o.HeartbeatGrace},
 		"cluster":   &cluster.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("berth-cluster")},
-		"endpoints": &endpoints.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("berth-endpoints")},
+		"endpoints": &endpoints.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("berth-endpoints"), Resolver: resolver},
 	} {
 		if err := c.SetupWithManager(mgr); err != nil {
 			return fmt.Errorf("setting up the %s controller: %w", name, err)

@@ -9,8 +9,11 @@
 #
 # Environment:
 #   BERTH_CACHE   cache root (default $HOME/.cache/berth); binaries go to $BERTH_CACHE/tools
-#   BERTH_TOOLS   space-separated subset of tools to build (default: all)
-#   BERTH_SKIP_APT=1  do not apt-get install runc / CNI plugins when missing
+#   BERTH_TOOLS   space-separated subset of tools to build (default: all); "up" is
+#                 what `berth up` runs (make up)
+# With --list it builds nothing and prints the binaries the selection provides.
+#   BERTH_SKIP_APT=1  do not apt-get install what the tests need from Debian (runc, CNI
+#                     plugins, iptables, tini, iproute2, systemd-analyze) when missing
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,8 +29,18 @@ mod_version() { (cd "$tools_dir/$1" && go list -m -f '{{.Version}}' "$2"); }
 
 # build TOOL "PKG[:BINARY] ..." [LDFLAGS] [TAGS]
 # builds the packages of hack/tools/TOOL into a content-addressed cache directory.
+# With --list, it only prints the binaries it would link into bin/.
 build() {
 	local tool=$1 pkgs=$2 ldflags=${3:-} tags=${4:-}
+	if [ "$list" = 1 ]; then
+		local p
+		for p in $pkgs; do
+			local pkg=${p%%:*} name=${p##*:}
+			[ "$name" = "$p" ] && name=$(basename "$pkg")
+			echo "$name"
+		done
+		return
+	fi
 	local key
 	key=$( {
 		cat "$tools_dir/$tool/go.mod" "$tools_dir/$tool/go.sum"
@@ -54,6 +67,18 @@ build() {
 		ln -sfn "$f" "$bin/$(basename "$f")"
 	done
 }
+
+# BERTH_TOOLS=up is what `berth up` runs (`make up` builds only these): the
+# apiserver, etcd, containerd, the registry, and runc and the CNI plugins from apt.
+# controller-gen, helm and golangci-lint are for development and `make test`.
+up_tools="kube-apiserver etcd containerd registry apt"
+if [ "${BERTH_TOOLS:-}" = up ]; then
+	BERTH_TOOLS=$up_tools
+fi
+list=0
+if [ "${1:-}" = --list ]; then
+	list=1
+fi
 
 want() { [ -z "${BERTH_TOOLS:-}" ] || [[ " $BERTH_TOOLS " == *" $1 "* ]]; }
 
@@ -90,6 +115,12 @@ fi
 
 # runc, the CNI plugins and tini come from Debian: containerd's shim execs runc, the
 # agent's bridge networking uses the reference plugins, and tini is the task init.
+# The tests also use ip (iproute2) and systemd-analyze (the agent's unit file); in CI
+# they fail rather than skip when any of these is missing.
+if [ "$list" = 1 ]; then
+	want apt && echo runc
+	exit 0
+fi
 if [ "${BERTH_SKIP_APT:-}" != 1 ] && want apt; then
 	missing=()
 	command -v runc >/dev/null 2>&1 || missing+=(runc)
@@ -97,6 +128,8 @@ if [ "${BERTH_SKIP_APT:-}" != 1 ] && want apt; then
 	command -v iptables >/dev/null 2>&1 || missing+=(iptables)
 	# tini-static is the init process tasks with initProcessEnabled get.
 	[ -x /usr/bin/tini-static ] || missing+=(tini)
+	command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+	command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 	if ((${#missing[@]})); then
 		if [ "$(id -u)" = 0 ]; then
 			log "installing ${missing[*]} with apt-get"

@@ -140,17 +140,17 @@ func (w *worker) create(ctx context.Context, c *container) {
 // sticky bit as on /tmp, and seen by nothing outside the task.
 func (w *worker) makeDirs(spec runtime.ContainerSpec) error {
 	for _, d := range scratchVolumes(w.in) {
-		if err := os.MkdirAll(d, 0o755); err != nil {
+		if err := w.e.cfg.Dirs.MkdirAll(d, 0o755); err != nil {
 			return fmt.Errorf("creating %s: %w", d, err)
 		}
 		// Chmod, not MkdirAll's mode: the umask does not apply to it.
-		if err := os.Chmod(d, os.ModeSticky|0o777); err != nil {
+		if err := w.e.cfg.Dirs.Chmod(d, os.ModeSticky|0o777); err != nil {
 			return fmt.Errorf("making %s writable by the task's users: %w", d, err)
 		}
 	}
 	if spec.LogPath != "" {
 		d := logsDir(w.e.stateDir, w.in.task, w.uid)
-		if err := os.MkdirAll(d, 0o755); err != nil {
+		if err := w.e.cfg.Dirs.MkdirAll(d, 0o755); err != nil {
 			return fmt.Errorf("creating %s: %w", d, err)
 		}
 	}

@@ -17,7 +17,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -85,6 +84,9 @@ func New(cfg Config) *Engine {
 	}
 	if cfg.Log.GetSink() == nil {
 		cfg.Log = logr.Discard()
+	}
+	if cfg.Dirs == nil {
+		cfg.Dirs = osDirs{}
 	}
 	stateDir := cfg.StateDir
 	if stateDir == "" {
@@ -477,7 +479,7 @@ func (e *Engine) removeTask(ctx context.Context, uid types.UID, task types.Names
 		dirs = append(dirs, logsDir(e.stateDir, task, uid))
 	}
 	for _, d := range dirs {
-		if err := os.RemoveAll(d); err != nil {
+		if err := e.cfg.Dirs.RemoveAll(d); err != nil {
 			errs = append(errs, fmt.Errorf("removing %s: %w", d, err))
 		}
 	}

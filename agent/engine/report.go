@@ -3,7 +3,7 @@ package engine
 import (
 	"reflect"
 	"sort"
-	
+
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
 	"github.com/berthdev/berth/internal/taskrules"
 )

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"os"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -35,7 +36,26 @@ type Config struct {
 	// Network gives bridge-mode tasks their network namespace. Without it, bridge
 	// tasks fail to start.
 	Network Network
+	// Dirs makes and removes the directories the engine keeps on the host (scratch
+	// volumes, log directories). Default: the host's filesystem.
+	Dirs HostDirs
 }
+
+// HostDirs is the engine's view of the host's filesystem. `berth hollow` passes one
+// that keeps nothing, as kubemark's hollow kubelet runs on a fake OS: its simulated
+// tasks need no directories, and tens of thousands of them should not make any.
+type HostDirs interface {
+	MkdirAll(path string, perm os.FileMode) error
+	Chmod(path string, mode os.FileMode) error
+	RemoveAll(path string) error
+}
+
+// osDirs is the host's filesystem.
+type osDirs struct{}
+
+func (osDirs) MkdirAll(path string, perm os.FileMode) error { return os.MkdirAll(path, perm) }
+func (osDirs) Chmod(path string, mode os.FileMode) error    { return os.Chmod(path, mode) }
+func (osDirs) RemoveAll(path string) error                  { return os.RemoveAll(path) }
 
 // Network sets up and tears down the networks of bridge-mode tasks (agent/network).
 // The engine calls it from a task's worker, and from Forget and Cleanup.

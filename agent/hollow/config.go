@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/berthdev/berth/agent/registration"
 )
 
 // Defaults of Config's zero values.
@@ -18,22 +20,20 @@ const (
 	DefaultZone          = "zone-a"
 	DefaultRunningDelay  = 100 * time.Millisecond
 	DefaultLeaseInterval = 10 * time.Second
+	// DefaultStatusInterval is the agent's --status-interval.
+	DefaultStatusInterval = 10 * time.Second
 
 	// LeaseDurationSeconds is the leaseDurationSeconds of every instance Lease, as a
 	// real agent's.
-	LeaseDurationSeconds = 40
+	LeaseDurationSeconds = registration.LeaseDurationSeconds
 
 	// maxAttributes is the API's bound on status.attributes.
 	maxAttributes = 64
 )
 
-// Attribute names the hollow agent reports on every instance.
-const (
-	AttributeOSType          = "ecs.os-type"
-	AttributeCPUArchitecture = "ecs.cpu-architecture"
-	AttributeZone            = "ecs.availability-zone"
-	AttributeInstanceType    = "ecs.instance-type"
-)
+// AttributeZone is the attribute the zones are reported as; Attributes may not set
+// it.
+const AttributeZone = registration.AttributeAvailabilityZone
 
 // Config describes the simulated instances of one hollow process. Zero values take
 // the defaults documented on each field.
@@ -56,18 +56,22 @@ type Config struct {
 	// built-in ecs.os-type, ecs.cpu-architecture and ecs.instance-type, but not
 	// ecs.availability-zone (use Zones).
 	Attributes map[string]string
-	// RunningDelay is the time from first seeing a bound task to reporting it RUNNING
-	// (default 100ms).
+	// RunningDelay is how long each image pull takes (default 100ms), so roughly the
+	// time from seeing a bound task to its containers running.
 	RunningDelay time.Duration
 	// LeaseInterval is how often each instance renews its Lease (default 10s); it
 	// must be shorter than the Lease's 40 s duration.
 	LeaseInterval time.Duration
-	// FailImages: a task with an essential container whose image contains one of
-	// these substrings fails after RunningDelay: STOPPED with stopCode
-	// EssentialContainerExited and that container's exitCode 1.
+	// StatusInterval bounds how often each instance writes its usage (default 10s, as
+	// the agent's).
+	StatusInterval time.Duration
+	// FailImages: containers whose image contains one of these substrings exit with
+	// code 1 right after they start; the engine then stops a task whose essential
+	// container that is with EssentialContainerExited, as on a machine.
 	FailImages []string
-	// UnhealthyImages: a container whose image contains one of these substrings runs
-	// but reports healthStatus UNHEALTHY, and so does its task.
+	// UnhealthyImages: health checks in containers whose image contains one of these
+	// substrings fail; the engine marks such a container UNHEALTHY after its check's
+	// retries, and its task too when the container is essential.
 	UnhealthyImages []string
 }
 
@@ -106,6 +110,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.LeaseInterval == 0 {
 		c.LeaseInterval = DefaultLeaseInterval
+	}
+	if c.StatusInterval == 0 {
+		c.StatusInterval = DefaultStatusInterval
 	}
 	attrs := make(map[string]string, len(c.Attributes))
 	for k, v := range c.Attributes {
@@ -174,6 +181,9 @@ func (c *Config) validate() error {
 	}
 	if c.LeaseInterval < 0 || c.LeaseInterval >= LeaseDurationSeconds*time.Second {
 		return bad("LeaseInterval", "must be positive and shorter than the Lease duration (%ds), got %v", LeaseDurationSeconds, c.LeaseInterval)
+	}
+	if c.StatusInterval < 0 {
+		return bad("StatusInterval", "must not be negative, got %v", c.StatusInterval)
 	}
 	for _, s := range c.FailImages {
 		if s == "" {

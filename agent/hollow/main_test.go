@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-logr/logr"
 	coordinationv1 "k8s.io/api/coordination/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -224,4 +225,8 @@ func webTD(ns, name string) *ecsv1alpha1.TaskDefinition {
 		Container("app", "registry.local/web:1").Port(80, 0).Port(8080, 8080).HealthCheck("curl -f localhost").
 		Container("sidecar", "registry.local/proxy:1").
 		Obj()
+}
+
+func conditionTrue(task *ecsv1alpha1.Task, typ string) bool {
+	return meta.IsStatusConditionTrue(task.Status.Conditions, typ)
 }

@@ -20,6 +20,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	"github.com/berthdev/berth/test/testenv"
 )
 
 // The bridge and subnet of this package's tests, apart from the agent's defaults so
@@ -29,21 +30,13 @@ const (
 	testSubnet = "10.231.0.0/24"
 )
 
-// realManager is a Manager on the instance's CNI plugins; it skips without root or
-// plugins.
+// realManager is a Manager on the instance's CNI plugins; without root, plugins or
+// iptables it fails in CI and skips elsewhere.
 func realManager(t *testing.T, dir string) *Manager {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("network namespaces and CNI need root")
-	}
-	for _, p := range []string{"bridge", "host-local", "portmap", "loopback"} {
-		if _, err := os.Stat(filepath.Join(DefaultPluginDir, p)); err != nil {
-			t.Skipf("CNI plugin %s not found in %s (apt-get install containernetworking-plugins)", p, DefaultPluginDir)
-		}
-	}
-	if _, err := exec.LookPath("iptables"); err != nil {
-		t.Skip("iptables not found")
-	}
+	testenv.Require(t, testenv.MissingRoot(),
+		testenv.MissingFiles(DefaultPluginDir, []string{"bridge", "host-local", "portmap", "loopback"}, "apt-get install containernetworking-plugins"),
+		testenv.MissingBinary("iptables", "apt-get install iptables"))
 	m, err := New(Config{StateDir: dir, Bridge: testBridge, Subnet: testSubnet, PortMin: 42000, PortMax: 42999,
 		Log: testr.New(t)})
 	if err != nil {

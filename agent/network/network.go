@@ -90,17 +90,14 @@ type plugins interface {
 // safe for concurrent use; they run one at a time, as host ports are allocated
 // across tasks.
 type Manager struct {
-	cfg  Config
-	log  logr.Logger
-	cni  plugins
-	free func(protocol string, port int32) bool
+	cfg Config
+	log logr.Logger
+	cni plugins
 
 	mu     sync.Mutex
 	loaded bool
 	tasks  map[types.UID]*taskState
-	// next is where the search for a dynamic port starts: after the last one given,
-	// so a port just released is not reused at once.
-	next int32
+	ports  hostPorts
 }
 
 // New checks cfg, writes the conflist and loads it. Missing plugin binaries are not
@@ -135,7 +132,7 @@ func newManager(cfg Config, c plugins) *Manager {
 	if log.GetSink() == nil {
 		log = logr.Discard()
 	}
-	return &Manager{cfg: cfg, log: log, cni: c, free: portFree, tasks: map[types.UID]*taskState{}, next: cfg.PortMin}
+	return &Manager{cfg: cfg, log: log, cni: c, tasks: map[types.UID]*taskState{}, ports: newHostPorts(cfg.PortMin, cfg.PortMax, portFree)}
 }
 
 func withDefaults(cfg Config) Config {

@@ -16,6 +16,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	"github.com/berthdev/berth/test/testenv"
 )
 
 func tcp(containerPort int32, hostPort ...int32) ecsv1alpha1.PortMapping {
@@ -36,7 +37,7 @@ func testManager(t *testing.T, busy ...int32) (*Manager, *fakePlugins) {
 	t.Helper()
 	f := &fakePlugins{}
 	m := newManager(Config{StateDir: t.TempDir(), PortMin: 100, PortMax: 104}, f)
-	m.free = func(_ string, port int32) bool {
+	m.ports.free = func(_ string, port int32) bool {
 		for _, b := range busy {
 			if b == port {
 				return false
@@ -298,9 +299,7 @@ func (f *fakePlugins) calls() []string {
 
 func needRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("network namespaces need root")
-	}
+	testenv.Require(t, testenv.MissingRoot())
 }
 
 // TestSetupFailureLeavesNothing: a failed CNI ADD is undone (DEL, namespace and

@@ -18,17 +18,43 @@ type portKey struct {
 
 func (k portKey) String() string { return fmt.Sprintf("%d/%s", k.port, k.protocol) }
 
-// allocate picks the host ports of the task's mappings: static host ports as given,
-// dynamic ones (hostPort 0 or unset) from the range. A port another task holds is
-// never given, nor one a process on the instance has bound; a static port that is
-// taken is an error, as Docker's "port is already allocated" is.
+// hostPorts hands out an instance's host ports: static ones as the mappings ask,
+// dynamic ones from a range. The Manager and the in-memory network (Memory) share it,
+// so a simulated instance chooses ports exactly as a real one.
+type hostPorts struct {
+	min, max int32
+	// next is where the search for a dynamic port starts: after the last one given,
+	// so a port just released is not reused at once.
+	next int32
+	// free tells whether a port can be bound on the instance (a process of the host
+	// may hold it).
+	free func(protocol string, port int32) bool
+}
+
+func newHostPorts(min, max int32, free func(string, int32) bool) hostPorts {
+	return hostPorts{min: min, max: max, next: min, free: free}
+}
+
+// allocate is the Manager's allocation against the ports its tasks hold.
 func (m *Manager) allocate(uid types.UID, mappings []ecsv1alpha1.PortMapping) ([]port, error) {
-	taken := map[portKey]types.UID{}
+	held := make(map[types.UID][]port, len(m.tasks))
 	for other, st := range m.tasks {
+		held[other] = st.Ports
+	}
+	return m.ports.allocate(uid, mappings, held)
+}
+
+// allocate picks the host ports of the task's mappings: static host ports as given,
+// dynamic ones (hostPort 0 or unset) from the range. A port another task holds
+// (held, by task) is never given, nor one a process on the instance has bound; a
+// static port that is taken is an error, as Docker's "port is already allocated" is.
+func (h *hostPorts) allocate(uid types.UID, mappings []ecsv1alpha1.PortMapping, held map[types.UID][]port) ([]port, error) {
+	taken := map[portKey]types.UID{}
+	for other, ports := range held {
 		if other == uid {
 			continue
 		}
-		for _, p := range st.Ports {
+		for _, p := range ports {
 			taken[portKey{p.Protocol, p.HostPort}] = other
 		}
 	}
@@ -43,7 +69,7 @@ func (m *Manager) allocate(uid types.UID, mappings []ecsv1alpha1.PortMapping) ([
 		if owner, ok := taken[k]; ok {
 			return nil, fmt.Errorf("host port %s is already allocated to task %s", k, owner)
 		}
-		if !m.free(string(k.protocol), k.port) {
+		if !h.free(string(k.protocol), k.port) {
 			return nil, fmt.Errorf("host port %s is in use on the instance", k)
 		}
 		taken[k] = uid
@@ -53,7 +79,7 @@ func (m *Manager) allocate(uid types.UID, mappings []ecsv1alpha1.PortMapping) ([
 		if out[i].HostPort != 0 {
 			continue
 		}
-		p, err := m.dynamicPort(out[i].Protocol, taken)
+		p, err := h.dynamicPort(out[i].Protocol, taken)
 		if err != nil {
 			return nil, err
 		}
@@ -64,9 +90,9 @@ func (m *Manager) allocate(uid types.UID, mappings []ecsv1alpha1.PortMapping) ([
 }
 
 // dynamicPort is the first free port of the range from where the last search ended.
-func (m *Manager) dynamicPort(proto ecsv1alpha1.TransportProtocol, taken map[portKey]types.UID) (int32, error) {
-	lo, hi := m.cfg.PortMin, m.cfg.PortMax
-	p := m.next
+func (h *hostPorts) dynamicPort(proto ecsv1alpha1.TransportProtocol, taken map[portKey]types.UID) (int32, error) {
+	lo, hi := h.min, h.max
+	p := h.next
 	if p < lo || p > hi {
 		p = lo
 	}
@@ -76,10 +102,10 @@ func (m *Manager) dynamicPort(proto ecsv1alpha1.TransportProtocol, taken map[por
 		if p > hi {
 			p = lo
 		}
-		if _, ok := taken[portKey{proto, cand}]; ok || !m.free(string(proto), cand) {
+		if _, ok := taken[portKey{proto, cand}]; ok || !h.free(string(proto), cand) {
 			continue
 		}
-		m.next = p
+		h.next = p
 		return cand, nil
 	}
 	return 0, fmt.Errorf("no free %s host port in the dynamic range %d-%d", proto, lo, hi)

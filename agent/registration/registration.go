@@ -25,6 +25,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -67,6 +68,9 @@ type Config struct {
 	Addresses []ecsv1alpha1.InstanceAddress
 	// AgentVersion and RuntimeVersion go into versionInfo.
 	AgentVersion, RuntimeVersion string
+	// RuntimeName names the container runtime in the RuntimeReady condition
+	// (default "containerd").
+	RuntimeName string
 	// LeaseInterval is how often the Lease is renewed (default 10s).
 	LeaseInterval time.Duration
 }
@@ -177,6 +181,9 @@ func New(c client.Client, cfg Config) (*Registrar, error) {
 	if cfg.ReservedPorts == nil {
 		cfg.ReservedPorts = DefaultReservedPorts
 	}
+	if cfg.RuntimeName == "" {
+		cfg.RuntimeName = "containerd"
+	}
 	return &Registrar{c: c, cfg: cfg}, nil
 }
 
@@ -260,7 +267,7 @@ func (r *Registrar) status(u Usage) *ecsac.ContainerInstanceStatusApplyConfigura
 	defer r.mu.Unlock()
 	ready := metav1ac.Condition().WithType(ecsv1alpha1.InstanceConditionRuntimeReady)
 	if u.RuntimeErr == nil {
-		ready.WithStatus(metav1.ConditionTrue).WithReason(ecsv1alpha1.ReasonRuntimeUp).WithMessage("containerd " + r.cfg.RuntimeVersion + " is reachable")
+		ready.WithStatus(metav1.ConditionTrue).WithReason(ecsv1alpha1.ReasonRuntimeUp).WithMessage(r.cfg.RuntimeName + " " + r.cfg.RuntimeVersion + " is reachable")
 	} else {
 		ready.WithStatus(metav1.ConditionFalse).WithReason(ecsv1alpha1.ReasonRuntimeDown).WithMessage(u.RuntimeErr.Error())
 	}
@@ -333,20 +340,23 @@ func (r *Registrar) RenewLease(ctx context.Context) error {
 // sooner, from half a second doubling up to the interval, so a first renewal that
 // races the lease namespace's creation does not leave the instance disconnected
 // for a whole interval; containers keep running while the apiserver is away.
+// Renewals are jittered by up to 5% of the interval (as the kubelet's are), so
+// instances that started together (a fleet after an outage, `berth hollow`) do not
+// renew in step.
 func (r *Registrar) Heartbeat(ctx context.Context) {
 	log := ctrl.LoggerFrom(ctx)
 	const firstRetry = 500 * time.Millisecond
 	retry := firstRetry
 	for {
-		wait := r.cfg.LeaseInterval
+		next := wait.Jitter(r.cfg.LeaseInterval*95/100, 0.1)
 		if err := r.RenewLease(ctx); err != nil && ctx.Err() == nil {
-			wait = min(retry, r.cfg.LeaseInterval)
+			next = min(retry, r.cfg.LeaseInterval)
 			retry *= 2
-			log.Error(err, "heartbeat failed; retrying", "retryIn", wait)
+			log.Error(err, "heartbeat failed; retrying", "retryIn", next)
 		} else {
 			retry = firstRetry
 		}
-		t := time.NewTimer(wait)
+		t := time.NewTimer(next)
 		select {
 		case <-ctx.Done():
 			t.Stop()

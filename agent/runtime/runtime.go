@@ -78,6 +78,12 @@ type Runtime interface {
 	// unpacked layers go once nothing else references them. An image that does not
 	// exist is success. It does not check whether containers use the image.
 	RemoveImage(ctx context.Context, ref string) error
+
+	// ImageUser returns the user that the pulled image ref's config runs its process
+	// as: what a container without a user of its own runs as ("" means root). An
+	// image that is not pulled is an error wrapping ErrNotFound; a malformed ref is a
+	// *ReferenceError.
+	ImageUser(ctx context.Context, ref string) (string, error)
 }
 
 // Labels that the agent puts on every container it creates.

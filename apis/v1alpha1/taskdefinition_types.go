@@ -9,9 +9,33 @@ const (
 	// TaskDefinitionConditionRevisioned is True once the current spec is stored as an
 	// immutable revision (status.latestRevision).
 	TaskDefinitionConditionRevisioned = "Revisioned"
+	// TaskDefinitionConditionRolledOut is True when every Service that follows the
+	// family (spec.taskDefinition is the bare family, the latest revision; services
+	// pinned to `family:N` do not follow) has a PRIMARY deployment of
+	// status.latestRevision that COMPLETED. Its observedGeneration is the generation
+	// whose registered revision it was computed against, so `kubectl apply -f td.yaml
+	// && kubectl wait td/NAME --for=condition=RolledOut` never returns on the state
+	// from before the change.
+	TaskDefinitionConditionRolledOut = "RolledOut"
 
 	ReasonRevisionCreated = "RevisionCreated"
 	ReasonRevisionCurrent = "RevisionCurrent"
+
+	// RolledOut reasons.
+	//
+	// ReasonRolloutCompleted: every following Service completed the latest revision.
+	ReasonRolloutCompleted = "RolloutCompleted"
+	// ReasonNoServices: no Service follows the family.
+	ReasonNoServices = "NoServices"
+	// ReasonRolloutInProgress: a following Service has not completed a deployment of
+	// the latest revision yet (not started, or in progress).
+	ReasonRolloutInProgress = "RolloutInProgress"
+	// ReasonRolloutFailed: a following Service's deployment of the latest revision
+	// failed (the circuit breaker tripped, rolled back or not).
+	ReasonRolloutFailed = "RolloutFailed"
+	// ReasonRevisionPending: the current spec is not registered as a revision (yet),
+	// so no rollout of it can be judged.
+	ReasonRevisionPending = "RevisionPending"
 )
 
 // NetworkMode is the networking of a task's containers.
@@ -700,8 +724,9 @@ type TaskDefinitionStatus struct {
 	// +kubebuilder:validation:MaxItems=1100
 	Revisions []TaskDefinitionRevision `json:"revisions,omitempty"`
 
-	// conditions: Accepted (the spec passed the checks the schema cannot do) and
-	// Revisioned (the current spec is stored as latestRevision).
+	// conditions: Accepted (the spec passed the checks the schema cannot do),
+	// Revisioned (the current spec is stored as latestRevision) and RolledOut (every
+	// Service following the family completed a deployment of latestRevision).
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -719,6 +744,7 @@ type TaskDefinitionStatus struct {
 // +kubebuilder:printcolumn:name="Latest",type=integer,JSONPath=`.status.latestRevision`,description="Latest revision"
 // +kubebuilder:printcolumn:name="Network",type=string,JSONPath=`.spec.networkMode`
 // +kubebuilder:printcolumn:name="Accepted",type=string,JSONPath=`.status.conditions[?(@.type=="Accepted")].status`
+// +kubebuilder:printcolumn:name="RolledOut",type=string,JSONPath=`.status.conditions[?(@.type=="RolledOut")].status`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 200",message="metadata.name: a task definition family name is at most 200 characters"
 type TaskDefinition struct {

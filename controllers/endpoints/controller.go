@@ -47,9 +47,11 @@ const loadBalancerServiceIndex = "berth.serviceLoadBalancer"
 type Reconciler struct {
 	Client   client.Client
 	Recorder events.EventRecorder
+	// Resolver resolves task definition revisions; the manager shares one among its
+	// controllers. Nil makes one of its own.
+	Resolver *revision.Resolver
 
-	once     sync.Once
-	resolver *revision.Resolver
+	once sync.Once
 
 	mu sync.Mutex
 	// warned holds `namespace/service/coreService` for each missing core Service
@@ -59,7 +61,9 @@ type Reconciler struct {
 
 func (r *Reconciler) init() {
 	r.once.Do(func() {
-		r.resolver = revision.NewResolver(r.Client)
+		if r.Resolver == nil {
+			r.Resolver = revision.NewResolver(r.Client)
+		}
 		r.warned = map[string]bool{}
 	})
 }

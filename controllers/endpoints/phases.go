@@ -83,7 +83,7 @@ func (r *Reconciler) healthChecks(ctx context.Context, t *ecsv1alpha1.Task) (hea
 	if !ref.Pinned() {
 		return checksUnknown, nil // not resolved yet; "the latest" may differ by now
 	}
-	res, err := r.resolver.Resolve(ctx, t.Namespace, ref)
+	res, err := r.Resolver.Resolve(ctx, t.Namespace, ref)
 	if err != nil {
 		if revision.IsNotFound(err) {
 			ctrl.LoggerFrom(ctx).V(1).Info("revision not found; endpoint not ready", "task", t.Name, "reason", err.Error())

@@ -141,7 +141,9 @@ func classify(addr string) (string, discoveryv1.AddressType, bool) {
 	}
 	if ip, err := netip.ParseAddr(addr); err == nil {
 		switch {
-		case ip.Zone() != "":
+		// The apiserver refuses these in an EndpointSlice (as kube-proxy could not
+		// route to them): one would fail the whole slice, so it is left out.
+		case ip.Zone() != "", ip.IsLoopback(), ip.IsUnspecified(), ip.IsLinkLocalUnicast(), ip.IsLinkLocalMulticast():
 			return "", "", false
 		case ip.Is4() || ip.Is4In6():
 			return ip.Unmap().String(), discoveryv1.AddressTypeIPv4, true

@@ -98,6 +98,12 @@ func TestClassify(t *testing.T) {
 		{"::ffff:10.0.0.1", "10.0.0.1", discoveryv1.AddressTypeIPv4, true},
 		{"2001:db8:0::1", "2001:db8::1", discoveryv1.AddressTypeIPv6, true},
 		{"fe80::1%eth0", "", "", false},
+		// The apiserver refuses loopback, unspecified and link-local endpoint addresses.
+		{"127.0.0.1", "", "", false},
+		{"::1", "", "", false},
+		{"0.0.0.0", "", "", false},
+		{"169.254.0.7", "", "", false},
+		{"fe80::1", "", "", false},
 		{"node-1.example.com", "node-1.example.com", discoveryv1.AddressTypeFQDN, true},
 		{"Not A Host", "", "", false},
 		{"", "", "", false},

@@ -2,7 +2,8 @@
 // ECS placement. It keeps the placement engine's in-memory view current from informer
 // events (instances, and every task bound anywhere, assumed at once), places one task
 // per reconcile, and binds it by setting spec.containerInstance. Standalone tasks
-// (RunTask) and service tasks go through the same path.
+// (RunTask) and service tasks go through the same path. A task that cannot be placed
+// waits: events of its cluster wake it, and a clock retries it (wakeup.go).
 package scheduler
 
 import (
@@ -23,11 +24,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
-	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
-	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	ecsac "github.com/berthdev/berth/apis/applyconfiguration/apis/v1alpha1"
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
@@ -42,35 +41,45 @@ import (
 // +kubebuilder:rbac:groups=ecs.berth.dev,resources=tasks/status,verbs=get;patch
 // +kubebuilder:rbac:groups=ecs.berth.dev,resources=containerinstances;taskdefinitions;clusters,verbs=get;list;watch
 
+// DefaultWorkers is how many tasks a Scheduler places in parallel when
+// MaxConcurrentReconciles is zero. It is the manager's default too
+// (controllers.DefaultSchedulerWorkers, where the measurements behind it are).
+const DefaultWorkers = 64
+
 // Scheduler places tasks.
 type Scheduler struct {
 	Client   client.Client
 	Recorder events.EventRecorder
 	Resolver *revision.Resolver
 	Engine   *placement.Engine
-	// MaxConcurrentReconciles is the number of tasks placed in parallel (default 16).
-	// The engine's assume cache keeps parallel placements from overcommitting.
+	// MaxConcurrentReconciles is the number of tasks placed in parallel
+	// (DefaultWorkers when zero). The engine's assume cache keeps parallel placements
+	// from overcommitting.
 	MaxConcurrentReconciles int
 
+	// retryBase and retryMax bound the clock-driven retry of waiting tasks
+	// (unplacedRetryBase and unplacedRetryMax when zero; tests shorten them).
+	retryBase, retryMax time.Duration
+
 	mu sync.Mutex
-	// unplaced holds, per cluster, the tasks that fit nowhere, to retry when an
-	// instance joins or resources free up (instead of polling).
+	// unplaced holds, per cluster, the tasks waiting for placement, to wake when an
+	// instance joins or resources free up.
 	unplaced map[string]map[types.NamespacedName]bool
 	// markedFalse holds the tasks this scheduler marked Placed=False.
 	markedFalse map[types.NamespacedName]bool
-	kicks       chan event.TypedGenericEvent[*ecsv1alpha1.Task]
-	synced      []toolscache.ResourceEventHandlerRegistration
+	// attempts counts, per waiting task, the attempts that left it waiting: its
+	// clock-driven retry backs off with them.
+	attempts map[types.NamespacedName]int
+	wakeups  wakeups
+	synced   []toolscache.ResourceEventHandlerRegistration
 }
 
 // SetupWithManager feeds the engine from the manager's informers and registers the
 // placement controller.
 func (s *Scheduler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 	if s.MaxConcurrentReconciles == 0 {
-		s.MaxConcurrentReconciles = 16
+		s.MaxConcurrentReconciles = DefaultWorkers
 	}
-	s.unplaced = map[string]map[types.NamespacedName]bool{}
-	s.markedFalse = map[types.NamespacedName]bool{}
-	s.kicks = make(chan event.TypedGenericEvent[*ecsv1alpha1.Task], 1024)
 
 	instances, err := mgr.GetCache().GetInformer(ctx, &ecsv1alpha1.ContainerInstance{})
 	if err != nil {
@@ -104,7 +113,7 @@ func (s *Scheduler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) erro
 		For(&ecsv1alpha1.Task{}, builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
 			return needsPlacement(o.(*ecsv1alpha1.Task))
 		}))).
-		WatchesRawSource(source.Channel(s.kicks, &handler.TypedEnqueueRequestForObject[*ecsv1alpha1.Task]{})).
+		WatchesRawSource(&s.wakeups).
 		Watches(&ecsv1alpha1.TaskDefinition{}, handler.EnqueueRequestsFromMapFunc(s.unplacedOfFamily)).
 		Watches(&ecsv1alpha1.Cluster{}, handler.EnqueueRequestsFromMapFunc(s.unplacedOfCluster),
 			builder.WithPredicates(containerPolicyChanged())).
@@ -118,7 +127,7 @@ func needsPlacement(t *ecsv1alpha1.Task) bool {
 		t.Status.LastStatus != ecsv1alpha1.TaskStopped && t.DeletionTimestamp.IsZero()
 }
 
-// Reconcile places one task.
+// Reconcile places one task, or leaves it waiting with a retry.
 func (s *Scheduler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	for _, r := range s.synced {
 		if !r.HasSynced() {
@@ -140,45 +149,76 @@ func (s *Scheduler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resul
 		// failed binding is forgotten). Binding again would be a wasted write.
 		return ctrl.Result{}, nil
 	}
-	log := ctrl.LoggerFrom(ctx).WithValues("task", klog.KObj(&task))
-	ctx = ctrl.LoggerInto(ctx, log)
+	ctx = ctrl.LoggerInto(ctx, ctrl.LoggerFrom(ctx).WithValues("task", klog.KObj(&task)))
 	// Registered as waiting before trying, so that a change of the cluster between a
 	// failed attempt and its bookkeeping still retries it (no lost wake-up).
 	s.wait(req.NamespacedName, task.Spec.Cluster)
-
-	resolved, err := s.resolve(ctx, &task)
-	if err != nil {
-		return ctrl.Result{}, s.unresolved(ctx, &task, err)
-	}
-	refused, err := s.policyViolation(ctx, &task, resolved)
+	waiting, err := s.place(ctx, &task)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	if refused != "" {
-		return ctrl.Result{}, s.markUnplaced(ctx, &task, resolved, ecsv1alpha1.ReasonContainerPolicyViolation, refused)
-	}
-	req2, err := s.request(&task, resolved)
-	if err != nil {
-		return ctrl.Result{}, s.markUnplaced(ctx, &task, resolved, ecsv1alpha1.ReasonInvalidSpec, err.Error())
-	}
-	decision, err := s.Engine.Place(req2)
-	var unplaceable *placement.UnplaceableError
-	if errors.As(err, &unplaceable) {
-		return ctrl.Result{}, s.markUnplaced(ctx, &task, resolved, ecsv1alpha1.ReasonUnplaceable, unplaceable.Error())
-	}
-	if err != nil {
-		return ctrl.Result{}, err
-	}
-	if err := s.bind(ctx, &task, resolved, decision.Instance); err != nil {
-		s.Engine.Forget(req2.Key)
-		if apierrors.IsNotFound(err) {
-			return ctrl.Result{}, nil
-		}
-		return ctrl.Result{}, err
+	if waiting {
+		return ctrl.Result{RequeueAfter: s.retryAfter(req.NamespacedName)}, nil
 	}
 	s.settle(req.NamespacedName, task.Spec.Cluster)
-	log.V(1).Info("placed task", "instance", decision.Instance, "feasible", decision.Feasible)
 	return ctrl.Result{}, nil
+}
+
+// place binds the task to an instance, or reports that it keeps waiting (with why on
+// its Placed condition, except while its TaskDefinition is being registered).
+func (s *Scheduler) place(ctx context.Context, task *ecsv1alpha1.Task) (waiting bool, err error) {
+	resolved, err := s.resolve(ctx, task)
+	if err != nil {
+		return true, s.unresolved(ctx, task, err)
+	}
+	refused, err := s.policyViolation(ctx, task, resolved)
+	if err != nil {
+		return true, err
+	}
+	if refused != "" {
+		return true, s.markUnplaced(ctx, task, resolved, ecsv1alpha1.ReasonContainerPolicyViolation, refused)
+	}
+	req, err := s.request(task, resolved)
+	if err != nil {
+		return true, s.markUnplaced(ctx, task, resolved, ecsv1alpha1.ReasonInvalidSpec, err.Error())
+	}
+	decision, err := s.Engine.Place(req)
+	var unplaceable *placement.UnplaceableError
+	if errors.As(err, &unplaceable) {
+		return true, s.markUnplaced(ctx, task, resolved, ecsv1alpha1.ReasonUnplaceable, unplaceable.Error())
+	}
+	if err != nil {
+		return true, err
+	}
+	if err := s.bind(ctx, task, resolved, decision.Instance); err != nil {
+		s.Engine.Forget(req.Key)
+		if apierrors.IsNotFound(err) {
+			return false, nil // deleted meanwhile: nothing waits
+		}
+		return true, err
+	}
+	ctrl.LoggerFrom(ctx).V(1).Info("placed task", "instance", decision.Instance, "feasible", decision.Feasible)
+	return false, nil
+}
+
+// retryAfter counts one more attempt that left a task waiting and returns when to
+// try it again if no event does first.
+func (s *Scheduler) retryAfter(key types.NamespacedName) time.Duration {
+	base, limit := s.retryBase, s.retryMax
+	if base == 0 {
+		base = unplacedRetryBase
+	}
+	if limit == 0 {
+		limit = unplacedRetryMax
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.attempts == nil {
+		s.attempts = map[types.NamespacedName]int{}
+	}
+	n := s.attempts[key]
+	s.attempts[key] = n + 1
+	return retryDelay(n, base, limit)
 }
 
 // unresolved handles a task whose revision does not resolve: it waits quietly for a
@@ -299,6 +339,9 @@ func (s *Scheduler) markUnplaced(ctx context.Context, t *ecsv1alpha1.Task, res *
 		return fmt.Errorf("recording that the task cannot be placed: %w", err)
 	}
 	s.mu.Lock()
+	if s.markedFalse == nil {
+		s.markedFalse = map[types.NamespacedName]bool{}
+	}
 	s.markedFalse[key] = true
 	s.mu.Unlock()
 	s.Recorder.Eventf(t, nil, "Warning", reason, "Place", "%s", conditions.Truncate(msg))
@@ -310,6 +353,9 @@ func (s *Scheduler) markUnplaced(ctx context.Context, t *ecsv1alpha1.Task, res *
 func (s *Scheduler) wait(key types.NamespacedName, cluster string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.unplaced == nil {
+		s.unplaced = map[string]map[types.NamespacedName]bool{}
+	}
 	set := s.unplaced[cluster]
 	if set == nil {
 		set = map[types.NamespacedName]bool{}
@@ -344,6 +390,7 @@ func (s *Scheduler) settle(key types.NamespacedName, cluster string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.markedFalse, key)
+	delete(s.attempts, key)
 	if cluster != "" {
 		delete(s.unplaced[cluster], key)
 		return
@@ -357,21 +404,12 @@ func (s *Scheduler) settle(key types.NamespacedName, cluster string) {
 // task stopped and freed resources.
 func (s *Scheduler) kick(cluster string) {
 	s.mu.Lock()
-	var keys []types.NamespacedName
+	keys := make([]types.NamespacedName, 0, len(s.unplaced[cluster]))
 	for k := range s.unplaced[cluster] {
 		keys = append(keys, k)
 	}
 	s.mu.Unlock()
-	for _, k := range keys {
-		t := &ecsv1alpha1.Task{ObjectMeta: metav1.ObjectMeta{Name: k.Name, Namespace: k.Namespace}}
-		select {
-		case s.kicks <- event.TypedGenericEvent[*ecsv1alpha1.Task]{Object: t}:
-		default:
-			// The channel is full of kicks already; those reconciles will re-read the
-			// cluster, and a later change kicks again.
-			return
-		}
-	}
+	s.wakeups.add(keys)
 }
 
 func (s *Scheduler) upsertInstance(o any) {

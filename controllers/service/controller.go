@@ -6,6 +6,13 @@
 // Task names are deterministic (service, deployment, slot, attempt), so a manager
 // restarted with a stale cache, or two managers at once, collide on AlreadyExists
 // instead of creating extra tasks: leader election alone does not fence.
+//
+// One file per policy, each with its table test: classify.go (what each live task
+// contributes, instance and health judgment), daemon.go (DAEMON eligibility and
+// slots), rollout.go (rollout states and the circuit breaker), converge.go (stops and
+// starts from internal/deployment's planner), launch.go (launch backoff and slow-start
+// batches), naming.go (task names, slots and attempts), collect.go (stopped-task
+// history) and policy.go (the cluster's container policy).
 package service
 
 import (
@@ -23,12 +30,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/predicate"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
 	"github.com/berthdev/berth/internal/expectations"
-	"github.com/berthdev/berth/internal/index"
 	"github.com/berthdev/berth/internal/revision"
 )
 
@@ -56,7 +60,7 @@ type Reconciler struct {
 }
 
 // SetupWithManager watches Services, their Tasks, the instances of their clusters,
-// their TaskDefinitions and their Clusters' container policies.
+// their TaskDefinitions and their Clusters' settings.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Now == nil {
 		r.Now = time.Now
@@ -76,7 +80,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&ecsv1alpha1.TaskDefinition{}, handler.EnqueueRequestsFromMapFunc(r.servicesOfFamily),
 			builder.WithPredicates(latestRevisionChanged())).
 		Watches(&ecsv1alpha1.Cluster{}, handler.EnqueueRequestsFromMapFunc(r.servicesOfCluster),
-			builder.WithPredicates(containerPolicyChanged())).
+			builder.WithPredicates(clusterSettingsChanged())).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
 		Complete(r)
 }
@@ -96,12 +100,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if !svc.DeletionTimestamp.IsZero() {
 		return r.finalize(ctx, &svc)
 	}
-	if !controllerutil.ContainsFinalizer(&svc, Finalizer) {
-		patch := client.MergeFrom(svc.DeepCopy())
-		controllerutil.AddFinalizer(&svc, Finalizer)
-		if err := r.Client.Patch(ctx, &svc, patch, client.FieldOwner(ecsv1alpha1.FieldManagerManager)); err != nil {
-			return ctrl.Result{}, fmt.Errorf("adding finalizer: %w", err)
-		}
+	if err := r.ensureFinalizer(ctx, &svc); err != nil {
+		return ctrl.Result{}, err
 	}
 
 	before := svc.DeepCopy()
@@ -121,17 +121,41 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		}
 	}
 	computeStatus(s)
-	if !equality.Semantic.DeepEqual(before.Status, svc.Status) {
-		// The optimistic lock matters here: deployments are state, and a write based on a
-		// stale read (or a second manager) must fail and retry rather than overwrite.
-		if err := r.Client.Status().Patch(ctx, &svc, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}),
-			client.FieldOwner(ecsv1alpha1.FieldManagerManager)); err != nil {
-			s.emit(r.Recorder, false)
-			return ctrl.Result{}, fmt.Errorf("writing status: %w", err)
-		}
+	if err := r.writeStatus(ctx, before, &svc); err != nil {
+		s.emit(r.Recorder, false)
+		return ctrl.Result{}, err
 	}
 	s.emit(r.Recorder, true)
 	return ctrl.Result{RequeueAfter: s.requeueAfter}, nil
+}
+
+// ensureFinalizer adds the finalizer that stops a deleted service's tasks. A merge
+// patch replaces the whole finalizer list, so it carries an optimistic lock: computed
+// from a stale cache it would drop a finalizer someone else added meanwhile.
+func (r *Reconciler) ensureFinalizer(ctx context.Context, svc *ecsv1alpha1.Service) error {
+	if controllerutil.ContainsFinalizer(svc, Finalizer) {
+		return nil
+	}
+	patch := client.MergeFromWithOptions(svc.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	controllerutil.AddFinalizer(svc, Finalizer)
+	if err := r.Client.Patch(ctx, svc, patch, client.FieldOwner(ecsv1alpha1.FieldManagerManager)); err != nil {
+		return fmt.Errorf("adding finalizer: %w", err)
+	}
+	return nil
+}
+
+// writeStatus writes the status when this pass changed it. The optimistic lock
+// matters: deployments are state, and a write based on a stale read (or a second
+// manager) must fail and retry rather than overwrite.
+func (r *Reconciler) writeStatus(ctx context.Context, before, svc *ecsv1alpha1.Service) error {
+	if equality.Semantic.DeepEqual(before.Status, svc.Status) {
+		return nil
+	}
+	if err := r.Client.Status().Patch(ctx, svc, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}),
+		client.FieldOwner(ecsv1alpha1.FieldManagerManager)); err != nil {
+		return fmt.Errorf("writing status: %w", err)
+	}
+	return nil
 }
 
 // finalize stops the service's tasks and releases the Service once they stopped.
@@ -143,15 +167,14 @@ func (r *Reconciler) finalize(ctx context.Context, svc *ecsv1alpha1.Service) (ct
 	if err := r.loadWorld(ctx, s); err != nil {
 		return ctrl.Result{}, err
 	}
+	var stop []*ecsv1alpha1.Task
 	waiting := 0
 	for _, t := range s.tasks {
 		if t.Status.LastStatus == ecsv1alpha1.TaskStopped {
 			continue
 		}
 		if t.Spec.DesiredStatus != ecsv1alpha1.DesiredStopped {
-			if err := r.stopTask(ctx, t, ecsv1alpha1.StopServiceSchedulerInitiated, "Service deleted"); err != nil {
-				return ctrl.Result{}, err
-			}
+			stop = append(stop, t)
 		}
 		// A task on an instance that is gone or unreachable cannot report STOPPED; its
 		// agent stops the containers of deleted tasks when it returns.
@@ -159,75 +182,20 @@ func (r *Reconciler) finalize(ctx context.Context, svc *ecsv1alpha1.Service) (ct
 			waiting++
 		}
 	}
+	if _, err := parallel(ctx, len(stop), func(i int) error {
+		return r.stopTask(ctx, stop[i], ecsv1alpha1.StopServiceSchedulerInitiated, "Service deleted")
+	}); err != nil {
+		return ctrl.Result{}, err
+	}
 	if waiting > 0 {
 		ctrl.LoggerFrom(ctx).V(1).Info("waiting for tasks to stop before deleting the service", "tasks", waiting)
 		return ctrl.Result{}, nil // task updates requeue us
 	}
-	patch := client.MergeFrom(svc.DeepCopy())
+	// With the optimistic lock for the reason ensureFinalizer gives.
+	patch := client.MergeFromWithOptions(svc.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	controllerutil.RemoveFinalizer(svc, Finalizer)
-	return ctrl.Result{}, client.IgnoreNotFound(r.Client.Patch(ctx, svc, patch, client.FieldOwner(ecsv1alpha1.FieldManagerManager)))
-}
-
-func (r *Reconciler) servicesInCluster(ctx context.Context, o client.Object) []reconcile.Request {
-	ci := o.(*ecsv1alpha1.ContainerInstance)
-	var list ecsv1alpha1.ServiceList
-	if err := r.Client.List(ctx, &list, client.MatchingFields{index.ServiceCluster: ci.Spec.Cluster}); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "listing services of cluster", "cluster", ci.Spec.Cluster)
-		return nil
+	if err := r.Client.Patch(ctx, svc, patch, client.FieldOwner(ecsv1alpha1.FieldManagerManager)); client.IgnoreNotFound(err) != nil {
+		return ctrl.Result{}, fmt.Errorf("removing finalizer: %w", err)
 	}
-	out := make([]reconcile.Request, 0, len(list.Items))
-	for _, s := range list.Items {
-		out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&s)})
-	}
-	return out
-}
-
-func (r *Reconciler) servicesOfFamily(ctx context.Context, o client.Object) []reconcile.Request {
-	var list ecsv1alpha1.ServiceList
-	if err := r.Client.List(ctx, &list, client.InNamespace(o.GetNamespace())); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "listing services", "namespace", o.GetNamespace())
-		return nil
-	}
-	var out []reconcile.Request
-	for _, s := range list.Items {
-		if index.Family(s.Spec.TaskDefinition) == o.GetName() {
-			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&s)})
-		}
-	}
-	return out
-}
-
-// taskChanged passes the task changes that can change a service's decisions.
-func taskChanged() predicate.Predicate {
-	return predicate.Funcs{
-		UpdateFunc: func(e eventUpdate) bool {
-			o, n := e.ObjectOld.(*ecsv1alpha1.Task), e.ObjectNew.(*ecsv1alpha1.Task)
-			return o.Status.LastStatus != n.Status.LastStatus ||
-				o.Status.HealthStatus != n.Status.HealthStatus ||
-				o.Spec.DesiredStatus != n.Spec.DesiredStatus ||
-				o.Spec.ContainerInstance != n.Spec.ContainerInstance ||
-				o.Status.StopCode != n.Status.StopCode
-		},
-	}
-}
-
-// instanceChanged passes instance changes that matter to placement and health.
-func instanceChanged() predicate.Predicate {
-	return predicate.Funcs{
-		UpdateFunc: func(e eventUpdate) bool {
-			o, n := e.ObjectOld.(*ecsv1alpha1.ContainerInstance), e.ObjectNew.(*ecsv1alpha1.ContainerInstance)
-			return o.Status.Status != n.Status.Status || o.Status.AgentConnected != n.Status.AgentConnected ||
-				o.Spec.Draining != n.Spec.Draining || !equality.Semantic.DeepEqual(o.Spec.Attributes, n.Spec.Attributes) ||
-				!equality.Semantic.DeepEqual(o.Status.Attributes, n.Status.Attributes)
-		},
-	}
-}
-
-func latestRevisionChanged() predicate.Predicate {
-	return predicate.Funcs{
-		UpdateFunc: func(e eventUpdate) bool {
-			return e.ObjectOld.(*ecsv1alpha1.TaskDefinition).Status.LatestRevision !=
-				e.ObjectNew.(*ecsv1alpha1.TaskDefinition).Status.LatestRevision
-		},
-	}
+	return ctrl.Result{}, nil
 }

@@ -2,17 +2,20 @@ package service
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
@@ -105,5 +108,65 @@ func TestNewDeploymentRecordedBeforeItsTasks(t *testing.T) {
 		if diff := cmp.Diff(tc.wantEvents, got); diff != "" {
 			t.Errorf("%s: events (-want +got):\n%s", tc.name, diff)
 		}
+	}
+}
+
+// TestFinalizerPatchesAreLocked: the finalizer is added and removed with merge
+// patches, which replace the whole list; computed from a stale copy they must fail
+// rather than drop a finalizer someone else added meanwhile.
+func TestFinalizerPatchesAreLocked(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name  string
+		patch func(*Reconciler, *ecsv1alpha1.Service) error
+		// deleting marks the service deleted (it keeps a finalizer: the other one).
+		deleting bool
+	}{
+		{name: "add", patch: func(r *Reconciler, svc *ecsv1alpha1.Service) error { return r.ensureFinalizer(ctx, svc) }},
+		{name: "remove", deleting: true, patch: func(r *Reconciler, svc *ecsv1alpha1.Service) error {
+			_, err := r.finalize(ctx, svc)
+			return err
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			svc := testobj.Service("ns", "web", "web", 1).Obj()
+			if tc.deleting {
+				svc.Finalizers = []string{Finalizer}
+			}
+			c := fakeClient(t, svc)
+			r := &Reconciler{Client: c, Now: time.Now, Expectations: expectations.New()}
+			key := client.ObjectKeyFromObject(svc)
+			var stale ecsv1alpha1.Service
+			if err := c.Get(ctx, key, &stale); err != nil {
+				t.Fatal(err)
+			}
+			// Someone else adds a finalizer after our read.
+			var fresh ecsv1alpha1.Service
+			if err := c.Get(ctx, key, &fresh); err != nil {
+				t.Fatal(err)
+			}
+			fresh.Finalizers = append(fresh.Finalizers, "example.com/other")
+			if err := c.Update(ctx, &fresh); err != nil {
+				t.Fatal(err)
+			}
+			if tc.deleting {
+				if err := c.Delete(ctx, &fresh); err != nil {
+					t.Fatal(err)
+				}
+				stale.DeletionTimestamp = ptr.To(metav1.Now())
+			}
+
+			if err := tc.patch(r, &stale); !apierrors.IsConflict(err) {
+				t.Errorf("patch from a stale copy: error %v, want a conflict", err)
+			}
+			var got ecsv1alpha1.Service
+			if err := c.Get(ctx, key, &got); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Contains(got.Finalizers, "example.com/other") {
+				t.Errorf("finalizers %v: the other finalizer was dropped", got.Finalizers)
+			}
+		})
 	}
 }

@@ -3,15 +3,7 @@ package service
 import (
 	"context"
 
-	"k8s.io/apimachinery/pkg/api/equality"
-	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/event"
-	"sigs.k8s.io/controller-runtime/pkg/predicate"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
-
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
-	"github.com/berthdev/berth/internal/index"
 	"github.com/berthdev/berth/internal/policy"
 	"github.com/berthdev/berth/internal/revision"
 )
@@ -47,29 +39,4 @@ func (r *Reconciler) primaryRefused(ctx context.Context, s *state) string {
 		return ""
 	}
 	return s.policyViolation(res.Ref, res.Spec)
-}
-
-// servicesOfCluster requeues the services of a Cluster whose container policy
-// changed (or that appeared or went away, which changes the level that applies).
-func (r *Reconciler) servicesOfCluster(ctx context.Context, o client.Object) []reconcile.Request {
-	var list ecsv1alpha1.ServiceList
-	if err := r.Client.List(ctx, &list, client.MatchingFields{index.ServiceCluster: o.GetName()}); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "listing services of cluster", "cluster", o.GetName())
-		return nil
-	}
-	out := make([]reconcile.Request, 0, len(list.Items))
-	for _, s := range list.Items {
-		out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&s)})
-	}
-	return out
-}
-
-// containerPolicyChanged passes Cluster updates that change the container policy.
-func containerPolicyChanged() predicate.Predicate {
-	return predicate.Funcs{
-		UpdateFunc: func(e event.UpdateEvent) bool {
-			return !equality.Semantic.DeepEqual(e.ObjectOld.(*ecsv1alpha1.Cluster).Spec.ContainerPolicy,
-				e.ObjectNew.(*ecsv1alpha1.Cluster).Spec.ContainerPolicy)
-		},
-	}
 }

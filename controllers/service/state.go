@@ -2,17 +2,12 @@ package service
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"sort"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
 	"github.com/berthdev/berth/internal/deployment"
@@ -21,8 +16,6 @@ import (
 	"github.com/berthdev/berth/internal/revision"
 	"github.com/berthdev/berth/internal/taskrules"
 )
-
-type eventUpdate = event.UpdateEvent
 
 // Defaults for settings a Service leaves unset.
 const (
@@ -66,6 +59,9 @@ type state struct {
 	// eligible are, for DAEMON services, the instances that should run a task.
 	eligible []string
 
+	// live are the tasks that count, as classified (classify.go); plan is what the
+	// planner made of them; started and stopped name the tasks this pass created and
+	// asked to stop.
 	live    []liveTask
 	plan    deployment.Plan
 	started []string
@@ -76,6 +72,7 @@ type state struct {
 }
 
 // liveTask is a task that counts for the service: not stopped and not asked to stop.
+// stopCode and stopReason are the judgment's, when one marked it to stop or replace.
 type liveTask struct {
 	task       *ecsv1alpha1.Task
 	deployment string
@@ -172,208 +169,14 @@ func (r *Reconciler) loadWorld(ctx context.Context, s *state) error {
 	return nil
 }
 
-// resolveTarget resolves spec.taskDefinition and checks the placement expressions,
-// the load balancers and the cluster's container policy. A service whose target
-// cannot be resolved or is refused keeps its current deployments running.
-func (r *Reconciler) resolveTarget(ctx context.Context, s *state) error {
-	ref, err := revision.ParseRef(s.svc.Spec.TaskDefinition)
-	if err != nil {
-		s.reject(ecsv1alpha1.ReasonInvalidSpec, "spec.taskDefinition: %v", err)
-		return nil
-	}
-	target, err := r.Resolver.Resolve(ctx, s.svc.Namespace, ref)
-	if revision.IsNotFound(err) {
-		if r.registrationPending(ctx, s.svc.Namespace, ref.Family) {
-			// Applied together with its TaskDefinition: said on the condition, but no
-			// Warning for what the next TaskDefinition status write resolves.
-			s.reject(ecsv1alpha1.ReasonRevisionNotFound, "spec.taskDefinition: %v; the task definition is being registered", err)
-			s.rejectQuietly = true
-			return nil
-		}
-		s.reject(ecsv1alpha1.ReasonRevisionNotFound, "spec.taskDefinition: %v", err)
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	svcConstraints, err := placement.ParseConstraints(s.svc.Spec.PlacementConstraints)
-	if err != nil {
-		s.reject(ecsv1alpha1.ReasonInvalidSpec, "spec.%v", err)
-		return nil
-	}
-	tdConstraints, err := placement.ParseTaskDefinitionConstraints(target.Spec.PlacementConstraints)
-	if err != nil {
-		s.reject(ecsv1alpha1.ReasonInvalidSpec, "task definition %s: spec.%v", target.Ref, err)
-		return nil
-	}
-	for i, lb := range s.svc.Spec.LoadBalancers {
-		if !publishesPort(target.Spec, lb.ContainerName, lb.ContainerPort) {
-			s.reject(ecsv1alpha1.ReasonInvalidSpec, "spec.loadBalancers[%d]: task definition %s has no container %q with a port mapping for containerPort %d",
-				i, target.Ref, lb.ContainerName, lb.ContainerPort)
-			return nil
-		}
-	}
-	if msg := s.policyViolation(target.Ref, target.Spec); msg != "" {
-		s.reject(ecsv1alpha1.ReasonContainerPolicyViolation, "%s", msg)
-		return nil
-	}
-	s.target = target
-	s.constraints = append(svcConstraints, tdConstraints...)
-	return nil
-}
-
-// registrationPending reports whether the family's TaskDefinition exists and its
-// current spec is about to be registered.
-func (r *Reconciler) registrationPending(ctx context.Context, namespace, family string) bool {
-	var td ecsv1alpha1.TaskDefinition
-	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: namespace, Name: family}, &td); err != nil {
-		return false
-	}
-	return revision.RegistrationPending(&td)
-}
-
-func publishesPort(spec *ecsv1alpha1.TaskDefinitionSpec, container string, port int32) bool {
-	for _, c := range spec.ContainerDefinitions {
-		if c.Name != container {
-			continue
-		}
-		for _, p := range c.PortMappings {
-			if p.ContainerPort == port {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// deploymentID derives a deployment's ID from what defines it, so every manager
-// computes the same ID (and so the same task names) for the same deployment.
-func deploymentID(ref revision.Ref, forceToken string) string {
-	sum := sha256.Sum256([]byte(ref.String() + "\x00" + forceToken))
-	return "d" + hex.EncodeToString(sum[:])[:8]
-}
-
-// ensureDeployment makes the deployment that spec asks for PRIMARY, starting a new
-// one when the resolved revision or the forceNewDeployment token changed.
-func (r *Reconciler) ensureDeployment(ctx context.Context, s *state) error {
-	s.adoptUnknownDeployments()
-	if s.target != nil {
-		id := deploymentID(s.target.Ref, s.svc.Spec.ForceNewDeployment)
-		switch existing := s.findDeployment(id); {
-		case existing == nil:
-			s.startDeployment(id, s.target.Ref.String())
-			ctrl.LoggerFrom(ctx).Info("started deployment", "deployment", id, "taskDefinition", s.target.Ref.String())
-		case existing.Status == ecsv1alpha1.DeploymentPrimary:
-		case existing.RolloutState == ecsv1alpha1.RolloutFailed:
-			// Rolled back from: retrying the same failed deployment needs a spec change
-			// (a new revision or forceNewDeployment token).
-		default:
-			// The spec went back to a deployment still in flight: promote it again.
-			s.demotePrimary()
-			existing.Status = ecsv1alpha1.DeploymentPrimary
-			existing.RolloutState = ecsv1alpha1.RolloutInProgress
-			existing.RolloutStateReason = "Deployment resumed: the service's task definition points at it again"
-			existing.UpdatedAt = ptrTime(s.now)
-		}
-	}
-	s.sortDeployments()
-	for i := range s.svc.Status.Deployments {
-		if s.svc.Status.Deployments[i].Status == ecsv1alpha1.DeploymentPrimary {
-			s.primary = &s.svc.Status.Deployments[i]
-		}
-	}
-	return nil
-}
-
-// targetDeployment is the deployment of the spec's resolved revision and
-// forceNewDeployment token; nil when the spec does not resolve.
-func (s *state) targetDeployment() *ecsv1alpha1.Deployment {
-	if s.target == nil {
-		return nil
-	}
-	return s.findDeployment(deploymentID(s.target.Ref, s.svc.Spec.ForceNewDeployment))
-}
-
-func (s *state) findDeployment(id string) *ecsv1alpha1.Deployment {
-	for i := range s.svc.Status.Deployments {
-		if s.svc.Status.Deployments[i].ID == id {
-			return &s.svc.Status.Deployments[i]
-		}
-	}
-	return nil
-}
-
-func (s *state) demotePrimary() {
-	for i := range s.svc.Status.Deployments {
-		d := &s.svc.Status.Deployments[i]
-		if d.Status == ecsv1alpha1.DeploymentPrimary {
-			d.Status = ecsv1alpha1.DeploymentActive
-			d.UpdatedAt = ptrTime(s.now)
-		}
-	}
-}
-
-func (s *state) startDeployment(id, taskDefinition string) {
-	s.demotePrimary()
-	s.svc.Status.Deployments = append(s.svc.Status.Deployments, ecsv1alpha1.Deployment{
-		ID:                 id,
-		Status:             ecsv1alpha1.DeploymentPrimary,
-		TaskDefinition:     taskDefinition,
-		RolloutState:       ecsv1alpha1.RolloutInProgress,
-		RolloutStateReason: "ECS deployment " + id + " in progress.",
-		CreatedAt:          metav1.NewTime(s.now),
-		UpdatedAt:          ptrTime(s.now),
-	})
-	s.newDeployment = true
-	s.event(false, "DeploymentStarted", "Deploy", "started deployment %s of %s", id, taskDefinition)
-}
-
-// adoptUnknownDeployments records deployments that have tasks but no status entry
-// (a status lost to a restore, or written by a manager that crashed first), so their
-// tasks are retired rather than ignored.
-func (s *state) adoptUnknownDeployments() {
-	for _, t := range s.tasks {
-		id := t.Labels[ecsv1alpha1.LabelDeployment]
-		if id == "" || s.findDeployment(id) != nil {
-			continue
-		}
-		s.svc.Status.Deployments = append(s.svc.Status.Deployments, ecsv1alpha1.Deployment{
-			ID: id, Status: ecsv1alpha1.DeploymentActive, TaskDefinition: t.Spec.TaskDefinition,
-			RolloutState: ecsv1alpha1.RolloutInProgress, CreatedAt: t.CreationTimestamp,
-			RolloutStateReason: "Recovered from the deployment's tasks",
-		})
-	}
-}
-
-// sortDeployments keeps PRIMARY first, then newest first, and forgets old INACTIVE
-// deployments (keeping failed ones, which stop a failed deployment from restarting).
-func (s *state) sortDeployments() {
-	deps := s.svc.Status.Deployments
-	sort.SliceStable(deps, func(i, j int) bool {
-		pi, pj := deps[i].Status == ecsv1alpha1.DeploymentPrimary, deps[j].Status == ecsv1alpha1.DeploymentPrimary
-		if pi != pj {
-			return pi
-		}
-		return deps[i].CreatedAt.After(deps[j].CreatedAt.Time)
-	})
-	const keepInactive = 5
-	kept, inactive := deps[:0], 0
-	for _, d := range deps {
-		if d.Status == ecsv1alpha1.DeploymentInactive {
-			inactive++
-			if inactive > keepInactive && d.RolloutState != ecsv1alpha1.RolloutFailed {
-				continue
-			}
-		}
-		kept = append(kept, d)
-	}
-	if len(kept) > 32 { // the schema's bound
-		kept = kept[:32]
-	}
-	s.svc.Status.Deployments = kept
-}
-
 func ptrTime(t time.Time) *metav1.Time {
 	mt := metav1.NewTime(t)
 	return &mt
+}
+
+func valueOr(p *int32, def int32) int32 {
+	if p == nil {
+		return def
+	}
+	return *p
 }

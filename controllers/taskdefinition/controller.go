@@ -1,11 +1,14 @@
 // Package taskdefinition registers TaskDefinition revisions: every change of a
 // TaskDefinition's spec becomes an immutable, numbered ControllerRevision; re-applying
 // an unchanged spec writes nothing; superseded revisions that nothing uses turn
-// INACTIVE and are pruned beyond spec.revisionHistoryLimit.
+// INACTIVE and are pruned beyond spec.revisionHistoryLimit. It also reports, as the
+// RolledOut condition, whether every Service following the family has completed a
+// deployment of the latest revision.
 package taskdefinition
 
 import (
 	"context"
+	"slices"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -35,8 +38,8 @@ type Reconciler struct {
 	Recorder events.EventRecorder
 }
 
-// SetupWithManager watches TaskDefinitions, their ControllerRevisions, and the
-// Services and Tasks whose use keeps a revision ACTIVE.
+// SetupWithManager watches TaskDefinitions, their ControllerRevisions, the Tasks whose
+// use keeps a revision ACTIVE, and the Services that use revisions or follow a family.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("taskdefinition").
@@ -46,12 +49,15 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// creation, deletion or stop can change that, not its status churn.
 		Watches(&ecsv1alpha1.Task{}, handler.EnqueueRequestsFromMapFunc(familyOfTask),
 			builder.WithPredicates(taskUseChanged())).
-		Watches(&ecsv1alpha1.Service{}, handler.EnqueueRequestsFromMapFunc(familiesOfService)).
+		// Likewise a Service's status changes with every task it counts; only its
+		// reference and its deployments' revisions, roles and rollout states matter here.
+		Watches(&ecsv1alpha1.Service{}, handler.EnqueueRequestsFromMapFunc(familiesOfService),
+			builder.WithPredicates(serviceRolloutChanged())).
 		Complete(r)
 }
 
 // Reconcile registers the current spec as a revision when it changed, then recomputes
-// the revision list and prunes old revisions.
+// the revision list, prunes old revisions and judges the rollout of the latest one.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	var td ecsv1alpha1.TaskDefinition
 	if err := r.Client.Get(ctx, req.NamespacedName, &td); err != nil {
@@ -69,6 +75,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		r.validate,
 		r.loadRevisions,
 		r.registerRevision,
+		r.loadServices,
 		r.markUsage,
 		r.prune,
 	} {
@@ -86,6 +93,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if !s.stop {
 		computeStatus(s)
 	}
+	setRolledOut(&td, s.services)
 	if err := r.patchStatus(ctx, before, &td); err != nil {
 		return ctrl.Result{}, err
 	}
@@ -122,19 +130,14 @@ func familyOfTask(_ context.Context, o client.Object) []reconcile.Request {
 	return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: t.Namespace, Name: fam}}}
 }
 
+// familiesOfService maps a Service to the TaskDefinitions (named as their families) it
+// names: the keys under which the ServiceFamily index finds it again.
 func familiesOfService(_ context.Context, o client.Object) []reconcile.Request {
 	s := o.(*ecsv1alpha1.Service)
-	seen := map[string]bool{}
-	var out []reconcile.Request
-	add := func(ref string) {
-		if fam := index.Family(ref); fam != "" && !seen[fam] {
-			seen[fam] = true
-			out = append(out, reconcile.Request{NamespacedName: client.ObjectKey{Namespace: s.Namespace, Name: fam}})
-		}
-	}
-	add(s.Spec.TaskDefinition)
-	for _, d := range s.Status.Deployments {
-		add(d.TaskDefinition)
+	fams := index.ServiceFamilies(s)
+	out := make([]reconcile.Request, 0, len(fams))
+	for _, fam := range fams {
+		out = append(out, reconcile.Request{NamespacedName: client.ObjectKey{Namespace: s.Namespace, Name: fam}})
 	}
 	return out
 }
@@ -151,4 +154,26 @@ func taskUseChanged() predicate.Predicate {
 		},
 		GenericFunc: func(event.GenericEvent) bool { return false },
 	}
+}
+
+// serviceRolloutChanged passes the Service updates that can change which revisions are
+// in use or the RolledOut condition: spec.taskDefinition, the deletion mark, and each
+// deployment's revision, role (PRIMARY, ACTIVE, INACTIVE) and rollout state. A
+// Service's status changes its counts with every task transition; those updates pass
+// nothing, so they cost no reconcile (and so no write). Creations and deletions pass.
+func serviceRolloutChanged() predicate.Predicate {
+	return predicate.Funcs{
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			o, n := e.ObjectOld.(*ecsv1alpha1.Service), e.ObjectNew.(*ecsv1alpha1.Service)
+			return o.Spec.TaskDefinition != n.Spec.TaskDefinition ||
+				o.DeletionTimestamp.IsZero() != n.DeletionTimestamp.IsZero() ||
+				!slices.EqualFunc(o.Status.Deployments, n.Status.Deployments, sameRollout)
+		},
+		GenericFunc: func(event.GenericEvent) bool { return false },
+	}
+}
+
+// sameRollout compares what this controller reads of a deployment.
+func sameRollout(a, b ecsv1alpha1.Deployment) bool {
+	return a.TaskDefinition == b.TaskDefinition && a.Status == b.Status && a.RolloutState == b.RolloutState
 }

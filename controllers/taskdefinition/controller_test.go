@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -224,4 +225,229 @@ func TestDependencyCycleRejectedWithCondition(t *testing.T) {
 	if names := controllerRevisions(t, ns, "loop"); len(names) != 0 {
 		t.Errorf("an invalid spec registered revisions %v", names)
 	}
+}
+
+// setDeployments writes a Service's deployments (PRIMARY first) as the service
+// controller would.
+func setDeployments(t *testing.T, ns, name string, deps ...ecsv1alpha1.Deployment) {
+	t.Helper()
+	var svc ecsv1alpha1.Service
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, &svc); err != nil {
+		t.Fatal(err)
+	}
+	for i := range deps {
+		deps[i].ID = fmt.Sprintf("d%d-%s", i, strings.ReplaceAll(deps[i].TaskDefinition, ":", "-"))
+		deps[i].CreatedAt = metav1.Now()
+	}
+	svc.Status.Deployments = deps
+	if err := env.Client.Status().Update(context.Background(), &svc); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func deployment(status ecsv1alpha1.DeploymentStatus, ref string, state ecsv1alpha1.RolloutState) ecsv1alpha1.Deployment {
+	return ecsv1alpha1.Deployment{Status: status, TaskDefinition: ref, RolloutState: state}
+}
+
+type rolledOutSummary struct {
+	Status             metav1.ConditionStatus
+	Reason             string
+	Message            string
+	ObservedGeneration int64
+}
+
+// rolledOut reads the RolledOut condition from the apiserver, with the generation it
+// must carry to count for `kubectl wait`.
+func rolledOut(t *testing.T, ns, name string) (got rolledOutSummary, generation int64) {
+	t.Helper()
+	td, _ := revisions(t, ns, name)
+	for _, c := range td.Status.Conditions {
+		if c.Type == ecsv1alpha1.TaskDefinitionConditionRolledOut {
+			return rolledOutSummary{c.Status, c.Reason, c.Message, c.ObservedGeneration}, td.Generation
+		}
+	}
+	return rolledOutSummary{}, td.Generation
+}
+
+// cacheCaughtUp waits until the cache holds the apiserver's current version of the
+// namespace's TaskDefinitions, Services and revisions, so that a direct Reconcile
+// computes from what the test wrote.
+func cacheCaughtUp(t *testing.T, cache client.Reader, ns string) {
+	t.Helper()
+	versions := func(r client.Reader) (map[string]string, error) {
+		out := map[string]string{}
+		for _, list := range []client.ObjectList{&ecsv1alpha1.TaskDefinitionList{}, &ecsv1alpha1.ServiceList{}, &appsv1.ControllerRevisionList{}} {
+			opts := []client.ListOption{client.InNamespace(ns)}
+			if _, ok := list.(*appsv1.ControllerRevisionList); ok {
+				opts = append(opts, client.HasLabels{ecsv1alpha1.LabelFamily})
+			}
+			if err := r.List(context.Background(), list, opts...); err != nil {
+				return nil, err
+			}
+			items, err := meta.ExtractList(list)
+			if err != nil {
+				return nil, err
+			}
+			for _, o := range items {
+				obj := o.(client.Object)
+				out[fmt.Sprintf("%T/%s", o, obj.GetName())] = obj.GetResourceVersion()
+			}
+		}
+		return out, nil
+	}
+	want, err := versions(env.Client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, "cache caught up", func() error {
+		got, err := versions(cache)
+		if err != nil {
+			return err
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			return fmt.Errorf("cache (-api +cache):\n%s", diff)
+		}
+		return nil
+	})
+}
+
+// TestRolledOutJudgesTheLatestRevision calls the reconciler directly, playing the
+// service controller by writing the Service's deployments, through the sequence a
+// new revision of a `family` reference goes through: registered, not yet seen by the
+// service controller (the Service still reports the old rollout complete), deploying,
+// rolled back by the circuit breaker, and rolled out.
+func TestRolledOutJudgesTheLatestRevision(t *testing.T) {
+	ctx := context.Background()
+	ns := env.Namespace(t)
+	mgr := env.StartManager(t, ctrl.Options{Cache: manager.CacheOptions()}, func(ctx context.Context, mgr ctrl.Manager) error {
+		return index.Setup(ctx, mgr.GetFieldIndexer())
+	})
+	c, writes := testenv.RecordingClient(mgr.GetClient())
+	r := &taskdefinition.Reconciler{Client: c, Recorder: mgr.GetEventRecorder("test")}
+	reconcile := func() (rolledOutSummary, int64) {
+		t.Helper()
+		cacheCaughtUp(t, mgr.GetClient(), ns)
+		if _, err := r.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKey{Namespace: ns, Name: "web"}}); err != nil {
+			t.Fatal(err)
+		}
+		return rolledOut(t, ns, "web")
+	}
+	check := func(step string, want rolledOutSummary) {
+		t.Helper()
+		got, gen := reconcile()
+		want.ObservedGeneration = gen
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("%s: RolledOut (-want +got):\n%s", step, diff)
+		}
+	}
+	const (
+		primary, active, inactive = ecsv1alpha1.DeploymentPrimary, ecsv1alpha1.DeploymentActive, ecsv1alpha1.DeploymentInactive
+		done, running, failed     = ecsv1alpha1.RolloutCompleted, ecsv1alpha1.RolloutInProgress, ecsv1alpha1.RolloutFailed
+	)
+
+	if err := env.Client.Create(ctx, testobj.TaskDefinition(ns, "web").Container("app", "demo:1").Obj()); err != nil {
+		t.Fatal(err)
+	}
+	check("no service", rolledOutSummary{Status: metav1.ConditionTrue, Reason: ecsv1alpha1.ReasonNoServices,
+		Message: "No Service follows web (services pinned to web:N are not tracked)"})
+
+	for _, svc := range []*ecsv1alpha1.Service{testobj.Service(ns, "web", "web", 2).Obj(), testobj.Service(ns, "pinned", "web:1", 2).Obj()} {
+		if err := env.Client.Create(ctx, svc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setDeployments(t, ns, "pinned", deployment(primary, "web:1", running)) // never waited for
+	setDeployments(t, ns, "web", deployment(primary, "web:1", done))
+	check("web:1 rolled out", rolledOutSummary{Status: metav1.ConditionTrue, Reason: ecsv1alpha1.ReasonRolloutCompleted,
+		Message: "Service web completed a deployment of web:1"})
+
+	setImage(t, ns, "web", "demo:2")
+	// Before the controller registers generation 2, the True from generation 1 is
+	// still there, but older than the spec: kubectl wait does not count it.
+	if got, gen := rolledOut(t, ns, "web"); got.ObservedGeneration >= gen {
+		t.Fatalf("after the spec change RolledOut %+v carries generation %d", got, gen)
+	}
+	// The window: the Service still reports web:1 COMPLETED (its own RolloutComplete
+	// is True) because the service controller has not seen web:2.
+	inProgress := rolledOutSummary{Status: metav1.ConditionFalse, Reason: ecsv1alpha1.ReasonRolloutInProgress,
+		Message: "Waiting for Service web to complete a deployment of web:2"}
+	check("web:2 registered, not yet deployed", inProgress)
+
+	before := len(writes.List())
+	setDeployments(t, ns, "web", deployment(primary, "web:2", running), deployment(active, "web:1", done))
+	check("web:2 deploying", inProgress)
+	if w := writes.List()[before:]; len(w) != 0 {
+		t.Errorf("a pass with the same verdict wrote %v", w)
+	}
+
+	setDeployments(t, ns, "web", deployment(primary, "web:1", running), deployment(active, "web:2", failed))
+	rolledBack := rolledOutSummary{Status: metav1.ConditionFalse, Reason: ecsv1alpha1.ReasonRolloutFailed,
+		Message: "The deployment of web:2 failed in Service web"}
+	check("circuit breaker rolling back", rolledBack)
+	setDeployments(t, ns, "web", deployment(primary, "web:1", done), deployment(inactive, "web:2", failed))
+	check("rolled back to web:1 and steady", rolledBack)
+
+	setImage(t, ns, "web", "demo:3")
+	check("web:3 registered", rolledOutSummary{Status: metav1.ConditionFalse, Reason: ecsv1alpha1.ReasonRolloutInProgress,
+		Message: "Waiting for Service web to complete a deployment of web:3"})
+	setDeployments(t, ns, "web", deployment(primary, "web:3", done), deployment(inactive, "web:2", failed), deployment(inactive, "web:1", done))
+	check("web:3 rolled out", rolledOutSummary{Status: metav1.ConditionTrue, Reason: ecsv1alpha1.ReasonRolloutCompleted,
+		Message: "Service web completed a deployment of web:3"})
+
+	before = len(writes.List())
+	check("nothing changed", rolledOutSummary{Status: metav1.ConditionTrue, Reason: ecsv1alpha1.ReasonRolloutCompleted,
+		Message: "Service web completed a deployment of web:3"})
+	if w := writes.List()[before:]; len(w) != 0 {
+		t.Errorf("a pass over an unchanged world wrote %v", w)
+	}
+}
+
+// waitRolledOut waits for RolledOut with the wanted status and reason for the current
+// generation, as `kubectl wait --for=condition=RolledOut` does.
+func waitRolledOut(t *testing.T, ns, name string, status metav1.ConditionStatus, reason string) {
+	t.Helper()
+	testenv.Eventually(t, "RolledOut="+string(status)+"/"+reason, func() error {
+		got, gen := rolledOut(t, ns, name)
+		if got.ObservedGeneration != gen || got.Status != status || got.Reason != reason {
+			return fmt.Errorf("RolledOut %+v at generation %d", got, gen)
+		}
+		return nil
+	})
+}
+
+// TestRolledOutWatchesServices runs the controller in a manager: a Service's
+// deployments changing in its status, with nothing else touching the TaskDefinition,
+// must bring the condition up to date.
+func TestRolledOutWatchesServices(t *testing.T) {
+	startController(t)
+	ns := env.Namespace(t)
+	ctx := context.Background()
+	if err := env.Client.Create(ctx, testobj.TaskDefinition(ns, "web").Container("app", "demo:1").Obj()); err != nil {
+		t.Fatal(err)
+	}
+	waitRolledOut(t, ns, "web", metav1.ConditionTrue, ecsv1alpha1.ReasonNoServices)
+	if err := env.Client.Create(ctx, testobj.Service(ns, "web", "web", 2).Obj()); err != nil {
+		t.Fatal(err)
+	}
+	waitRolledOut(t, ns, "web", metav1.ConditionFalse, ecsv1alpha1.ReasonRolloutInProgress)
+	setDeployments(t, ns, "web", deployment(ecsv1alpha1.DeploymentPrimary, "web:1", ecsv1alpha1.RolloutCompleted))
+	waitRolledOut(t, ns, "web", metav1.ConditionTrue, ecsv1alpha1.ReasonRolloutCompleted)
+
+	setImage(t, ns, "web", "demo:2")
+	waitRolledOut(t, ns, "web", metav1.ConditionFalse, ecsv1alpha1.ReasonRolloutInProgress)
+	setDeployments(t, ns, "web",
+		deployment(ecsv1alpha1.DeploymentPrimary, "web:1", ecsv1alpha1.RolloutInProgress),
+		deployment(ecsv1alpha1.DeploymentActive, "web:2", ecsv1alpha1.RolloutFailed))
+	waitRolledOut(t, ns, "web", metav1.ConditionFalse, ecsv1alpha1.ReasonRolloutFailed)
+
+	// Pinning the Service takes it out of the family's followers.
+	var svc ecsv1alpha1.Service
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "web"}, &svc); err != nil {
+		t.Fatal(err)
+	}
+	svc.Spec.TaskDefinition = "web:1"
+	if err := env.Client.Update(ctx, &svc); err != nil {
+		t.Fatal(err)
+	}
+	waitRolledOut(t, ns, "web", metav1.ConditionTrue, ecsv1alpha1.ReasonNoServices)
 }

@@ -38,6 +38,8 @@ type state struct {
 	rejected string
 	// inUse holds the revision numbers a non-stopped Task or a Service uses.
 	inUse map[int32]bool
+	// services of the namespace that name the family, in spec or in a deployment.
+	services []ecsv1alpha1.Service
 }
 
 func (s *state) latest() *appsv1.ControllerRevision {
@@ -134,6 +136,19 @@ func (r *Reconciler) registerRevision(ctx context.Context, s *state) error {
 	return nil
 }
 
+// loadServices reads the Services that name the family, through the ServiceFamily
+// index rather than a list of every Service. They are read-only here: the cache's
+// objects are not copied.
+func (r *Reconciler) loadServices(ctx context.Context, s *state) error {
+	var services ecsv1alpha1.ServiceList
+	if err := r.Client.List(ctx, &services, client.InNamespace(s.td.Namespace),
+		client.MatchingFields{index.ServiceFamily: s.td.Name}, client.UnsafeDisableDeepCopy); err != nil {
+		return fmt.Errorf("listing services of the family: %w", err)
+	}
+	s.services = services.Items
+	return nil
+}
+
 // markUsage finds the revisions that Services and non-stopped Tasks still use.
 func (r *Reconciler) markUsage(ctx context.Context, s *state) error {
 	s.inUse = map[int32]bool{}
@@ -153,16 +168,12 @@ func (r *Reconciler) markUsage(ctx context.Context, s *state) error {
 			s.inUse[ref.Revision] = true
 		}
 	}
-	var services ecsv1alpha1.ServiceList
-	if err := r.Client.List(ctx, &services, client.InNamespace(s.td.Namespace), client.UnsafeDisableDeepCopy); err != nil {
-		return fmt.Errorf("listing services: %w", err)
-	}
 	mark := func(ref string) {
 		if parsed, err := revision.ParseRef(ref); err == nil && parsed.Family == s.td.Name && parsed.Pinned() {
 			s.inUse[parsed.Revision] = true
 		}
 	}
-	for _, svc := range services.Items {
+	for _, svc := range s.services {
 		mark(svc.Spec.TaskDefinition)
 		for _, d := range svc.Status.Deployments {
 			if d.Status != ecsv1alpha1.DeploymentInactive {

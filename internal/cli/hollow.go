@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -39,6 +40,7 @@ var hollowFlagNames = map[string]string{
 	"Attributes":      "--attribute",
 	"RunningDelay":    "--running-delay",
 	"LeaseInterval":   "--lease-interval",
+	"StatusInterval":  "--status-interval",
 	"FailImages":      "--fail-image",
 	"UnhealthyImages": "--unhealthy-image",
 }
@@ -48,14 +50,15 @@ func newHollowCommand() *cobra.Command {
 		qps:   500,
 		burst: 1000,
 		cfg: hollow.Config{
-			Cluster:       ecsv1alpha1.DefaultClusterName,
-			Instances:     1,
-			NamePrefix:    hollow.DefaultNamePrefix,
-			CPU:           hollow.DefaultCPU,
-			Memory:        hollow.DefaultMemory,
-			Zones:         []string{hollow.DefaultZone},
-			RunningDelay:  hollow.DefaultRunningDelay,
-			LeaseInterval: hollow.DefaultLeaseInterval,
+			Cluster:        ecsv1alpha1.DefaultClusterName,
+			Instances:      1,
+			NamePrefix:     hollow.DefaultNamePrefix,
+			CPU:            hollow.DefaultCPU,
+			Memory:         hollow.DefaultMemory,
+			Zones:          []string{hollow.DefaultZone},
+			RunningDelay:   hollow.DefaultRunningDelay,
+			LeaseInterval:  hollow.DefaultLeaseInterval,
+			StatusInterval: hollow.DefaultStatusInterval,
 		},
 	}
 	zapOpts := zap.Options{}
@@ -63,10 +66,12 @@ func newHollowCommand() *cobra.Command {
 		Use:   "hollow",
 		Short: "Simulate many Berth agents in one process, for tests and benchmarks",
 		Long: `Simulate container instances without containerd, as kubemark's hollow nodes do:
-each instance registers its ContainerInstance, renews its Lease and reports the
-tasks the control plane binds to it as RUNNING (or failed, or unhealthy, for images
-named by --fail-image and --unhealthy-image), and STOPPED when they are stopped.
-Thousands of instances run in one process with few goroutines and one task watch.`,
+each instance is the real agent (registration, heartbeat, task engine, status
+reporting) over an in-memory container runtime and network, so the tasks the
+control plane binds to it go through the agent's own rules. Images named by
+--fail-image exit with code 1 as they start; health checks in images named by
+--unhealthy-image fail. Thousands of instances share one process, one client and
+one task watch.`,
 		Example: `  berth hollow --kubeconfig ~/.kube/config --cluster bench --instances 1000 \
     --zones zone-a,zone-b,zone-c --attribute stack=bench --fail-image crashloop`,
 		Args: cobra.NoArgs,
@@ -90,10 +95,11 @@ Thousands of instances run in one process with few goroutines and one task watch
 	fs.Int64Var(&f.cfg.Memory, "memory", f.cfg.Memory, "Memory in MiB each instance registers.")
 	fs.StringSliceVar(&f.cfg.Zones, "zones", f.cfg.Zones, "Availability zones (comma-separated), spread round-robin over the instances as attribute ecs.availability-zone.")
 	fs.StringArrayVar(&f.attributes, "attribute", nil, "Extra instance attribute as name=value (repeatable).")
-	fs.DurationVar(&f.cfg.RunningDelay, "running-delay", f.cfg.RunningDelay, "Time from seeing a bound task to reporting it RUNNING.")
+	fs.DurationVar(&f.cfg.RunningDelay, "running-delay", f.cfg.RunningDelay, "How long each simulated image pull takes: about the time from seeing a bound task to its containers running.")
 	fs.DurationVar(&f.cfg.LeaseInterval, "lease-interval", f.cfg.LeaseInterval, "How often each instance renews its Lease (below the Lease's 40s duration).")
-	fs.StringArrayVar(&f.failImages, "fail-image", nil, "Tasks with an essential container whose image contains this substring fail with EssentialContainerExited (repeatable).")
-	fs.StringArrayVar(&f.unhealthyImages, "unhealthy-image", nil, "Containers whose image contains this substring run but report UNHEALTHY (repeatable).")
+	fs.DurationVar(&f.cfg.StatusInterval, "status-interval", f.cfg.StatusInterval, "Longest time between writes of each instance's usage, when it changes (as the agent's).")
+	fs.StringArrayVar(&f.failImages, "fail-image", nil, "Containers whose image contains this substring exit with code 1 as they start; an essential one stops its task with EssentialContainerExited (repeatable).")
+	fs.StringArrayVar(&f.unhealthyImages, "unhealthy-image", nil, "Health checks in containers whose image contains this substring fail, so they turn UNHEALTHY after their retries (repeatable).")
 	fs.Float64Var(&f.qps, "kube-api-qps", f.qps, "Sustained requests per second the process may send to the apiserver (shared by all instances).")
 	fs.IntVar(&f.burst, "kube-api-burst", f.burst, "Requests the process may send in a burst above --kube-api-qps.")
 	goFlags(cmd, func(fs *flag.FlagSet) { zapOpts.BindFlags(fs) })
@@ -144,6 +150,9 @@ func (f *hollowFlags) config() (hollow.Config, error) {
 	}
 	if cfg.LeaseInterval <= 0 {
 		return cfg, fmt.Errorf("--lease-interval must be positive, got %v", cfg.LeaseInterval)
+	}
+	if cfg.StatusInterval < time.Second {
+		return cfg, fmt.Errorf("--status-interval must be at least 1s, got %v", cfg.StatusInterval)
 	}
 	cfg.Zones = nil
 	for _, z := range f.cfg.Zones {

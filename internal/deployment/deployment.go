@@ -1,9 +1,9 @@
 // Package deployment is the arithmetic of ECS rolling deployments, as pure functions:
 // the bounds that minimumHealthyPercent and maximumPercent put on a service's tasks
-// (rounded as ECS rounds them), the circuit breaker's threshold, and the plan of which
-// tasks to start and stop next. The service controller feeds it the tasks it observes
-// and carries out the plan; keeping the decisions here makes them testable table by
-// table and fuzzable.
+// (rounded as ECS rounds them), the circuit breaker's threshold, the plan of which
+// tasks to start and stop next, and which stopped tasks stay visible (History). The
+// service controller feeds it the tasks it observes and carries out the plan; keeping
+// the decisions here makes them testable table by table and fuzzable.
 package deployment
 
 import "sort"

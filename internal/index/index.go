@@ -5,6 +5,7 @@ package index
 
 import (
 	"context"
+	"slices"
 	"strings"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -25,6 +26,11 @@ const (
 	TaskCluster = "berth.taskCluster"
 	// ServiceCluster indexes services by spec.cluster.
 	ServiceCluster = "berth.serviceCluster"
+	// ServiceFamily indexes services by every task definition family they name:
+	// that of spec.taskDefinition (pinned or not) and those of their deployments. The
+	// task definition controller finds a family's followers and the revisions its
+	// services use with it.
+	ServiceFamily = "berth.serviceFamily"
 	// InstanceCluster indexes container instances by spec.cluster.
 	InstanceCluster = "berth.instanceCluster"
 )
@@ -56,6 +62,9 @@ func Setup(ctx context.Context, i Indexer) error {
 		{&ecsv1alpha1.Service{}, ServiceCluster, func(o client.Object) []string {
 			return []string{o.(*ecsv1alpha1.Service).Spec.Cluster}
 		}},
+		{&ecsv1alpha1.Service{}, ServiceFamily, func(o client.Object) []string {
+			return ServiceFamilies(o.(*ecsv1alpha1.Service))
+		}},
 		{&ecsv1alpha1.ContainerInstance{}, InstanceCluster, func(o client.Object) []string {
 			return []string{o.(*ecsv1alpha1.ContainerInstance).Spec.Cluster}
 		}},
@@ -71,6 +80,22 @@ func Setup(ctx context.Context, i Indexer) error {
 func Family(ref string) string {
 	fam, _, _ := strings.Cut(ref, ":")
 	return fam
+}
+
+// ServiceFamilies are the task definition families a Service names, in spec or in
+// any of its deployments, each once.
+func ServiceFamilies(s *ecsv1alpha1.Service) []string {
+	var out []string
+	add := func(ref string) {
+		if fam := Family(ref); fam != "" && !slices.Contains(out, fam) {
+			out = append(out, fam)
+		}
+	}
+	add(s.Spec.TaskDefinition)
+	for _, d := range s.Status.Deployments {
+		add(d.TaskDefinition)
+	}
+	return out
 }
 
 // TaskInUse reports whether a task still uses its revision and its instance's

@@ -138,7 +138,9 @@ func IsNotFound(err error) bool {
 }
 
 // Resolver resolves references and caches decoded revisions. ControllerRevision data
-// is immutable, so a decoded spec is cached by the object's UID forever.
+// is immutable, so a decoded spec is cached by the object's UID until the object is
+// deleted: whoever makes a Resolver registers ForgetOnDelete with the informer its
+// reader uses, or the cache grows with every revision ever resolved.
 type Resolver struct {
 	Reader client.Reader
 
@@ -194,7 +196,8 @@ func (r *Resolver) decode(cr *appsv1.ControllerRevision, ref Ref) (*Resolved, er
 	return res, nil
 }
 
-// Forget drops a cached revision, for example when its ControllerRevision is deleted.
+// Forget drops a cached revision, for example when its ControllerRevision is deleted
+// (ForgetOnDelete calls it then).
 func (r *Resolver) Forget(uid types.UID) {
 	r.mu.Lock()
 	delete(r.decoded, uid)

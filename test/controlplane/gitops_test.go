@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,7 +23,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -32,14 +30,11 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/berthdev/berth/agent/hollow"
-	ecsac "github.com/berthdev/berth/apis/applyconfiguration/apis/v1alpha1"
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
 	berthconfig "github.com/berthdev/berth/config"
 	"github.com/berthdev/berth/controllers"
 	"github.com/berthdev/berth/controllers/endpoints"
-	"github.com/berthdev/berth/internal/conditions"
 	"github.com/berthdev/berth/internal/manager"
-	"github.com/berthdev/berth/internal/taskstatus"
 	"github.com/berthdev/berth/test/testenv"
 )
 
@@ -235,7 +230,7 @@ func TestKubectlDescribeExplainsState(t *testing.T) {
 // was asked for is done, never on a condition left over from before.
 func TestKubectlScaleAndWaitForRollouts(t *testing.T) {
 	s := startSamples(t, hollow.Config{FailImages: []string{"broken"}})
-	k, svcRef := s.kubectl, "services.ecs.berth.dev/web"
+	k, svcRef, tdRef := s.kubectl, "services.ecs.berth.dev/web", "taskdefinitions.ecs.berth.dev/web"
 	wait := func(forArg string) {
 		t.Helper()
 		k.must(t, "wait", "-n", s.ns, svcRef, "--for="+forArg, "--timeout=90s")
@@ -256,31 +251,18 @@ func TestKubectlScaleAndWaitForRollouts(t *testing.T) {
 
 	t.Run("new revision of a latest reference", func(t *testing.T) {
 		// The Service's spec does not change (it names "web", the latest revision), so
-		// its generation does not either: RolloutComplete stays True from the last
-		// rollout until the service controller sees web:2. status.taskDefinition
-		// changes in the same write that resets RolloutComplete, so waiting for it
-		// first makes the condition wait safe.
-		obs := observeService(t, s.ns, "web")
-		applied := time.Now()
+		// neither does its generation, and its RolloutComplete stays True from web:1's
+		// rollout until the service controller sees web:2. The object that changed
+		// answers instead: RolledOut is judged against the revision registered for
+		// the TaskDefinition's new generation, so this one wait cannot return on the
+		// state from before the apply.
 		s.applyEdited(t, "TaskDefinition", "web", func(u *unstructured.Unstructured) {
 			setEnv(t, u, "app", "GREETING", "hello from web:2")
 		})
-		wait("jsonpath={.status.taskDefinition}=web:2")
-		wait("condition=RolloutComplete")
+		k.must(t, "wait", "-n", s.ns, tdRef, "--for=condition=RolledOut", "--timeout=90s")
 		checkRunsOnly(t, s.ns, "web:2", 5)
-		first, ok := obs.first(func(o serviceObservation) bool { return o.taskDefinition == "web:2" })
-		if !ok {
-			t.Fatal("the watch never saw status.taskDefinition web:2")
-		}
-		if first.rolloutComplete != metav1.ConditionFalse {
-			t.Errorf("the first status naming web:2 has RolloutComplete=%s, want False", first.rolloutComplete)
-		}
-		// The window in which `kubectl wait --for=condition=RolloutComplete` alone
-		// would return on web:1's rollout.
-		window := first.at.Sub(applied)
-		t.Logf("RolloutComplete was reset %s after the new revision was applied", window.Round(time.Millisecond))
-		if window > 15*time.Second {
-			t.Errorf("RolloutComplete was reset only %s after the new revision was applied", window)
+		if svc := getService(t, s.ns, "web"); svc.Status.TaskDefinition != "web:2" || svc.Status.RolloutState != ecsv1alpha1.RolloutCompleted {
+			t.Errorf("kubectl wait returned with the service on %s (%s), want web:2 COMPLETED", svc.Status.TaskDefinition, svc.Status.RolloutState)
 		}
 	})
 
@@ -308,6 +290,22 @@ func TestKubectlScaleAndWaitForRollouts(t *testing.T) {
 		}
 		wait("condition=RolloutComplete=False")
 		checkRunsOnly(t, s.ns, "web:2", 5)
+		// The TaskDefinition says so too, for web:3's generation, naming the Service.
+		waitFor(t, 30*time.Second, "RolledOut=False/RolloutFailed", func() error {
+			var td ecsv1alpha1.TaskDefinition
+			if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: s.ns, Name: "web"}, &td); err != nil {
+				return err
+			}
+			c := meta.FindStatusCondition(td.Status.Conditions, ecsv1alpha1.TaskDefinitionConditionRolledOut)
+			if c == nil || c.ObservedGeneration != td.Generation || c.Reason != ecsv1alpha1.ReasonRolloutFailed ||
+				!strings.Contains(c.Message, "web:3 failed in Service web") {
+				return fmt.Errorf("generation %d, RolledOut %+v", td.Generation, c)
+			}
+			return nil
+		})
+		if _, err := k.run("wait", "-n", s.ns, tdRef, "--for=condition=RolledOut", "--timeout=3s"); err == nil {
+			t.Error("kubectl wait --for=condition=RolledOut returned for a revision that was rolled back")
+		}
 	})
 
 	t.Run("pinned revision bumps the generation", func(t *testing.T) {
@@ -486,47 +484,33 @@ func (s *sampleEnv) sampleVersions(t *testing.T) map[string]string {
 	return out
 }
 
-// finishMigration plays the agent of the migration task's instance when its only,
-// essential container exits by itself (the sample runs it with --exit-after=5s): the
-// hollow agent runs no containers, so it never does. The status is the agent's whole
-// part, applied as the agent's field manager, as agent/reporter.go writes it.
+// finishMigration ends the migration task's only, essential container by itself, as
+// the sample's --exit-after=5s does on a machine: its process exits 0 in the
+// instance's in-memory runtime, and the agent's engine stops the task with
+// EssentialContainerExited, exactly as it would on containerd.
 func (s *sampleEnv) finishMigration(t *testing.T) {
 	t.Helper()
-	task := getTask(t, s.ns, "migrate-once")
-	now := metav1.Now().Rfc3339Copy()
-	const reason = "Essential container in task exited"
-	st := ecsac.TaskStatus().
-		WithLastStatus(ecsv1alpha1.TaskStopped).
-		WithHealthStatus(ecsv1alpha1.HealthUnknown).
-		WithStoppingAt(now).
-		WithStoppedAt(now).
-		WithStopCode(ecsv1alpha1.StopEssentialContainerExited).
-		WithStoppedReason(reason)
-	if n := task.Status.TaskDefinitionRevision; n > 0 {
-		st.WithTaskDefinitionRevision(n)
-	}
-	if task.Status.CreatedAt != nil {
-		st.WithCreatedAt(*task.Status.CreatedAt)
-	}
-	if task.Status.StartedAt != nil {
-		st.WithStartedAt(*task.Status.StartedAt)
+	var task *ecsv1alpha1.Task
+	waitFor(t, 30*time.Second, "migrate-once running", func() error {
+		task = getTask(t, s.ns, "migrate-once")
+		if task.Status.LastStatus != ecsv1alpha1.TaskRunning {
+			return fmt.Errorf("lastStatus %q", task.Status.LastStatus)
+		}
+		return nil
+	})
+	rt := s.agents.Runtime(task.Spec.ContainerInstance)
+	if rt == nil {
+		t.Fatalf("migrate-once runs on %q, not on a hollow instance", task.Spec.ContainerInstance)
 	}
 	for _, c := range task.Status.Containers {
-		c.LastStatus, c.HealthStatus, c.ExitCode, c.NetworkBindings = ecsv1alpha1.ContainerStopped, ecsv1alpha1.HealthUnknown, ptr.To[int32](0), nil
-		st.WithContainers(taskstatus.Container(&c))
-	}
-	st.WithConditions(
-		conditions.Apply(task.Status.Conditions, task.Generation, ecsv1alpha1.TaskConditionRunning, metav1.ConditionFalse, "Stopped", reason, now.Time),
-		conditions.Apply(task.Status.Conditions, task.Generation, ecsv1alpha1.TaskConditionStopped, metav1.ConditionTrue,
-			string(ecsv1alpha1.StopEssentialContainerExited), reason, now.Time),
-	)
-	ac := ecsac.Task(task.Name, task.Namespace).WithUID(task.UID).WithStatus(st)
-	if err := env.Client.Status().Apply(context.Background(), ac, client.FieldOwner(ecsv1alpha1.FieldManagerAgent), client.ForceOwnership); err != nil {
-		t.Fatalf("reporting migrate-once stopped: %v", err)
+		if err := rt.Exit(c.RuntimeID, 0); err != nil {
+			t.Fatalf("ending container %s of migrate-once: %v", c.Name, err)
+		}
 	}
 	waitFor(t, 30*time.Second, "migrate-once stopped", func() error {
-		if got := getTask(t, s.ns, "migrate-once").Status.LastStatus; got != ecsv1alpha1.TaskStopped {
-			return fmt.Errorf("lastStatus %q", got)
+		got := getTask(t, s.ns, "migrate-once").Status
+		if got.LastStatus != ecsv1alpha1.TaskStopped || got.StopCode != ecsv1alpha1.StopEssentialContainerExited {
+			return fmt.Errorf("lastStatus %q, stopCode %q", got.LastStatus, got.StopCode)
 		}
 		return nil
 	})
@@ -894,9 +878,7 @@ type kubectlRunner struct{ cacheDir string }
 
 func newKubectl(t *testing.T) kubectlRunner {
 	t.Helper()
-	if _, err := exec.LookPath("kubectl"); err != nil {
-		t.Skipf("kubectl not found in PATH: %v", err)
-	}
+	testenv.Require(t, testenv.MissingBinary("kubectl", "install kubectl; .ci/run requires it"))
 	return kubectlRunner{cacheDir: t.TempDir()}
 }
 
@@ -974,62 +956,4 @@ func checkRunsOnly(t *testing.T, ns, rev string, n int) {
 	if len(live) != n {
 		t.Errorf("%d live tasks, want %d\n%s", len(live), n, describeTasks(live))
 	}
-}
-
-// serviceObservation is one state of a Service seen by a watch.
-type serviceObservation struct {
-	at              time.Time
-	taskDefinition  string
-	rolloutComplete metav1.ConditionStatus
-}
-
-type serviceObserver struct {
-	mu  sync.Mutex
-	obs []serviceObservation
-}
-
-// observeService records every state of a Service from now until the test ends.
-func observeService(t *testing.T, ns, name string) *serviceObserver {
-	t.Helper()
-	c, err := client.NewWithWatch(env.Config, client.Options{Scheme: env.Scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := c.Watch(context.Background(), &ecsv1alpha1.ServiceList{}, client.InNamespace(ns),
-		client.MatchingFields{"metadata.name": name})
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := &serviceObserver{}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for ev := range w.ResultChan() {
-			svc, ok := ev.Object.(*ecsv1alpha1.Service)
-			if !ok || ev.Type == watch.Error {
-				continue
-			}
-			rc := metav1.ConditionUnknown
-			if c := meta.FindStatusCondition(svc.Status.Conditions, ecsv1alpha1.ServiceConditionRolloutComplete); c != nil {
-				rc = c.Status
-			}
-			o.mu.Lock()
-			o.obs = append(o.obs, serviceObservation{at: time.Now(), taskDefinition: svc.Status.TaskDefinition, rolloutComplete: rc})
-			o.mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() { w.Stop(); <-done })
-	return o
-}
-
-// first returns the first observation that matches.
-func (o *serviceObserver) first(match func(serviceObservation) bool) (serviceObservation, bool) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	for _, x := range o.obs {
-		if match(x) {
-			return x, true
-		}
-	}
-	return serviceObservation{}, false
 }

@@ -40,7 +40,8 @@ func startManager(t *testing.T) (stop func()) {
 	return stop
 }
 
-// startHollow runs a hollow agent with fast timings until the test ends.
+// startHollow runs `berth hollow` (the real agent over in-memory runtimes) with fast
+// timings until the test ends.
 func startHollow(t *testing.T, cfg hollow.Config) *hollow.Agent {
 	t.Helper()
 	if cfg.RunningDelay == 0 {
@@ -48,6 +49,9 @@ func startHollow(t *testing.T, cfg hollow.Config) *hollow.Agent {
 	}
 	if cfg.LeaseInterval == 0 {
 		cfg.LeaseInterval = 500 * time.Millisecond
+	}
+	if cfg.StatusInterval == 0 {
+		cfg.StatusInterval = time.Second
 	}
 	a, err := hollow.New(cfg, env.Config)
 	if err != nil {

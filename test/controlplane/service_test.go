@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
@@ -180,6 +181,20 @@ func TestCircuitBreakerRollsBack(t *testing.T) {
 	)
 	steady(t, ns, "web", 4, "web:1")
 	setImage(t, ns, "web", "demo:broken")
+	// The TaskDefinition says when its change has played out: RolledOut for its new
+	// generation, judged against web:2. (The Service is steady on web:1 right after
+	// the change too, before the service controller has seen web:2.)
+	waitFor(t, 60*time.Second, "web:2 rollout failed (RolledOut=False/RolloutFailed)", func() error {
+		var td ecsv1alpha1.TaskDefinition
+		if err := env.Client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "web"}, &td); err != nil {
+			return err
+		}
+		c := meta.FindStatusCondition(td.Status.Conditions, ecsv1alpha1.TaskDefinitionConditionRolledOut)
+		if c == nil || c.ObservedGeneration != td.Generation || c.Status != metav1.ConditionFalse || c.Reason != ecsv1alpha1.ReasonRolloutFailed {
+			return fmt.Errorf("generation %d, RolledOut %+v", td.Generation, c)
+		}
+		return nil
+	})
 
 	svc := steady(t, ns, "web", 4, "web:1")
 	var failed *ecsv1alpha1.Deployment

@@ -32,9 +32,8 @@ import (
 var env *testenv.Env
 
 func TestMain(m *testing.M) {
-	if reason := ctrtest.SkipReason(); reason != "" {
-		fmt.Println("skipping end-to-end tests:", reason)
-		os.Exit(0)
+	if code, stop := testenv.RequireMain(ctrtest.SkipReason()); stop {
+		os.Exit(code)
 	}
 	os.Exit(testenv.Run(m, &env))
 }

@@ -23,18 +23,13 @@ import (
 	"github.com/berthdev/berth/test/testobj"
 )
 
-// needBridge skips without the CNI plugins and iptables, and removes the agent's
-// bridge after the test if the test made it.
+// needBridge requires the CNI plugins and iptables (a failure in CI, a skip
+// elsewhere), and removes the agent's bridge after the test if the test made it.
 func needBridge(t *testing.T) {
 	t.Helper()
-	for _, p := range []string{"bridge", "host-local", "portmap", "loopback"} {
-		if _, err := os.Stat(filepath.Join(network.DefaultPluginDir, p)); err != nil {
-			t.Skipf("CNI plugin %s not found in %s: apt-get install containernetworking-plugins", p, network.DefaultPluginDir)
-		}
-	}
-	if _, err := exec.LookPath("iptables-save"); err != nil {
-		t.Skip("iptables not found: apt-get install iptables")
-	}
+	testenv.Require(t,
+		testenv.MissingFiles(network.DefaultPluginDir, []string{"bridge", "host-local", "portmap", "loopback"}, "apt-get install containernetworking-plugins"),
+		testenv.MissingBinary("iptables-save", "apt-get install iptables"))
 	if _, err := net.InterfaceByName(network.DefaultBridge); err != nil {
 		t.Cleanup(func() { _ = exec.Command("ip", "link", "del", network.DefaultBridge).Run() })
 	}

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	"github.com/berthdev/berth/test/scenario"
 	"github.com/berthdev/berth/test/testenv"
 	regtest "github.com/berthdev/berth/test/testenv/registry"
 	"github.com/berthdev/berth/test/testobj"
@@ -238,4 +239,16 @@ func stopTask(t *testing.T, ns, name string) {
 	if err := env.Client.Patch(context.Background(), task, client.RawPatch(types.MergePatchType, []byte(`{"spec":{"desiredStatus":"STOPPED"}}`))); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestHealthRules runs the task-health scenarios that test/controlplane runs under
+// `berth hollow`, on the real agent and containerd.
+func TestHealthRules(t *testing.T) {
+	s := newStack(t)
+	s.startBridgeAgent(t, "node-"+s.ns)
+	e := scenario.Env{Client: env.Client, Namespace: s.ns, Cluster: s.cluster, Image: s.image,
+		Serve: []string{"serve=8080", "sleep=inf"}, Sleep: []string{"sleep=inf"},
+		Check: []string{regtest.TestBinaryPath, "exit=0"}, Timeout: 90 * time.Second}
+	t.Run("only a sidecar has a health check", func(t *testing.T) { scenario.SidecarOnlyHealthCheck(t, e) })
+	t.Run("healthCheck NONE is a ready endpoint", func(t *testing.T) { scenario.NoneHealthCheckIsReady(t, e) })
 }

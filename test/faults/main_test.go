@@ -12,7 +12,8 @@
 //   - the apiserver unreachable from the agent for 60 s.
 //
 // The suite takes minutes, so it runs only with BERTH_FAULTS=1 (`make test-faults`);
-// like test/e2e it needs root and the tools of `make tools`, and skips otherwise.
+// like test/e2e it needs root and the tools of `make tools`, and without them fails in
+// CI and skips elsewhere (testenv.RequireMain).
 // It prints a table of the outcomes and recovery times at the end, and writes it to
 // $BERTH_FAULTS_REPORT when that is set.
 package faults_test
@@ -45,6 +46,9 @@ func TestMain(m *testing.M) {
 		fmt.Println("skipping the fault suite:", reason)
 		os.Exit(0)
 	}
+	if code, stop := testenv.RequireMain(missing()); stop {
+		os.Exit(code)
+	}
 	dir, err := os.MkdirTemp("", "berth-faults-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -65,6 +69,8 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// skipReason says why the suite was not asked for: an opt-in, not a missing
+// requirement (`make test` runs it again with BERTH_FAULTS=1).
 func skipReason() string {
 	switch {
 	case os.Getenv("BERTH_FAULTS") == "":
@@ -72,6 +78,12 @@ func skipReason() string {
 	case testing.Short():
 		return "-short"
 	}
+	return ""
+}
+
+// missing says what the suite needs and this machine lacks: a failure in CI, a skip
+// elsewhere.
+func missing() string {
 	if reason := ctrtest.SkipReason(); reason != "" {
 		return reason
 	}

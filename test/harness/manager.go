@@ -45,6 +45,7 @@ func StartManager(t testing.TB, env *testenv.Env, o ManagerOptions) (stop func()
 	mgr, err := manager.Build(ctx, env.Config, mo, func(co *ctrl.Options) {
 		skip := true // several managers in one test process register the same controllers
 		co.Controller = config.Controller{SkipNameValidation: &skip}
+		co.Logger = testenv.TestLogger(t) // the controllers' logs, with BERTH_TEST_LOGS=1
 	})
 	if err != nil {
 		cancel()

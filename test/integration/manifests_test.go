@@ -142,7 +142,7 @@ func newKubectl(t *testing.T) kubectlCmd {
 	t.Helper()
 	path, err := exec.LookPath("kubectl")
 	if err != nil {
-		t.Skipf("kubectl not found in PATH: %v", err)
+		testenv.Require(t, fmt.Sprintf("kubectl not found in PATH (install kubectl; .ci/run requires it): %v", err))
 	}
 	return kubectlCmd{path: path, cacheDir: t.TempDir()}
 }

@@ -185,9 +185,7 @@ func TestUpServesTheSampleAndDownLeavesNothing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the whole system")
 	}
-	if reason := ctrtest.SkipReason(); reason != "" {
-		t.Skip(reason)
-	}
+	testenv.Require(t, ctrtest.SkipReason())
 	ctrllog.SetLogger(testenv.TestLogger(t))
 	bin := berthBinary(t)
 	dir := filepath.Join(t.TempDir(), "state")

@@ -13,6 +13,7 @@ import (
 
 	"github.com/berthdev/berth/agent/runtime"
 	"github.com/berthdev/berth/agent/runtime/containerd"
+	"github.com/berthdev/berth/test/testenv"
 	regtest "github.com/berthdev/berth/test/testenv/registry"
 )
 
@@ -131,9 +132,7 @@ func TestSpecOptions(t *testing.T) {
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.skipUnless != nil {
-				if reason := tc.skipUnless(); reason != "" {
-					t.Skip(reason)
-				}
+				testenv.Require(t, tc.skipUnless())
 			}
 			spec := e.spec(fmt.Sprintf("c%d", i), imgRef, tc.args...)
 			if tc.modify != nil {
@@ -219,7 +218,7 @@ func TestResourceLimits(t *testing.T) {
 		checkFile(t, "/sys/fs/cgroup"+cg+"/memory.swap.max", "0")
 		checkFile(t, "/sys/fs/cgroup"+cg+"/cpu.max", "50000 100000")
 	} else {
-		t.Skipf("cgroup of the container not found under /sys/fs/cgroup")
+		testenv.Require(t, "cgroup of the container not found under /sys/fs/cgroup")
 	}
 }
 
@@ -726,7 +725,7 @@ func TestNetworking(t *testing.T) {
 		// agent's network setup (CNI loopback) will.
 		netns := fmt.Sprintf("/proc/%d/ns/net", pid)
 		if out, err := exec.Command("nsenter", "--net="+netns, "ip", "link", "set", "lo", "up").CombinedOutput(); err != nil {
-			t.Skipf("cannot bring up loopback with nsenter and ip: %v %s", err, out)
+			testenv.Require(t, fmt.Sprintf("cannot bring up loopback with nsenter and ip (apt-get install iproute2): %v %s", err, out))
 		}
 		client := e.spec("client", img, "get="+url)
 		client.NetNSPath = netns

@@ -34,9 +34,8 @@ func TestMain(m *testing.M) {
 		fmt.Println("skipping containerd tests in -short mode")
 		os.Exit(0)
 	}
-	if reason := ctrtest.SkipReason(); reason != "" {
-		fmt.Println("skipping containerd tests:", reason)
-		os.Exit(0)
+	if code, stop := testenv.RequireMain(ctrtest.SkipReason()); stop {
+		os.Exit(code)
 	}
 	var err error
 	if daemon, err = ctrtest.Launch(); err != nil {

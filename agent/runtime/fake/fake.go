@@ -1,17 +1,26 @@
-// Package fake is an in-memory runtime.Runtime for tests of the task engine. It keeps
-// containers with their states, processes with pids and exit statuses, an event
-// stream and a log of every call, and lets a test make processes exit (Exit, OOM),
-// script health-check commands (ScriptExec), make pulls, creates and starts fail, and
-// make a container ignore SIGTERM so that Stop has to wait for its timeout and kill.
+// Package fake is an in-memory runtime.Runtime for tests of the task engine and for
+// `berth hollow`. It keeps containers with their states, processes with pids and exit
+// statuses, an event stream and a log of every call, and lets a test make processes
+// exit (Exit, OOM), script health-check commands (ScriptExec), make pulls, creates and
+// starts fail, and make a container ignore SIGTERM so that Stop has to wait for its
+// timeout and kill. SetBehavior gives every container of an image a behaviour of its
+// own (exit or OOM after a while, SIGTERM handling, exec results, image user), which
+// is how a hollow agent runs many containers without a test driving each one.
+//
+// Its semantics are checked against containerd's by the contract suite in
+// agent/runtime/runtimetest, which runs against both: image references are
+// normalized as containerd does (app:1 is docker.io/library/app:1), PullOnce trusts
+// only images the runtime pulled itself, and so on.
 //
 // Time comes from a k8s.io/utils clock, so a test with a fake clock decides when stop
-// and exec timeouts pass.
+// and exec timeouts, pull latency and behaviours' exits pass.
 package fake
 
 import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -40,9 +49,10 @@ const (
 // Call is one call of a Runtime method, in the order they were made.
 type Call struct {
 	// Method is the method's name: Pull, Create, Start, Stop, Wait, Exec, Delete, List,
-	// Stats, Images, RemoveImage.
+	// Stats, Images, RemoveImage, ImageUser.
 	Method string
-	// ID is the container ID, or the image reference for Pull and RemoveImage.
+	// ID is the container ID, or the image reference (as given) for Pull, RemoveImage
+	// and ImageUser.
 	ID string
 	// Auth is the credential given to Pull.
 	Auth *runtime.Auth
@@ -67,11 +77,13 @@ type ExecResult struct {
 
 // Runtime is an in-memory runtime.Runtime. The zero value is not usable: call New.
 type Runtime struct {
-	clock clock.Clock
+	clock       clock.Clock
+	noCallLog   bool
+	pullLatency time.Duration
 
 	mu         sync.Mutex
-	images     map[string]string // pulled refs -> digest
-	pulledAt   map[string]time.Time
+	images     map[string]string // local refs (normalized) -> digest
+	pulledAt   map[string]time.Time // refs the runtime pulled itself
 	usedAt     map[string]time.Time
 	stats      map[string]runtime.ContainerStats
 	pullErrors map[string]error
@@ -81,17 +93,20 @@ type Runtime struct {
 	stopErr    map[string]error
 	containers map[string]*container
 	execs      map[string][]ExecResult
+	behaviors  []imageBehavior // SetBehavior's, oldest first
 	subs       map[*subscriber]struct{}
 	calls      []Call
 	nextPid    uint32
 }
 
 type container struct {
-	spec       runtime.ContainerSpec
-	info       runtime.ContainerInfo
-	proc       *process
-	ignoreTerm bool
-	termExit   int
+	spec runtime.ContainerSpec
+	info runtime.ContainerInfo
+	proc *process
+	// ignoreTerm and termExit are the per-container settings (SetIgnoreSIGTERM,
+	// SetTermExitCode); nil defers to the image's Behavior.
+	ignoreTerm *bool
+	termExit   *int
 	signals    []string
 }
 
@@ -100,6 +115,9 @@ type process struct {
 	pid  uint32
 	done chan struct{} // closed at exit
 	exit runtime.ExitStatus
+	// timers end the process by itself (Behavior.ExitAfter, OOMAfter); stopped at
+	// exit so nothing outlives it.
+	timers []stopper
 }
 
 // Option configures a Runtime.
@@ -107,6 +125,16 @@ type Option func(*Runtime)
 
 // WithClock makes the runtime use clk for timestamps and timeouts.
 func WithClock(clk clock.Clock) Option { return func(r *Runtime) { r.clock = clk } }
+
+// WithoutCallLog makes the runtime record no calls: Calls, CallIDs and Count return
+// nothing. For long runs with many containers (berth hollow), whose call log would
+// grow without bound.
+func WithoutCallLog() Option { return func(r *Runtime) { r.noCallLog = true } }
+
+// WithPullLatency makes every Pull take d on the runtime's clock before it returns
+// (after HoldPulls lets it go); a pull whose context ends meanwhile fails as a held
+// one does.
+func WithPullLatency(d time.Duration) Option { return func(r *Runtime) { r.pullLatency = d } }
 
 // New returns an empty runtime on the real clock unless WithClock says otherwise.
 func New(opts ...Option) *Runtime {
@@ -134,56 +162,97 @@ func New(opts ...Option) *Runtime {
 
 var _ runtime.Runtime = (*Runtime)(nil)
 
-// Digest is the digest the fake gives to an image reference.
+// Digest is the digest the fake gives to an image reference (the same for every
+// spelling of it: app:1 and docker.io/library/app:1).
 func Digest(ref string) string {
-	sum := sha256.Sum256([]byte(ref))
+	sum := sha256.Sum256([]byte(normalize(ref)))
 	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
+// normalize returns the full form of ref as containerd names images
+// (app:1 -> docker.io/library/app:1), or ref itself if it does not parse.
+func normalize(ref string) string {
+	if named, err := reference.ParseDockerRef(ref); err == nil {
+		return named.String()
+	}
+	return ref
+}
+
 func (r *Runtime) record(c Call) {
+	if r.noCallLog {
+		return
+	}
 	r.calls = append(r.calls, c)
 }
 
-// Pull makes ref available. Refs that do not parse fail with *runtime.ReferenceError;
-// refs given to FailPull fail with the error given there.
+// Pull makes ref available as containerd does: Image.Ref is the normalized
+// reference; refs that do not parse fail with *runtime.ReferenceError; refs given to
+// FailPull fail with the error given there (the registry's answer), which the
+// default policy recovers from with a local copy. PullOnce uses only a copy the
+// runtime pulled itself, PullPreferCached any local copy (AddImage's too).
 func (r *Runtime) Pull(ctx context.Context, ref string, policy runtime.PullPolicy, auth *runtime.Auth) (runtime.Image, error) {
 	r.mu.Lock()
 	r.record(Call{Method: "Pull", ID: ref, Auth: auth, Policy: policy})
-	gate := r.pullGates[ref]
+	gate := r.pullGates[normalize(ref)]
 	r.mu.Unlock()
-	if gate != nil {
-		select {
-		case <-gate:
-		case <-ctx.Done():
-			return runtime.Image{}, &runtime.ImageError{Ref: ref, Kind: runtime.ImageUnavailable, Reason: "pull interrupted: " + ctx.Err().Error(), Err: ctx.Err()}
-		}
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if err := ctx.Err(); err != nil {
+	if err := r.pullWait(ctx, ref, gate); err != nil {
 		return runtime.Image{}, err
 	}
 	if !policy.Valid() {
 		return runtime.Image{}, fmt.Errorf("unknown pull policy %q", policy)
 	}
-	if _, err := reference.ParseDockerRef(ref); err != nil {
+	named, err := reference.ParseDockerRef(ref)
+	if err != nil {
 		return runtime.Image{}, &runtime.ReferenceError{Ref: ref, Err: err}
 	}
-	digest, cached := r.images[ref]
-	if cached && (policy == runtime.PullPreferCached || policy == runtime.PullOnce) {
-		r.usedAt[ref] = r.clock.Now()
-		return runtime.Image{Ref: ref, Digest: digest, Cached: true}, nil
+	key := named.String()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return runtime.Image{}, err
 	}
-	if err := r.pullErrors[ref]; err != nil {
-		if cached && (policy == "" || policy == runtime.PullDefault) {
-			r.usedAt[ref] = r.clock.Now()
-			return runtime.Image{Ref: ref, Digest: digest, Cached: true, PullError: err}, nil
+	digest, local := r.images[key]
+	_, pulled := r.pulledAt[key]
+	if local && (policy == runtime.PullPreferCached || policy == runtime.PullOnce && pulled) {
+		r.usedAt[key] = r.clock.Now()
+		return runtime.Image{Ref: key, Digest: digest, Cached: true}, nil
+	}
+	if err := r.pullErrors[key]; err != nil {
+		if local && (policy == "" || policy == runtime.PullDefault) {
+			r.usedAt[key] = r.clock.Now()
+			return runtime.Image{Ref: key, Digest: digest, Cached: true, PullError: err}, nil
 		}
 		return runtime.Image{}, err
 	}
-	r.images[ref] = Digest(ref)
-	r.pulledAt[ref], r.usedAt[ref] = r.clock.Now(), r.clock.Now()
-	return runtime.Image{Ref: ref, Digest: r.images[ref]}, nil
+	r.images[key] = Digest(key)
+	r.pulledAt[key], r.usedAt[key] = r.clock.Now(), r.clock.Now()
+	return runtime.Image{Ref: key, Digest: r.images[key]}, nil
+}
+
+// pullWait holds a pull until HoldPulls' gate opens, then for the pull latency.
+// Either ends early, failed as containerd fails an interrupted pull, when ctx ends.
+func (r *Runtime) pullWait(ctx context.Context, ref string, gate <-chan struct{}) error {
+	interrupted := func() error {
+		return &runtime.ImageError{Ref: ref, Kind: runtime.ImageUnavailable, Reason: "pull interrupted: " + ctx.Err().Error(), Err: ctx.Err()}
+	}
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return interrupted()
+		}
+	}
+	if r.pullLatency <= 0 {
+		return nil
+	}
+	timer := r.clock.NewTimer(r.pullLatency)
+	defer timer.Stop()
+	select {
+	case <-timer.C():
+		return nil
+	case <-ctx.Done():
+		return interrupted()
+	}
 }
 
 // Create creates a container from a pulled image; see runtime.Runtime.
@@ -197,6 +266,11 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.ContainerSpec) (runti
 	if err := spec.Validate(); err != nil {
 		return runtime.ContainerInfo{}, fmt.Errorf("container %q: %w", spec.ID, err)
 	}
+	named, err := reference.ParseDockerRef(spec.Image)
+	if err != nil {
+		return runtime.ContainerInfo{}, &runtime.ReferenceError{Ref: spec.Image, Err: err}
+	}
+	image := named.String()
 	labels := maps.Clone(spec.Labels)
 	if labels == nil {
 		labels = map[string]string{}
@@ -205,12 +279,12 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.ContainerSpec) (runti
 		labels[runtime.LabelLogPath] = spec.LogPath
 	}
 	if c, ok := r.containers[spec.ID]; ok {
-		if c.info.Image != spec.Image {
+		if c.info.Image != image {
 			return runtime.ContainerInfo{}, fmt.Errorf("container %q exists with image %q: %w", spec.ID, c.info.Image, runtime.ErrAlreadyExists)
 		}
 		for k, v := range labels {
-			if c.info.Labels[k] != v {
-				return runtime.ContainerInfo{}, fmt.Errorf("container %q exists with label %s=%q: %w", spec.ID, k, c.info.Labels[k], runtime.ErrAlreadyExists)
+			if got, ok := c.info.Labels[k]; !ok || got != v {
+				return runtime.ContainerInfo{}, fmt.Errorf("container %q exists with label %s=%q: %w", spec.ID, k, got, runtime.ErrAlreadyExists)
 			}
 		}
 		return c.snapshot(), nil
@@ -218,14 +292,13 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.ContainerSpec) (runti
 	if err := r.createErr[spec.ID]; err != nil {
 		return runtime.ContainerInfo{}, err
 	}
-	if _, ok := r.images[spec.Image]; !ok {
-		return runtime.ContainerInfo{}, fmt.Errorf("image %q is not pulled: %w", spec.Image, runtime.ErrNotFound)
+	if _, ok := r.images[image]; !ok {
+		return runtime.ContainerInfo{}, fmt.Errorf("image %q is not pulled: %w", image, runtime.ErrNotFound)
 	}
 	c := &container{
-		spec:     spec,
-		termExit: ExitSIGTERM,
+		spec: spec,
 		info: runtime.ContainerInfo{
-			ID: spec.ID, Image: spec.Image, Labels: labels, Status: runtime.StatusCreated,
+			ID: spec.ID, Image: image, Labels: labels, Status: runtime.StatusCreated,
 			CreatedAt: r.clock.Now(), LogPath: spec.LogPath,
 		},
 	}
@@ -266,11 +339,12 @@ func (r *Runtime) Start(ctx context.Context, id string) (uint32, error) {
 	c.proc = &process{pid: r.nextPid, done: make(chan struct{})}
 	c.info.Status, c.info.Pid, c.info.Exit = runtime.StatusRunning, r.nextPid, nil
 	c.signals = nil
+	r.scheduleLocked(c)
 	return c.proc.pid, nil
 }
 
-// Stop sends SIGTERM; a container that ignores it (SetIgnoreSIGTERM) is killed with
-// SIGKILL once timeout has passed on the runtime's clock.
+// Stop sends SIGTERM; a container that ignores it (SetIgnoreSIGTERM, or its image's
+// Behavior) is killed with SIGKILL once timeout has passed on the runtime's clock.
 func (r *Runtime) Stop(ctx context.Context, id string, timeout time.Duration) (runtime.ExitStatus, error) {
 	r.mu.Lock()
 	r.record(Call{Method: "Stop", ID: id, Timeout: timeout})
@@ -291,8 +365,8 @@ func (r *Runtime) Stop(ctx context.Context, id string, timeout time.Duration) (r
 	}
 	c.signals = append(c.signals, SIGTERM)
 	proc := c.proc
-	if !c.ignoreTerm {
-		r.exitLocked(c, c.termExit, false)
+	if ignore, code := r.termLocked(c); !ignore {
+		r.exitLocked(c, code, false)
 		r.mu.Unlock()
 		return proc.exit, nil
 	}
@@ -342,9 +416,12 @@ func (r *Runtime) Wait(ctx context.Context, id string) (<-chan runtime.ExitStatu
 	return out, nil
 }
 
-// Exec runs the next scripted result for the container (exit code 0 when nothing is
-// scripted). The last scripted result repeats.
+// Exec runs the next scripted result for the container (ScriptExec; the last one
+// repeats), else its image's Behavior.Exec, else exits 0 with no output.
 func (r *Runtime) Exec(ctx context.Context, id string, cmd []string, timeout time.Duration) (int, []byte, error) {
+	if len(cmd) == 0 {
+		return -1, nil, errors.New("exec: empty command")
+	}
 	r.mu.Lock()
 	r.record(Call{Method: "Exec", ID: id, Cmd: slices.Clone(cmd), Timeout: timeout})
 	c, ok := r.containers[id]
@@ -362,6 +439,8 @@ func (r *Runtime) Exec(ctx context.Context, id string, cmd []string, timeout tim
 		if len(script) > 1 {
 			r.execs[id] = script[1:]
 		}
+	} else if b, ok := r.behaviorLocked(c.spec.Image, c.info.Image); ok && b.Exec != nil {
+		res = *b.Exec
 	}
 	r.mu.Unlock()
 
@@ -430,6 +509,10 @@ func (r *Runtime) Version(context.Context) (string, error) { return "fake", nil 
 func (r *Runtime) exitLocked(c *container, code int, oom bool) {
 	now := r.clock.Now()
 	exit := runtime.ExitStatus{Code: code, ExitedAt: now, OOMKilled: oom}
+	for _, t := range c.proc.timers {
+		t.Stop()
+	}
+	c.proc.timers = nil
 	c.proc.exit = exit
 	close(c.proc.done)
 	pid := c.proc.pid

@@ -39,8 +39,9 @@ func (r *Runtime) exit(id string, code int, oom bool) error {
 	return nil
 }
 
-// SetIgnoreSIGTERM makes the container ignore SIGTERM, so Stop kills it after its
-// timeout. It applies to the container once it has been created.
+// SetIgnoreSIGTERM makes the container ignore SIGTERM (or heed it again), so Stop
+// kills it after its timeout. It applies to the container once it has been created,
+// over what its image's Behavior says.
 func (r *Runtime) SetIgnoreSIGTERM(id string, ignore bool) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -48,12 +49,13 @@ func (r *Runtime) SetIgnoreSIGTERM(id string, ignore bool) error {
 	if !ok {
 		return fmt.Errorf("container %q: %w", id, runtime.ErrNotFound)
 	}
-	c.ignoreTerm = ignore
+	c.ignoreTerm = &ignore
 	return nil
 }
 
 // SetTermExitCode is the exit code of the container when SIGTERM stops it (143 by
-// default, as a process without a handler; 0 for one that exits cleanly).
+// default, as a process without a handler; 0 for one that exits cleanly), over what
+// its image's Behavior says.
 func (r *Runtime) SetTermExitCode(id string, code int) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -61,29 +63,37 @@ func (r *Runtime) SetTermExitCode(id string, code int) error {
 	if !ok {
 		return fmt.Errorf("container %q: %w", id, runtime.ErrNotFound)
 	}
-	c.termExit = code
+	c.termExit = &code
 	return nil
 }
 
-// FailPull makes pulls of ref fail with err (nil: succeed again).
+// FailPull makes pulls of ref (any spelling of it) fail with err, as the registry's
+// answer (nil: succeed again).
 func (r *Runtime) FailPull(ref string, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.pullErrors[ref] = err
+	if err == nil {
+		delete(r.pullErrors, normalize(ref))
+		return
+	}
+	r.pullErrors[normalize(ref)] = err
 }
 
 // HoldPulls makes pulls of ref wait until the returned function is called (or their
 // context ends, which fails them as containerd does).
 func (r *Runtime) HoldPulls(ref string) (release func()) {
+	key := normalize(ref)
 	gate := make(chan struct{})
 	r.mu.Lock()
-	r.pullGates[ref] = gate
+	r.pullGates[key] = gate
 	r.mu.Unlock()
 	var once sync.Once
 	return func() {
 		once.Do(func() {
 			r.mu.Lock()
-			delete(r.pullGates, ref)
+			if r.pullGates[key] == gate {
+				delete(r.pullGates, key)
+			}
 			r.mu.Unlock()
 			close(gate)
 		})
@@ -120,14 +130,15 @@ func (r *Runtime) ScriptExec(id string, results ...ExecResult) {
 	r.execs[id] = slices.Clone(results)
 }
 
-// AddImage makes ref look pulled, with the fake's digest.
+// AddImage makes ref local, with the fake's digest, as an operator's import would:
+// the runtime did not pull it, so it has no PulledAt and PullOnce does not trust it.
 func (r *Runtime) AddImage(ref string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.images[ref] = Digest(ref)
+	r.images[normalize(ref)] = Digest(ref)
 }
 
-// Calls returns every call made so far, in order.
+// Calls returns every call made so far, in order (nothing with WithoutCallLog).
 func (r *Runtime) Calls() []Call {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -16,12 +16,12 @@ func TestImages(t *testing.T) {
 	ctx := context.Background()
 	clk := clocktesting.NewFakeClock(t0)
 	r := New(WithClock(clk))
-	if _, err := r.Pull(ctx, "a:1", runtime.PullDefault, nil); err != nil {
+	if _, err := r.Pull(ctx, "registry.example/a:1", runtime.PullDefault, nil); err != nil {
 		t.Fatal(err)
 	}
-	r.AddImage("imported:1")
+	r.AddImage("registry.example/imported:1")
 	clk.Step(time.Minute)
-	if _, err := r.Pull(ctx, "a:1", runtime.PullPreferCached, nil); err != nil {
+	if _, err := r.Pull(ctx, "registry.example/a:1", runtime.PullPreferCached, nil); err != nil {
 		t.Fatal(err)
 	}
 	got, err := r.Images(ctx)
@@ -29,19 +29,19 @@ func TestImages(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []runtime.ImageInfo{
-		{Ref: "a:1", Digest: Digest("a:1"), PulledAt: t0, LastUsed: t0.Add(time.Minute)},
-		{Ref: "imported:1", Digest: Digest("imported:1")},
+		{Ref: "registry.example/a:1", Digest: Digest("registry.example/a:1"), PulledAt: t0, LastUsed: t0.Add(time.Minute)},
+		{Ref: "registry.example/imported:1", Digest: Digest("registry.example/imported:1")},
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("images (-want +got):\n%s", d)
 	}
-	if err := r.RemoveImage(ctx, "a:1"); err != nil {
+	if err := r.RemoveImage(ctx, "registry.example/a:1"); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.RemoveImage(ctx, "a:1"); err != nil {
+	if err := r.RemoveImage(ctx, "registry.example/a:1"); err != nil {
 		t.Errorf("removing a missing image: %v", err)
 	}
-	if _, err := r.Create(ctx, spec("c", "a:1")); !errors.Is(err, runtime.ErrNotFound) {
+	if _, err := r.Create(ctx, spec("c", "registry.example/a:1")); !errors.Is(err, runtime.ErrNotFound) {
 		t.Errorf("create from a removed image: %v, want ErrNotFound", err)
 	}
 }
@@ -49,8 +49,8 @@ func TestImages(t *testing.T) {
 func TestStats(t *testing.T) {
 	ctx := context.Background()
 	r := New(WithClock(clocktesting.NewFakeClock(t0)))
-	r.AddImage("a:1")
-	if _, err := r.Create(ctx, spec("c", "a:1")); err != nil {
+	r.AddImage("registry.example/a:1")
+	if _, err := r.Create(ctx, spec("c", "registry.example/a:1")); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := r.Stats(ctx, "c"); !errors.Is(err, runtime.ErrNotRunning) {

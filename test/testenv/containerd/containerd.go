@@ -4,7 +4,8 @@
 // kills every task it still runs, deletes every container, unmounts whatever is left
 // under its directory and removes it, so a test leaves no process or mount behind.
 //
-// It needs root (containers, mounts, cgroups); Start skips the test otherwise.
+// It needs root (containers, mounts, cgroups); without it Start fails the test in CI
+// and skips it elsewhere (testenv.Require).
 package ctrtest
 
 import (
@@ -47,10 +48,11 @@ type Containerd struct {
 	exited chan struct{}
 }
 
-// SkipReason says why real-containerd tests cannot run here ("" when they can).
+// SkipReason says what real-containerd tests need and this machine lacks ("" when
+// nothing): pass it to testenv.Require or testenv.RequireMain.
 func SkipReason() string {
-	if os.Geteuid() != 0 {
-		return "containerd tests need root"
+	if missing := testenv.MissingRoot(); missing != "" {
+		return "containerd " + missing
 	}
 	for _, b := range []string{"containerd", "containerd-shim-runc-v2"} {
 		if _, err := os.Stat(filepath.Join(testenv.BinDir(), b)); err != nil {
@@ -66,15 +68,14 @@ func SkipReason() string {
 }
 
 // Start starts a containerd for the test and stops it at cleanup. It skips the test
-// in -short mode and when SkipReason says so.
+// in -short mode; when SkipReason names something missing, it fails the test in CI
+// and skips it elsewhere.
 func Start(t testing.TB) *Containerd {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("containerd tests are skipped in -short mode")
 	}
-	if reason := SkipReason(); reason != "" {
-		t.Skip(reason)
-	}
+	testenv.Require(t, SkipReason())
 	c, err := Launch()
 	if err != nil {
 		t.Fatalf("starting containerd: %v", err)

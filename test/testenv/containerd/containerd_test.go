@@ -9,6 +9,7 @@ import (
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 
+	"github.com/berthdev/berth/test/testenv"
 	ctrtest "github.com/berthdev/berth/test/testenv/containerd"
 )
 
@@ -16,9 +17,7 @@ func TestStartStop(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts containerd")
 	}
-	if reason := ctrtest.SkipReason(); reason != "" {
-		t.Skip(reason)
-	}
+	testenv.Require(t, ctrtest.SkipReason())
 	c, err := ctrtest.Launch()
 	if err != nil {
 		t.Fatal(err)

@@ -73,7 +73,8 @@ func WithBasicAuth(username, password string) Option {
 func BinaryPath() string { return filepath.Join(testenv.BinDir(), "registry") }
 
 // Start starts a registry with a temporary storage directory and stops it when the
-// test ends. It skips the test in -short mode and when bin/registry is missing.
+// test ends. It skips the test in -short mode; when bin/registry is missing it fails
+// the test in CI and skips it elsewhere (testenv.Require).
 func Start(t testing.TB, opts ...Option) *Registry {
 	t.Helper()
 	if testing.Short() {
@@ -85,7 +86,7 @@ func Start(t testing.TB, opts ...Option) *Registry {
 	}
 	bin := BinaryPath()
 	if _, err := os.Stat(bin); err != nil {
-		t.Skipf("registry binary not found at %s (run `make tools`): %v", bin, err)
+		testenv.Require(t, fmt.Sprintf("registry binary not found at %s (run `make tools`): %v", bin, err))
 	}
 	r := &Registry{Username: o.username, Password: o.password, dir: t.TempDir()}
 	r.logPath = filepath.Join(r.dir, "registry.log")

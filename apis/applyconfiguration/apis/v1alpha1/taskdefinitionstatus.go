@@ -34,8 +34,9 @@ type TaskDefinitionStatusApplyConfiguration struct {
 	LatestRevision *int32 `json:"latestRevision,omitempty"`
 	// revisions kept, newest first.
 	Revisions []TaskDefinitionRevisionApplyConfiguration `json:"revisions,omitempty"`
-	// conditions: Accepted (the spec passed the checks the schema cannot do) and
-	// Revisioned (the current spec is stored as latestRevision).
+	// conditions: Accepted (the spec passed the checks the schema cannot do),
+	// Revisioned (the current spec is stored as latestRevision) and RolledOut (every
+	// Service following the family completed a deployment of latestRevision).
 	Conditions []v1.ConditionApplyConfiguration `json:"conditions,omitempty"`
 }
 

@@ -18,11 +18,20 @@
 //	serve=PORT         serve "ok" over HTTP on PORT in the background
 //	get=URL            print the body of GET URL (or "get failed: ERR")
 //	ignore-term        ignore SIGTERM (from then on)
+//	term-exit=CODE     exit with CODE, not 0, on SIGTERM (from then on)
 //	sleep=DURATION     sleep (Go duration, or "inf" for ever)
 //	exit=CODE          exit with CODE
 //
 // Without actions it prints "ready" and sleeps for ever. SIGTERM makes it print
-// "terminated" and exit 0 unless ignore-term came first.
+// "terminated" and exit 0 (or term-exit's code) unless ignore-term came first.
+//
+// Its SIGTERM handler is installed when main starts, so a SIGTERM in the first
+// moments of the process, while the Go runtime starts, finds none. The process is
+// PID 1 of its container, which the kernel shields from signals it has no handler
+// for: Go's runtime then fails to kill itself with the signal and exits 2 (before
+// the runtime installs its own handlers the signal is simply lost). A test that
+// stops the container and expects a clean exit must wait for an action that runs
+// after the handler is installed, such as echo=ready, to show in the output.
 package main
 
 import (
@@ -34,9 +43,13 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
+
+// termExit is the exit code on SIGTERM (term-exit).
+var termExit atomic.Int32
 
 func main() {
 	term := make(chan os.Signal, 1)
@@ -44,7 +57,7 @@ func main() {
 	go func() {
 		<-term
 		fmt.Println("terminated")
-		os.Exit(0)
+		os.Exit(int(termExit.Load()))
 	}()
 	args := os.Args[1:]
 	if len(args) == 0 {
@@ -149,6 +162,12 @@ func run(action string) error {
 	case "ignore-term":
 		signal.Reset(syscall.SIGTERM)
 		signal.Ignore(syscall.SIGTERM)
+	case "term-exit":
+		code, err := strconv.Atoi(arg)
+		if err != nil {
+			return err
+		}
+		termExit.Store(int32(code))
 	case "sleep":
 		if arg == "inf" {
 			for {

@@ -1,0 +1,363 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/berthdev/berth/agent/engine"
+	"github.com/berthdev/berth/agent/registration"
+	"github.com/berthdev/berth/agent/runtime"
+	"github.com/berthdev/berth/agent/secrets"
+	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	"github.com/berthdev/berth/internal/revision"
+	"github.com/berthdev/berth/internal/taskrules"
+)
+
+// InstanceConfig is one container instance of an agent process: the machine it
+// describes and what it runs containers with. `berth agent` has one, on containerd
+// and CNI; `berth hollow` has thousands, each on an in-memory runtime and network,
+// running the same registration, engine and reporting code.
+type InstanceConfig struct {
+	// Registration describes the instance: name, cluster, resources, attributes,
+	// addresses, versions, lease interval.
+	Registration registration.Config
+	// Runtime runs the instance's containers.
+	Runtime runtime.Runtime
+	// Network gives bridge-mode tasks their network; nil fails bridge tasks.
+	Network engine.Network
+	// Dirs is the host filesystem the engine keeps task directories in (default: the
+	// real one).
+	Dirs engine.HostDirs
+	// PullPolicy is the image pull behaviour.
+	PullPolicy runtime.PullPolicy
+	// StateDir holds task volumes and container logs.
+	StateDir string
+	// StatusInterval bounds how often the instance's usage is written (default 10s).
+	StatusInterval time.Duration
+	// Client is the instance's own connection to the apiserver, for its writes and
+	// the Secrets its tasks read; nil uses the agent's. A simulator gives each
+	// instance its own so that one can lose its connection alone.
+	Client client.Client
+}
+
+// Instance runs the tasks bound to one container instance: it registers the instance,
+// renews its heartbeat, hands each task's desired state to its task engine, and
+// reports what runs on it.
+type Instance struct {
+	name, cluster  string
+	statusInterval time.Duration
+	c              client.Client
+	rt             runtime.Runtime
+	eng            *engine.Engine
+	reg            *registration.Registrar
+	secrets        *secrets.Resolver
+	// guard checks tasks against the cluster's container policy before they start.
+	guard *policyGuard
+
+	mu sync.Mutex
+	// uids remembers each known task's UID, to forget its containers once its object
+	// is deleted.
+	uids map[types.NamespacedName]types.UID
+	// usage is what each task the instance accepted holds on it until it stops.
+	usage map[types.UID]taskrules.Resources
+	// partitioned is set while the instance cannot see the apiserver's changes (a
+	// simulated network partition); missed are the tasks that changed meanwhile.
+	partitioned bool
+	missed      map[types.NamespacedName]bool
+	// stop ends the instance's goroutines; done is closed when they have ended.
+	stop context.CancelFunc
+	done chan struct{}
+}
+
+func newInstance(a *Agent, cfg InstanceConfig) (*Instance, error) {
+	if cfg.Runtime == nil {
+		return nil, errors.New("an instance needs a container runtime")
+	}
+	if cfg.StatusInterval == 0 {
+		cfg.StatusInterval = 10 * time.Second
+	}
+	c := cfg.Client
+	if c == nil {
+		c = a.c
+	}
+	reg, err := registration.New(c, cfg.Registration)
+	if err != nil {
+		return nil, err
+	}
+	inst := &Instance{
+		name: cfg.Registration.Name, cluster: cfg.Registration.Cluster, statusInterval: cfg.StatusInterval,
+		c: c, rt: cfg.Runtime, reg: reg, secrets: &secrets.Resolver{Reader: c}, guard: newPolicyGuard(),
+		uids: map[types.NamespacedName]types.UID{}, usage: map[types.UID]taskrules.Resources{},
+		missed: map[types.NamespacedName]bool{}, done: make(chan struct{}),
+	}
+	inst.eng = engine.New(engine.Config{
+		Runtime:    &policyRuntime{Runtime: cfg.Runtime, guard: inst.guard},
+		PullPolicy: cfg.PullPolicy, StateDir: cfg.StateDir, Network: cfg.Network, Dirs: cfg.Dirs,
+		Report: func(r engine.Report) { a.reporter.enqueue(inst, r) },
+		Log:    a.log.WithName("engine").WithValues(logInstance, inst.name),
+	})
+	return inst, nil
+}
+
+// Name is the ContainerInstance's name.
+func (i *Instance) Name() string { return i.name }
+
+// Runtime is the runtime the instance's containers run in.
+func (i *Instance) Runtime() runtime.Runtime { return i.rt }
+
+// Tasks returns the engine's last report of every task the instance runs or ran.
+func (i *Instance) Tasks() []engine.Report { return i.eng.Tasks() }
+
+// prepare rebuilds the instance's state from its runtime and registers it, before
+// any task is handed to its engine: a restarted agent adopts its containers instead
+// of starting second copies.
+func (i *Instance) prepare(ctx context.Context) error {
+	if err := i.eng.Recover(ctx); err != nil {
+		return fmt.Errorf("recovering the containers of instance %s: %w", i.name, err)
+	}
+	// A previous run admitted the tasks it started: the container policy does not
+	// stop them when it was tightened since.
+	i.guard.admitRecovered(i.eng.Unclaimed())
+	return i.registerUntilDone(ctx)
+}
+
+// registerUntilDone retries registration while the apiserver is unreachable: the
+// machine's containers keep running meanwhile.
+func (i *Instance) registerUntilDone(ctx context.Context) error {
+	for {
+		err := i.reg.Register(ctx, i.currentUsage())
+		if err == nil || ctx.Err() != nil {
+			return nil
+		}
+		ctrl.LoggerFrom(ctx).Error(err, "registration failed; retrying")
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(5 * time.Second):
+		}
+	}
+}
+
+// runHeartbeat renews the Lease and writes the instance's usage until ctx ends.
+func (i *Instance) runHeartbeat(ctx context.Context, wg *sync.WaitGroup) {
+	wg.Add(2)
+	go func() { defer wg.Done(); i.reg.Heartbeat(ctx) }()
+	go func() { defer wg.Done(); i.reportUsage(ctx) }()
+}
+
+// reportUsage writes the instance's usage when it changed, at most every
+// statusInterval, and the runtime's health.
+func (i *Instance) reportUsage(ctx context.Context) {
+	t := time.NewTicker(i.statusInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		u := i.currentUsage()
+		if _, err := i.rt.Version(ctx); err != nil {
+			u.RuntimeErr = fmt.Errorf("the container runtime is not reachable: %w", err)
+		}
+		if err := i.reg.Report(ctx, u); err != nil && ctx.Err() == nil {
+			ctrl.LoggerFrom(ctx).Error(err, "reporting instance usage")
+		}
+	}
+}
+
+// currentUsage sums what the tasks on the instance hold, for its status: every task
+// it accepted that has not STOPPED, counted from the engine's own reports.
+func (i *Instance) currentUsage() registration.Usage {
+	var u registration.Usage
+	stopped := map[types.UID]bool{}
+	for _, r := range i.eng.Tasks() {
+		switch r.LastStatus {
+		case ecsv1alpha1.TaskRunning:
+			u.Running++
+		case ecsv1alpha1.TaskStopped:
+			stopped[r.UID] = true
+		default:
+			u.Pending++
+		}
+	}
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	for uid, req := range i.usage {
+		if stopped[uid] {
+			continue
+		}
+		u.CPU += req.CPU
+		u.Memory += req.Memory
+		u.TCPPorts = append(u.TCPPorts, req.TCPPorts...)
+		u.UDPPorts = append(u.UDPPorts, req.UDPPorts...)
+	}
+	return u
+}
+
+// sync hands task t's desired state to the engine.
+func (i *Instance) sync(ctx context.Context, a *Agent, t *ecsv1alpha1.Task) error {
+	key := client.ObjectKeyFromObject(t)
+	i.mu.Lock()
+	old, known := i.uids[key]
+	i.uids[key] = t.UID
+	i.mu.Unlock()
+	if known && old != t.UID {
+		i.forgetUID(old) // deleted and re-created under the same name
+	}
+	d, err := i.desired(ctx, a, t)
+	if err == nil {
+		err = i.admit(ctx, a, t, d)
+	}
+	if err != nil {
+		var failure *startFailure
+		if errors.As(err, &failure) {
+			i.release(t.UID)
+			return a.reporter.failed(ctx, i, t, failure.reason)
+		}
+		return err
+	}
+	i.eng.Update(d)
+	return nil
+}
+
+// forget is for a task whose object is gone: its containers are stopped and removed.
+func (i *Instance) forget(key types.NamespacedName) {
+	i.mu.Lock()
+	uid, ok := i.uids[key]
+	delete(i.uids, key)
+	i.mu.Unlock()
+	if ok {
+		i.forgetUID(uid)
+	}
+}
+
+func (i *Instance) forgetUID(uid types.UID) {
+	i.release(uid)
+	i.guard.forget(uid)
+	i.eng.Forget(uid)
+}
+
+// forgetOrphans stops and removes the containers of tasks whose objects are gone
+// (deleted while the agent was down, as when a Service is deleted meanwhile). It runs
+// after the cache synced and every cached task was handed to the engine; a task is an
+// orphan only if no cached task has its UID (the engine's workers claim recovered
+// containers asynchronously, so "unclaimed" alone is not proof).
+func (i *Instance) forgetOrphans(ctx context.Context) {
+	i.mu.Lock()
+	known := make(map[types.UID]bool, len(i.uids))
+	for _, uid := range i.uids {
+		known[uid] = true
+	}
+	i.mu.Unlock()
+	for _, uid := range i.eng.Unclaimed() {
+		if known[uid] {
+			continue
+		}
+		ctrl.LoggerFrom(ctx).Info("removing the containers of a task that no longer exists", logTaskUID, uid)
+		i.eng.Forget(uid)
+	}
+}
+
+// startFailure is a task that cannot start until its spec or its references change.
+type startFailure struct{ reason string }
+
+func (e *startFailure) Error() string { return e.reason }
+
+// desired builds the engine's view of a task: its revision, environment and
+// credentials.
+func (i *Instance) desired(ctx context.Context, a *Agent, t *ecsv1alpha1.Task) (engine.Desired, error) {
+	d := engine.Desired{
+		Task: client.ObjectKeyFromObject(t), UID: t.UID, Overrides: t.Spec.Overrides,
+		DesiredStatus: t.Spec.DesiredStatus, StopCode: t.Spec.StopCode, StopReason: t.Spec.StopReason,
+		Status: t.Status.DeepCopy(),
+	}
+	ref, err := revision.ParseRef(t.Spec.TaskDefinition)
+	if err != nil {
+		return d, &startFailure{reason: "spec.taskDefinition: " + err.Error()}
+	}
+	if n := t.Status.TaskDefinitionRevision; n > 0 {
+		ref.Revision = n
+	}
+	res, err := a.revs.Resolve(ctx, t.Namespace, ref)
+	if err != nil {
+		if d.DesiredStatus == ecsv1alpha1.DesiredStopped {
+			return d, nil // stop whatever runs; the revision is not needed for that
+		}
+		if revision.IsNotFound(err) {
+			return d, &startFailure{reason: err.Error()}
+		}
+		return d, err
+	}
+	d.Revision, d.Spec = res.Ref.String(), res.Spec
+	if d.DesiredStatus == ecsv1alpha1.DesiredStopped {
+		return d, nil
+	}
+	env, err := i.secrets.Env(ctx, t.Namespace, res.Spec)
+	if err != nil {
+		var missing *secrets.MissingError
+		if errors.As(err, &missing) {
+			return d, &startFailure{reason: "CannotPullContainerSecrets: " + missing.Error()}
+		}
+		return d, err
+	}
+	d.Env = map[string]map[string]string{}
+	for _, c := range res.Spec.ContainerDefinitions {
+		d.Env[c.Name] = i.metadataEnv(t, res.Ref.String(), c.Name)
+		for k, v := range env[c.Name] {
+			d.Env[c.Name][k] = v
+		}
+	}
+	auth, err := i.secrets.RegistryAuth(ctx, t.Namespace, res.Spec)
+	if err != nil {
+		return d, &startFailure{reason: "CannotPullContainerError: " + err.Error()}
+	}
+	d.Auth = map[string]*runtime.Auth{}
+	for _, c := range res.Spec.ContainerDefinitions {
+		if cred := auth[c.Name]; cred != nil {
+			d.Auth[secrets.RegistryHost(c.Image)] = cred
+		}
+	}
+	if req, err := taskrules.TaskResources(res.Spec, t.Spec.Overrides); err == nil {
+		i.mu.Lock()
+		i.usage[t.UID] = req
+		i.mu.Unlock()
+	}
+	return d, nil
+}
+
+// Environment variables the agent gives every container, as the ECS agent gives
+// ECS_CONTAINER_METADATA_URI: where the container runs. They are the lowest layer of
+// the environment, so the task definition, secrets and overrides can replace them.
+const (
+	EnvCluster           = "BERTH_CLUSTER"
+	EnvContainerInstance = "BERTH_CONTAINER_INSTANCE"
+	EnvTask              = "BERTH_TASK"
+	EnvTaskDefinition    = "BERTH_TASK_DEFINITION"
+	EnvContainerName     = "BERTH_CONTAINER_NAME"
+)
+
+// metadataEnv is the metadata environment of container name of task t, which runs
+// revision rev ("family:N").
+func (i *Instance) metadataEnv(t *ecsv1alpha1.Task, rev, name string) map[string]string {
+	return map[string]string{
+		EnvCluster:           i.cluster,
+		EnvContainerInstance: i.name,
+		EnvTask:              t.Namespace + "/" + t.Name,
+		EnvTaskDefinition:    rev,
+		EnvContainerName:     name,
+	}
+}
+
+func (i *Instance) release(uid types.UID) {
+	i.mu.Lock()
+	delete(i.usage, uid)
+	i.mu.Unlock()
+}

@@ -1,0 +1,138 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+
+	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/berthdev/berth/agent/network"
+	"github.com/berthdev/berth/agent/registration"
+	"github.com/berthdev/berth/agent/runtime"
+	"github.com/berthdev/berth/agent/runtime/containerd"
+	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	"github.com/berthdev/berth/internal/kube"
+	"github.com/berthdev/berth/internal/version"
+)
+
+// Node is `berth agent`: one container instance on this machine's containerd and
+// CNI, with the HTTP endpoint, log rotation and cleanup beside it.
+type Node struct {
+	opts  Options
+	agent *Agent
+	inst  *Instance
+}
+
+// Run runs the agent until ctx ends. Containers keep running when it returns.
+func Run(ctx context.Context, o Options) error {
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	n, err := New(ctx, o)
+	if err != nil {
+		return err
+	}
+	return n.Run(ctx)
+}
+
+// New connects to containerd and describes this machine; it does not contact the
+// apiserver yet.
+func New(ctx context.Context, o Options) (*Node, error) {
+	cfg, err := kube.RESTConfig(o.Kubeconfig, o.QPS, o.Burst)
+	if err != nil {
+		return nil, err
+	}
+	cfg.UserAgent = "berth-agent/" + o.Name
+	c, err := client.New(cfg, client.Options{Scheme: kube.Scheme})
+	if err != nil {
+		return nil, err
+	}
+	// Only this instance's tasks: the apiserver filters with the CRD's selectable field.
+	ch, err := NewCache(cfg, o.Cluster, fields.OneTermEqualSelector(ecsv1alpha1.TaskFieldContainerInstance, o.Name))
+	if err != nil {
+		return nil, err
+	}
+	rt, err := containerd.New(ctx, containerd.Options{
+		Address: o.ContainerdAddress, Namespace: o.Namespace, Snapshotter: o.Snapshotter,
+		HostsDir: o.RegistryConfigDir, RuncRoot: o.RuncRoot, FIFODir: filepath.Join(o.StateDir, "fifo"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("connecting to containerd at %s: %w", o.ContainerdAddress, err)
+	}
+	log := ctrl.LoggerFrom(ctx).WithValues(logInstance, o.Name, logCluster, o.Cluster)
+	nw, err := network.New(network.Config{
+		StateDir: o.StateDir, PluginDirs: filepath.SplitList(o.CNIPluginDir), Subnet: o.BridgeSubnet, Bridge: o.Bridge,
+		Log: log.WithName("network"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bridge networking: %w", err)
+	}
+	reg, err := machineRegistration(ctx, o, rt)
+	if err != nil {
+		return nil, err
+	}
+	a, err := NewAgent(Config{Client: c, Cache: ch, Log: log}, InstanceConfig{
+		Registration: reg, Runtime: rt, Network: nw, PullPolicy: runtime.PullPolicy(o.PullPolicy),
+		StateDir: o.StateDir, StatusInterval: o.StatusInterval,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Node{opts: o, agent: a, inst: a.Instance(o.Name)}, nil
+}
+
+// NewCache builds the cache of an agent process: the Tasks that tasks selects (the
+// apiserver filters them), task definition revisions only (not every
+// ControllerRevision of the cluster), and the instances' Cluster only. Nothing the
+// agent does reads managed fields, which are most of a cached task's memory.
+func NewCache(cfg *rest.Config, cluster string, tasks fields.Selector) (cache.Cache, error) {
+	family, err := labels.Parse(ecsv1alpha1.LabelFamily)
+	if err != nil {
+		return nil, err
+	}
+	return cache.New(cfg, cache.Options{
+		Scheme:           kube.Scheme,
+		DefaultTransform: cache.TransformStripManagedFields(),
+		ByObject: map[client.Object]cache.ByObject{
+			&ecsv1alpha1.Task{}:          {Field: tasks},
+			&appsv1.ControllerRevision{}: {Label: family},
+			&ecsv1alpha1.Cluster{}:       {Field: fields.OneTermEqualSelector("metadata.name", cluster)},
+		},
+	})
+}
+
+// machineRegistration describes this machine: containerd's version, its cores and
+// memory, its attributes and addresses.
+func machineRegistration(ctx context.Context, o Options, rt runtime.Runtime) (registration.Config, error) {
+	rtVersion, err := rt.Version(ctx)
+	if err != nil {
+		return registration.Config{}, fmt.Errorf("asking containerd for its version: %w", err)
+	}
+	cpu, mem, err := registration.DetectResources(o.ReservedMemoryMiB)
+	if err != nil {
+		return registration.Config{}, err
+	}
+	attrs := registration.BuiltinAttributes(o.Zone)
+	for k, v := range o.Attributes {
+		attrs[k] = v
+	}
+	return registration.Config{
+		Name: o.Name, Cluster: o.Cluster, CPU: cpu, Memory: mem, Attributes: attrs,
+		Addresses: registration.DetectAddresses(), AgentVersion: version.Version,
+		RuntimeName: "containerd", RuntimeVersion: rtVersion, LeaseInterval: o.LeaseInterval,
+	}, nil
+}
+
+// Run serves the instance's tasks until ctx ends, with the housekeeping beside it.
+func (n *Node) Run(ctx context.Context) error {
+	stop := n.startHousekeeping(ctx)
+	defer stop()
+	return n.agent.Run(ctx)
+}

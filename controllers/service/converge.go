@@ -1,0 +1,174 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	"github.com/berthdev/berth/internal/deployment"
+	"github.com/berthdev/berth/internal/taskrules"
+)
+
+// Convergence: internal/deployment's planner decides, from the classified live tasks,
+// what to stop and how many to start within the deployment's bounds; this file
+// carries out the stops and hands the starts to launch.
+
+// maxParallelWrites bounds the independent writes (stops, deletes) of one pass.
+const maxParallelWrites = 16
+
+// converge starts and stops tasks as the deployment arithmetic plans.
+func (r *Reconciler) converge(ctx context.Context, s *state) error {
+	if s.primary == nil {
+		return nil
+	}
+	if s.newDeployment {
+		// A deployment is recorded in status before any task is created in its name:
+		// if that write fails (a stale cache, another manager), nothing was done for
+		// it, and the retry starts it again, Event included. The status write requeues
+		// the service.
+		return nil
+	}
+	key := client.ObjectKeyFromObject(s.svc).String()
+	if !r.cacheCaughtUp(key, s) {
+		// Our last writes are not in the cache yet; acting now would repeat them.
+		// Their watch events requeue the service; the deadline is a safety net.
+		s.requeueAt(s.now.Add(r.Expectations.TTL))
+		return nil
+	}
+	s.plan = deployment.Next(s.planInput())
+	defer s.reportTaskWrites(ctx)
+	if err := r.stopPlanned(ctx, s, key); err != nil {
+		return err
+	}
+	return r.launch(ctx, s, key)
+}
+
+// cacheCaughtUp reports whether the cache shows the tasks this manager created and
+// stopped for the service.
+func (r *Reconciler) cacheCaughtUp(key string, s *state) bool {
+	seen := make(map[string]bool, len(s.tasks)) // name -> asked to stop
+	for _, t := range s.tasks {
+		seen[t.Name] = t.Spec.DesiredStatus == ecsv1alpha1.DesiredStopped
+	}
+	return r.Expectations.Satisfied(key, s.now, func(name string) (bool, bool) { stopping, ok := seen[name]; return ok, stopping })
+}
+
+// planInput is the planner's view of the service: its bounds and live tasks.
+func (s *state) planInput() deployment.Input {
+	dc := s.svc.Spec.DeploymentConfiguration
+	in := deployment.Input{
+		Desired:               s.desired,
+		MinimumHealthyPercent: valueOr(dc.MinimumHealthyPercent, 100),
+		MaximumPercent:        valueOr(dc.MaximumPercent, 200),
+		Frozen:                s.primary.RolloutState == ecsv1alpha1.RolloutFailed,
+	}
+	for _, lt := range s.live {
+		in.Tasks = append(in.Tasks, lt.plan)
+	}
+	return in
+}
+
+// stopPlanned stops the tasks the plan names, in parallel, and expects the stops it
+// made, also when one failed.
+func (r *Reconciler) stopPlanned(ctx context.Context, s *state, key string) error {
+	byName := make(map[string]*liveTask, len(s.live))
+	for i := range s.live {
+		byName[s.live[i].task.Name] = &s.live[i]
+	}
+	done, err := parallel(ctx, len(s.plan.Stop), func(i int) error {
+		lt := byName[s.plan.Stop[i]]
+		code, reason := stopFor(lt, s.primary.ID)
+		return r.stopTask(ctx, lt.task, code, reason)
+	})
+	for i, ok := range done {
+		if ok {
+			s.stopped = append(s.stopped, s.plan.Stop[i])
+		}
+	}
+	r.Expectations.ExpectStops(key, s.stopped, s.now)
+	return err
+}
+
+// stopFor is the stop code and reason of a planned stop: the judgment's when it made
+// one, else a scale-in (a primary task) or a replacement (an older deployment's).
+func stopFor(lt *liveTask, primaryID string) (ecsv1alpha1.StopCode, string) {
+	code, reason := lt.stopCode, lt.stopReason
+	if code == "" {
+		code = ecsv1alpha1.StopServiceSchedulerInitiated
+	}
+	if reason == "" {
+		if lt.plan.Primary {
+			reason = "Scaling in: the service needs fewer tasks"
+		} else {
+			reason = "Replaced by deployment " + primaryID
+		}
+	}
+	return code, reason
+}
+
+// stopTask asks a task to stop with a merge patch of only the stop fields, leaving the
+// rest of the object (and the cached copy) alone.
+func (r *Reconciler) stopTask(ctx context.Context, t *ecsv1alpha1.Task, code ecsv1alpha1.StopCode, reason string) error {
+	patch, err := json.Marshal(map[string]any{"spec": map[string]any{
+		"desiredStatus": ecsv1alpha1.DesiredStopped, "stopCode": code, "stopReason": taskrules.TruncateReason(reason),
+	}})
+	if err != nil {
+		return err
+	}
+	target := &ecsv1alpha1.Task{ObjectMeta: metav1.ObjectMeta{Name: t.Name, Namespace: t.Namespace}}
+	if err := r.Client.Patch(ctx, target, client.RawPatch(types.MergePatchType, patch), client.FieldOwner(ecsv1alpha1.FieldManagerManager)); client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("stopping task %s: %w", t.Name, err)
+	}
+	return nil
+}
+
+// reportTaskWrites logs and announces the tasks this pass created and stopped, also
+// when a later write of the pass failed.
+func (s *state) reportTaskWrites(ctx context.Context) {
+	if len(s.started) > 0 {
+		ctrl.LoggerFrom(ctx).Info("started tasks", "count", len(s.started), "deployment", s.primary.ID)
+		s.writtenEvent("TasksStarted", "Scale", "has started %d tasks: %s", len(s.started), listNames(s.started))
+	}
+	if len(s.stopped) > 0 {
+		ctrl.LoggerFrom(ctx).Info("stopped tasks", "count", len(s.stopped))
+		s.writtenEvent("TasksStopped", "Scale", "has stopped %d tasks: %s", len(s.stopped), listNames(s.stopped))
+	}
+}
+
+// listNames shortens a list of task names for an Event's note.
+func listNames(names []string) string {
+	const shown = 10
+	if len(names) <= shown {
+		return strings.Join(names, " ")
+	}
+	return strings.Join(names[:shown], " ") + fmt.Sprintf(" and %d more", len(names)-shown)
+}
+
+// parallel runs n independent writes, at most maxParallelWrites at once, and returns
+// which succeeded and the first error (by index). Writes after a failure still run:
+// each is independent, and the caller records every one that was made. Writes not
+// attempted because ctx ended count as failed.
+func parallel(ctx context.Context, n int, write func(i int) error) ([]bool, error) {
+	errs, ran := make([]error, n), make([]bool, n)
+	workqueue.ParallelizeUntil(ctx, maxParallelWrites, n, func(i int) { errs[i], ran[i] = write(i), true })
+	done := make([]bool, n)
+	var first error
+	for i, err := range errs {
+		if !ran[i] { // the context ended first
+			err = fmt.Errorf("not attempted: %w", context.Cause(ctx))
+		}
+		done[i] = err == nil
+		if err != nil && first == nil {
+			first = err
+		}
+	}
+	return done, first
+}

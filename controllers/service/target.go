@@ -1,0 +1,85 @@
+package service
+
+import (
+	"context"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	"github.com/berthdev/berth/internal/placement"
+	"github.com/berthdev/berth/internal/revision"
+)
+
+// resolveTarget resolves spec.taskDefinition and checks the placement expressions,
+// the load balancers and the cluster's container policy. A service whose target
+// cannot be resolved or is refused keeps its current deployments running.
+func (r *Reconciler) resolveTarget(ctx context.Context, s *state) error {
+	ref, err := revision.ParseRef(s.svc.Spec.TaskDefinition)
+	if err != nil {
+		s.reject(ecsv1alpha1.ReasonInvalidSpec, "spec.taskDefinition: %v", err)
+		return nil
+	}
+	target, err := r.Resolver.Resolve(ctx, s.svc.Namespace, ref)
+	if revision.IsNotFound(err) {
+		if r.registrationPending(ctx, s.svc.Namespace, ref.Family) {
+			// Applied together with its TaskDefinition: said on the condition, but no
+			// Warning for what the next TaskDefinition status write resolves.
+			s.reject(ecsv1alpha1.ReasonRevisionNotFound, "spec.taskDefinition: %v; the task definition is being registered", err)
+			s.rejectQuietly = true
+			return nil
+		}
+		s.reject(ecsv1alpha1.ReasonRevisionNotFound, "spec.taskDefinition: %v", err)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	svcConstraints, err := placement.ParseConstraints(s.svc.Spec.PlacementConstraints)
+	if err != nil {
+		s.reject(ecsv1alpha1.ReasonInvalidSpec, "spec.%v", err)
+		return nil
+	}
+	tdConstraints, err := placement.ParseTaskDefinitionConstraints(target.Spec.PlacementConstraints)
+	if err != nil {
+		s.reject(ecsv1alpha1.ReasonInvalidSpec, "task definition %s: spec.%v", target.Ref, err)
+		return nil
+	}
+	for i, lb := range s.svc.Spec.LoadBalancers {
+		if !publishesPort(target.Spec, lb.ContainerName, lb.ContainerPort) {
+			s.reject(ecsv1alpha1.ReasonInvalidSpec, "spec.loadBalancers[%d]: task definition %s has no container %q with a port mapping for containerPort %d",
+				i, target.Ref, lb.ContainerName, lb.ContainerPort)
+			return nil
+		}
+	}
+	if msg := s.policyViolation(target.Ref, target.Spec); msg != "" {
+		s.reject(ecsv1alpha1.ReasonContainerPolicyViolation, "%s", msg)
+		return nil
+	}
+	s.target = target
+	s.constraints = append(svcConstraints, tdConstraints...)
+	return nil
+}
+
+// registrationPending reports whether the family's TaskDefinition exists and its
+// current spec is about to be registered.
+func (r *Reconciler) registrationPending(ctx context.Context, namespace, family string) bool {
+	var td ecsv1alpha1.TaskDefinition
+	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: namespace, Name: family}, &td); err != nil {
+		return false
+	}
+	return revision.RegistrationPending(&td)
+}
+
+func publishesPort(spec *ecsv1alpha1.TaskDefinitionSpec, container string, port int32) bool {
+	for _, c := range spec.ContainerDefinitions {
+		if c.Name != container {
+			continue
+		}
+		for _, p := range c.PortMappings {
+			if p.ContainerPort == port {
+				return true
+			}
+		}
+	}
+	return false
+}
