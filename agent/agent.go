@@ -177,7 +177,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	engineErr := make(chan error, len(a.instances))
 	for _, inst := range a.instanceList() {
-		ictx, cancel := context.WithCancel(ctrl.LoggerInto(ctx, a.log.WithValues(logInstance, inst.name)))
+		ictx, cancel := context.WithCancel(ctrl.LoggerInto(ctx, inst.log))
 		inst.mu.Lock()
 		inst.stop = cancel
 		inst.mu.Unlock()
@@ -247,7 +247,7 @@ func (a *Agent) prepareAll(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			for inst := range work {
-				errs <- inst.prepare(ctrl.LoggerInto(ctx, a.log.WithValues(logInstance, inst.name)))
+				errs <- inst.prepare(ctrl.LoggerInto(ctx, inst.log))
 			}
 		}()
 	}
@@ -384,7 +384,7 @@ func (a *Agent) sync(ctx context.Context, key types.NamespacedName) error {
 	if inst == nil || inst.skip(key) {
 		return nil
 	}
-	ictx := ctrl.LoggerInto(ctx, a.log.WithValues(logInstance, inst.name))
+	ictx := ctrl.LoggerInto(ctx, inst.log)
 	if err != nil {
 		inst.forget(key)
 		return nil

@@ -18,6 +18,7 @@ import (
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
 	"github.com/berthdev/berth/internal/revision"
 	"github.com/berthdev/berth/internal/taskrules"
+	"github.com/go-logr/logr"
 )
 
 // InstanceConfig is one container instance of an agent process: the machine it
@@ -51,7 +52,9 @@ type InstanceConfig struct {
 // renews its heartbeat, hands each task's desired state to its task engine, and
 // reports what runs on it.
 type Instance struct {
-	name, cluster  string
+	name, cluster string
+	// log is the agent's logger with the instance's name.
+	log            logr.Logger
 	statusInterval time.Duration
 	c              client.Client
 	rt             runtime.Runtime
@@ -97,11 +100,13 @@ func newInstance(a *Agent, cfg InstanceConfig) (*Instance, error) {
 		uids: map[types.NamespacedName]types.UID{}, usage: map[types.UID]taskrules.Resources{},
 		missed: map[types.NamespacedName]bool{}, done: make(chan struct{}),
 	}
+	inst.log = a.log.WithValues(logInstance, inst.name)
 	inst.eng = engine.New(engine.Config{
 		Runtime:    &policyRuntime{Runtime: cfg.Runtime, guard: inst.guard},
 		PullPolicy: cfg.PullPolicy, StateDir: cfg.StateDir, Network: cfg.Network, Dirs: cfg.Dirs,
+		Cluster: inst.cluster, Instance: inst.name,
 		Report: func(r engine.Report) { a.reporter.enqueue(inst, r) },
-		Log:    a.log.WithName("engine").WithValues(logInstance, inst.name),
+		Log:    inst.log.WithName("engine"),
 	})
 	return inst, nil
 }
@@ -308,12 +313,14 @@ func (i *Instance) desired(ctx context.Context, a *Agent, t *ecsv1alpha1.Task) (
 		}
 		return d, err
 	}
-	d.Env = map[string]map[string]string{}
-	for _, c := range res.Spec.ContainerDefinitions {
-		d.Env[c.Name] = i.metadataEnv(t, res.Ref.String(), c.Name)
-		for k, v := range env[c.Name] {
-			d.Env[c.Name][k] = v
+	for name, vals := range env {
+		if len(vals) == 0 {
+			continue // most containers read no secret: keep nothing for them
 		}
+		if d.Env == nil {
+			d.Env = map[string]map[string]string{}
+		}
+		d.Env[name] = vals
 	}
 	auth, err := i.secrets.RegistryAuth(ctx, t.Namespace, res.Spec)
 	if err != nil {
@@ -331,29 +338,6 @@ func (i *Instance) desired(ctx context.Context, a *Agent, t *ecsv1alpha1.Task) (
 		i.mu.Unlock()
 	}
 	return d, nil
-}
-
-// Environment variables the agent gives every container, as the ECS agent gives
-// ECS_CONTAINER_METADATA_URI: where the container runs. They are the lowest layer of
-// the environment, so the task definition, secrets and overrides can replace them.
-const (
-	EnvCluster           = "BERTH_CLUSTER"
-	EnvContainerInstance = "BERTH_CONTAINER_INSTANCE"
-	EnvTask              = "BERTH_TASK"
-	EnvTaskDefinition    = "BERTH_TASK_DEFINITION"
-	EnvContainerName     = "BERTH_CONTAINER_NAME"
-)
-
-// metadataEnv is the metadata environment of container name of task t, which runs
-// revision rev ("family:N").
-func (i *Instance) metadataEnv(t *ecsv1alpha1.Task, rev, name string) map[string]string {
-	return map[string]string{
-		EnvCluster:           i.cluster,
-		EnvContainerInstance: i.name,
-		EnvTask:              t.Namespace + "/" + t.Name,
-		EnvTaskDefinition:    rev,
-		EnvContainerName:     name,
-	}
 }
 
 func (i *Instance) release(uid types.UID) {

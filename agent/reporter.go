@@ -80,7 +80,7 @@ func newReportLimiter() workqueue.TypedRateLimiter[types.NamespacedName] {
 // enqueue is an engine's Report callback.
 func (r *reporter) enqueue(inst *Instance, rep engine.Report) {
 	r.mu.Lock()
-	r.pending[rep.Task] = pendingReport{inst: inst, rep: rep.DeepCopy()}
+	r.pending[rep.Task] = pendingReport{inst: inst, rep: rep} // read-only, see engine.Config.Report
 	r.mu.Unlock()
 	if transitional(rep.LastStatus) {
 		r.queue.AddAfter(rep.Task, transitionalDelay)

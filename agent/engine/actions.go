@@ -30,9 +30,11 @@ const (
 // gives (or a malformed reference) fails the task with the registry's message as the
 // container's reason. A stop interrupts the pull.
 func (w *worker) pull(ctx context.Context, c *container) {
-	if img, ok := w.pulls[c.image]; ok {
-		c.known, c.digest = containerPulled, img.Digest
-		return
+	for _, p := range w.pulls {
+		if p.image == c.image {
+			c.known, c.digest = containerPulled, p.digest
+			return
+		}
 	}
 	pctx, done := w.mb.interruptible(ctx)
 	defer done()
@@ -49,7 +51,7 @@ func (w *worker) pull(ctx context.Context, c *container) {
 	if img.PullError != nil {
 		w.log.Info("pull failed, using the cached image", logImage, c.image, logReason, img.PullError.Error())
 	}
-	w.pulls[c.image] = img
+	w.pulls = append(w.pulls, pulled{image: c.image, digest: img.Digest})
 	c.known, c.digest = containerPulled, img.Digest
 }
 
@@ -217,6 +219,9 @@ func (w *worker) startHealthCheck(ctx context.Context, c *container) {
 	}
 	w.stopHealthCheck(c)
 	hctx, cancel := context.WithCancel(ctx)
+	if w.healthCancel == nil {
+		w.healthCancel = map[string]context.CancelFunc{}
+	}
 	w.healthCancel[c.name] = cancel
 	started := c.startedAt
 	if started.IsZero() {

@@ -220,10 +220,15 @@ func (e *Engine) resync(ctx context.Context) error {
 		return err
 	}
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	for uid, w := range e.workers {
+	workers := make([]*worker, 0, len(e.workers))
+	for _, w := range e.workers {
+		workers = append(workers, w)
+	}
+	e.mu.Unlock()
+	// Outside e.mu: a message to a parked worker starts it, which takes e.mu.
+	for _, w := range workers {
 		byID := map[string]runtime.ContainerInfo{}
-		for _, info := range groups[uid] {
+		for _, info := range groups[w.uid] {
 			byID[info.ID] = info
 		}
 		w.mb.putEvent(event{kind: eventObserved, observed: byID, epoch: epoch})
@@ -318,11 +323,36 @@ func (e *Engine) startWorkers(ctx context.Context) {
 	}
 }
 
+// wake starts the goroutine of parked worker w; while the engine does not run, the
+// worker stays parked (startWorkers starts every worker), and a forgotten worker
+// stays gone.
+func (e *Engine) wake(w *worker) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.workers[w.uid] != w || e.runCtx == nil {
+		w.mb.unpark()
+		return
+	}
+	e.wg.Add(1)
+	go w.run(e.runCtx)
+}
+
+// stopWorkers waits until no worker runs, then ends the health checks of every task:
+// after it, nothing of the engine runs but its containers.
 func (e *Engine) stopWorkers() {
 	e.mu.Lock()
 	e.runCtx = nil
 	e.mu.Unlock()
 	e.wg.Wait()
+	e.mu.Lock()
+	workers := make([]*worker, 0, len(e.workers))
+	for _, w := range e.workers {
+		workers = append(workers, w)
+	}
+	e.mu.Unlock()
+	for _, w := range workers {
+		w.stopHealthChecks()
+	}
 }
 
 // consume dispatches events until the stream ends (its error) or ctx ends.

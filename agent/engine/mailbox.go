@@ -51,15 +51,50 @@ type mailbox struct {
 	// or a forget arrives.
 	interrupt context.CancelFunc
 	notify    chan struct{}
+	// parked is set while the worker's goroutine has ended for lack of work; the next
+	// message calls wake, which starts a new one.
+	parked bool
+	wake   func()
 }
 
-func newMailbox() *mailbox { return &mailbox{notify: make(chan struct{}, 1)} }
+// newMailbox returns an empty mailbox whose parked worker wake starts again.
+func newMailbox(wake func()) *mailbox {
+	return &mailbox{notify: make(chan struct{}, 1), wake: wake}
+}
 
-func (m *mailbox) signal() {
+// signal tells the worker there is news: a running worker wakes from its wait, a
+// parked one is started again. Callers hold m.mu; the returned function, called once
+// m.mu is released, starts the parked worker.
+func (m *mailbox) signalLocked() (after func()) {
 	select {
 	case m.notify <- struct{}{}:
 	default:
 	}
+	if !m.parked || m.wake == nil {
+		return func() {}
+	}
+	m.parked = false
+	return m.wake
+}
+
+// park ends the worker's goroutine when nothing is waiting in the mailbox (it returns
+// true: the caller returns); with something waiting it returns false and the worker
+// carries on.
+func (m *mailbox) park() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.desired != nil || len(m.events) > 0 || m.forget {
+		return false
+	}
+	m.parked = true
+	return true
+}
+
+// unpark undoes a wake that could not start the worker (the engine is not running).
+func (m *mailbox) unpark() {
+	m.mu.Lock()
+	m.parked = true
+	m.mu.Unlock()
 }
 
 // stopping reports whether a stop or forget is waiting. Callers hold m.mu.
@@ -71,7 +106,6 @@ func (m *mailbox) stoppingLocked() bool {
 // survives a newer RUNNING (a stopped task never runs again).
 func (m *mailbox) putDesired(d Desired) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	if old := m.desired; old != nil && old.DesiredStatus == ecsv1alpha1.DesiredStopped && d.DesiredStatus != ecsv1alpha1.DesiredStopped {
 		d.DesiredStatus, d.StopCode, d.StopReason = old.DesiredStatus, old.StopCode, old.StopReason
 	}
@@ -79,24 +113,28 @@ func (m *mailbox) putDesired(d Desired) {
 	if m.stoppingLocked() && m.interrupt != nil {
 		m.interrupt()
 	}
-	m.signal()
+	wake := m.signalLocked()
+	m.mu.Unlock()
+	wake()
 }
 
 func (m *mailbox) putEvent(ev event) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	m.events = append(m.events, ev)
-	m.signal()
+	wake := m.signalLocked()
+	m.mu.Unlock()
+	wake()
 }
 
 func (m *mailbox) putForget() {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	m.forget = true
 	if m.interrupt != nil {
 		m.interrupt()
 	}
-	m.signal()
+	wake := m.signalLocked()
+	m.mu.Unlock()
+	wake()
 }
 
 // take empties the mailbox.

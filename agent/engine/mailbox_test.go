@@ -28,7 +28,7 @@ func TestMailbox(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			m := newMailbox()
+			m := newMailbox(nil)
 			for _, d := range tc.puts {
 				m.putDesired(d)
 			}
@@ -41,7 +41,7 @@ func TestMailbox(t *testing.T) {
 }
 
 func TestMailboxInterrupts(t *testing.T) {
-	m := newMailbox()
+	m := newMailbox(nil)
 	ctx, done := m.interruptible(context.Background())
 	m.putEvent(event{kind: eventExit})
 	m.putDesired(Desired{DesiredStatus: ecsv1alpha1.DesiredRunning})

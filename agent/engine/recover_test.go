@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -324,7 +325,7 @@ func TestSecretsNeverLogged(t *testing.T) {
 	h.waitFor(d.UID, "STOPPED", hasStatus(ecsv1alpha1.TaskStopped))
 
 	s, _ := h.rt.Spec(id(d, "app"))
-	if !cmp.Equal([]string(s.Env), []string{"DB_PASSWORD=hunter2-secret"}) {
+	if !slices.Contains([]string(s.Env), "DB_PASSWORD=hunter2-secret") {
 		t.Errorf("container env = %v", s.Env)
 	}
 	mu.Lock()

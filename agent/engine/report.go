@@ -69,11 +69,14 @@ func (w *worker) publish() {
 	if w.published != nil && reflect.DeepEqual(*w.published, r) {
 		return
 	}
-	r = r.DeepCopy()
+	// report builds every slice afresh and its timestamps point at values that are
+	// never changed, so this one report is shared, read-only, by the worker, Tasks
+	// (which copies it out) and the Report callback: a host with tens of thousands of
+	// tasks (berth hollow) keeps one copy of each.
 	w.published = &r
-	w.e.storeReport(w.uid, r.DeepCopy())
+	w.e.storeReport(w.uid, r)
 	w.log.V(1).Info("reporting", logStatus, r.LastStatus, logHealth, r.HealthStatus)
-	w.e.cfg.Report(r.DeepCopy())
+	w.e.cfg.Report(r)
 }
 
 // publishStatus publishes only if lastStatus changed since the last report.

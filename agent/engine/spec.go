@@ -40,6 +40,8 @@ type taskInput struct {
 	overrides *ecsv1alpha1.TaskOverrides
 	env       map[string]map[string]string
 	stateDir  string
+	// cluster and instance are where the engine runs (the metadata environment).
+	cluster, instance string
 	// netns is the task's network namespace in bridge mode, once set up.
 	netns string
 }
@@ -186,7 +188,7 @@ func containerSpec(in *taskInput, def *ecsv1alpha1.ContainerDefinition) (runtime
 			runtime.LabelContainer: def.Name,
 			runtime.LabelRevision:  in.revision,
 		},
-		Env:            environment(def, ov, in.env[def.Name]),
+		Env:            environment(def, ov, in.metadata(def.Name), in.env[def.Name]),
 		EntryPoint:     def.EntryPoint,
 		Command:        def.Command,
 		WorkingDir:     def.WorkingDirectory,
@@ -220,11 +222,25 @@ func containerSpec(in *taskInput, def *ecsv1alpha1.ContainerDefinition) (runtime
 	return s, nil
 }
 
-// environment merges, later ones winning: the agent's resolved secrets and
-// environment files, the definition's environment, the override's environment. The
-// result is sorted by name.
-func environment(def *ecsv1alpha1.ContainerDefinition, ov *ecsv1alpha1.ContainerOverride, resolved map[string]string) []string {
-	env := make(map[string]string, len(resolved)+len(def.Environment))
+// metadata is the metadata environment of container name of the task: where it runs.
+func (in *taskInput) metadata(name string) map[string]string {
+	return map[string]string{
+		EnvCluster:           in.cluster,
+		EnvContainerInstance: in.instance,
+		EnvTask:              in.task.String(),
+		EnvTaskDefinition:    in.revision,
+		EnvContainerName:     name,
+	}
+}
+
+// environment merges, later ones winning: the metadata environment, the agent's
+// resolved secrets and environment files, the definition's environment, the
+// override's environment. The result is sorted by name.
+func environment(def *ecsv1alpha1.ContainerDefinition, ov *ecsv1alpha1.ContainerOverride, metadata, resolved map[string]string) []string {
+	env := make(map[string]string, len(metadata)+len(resolved)+len(def.Environment))
+	for k, v := range metadata {
+		env[k] = v
+	}
 	for k, v := range resolved {
 		env[k] = v
 	}

@@ -17,7 +17,7 @@ const testUID = "0b7a3c1e-5d2f-4a8b-9c6d-1e2f3a4b5c6d"
 func input(spec *ecsv1alpha1.TaskDefinitionSpec) *taskInput {
 	return &taskInput{
 		uid: testUID, task: types.NamespacedName{Namespace: "shop", Name: "web-1"}, revision: "web:3",
-		spec: spec, stateDir: "/var/lib/berth",
+		spec: spec, stateDir: "/var/lib/berth", cluster: "prod", instance: "i-1",
 	}
 }
 
@@ -75,10 +75,11 @@ func TestContainerSpec(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := runtime.ContainerSpec{
-		ID:                     runtime.ContainerID(testUID, "app"),
-		Image:                  "registry.example:5000/shop/app:1.2",
-		Labels:                 labels("app"),
-		Env:                    []string{"DB_PASSWORD=s3cret", "FROM_SECRET=overridden by environment", "MODE=debug"},
+		ID:     runtime.ContainerID(testUID, "app"),
+		Image:  "registry.example:5000/shop/app:1.2",
+		Labels: labels("app"),
+		Env: []string{"BERTH_CLUSTER=prod", "BERTH_CONTAINER_INSTANCE=i-1", "BERTH_CONTAINER_NAME=app", "BERTH_TASK=shop/web-1",
+			"BERTH_TASK_DEFINITION=web:3", "DB_PASSWORD=s3cret", "FROM_SECRET=overridden by environment", "MODE=debug"},
 		EntryPoint:             []string{"/bin/app"},
 		Command:                []string{"serve", "--debug"},
 		WorkingDir:             "/srv",
@@ -180,9 +181,10 @@ func TestContainerSpecVariants(t *testing.T) {
 				t.Errorf("LogPath = %q, want none", s.LogPath)
 			}
 		}},
-		{"no environment at all", base(nil), nil, "app", func(t *testing.T, s runtime.ContainerSpec) {
-			if s.Env != nil {
-				t.Errorf("Env = %v, want nil", s.Env)
+		{"no environment: only the metadata", base(nil), nil, "app", func(t *testing.T, s runtime.ContainerSpec) {
+			want := []string{"BERTH_CLUSTER=prod", "BERTH_CONTAINER_INSTANCE=i-1", "BERTH_CONTAINER_NAME=app", "BERTH_TASK=shop/web-1", "BERTH_TASK_DEFINITION=web:3"}
+			if diff := cmp.Diff(want, []string(s.Env)); diff != "" {
+				t.Errorf("Env (-want +got):\n%s", diff)
 			}
 		}},
 	}

@@ -29,7 +29,8 @@ type Config struct {
 	Clock clock.Clock
 	// Report receives a task's complete agent-owned status whenever it changes. It is
 	// called from the task's worker, one call at a time per task and in order, and
-	// should not block for long: the agent batches and writes the reports.
+	// should not block for long: the agent batches and writes the reports. The report
+	// is shared with the engine: read it, keep it, never modify it.
 	Report func(Report)
 	// Log receives the engine's logs. Environment values never reach it.
 	Log logr.Logger
@@ -39,7 +40,22 @@ type Config struct {
 	// Dirs makes and removes the directories the engine keeps on the host (scratch
 	// volumes, log directories). Default: the host's filesystem.
 	Dirs HostDirs
+	// Cluster and Instance are where the engine runs, for the metadata environment
+	// every container gets (EnvCluster, EnvContainerInstance).
+	Cluster, Instance string
 }
+
+// Environment variables the engine gives every container, as the ECS agent gives
+// ECS_CONTAINER_METADATA_URI: where the container runs. They are the lowest layer of
+// the environment, so secrets, the task definition and overrides can replace them.
+// Computed at each create rather than kept per task.
+const (
+	EnvCluster           = "BERTH_CLUSTER"
+	EnvContainerInstance = "BERTH_CONTAINER_INSTANCE"
+	EnvTask              = "BERTH_TASK"
+	EnvTaskDefinition    = "BERTH_TASK_DEFINITION"
+	EnvContainerName     = "BERTH_CONTAINER_NAME"
+)
 
 // HostDirs is the engine's view of the host's filesystem. `berth hollow` passes one
 // that keeps nothing, as kubemark's hollow kubelet runs on a fake OS: its simulated
@@ -94,8 +110,9 @@ type Desired struct {
 
 	// Env holds, per container name, variables the agent resolved from secrets and
 	// environment files (NAME -> value). The task definition's environment and the
-	// overrides' environment take precedence over them. Values are never logged,
-	// labelled or reported.
+	// overrides' environment take precedence over them; they take precedence over the
+	// metadata environment (EnvCluster, ...). Values are never logged, labelled or
+	// reported.
 	Env map[string]map[string]string
 	// Auth holds registry credentials by registry host as an image reference names
 	// it ("ghcr.io", "registry.example:5000"); Docker Hub's may be keyed "docker.io"

@@ -6,7 +6,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/berthdev/berth/agent/runtime"
@@ -14,13 +13,16 @@ import (
 	"github.com/berthdev/berth/internal/taskrules"
 )
 
+// pulled is an image pulled for a task, with the digest it resolved to.
+type pulled struct{ image, digest string }
+
 // worker drives one task. Its goroutine owns every field below mb; the rest of the
 // engine reaches it only through mb.
 type worker struct {
 	e   *Engine
 	uid types.UID
 	mb  *mailbox
-	log logr.Logger
+	log taskLogger
 
 	// in is nil until the first Desired arrives.
 	in         *taskInput
@@ -36,7 +38,8 @@ type worker struct {
 
 	known      taskStatus
 	containers []container // in start order
-	pulls      map[string]runtime.Image
+	// pulls are the images pulled for the task (a few at most): each is pulled once.
+	pulls []pulled
 	// net is where the task's bridge network is; bindings are its published ports
 	// by container name, once it is up.
 	net      netState
@@ -59,20 +62,23 @@ type worker struct {
 }
 
 func newWorker(e *Engine, uid types.UID) *worker {
-	return &worker{
-		e:            e,
-		uid:          uid,
-		mb:           newMailbox(),
-		log:          e.log.WithValues(logTaskUID, uid),
-		pulls:        map[string]runtime.Image{},
-		healthCancel: map[string]context.CancelFunc{},
+	w := &worker{
+		e:   e,
+		uid: uid,
 	}
+	w.mb = newMailbox(func() { e.wake(w) })
+	w.log = taskLogger{l: e.log, w: w}
+	return w
 }
 
-// run drives the task until ctx ends or the task is forgotten.
+// run drives the task until it has nothing to do but wait for news (a runtime event,
+// a health check result, a new desired state), until ctx ends, or until the task is
+// forgotten. A worker with nothing to do parks: its goroutine ends, and the next
+// message to its mailbox starts a new one (Engine.wake). A task that runs steadily
+// costs no goroutine, so an instance with tens of thousands of tasks (berth hollow)
+// holds no stack for each; the worker's state lives on in the struct.
 func (w *worker) run(ctx context.Context) {
 	defer w.e.wg.Done()
-	defer w.stopHealthChecks()
 	for ctx.Err() == nil {
 		w.drain(ctx)
 		if w.forgetting {
@@ -80,7 +86,9 @@ func (w *worker) run(ctx context.Context) {
 			return
 		}
 		if w.in == nil {
-			w.wait(ctx, time.Time{})
+			if w.mb.park() {
+				return
+			}
 			continue
 		}
 		if w.e.clock.Now().Before(w.retryAt) {
@@ -91,6 +99,13 @@ func (w *worker) run(ctx context.Context) {
 		s := next(w.facts(), w.containers)
 		if s.kind != stepWait {
 			w.log.V(2).Info("next step", logStep, s.kind.String(), logContainer, s.container, logStatus, w.known.String())
+		}
+		if s.kind == stepWait && s.until.IsZero() {
+			w.publish()
+			if w.mb.park() {
+				return
+			}
+			continue
 		}
 		w.do(ctx, s)
 	}
@@ -214,10 +229,9 @@ func (w *worker) setUp(ctx context.Context, d *Desired) {
 		spec = specFromRuntime(infos)
 	}
 	w.task = d.Task
-	w.log = w.log.WithValues(logTask, d.Task.String())
 	w.in = &taskInput{
 		uid: w.uid, task: d.Task, revision: d.Revision, spec: spec, overrides: d.Overrides,
-		stateDir: w.e.stateDir,
+		stateDir: w.e.stateDir, cluster: w.e.cfg.Cluster, instance: w.e.cfg.Instance,
 	}
 	cs, err := newContainers(w.in)
 	switch {
@@ -235,10 +249,10 @@ func (w *worker) setUp(ctx context.Context, d *Desired) {
 	if d.Status != nil {
 		w.seed(d.Status)
 		w.seedBindings(d.Status)
-		r := w.report().DeepCopy()
+		r := w.report()
 		w.published = &r
 		if r.LastStatus != "" {
-			w.e.storeReport(w.uid, r.DeepCopy())
+			w.e.storeReport(w.uid, r)
 		}
 	}
 	w.merge(ctx, infos, epoch)

@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/berthdev/berth/agent/registration"
+	"github.com/berthdev/berth/agent/runtime/fake"
 )
 
 // Defaults of Config's zero values.
@@ -201,4 +202,21 @@ func (c *Config) validate() error {
 // instanceName is the name of instance i: <prefix>-0042.
 func instanceName(prefix string, i int) string {
 	return fmt.Sprintf("%s-%04d", prefix, i)
+}
+
+// behaviors are the simulated images' behaviours by image substring; a substring in
+// both FailImages and UnhealthyImages gets both.
+func (c *Config) behaviors() map[string]fake.Behavior {
+	out := map[string]fake.Behavior{}
+	for _, s := range c.FailImages {
+		b := out[s]
+		b.ExitAfter, b.ExitCode = failAfter, 1
+		out[s] = b
+	}
+	for _, s := range c.UnhealthyImages {
+		b := out[s]
+		b.Exec = &fake.ExecResult{Code: 1, Output: "hollow: simulated failing health check"}
+		out[s] = b
+	}
+	return out
 }

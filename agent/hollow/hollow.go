@@ -106,12 +106,9 @@ func New(cfg Config, restConfig *rest.Config) (*Agent, error) {
 func (h *Agent) instance(i int) agent.InstanceConfig {
 	cfg := &h.cfg
 	name := instanceName(cfg.NamePrefix, i)
-	rt := fake.New(fake.WithoutCallLog(), fake.WithPullLatency(cfg.RunningDelay))
-	for _, s := range cfg.FailImages {
-		rt.SetBehavior(s, fake.Behavior{ExitAfter: failAfter, ExitCode: 1})
-	}
-	for _, s := range cfg.UnhealthyImages {
-		rt.SetBehavior(s, fake.Behavior{Exec: &fake.ExecResult{Code: 1, Output: "hollow: simulated failing health check"}})
+	rt := fake.New(fake.Lean(), fake.WithPullLatency(cfg.RunningDelay))
+	for sub, b := range cfg.behaviors() {
+		rt.SetBehavior(sub, b)
 	}
 	g := &gate{Client: h.client, instance: name}
 	h.runtimes[name], h.gates[name] = rt, g

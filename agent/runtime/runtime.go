@@ -19,14 +19,16 @@ import (
 // and idempotent where noted, so the engine can retry after a crash or a timeout.
 type Runtime interface {
 	// Pull makes ref available locally according to policy. auth, if not nil, is sent
-	// only to the registry that ref names. Failures are *ImageError (the registry said
+	// only to the registry that ref names. Image.Ref is ref's normalized form
+	// (app:1 is docker.io/library/app:1). Failures are *ImageError (the registry said
 	// no, or could not be reached) or *ReferenceError (ref is malformed).
 	Pull(ctx context.Context, ref string, policy PullPolicy, auth *Auth) (Image, error)
 
-	// Create creates the container spec.ID from a pulled image without starting it.
-	// An existing container with the same ID, image and labels is returned as it is;
-	// one with different ones is an error wrapping ErrAlreadyExists. A failed Create
-	// leaves nothing behind.
+	// Create creates the container spec.ID from a pulled image without starting it;
+	// ContainerInfo.Image is the image's normalized reference. An existing container
+	// with the same ID, image and labels is returned as it is; one with different
+	// ones is an error wrapping ErrAlreadyExists. An image that is not pulled is an
+	// error wrapping ErrNotFound. A failed Create leaves nothing behind.
 	Create(ctx context.Context, spec ContainerSpec) (ContainerInfo, error)
 
 	// Start starts the container's process and returns its pid. A running container is
@@ -47,7 +49,8 @@ type Runtime interface {
 	// Exec runs cmd in the running container (as its process's user, environment and
 	// working directory) and returns its exit code and combined output, at most
 	// MaxExecOutput bytes. When timeout passes the command is killed and the error
-	// wraps ErrExecTimeout.
+	// wraps ErrExecTimeout. A container whose process is not running (never started,
+	// or exited) is an error wrapping ErrNotRunning.
 	Exec(ctx context.Context, id string, cmd []string, timeout time.Duration) (exitCode int, output []byte, err error)
 
 	// Delete removes the container's process (killing it if it still runs), the

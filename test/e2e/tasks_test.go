@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -144,6 +145,11 @@ func TestStandaloneTasks(t *testing.T) {
 	})
 
 	t.Run("SIGTERM then SIGKILL after stopTimeout", func(t *testing.T) {
+		// RUNNING means the process has started, not that the test program has set up
+		// its SIGTERM handling: a SIGTERM before that meets a PID 1 without a handler,
+		// which Go's runtime ends with exit code 2 (or the kernel drops the signal).
+		// So each stop waits for the program's "ready", printed once it has.
+		agentAddr := httpAddress(t, "node-"+ns)
 		name := s.run(t, "stubborn", func(spec *ecsv1alpha1.TaskDefinitionSpec) {
 			spec.ContainerDefinitions[0].Command = cmd("ignore-term", "echo=ready", "sleep=inf")
 			spec.ContainerDefinitions[0].StopTimeout = ptr.To[int32](2)
@@ -154,6 +160,7 @@ func TestStandaloneTasks(t *testing.T) {
 			}
 			return nil
 		})
+		waitOutput(t, agentAddr, ns, name, "app", "ready")
 		stopTask(t, ns, name)
 		task := waitTask(t, ns, name, "stopped", stoppedWith(ecsv1alpha1.StopUserInitiated))
 		if code, _, _ := exitCode(task, "app"); code != 137 {
@@ -170,6 +177,7 @@ func TestStandaloneTasks(t *testing.T) {
 			}
 			return nil
 		})
+		waitOutput(t, agentAddr, ns, polite, "app", "ready")
 		stopTask(t, ns, polite)
 		task = waitTask(t, ns, polite, "stopped", stoppedWith(ecsv1alpha1.StopUserInitiated))
 		if code, _, _ := exitCode(task, "app"); code != 0 {
@@ -229,6 +237,22 @@ func TestStandaloneTasks(t *testing.T) {
 			}
 			return nil
 		})
+	})
+}
+
+// waitOutput waits until the task's container has printed want, as the agent at
+// agentAddr serves its log.
+func waitOutput(t *testing.T, agentAddr, ns, task, container, want string) {
+	t.Helper()
+	testenv.EventuallyWithin(t, 90*time.Second, task+"/"+container+" printed "+want, func() error {
+		code, body, err := agentGet(agentAddr, "/v1/logs/"+ns+"/"+task+"/"+container)
+		if err != nil {
+			return err
+		}
+		if code != http.StatusOK || !strings.Contains(body, want) {
+			return fmt.Errorf("log: %d %q", code, body)
+		}
+		return nil
 	})
 }
 

@@ -558,7 +558,8 @@ func TestListByLabels(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Its SIGTERM handler is installed once it says "ready": a SIGTERM before that
-	// is ignored by a PID 1 and the stop below would end in SIGKILL.
+	// meets a PID 1 without a handler, which the kernel drops (the stop below would
+	// end in SIGKILL) or, once Go's runtime runs, makes it exit 2.
 	e.waitLog(running, "ready")
 	tests := []struct {
 		name   string

@@ -43,6 +43,10 @@ func (r *Runtime) Stats(ctx context.Context, id string) (runtime.ContainerStats,
 		if !ok {
 			return runtime.ContainerStats{}, fmt.Errorf("metrics of container %q: unknown type %T", id, v)
 		}
+		if noProcesses(v) {
+			// A stopped task keeps its cgroup, and so its metrics, until it is deleted.
+			return runtime.ContainerStats{}, fmt.Errorf("container %q: %w", id, runtime.ErrNotRunning)
+		}
 		return st, nil
 	}
 	// No metrics: the container has no process, or does not exist.
@@ -53,6 +57,18 @@ func (r *Runtime) Stats(ctx context.Context, id string) (runtime.ContainerStats,
 		return runtime.ContainerStats{}, fmt.Errorf("looking up container %q: %w", id, err)
 	}
 	return runtime.ContainerStats{}, fmt.Errorf("container %q: %w", id, runtime.ErrNotRunning)
+}
+
+// noProcesses reports whether the metrics count no process in the cgroup (false when
+// they do not count processes): a running container has at least its init.
+func noProcesses(v any) bool {
+	switch m := v.(type) {
+	case *v1stats.Metrics:
+		return m.GetPids() != nil && m.GetPids().GetCurrent() == 0
+	case *v2stats.Metrics:
+		return m.GetPids() != nil && m.GetPids().GetCurrent() == 0
+	}
+	return false
 }
 
 // statsFrom converts cgroup v1 or v2 metrics; false for another type.

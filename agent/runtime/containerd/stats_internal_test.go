@@ -68,3 +68,26 @@ func TestStatsFrom(t *testing.T) {
 		})
 	}
 }
+
+func TestNoProcesses(t *testing.T) {
+	tests := []struct {
+		name string
+		in   any
+		want bool
+	}{
+		{name: "cgroup v1, one process", in: &v1stats.Metrics{Pids: &v1stats.PidsStat{Current: 1}}},
+		{name: "cgroup v1, none", in: &v1stats.Metrics{Pids: &v1stats.PidsStat{}}, want: true},
+		{name: "cgroup v1, not counted", in: &v1stats.Metrics{}},
+		{name: "cgroup v2, two processes", in: &v2stats.Metrics{Pids: &v2stats.PidsStat{Current: 2}}},
+		{name: "cgroup v2, none", in: &v2stats.Metrics{Pids: &v2stats.PidsStat{}}, want: true},
+		{name: "cgroup v2, not counted", in: &v2stats.Metrics{}},
+		{name: "unknown type", in: "nope"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := noProcesses(tc.in); got != tc.want {
+				t.Errorf("noProcesses = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

@@ -246,6 +246,10 @@ func (r *Runtime) Exec(ctx context.Context, id string, cmd []string, timeout tim
 // cmd with: the container's process, without a terminal.
 func (r *Runtime) execTarget(ctx context.Context, id string, cmd []string) (ctrd.Task, *specs.Process, error) {
 	ctr, task, err := r.loadTask(ctx, id)
+	if errors.Is(err, runtime.ErrNotStarted) {
+		// For Exec, a container that never started is one that is not running.
+		return nil, nil, fmt.Errorf("container %q has not started: %w", id, runtime.ErrNotRunning)
+	}
 	if err != nil {
 		return nil, nil, err
 	}

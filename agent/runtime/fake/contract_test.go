@@ -21,6 +21,9 @@ type harness struct{}
 
 func (harness) New(*testing.T) runtimetest.Target { return &target{rt: fake.New()} }
 
+// Parallel: each case has a runtime of its own.
+func (harness) Parallel() bool { return true }
+
 // target plays the registry with FailPull: every image it hands out pulls, unless the
 // registry is down; the missing one is not found.
 type target struct {

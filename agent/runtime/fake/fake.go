@@ -78,11 +78,11 @@ type ExecResult struct {
 // Runtime is an in-memory runtime.Runtime. The zero value is not usable: call New.
 type Runtime struct {
 	clock       clock.Clock
-	noCallLog   bool
+	lean        bool
 	pullLatency time.Duration
 
 	mu         sync.Mutex
-	images     map[string]string // local refs (normalized) -> digest
+	images     map[string]string    // local refs (normalized) -> digest
 	pulledAt   map[string]time.Time // refs the runtime pulled itself
 	usedAt     map[string]time.Time
 	stats      map[string]runtime.ContainerStats
@@ -126,10 +126,11 @@ type Option func(*Runtime)
 // WithClock makes the runtime use clk for timestamps and timeouts.
 func WithClock(clk clock.Clock) Option { return func(r *Runtime) { r.clock = clk } }
 
-// WithoutCallLog makes the runtime record no calls: Calls, CallIDs and Count return
-// nothing. For long runs with many containers (berth hollow), whose call log would
-// grow without bound.
-func WithoutCallLog() Option { return func(r *Runtime) { r.noCallLog = true } }
+// Lean keeps only what running containers need, for long runs with many of them
+// (berth hollow): no call log (Calls, CallIDs and Count return nothing), which would
+// grow without bound, and of each container's spec only its ID and image (Spec
+// returns those), which tens of thousands of containers would otherwise hold.
+func Lean() Option { return func(r *Runtime) { r.lean = true } }
 
 // WithPullLatency makes every Pull take d on the runtime's clock before it returns
 // (after HoldPulls lets it go); a pull whose context ends meanwhile fails as a held
@@ -179,7 +180,7 @@ func normalize(ref string) string {
 }
 
 func (r *Runtime) record(c Call) {
-	if r.noCallLog {
+	if r.lean {
 		return
 	}
 	r.calls = append(r.calls, c)
@@ -224,7 +225,9 @@ func (r *Runtime) Pull(ctx context.Context, ref string, policy runtime.PullPolic
 		}
 		return runtime.Image{}, err
 	}
-	r.images[key] = Digest(key)
+	if r.images[key] == "" {
+		r.images[key] = Digest(key) // one string per image, whatever the number of pulls
+	}
 	r.pulledAt[key], r.usedAt[key] = r.clock.Now(), r.clock.Now()
 	return runtime.Image{Ref: key, Digest: r.images[key]}, nil
 }
@@ -294,6 +297,9 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.ContainerSpec) (runti
 	}
 	if _, ok := r.images[image]; !ok {
 		return runtime.ContainerInfo{}, fmt.Errorf("image %q is not pulled: %w", image, runtime.ErrNotFound)
+	}
+	if r.lean {
+		spec = runtime.ContainerSpec{ID: spec.ID, Image: spec.Image}
 	}
 	c := &container{
 		spec: spec,

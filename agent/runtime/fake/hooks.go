@@ -138,7 +138,7 @@ func (r *Runtime) AddImage(ref string) {
 	r.images[normalize(ref)] = Digest(ref)
 }
 
-// Calls returns every call made so far, in order (nothing with WithoutCallLog).
+// Calls returns every call made so far, in order (nothing with Lean).
 func (r *Runtime) Calls() []Call {
 	r.mu.Lock()
 	defer r.mu.Unlock()

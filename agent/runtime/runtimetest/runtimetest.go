@@ -108,10 +108,21 @@ const (
 	patience = 60 * time.Second
 )
 
+// Parallel is implemented by a Harness whose Targets are independent of each other
+// (an in-memory runtime): Run then runs the cases in parallel.
+type Parallel interface {
+	Parallel() bool
+}
+
 // Run runs the contract suite, each case on a new Target of h.
 func Run(t *testing.T, h Harness) {
+	p, ok := h.(Parallel)
+	parallel := ok && p.Parallel()
 	for _, c := range cases() {
 		t.Run(c.name, func(t *testing.T) {
+			if parallel {
+				t.Parallel()
+			}
 			c.run(newSuite(t, h))
 		})
 	}
