@@ -305,13 +305,27 @@ func (i *Instance) desired(ctx context.Context, a *Agent, t *ecsv1alpha1.Task) (
 	if d.DesiredStatus == ecsv1alpha1.DesiredStopped {
 		return d, nil
 	}
-	env, err := i.secrets.Env(ctx, t.Namespace, res.Spec)
+	if err := i.credentials(ctx, t.Namespace, res.Spec, &d); err != nil {
+		return d, err
+	}
+	if req, err := taskrules.TaskResources(res.Spec, t.Spec.Overrides); err == nil {
+		i.mu.Lock()
+		i.usage[t.UID] = req
+		i.mu.Unlock()
+	}
+	return d, nil
+}
+
+// credentials adds what the task's containers read from Secrets: their environment
+// (secrets[].valueFrom) and their registries' auth (repositoryCredentials).
+func (i *Instance) credentials(ctx context.Context, namespace string, spec *ecsv1alpha1.TaskDefinitionSpec, d *engine.Desired) error {
+	env, err := i.secrets.Env(ctx, namespace, spec)
 	if err != nil {
 		var missing *secrets.MissingError
 		if errors.As(err, &missing) {
-			return d, &startFailure{reason: "CannotPullContainerSecrets: " + missing.Error()}
+			return &startFailure{reason: "CannotPullContainerSecrets: " + missing.Error()}
 		}
-		return d, err
+		return err
 	}
 	for name, vals := range env {
 		if len(vals) == 0 {
@@ -322,22 +336,17 @@ func (i *Instance) desired(ctx context.Context, a *Agent, t *ecsv1alpha1.Task) (
 		}
 		d.Env[name] = vals
 	}
-	auth, err := i.secrets.RegistryAuth(ctx, t.Namespace, res.Spec)
+	auth, err := i.secrets.RegistryAuth(ctx, namespace, spec)
 	if err != nil {
-		return d, &startFailure{reason: "CannotPullContainerError: " + err.Error()}
+		return &startFailure{reason: "CannotPullContainerError: " + err.Error()}
 	}
 	d.Auth = map[string]*runtime.Auth{}
-	for _, c := range res.Spec.ContainerDefinitions {
+	for _, c := range spec.ContainerDefinitions {
 		if cred := auth[c.Name]; cred != nil {
 			d.Auth[secrets.RegistryHost(c.Image)] = cred
 		}
 	}
-	if req, err := taskrules.TaskResources(res.Spec, t.Spec.Overrides); err == nil {
-		i.mu.Lock()
-		i.usage[t.UID] = req
-		i.mu.Unlock()
-	}
-	return d, nil
+	return nil
 }
 
 func (i *Instance) release(uid types.UID) {

@@ -187,8 +187,12 @@ func TestManyInstances(t *testing.T) {
 		return c, nil
 	}
 	testenv.EventuallyWithin(t, 90*time.Second, "leases of every instance", func() error {
-		if c, err := countLeases(false); err != nil || c != n {
-			return fmt.Errorf("%d leases, %v", c, err)
+		c, err := countLeases(false)
+		if err != nil {
+			return err
+		}
+		if c != n {
+			return fmt.Errorf("%d leases", c)
 		}
 		return nil
 	})
@@ -210,8 +214,12 @@ func TestManyInstances(t *testing.T) {
 		return nil
 	})
 	testenv.EventuallyWithin(t, 90*time.Second, "renewed leases", func() error {
-		if c, err := countLeases(true); err != nil || c != n {
-			return fmt.Errorf("%d leases renewed, %v", c, err)
+		c, err := countLeases(true)
+		if err != nil {
+			return err
+		}
+		if c != n {
+			return fmt.Errorf("%d leases renewed", c)
 		}
 		return nil
 	})

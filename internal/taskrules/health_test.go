@@ -64,7 +64,9 @@ func TestEssentialHealthChecks(t *testing.T) {
 }
 
 func TestTaskHealth(t *testing.T) {
-	essential := func(s ecsv1alpha1.HealthStatus) ContainerHealth { return ContainerHealth{Essential: true, Checked: true, Status: s} }
+	essential := func(s ecsv1alpha1.HealthStatus) ContainerHealth {
+		return ContainerHealth{Essential: true, Checked: true, Status: s}
+	}
 	sidecar := func(s ecsv1alpha1.HealthStatus) ContainerHealth { return ContainerHealth{Checked: true, Status: s} }
 	unchecked := ContainerHealth{Essential: true, Status: unknown}
 	tests := []struct {

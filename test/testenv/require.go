@@ -67,10 +67,10 @@ func requireMain(stdout, stderr io.Writer, missing []string) (code int, stop boo
 	case reason == "":
 		return 0, false
 	case Strict():
-		fmt.Fprintln(stderr, "FAIL:", failMessage(reason))
+		_, _ = fmt.Fprintln(stderr, "FAIL:", failMessage(reason))
 		return 1, true
 	default:
-		fmt.Fprintln(stdout, skipMessage(reason))
+		_, _ = fmt.Fprintln(stdout, skipMessage(reason))
 		return 0, true
 	}
 }
