@@ -12,6 +12,7 @@ import (
 
 	"github.com/berthdev/berth/agent/runtime"
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	"github.com/berthdev/berth/internal/taskrules"
 )
 
 // ECS's defaults for container timeouts.
@@ -282,27 +283,19 @@ func resources(s *runtime.ContainerSpec, in *taskInput, def *ecsv1alpha1.Contain
 			reservation = ov.MemoryReservation
 		}
 	}
-	taskCPU, taskMemory := in.spec.Cpu, in.spec.Memory
-	if o := in.overrides; o != nil {
-		if o.Cpu != nil {
-			taskCPU = o.Cpu
-		}
-		if o.Memory != nil {
-			taskMemory = o.Memory
-		}
-	}
+	taskCPU, taskMemory := taskrules.TaskLimits(in.spec, in.overrides)
 	if cpu > 0 {
 		s.CPUShares = uint64(cpu)
 	}
-	if taskCPU != nil && *taskCPU > 0 {
-		s.CPUQuota = int64(*taskCPU) * cpuPeriod / 1024
+	if taskCPU > 0 {
+		s.CPUQuota = taskCPU * cpuPeriod / 1024
 		s.CPUPeriod = cpuPeriod
 	}
-	if memory == nil {
-		memory = taskMemory
-	}
-	if memory != nil {
+	switch {
+	case memory != nil:
 		s.MemoryLimitBytes = int64(*memory) * mib
+	case taskMemory > 0:
+		s.MemoryLimitBytes = taskMemory * mib
 	}
 	if reservation != nil {
 		s.MemoryReservationBytes = int64(*reservation) * mib

@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
 	"github.com/berthdev/berth/agent/runtime"
@@ -33,8 +34,8 @@ func TestContainerSpec(t *testing.T) {
 		NetworkMode: ecsv1alpha1.NetworkModeHost,
 		PidMode:     ecsv1alpha1.NamespaceModeHost,
 		IpcMode:     ecsv1alpha1.NamespaceModeHost,
-		Cpu:         ptr.To[int32](512),
-		Memory:      ptr.To[int32](1024),
+		Cpu:         ptr.To(intstr.FromInt32(512)),
+		Memory:      ptr.To(intstr.FromInt32(1024)),
 		Volumes: []ecsv1alpha1.Volume{
 			{Name: "data", Host: &ecsv1alpha1.HostVolume{SourcePath: "/srv/data"}},
 			{Name: "scratch"},
@@ -161,7 +162,7 @@ func TestContainerSpecVariants(t *testing.T) {
 				t.Errorf("mounts (-want +got):\n%s", diff)
 			}
 		}},
-		{"task memory is the hard limit of a container without one", base(func(s *ecsv1alpha1.TaskDefinitionSpec) { s.Memory = ptr.To[int32](32) }), nil, "app", func(t *testing.T, s runtime.ContainerSpec) {
+		{"task memory is the hard limit of a container without one", base(func(s *ecsv1alpha1.TaskDefinitionSpec) { s.Memory = ptr.To(intstr.FromInt32(32)) }), nil, "app", func(t *testing.T, s runtime.ContainerSpec) {
 			if s.MemoryLimitBytes != 32<<20 || s.MemoryReservationBytes != 32<<20 {
 				t.Errorf("limit %d reservation %d, want both 32 MiB (reservation capped)", s.MemoryLimitBytes, s.MemoryReservationBytes)
 			}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/berthdev/berth/agent/registration"
 	"github.com/berthdev/berth/agent/runtime/fake"
+	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
 )
 
 // Defaults of Config's zero values.
@@ -34,7 +35,7 @@ const (
 
 // AttributeZone is the attribute the zones are reported as; Attributes may not set
 // it.
-const AttributeZone = registration.AttributeAvailabilityZone
+const AttributeZone = ecsv1alpha1.AttributeAvailabilityZone
 
 // Config describes the simulated instances of one hollow process. Zero values take
 // the defaults documented on each field.

@@ -113,12 +113,12 @@ func (h *Agent) instance(i int) agent.InstanceConfig {
 	g := &gate{Client: h.client, instance: name}
 	h.runtimes[name], h.gates[name] = rt, g
 	attrs := map[string]string{
-		registration.AttributeOSType:          "linux",
-		registration.AttributeCPUArchitecture: cpuArchitecture(goruntime.GOARCH),
-		registration.AttributeInstanceType:    "hollow",
+		ecsv1alpha1.AttributeOSType:          "linux",
+		ecsv1alpha1.AttributeCPUArchitecture: ecsv1alpha1.CPUArchitectureAttribute(goruntime.GOARCH),
+		ecsv1alpha1.AttributeInstanceType:    "hollow",
 	}
 	maps.Copy(attrs, cfg.Attributes)
-	attrs[registration.AttributeAvailabilityZone] = cfg.Zones[i%len(cfg.Zones)]
+	attrs[ecsv1alpha1.AttributeAvailabilityZone] = cfg.Zones[i%len(cfg.Zones)]
 	return agent.InstanceConfig{
 		Registration: registration.Config{
 			Name: name, Cluster: cfg.Cluster, CPU: cfg.CPU, Memory: cfg.Memory, Attributes: attrs,
@@ -142,14 +142,6 @@ func instanceAddress(i int) string {
 
 // failAfter is how long a process of a FailImages image runs before it exits.
 const failAfter = 10 * time.Millisecond
-
-// cpuArchitecture names GOARCH as ECS's ecs.cpu-architecture attribute does.
-func cpuArchitecture(goarch string) string {
-	if goarch == "amd64" {
-		return "x86_64"
-	}
-	return goarch
-}
 
 // Names lists the simulated instances, in index order (deregistered ones excluded).
 func (h *Agent) Names() []string { return h.agent.Names() }

@@ -35,14 +35,6 @@ import (
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
 )
 
-// Built-in attribute names, as ECS spells them.
-const (
-	AttributeOSType           = "ecs.os-type"
-	AttributeCPUArchitecture  = "ecs.cpu-architecture"
-	AttributeAvailabilityZone = "ecs.availability-zone"
-	AttributeInstanceType     = "ecs.instance-type"
-)
-
 // DefaultReservedPorts are the host ports ECS registers as taken on every instance
 // (ssh, the Docker daemon and the ECS agent's own).
 var DefaultReservedPorts = []int32{22, 2375, 2376, 51678, 51679}
@@ -111,13 +103,12 @@ func memTotalMiB(path string) (int64, error) {
 
 // BuiltinAttributes are the attributes every agent reports.
 func BuiltinAttributes(zone string) map[string]string {
-	arch := goruntime.GOARCH
-	if arch == "amd64" {
-		arch = "x86_64"
+	attrs := map[string]string{
+		ecsv1alpha1.AttributeOSType:          goruntime.GOOS,
+		ecsv1alpha1.AttributeCPUArchitecture: ecsv1alpha1.CPUArchitectureAttribute(goruntime.GOARCH),
 	}
-	attrs := map[string]string{AttributeOSType: goruntime.GOOS, AttributeCPUArchitecture: arch}
 	if zone != "" {
-		attrs[AttributeAvailabilityZone] = zone
+		attrs[ecsv1alpha1.AttributeAvailabilityZone] = zone
 	}
 	return attrs
 }

@@ -66,6 +66,8 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &apisv1alpha1.DeploymentConfigurationApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("EnvironmentFile"):
 		return &apisv1alpha1.EnvironmentFileApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("EphemeralStorage"):
+		return &apisv1alpha1.EphemeralStorageApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("HealthCheck"):
 		return &apisv1alpha1.HealthCheckApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("HostVolume"):
@@ -98,6 +100,8 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &apisv1alpha1.RepositoryCredentialsApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("Resources"):
 		return &apisv1alpha1.ResourcesApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("RuntimePlatform"):
+		return &apisv1alpha1.RuntimePlatformApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("SecretValueSource"):
 		return &apisv1alpha1.SecretValueSourceApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("SecretVariable"):
@@ -108,6 +112,8 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &apisv1alpha1.ServiceSpecApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("ServiceStatus"):
 		return &apisv1alpha1.ServiceStatusApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("Tag"):
+		return &apisv1alpha1.TagApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("Task"):
 		return &apisv1alpha1.TaskApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("TaskDefinition"):

@@ -2,6 +2,7 @@ package v1alpha1
 
 import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 // TaskDefinition condition types and reasons.
@@ -17,6 +18,12 @@ const (
 	// && kubectl wait td/NAME --for=condition=RolledOut` never returns on the state
 	// from before the change.
 	TaskDefinitionConditionRolledOut = "RolledOut"
+	// TaskDefinitionConditionHonoured is True when Berth acts on every field the spec
+	// sets. It is False, naming each field, when the spec keeps ECS fields that have
+	// no effect here (IAM roles, Fargate-only settings): such a definition is
+	// accepted, so that ECS task definitions apply as they are, but the user learns
+	// what is ignored. The same list is returned as a warning when it is applied.
+	TaskDefinitionConditionHonoured = "Honoured"
 
 	ReasonRevisionCreated = "RevisionCreated"
 	ReasonRevisionCurrent = "RevisionCurrent"
@@ -36,6 +43,13 @@ const (
 	// ReasonRevisionPending: the current spec is not registered as a revision (yet),
 	// so no rollout of it can be judged.
 	ReasonRevisionPending = "RevisionPending"
+
+	// Honoured reasons.
+	//
+	// ReasonAllFieldsHonoured: every field set has an effect.
+	ReasonAllFieldsHonoured = "AllFieldsHonoured"
+	// ReasonFieldsNotHonoured: the message lists the fields kept without effect.
+	ReasonFieldsNotHonoured = "FieldsNotHonoured"
 )
 
 // NetworkMode is the networking of a task's containers.
@@ -378,7 +392,24 @@ type PortMapping struct {
 	// +kubebuilder:validation:MaxLength=63
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
 	Name string `json:"name,omitempty"`
+
+	// appProtocol is the application protocol spoken on the port: http, http2 or
+	// grpc. It becomes the appProtocol of the port in EndpointSlices (as ECS passes
+	// it to Service Connect).
+	// +optional
+	AppProtocol AppProtocol `json:"appProtocol,omitempty"`
 }
+
+// AppProtocol is the application protocol of a port mapping.
+// +kubebuilder:validation:Enum=http;http2;grpc
+// +kubebuilder:validation:MaxLength=5
+type AppProtocol string
+
+const (
+	AppProtocolHTTP  AppProtocol = "http"
+	AppProtocolHTTP2 AppProtocol = "http2"
+	AppProtocolGRPC  AppProtocol = "grpc"
+)
 
 // HealthCheck is a command run inside the container to decide its health.
 // +kubebuilder:validation:XValidation:rule="self.command[0] in ['CMD', 'CMD-SHELL', 'NONE']",message="command must start with CMD or CMD-SHELL (or be [NONE])",fieldPath=".command"
@@ -547,7 +578,7 @@ type Ulimit struct {
 }
 
 // LogDriver selects how container output is kept.
-// +kubebuilder:validation:Enum=json-file;none
+// +kubebuilder:validation:Enum=json-file;awslogs;none
 // +kubebuilder:validation:MaxLength=9
 type LogDriver string
 
@@ -557,20 +588,37 @@ const (
 	LogDriverJSONFile LogDriver = "json-file"
 	// LogDriverNone discards output.
 	LogDriverNone LogDriver = "none"
+	// LogDriverAWSLogs is accepted so that ECS task definitions apply as they are:
+	// output is written as json-file writes it (rotated files on the instance, the
+	// agent's logs endpoint), and the task's status names the awslogs group and
+	// stream (awslogs-group, awslogs-stream-prefix/container/task-id) so that a user
+	// finds it as in CloudWatch.
+	LogDriverAWSLogs LogDriver = "awslogs"
 )
 
 // LogConfiguration selects where a container's output goes.
 type LogConfiguration struct {
-	// logDriver is json-file (default) or none.
+	// logDriver is json-file (default), awslogs (kept on the instance as json-file
+	// keeps it) or none.
 	// +optional
 	// +kubebuilder:default=json-file
 	LogDriver LogDriver `json:"logDriver,omitempty"`
 
 	// options of the driver: max-size (for example 10m) and max-file (for example 3)
-	// for json-file.
+	// for json-file and awslogs; awslogs-group, awslogs-region,
+	// awslogs-stream-prefix, awslogs-create-group, awslogs-datetime-format,
+	// awslogs-multiline-pattern and mode for awslogs (kept and shown).
 	// +optional
-	// +kubebuilder:validation:MaxProperties=8
+	// +kubebuilder:validation:MaxProperties=16
 	Options map[string]string `json:"options,omitempty"`
+
+	// secretOptions are driver options whose values come from a Secret or ConfigMap
+	// key, resolved like the container's secrets.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=16
+	SecretOptions []SecretVariable `json:"secretOptions,omitempty"`
 }
 
 // Volume is a volume that containers of the task can mount.
@@ -615,7 +663,7 @@ const (
 //
 // +kubebuilder:validation:XValidation:rule="self.containerDefinitions.exists(c, c.essential)",message="at least one container must be essential",fieldPath=".containerDefinitions"
 // +kubebuilder:validation:XValidation:rule="has(self.memory) || self.containerDefinitions.all(c, has(c.memory) || has(c.memoryReservation))",message="every container needs memory or memoryReservation when the task sets no memory",fieldPath=".containerDefinitions"
-// +kubebuilder:validation:XValidation:rule="!has(self.memory) || self.containerDefinitions.map(c, has(c.memory) ? c.memory : 0).sum() <= self.memory",message="task memory is smaller than the sum of the containers' memory limits",fieldPath=".memory"
+// +kubebuilder:validation:XValidation:rule="!has(self.memory) || type(self.memory) != int || self.containerDefinitions.map(c, has(c.memory) ? c.memory : 0).sum() <= self.memory",message="task memory is smaller than the sum of the containers' memory limits",fieldPath=".memory"
 // +kubebuilder:validation:XValidation:rule="self.containerDefinitions.all(c, !has(c.dependsOn) || c.dependsOn.all(d, self.containerDefinitions.exists(x, x.name == d.containerName)))",message="dependsOn names a container that is not in containerDefinitions",fieldPath=".containerDefinitions"
 // +kubebuilder:validation:XValidation:rule="self.containerDefinitions.all(c, !has(c.dependsOn) || c.dependsOn.all(d, d.condition != 'HEALTHY' || self.containerDefinitions.exists(x, x.name == d.containerName && has(x.healthCheck) && x.healthCheck.command[0] != 'NONE')))",message="a HEALTHY dependency needs a container with a healthCheck (other than [NONE])",fieldPath=".containerDefinitions"
 // +kubebuilder:validation:XValidation:rule="self.containerDefinitions.all(c, !has(c.volumesFrom) || c.volumesFrom.all(v, self.containerDefinitions.exists(x, x.name == v.sourceContainer)))",message="volumesFrom names a container that is not in containerDefinitions",fieldPath=".containerDefinitions"
@@ -633,19 +681,68 @@ type TaskDefinitionSpec struct {
 	// +kubebuilder:validation:MaxItems=10
 	ContainerDefinitions []ContainerDefinition `json:"containerDefinitions"`
 
-	// cpu units for the whole task (1024 = one vCPU): a hard cgroup quota shared by
-	// its containers, and the amount placement reserves when set.
+	// cpu for the whole task, in any of ECS's forms: CPU units as a number or a
+	// string (1024, "1024"; 1024 units = one vCPU) or vCPUs ("1 vCPU", "0.5 vcpu").
+	// 128-196608 units. A hard cgroup quota shared by its containers, and the amount
+	// placement reserves when set. CPUUnits gives the normalised value.
 	// +optional
-	// +kubebuilder:validation:Minimum=128
-	// +kubebuilder:validation:Maximum=196608
-	Cpu *int32 `json:"cpu,omitempty"`
+	// +kubebuilder:validation:XIntOrString
+	// +kubebuilder:validation:MaxLength=24
+	// +kubebuilder:validation:XValidation:rule=`type(self) == int || self.matches('^\\s*([0-9]+|[0-9]*[.][0-9]+)\\s*([vV][cC][pP][uU])?\\s*$')`,message=`cpu must be CPU units (1024 or "1024") or vCPUs ("1 vCPU", "0.5 vcpu")`
+	// +kubebuilder:validation:XValidation:rule=`type(self) == int ? (self >= 128 && self <= 196608) : (!self.matches('^\\s*([0-9]+|[0-9]*[.][0-9]+)\\s*([vV][cC][pP][uU])?\\s*$') || (double(self.find('[0-9]*[.]?[0-9]+')) * (self.lowerAscii().contains('vcpu') ? 1024.0 : 1.0) >= 128.0 && double(self.find('[0-9]*[.]?[0-9]+')) * (self.lowerAscii().contains('vcpu') ? 1024.0 : 1.0) <= 196608.0))`,message="cpu must be between 128 and 196608 units (0.125 to 192 vCPU)"
+	Cpu *intstr.IntOrString `json:"cpu,omitempty"`
 
-	// memory in MiB for the whole task: a hard limit shared by its containers, and
-	// the amount placement reserves when set.
+	// memory for the whole task, in any of ECS's forms: MiB as a number or a string
+	// (512, "512") or GB ("2 GB", "0.5GB"; 1 GB = 1024 MiB). 6-4194304 MiB. A hard
+	// limit shared by its containers, and the amount placement reserves when set.
+	// MemoryMiB gives the normalised value.
 	// +optional
-	// +kubebuilder:validation:Minimum=6
-	// +kubebuilder:validation:Maximum=4194304
-	Memory *int32 `json:"memory,omitempty"`
+	// +kubebuilder:validation:XIntOrString
+	// +kubebuilder:validation:MaxLength=24
+	// +kubebuilder:validation:XValidation:rule=`type(self) == int || self.matches('^\\s*([0-9]+|[0-9]*[.][0-9]+)\\s*([gG][bB]|[gG][iI][bB]|[mM][bB]|[mM][iI][bB])?\\s*$')`,message=`memory must be MiB (512 or "512") or GB ("2 GB", "0.5GB")`
+	// +kubebuilder:validation:XValidation:rule=`type(self) == int ? (self >= 6 && self <= 4194304) : (!self.matches('^\\s*([0-9]+|[0-9]*[.][0-9]+)\\s*([gG][bB]|[gG][iI][bB]|[mM][bB]|[mM][iI][bB])?\\s*$') || (double(self.find('[0-9]*[.]?[0-9]+')) * (self.lowerAscii().contains('g') ? 1024.0 : 1.0) >= 6.0 && double(self.find('[0-9]*[.]?[0-9]+')) * (self.lowerAscii().contains('g') ? 1024.0 : 1.0) <= 4194304.0))`,message="memory must be between 6 MiB and 4194304 MiB (4096 GB)"
+	Memory *intstr.IntOrString `json:"memory,omitempty"`
+
+	// requiresCompatibilities are the launch types the definition was written for
+	// (EC2, FARGATE, EXTERNAL, MANAGED_INSTANCES). Berth runs every task on its
+	// container instances; the list is kept so that ECS definitions apply as they
+	// are and ECS clients read back what they registered.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=4
+	RequiresCompatibilities []Compatibility `json:"requiresCompatibilities,omitempty"`
+
+	// runtimePlatform is the operating system and CPU architecture the task's images
+	// need. It is a placement requirement: tasks run only on instances whose
+	// ecs.os-type and ecs.cpu-architecture attributes match.
+	// +optional
+	RuntimePlatform *RuntimePlatform `json:"runtimePlatform,omitempty"`
+
+	// taskRoleArn is the IAM role of the task's containers in ECS. Kept, without
+	// effect: there is no IAM here (condition Honoured names it).
+	// +optional
+	// +kubebuilder:validation:MaxLength=2048
+	TaskRoleArn string `json:"taskRoleArn,omitempty"`
+
+	// executionRoleArn is the IAM role ECS's agent pulls images and reads secrets
+	// with. Kept, without effect: Berth pulls with repositoryCredentials and reads
+	// secrets from Kubernetes Secrets (condition Honoured names it).
+	// +optional
+	// +kubebuilder:validation:MaxLength=2048
+	ExecutionRoleArn string `json:"executionRoleArn,omitempty"`
+
+	// ephemeralStorage is Fargate's task storage size. Kept, without effect: tasks
+	// use the instance's disk (condition Honoured names it).
+	// +optional
+	EphemeralStorage *EphemeralStorage `json:"ephemeralStorage,omitempty"`
+
+	// tags are ECS's key-value tags of the task definition (ListTagsForResource reads
+	// them back); labels and annotations are Kubernetes' own.
+	// +optional
+	// +listType=map
+	// +listMapKey=key
+	// +kubebuilder:validation:MaxItems=50
+	Tags []Tag `json:"tags,omitempty"`
 
 	// networkMode is bridge (default), host or none.
 	// +optional
@@ -725,8 +822,9 @@ type TaskDefinitionStatus struct {
 	Revisions []TaskDefinitionRevision `json:"revisions,omitempty"`
 
 	// conditions: Accepted (the spec passed the checks the schema cannot do),
-	// Revisioned (the current spec is stored as latestRevision) and RolledOut (every
-	// Service following the family completed a deployment of latestRevision).
+	// Revisioned (the current spec is stored as latestRevision), RolledOut (every
+	// Service following the family completed a deployment of latestRevision) and
+	// Honoured (every field set has an effect; False names those kept without one).
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -745,6 +843,7 @@ type TaskDefinitionStatus struct {
 // +kubebuilder:printcolumn:name="Network",type=string,JSONPath=`.spec.networkMode`
 // +kubebuilder:printcolumn:name="Accepted",type=string,JSONPath=`.status.conditions[?(@.type=="Accepted")].status`
 // +kubebuilder:printcolumn:name="RolledOut",type=string,JSONPath=`.status.conditions[?(@.type=="RolledOut")].status`
+// +kubebuilder:printcolumn:name="Honoured",type=string,JSONPath=`.status.conditions[?(@.type=="Honoured")].status`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 200",message="metadata.name: a task definition family name is at most 200 characters"
 type TaskDefinition struct {

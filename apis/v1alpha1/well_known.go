@@ -39,7 +39,43 @@ const (
 	// `spec.containerInstance=<name>`.
 	TaskFieldContainerInstance = "spec.containerInstance"
 	TaskFieldCluster           = "spec.cluster"
+
+	// Built-in attributes every agent reports, as ECS spells them. Placement matches
+	// a task definition's runtimePlatform against the first two.
+	AttributeOSType           = "ecs.os-type"
+	AttributeCPUArchitecture  = "ecs.cpu-architecture"
+	AttributeAvailabilityZone = "ecs.availability-zone"
+	AttributeInstanceType     = "ecs.instance-type"
 )
+
+// CPUArchitectureAttribute is the ecs.cpu-architecture value of a Go GOARCH, as ECS
+// writes it (x86_64, arm64).
+func CPUArchitectureAttribute(goarch string) string {
+	if goarch == "amd64" {
+		return "x86_64"
+	}
+	return goarch
+}
+
+// Attributes are the instance attributes a runtime platform requires (ecs.os-type,
+// ecs.cpu-architecture), as the agents report them.
+func (p *RuntimePlatform) Attributes() map[string]string {
+	out := map[string]string{}
+	if p == nil {
+		return out
+	}
+	switch p.OperatingSystemFamily {
+	case OSFamilyLinux:
+		out[AttributeOSType] = "linux"
+	}
+	switch p.CpuArchitecture {
+	case CPUArchitectureX8664:
+		out[AttributeCPUArchitecture] = CPUArchitectureAttribute("amd64")
+	case CPUArchitectureARM64:
+		out[AttributeCPUArchitecture] = CPUArchitectureAttribute("arm64")
+	}
+	return out
+}
 
 // RevisionName is the name of the ControllerRevision holding revision n of a family.
 func RevisionName(family string, n int32) string {

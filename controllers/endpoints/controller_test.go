@@ -196,7 +196,7 @@ func TestEndpointsFollowTasks(t *testing.T) {
 	i1, i2 := ns+"-i1", ns+"-i2"
 	newCoreService(t, ns, "web")
 	registerRevision(t, testobj.TaskDefinition(ns, "web").Container("app", "demo:1").Port(8080, 0).HealthCheck("true").Obj())
-	newInstance(t, i1, []ecsv1alpha1.Attribute{{Name: endpoints.AttributeAvailabilityZone, Value: "zone-a"}},
+	newInstance(t, i1, []ecsv1alpha1.Attribute{{Name: ecsv1alpha1.AttributeAvailabilityZone, Value: "zone-a"}},
 		ecsv1alpha1.InstanceAddress{Type: ecsv1alpha1.AddressExternalIP, Address: "203.0.113.1"}, internalIP("10.0.0.1"))
 	newInstance(t, i2, nil, internalIP("10.0.0.2"))
 	// A slice of another manager for the same core Service must be left alone.

@@ -28,10 +28,6 @@ const (
 	// Berth writes; slices with another value belong to other controllers.
 	ManagedBy = "endpoints.ecs.berth.dev"
 
-	// AttributeAvailabilityZone is the instance attribute that becomes an endpoint's
-	// zone.
-	AttributeAvailabilityZone = "ecs.availability-zone"
-
 	// maxEndpointsPerSlice is the API's limit on endpoints in one EndpointSlice.
 	maxEndpointsPerSlice = 1000
 	// maxNameLength keeps slice names within a DNS label, as the Service names they
@@ -125,7 +121,7 @@ func instanceAddress(ci *ecsv1alpha1.ContainerInstance) string {
 func instanceZone(ci *ecsv1alpha1.ContainerInstance) string {
 	for _, attrs := range [][]ecsv1alpha1.Attribute{ci.Spec.Attributes, ci.Status.Attributes} {
 		for _, a := range attrs {
-			if a.Name == AttributeAvailabilityZone {
+			if a.Name == ecsv1alpha1.AttributeAvailabilityZone {
 				return a.Value
 			}
 		}

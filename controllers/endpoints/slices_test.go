@@ -120,7 +120,7 @@ func TestInstanceAddressAndZone(t *testing.T) {
 	in := ecsv1alpha1.InstanceAddress{Type: ecsv1alpha1.AddressInternalIP, Address: "10.0.0.1"}
 	in2 := ecsv1alpha1.InstanceAddress{Type: ecsv1alpha1.AddressInternalIP, Address: "10.0.0.2"}
 	zone := func(v string) ecsv1alpha1.Attribute {
-		return ecsv1alpha1.Attribute{Name: AttributeAvailabilityZone, Value: v}
+		return ecsv1alpha1.Attribute{Name: ecsv1alpha1.AttributeAvailabilityZone, Value: v}
 	}
 	for _, tc := range []struct {
 		name         string
@@ -342,7 +342,7 @@ func instance(name, addr, zone string) *ecsv1alpha1.ContainerInstance {
 	ci := &ecsv1alpha1.ContainerInstance{ObjectMeta: metav1.ObjectMeta{Name: name}}
 	ci.Status.Addresses = []ecsv1alpha1.InstanceAddress{{Type: ecsv1alpha1.AddressInternalIP, Address: addr}}
 	if zone != "" {
-		ci.Status.Attributes = []ecsv1alpha1.Attribute{{Name: AttributeAvailabilityZone, Value: zone}}
+		ci.Status.Attributes = []ecsv1alpha1.Attribute{{Name: ecsv1alpha1.AttributeAvailabilityZone, Value: zone}}
 	}
 	return ci
 }

@@ -51,6 +51,7 @@ func (s *state) latest() *appsv1.ControllerRevision {
 
 // validate runs the checks CEL cannot express. An invalid spec registers no revision.
 func (r *Reconciler) validate(ctx context.Context, s *state) error {
+	setHonoured(s.td)
 	errs := validation.TaskDefinitionSpec(field.NewPath("spec"), &s.td.Spec)
 	if len(errs) == 0 {
 		setAccepted(s.td, nil)

@@ -13,6 +13,7 @@ import (
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
 	"github.com/berthdev/berth/internal/conditions"
 	"github.com/berthdev/berth/internal/revision"
+	"github.com/berthdev/berth/internal/validation"
 )
 
 // maxNamedServices bounds how many Services a RolledOut message names.
@@ -31,6 +32,24 @@ func setAccepted(td *ecsv1alpha1.TaskDefinition, errs field.ErrorList) {
 	setCondition(td, ecsv1alpha1.ConditionAccepted, metav1.ConditionFalse, ecsv1alpha1.ReasonInvalidSpec, errs.ToAggregate().Error())
 	setCondition(td, ecsv1alpha1.TaskDefinitionConditionRevisioned, metav1.ConditionFalse, ecsv1alpha1.ReasonInvalidSpec,
 		"No revision is registered for an invalid spec; the latest revision stays in use")
+}
+
+// setHonoured records which fields the spec keeps without effect (roles, Fargate
+// settings), so that a definition imported from ECS is accepted and its author still
+// learns what Berth ignores.
+func setHonoured(td *ecsv1alpha1.TaskDefinition) {
+	ignored := validation.NotHonoured(field.NewPath("spec"), &td.Spec)
+	if len(ignored) == 0 {
+		setCondition(td, ecsv1alpha1.TaskDefinitionConditionHonoured, metav1.ConditionTrue, ecsv1alpha1.ReasonAllFieldsHonoured,
+			"Every field set has an effect")
+		return
+	}
+	parts := make([]string, len(ignored))
+	for i, x := range ignored {
+		parts[i] = x.String()
+	}
+	setCondition(td, ecsv1alpha1.TaskDefinitionConditionHonoured, metav1.ConditionFalse, ecsv1alpha1.ReasonFieldsNotHonoured,
+		"Kept without effect: "+strings.Join(parts, "; "))
 }
 
 // setReconcileError surfaces an unexpected failure on the Revisioned condition, and so

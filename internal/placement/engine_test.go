@@ -28,7 +28,7 @@ func makeInstance(name string) *instanceBuilder {
 }
 
 func (b *instanceBuilder) zone(z string) *instanceBuilder {
-	return b.attr(AvailabilityZoneAttribute, z)
+	return b.attr(ecsv1alpha1.AttributeAvailabilityZone, z)
 }
 func (b *instanceBuilder) attr(name, value string) *instanceBuilder {
 	b.Attributes[name] = value

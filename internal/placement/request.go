@@ -2,6 +2,7 @@ package placement
 
 import (
 	"fmt"
+	"sort"
 
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
 	"github.com/berthdev/berth/internal/taskrules"
@@ -47,5 +48,31 @@ func RequestFor(key, group string, spec *ecsv1alpha1.TaskDefinitionSpec, overrid
 	if req.Constraints, err = ParseTaskDefinitionConstraints(spec.PlacementConstraints); err != nil {
 		return Request{}, err
 	}
+	platform, err := PlatformConstraints(spec.RuntimePlatform)
+	if err != nil {
+		return Request{}, err
+	}
+	req.Constraints = append(req.Constraints, platform...)
 	return req, nil
+}
+
+// PlatformConstraints are the memberOf constraints a runtimePlatform implies: the
+// instance's ecs.os-type and ecs.cpu-architecture attributes must match, so an arm64
+// image never lands on an x86_64 instance (ECS places by the same attributes).
+func PlatformConstraints(p *ecsv1alpha1.RuntimePlatform) ([]Constraint, error) {
+	attrs := p.Attributes()
+	names := make([]string, 0, len(attrs))
+	for name := range attrs {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	out := make([]Constraint, 0, len(names))
+	for _, name := range names {
+		x, err := ParseExpression(attributePrefix + name + " == " + attrs[name])
+		if err != nil {
+			return nil, &FieldError{Field: "runtimePlatform", Err: err}
+		}
+		out = append(out, Constraint{Type: ecsv1alpha1.PlacementConstraintMemberOf, Expression: x})
+	}
+	return out, nil
 }

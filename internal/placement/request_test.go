@@ -5,6 +5,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
 )
@@ -60,13 +61,34 @@ func TestRequestFor(t *testing.T) {
 		{
 			name: "task level wins over container sums",
 			spec: ecsv1alpha1.TaskDefinitionSpec{
-				Cpu:    ptr[int32](1024),
-				Memory: ptr[int32](2048),
+				Cpu:    ptr(intstr.FromInt32(1024)),
+				Memory: ptr(intstr.FromInt32(2048)),
 				ContainerDefinitions: []ecsv1alpha1.ContainerDefinition{
 					makeContainer("app").cpu(256).memory(512).obj(),
 				},
 			},
 			want: Request{CPU: 1024, Memory: 2048},
+		},
+		{
+			name: "task level in ECS's string forms",
+			spec: ecsv1alpha1.TaskDefinitionSpec{
+				Cpu:    ptr(intstr.FromString("0.5 vCPU")),
+				Memory: ptr(intstr.FromString("1 GB")),
+				ContainerDefinitions: []ecsv1alpha1.ContainerDefinition{
+					makeContainer("app").cpu(256).memory(512).obj(),
+				},
+			},
+			want: Request{CPU: 512, Memory: 1024},
+		},
+		{
+			name: "task cpu alone: memory is the containers' sum",
+			spec: ecsv1alpha1.TaskDefinitionSpec{
+				Cpu: ptr(intstr.FromString("256")),
+				ContainerDefinitions: []ecsv1alpha1.ContainerDefinition{
+					makeContainer("app").cpu(128).memory(300).obj(),
+				},
+			},
+			want: Request{CPU: 256, Memory: 300},
 		},
 		{
 			name: "memoryReservation when memory is unset",
@@ -101,8 +123,8 @@ func TestRequestFor(t *testing.T) {
 		{
 			name: "task level overrides win",
 			spec: ecsv1alpha1.TaskDefinitionSpec{
-				Cpu:    ptr[int32](1024),
-				Memory: ptr[int32](2048),
+				Cpu:    ptr(intstr.FromInt32(1024)),
+				Memory: ptr(intstr.FromInt32(2048)),
 				ContainerDefinitions: []ecsv1alpha1.ContainerDefinition{
 					makeContainer("app").cpu(256).memory(512).obj(),
 				},
@@ -186,6 +208,39 @@ func TestRequestForConstraints(t *testing.T) {
 	}
 	if len(got.Constraints) != 1 || got.Constraints[0].Type != ecsv1alpha1.PlacementConstraintMemberOf || got.Constraints[0].Expression.String() != "attribute:stack == prod" {
 		t.Errorf("Constraints = %v, want memberOf attribute:stack == prod", got.Constraints)
+	}
+}
+
+func TestRequestForRuntimePlatform(t *testing.T) {
+	testCases := []struct {
+		name     string
+		platform *ecsv1alpha1.RuntimePlatform
+		want     []string
+	}{
+		{"none", nil, nil},
+		{"os only", &ecsv1alpha1.RuntimePlatform{OperatingSystemFamily: ecsv1alpha1.OSFamilyLinux}, []string{"attribute:ecs.os-type == linux"}},
+		{"x86_64", &ecsv1alpha1.RuntimePlatform{CpuArchitecture: ecsv1alpha1.CPUArchitectureX8664, OperatingSystemFamily: ecsv1alpha1.OSFamilyLinux},
+			[]string{"attribute:ecs.cpu-architecture == x86_64", "attribute:ecs.os-type == linux"}},
+		{"arm64", &ecsv1alpha1.RuntimePlatform{CpuArchitecture: ecsv1alpha1.CPUArchitectureARM64}, []string{"attribute:ecs.cpu-architecture == arm64"}},
+	}
+	for _, tc := range testCases {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := &ecsv1alpha1.TaskDefinitionSpec{
+				ContainerDefinitions: []ecsv1alpha1.ContainerDefinition{makeContainer("app").memory(64).obj()},
+				RuntimePlatform:      tc.platform,
+			}
+			got, err := RequestFor("ns/task", "", spec, nil)
+			if err != nil {
+				t.Fatalf("RequestFor: %v", err)
+			}
+			var exprs []string
+			for _, c := range got.Constraints {
+				exprs = append(exprs, c.Expression.String())
+			}
+			if diff := cmp.Diff(tc.want, exprs, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("constraints (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
 

@@ -8,9 +8,6 @@ import (
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
 )
 
-// AvailabilityZoneAttribute is the attribute ECS's default placement spreads over.
-const AvailabilityZoneAttribute = "ecs.availability-zone"
-
 type strategyKind int
 
 const (
@@ -34,7 +31,7 @@ type strategy struct {
 // defaultStrategies is ECS's placement when a task names none: balanced over
 // availability zones, then over the instances of a zone.
 var defaultStrategies = []strategy{
-	{kind: spreadAttribute, attribute: AvailabilityZoneAttribute},
+	{kind: spreadAttribute, attribute: ecsv1alpha1.AttributeAvailabilityZone},
 	{kind: spreadInstance},
 }
 

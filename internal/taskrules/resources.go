@@ -1,6 +1,7 @@
 package taskrules
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 
@@ -61,22 +62,29 @@ func TaskResources(spec *ecsv1alpha1.TaskDefinitionSpec, overrides *ecsv1alpha1.
 			memorySum += int64(*reservation)
 		}
 	}
-	r := Resources{CPU: firstSet(overrides.Cpu, spec.Cpu, cpuSum), Memory: firstSet(overrides.Memory, spec.Memory, memorySum)}
+	cpu, memory := TaskLimits(spec, overrides)
+	r := Resources{CPU: cmp.Or(cpu, cpuSum), Memory: cmp.Or(memory, memorySum)}
 	if r.TCPPorts, r.UDPPorts, err = StaticHostPorts(spec); err != nil {
 		return Resources{}, err
 	}
 	return r, nil
 }
 
-func firstSet(override, spec *int32, sum int64) int64 {
-	switch {
-	case override != nil:
-		return int64(*override)
-	case spec != nil:
-		return int64(*spec)
-	default:
-		return sum
+// TaskLimits is the task-level cpu (units) and memory (MiB) with the task's overrides
+// applied; 0 means the task sets none. They are hard limits shared by the task's
+// containers, and what placement reserves when set.
+func TaskLimits(spec *ecsv1alpha1.TaskDefinitionSpec, overrides *ecsv1alpha1.TaskOverrides) (cpu, memory int64) {
+	cpu, _ = spec.CPUUnits()
+	memory, _ = spec.MemoryMiB()
+	if overrides != nil {
+		if overrides.Cpu != nil {
+			cpu = int64(*overrides.Cpu)
+		}
+		if overrides.Memory != nil {
+			memory = int64(*overrides.Memory)
+		}
 	}
+	return cpu, memory
 }
 
 func overridesByName(spec *ecsv1alpha1.TaskDefinitionSpec, overrides *ecsv1alpha1.TaskOverrides) (map[string]*ecsv1alpha1.ContainerOverride, error) {

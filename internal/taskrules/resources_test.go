@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
@@ -25,7 +26,7 @@ func TestTaskResources(t *testing.T) {
 			spec: ecsv1alpha1.TaskDefinitionSpec{ContainerDefinitions: []ecsv1alpha1.ContainerDefinition{web, side}},
 			want: Resources{CPU: 384, Memory: 576, TCPPorts: []int32{8080}, UDPPorts: []int32{53}}},
 		{name: "task-level values win",
-			spec: ecsv1alpha1.TaskDefinitionSpec{Cpu: ptr.To[int32](1024), Memory: ptr.To[int32](2048), ContainerDefinitions: []ecsv1alpha1.ContainerDefinition{side}},
+			spec: ecsv1alpha1.TaskDefinitionSpec{Cpu: ptr.To(intstr.FromInt32(1024)), Memory: ptr.To(intstr.FromString("2 GB")), ContainerDefinitions: []ecsv1alpha1.ContainerDefinition{side}},
 			want: Resources{CPU: 1024, Memory: 2048}},
 		{name: "overrides replace before the sums",
 			spec:      ecsv1alpha1.TaskDefinitionSpec{NetworkMode: ecsv1alpha1.NetworkModeNone, ContainerDefinitions: []ecsv1alpha1.ContainerDefinition{web, side}},

@@ -4,7 +4,10 @@
 package validation
 
 import (
+	"fmt"
 	"strings"
+
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -16,12 +19,37 @@ import (
 func TaskDefinitionSpec(path *field.Path, spec *ecsv1alpha1.TaskDefinitionSpec) field.ErrorList {
 	var errs field.ErrorList
 	errs = append(errs, dependencyCycles(path.Child("containerDefinitions"), spec.ContainerDefinitions)...)
+	errs = append(errs, taskMemory(path, spec)...)
 	for i, c := range spec.PlacementConstraints {
 		if _, err := placement.ParseExpression(c.Expression); err != nil {
 			errs = append(errs, field.Invalid(path.Child("placementConstraints").Index(i).Child("expression"), c.Expression, err.Error()))
 		}
 	}
 	return errs
+}
+
+// taskMemory checks that task memory written as a string ("0.5 GB") holds the
+// containers' hard limits. The schema checks the integer form in CEL; converting
+// units there would repeat ParseMemory in a second language.
+func taskMemory(path *field.Path, spec *ecsv1alpha1.TaskDefinitionSpec) field.ErrorList {
+	if spec.Memory == nil || spec.Memory.Type != intstr.String {
+		return nil
+	}
+	mib, err := ecsv1alpha1.ParseMemory(*spec.Memory)
+	if err != nil {
+		return field.ErrorList{field.Invalid(path.Child("memory"), spec.Memory.StrVal, err.Error())}
+	}
+	var sum int64
+	for _, c := range spec.ContainerDefinitions {
+		if c.Memory != nil {
+			sum += int64(*c.Memory)
+		}
+	}
+	if sum > mib {
+		return field.ErrorList{field.Invalid(path.Child("memory"), spec.Memory.StrVal,
+			fmt.Sprintf("task memory (%d MiB) is smaller than the sum of the containers' memory limits (%d MiB)", mib, sum))}
+	}
+	return nil
 }
 
 // dependencyCycles reports every dependsOn cycle once, at the first container (in

@@ -41,6 +41,8 @@ var parser *typed.Parser
 var schemaYAML = typed.YAMLObject(`types:
 - name: com.github.berthdev.berth.apis.v1alpha1.AddressType
   scalar: string
+- name: com.github.berthdev.berth.apis.v1alpha1.AppProtocol
+  scalar: string
 - name: com.github.berthdev.berth.apis.v1alpha1.Attribute
   map:
     fields:
@@ -50,6 +52,8 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: value
       type:
         scalar: string
+- name: com.github.berthdev.berth.apis.v1alpha1.CPUArchitecture
+  scalar: string
 - name: com.github.berthdev.berth.apis.v1alpha1.Capability
   scalar: string
 - name: com.github.berthdev.berth.apis.v1alpha1.Cluster
@@ -112,6 +116,8 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: runningTasksCount
       type:
         scalar: numeric
+- name: com.github.berthdev.berth.apis.v1alpha1.Compatibility
+  scalar: string
 - name: com.github.berthdev.berth.apis.v1alpha1.ContainerDefinition
   map:
     fields:
@@ -503,6 +509,12 @@ var schemaYAML = typed.YAMLObject(`types:
         scalar: string
 - name: com.github.berthdev.berth.apis.v1alpha1.EnvironmentFileType
   scalar: string
+- name: com.github.berthdev.berth.apis.v1alpha1.EphemeralStorage
+  map:
+    fields:
+    - name: sizeInGiB
+      type:
+        scalar: numeric
 - name: com.github.berthdev.berth.apis.v1alpha1.HealthCheck
   map:
     fields:
@@ -613,6 +625,14 @@ var schemaYAML = typed.YAMLObject(`types:
         map:
           elementType:
             scalar: string
+    - name: secretOptions
+      type:
+        list:
+          elementType:
+            namedType: com.github.berthdev.berth.apis.v1alpha1.SecretVariable
+          elementRelationship: associative
+          keys:
+          - name
 - name: com.github.berthdev.berth.apis.v1alpha1.LogDriver
   scalar: string
 - name: com.github.berthdev.berth.apis.v1alpha1.MountPoint
@@ -646,6 +666,8 @@ var schemaYAML = typed.YAMLObject(`types:
         namedType: com.github.berthdev.berth.apis.v1alpha1.TransportProtocol
 - name: com.github.berthdev.berth.apis.v1alpha1.NetworkMode
   scalar: string
+- name: com.github.berthdev.berth.apis.v1alpha1.OSFamily
+  scalar: string
 - name: com.github.berthdev.berth.apis.v1alpha1.PlacementConstraint
   map:
     fields:
@@ -671,6 +693,9 @@ var schemaYAML = typed.YAMLObject(`types:
 - name: com.github.berthdev.berth.apis.v1alpha1.PortMapping
   map:
     fields:
+    - name: appProtocol
+      type:
+        namedType: com.github.berthdev.berth.apis.v1alpha1.AppProtocol
     - name: containerPort
       type:
         scalar: numeric
@@ -715,6 +740,15 @@ var schemaYAML = typed.YAMLObject(`types:
   scalar: string
 - name: com.github.berthdev.berth.apis.v1alpha1.RolloutState
   scalar: string
+- name: com.github.berthdev.berth.apis.v1alpha1.RuntimePlatform
+  map:
+    fields:
+    - name: cpuArchitecture
+      type:
+        namedType: com.github.berthdev.berth.apis.v1alpha1.CPUArchitecture
+    - name: operatingSystemFamily
+      type:
+        namedType: com.github.berthdev.berth.apis.v1alpha1.OSFamily
 - name: com.github.berthdev.berth.apis.v1alpha1.SchedulingStrategy
   scalar: string
 - name: com.github.berthdev.berth.apis.v1alpha1.SecretValueSource
@@ -850,6 +884,15 @@ var schemaYAML = typed.YAMLObject(`types:
         scalar: string
 - name: com.github.berthdev.berth.apis.v1alpha1.StopCode
   scalar: string
+- name: com.github.berthdev.berth.apis.v1alpha1.Tag
+  map:
+    fields:
+    - name: key
+      type:
+        scalar: string
+    - name: value
+      type:
+        scalar: string
 - name: com.github.berthdev.berth.apis.v1alpha1.Task
   map:
     fields:
@@ -923,13 +966,19 @@ var schemaYAML = typed.YAMLObject(`types:
           - name
     - name: cpu
       type:
-        scalar: numeric
+        namedType: io.k8s.apimachinery.pkg.util.intstr.IntOrString
+    - name: ephemeralStorage
+      type:
+        namedType: com.github.berthdev.berth.apis.v1alpha1.EphemeralStorage
+    - name: executionRoleArn
+      type:
+        scalar: string
     - name: ipcMode
       type:
         namedType: com.github.berthdev.berth.apis.v1alpha1.NamespaceMode
     - name: memory
       type:
-        scalar: numeric
+        namedType: io.k8s.apimachinery.pkg.util.intstr.IntOrString
     - name: networkMode
       type:
         namedType: com.github.berthdev.berth.apis.v1alpha1.NetworkMode
@@ -943,9 +992,29 @@ var schemaYAML = typed.YAMLObject(`types:
           elementType:
             namedType: com.github.berthdev.berth.apis.v1alpha1.TaskDefinitionPlacementConstraint
           elementRelationship: atomic
+    - name: requiresCompatibilities
+      type:
+        list:
+          elementType:
+            namedType: com.github.berthdev.berth.apis.v1alpha1.Compatibility
+          elementRelationship: associative
     - name: revisionHistoryLimit
       type:
         scalar: numeric
+    - name: runtimePlatform
+      type:
+        namedType: com.github.berthdev.berth.apis.v1alpha1.RuntimePlatform
+    - name: tags
+      type:
+        list:
+          elementType:
+            namedType: com.github.berthdev.berth.apis.v1alpha1.Tag
+          elementRelationship: associative
+          keys:
+          - key
+    - name: taskRoleArn
+      type:
+        scalar: string
     - name: volumes
       type:
         list:
@@ -1293,6 +1362,16 @@ var schemaYAML = typed.YAMLObject(`types:
   scalar: untyped
 - name: io.k8s.apimachinery.pkg.types.UID
   scalar: string
+- name: io.k8s.apimachinery.pkg.util.intstr.IntOrString
+  scalar: untyped
+  list:
+    elementType:
+      namedType: __untyped_atomic_
+    elementRelationship: atomic
+  map:
+    elementType:
+      namedType: __untyped_deduced_
+    elementRelationship: separable
 - name: __untyped_atomic_
   scalar: untyped
   list:

@@ -27,11 +27,17 @@ import (
 //
 // LogConfiguration selects where a container's output goes.
 type LogConfigurationApplyConfiguration struct {
-	// logDriver is json-file (default) or none.
+	// logDriver is json-file (default), awslogs (kept on the instance as json-file
+	// keeps it) or none.
 	LogDriver *apisv1alpha1.LogDriver `json:"logDriver,omitempty"`
 	// options of the driver: max-size (for example 10m) and max-file (for example 3)
-	// for json-file.
+	// for json-file and awslogs; awslogs-group, awslogs-region,
+	// awslogs-stream-prefix, awslogs-create-group, awslogs-datetime-format,
+	// awslogs-multiline-pattern and mode for awslogs (kept and shown).
 	Options map[string]string `json:"options,omitempty"`
+	// secretOptions are driver options whose values come from a Secret or ConfigMap
+	// key, resolved like the container's secrets.
+	SecretOptions []SecretVariableApplyConfiguration `json:"secretOptions,omitempty"`
 }
 
 // LogConfigurationApplyConfiguration constructs a declarative configuration of the LogConfiguration type for use with
@@ -58,6 +64,19 @@ func (b *LogConfigurationApplyConfiguration) WithOptions(entries map[string]stri
 	}
 	for k, v := range entries {
 		b.Options[k] = v
+	}
+	return b
+}
+
+// WithSecretOptions adds the given value to the SecretOptions field in the declarative configuration
+// and returns the receiver, so that objects can be build by chaining "With" function invocations.
+// If called multiple times, values provided by each call will be appended to the SecretOptions field.
+func (b *LogConfigurationApplyConfiguration) WithSecretOptions(values ...*SecretVariableApplyConfiguration) *LogConfigurationApplyConfiguration {
+	for i := range values {
+		if values[i] == nil {
+			panic("nil value passed to WithSecretOptions")
+		}
+		b.SecretOptions = append(b.SecretOptions, *values[i])
 	}
 	return b
 }

@@ -36,6 +36,10 @@ type PortMappingApplyConfiguration struct {
 	Protocol *apisv1alpha1.TransportProtocol `json:"protocol,omitempty"`
 	// name of the mapping, used by load balancer configuration.
 	Name *string `json:"name,omitempty"`
+	// appProtocol is the application protocol spoken on the port: http, http2 or
+	// grpc. It becomes the appProtocol of the port in EndpointSlices (as ECS passes
+	// it to Service Connect).
+	AppProtocol *apisv1alpha1.AppProtocol `json:"appProtocol,omitempty"`
 }
 
 // PortMappingApplyConfiguration constructs a declarative configuration of the PortMapping type for use with
@@ -73,5 +77,13 @@ func (b *PortMappingApplyConfiguration) WithProtocol(value apisv1alpha1.Transpor
 // If called multiple times, the Name field is set to the value of the last call.
 func (b *PortMappingApplyConfiguration) WithName(value string) *PortMappingApplyConfiguration {
 	b.Name = &value
+	return b
+}
+
+// WithAppProtocol sets the AppProtocol field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the AppProtocol field is set to the value of the last call.
+func (b *PortMappingApplyConfiguration) WithAppProtocol(value apisv1alpha1.AppProtocol) *PortMappingApplyConfiguration {
+	b.AppProtocol = &value
 	return b
 }

@@ -20,6 +20,7 @@ package v1alpha1
 
 import (
 	apisv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	intstr "k8s.io/apimachinery/pkg/util/intstr"
 )
 
 // TaskDefinitionSpecApplyConfiguration represents a declarative configuration of the TaskDefinitionSpec type for use
@@ -30,12 +31,38 @@ import (
 type TaskDefinitionSpecApplyConfiguration struct {
 	// containerDefinitions are the containers of the task (1-10, as in ECS).
 	ContainerDefinitions []ContainerDefinitionApplyConfiguration `json:"containerDefinitions,omitempty"`
-	// cpu units for the whole task (1024 = one vCPU): a hard cgroup quota shared by
-	// its containers, and the amount placement reserves when set.
-	Cpu *int32 `json:"cpu,omitempty"`
-	// memory in MiB for the whole task: a hard limit shared by its containers, and
-	// the amount placement reserves when set.
-	Memory *int32 `json:"memory,omitempty"`
+	// cpu for the whole task, in any of ECS's forms: CPU units as a number or a
+	// string (1024, "1024"; 1024 units = one vCPU) or vCPUs ("1 vCPU", "0.5 vcpu").
+	// 128-196608 units. A hard cgroup quota shared by its containers, and the amount
+	// placement reserves when set. CPUUnits gives the normalised value.
+	Cpu *intstr.IntOrString `json:"cpu,omitempty"`
+	// memory for the whole task, in any of ECS's forms: MiB as a number or a string
+	// (512, "512") or GB ("2 GB", "0.5GB"; 1 GB = 1024 MiB). 6-4194304 MiB. A hard
+	// limit shared by its containers, and the amount placement reserves when set.
+	// MemoryMiB gives the normalised value.
+	Memory *intstr.IntOrString `json:"memory,omitempty"`
+	// requiresCompatibilities are the launch types the definition was written for
+	// (EC2, FARGATE, EXTERNAL, MANAGED_INSTANCES). Berth runs every task on its
+	// container instances; the list is kept so that ECS definitions apply as they
+	// are and ECS clients read back what they registered.
+	RequiresCompatibilities []apisv1alpha1.Compatibility `json:"requiresCompatibilities,omitempty"`
+	// runtimePlatform is the operating system and CPU architecture the task's images
+	// need. It is a placement requirement: tasks run only on instances whose
+	// ecs.os-type and ecs.cpu-architecture attributes match.
+	RuntimePlatform *RuntimePlatformApplyConfiguration `json:"runtimePlatform,omitempty"`
+	// taskRoleArn is the IAM role of the task's containers in ECS. Kept, without
+	// effect: there is no IAM here (condition Honoured names it).
+	TaskRoleArn *string `json:"taskRoleArn,omitempty"`
+	// executionRoleArn is the IAM role ECS's agent pulls images and reads secrets
+	// with. Kept, without effect: Berth pulls with repositoryCredentials and reads
+	// secrets from Kubernetes Secrets (condition Honoured names it).
+	ExecutionRoleArn *string `json:"executionRoleArn,omitempty"`
+	// ephemeralStorage is Fargate's task storage size. Kept, without effect: tasks
+	// use the instance's disk (condition Honoured names it).
+	EphemeralStorage *EphemeralStorageApplyConfiguration `json:"ephemeralStorage,omitempty"`
+	// tags are ECS's key-value tags of the task definition (ListTagsForResource reads
+	// them back); labels and annotations are Kubernetes' own.
+	Tags []TagApplyConfiguration `json:"tags,omitempty"`
 	// networkMode is bridge (default), host or none.
 	NetworkMode *apisv1alpha1.NetworkMode `json:"networkMode,omitempty"`
 	// pidMode shares the process namespace with the host or among the task's
@@ -76,7 +103,7 @@ func (b *TaskDefinitionSpecApplyConfiguration) WithContainerDefinitions(values .
 // WithCpu sets the Cpu field in the declarative configuration to the given value
 // and returns the receiver, so that objects can be built by chaining "With" function invocations.
 // If called multiple times, the Cpu field is set to the value of the last call.
-func (b *TaskDefinitionSpecApplyConfiguration) WithCpu(value int32) *TaskDefinitionSpecApplyConfiguration {
+func (b *TaskDefinitionSpecApplyConfiguration) WithCpu(value intstr.IntOrString) *TaskDefinitionSpecApplyConfiguration {
 	b.Cpu = &value
 	return b
 }
@@ -84,8 +111,63 @@ func (b *TaskDefinitionSpecApplyConfiguration) WithCpu(value int32) *TaskDefinit
 // WithMemory sets the Memory field in the declarative configuration to the given value
 // and returns the receiver, so that objects can be built by chaining "With" function invocations.
 // If called multiple times, the Memory field is set to the value of the last call.
-func (b *TaskDefinitionSpecApplyConfiguration) WithMemory(value int32) *TaskDefinitionSpecApplyConfiguration {
+func (b *TaskDefinitionSpecApplyConfiguration) WithMemory(value intstr.IntOrString) *TaskDefinitionSpecApplyConfiguration {
 	b.Memory = &value
+	return b
+}
+
+// WithRequiresCompatibilities adds the given value to the RequiresCompatibilities field in the declarative configuration
+// and returns the receiver, so that objects can be build by chaining "With" function invocations.
+// If called multiple times, values provided by each call will be appended to the RequiresCompatibilities field.
+func (b *TaskDefinitionSpecApplyConfiguration) WithRequiresCompatibilities(values ...apisv1alpha1.Compatibility) *TaskDefinitionSpecApplyConfiguration {
+	for i := range values {
+		b.RequiresCompatibilities = append(b.RequiresCompatibilities, values[i])
+	}
+	return b
+}
+
+// WithRuntimePlatform sets the RuntimePlatform field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the RuntimePlatform field is set to the value of the last call.
+func (b *TaskDefinitionSpecApplyConfiguration) WithRuntimePlatform(value *RuntimePlatformApplyConfiguration) *TaskDefinitionSpecApplyConfiguration {
+	b.RuntimePlatform = value
+	return b
+}
+
+// WithTaskRoleArn sets the TaskRoleArn field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the TaskRoleArn field is set to the value of the last call.
+func (b *TaskDefinitionSpecApplyConfiguration) WithTaskRoleArn(value string) *TaskDefinitionSpecApplyConfiguration {
+	b.TaskRoleArn = &value
+	return b
+}
+
+// WithExecutionRoleArn sets the ExecutionRoleArn field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the ExecutionRoleArn field is set to the value of the last call.
+func (b *TaskDefinitionSpecApplyConfiguration) WithExecutionRoleArn(value string) *TaskDefinitionSpecApplyConfiguration {
+	b.ExecutionRoleArn = &value
+	return b
+}
+
+// WithEphemeralStorage sets the EphemeralStorage field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the EphemeralStorage field is set to the value of the last call.
+func (b *TaskDefinitionSpecApplyConfiguration) WithEphemeralStorage(value *EphemeralStorageApplyConfiguration) *TaskDefinitionSpecApplyConfiguration {
+	b.EphemeralStorage = value
+	return b
+}
+
+// WithTags adds the given value to the Tags field in the declarative configuration
+// and returns the receiver, so that objects can be build by chaining "With" function invocations.
+// If called multiple times, values provided by each call will be appended to the Tags field.
+func (b *TaskDefinitionSpecApplyConfiguration) WithTags(values ...*TagApplyConfiguration) *TaskDefinitionSpecApplyConfiguration {
+	for i := range values {
+		if values[i] == nil {
+			panic("nil value passed to WithTags")
+		}
+		b.Tags = append(b.Tags, *values[i])
+	}
 	return b
 }
 

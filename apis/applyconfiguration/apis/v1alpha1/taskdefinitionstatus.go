@@ -35,8 +35,9 @@ type TaskDefinitionStatusApplyConfiguration struct {
 	// revisions kept, newest first.
 	Revisions []TaskDefinitionRevisionApplyConfiguration `json:"revisions,omitempty"`
 	// conditions: Accepted (the spec passed the checks the schema cannot do),
-	// Revisioned (the current spec is stored as latestRevision) and RolledOut (every
-	// Service following the family completed a deployment of latestRevision).
+	// Revisioned (the current spec is stored as latestRevision), RolledOut (every
+	// Service following the family completed a deployment of latestRevision) and
+	// Honoured (every field set has an effect; False names those kept without one).
 	Conditions []v1.ConditionApplyConfiguration `json:"conditions,omitempty"`
 }
 
