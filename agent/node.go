@@ -2,7 +2,10 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -78,9 +81,15 @@ func New(ctx context.Context, o Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Containers with a network of their own get a resolv.conf built on the
+	// instance's; an instance without one gives them none but their dnsServers.
+	resolv, err := os.ReadFile("/etc/resolv.conf")
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("reading the instance's resolv.conf: %w", err)
+	}
 	a, err := NewAgent(Config{Client: c, Cache: ch, Log: log}, InstanceConfig{
 		Registration: reg, Runtime: rt, Network: nw, PullPolicy: runtime.PullPolicy(o.PullPolicy),
-		StateDir: o.StateDir, StatusInterval: o.StatusInterval,
+		StateDir: o.StateDir, StatusInterval: o.StatusInterval, ResolvConf: string(resolv),
 	})
 	if err != nil {
 		return nil, err

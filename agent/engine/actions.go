@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/distribution/reference"
@@ -113,9 +114,13 @@ func pullReason(err error) string {
 // create creates c in the runtime with its volumes and log directory. A container
 // that exists already (the engine restarted during a create) is taken as it is.
 func (w *worker) create(ctx context.Context, c *container) {
-	spec, err := containerSpec(w.in, findDef(w.in.spec, c.name))
+	def := findDef(w.in.spec, c.name)
+	spec, err := containerSpec(w.in, def)
 	if err == nil {
 		err = w.makeDirs(spec)
+	}
+	if err == nil {
+		err = w.writeEtcFiles(def)
 	}
 	var info runtime.ContainerInfo
 	if err == nil {
@@ -154,6 +159,20 @@ func (w *worker) makeDirs(spec runtime.ContainerSpec) error {
 		d := logsDir(w.e.stateDir, w.in.task, w.uid)
 		if err := w.e.cfg.Dirs.MkdirAll(d, 0o755); err != nil {
 			return fmt.Errorf("creating %s: %w", d, err)
+		}
+	}
+	return nil
+}
+
+// writeEtcFiles writes the container's /etc/hosts and /etc/resolv.conf on the host
+// (etcFiles), which its spec mounts.
+func (w *worker) writeEtcFiles(def *ecsv1alpha1.ContainerDefinition) error {
+	for _, f := range etcFiles(w.in, def) {
+		if err := w.e.cfg.Dirs.MkdirAll(filepath.Dir(f.hostPath), 0o755); err != nil {
+			return fmt.Errorf("creating %s: %w", filepath.Dir(f.hostPath), err)
+		}
+		if err := w.e.cfg.Dirs.WriteFile(f.hostPath, f.content, 0o644); err != nil {
+			return fmt.Errorf("writing %s: %w", f.hostPath, err)
 		}
 	}
 	return nil

@@ -502,7 +502,7 @@ func TestUnsupportedNetworkMode(t *testing.T) {
 	d := desired("web-1", &spec)
 	h.eng.Update(d)
 	r := h.waitFor(d.UID, "STOPPED", hasStatus(ecsv1alpha1.TaskStopped))
-	if r.StopCode != ecsv1alpha1.StopTaskFailedToStart || r.StoppedReason != "networkMode bridge is not supported by this agent yet" {
+	if r.StopCode != ecsv1alpha1.StopTaskFailedToStart || r.StoppedReason != "networkMode bridge needs a task network, which this agent does not have" {
 		t.Errorf("stop: %s", dump(r))
 	}
 	if n := len(h.rt.Calls()); n != 1 { // the List of Recover

@@ -14,15 +14,20 @@ import (
 // set up.
 const reasonNetworkFailed = "ResourceInitializationError: failed to set up the task's network: "
 
-// networkUp sets up the task's bridge network and points its containers at it. A
-// failure stops the task with TaskFailedToStart.
+// networkUp sets up the task's network (bridge or awsvpc) and points its containers
+// at it. A failure stops the task with TaskFailedToStart. An awsvpc task publishes
+// nothing on the instance: its ports are reached at its own address.
 func (w *worker) networkUp(ctx context.Context) {
-	path, bindings, err := w.e.cfg.Network.Setup(ctx, w.uid, portMappings(w.in.spec))
+	var mappings []ecsv1alpha1.PortMapping
+	if isBridge(w.in.spec) {
+		mappings = portMappings(w.in.spec)
+	}
+	path, ip, bindings, err := w.e.cfg.Network.Setup(ctx, w.uid, mappings)
 	if ctx.Err() != nil {
 		return
 	}
 	var byName map[string][]ecsv1alpha1.NetworkBinding
-	if err == nil {
+	if err == nil && isBridge(w.in.spec) {
 		byName, err = bindingsByContainer(w.in.spec, bindings)
 	}
 	if err != nil {
@@ -30,7 +35,10 @@ func (w *worker) networkUp(ctx context.Context) {
 		w.invalid = reasonNetworkFailed + err.Error()
 		return
 	}
-	w.in.netns, w.bindings, w.net = path, byName, netUp
+	w.in.netns, w.in.ip, w.bindings, w.net = path, ip, byName, netUp
+	if w.in.spec.NetworkMode == ecsv1alpha1.NetworkModeAWSVPC {
+		w.ip = ip
+	}
 	w.log.V(1).Info("task network set up", logNetNS, path)
 }
 
@@ -46,6 +54,15 @@ func (w *worker) networkDown(ctx context.Context) {
 		w.log.Error(err, "tearing down the task's network; retried when the task is cleaned up")
 	}
 	w.net = netReleased
+}
+
+// networkInterfaces are the addresses of a running container of an awsvpc task: the
+// task's own, as ECS reports its elastic network interface.
+func (w *worker) networkInterfaces() []ecsv1alpha1.NetworkInterface {
+	if w.ip == "" {
+		return nil
+	}
+	return []ecsv1alpha1.NetworkInterface{{PrivateIPv4Address: w.ip}}
 }
 
 // networkBindings are the ports the running container name publishes.
@@ -69,6 +86,9 @@ func (w *worker) seedBindings(st *ecsv1alpha1.TaskStatus) {
 	for _, cs := range st.Containers {
 		if len(cs.NetworkBindings) > 0 {
 			w.bindings[cs.Name] = append([]ecsv1alpha1.NetworkBinding(nil), cs.NetworkBindings...)
+		}
+		if len(cs.NetworkInterfaces) > 0 {
+			w.ip = cs.NetworkInterfaces[0].PrivateIPv4Address
 		}
 	}
 }

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"sort"
 	"sync"
@@ -33,15 +34,18 @@ func newFakeNetwork() *fakeNetwork {
 
 func netnsOf(uid types.UID) string { return filepath.Join("/run/berth-test/netns", string(uid)) }
 
-func (f *fakeNetwork) Setup(_ context.Context, uid types.UID, mappings []ecsv1alpha1.PortMapping) (string, []ecsv1alpha1.NetworkBinding, error) {
+// ipOf is the fake address of a task: one per task, the same after a restart.
+func ipOf(uid types.UID) string { return "10.99.0." + fmt.Sprint(len(uid)) }
+
+func (f *fakeNetwork) Setup(_ context.Context, uid types.UID, mappings []ecsv1alpha1.PortMapping) (string, string, []ecsv1alpha1.NetworkBinding, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.setups[uid] = append(f.setups[uid], mappings)
 	if f.failSetup != nil {
-		return "", nil, f.failSetup
+		return "", "", nil, f.failSetup
 	}
 	if b, ok := f.up[uid]; ok {
-		return netnsOf(uid), b, nil
+		return netnsOf(uid), ipOf(uid), b, nil
 	}
 	var out []ecsv1alpha1.NetworkBinding
 	for _, pm := range mappings {
@@ -54,7 +58,7 @@ func (f *fakeNetwork) Setup(_ context.Context, uid types.UID, mappings []ecsv1al
 		out = append(out, ecsv1alpha1.NetworkBinding{BindIP: "0.0.0.0", ContainerPort: pm.ContainerPort, HostPort: host, Protocol: pm.Protocol})
 	}
 	f.up[uid] = out
-	return netnsOf(uid), out, nil
+	return netnsOf(uid), ipOf(uid), out, nil
 }
 
 func (f *fakeNetwork) Teardown(_ context.Context, uid types.UID) error {

@@ -55,6 +55,7 @@ func (w *worker) containerReport(c *container) ecsv1alpha1.ContainerStatus {
 	}
 	if c.known == containerRunning {
 		s.NetworkBindings = w.networkBindings(c.name)
+		s.NetworkInterfaces = w.networkInterfaces()
 	}
 	return s
 }

@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"path/filepath"
 	"sort"
@@ -28,9 +29,9 @@ const (
 	cpuPeriod = 100_000
 )
 
-// reasonBridgeUnsupported is the stoppedReason of bridge tasks on an engine without
-// a Network.
-const reasonBridgeUnsupported = "networkMode bridge is not supported by this agent yet"
+// reasonNoTaskNetwork is the stoppedReason of bridge and awsvpc tasks on an engine
+// without a Network.
+const reasonNoTaskNetwork = "networkMode %s needs a task network, which this agent does not have"
 
 // taskInput is what building a task's containers needs.
 type taskInput struct {
@@ -43,18 +44,25 @@ type taskInput struct {
 	stateDir  string
 	// cluster and instance are where the engine runs (the metadata environment).
 	cluster, instance string
-	// netns is the task's network namespace in bridge mode, once set up.
-	netns string
+	// netns is the task's network namespace in bridge and awsvpc modes, once set up,
+	// and ip its address there.
+	netns, ip string
+	// resolvConf is the instance's /etc/resolv.conf (Config.ResolvConf).
+	resolvConf string
 }
 
 // unsupported says why this agent cannot run a task definition ("" when it can);
 // bridge needs a Network.
 func unsupported(spec *ecsv1alpha1.TaskDefinitionSpec, haveNetwork bool) string {
 	switch spec.NetworkMode {
-	case "", ecsv1alpha1.NetworkModeBridge:
+	case "", ecsv1alpha1.NetworkModeBridge, ecsv1alpha1.NetworkModeAWSVPC:
 		// "" is the API's default, bridge.
 		if !haveNetwork {
-			return reasonBridgeUnsupported
+			mode := spec.NetworkMode
+			if mode == "" {
+				mode = ecsv1alpha1.NetworkModeBridge
+			}
+			return fmt.Sprintf(reasonNoTaskNetwork, mode)
 		}
 	case ecsv1alpha1.NetworkModeHost, ecsv1alpha1.NetworkModeNone:
 	default:
@@ -93,7 +101,7 @@ func startOrder(defs []ecsv1alpha1.ContainerDefinition) ([]int, error) {
 			return fmt.Errorf("dependsOn of container %s forms a cycle", defs[i].Name)
 		}
 		state[i] = visiting
-		for _, d := range defs[i].DependsOn {
+		for _, d := range taskrules.Dependencies(&defs[i]) {
 			if j, ok := index[d.ContainerName]; ok {
 				if err := visit(j); err != nil {
 					return err
@@ -128,7 +136,7 @@ func newContainers(in *taskInput) ([]container, error) {
 			id:           runtime.ContainerID(string(in.uid), d.Name),
 			image:        d.Image,
 			essential:    d.Essential == nil || *d.Essential,
-			dependsOn:    d.DependsOn,
+			dependsOn:    taskrules.Dependencies(d),
 			check:        parseHealthCheck(d.HealthCheck),
 			startTimeout: seconds(d.StartTimeout, defaultStartTimeout),
 			stopTimeout:  seconds(d.StopTimeout, defaultStopTimeout),
@@ -180,15 +188,16 @@ func findOverride(o *ecsv1alpha1.TaskOverrides, name string) *ecsv1alpha1.Contai
 // containerSpec builds the runtime spec of container def of the task.
 func containerSpec(in *taskInput, def *ecsv1alpha1.ContainerDefinition) (runtime.ContainerSpec, error) {
 	ov := findOverride(in.overrides, def.Name)
+	labels := make(map[string]string, len(def.DockerLabels)+4)
+	maps.Copy(labels, def.DockerLabels) // Berth's own keys (refused in dockerLabels) win
+	labels[runtime.LabelTaskUID] = string(in.uid)
+	labels[runtime.LabelTask] = in.task.String()
+	labels[runtime.LabelContainer] = def.Name
+	labels[runtime.LabelRevision] = in.revision
 	s := runtime.ContainerSpec{
-		ID:    runtime.ContainerID(string(in.uid), def.Name),
-		Image: def.Image,
-		Labels: map[string]string{
-			runtime.LabelTaskUID:   string(in.uid),
-			runtime.LabelTask:      in.task.String(),
-			runtime.LabelContainer: def.Name,
-			runtime.LabelRevision:  in.revision,
-		},
+		ID:             runtime.ContainerID(string(in.uid), def.Name),
+		Image:          def.Image,
+		Labels:         labels,
 		Env:            environment(def, ov, in.metadata(def.Name), in.env[def.Name]),
 		EntryPoint:     def.EntryPoint,
 		Command:        def.Command,
@@ -199,6 +208,7 @@ func containerSpec(in *taskInput, def *ecsv1alpha1.ContainerDefinition) (runtime
 		Ulimits:        ulimits(def.Ulimits),
 		HostNetwork:    in.spec.NetworkMode == ecsv1alpha1.NetworkModeHost,
 		NetNSPath:      in.netns,
+		Hostname:       def.Hostname,
 		HostPID:        in.spec.PidMode == ecsv1alpha1.NamespaceModeHost,
 		HostIPC:        in.spec.IpcMode == ecsv1alpha1.NamespaceModeHost,
 	}
@@ -217,6 +227,9 @@ func containerSpec(in *taskInput, def *ecsv1alpha1.ContainerDefinition) (runtime
 		return runtime.ContainerSpec{}, err
 	}
 	s.Mounts = mounts
+	for _, f := range etcFiles(in, def) {
+		s.Mounts = append(s.Mounts, runtime.Mount{HostPath: f.hostPath, ContainerPath: f.containerPath})
+	}
 	if lc := def.LogConfiguration; lc == nil || lc.LogDriver != ecsv1alpha1.LogDriverNone {
 		s.LogPath = filepath.Join(logsDir(in.stateDir, in.task, in.uid), def.Name+".log")
 	}
@@ -396,10 +409,16 @@ func scratchVolumes(in *taskInput) []string {
 	return out
 }
 
-// isBridge tells whether the task's containers share a namespace on the bridge
-// ("" is the API's default, bridge).
+// isBridge tells whether the task is in bridge mode ("" is the API's default):
+// its own namespace on the bridge, with port mappings published on the instance.
 func isBridge(spec *ecsv1alpha1.TaskDefinitionSpec) bool {
 	return spec.NetworkMode == "" || spec.NetworkMode == ecsv1alpha1.NetworkModeBridge
+}
+
+// ownNetwork tells whether the task's containers share a namespace of their own on
+// the bridge: bridge and awsvpc modes.
+func ownNetwork(spec *ecsv1alpha1.TaskDefinitionSpec) bool {
+	return isBridge(spec) || spec.NetworkMode == ecsv1alpha1.NetworkModeAWSVPC
 }
 
 // portMappings are the port mappings of every container of the task, in

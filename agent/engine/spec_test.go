@@ -145,19 +145,29 @@ func TestContainerSpecVariants(t *testing.T) {
 		container string
 		check     func(t *testing.T, s runtime.ContainerSpec)
 	}{
+		{"dockerLabels and hostname", base(func(s *ecsv1alpha1.TaskDefinitionSpec) {
+			s.ContainerDefinitions[0].DockerLabels = map[string]string{"team": "web", runtime.LabelContainer: "forged"}
+			s.ContainerDefinitions[0].Hostname = "app-1"
+		}), nil, "app", func(t *testing.T, s runtime.ContainerSpec) {
+			if s.Labels["team"] != "web" || s.Labels[runtime.LabelContainer] != "app" || s.Hostname != "app-1" {
+				t.Errorf("labels %v, hostname %q: want team=web, Berth's own container label and app-1", s.Labels, s.Hostname)
+			}
+		}},
 		{"network none: own empty namespace", base(nil), nil, "app", func(t *testing.T, s runtime.ContainerSpec) {
 			if s.HostNetwork || s.NetNSPath != "" || s.HostPID || s.HostIPC {
 				t.Errorf("want a new network namespace and private pid/ipc, got %+v", s)
 			}
 		}},
 		{"volumesFrom copies the source's mounts", base(nil), nil, "side", func(t *testing.T, s runtime.ContainerSpec) {
-			want := []runtime.Mount{{HostPath: scratch, ContainerPath: "/shared"}, {HostPath: "/var/log/app", ContainerPath: "/logs", ReadOnly: true}}
+			want := []runtime.Mount{{HostPath: scratch, ContainerPath: "/shared"}, {HostPath: "/var/log/app", ContainerPath: "/logs", ReadOnly: true},
+				{HostPath: "/var/lib/berth/volumes/" + testUID + "/.etc/side/hosts", ContainerPath: "/etc/hosts"}}
 			if diff := cmp.Diff(want, s.Mounts); diff != "" {
 				t.Errorf("mounts (-want +got):\n%s", diff)
 			}
 		}},
 		{"volumesFrom readOnly, transitively", base(nil), nil, "reader", func(t *testing.T, s runtime.ContainerSpec) {
-			want := []runtime.Mount{{HostPath: scratch, ContainerPath: "/shared", ReadOnly: true}, {HostPath: "/var/log/app", ContainerPath: "/logs", ReadOnly: true}}
+			want := []runtime.Mount{{HostPath: scratch, ContainerPath: "/shared", ReadOnly: true}, {HostPath: "/var/log/app", ContainerPath: "/logs", ReadOnly: true},
+				{HostPath: "/var/lib/berth/volumes/" + testUID + "/.etc/reader/hosts", ContainerPath: "/etc/hosts"}}
 			if diff := cmp.Diff(want, s.Mounts); diff != "" {
 				t.Errorf("mounts (-want +got):\n%s", diff)
 			}
@@ -224,9 +234,11 @@ func TestUnsupported(t *testing.T) {
 		haveNetwork bool
 		want        string
 	}{
-		{ecsv1alpha1.TaskDefinitionSpec{}, false, reasonBridgeUnsupported},
-		{ecsv1alpha1.TaskDefinitionSpec{NetworkMode: ecsv1alpha1.NetworkModeBridge}, false, reasonBridgeUnsupported},
+		{ecsv1alpha1.TaskDefinitionSpec{}, false, "networkMode bridge needs a task network, which this agent does not have"},
+		{ecsv1alpha1.TaskDefinitionSpec{NetworkMode: ecsv1alpha1.NetworkModeBridge}, false, "networkMode bridge needs a task network, which this agent does not have"},
 		{ecsv1alpha1.TaskDefinitionSpec{}, true, ""},
+		{ecsv1alpha1.TaskDefinitionSpec{NetworkMode: ecsv1alpha1.NetworkModeAWSVPC}, false, "networkMode awsvpc needs a task network, which this agent does not have"},
+		{ecsv1alpha1.TaskDefinitionSpec{NetworkMode: ecsv1alpha1.NetworkModeAWSVPC}, true, ""},
 		{ecsv1alpha1.TaskDefinitionSpec{NetworkMode: ecsv1alpha1.NetworkModeBridge}, true, ""},
 		{ecsv1alpha1.TaskDefinitionSpec{NetworkMode: ecsv1alpha1.NetworkModeBridge, PidMode: ecsv1alpha1.NamespaceModeTask}, true, "pidMode task is not supported by this agent yet"},
 		{ecsv1alpha1.TaskDefinitionSpec{NetworkMode: ecsv1alpha1.NetworkModeHost}, false, ""},
@@ -262,6 +274,7 @@ func TestStartOrder(t *testing.T) {
 		{"definition order without dependencies", defs(nil, "a", "b", "c"), []int{0, 1, 2}, false},
 		{"dependencies first", defs(map[string][]string{"a": {"c"}, "b": {"a"}}, "a", "b", "c"), []int{2, 0, 1}, false},
 		{"cycle", defs(map[string][]string{"a": {"b"}, "b": {"a"}}, "a", "b"), nil, true},
+		{"a linked container starts first", []ecsv1alpha1.ContainerDefinition{{Name: "web", Links: []string{"db:database"}}, {Name: "db"}}, []int{1, 0}, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

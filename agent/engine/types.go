@@ -43,6 +43,9 @@ type Config struct {
 	// Cluster and Instance are where the engine runs, for the metadata environment
 	// every container gets (EnvCluster, EnvContainerInstance).
 	Cluster, Instance string
+	// ResolvConf is the instance's /etc/resolv.conf, the base of the one bridge and
+	// awsvpc containers get (dnsServers and dnsSearchDomains replace its parts).
+	ResolvConf string
 }
 
 // Environment variables the engine gives every container, as the ECS agent gives
@@ -64,6 +67,7 @@ type HostDirs interface {
 	MkdirAll(path string, perm os.FileMode) error
 	Chmod(path string, mode os.FileMode) error
 	RemoveAll(path string) error
+	WriteFile(path string, data []byte, perm os.FileMode) error
 }
 
 // osDirs is the host's filesystem.
@@ -72,15 +76,18 @@ type osDirs struct{}
 func (osDirs) MkdirAll(path string, perm os.FileMode) error { return os.MkdirAll(path, perm) }
 func (osDirs) Chmod(path string, mode os.FileMode) error    { return os.Chmod(path, mode) }
 func (osDirs) RemoveAll(path string) error                  { return os.RemoveAll(path) }
+func (osDirs) WriteFile(path string, data []byte, perm os.FileMode) error {
+	return os.WriteFile(path, data, perm)
+}
 
 // Network sets up and tears down the networks of bridge-mode tasks (agent/network).
 // The engine calls it from a task's worker, and from Forget and Cleanup.
 type Network interface {
 	// Setup gives the task a network namespace with its port mappings published,
-	// and returns the namespace's path and one binding per mapping, in order. It is
-	// idempotent: a task set up before (also before an agent restart) gets the same
-	// namespace and bindings.
-	Setup(ctx context.Context, taskUID types.UID, mappings []ecsv1alpha1.PortMapping) (netnsPath string, bindings []ecsv1alpha1.NetworkBinding, err error)
+	// and returns the namespace's path, the task's IPv4 address in it and one binding
+	// per mapping, in order. It is idempotent: a task set up before (also before an
+	// agent restart) gets the same namespace, address and bindings.
+	Setup(ctx context.Context, taskUID types.UID, mappings []ecsv1alpha1.PortMapping) (netnsPath, ip string, bindings []ecsv1alpha1.NetworkBinding, err error)
 	// Teardown releases the task's network; a task without one is fine.
 	Teardown(ctx context.Context, taskUID types.UID) error
 	// Recover re-reads the networks set up before an agent restart and returns the

@@ -44,6 +44,8 @@ type worker struct {
 	// by container name, once it is up.
 	net      netState
 	bindings map[string][]ecsv1alpha1.NetworkBinding
+	// ip is an awsvpc task's address, once its network is up.
+	ip string
 
 	pullStartedAt, pullStoppedAt, startedAt, stoppingAt, stoppedAt *time.Time
 	// code and reason of the stop, fixed when stopping begins.
@@ -231,7 +233,7 @@ func (w *worker) setUp(ctx context.Context, d *Desired) {
 	w.task = d.Task
 	w.in = &taskInput{
 		uid: w.uid, task: d.Task, revision: d.Revision, spec: spec, overrides: d.Overrides,
-		stateDir: w.e.stateDir, cluster: w.e.cfg.Cluster, instance: w.e.cfg.Instance,
+		stateDir: w.e.stateDir, cluster: w.e.cfg.Cluster, instance: w.e.cfg.Instance, resolvConf: w.e.cfg.ResolvConf,
 	}
 	cs, err := newContainers(w.in)
 	switch {
@@ -240,7 +242,7 @@ func (w *worker) setUp(ctx context.Context, d *Desired) {
 	case d.Spec != nil:
 		w.invalid = unsupported(spec, w.e.cfg.Network != nil)
 	}
-	if w.e.cfg.Network != nil && (d.Spec == nil || isBridge(spec)) {
+	if w.e.cfg.Network != nil && (d.Spec == nil || ownNetwork(spec)) {
 		// Without its definition the task is only stopped: a network it may have
 		// from before a restart is torn down all the same.
 		w.net = netWanted

@@ -266,9 +266,12 @@ func (h *Agent) ensureLeaseNamespace(ctx context.Context) error {
 }
 
 // noDirs is a host filesystem that keeps nothing: simulated tasks need no volume or
-// log directories.
+// log directories, nor /etc files.
 type noDirs struct{}
 
 func (noDirs) MkdirAll(string, os.FileMode) error { return nil }
 func (noDirs) Chmod(string, os.FileMode) error    { return nil }
 func (noDirs) RemoveAll(string) error             { return nil }
+func (noDirs) WriteFile(string, []byte, os.FileMode) error {
+	return nil
+}

@@ -113,7 +113,7 @@ func TestRealCNI(t *testing.T) {
 	t.Cleanup(func() { _ = m.Teardown(ctx, uid) })
 
 	mappings := []ecsv1alpha1.PortMapping{{ContainerPort: 8080}, {ContainerPort: 9090, HostPort: ptr.To[int32](42999)}}
-	path, bindings, err := m.Setup(ctx, uid, mappings)
+	path, _, bindings, err := m.Setup(ctx, uid, mappings)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +138,7 @@ func TestRealCNI(t *testing.T) {
 	if err != nil || len(uids) != 1 || uids[0] != uid {
 		t.Fatalf("Recover = %v, %v", uids, err)
 	}
-	path2, bindings2, err := m2.Setup(ctx, uid, mappings)
+	path2, _, bindings2, err := m2.Setup(ctx, uid, mappings)
 	if err != nil || path2 != path || bindings2[0] != bindings[0] || bindings2[1] != bindings[1] {
 		t.Fatalf("Setup after a restart = %s %+v %v, want %s %+v", path2, bindings2, err, path, bindings)
 	}

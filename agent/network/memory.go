@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"k8s.io/apimachinery/pkg/types"
 
@@ -18,7 +19,23 @@ import (
 type Memory struct {
 	mu    sync.Mutex
 	ports hostPorts
-	tasks map[types.UID][]port
+	tasks map[types.UID]memoryTask
+}
+
+type memoryTask struct {
+	ports []port
+	ip    string
+}
+
+// memoryAddresses numbers the task addresses of every Memory network of the process
+// (all the instances of one `berth hollow`), so that no two tasks share one.
+var memoryAddresses atomic.Uint32
+
+// nextMemoryAddress is a fresh address in 100.64.0.0/10 (shared address space: never
+// a real host's, never skipped as loopback or link-local by the endpoints controller).
+func nextMemoryAddress() string {
+	n := memoryAddresses.Add(1) % (1 << 22)
+	return fmt.Sprintf("100.%d.%d.%d", 64+n>>16, n>>8&0xff, n&0xff)
 }
 
 // NewMemory returns an empty in-memory network with the default dynamic range, on
@@ -26,25 +43,30 @@ type Memory struct {
 func NewMemory() *Memory {
 	return &Memory{
 		ports: newHostPorts(DefaultPortMin, DefaultPortMax, func(string, int32) bool { return true }),
-		tasks: map[types.UID][]port{},
+		tasks: map[types.UID]memoryTask{},
 	}
 }
 
-// Setup allocates the task's host ports; a task that has them gets the same back. The
-// namespace path is empty: there is no namespace.
-func (m *Memory) Setup(_ context.Context, uid types.UID, mappings []ecsv1alpha1.PortMapping) (string, []ecsv1alpha1.NetworkBinding, error) {
+// Setup allocates the task's host ports and an address; a task that has them gets
+// the same back. The namespace path is empty: there is no namespace.
+func (m *Memory) Setup(_ context.Context, uid types.UID, mappings []ecsv1alpha1.PortMapping) (string, string, []ecsv1alpha1.NetworkBinding, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	ports, ok := m.tasks[uid]
+	t, ok := m.tasks[uid]
 	if !ok {
-		var err error
-		if ports, err = m.ports.allocate(uid, mappings, m.tasks); err != nil {
-			return "", nil, fmt.Errorf("allocating host ports: %w", err)
+		held := make(map[types.UID][]port, len(m.tasks))
+		for id, other := range m.tasks {
+			held[id] = other.ports
 		}
-		m.tasks[uid] = ports
+		ports, err := m.ports.allocate(uid, mappings, held)
+		if err != nil {
+			return "", "", nil, fmt.Errorf("allocating host ports: %w", err)
+		}
+		t = memoryTask{ports: ports, ip: nextMemoryAddress()}
+		m.tasks[uid] = t
 	}
-	st := taskState{Ports: ports}
-	return "", st.bindings(), nil
+	st := taskState{Ports: t.ports}
+	return "", t.ip, st.bindings(), nil
 }
 
 // Teardown releases the task's ports.

@@ -2,6 +2,7 @@ package network
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -15,7 +16,7 @@ func TestMemoryChoosesPortsAsTheManager(t *testing.T) {
 	ctx := context.Background()
 	m := NewMemory()
 	web := []ecsv1alpha1.PortMapping{{ContainerPort: 80, HostPort: ptr.To[int32](8080)}, {ContainerPort: 81}}
-	_, got, err := m.Setup(ctx, "a", web)
+	_, _, got, err := m.Setup(ctx, "a", web)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,19 +27,24 @@ func TestMemoryChoosesPortsAsTheManager(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("bindings (-want +got):\n%s", diff)
 	}
-	if _, again, _ := m.Setup(ctx, "a", web); !cmp.Equal(got, again) {
+	if _, _, again, _ := m.Setup(ctx, "a", web); !cmp.Equal(got, again) {
 		t.Errorf("a second Setup of the same task gave %v, want the same bindings %v", again, got)
 	}
-	if _, _, err := m.Setup(ctx, "b", web); err == nil {
+	_, ipA, _, _ := m.Setup(ctx, "a", web)
+	_, ipD, _, _ := m.Setup(ctx, "d", nil)
+	if ipA == "" || ipA == ipD || !strings.HasPrefix(ipA, "100.") {
+		t.Errorf("task addresses %q and %q: want two distinct addresses in 100.64.0.0/10", ipA, ipD)
+	}
+	if _, _, _, err := m.Setup(ctx, "b", web); err == nil {
 		t.Errorf("a second task got static host port 8080")
 	}
-	if _, b, err := m.Setup(ctx, "c", []ecsv1alpha1.PortMapping{{ContainerPort: 81}}); err != nil || b[0].HostPort != taskrules.DynamicPortMin+1 {
+	if _, _, b, err := m.Setup(ctx, "c", []ecsv1alpha1.PortMapping{{ContainerPort: 81}}); err != nil || b[0].HostPort != taskrules.DynamicPortMin+1 {
 		t.Errorf("dynamic port of the next task = %v, %v; want %d", b, err, taskrules.DynamicPortMin+1)
 	}
 	if err := m.Teardown(ctx, "a"); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := m.Setup(ctx, "b", web); err != nil {
+	if _, _, _, err := m.Setup(ctx, "b", web); err != nil {
 		t.Errorf("static port 8080 not released by Teardown: %v", err)
 	}
 }

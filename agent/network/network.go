@@ -205,22 +205,22 @@ func (m *Manager) statePath(uid types.UID) string {
 // task whose namespace is set up already (also by the agent before a restart) gets
 // the same namespace and bindings back. On failure nothing of the task's network is
 // left.
-func (m *Manager) Setup(ctx context.Context, uid types.UID, mappings []ecsv1alpha1.PortMapping) (string, []ecsv1alpha1.NetworkBinding, error) {
+func (m *Manager) Setup(ctx context.Context, uid types.UID, mappings []ecsv1alpha1.PortMapping) (string, string, []ecsv1alpha1.NetworkBinding, error) {
 	if err := checkUID(uid); err != nil {
-		return "", nil, err
+		return "", "", nil, err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.loadLocked(); err != nil {
-		return "", nil, err
+		return "", "", nil, err
 	}
 	if st, ok := m.tasks[uid]; ok && isNetNS(st.NetNS) {
-		return st.NetNS, st.bindings(), nil
+		return st.NetNS, st.IP, st.bindings(), nil
 	}
 	// What is left of an earlier attempt (an agent killed in the middle of a setup, a
 	// namespace gone with a reboot) goes first.
 	if err := m.teardownLocked(ctx, uid); err != nil {
-		return "", nil, fmt.Errorf("removing the earlier network of the task: %w", err)
+		return "", "", nil, fmt.Errorf("removing the earlier network of the task: %w", err)
 	}
 	st, err := m.setupLocked(ctx, uid, mappings)
 	if err != nil {
@@ -229,10 +229,10 @@ func (m *Manager) Setup(ctx context.Context, uid types.UID, mappings []ecsv1alph
 		if cerr := m.teardownLocked(cctx, uid); cerr != nil {
 			m.log.Error(cerr, "cleaning up after a failed network setup", logTaskUID, uid)
 		}
-		return "", nil, err
+		return "", "", nil, err
 	}
 	m.log.V(1).Info("task network set up", logTaskUID, uid, logIP, st.IP, logPorts, st.Ports)
-	return st.NetNS, st.bindings(), nil
+	return st.NetNS, st.IP, st.bindings(), nil
 }
 
 func (m *Manager) setupLocked(ctx context.Context, uid types.UID, mappings []ecsv1alpha1.PortMapping) (*taskState, error) {

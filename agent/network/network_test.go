@@ -250,7 +250,7 @@ func TestWriteFileAtomic(t *testing.T) {
 func TestBadUID(t *testing.T) {
 	m, f := testManager(t)
 	for _, uid := range []types.UID{"", "..", "a/b", "../../etc"} {
-		if _, _, err := m.Setup(context.Background(), uid, nil); err == nil {
+		if _, _, _, err := m.Setup(context.Background(), uid, nil); err == nil {
 			t.Errorf("Setup(%q) succeeded", uid)
 		}
 		if err := m.Teardown(context.Background(), uid); err != nil {
@@ -309,7 +309,7 @@ func TestSetupFailureLeavesNothing(t *testing.T) {
 	m, f := testManager(t)
 	ctx := context.Background()
 	f.addErr = errors.New(`failed to find plugin "portmap" in path [/usr/lib/cni]`)
-	_, _, err := m.Setup(ctx, "a", []ecsv1alpha1.PortMapping{tcp(80, 100)})
+	_, _, _, err := m.Setup(ctx, "a", []ecsv1alpha1.PortMapping{tcp(80, 100)})
 	if err == nil || !strings.Contains(err.Error(), "CNI ADD: failed to find plugin") {
 		t.Fatalf("Setup error %v", err)
 	}
@@ -321,7 +321,7 @@ func TestSetupFailureLeavesNothing(t *testing.T) {
 	}
 
 	f.addErr = nil
-	path, bindings, err := m.Setup(ctx, "b", []ecsv1alpha1.PortMapping{tcp(80, 100), tcp(81)})
+	path, _, bindings, err := m.Setup(ctx, "b", []ecsv1alpha1.PortMapping{tcp(80, 100), tcp(81)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -329,7 +329,7 @@ func TestSetupFailureLeavesNothing(t *testing.T) {
 		t.Fatalf("Setup = %s %+v", path, bindings)
 	}
 	// Idempotent: the same namespace and ports, no second ADD.
-	path2, bindings2, err := m.Setup(ctx, "b", []ecsv1alpha1.PortMapping{tcp(80, 100), tcp(81)})
+	path2, _, bindings2, err := m.Setup(ctx, "b", []ecsv1alpha1.PortMapping{tcp(80, 100), tcp(81)})
 	if err != nil || path2 != path || !cmp.Equal(bindings, bindings2) {
 		t.Errorf("second Setup = %s %+v %v", path2, bindings2, err)
 	}
@@ -372,7 +372,7 @@ func TestSetupReplacesADeadNamespace(t *testing.T) {
 	if err := os.WriteFile(st.NetNS, nil, 0o444); err != nil { // the mount point, unmounted
 		t.Fatal(err)
 	}
-	path, _, err := m.Setup(context.Background(), "a", []ecsv1alpha1.PortMapping{tcp(80)})
+	path, _, _, err := m.Setup(context.Background(), "a", []ecsv1alpha1.PortMapping{tcp(80)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -91,6 +91,9 @@ type ContainerSpec struct {
 	// empty network namespace when NetNSPath is "".
 	HostNetwork bool
 	NetNSPath   string
+	// Hostname is the container's host name (its own UTS namespace); "" keeps the
+	// runtime's default. Ignored with HostNetwork, which has the host's.
+	Hostname string
 	// HostPID shares the host's PID namespace.
 	HostPID bool
 	// HostIPC shares the host's IPC namespace.

@@ -70,6 +70,8 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &apisv1alpha1.EphemeralStorageApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("HealthCheck"):
 		return &apisv1alpha1.HealthCheckApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("HostEntry"):
+		return &apisv1alpha1.HostEntryApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("HostVolume"):
 		return &apisv1alpha1.HostVolumeApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("InstanceAddress"):
@@ -90,6 +92,8 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &apisv1alpha1.MountPointApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("NetworkBinding"):
 		return &apisv1alpha1.NetworkBindingApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("NetworkInterface"):
+		return &apisv1alpha1.NetworkInterfaceApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("PlacementConstraint"):
 		return &apisv1alpha1.PlacementConstraintApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("PlacementStrategy"):

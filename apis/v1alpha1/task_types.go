@@ -307,6 +307,22 @@ type ContainerStatus struct {
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=50
 	NetworkBindings []NetworkBinding `json:"networkBindings,omitempty"`
+
+	// networkInterfaces of the container in awsvpc network mode: the task's own
+	// address, shared by its containers, where their container ports are reached.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=4
+	NetworkInterfaces []NetworkInterface `json:"networkInterfaces,omitempty"`
+}
+
+// NetworkInterface is a task's address in awsvpc network mode (ECS's elastic
+// network interface; here an interface on the instance's task network).
+type NetworkInterface struct {
+	// privateIpv4Address is the task's IPv4 address.
+	// +optional
+	// +kubebuilder:validation:MaxLength=15
+	PrivateIPv4Address string `json:"privateIpv4Address,omitempty"`
 }
 
 // TaskStatus is the observed state of a Task. The manager writes the placement facts

@@ -53,7 +53,7 @@ const (
 )
 
 // NetworkMode is the networking of a task's containers.
-// +kubebuilder:validation:Enum=bridge;host;none
+// +kubebuilder:validation:Enum=bridge;host;awsvpc;none
 // +kubebuilder:validation:MaxLength=6
 type NetworkMode string
 
@@ -65,6 +65,11 @@ const (
 	NetworkModeHost NetworkMode = "host"
 	// NetworkModeNone gives the task a network namespace with only loopback.
 	NetworkModeNone NetworkMode = "none"
+	// NetworkModeAWSVPC gives the task its own network namespace and address on the
+	// instance's task network (ECS gives it an elastic network interface): its
+	// containers share it, and their ports are reached at the task's address and
+	// container port, without host port mappings.
+	NetworkModeAWSVPC NetworkMode = "awsvpc"
 )
 
 // TransportProtocol is tcp or udp.
@@ -289,6 +294,73 @@ type ContainerDefinition struct {
 	// logConfiguration selects where the container's output goes.
 	// +optional
 	LogConfiguration *LogConfiguration `json:"logConfiguration,omitempty"`
+
+	// hostname of the container (bridge and none network modes; ECS refuses it in
+	// awsvpc mode, and host mode has the instance's). It is also in the container's
+	// /etc/hosts.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-zA-Z0-9]([-a-zA-Z0-9.]*[a-zA-Z0-9])?$`
+	Hostname string `json:"hostname,omitempty"`
+
+	// links name other containers of the task, as `name` or `name:alias` (bridge
+	// mode only, as in ECS). The linked names resolve to the linked container from
+	// this one, and a linked container starts first. In Berth's bridge mode a task's
+	// containers share one network namespace, so the names resolve to 127.0.0.1.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=10
+	// +kubebuilder:validation:items:MaxLength=255
+	// +kubebuilder:validation:items:Pattern=`^[a-zA-Z0-9][a-zA-Z0-9_-]*(:[a-zA-Z0-9][-a-zA-Z0-9_.]*)?$`
+	Links []string `json:"links,omitempty"`
+
+	// dnsServers replace the instance's name servers in the container's
+	// /etc/resolv.conf (IPv4 or IPv6 addresses; not in awsvpc or host mode, as in ECS).
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=3
+	// +kubebuilder:validation:items:MaxLength=45
+	// +kubebuilder:validation:items:XValidation:rule="isIP(self)",message="dnsServers entries must be IP addresses"
+	DnsServers []string `json:"dnsServers,omitempty"`
+
+	// dnsSearchDomains are the search domains of the container's /etc/resolv.conf
+	// (not in awsvpc or host mode, as in ECS).
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=6
+	// +kubebuilder:validation:items:MaxLength=253
+	// +kubebuilder:validation:items:Pattern=`^[a-zA-Z0-9]([-a-zA-Z0-9.]*[a-zA-Z0-9])?$`
+	DnsSearchDomains []string `json:"dnsSearchDomains,omitempty"`
+
+	// extraHosts are added to the container's /etc/hosts (not in awsvpc or host
+	// mode, as in ECS).
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=32
+	ExtraHosts []HostEntry `json:"extraHosts,omitempty"`
+
+	// dockerLabels are set on the container in the runtime, as Docker labels are.
+	// Keys starting with berth.dev/ or ecs.berth.dev/ are Berth's own and refused.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=64
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !k.startsWith('berth.dev/') && !k.startsWith('ecs.berth.dev/'))",message="dockerLabels keys starting with berth.dev/ or ecs.berth.dev/ are reserved for Berth"
+	DockerLabels map[string]string `json:"dockerLabels,omitempty"`
+}
+
+// HostEntry is one line of /etc/hosts.
+type HostEntry struct {
+	// hostname to resolve.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-zA-Z0-9]([-a-zA-Z0-9.]*[a-zA-Z0-9])?$`
+	Hostname string `json:"hostname"`
+
+	// ipAddress it resolves to.
+	// +required
+	// +kubebuilder:validation:MaxLength=45
+	// +kubebuilder:validation:XValidation:rule="isIP(self)",message="ipAddress must be an IP address"
+	IPAddress string `json:"ipAddress"`
 }
 
 // RepositoryCredentials names the pull secret of a private image.
@@ -376,7 +448,9 @@ type PortMapping struct {
 	ContainerPort int32 `json:"containerPort"`
 
 	// hostPort on the instance. 0 or unset in bridge mode picks a free port from the
-	// instance's ephemeral range; in host mode it must be unset or equal containerPort.
+	// instance's ephemeral range; in host and awsvpc modes it must be unset, 0 or equal
+	// containerPort (awsvpc publishes nothing on the instance: the port is reached at
+	// the task's own address).
 	// +optional
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=65535
@@ -669,9 +743,13 @@ const (
 // +kubebuilder:validation:XValidation:rule="self.containerDefinitions.all(c, !has(c.volumesFrom) || c.volumesFrom.all(v, self.containerDefinitions.exists(x, x.name == v.sourceContainer)))",message="volumesFrom names a container that is not in containerDefinitions",fieldPath=".containerDefinitions"
 // +kubebuilder:validation:XValidation:rule="self.containerDefinitions.all(c, !has(c.mountPoints) || c.mountPoints.all(m, has(self.volumes) && self.volumes.exists(v, v.name == m.sourceVolume)))",message="a mountPoint's sourceVolume is not declared in volumes",fieldPath=".containerDefinitions"
 // +kubebuilder:validation:XValidation:rule="self.containerDefinitions.all(c1, !has(c1.portMappings) || self.containerDefinitions.all(c2, c1.name == c2.name || !has(c2.portMappings) || !sets.intersects(c1.portMappings.filter(p, has(p.hostPort) && p.hostPort > 0).map(p, p.protocol == 'udp' ? p.hostPort + 65536 : p.hostPort), c2.portMappings.filter(p, has(p.hostPort) && p.hostPort > 0).map(p, p.protocol == 'udp' ? p.hostPort + 65536 : p.hostPort))))",message="two containers publish the same hostPort and protocol",fieldPath=".containerDefinitions"
-// +kubebuilder:validation:XValidation:rule="self.networkMode != 'host' || self.containerDefinitions.all(c, !has(c.portMappings) || c.portMappings.all(p, !has(p.hostPort) || p.hostPort == p.containerPort))",message="in host network mode hostPort must be unset or equal containerPort",fieldPath=".containerDefinitions"
-// +kubebuilder:validation:XValidation:rule="self.networkMode != 'host' || self.containerDefinitions.all(c1, !has(c1.portMappings) || self.containerDefinitions.all(c2, c1.name == c2.name || !has(c2.portMappings) || !sets.intersects(c1.portMappings.map(p, p.protocol == 'udp' ? p.containerPort + 65536 : p.containerPort), c2.portMappings.map(p, p.protocol == 'udp' ? p.containerPort + 65536 : p.containerPort))))",message="in host network mode two containers cannot use the same containerPort and protocol (the host port is the containerPort)",fieldPath=".containerDefinitions"
+// +kubebuilder:validation:XValidation:rule="!(self.networkMode in ['host', 'awsvpc']) || self.containerDefinitions.all(c, !has(c.portMappings) || c.portMappings.all(p, !has(p.hostPort) || p.hostPort == 0 || p.hostPort == p.containerPort))",message="in host and awsvpc network modes hostPort must be unset or equal containerPort",fieldPath=".containerDefinitions"
+// +kubebuilder:validation:XValidation:rule="!(self.networkMode in ['host', 'awsvpc']) || self.containerDefinitions.all(c1, !has(c1.portMappings) || self.containerDefinitions.all(c2, c1.name == c2.name || !has(c2.portMappings) || !sets.intersects(c1.portMappings.map(p, p.protocol == 'udp' ? p.containerPort + 65536 : p.containerPort), c2.portMappings.map(p, p.protocol == 'udp' ? p.containerPort + 65536 : p.containerPort))))",message="in host and awsvpc network modes two containers cannot use the same containerPort and protocol (they share one address)",fieldPath=".containerDefinitions"
 // +kubebuilder:validation:XValidation:rule="self.networkMode != 'none' || self.containerDefinitions.all(c, !has(c.portMappings))",message="network mode none cannot publish portMappings",fieldPath=".containerDefinitions"
+// +kubebuilder:validation:XValidation:rule="self.networkMode == 'bridge' || self.containerDefinitions.all(c, !has(c.links))",message="links work in bridge network mode only, as in ECS",fieldPath=".containerDefinitions"
+// +kubebuilder:validation:XValidation:rule="self.containerDefinitions.all(c, !has(c.links) || c.links.all(l, l.split(':')[0] != c.name && self.containerDefinitions.exists(x, x.name == l.split(':')[0])))",message="links name another container of the task definition",fieldPath=".containerDefinitions"
+// +kubebuilder:validation:XValidation:rule="!(self.networkMode in ['awsvpc', 'host']) || self.containerDefinitions.all(c, !has(c.hostname))",message="hostname is not supported in awsvpc and host network modes, as in ECS",fieldPath=".containerDefinitions"
+// +kubebuilder:validation:XValidation:rule="!(self.networkMode in ['awsvpc', 'host']) || self.containerDefinitions.all(c, !has(c.dnsServers) && !has(c.dnsSearchDomains) && !has(c.extraHosts))",message="dnsServers, dnsSearchDomains and extraHosts are not supported in awsvpc and host network modes, as in ECS",fieldPath=".containerDefinitions"
 type TaskDefinitionSpec struct {
 	// containerDefinitions are the containers of the task (1-10, as in ECS).
 	// +required
@@ -744,7 +822,7 @@ type TaskDefinitionSpec struct {
 	// +kubebuilder:validation:MaxItems=50
 	Tags []Tag `json:"tags,omitempty"`
 
-	// networkMode is bridge (default), host or none.
+	// networkMode is bridge (default), host, awsvpc or none.
 	// +optional
 	// +kubebuilder:default=bridge
 	NetworkMode NetworkMode `json:"networkMode,omitempty"`

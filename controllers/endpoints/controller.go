@@ -204,17 +204,23 @@ func taskEndpointChanged() predicate.Predicate {
 	}
 }
 
+// bindingsEqual compares where a task's containers are reached: their published
+// ports and, in awsvpc mode, their addresses.
 func bindingsEqual(a, b *ecsv1alpha1.Task) bool {
-	bindings := func(t *ecsv1alpha1.Task) map[string][]ecsv1alpha1.NetworkBinding {
-		m := map[string][]ecsv1alpha1.NetworkBinding{}
+	type reach struct {
+		Bindings   []ecsv1alpha1.NetworkBinding
+		Interfaces []ecsv1alpha1.NetworkInterface
+	}
+	reached := func(t *ecsv1alpha1.Task) map[string]reach {
+		m := map[string]reach{}
 		for _, c := range t.Status.Containers {
-			if len(c.NetworkBindings) > 0 {
-				m[c.Name] = c.NetworkBindings
+			if len(c.NetworkBindings) > 0 || len(c.NetworkInterfaces) > 0 {
+				m[c.Name] = reach{c.NetworkBindings, c.NetworkInterfaces}
 			}
 		}
 		return m
 	}
-	return equality.Semantic.DeepEqual(bindings(a), bindings(b))
+	return equality.Semantic.DeepEqual(reached(a), reached(b))
 }
 
 // instanceEndpointChanged passes instance creations, deletions and changes of the

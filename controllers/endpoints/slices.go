@@ -184,6 +184,20 @@ func hostPorts(t *ecsv1alpha1.Task, lb ecsv1alpha1.LoadBalancer) []hostPort {
 	return out
 }
 
+// taskAddress is where an awsvpc task serves the load balancer's container port: its
+// own address (the container's network interface) and the container port itself,
+// with nothing published on the instance. ok is false for other tasks, and for an
+// awsvpc task whose container does not run yet.
+func taskAddress(t *ecsv1alpha1.Task, lb ecsv1alpha1.LoadBalancer) (string, hostPort, bool) {
+	for _, c := range t.Status.Containers {
+		if c.Name != lb.ContainerName || len(c.NetworkInterfaces) == 0 || c.NetworkInterfaces[0].PrivateIPv4Address == "" {
+			continue
+		}
+		return c.NetworkInterfaces[0].PrivateIPv4Address, hostPort{port: lb.ContainerPort, protocol: corev1.ProtocolTCP}, true
+	}
+	return "", hostPort{}, false
+}
+
 // portName is the name of the core Service port a load balancer's endpoints serve:
 // kube-proxy pairs a Service's ports with EndpointSlice ports by name. A single-port
 // Service's port is the one; otherwise the port whose targetPort (which defaults to
@@ -272,11 +286,15 @@ func desiredSlices(svc *ecsv1alpha1.Service, members []member, cores map[string]
 			if !listed(m.task) || m.instance == nil {
 				continue
 			}
-			addr, typ, ok := classify(instanceAddress(m.instance))
+			addr, ports := instanceAddress(m.instance), hostPorts(m.task, lb)
+			if ip, p, ok := taskAddress(m.task, lb); ok {
+				addr, ports = ip, []hostPort{p}
+			}
+			addr, typ, ok := classify(addr)
 			if !ok {
 				continue
 			}
-			for _, hp := range hostPorts(m.task, lb) {
+			for _, hp := range ports {
 				k := sliceKey{lb.ServiceName, portName(cores[lb.ServiceName], lb.ContainerPort, hp.protocol), hp.port, hp.protocol, typ}
 				groups[k] = append(groups[k], endpoint(m, addr))
 			}

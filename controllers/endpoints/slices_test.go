@@ -319,6 +319,39 @@ func TestDesiredSlices(t *testing.T) {
 	}
 }
 
+// awsvpc tasks are reached at their own address and the container port: two tasks
+// on one instance serve the same port, each endpoint carrying its task's address.
+func TestDesiredSlicesAWSVPC(t *testing.T) {
+	svc := &ecsv1alpha1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "websvc", UID: "svc-uid"},
+		Spec: ecsv1alpha1.ServiceSpec{LoadBalancers: []ecsv1alpha1.LoadBalancer{
+			{ServiceName: "web", ContainerName: "app", ContainerPort: 8080},
+		}},
+	}
+	i1 := instance("i1", "10.0.0.1", "zone-a")
+	awsvpc := func(name, ip string) *ecsv1alpha1.Task {
+		t := task(name, ecsv1alpha1.TaskRunning, ecsv1alpha1.HealthHealthy, 0)
+		t.Status.Containers = []ecsv1alpha1.ContainerStatus{{Name: "app", LastStatus: ecsv1alpha1.ContainerRunning,
+			NetworkInterfaces: []ecsv1alpha1.NetworkInterface{{PrivateIPv4Address: ip}}}}
+		return t
+	}
+	members := []member{
+		{task: awsvpc("t1", "10.88.0.5"), instance: i1},
+		{task: awsvpc("t2", "10.88.0.6"), instance: i1},
+		{task: task("starting", ecsv1alpha1.TaskPending, "", 0), instance: i1},
+	}
+	got := summarize(desiredSlices(svc, members, map[string]*corev1.Service{"web": nil}))
+	want := []sliceSummary{
+		{Name: "web-websvc-8080t", Port: 8080, Protocol: "TCP", AddressType: "IPv4", Endpoints: []string{
+			"10.88.0.5 t1 ready=true serving=true terminating=false zone=zone-a",
+			"10.88.0.6 t2 ready=true serving=true terminating=false zone=zone-a",
+		}},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("slices (-want +got):\n%s", diff)
+	}
+}
+
 func TestDesiredSlicesSplitsLargeGroups(t *testing.T) {
 	svc := &ecsv1alpha1.Service{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "big"},

@@ -46,7 +46,7 @@ controllers and run by node agents on containerd.`,
 		SilenceErrors: true,
 	}
 	root.AddCommand(newManagerCommand(), newAgentCommand(), newVersionCommand())
-	root.AddCommand(newHollowCommand(), newUpCommand(), newDownCommand(), newDemoCommand())
+	root.AddCommand(newHollowCommand(), newUpCommand(), newDownCommand(), newDemoCommand(), newConvertCommand())
 	return root
 }
 

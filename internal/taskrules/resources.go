@@ -104,15 +104,15 @@ func overridesByName(spec *ecsv1alpha1.TaskDefinitionSpec, overrides *ecsv1alpha
 
 // StaticHostPorts lists the host ports a task binds whatever the agent chooses. In
 // bridge mode these are the mappings with a fixed hostPort (0 or unset is a dynamic
-// port); in host mode every containerPort is bound on the host itself; none binds
-// nothing.
+// port); in host mode every containerPort is bound on the host itself; awsvpc and
+// none bind nothing on the host (an awsvpc task's ports are on its own address).
 func StaticHostPorts(spec *ecsv1alpha1.TaskDefinitionSpec) (tcp, udp []int32, err error) {
 	mode := spec.NetworkMode
 	if mode == "" {
 		mode = ecsv1alpha1.NetworkModeBridge
 	}
 	switch mode {
-	case ecsv1alpha1.NetworkModeNone:
+	case ecsv1alpha1.NetworkModeNone, ecsv1alpha1.NetworkModeAWSVPC:
 		return nil, nil, nil
 	case ecsv1alpha1.NetworkModeBridge, ecsv1alpha1.NetworkModeHost:
 	default:

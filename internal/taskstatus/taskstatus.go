@@ -38,5 +38,8 @@ func Container(c *ecsv1alpha1.ContainerStatus) *ecsac.ContainerStatusApplyConfig
 		out.WithNetworkBindings(ecsac.NetworkBinding().WithBindIP(b.BindIP).WithContainerPort(b.ContainerPort).
 			WithHostPort(b.HostPort).WithProtocol(b.Protocol))
 	}
+	for _, ni := range c.NetworkInterfaces {
+		out.WithNetworkInterfaces(ecsac.NetworkInterface().WithPrivateIPv4Address(ni.PrivateIPv4Address))
+	}
 	return out
 }

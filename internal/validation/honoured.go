@@ -35,6 +35,10 @@ func NotHonoured(path *field.Path, spec *ecsv1alpha1.TaskDefinitionSpec) []Ignor
 	}
 	for i, c := range spec.ContainerDefinitions {
 		lc := c.LogConfiguration
+		if lc != nil && len(lc.SecretOptions) > 0 {
+			out = append(out, Ignored{path.Child("containerDefinitions").Index(i).Child("logConfiguration", "secretOptions").String(),
+				"Berth's log drivers keep output on the instance and take no secret options"})
+		}
 		if lc == nil || lc.LogDriver != ecsv1alpha1.LogDriverAWSLogs {
 			continue
 		}

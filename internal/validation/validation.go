@@ -13,6 +13,7 @@ import (
 
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
 	"github.com/berthdev/berth/internal/placement"
+	"github.com/berthdev/berth/internal/taskrules"
 )
 
 // TaskDefinitionSpec checks a task definition spec at path (usually field.NewPath("spec")).
@@ -72,7 +73,7 @@ func dependencyCycles(path *field.Path, containers []ecsv1alpha1.ContainerDefini
 	visit = func(i int) {
 		state[i] = inProgress
 		stack = append(stack, i)
-		for _, d := range containers[i].DependsOn {
+		for _, d := range taskrules.Dependencies(&containers[i]) {
 			j, ok := index[d.ContainerName]
 			if !ok {
 				continue // unknown names are the schema's job

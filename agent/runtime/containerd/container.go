@@ -308,6 +308,9 @@ func namespaceOpts(spec runtime.ContainerSpec) []oci.SpecOpts {
 	case spec.NetNSPath != "":
 		opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: spec.NetNSPath}))
 	}
+	if spec.Hostname != "" && !spec.HostNetwork {
+		opts = append(opts, oci.WithHostname(spec.Hostname))
+	}
 	if spec.HostPID {
 		opts = append(opts, oci.WithHostNamespace(specs.PIDNamespace))
 	}

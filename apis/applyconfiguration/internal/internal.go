@@ -138,6 +138,23 @@ var schemaYAML = typed.YAMLObject(`types:
           elementRelationship: associative
           keys:
           - containerName
+    - name: dnsSearchDomains
+      type:
+        list:
+          elementType:
+            scalar: string
+          elementRelationship: atomic
+    - name: dnsServers
+      type:
+        list:
+          elementType:
+            scalar: string
+          elementRelationship: atomic
+    - name: dockerLabels
+      type:
+        map:
+          elementType:
+            scalar: string
     - name: entryPoint
       type:
         list:
@@ -162,12 +179,27 @@ var schemaYAML = typed.YAMLObject(`types:
       type:
         scalar: boolean
       default: true
+    - name: extraHosts
+      type:
+        list:
+          elementType:
+            namedType: com.github.berthdev.berth.apis.v1alpha1.HostEntry
+          elementRelationship: atomic
     - name: healthCheck
       type:
         namedType: com.github.berthdev.berth.apis.v1alpha1.HealthCheck
+    - name: hostname
+      type:
+        scalar: string
     - name: image
       type:
         scalar: string
+    - name: links
+      type:
+        list:
+          elementType:
+            scalar: string
+          elementRelationship: atomic
     - name: linuxParameters
       type:
         namedType: com.github.berthdev.berth.apis.v1alpha1.LinuxParameters
@@ -422,6 +454,12 @@ var schemaYAML = typed.YAMLObject(`types:
           elementType:
             namedType: com.github.berthdev.berth.apis.v1alpha1.NetworkBinding
           elementRelationship: atomic
+    - name: networkInterfaces
+      type:
+        list:
+          elementType:
+            namedType: com.github.berthdev.berth.apis.v1alpha1.NetworkInterface
+          elementRelationship: atomic
     - name: reason
       type:
         scalar: string
@@ -542,6 +580,15 @@ var schemaYAML = typed.YAMLObject(`types:
       default: 5
 - name: com.github.berthdev.berth.apis.v1alpha1.HealthStatus
   scalar: string
+- name: com.github.berthdev.berth.apis.v1alpha1.HostEntry
+  map:
+    fields:
+    - name: hostname
+      type:
+        scalar: string
+    - name: ipAddress
+      type:
+        scalar: string
 - name: com.github.berthdev.berth.apis.v1alpha1.HostVolume
   map:
     fields:
@@ -664,6 +711,12 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: protocol
       type:
         namedType: com.github.berthdev.berth.apis.v1alpha1.TransportProtocol
+- name: com.github.berthdev.berth.apis.v1alpha1.NetworkInterface
+  map:
+    fields:
+    - name: privateIpv4Address
+      type:
+        scalar: string
 - name: com.github.berthdev.berth.apis.v1alpha1.NetworkMode
   scalar: string
 - name: com.github.berthdev.berth.apis.v1alpha1.OSFamily

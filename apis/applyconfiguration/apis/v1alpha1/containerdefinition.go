@@ -94,6 +94,27 @@ type ContainerDefinitionApplyConfiguration struct {
 	Ulimits []UlimitApplyConfiguration `json:"ulimits,omitempty"`
 	// logConfiguration selects where the container's output goes.
 	LogConfiguration *LogConfigurationApplyConfiguration `json:"logConfiguration,omitempty"`
+	// hostname of the container (bridge and none network modes; ECS refuses it in
+	// awsvpc mode, and host mode has the instance's). It is also in the container's
+	// /etc/hosts.
+	Hostname *string `json:"hostname,omitempty"`
+	// links name other containers of the task, as `name` or `name:alias` (bridge
+	// mode only, as in ECS). The linked names resolve to the linked container from
+	// this one, and a linked container starts first. In Berth's bridge mode a task's
+	// containers share one network namespace, so the names resolve to 127.0.0.1.
+	Links []string `json:"links,omitempty"`
+	// dnsServers replace the instance's name servers in the container's
+	// /etc/resolv.conf (IPv4 or IPv6 addresses; not in awsvpc or host mode, as in ECS).
+	DnsServers []string `json:"dnsServers,omitempty"`
+	// dnsSearchDomains are the search domains of the container's /etc/resolv.conf
+	// (not in awsvpc or host mode, as in ECS).
+	DnsSearchDomains []string `json:"dnsSearchDomains,omitempty"`
+	// extraHosts are added to the container's /etc/hosts (not in awsvpc or host
+	// mode, as in ECS).
+	ExtraHosts []HostEntryApplyConfiguration `json:"extraHosts,omitempty"`
+	// dockerLabels are set on the container in the runtime, as Docker labels are.
+	// Keys starting with berth.dev/ or ecs.berth.dev/ are Berth's own and refused.
+	DockerLabels map[string]string `json:"dockerLabels,omitempty"`
 }
 
 // ContainerDefinitionApplyConfiguration constructs a declarative configuration of the ContainerDefinition type for use with
@@ -359,5 +380,70 @@ func (b *ContainerDefinitionApplyConfiguration) WithUlimits(values ...*UlimitApp
 // If called multiple times, the LogConfiguration field is set to the value of the last call.
 func (b *ContainerDefinitionApplyConfiguration) WithLogConfiguration(value *LogConfigurationApplyConfiguration) *ContainerDefinitionApplyConfiguration {
 	b.LogConfiguration = value
+	return b
+}
+
+// WithHostname sets the Hostname field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Hostname field is set to the value of the last call.
+func (b *ContainerDefinitionApplyConfiguration) WithHostname(value string) *ContainerDefinitionApplyConfiguration {
+	b.Hostname = &value
+	return b
+}
+
+// WithLinks adds the given value to the Links field in the declarative configuration
+// and returns the receiver, so that objects can be build by chaining "With" function invocations.
+// If called multiple times, values provided by each call will be appended to the Links field.
+func (b *ContainerDefinitionApplyConfiguration) WithLinks(values ...string) *ContainerDefinitionApplyConfiguration {
+	for i := range values {
+		b.Links = append(b.Links, values[i])
+	}
+	return b
+}
+
+// WithDnsServers adds the given value to the DnsServers field in the declarative configuration
+// and returns the receiver, so that objects can be build by chaining "With" function invocations.
+// If called multiple times, values provided by each call will be appended to the DnsServers field.
+func (b *ContainerDefinitionApplyConfiguration) WithDnsServers(values ...string) *ContainerDefinitionApplyConfiguration {
+	for i := range values {
+		b.DnsServers = append(b.DnsServers, values[i])
+	}
+	return b
+}
+
+// WithDnsSearchDomains adds the given value to the DnsSearchDomains field in the declarative configuration
+// and returns the receiver, so that objects can be build by chaining "With" function invocations.
+// If called multiple times, values provided by each call will be appended to the DnsSearchDomains field.
+func (b *ContainerDefinitionApplyConfiguration) WithDnsSearchDomains(values ...string) *ContainerDefinitionApplyConfiguration {
+	for i := range values {
+		b.DnsSearchDomains = append(b.DnsSearchDomains, values[i])
+	}
+	return b
+}
+
+// WithExtraHosts adds the given value to the ExtraHosts field in the declarative configuration
+// and returns the receiver, so that objects can be build by chaining "With" function invocations.
+// If called multiple times, values provided by each call will be appended to the ExtraHosts field.
+func (b *ContainerDefinitionApplyConfiguration) WithExtraHosts(values ...*HostEntryApplyConfiguration) *ContainerDefinitionApplyConfiguration {
+	for i := range values {
+		if values[i] == nil {
+			panic("nil value passed to WithExtraHosts")
+		}
+		b.ExtraHosts = append(b.ExtraHosts, *values[i])
+	}
+	return b
+}
+
+// WithDockerLabels puts the entries into the DockerLabels field in the declarative configuration
+// and returns the receiver, so that objects can be build by chaining "With" function invocations.
+// If called multiple times, the entries provided by each call will be put on the DockerLabels field,
+// overwriting an existing map entries in DockerLabels field with the same key.
+func (b *ContainerDefinitionApplyConfiguration) WithDockerLabels(entries map[string]string) *ContainerDefinitionApplyConfiguration {
+	if b.DockerLabels == nil && len(entries) > 0 {
+		b.DockerLabels = make(map[string]string, len(entries))
+	}
+	for k, v := range entries {
+		b.DockerLabels[k] = v
+	}
 	return b
 }

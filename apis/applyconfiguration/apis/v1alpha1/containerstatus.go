@@ -46,6 +46,9 @@ type ContainerStatusApplyConfiguration struct {
 	RestartCount *int32 `json:"restartCount,omitempty"`
 	// networkBindings published for the container.
 	NetworkBindings []NetworkBindingApplyConfiguration `json:"networkBindings,omitempty"`
+	// networkInterfaces of the container in awsvpc network mode: the task's own
+	// address, shared by its containers, where their container ports are reached.
+	NetworkInterfaces []NetworkInterfaceApplyConfiguration `json:"networkInterfaces,omitempty"`
 }
 
 // ContainerStatusApplyConfiguration constructs a declarative configuration of the ContainerStatus type for use with
@@ -127,6 +130,19 @@ func (b *ContainerStatusApplyConfiguration) WithNetworkBindings(values ...*Netwo
 			panic("nil value passed to WithNetworkBindings")
 		}
 		b.NetworkBindings = append(b.NetworkBindings, *values[i])
+	}
+	return b
+}
+
+// WithNetworkInterfaces adds the given value to the NetworkInterfaces field in the declarative configuration
+// and returns the receiver, so that objects can be build by chaining "With" function invocations.
+// If called multiple times, values provided by each call will be appended to the NetworkInterfaces field.
+func (b *ContainerStatusApplyConfiguration) WithNetworkInterfaces(values ...*NetworkInterfaceApplyConfiguration) *ContainerStatusApplyConfiguration {
+	for i := range values {
+		if values[i] == nil {
+			panic("nil value passed to WithNetworkInterfaces")
+		}
+		b.NetworkInterfaces = append(b.NetworkInterfaces, *values[i])
 	}
 	return b
 }

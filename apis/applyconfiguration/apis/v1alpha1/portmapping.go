@@ -30,7 +30,9 @@ type PortMappingApplyConfiguration struct {
 	// containerPort the application listens on.
 	ContainerPort *int32 `json:"containerPort,omitempty"`
 	// hostPort on the instance. 0 or unset in bridge mode picks a free port from the
-	// instance's ephemeral range; in host mode it must be unset or equal containerPort.
+	// instance's ephemeral range; in host and awsvpc modes it must be unset, 0 or equal
+	// containerPort (awsvpc publishes nothing on the instance: the port is reached at
+	// the task's own address).
 	HostPort *int32 `json:"hostPort,omitempty"`
 	// protocol of the port: tcp (default) or udp.
 	Protocol *apisv1alpha1.TransportProtocol `json:"protocol,omitempty"`

@@ -63,7 +63,7 @@ type TaskDefinitionSpecApplyConfiguration struct {
 	// tags are ECS's key-value tags of the task definition (ListTagsForResource reads
 	// them back); labels and annotations are Kubernetes' own.
 	Tags []TagApplyConfiguration `json:"tags,omitempty"`
-	// networkMode is bridge (default), host or none.
+	// networkMode is bridge (default), host, awsvpc or none.
 	NetworkMode *apisv1alpha1.NetworkMode `json:"networkMode,omitempty"`
 	// pidMode shares the process namespace with the host or among the task's
 	// containers; unset gives each container its own.
