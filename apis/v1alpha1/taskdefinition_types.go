@@ -827,14 +827,17 @@ type TaskDefinitionSpec struct {
 	// +kubebuilder:default=bridge
 	NetworkMode NetworkMode `json:"networkMode,omitempty"`
 
-	// pidMode shares the process namespace with the host or among the task's
-	// containers; unset gives each container its own.
+	// pidMode host shares the instance's process namespace; unset gives each
+	// container its own. ECS's task (one namespace for the task's containers) is not
+	// supported by Berth yet and is refused here rather than by the agent.
 	// +optional
+	// +kubebuilder:validation:XValidation:rule="self != 'task'",message="pidMode task is not supported by Berth yet: use host, or leave it unset"
 	PidMode NamespaceMode `json:"pidMode,omitempty"`
 
-	// ipcMode shares the IPC namespace with the host or among the task's containers;
-	// unset gives each container its own.
+	// ipcMode host shares the instance's IPC namespace; unset gives each container
+	// its own. ECS's task and none are not supported by Berth yet and are refused.
 	// +optional
+	// +kubebuilder:validation:XValidation:rule="self != 'task'",message="ipcMode task is not supported by Berth yet: use host, or leave it unset"
 	IpcMode NamespaceMode `json:"ipcMode,omitempty"`
 
 	// volumes the containers can mount.
