@@ -183,7 +183,7 @@ func TestEssentialExitStopsTask(t *testing.T) {
 		wantReason string
 	}{
 		{"exit code", func(rt *fake.Runtime, id string) error { return rt.Exit(id, 3) }, 3, ""},
-		{"OOM killed", (*fake.Runtime).OOM, fake.ExitSIGKILL, "OOMKilled"},
+		{"OOM killed", (*fake.Runtime).OOM, fake.ExitSIGKILL, "OutOfMemoryError: Container killed due to memory usage"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -8,12 +8,16 @@ import (
 
 	"github.com/berthdev/berth/agent/runtime"
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	"github.com/berthdev/berth/internal/taskrules"
 )
 
 // Container reasons set by the engine.
 const (
-	reasonOOMKilled = "OOMKilled"
-	reasonLost      = "ContainerLost: the container is not in the runtime anymore"
+	reasonOOMKilled = taskrules.ContainerReasonOOM
+	// reasonOOMKilledBefore is what agents before ECS's wording reported; a status
+	// recorded by one still means an OOM kill.
+	reasonOOMKilledBefore = "OOMKilled"
+	reasonLost            = "ContainerLost: the container is not in the runtime anymore"
 )
 
 // apply takes one event into the worker's knowledge.
@@ -100,7 +104,7 @@ func (w *worker) seed(st *ecsv1alpha1.TaskStatus) {
 		case ecsv1alpha1.ContainerStopped:
 			c.known, c.started = containerStopped, cs.ExitCode != nil
 			if cs.ExitCode != nil {
-				c.exit = &runtime.ExitStatus{Code: int(*cs.ExitCode), OOMKilled: cs.Reason == reasonOOMKilled}
+				c.exit = &runtime.ExitStatus{Code: int(*cs.ExitCode), OOMKilled: cs.Reason == reasonOOMKilled || cs.Reason == reasonOOMKilledBefore}
 			}
 		}
 	}

@@ -292,8 +292,9 @@ type ContainerStatus struct {
 	// +optional
 	ExitCode *int32 `json:"exitCode,omitempty"`
 
-	// reason for the container's state, for example OOMKilled or the registry's
-	// message for an image pull error.
+	// reason for the container's state, with ECS's prefixes: for example
+	// "OutOfMemoryError: Container killed due to memory usage", or
+	// "CannotPullContainerError: " and the registry's message.
 	// +optional
 	// +kubebuilder:validation:MaxLength=1024
 	Reason string `json:"reason,omitempty"`

@@ -30,6 +30,10 @@ const (
 	// StopReasonUnhealthy is the reason the service scheduler gives a task it stops for
 	// failing its health checks; the circuit breaker counts such tasks as failed.
 	StopReasonUnhealthy = "Task failed container health checks"
+	// ContainerReasonOOM is a container's reason when the kernel killed it for
+	// exceeding its memory limit: ECS's words, whose prefix (OutOfMemoryError) tools
+	// and runbooks match.
+	ContainerReasonOOM = "OutOfMemoryError: Container killed due to memory usage"
 )
 
 // DefaultStoppedReason is the stoppedReason of a stop the control plane asked for

@@ -139,8 +139,8 @@ func TestStandaloneTasks(t *testing.T) {
 			spec.ContainerDefinitions[0].Command = cmd("alloc=256", "sleep=inf")
 		})
 		task := waitTask(t, ns, name, "stopped", stoppedWith(ecsv1alpha1.StopEssentialContainerExited))
-		if code, reason, _ := exitCode(task, "app"); code != 137 || !strings.Contains(reason, "OOMKilled") {
-			t.Errorf("exit %d reason %q, want 137 OOMKilled", code, reason)
+		if code, reason, _ := exitCode(task, "app"); code != 137 || !strings.HasPrefix(reason, "OutOfMemoryError:") {
+			t.Errorf("exit %d reason %q, want 137 and OutOfMemoryError", code, reason)
 		}
 	})
 

@@ -39,8 +39,9 @@ type ContainerStatusApplyConfiguration struct {
 	HealthStatus *apisv1alpha1.HealthStatus `json:"healthStatus,omitempty"`
 	// exitCode of the container's last exit.
 	ExitCode *int32 `json:"exitCode,omitempty"`
-	// reason for the container's state, for example OOMKilled or the registry's
-	// message for an image pull error.
+	// reason for the container's state, with ECS's prefixes: for example
+	// "OutOfMemoryError: Container killed due to memory usage", or
+	// "CannotPullContainerError: " and the registry's message.
 	Reason *string `json:"reason,omitempty"`
 	// restartCount is how many times the restart policy restarted the container.
 	RestartCount *int32 `json:"restartCount,omitempty"`

@@ -65,11 +65,12 @@ type TaskDefinitionSpecApplyConfiguration struct {
 	Tags []TagApplyConfiguration `json:"tags,omitempty"`
 	// networkMode is bridge (default), host, awsvpc or none.
 	NetworkMode *apisv1alpha1.NetworkMode `json:"networkMode,omitempty"`
-	// pidMode shares the process namespace with the host or among the task's
-	// containers; unset gives each container its own.
+	// pidMode host shares the instance's process namespace; unset gives each
+	// container its own. ECS's task (one namespace for the task's containers) is not
+	// supported by Berth yet and is refused here rather than by the agent.
 	PidMode *apisv1alpha1.NamespaceMode `json:"pidMode,omitempty"`
-	// ipcMode shares the IPC namespace with the host or among the task's containers;
-	// unset gives each container its own.
+	// ipcMode host shares the instance's IPC namespace; unset gives each container
+	// its own. ECS's task and none are not supported by Berth yet and are refused.
 	IpcMode *apisv1alpha1.NamespaceMode `json:"ipcMode,omitempty"`
 	// volumes the containers can mount.
 	Volumes []VolumeApplyConfiguration `json:"volumes,omitempty"`
