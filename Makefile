@@ -131,9 +131,9 @@ test-faults: tools ## The fault suite (test/faults, as root, ~3 min): kill -9, r
 BENCH_ARGS ?=
 
 .PHONY: bench
-bench: tools build ## Benchmark suite at full size (under 20 min): bench/results/latest.json and latest.md.
+bench: tools build ## Benchmark suite at full size (HollowScale alone takes ~40 min on 2 cores): bench/results/latest.json and latest.md.
 	go run ./bench/cmd/berth-bench --size 1 --berth $(BIN)/berth --out bench/results $(BENCH_ARGS)
 
 .PHONY: bench-quick
-bench-quick: tools build ## Benchmark suite at a tenth of the sizes (about 2 minutes), same outputs.
+bench-quick: tools build ## Benchmark suite at a tenth of the sizes (a few minutes), same outputs.
 	go run ./bench/cmd/berth-bench --size 0.1 --berth $(BIN)/berth --out bench/results $(BENCH_ARGS)

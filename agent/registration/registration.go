@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math/rand/v2"
 	"net"
 	"os"
 	goruntime "runtime"
@@ -331,15 +332,21 @@ func (r *Registrar) RenewLease(ctx context.Context) error {
 // sooner, from half a second doubling up to the interval, so a first renewal that
 // races the lease namespace's creation does not leave the instance disconnected
 // for a whole interval; containers keep running while the apiserver is away.
-// Renewals are jittered by up to 5% of the interval (as the kubelet's are), so
-// instances that started together (a fleet after an outage, `berth hollow`) do not
-// renew in step.
+// Instances that start together (a fleet after an outage, `berth hollow`) must not
+// renew in step, or the apiserver sees every renewal of the fleet in one burst per
+// interval: the second renewal comes after a random part of the interval, which
+// spreads the phases evenly, and every later one is jittered by up to 5% of the
+// interval (as the kubelet's are) so they do not line up again. The Lease lasts
+// LeaseDurationSeconds, several intervals, so the shorter first wait costs nothing.
 func (r *Registrar) Heartbeat(ctx context.Context) {
 	log := ctrl.LoggerFrom(ctx)
 	const firstRetry = 500 * time.Millisecond
 	retry := firstRetry
-	for {
+	for first := true; ; first = false {
 		next := wait.Jitter(r.cfg.LeaseInterval*95/100, 0.1)
+		if first {
+			next = rand.N(r.cfg.LeaseInterval) + time.Millisecond
+		}
 		if err := r.RenewLease(ctx); err != nil && ctx.Err() == nil {
 			next = min(retry, r.cfg.LeaseInterval)
 			retry *= 2

@@ -159,7 +159,7 @@ func TestSamplesAccepted(t *testing.T) {
 		{"taskdefinition web: app.stopTimeout", deref(app.StopTimeout), int32(30)},
 		{"taskdefinition web: app.portMappings[0].protocol", app.PortMappings[0].Protocol, ecsv1alpha1.ProtocolTCP},
 		{"taskdefinition web: app.portMappings[0].hostPort", deref(app.PortMappings[0].HostPort), int32(0)},
-		{"taskdefinition web: app.healthCheck.interval", deref(app.HealthCheck.Interval), int32(30)},
+		{"taskdefinition web: app.healthCheck.interval (set: 10)", deref(app.HealthCheck.Interval), int32(10)},
 		{"taskdefinition web: app.healthCheck.timeout", deref(app.HealthCheck.Timeout), int32(5)},
 		{"taskdefinition web: app.healthCheck.retries", deref(app.HealthCheck.Retries), int32(3)},
 		{"taskdefinition web: log-router.essential", deref(sidecar.Essential), false},
