@@ -62,23 +62,7 @@ func hostsFile(in *taskInput, def *ecsv1alpha1.ContainerDefinition) []byte {
 // such as systemd-resolved's 127.0.0.53) are dropped: they do not answer inside a
 // task's namespace.
 func resolvConf(host string, servers, search []string) []byte {
-	var hostServers, hostSearch, other []string
-	sc := bufio.NewScanner(strings.NewReader(host))
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		fields := strings.Fields(line)
-		switch {
-		case len(fields) == 0 || strings.HasPrefix(line, "#") || strings.HasPrefix(line, ";"):
-		case fields[0] == "nameserver" && len(fields) > 1:
-			if ip, err := netip.ParseAddr(fields[1]); err == nil && !ip.IsLoopback() {
-				hostServers = append(hostServers, fields[1])
-			}
-		case fields[0] == "search" || fields[0] == "domain":
-			hostSearch = fields[1:]
-		default:
-			other = append(other, line)
-		}
-	}
+	hostServers, hostSearch, other := parseResolvConf(host)
 	if len(servers) == 0 {
 		servers = hostServers
 	}
@@ -96,4 +80,26 @@ func resolvConf(host string, servers, search []string) []byte {
 		b.WriteString(o + "\n")
 	}
 	return []byte(b.String())
+}
+
+// parseResolvConf splits a resolv.conf into its usable name servers (not on
+// loopback), its search domains and its other lines (options, sortlist).
+func parseResolvConf(text string) (servers, search, other []string) {
+	sc := bufio.NewScanner(strings.NewReader(text))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		fields := strings.Fields(line)
+		switch {
+		case len(fields) == 0 || strings.HasPrefix(line, "#") || strings.HasPrefix(line, ";"):
+		case fields[0] == "nameserver" && len(fields) > 1:
+			if ip, err := netip.ParseAddr(fields[1]); err == nil && !ip.IsLoopback() {
+				servers = append(servers, fields[1])
+			}
+		case fields[0] == "search" || fields[0] == "domain":
+			search = fields[1:]
+		default:
+			other = append(other, line)
+		}
+	}
+	return servers, search, other
 }

@@ -185,17 +185,8 @@ func (c *converter) container(path *field.Path, m map[string]any) {
 			c.secret(path.Child("logConfiguration", "secretOptions").Index(i), v)
 		}
 	}
-	if rc, ok := m["repositoryCredentials"].(map[string]any); ok {
-		if ref, ok := rc["credentialsParameter"].(string); ok {
-			p := path.Child("repositoryCredentials", "credentialsParameter")
-			if sel, err := SecretRef(ref); err != nil {
-				c.errs = append(c.errs, field.Invalid(p, ref, err.Error()))
-			} else {
-				rc["credentialsParameter"] = sel.Name
-				c.note("%s: create a Secret %q of type kubernetes.io/dockerconfigjson for %s", p, sel.Name, ref)
-			}
-		}
-	}
+	c.repositoryCredentials(path, m)
+	c.healthCheck(path, m)
 	for _, v := range list(m["environment"]) {
 		// ECS allows an environment entry without a value; so does Berth, but an
 		// explicit null would not decode.
@@ -203,19 +194,49 @@ func (c *converter) container(path *field.Path, m map[string]any) {
 			delete(e, "value")
 		}
 	}
-	if hc, ok := m["healthCheck"].(map[string]any); ok {
-		if cmd := list(hc["command"]); len(cmd) > 0 {
-			if first, _ := cmd[0].(string); first != "CMD" && first != "CMD-SHELL" && first != "NONE" {
-				c.errs = append(c.errs, field.Invalid(path.Child("healthCheck", "command").Index(0), first,
-					`must be CMD, CMD-SHELL or NONE, as ECS documents (Docker ignores a check of any other form): write ["CMD", "/path/to/check"] or ["CMD-SHELL", "command line"]`))
-			}
-		}
-	}
 	for i, v := range list(m["environmentFiles"]) {
 		if e, ok := v.(map[string]any); ok && e["type"] == "s3" {
 			c.refuse(path.Child("environmentFiles").Index(i).Child("type"),
 				"S3 environment files need AWS; put the variables in a ConfigMap or Secret and use type configMap or secret")
 		}
+	}
+}
+
+// repositoryCredentials maps the Secrets Manager ARN of a private registry's
+// credentials to the Secret that holds them.
+func (c *converter) repositoryCredentials(path *field.Path, m map[string]any) {
+	rc, ok := m["repositoryCredentials"].(map[string]any)
+	if !ok {
+		return
+	}
+	ref, ok := rc["credentialsParameter"].(string)
+	if !ok {
+		return
+	}
+	p := path.Child("repositoryCredentials", "credentialsParameter")
+	sel, err := SecretRef(ref)
+	if err != nil {
+		c.errs = append(c.errs, field.Invalid(p, ref, err.Error()))
+		return
+	}
+	rc["credentialsParameter"] = sel.Name
+	c.note("%s: create a Secret %q of type kubernetes.io/dockerconfigjson for %s", p, sel.Name, ref)
+}
+
+// healthCheck refuses a command that is not CMD, CMD-SHELL or NONE: ECS passes it to
+// Docker, which ignores such a check, so the author's intent is unclear.
+func (c *converter) healthCheck(path *field.Path, m map[string]any) {
+	hc, ok := m["healthCheck"].(map[string]any)
+	if !ok {
+		return
+	}
+	cmd := list(hc["command"])
+	if len(cmd) == 0 {
+		return
+	}
+	if first, _ := cmd[0].(string); first != "CMD" && first != "CMD-SHELL" && first != "NONE" {
+		c.errs = append(c.errs, field.Invalid(path.Child("healthCheck", "command").Index(0), first,
+			`must be CMD, CMD-SHELL or NONE, as ECS documents (Docker ignores a check of any other form): write ["CMD", "/path/to/check"] or ["CMD-SHELL", "command line"]`))
 	}
 }
 

@@ -71,6 +71,10 @@ func SecretRef(valueFrom string) (*ecsv1alpha1.KeySelector, error) {
 	return sel, nil
 }
 
+func isAlnum(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9'
+}
+
 // withoutRandomSuffix strips the "-" and six letters or digits Secrets Manager
 // appends to a secret's name in its complete ARN.
 func withoutRandomSuffix(name string) string {
@@ -79,7 +83,7 @@ func withoutRandomSuffix(name string) string {
 		return name
 	}
 	for _, r := range name[i+1:] {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+		if !isAlnum(r) {
 			return name
 		}
 	}

@@ -99,7 +99,7 @@ func TestECSCorpusConvertsAndApplies(t *testing.T) {
 // Template placeholders some corpus files carry where a pipeline fills in a name
 // or an image before registering (CodePipeline's <IMAGE1_NAME>, ecspresso's
 // {{ must_env `IMAGE` }}, YOUR_ACCOUNT_ID, ...). ECS would refuse most of them too.
-var placeholders = regexp.MustCompile("<[A-Za-z0-9_]+>|%[A-Z_]+%|\\{\\{[^}]*\\}\\}|\\bYOUR_[A-Z_]+\\b|\\bREPLACED_BY_CI\\b")
+var placeholders = regexp.MustCompile(`<[A-Za-z0-9_]+>|%[A-Z_]+%|\{\{[^}]*\}\}|\bYOUR_[A-Z_]+\b|\bREPLACED_BY_CI\b`)
 
 // fillTemplate puts a valid stand-in where a template has a placeholder, as the
 // pipeline that owns the template would, and logs that it did.
