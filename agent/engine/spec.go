@@ -6,7 +6,9 @@ import (
 	"maps"
 	"math"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -206,7 +208,7 @@ func containerSpec(in *taskInput, def *ecsv1alpha1.ContainerDefinition) (runtime
 		Privileged:     def.Privileged,
 		ReadonlyRootfs: def.ReadonlyRootFilesystem,
 		Ulimits:        ulimits(def.Ulimits),
-		HostNetwork:    in.spec.NetworkMode == ecsv1alpha1.NetworkModeHost,
+		HostNetwork:    in.spec.NetworkMode == ecsv1alpha1.NetworkModeHost && !def.DisableNetworking,
 		NetNSPath:      in.netns,
 		Hostname:       def.Hostname,
 		HostPID:        in.spec.PidMode == ecsv1alpha1.NamespaceModeHost,
@@ -215,13 +217,21 @@ func containerSpec(in *taskInput, def *ecsv1alpha1.ContainerDefinition) (runtime
 	if ov != nil && len(ov.Command) > 0 {
 		s.Command = ov.Command
 	}
+	if def.DisableNetworking {
+		s.NetNSPath = "" // a namespace of its own, with only loopback
+	}
 	if lp := def.LinuxParameters; lp != nil {
 		s.Init = lp.InitProcessEnabled
 		if caps := lp.Capabilities; caps != nil {
 			s.CapAdd, s.CapDrop = capabilities(caps.Add), capabilities(caps.Drop)
 		}
+		linuxParameters(&s, lp)
 	}
+	securityOptions(&s, def)
 	resources(&s, in, def, ov)
+	if lp := def.LinuxParameters; lp != nil && lp.MaxSwap != nil && s.MemoryLimitBytes > 0 {
+		s.SwapLimitBytes = s.MemoryLimitBytes + int64(*lp.MaxSwap)*mib
+	}
 	mounts, err := containerMounts(in, def.Name, map[string]bool{})
 	if err != nil {
 		return runtime.ContainerSpec{}, err
@@ -315,6 +325,57 @@ func resources(s *runtime.ContainerSpec, in *taskInput, def *ecsv1alpha1.Contain
 		if s.MemoryLimitBytes > 0 && s.MemoryReservationBytes > s.MemoryLimitBytes {
 			s.MemoryReservationBytes = s.MemoryLimitBytes
 		}
+	}
+}
+
+// linuxParameters maps devices, /dev/shm, tmpfs and swappiness to the runtime's
+// terms; maxSwap needs the memory limit and is set with it.
+func linuxParameters(s *runtime.ContainerSpec, lp *ecsv1alpha1.LinuxParameters) {
+	for _, d := range lp.Devices {
+		dst := d.ContainerPath
+		if dst == "" {
+			dst = d.HostPath
+		}
+		perms := "rwm"
+		if len(d.Permissions) > 0 {
+			perms = ""
+			for _, p := range []ecsv1alpha1.DevicePermission{"read", "write", "mknod"} {
+				if slices.Contains(d.Permissions, p) {
+					perms += string(p[0])
+				}
+			}
+		}
+		s.Devices = append(s.Devices, runtime.Device{HostPath: d.HostPath, ContainerPath: dst, Permissions: perms})
+	}
+	if lp.SharedMemorySize != nil {
+		s.ShmSizeBytes = int64(*lp.SharedMemorySize) * mib
+	}
+	for _, t := range lp.Tmpfs {
+		s.Tmpfs = append(s.Tmpfs, runtime.Tmpfs{ContainerPath: t.ContainerPath, SizeBytes: int64(t.Size) * mib, Options: t.MountOptions})
+	}
+	if lp.Swappiness != nil {
+		v := uint64(*lp.Swappiness)
+		s.Swappiness = &v
+	}
+}
+
+// securityOptions maps systemControls and dockerSecurityOptions (the CRD admits
+// only the forms handled here).
+func securityOptions(s *runtime.ContainerSpec, def *ecsv1alpha1.ContainerDefinition) {
+	for _, sc := range def.SystemControls {
+		if s.Sysctls == nil {
+			s.Sysctls = map[string]string{}
+		}
+		s.Sysctls[sc.Namespace] = sc.Value
+	}
+	for _, o := range def.DockerSecurityOptions {
+		switch {
+		case strings.HasPrefix(o, "no-new-privileges"):
+			s.NoNewPrivileges = true
+		case strings.HasPrefix(o, "apparmor"):
+			s.AppArmorProfile = o[len("apparmor:"):]
+		}
+		// seccomp=unconfined: Berth applies no seccomp profile to lift.
 	}
 }
 

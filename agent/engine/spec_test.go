@@ -153,6 +153,33 @@ func TestContainerSpecVariants(t *testing.T) {
 				t.Errorf("labels %v, hostname %q: want team=web, Berth's own container label and app-1", s.Labels, s.Hostname)
 			}
 		}},
+		{"linuxParameters and security options", base(func(s *ecsv1alpha1.TaskDefinitionSpec) {
+			c := &s.ContainerDefinitions[0]
+			c.Memory = ptr.To[int32](64)
+			c.SystemControls = []ecsv1alpha1.SystemControl{{Namespace: "net.core.somaxconn", Value: "1024"}}
+			c.DockerSecurityOptions = []string{"no-new-privileges", "apparmor:berth-test", "seccomp=unconfined"}
+			c.DisableNetworking = true
+			c.LinuxParameters = &ecsv1alpha1.LinuxParameters{
+				SharedMemorySize: ptr.To[int32](128), MaxSwap: ptr.To[int32](32), Swappiness: ptr.To[int32](10),
+				Tmpfs:   []ecsv1alpha1.Tmpfs{{ContainerPath: "/scratch", Size: 16, MountOptions: []string{"noexec"}}},
+				Devices: []ecsv1alpha1.Device{{HostPath: "/dev/fuse"}, {HostPath: "/dev/null", ContainerPath: "/dev/n", Permissions: []ecsv1alpha1.DevicePermission{"write", "read"}}},
+			}
+		}), nil, "app", func(t *testing.T, s runtime.ContainerSpec) {
+			want := runtime.ContainerSpec{
+				Sysctls: map[string]string{"net.core.somaxconn": "1024"}, NoNewPrivileges: true, AppArmorProfile: "berth-test",
+				ShmSizeBytes: 128 << 20, SwapLimitBytes: 96 << 20, Swappiness: ptr.To[uint64](10),
+				Tmpfs:   []runtime.Tmpfs{{ContainerPath: "/scratch", SizeBytes: 16 << 20, Options: []string{"noexec"}}},
+				Devices: []runtime.Device{{HostPath: "/dev/fuse", ContainerPath: "/dev/fuse", Permissions: "rwm"}, {HostPath: "/dev/null", ContainerPath: "/dev/n", Permissions: "rw"}},
+			}
+			got := runtime.ContainerSpec{Sysctls: s.Sysctls, NoNewPrivileges: s.NoNewPrivileges, AppArmorProfile: s.AppArmorProfile,
+				ShmSizeBytes: s.ShmSizeBytes, SwapLimitBytes: s.SwapLimitBytes, Swappiness: s.Swappiness, Tmpfs: s.Tmpfs, Devices: s.Devices}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("spec (-want +got):\n%s", diff)
+			}
+			if s.NetNSPath != "" || s.HostNetwork {
+				t.Errorf("disableNetworking: netns %q host %v, want a namespace of its own", s.NetNSPath, s.HostNetwork)
+			}
+		}},
 		{"network none: own empty namespace", base(nil), nil, "app", func(t *testing.T, s runtime.ContainerSpec) {
 			if s.HostNetwork || s.NetNSPath != "" || s.HostPID || s.HostIPC {
 				t.Errorf("want a new network namespace and private pid/ipc, got %+v", s)

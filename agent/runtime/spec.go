@@ -85,6 +85,21 @@ type ContainerSpec struct {
 	Ulimits []Ulimit
 	// Mounts bind host paths into the container.
 	Mounts []Mount
+	// Tmpfs are tmpfs mounts; ShmSizeBytes sizes /dev/shm (0: the runtime's 64 MiB).
+	Tmpfs        []Tmpfs
+	ShmSizeBytes int64
+	// Devices of the host exposed in the container.
+	Devices []Device
+	// Sysctls are namespaced kernel parameters set in the container.
+	Sysctls map[string]string
+	// NoNewPrivileges stops the process gaining privileges (setuid binaries).
+	NoNewPrivileges bool
+	// AppArmorProfile confines the process ("" = the runtime's default).
+	AppArmorProfile string
+	// SwapLimitBytes is memory plus swap (0: equal to MemoryLimitBytes, no swap);
+	// Swappiness, when set, is the kernel's swappiness for the container (0-100).
+	SwapLimitBytes int64
+	Swappiness     *uint64
 
 	// HostNetwork shares the host's network namespace (and its /etc/hosts and
 	// /etc/resolv.conf). Otherwise the container joins NetNSPath, or gets a new
@@ -105,6 +120,19 @@ type ContainerSpec struct {
 	// runtime's shim writes it, so output is kept while the agent is down. "" discards
 	// output.
 	LogPath string
+}
+
+// Tmpfs is a tmpfs mount.
+type Tmpfs struct {
+	ContainerPath string
+	SizeBytes     int64
+	Options       []string
+}
+
+// Device is a host device exposed in the container; Permissions is a cgroup access
+// string of r, w and m.
+type Device struct {
+	HostPath, ContainerPath, Permissions string
 }
 
 // Mount binds a host path into the container.

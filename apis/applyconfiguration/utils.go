@@ -64,6 +64,8 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &apisv1alpha1.DeploymentCircuitBreakerApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("DeploymentConfiguration"):
 		return &apisv1alpha1.DeploymentConfigurationApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("Device"):
+		return &apisv1alpha1.DeviceApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("EnvironmentFile"):
 		return &apisv1alpha1.EnvironmentFileApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("EphemeralStorage"):
@@ -116,6 +118,8 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &apisv1alpha1.ServiceSpecApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("ServiceStatus"):
 		return &apisv1alpha1.ServiceStatusApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("SystemControl"):
+		return &apisv1alpha1.SystemControlApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("Tag"):
 		return &apisv1alpha1.TagApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("Task"):
@@ -136,6 +140,8 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &apisv1alpha1.TaskSpecApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("TaskStatus"):
 		return &apisv1alpha1.TaskStatusApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("Tmpfs"):
+		return &apisv1alpha1.TmpfsApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("Ulimit"):
 		return &apisv1alpha1.UlimitApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("VersionInfo"):

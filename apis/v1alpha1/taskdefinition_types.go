@@ -339,12 +339,53 @@ type ContainerDefinition struct {
 	// +kubebuilder:validation:MaxItems=32
 	ExtraHosts []HostEntry `json:"extraHosts,omitempty"`
 
+	// systemControls set namespaced kernel parameters in the container, as Docker's
+	// --sysctl: net.* (not in host network mode, where they would change the
+	// instance), the IPC ones (kernel.msg*, kernel.sem, kernel.shm*; not with ipcMode
+	// host) and fs.mqueue.*.
+	// +optional
+	// +listType=map
+	// +listMapKey=namespace
+	// +kubebuilder:validation:MaxItems=32
+	SystemControls []SystemControl `json:"systemControls,omitempty"`
+
+	// dockerSecurityOptions, as Docker's --security-opt: no-new-privileges,
+	// seccomp=unconfined (Berth applies no seccomp profile, so it changes nothing)
+	// and apparmor:PROFILE (on instances with AppArmor). SELinux labels and
+	// credential specs are refused.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=8
+	// +kubebuilder:validation:items:MaxLength=256
+	// +kubebuilder:validation:items:XValidation:rule="self in ['no-new-privileges', 'no-new-privileges:true', 'no-new-privileges=true', 'seccomp=unconfined', 'seccomp:unconfined'] || self.matches('^apparmor[:=][A-Za-z0-9_./-]+$')",message="supported security options are no-new-privileges, seccomp=unconfined and apparmor:PROFILE; SELinux labels (label:) and credential specs (credentialspec:) are not supported"
+	DockerSecurityOptions []string `json:"dockerSecurityOptions,omitempty"`
+
+	// disableNetworking gives the container a network namespace of its own with
+	// only loopback, whatever the task's network mode.
+	// +optional
+	DisableNetworking bool `json:"disableNetworking,omitempty"`
+
 	// dockerLabels are set on the container in the runtime, as Docker labels are.
 	// Keys starting with berth.dev/ or ecs.berth.dev/ are Berth's own and refused.
 	// +optional
 	// +kubebuilder:validation:MaxProperties=64
 	// +kubebuilder:validation:XValidation:rule="self.all(k, !k.startsWith('berth.dev/') && !k.startsWith('ecs.berth.dev/'))",message="dockerLabels keys starting with berth.dev/ or ecs.berth.dev/ are reserved for Berth"
 	DockerLabels map[string]string `json:"dockerLabels,omitempty"`
+}
+
+// SystemControl is one kernel parameter.
+type SystemControl struct {
+	// namespace is the parameter's name, for example net.core.somaxconn.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:XValidation:rule="self.startsWith('net.') || self.startsWith('fs.mqueue.') || self in ['kernel.msgmax', 'kernel.msgmnb', 'kernel.msgmni', 'kernel.sem', 'kernel.shmall', 'kernel.shmmax', 'kernel.shmmni', 'kernel.shm_rmid_forced']",message="only namespaced kernel parameters can be set, as Docker allows: net.*, kernel.msgmax, kernel.msgmnb, kernel.msgmni, kernel.sem, kernel.shmall, kernel.shmmax, kernel.shmmni, kernel.shm_rmid_forced and fs.mqueue.*"
+	Namespace string `json:"namespace"`
+
+	// value to write.
+	// +required
+	// +kubebuilder:validation:MaxLength=4096
+	Value string `json:"value"`
 }
 
 // HostEntry is one line of /etc/hosts.
@@ -605,6 +646,88 @@ type LinuxParameters struct {
 	// forwards signals.
 	// +optional
 	InitProcessEnabled bool `json:"initProcessEnabled,omitempty"`
+
+	// devices of the instance exposed in the container.
+	// +optional
+	// +listType=map
+	// +listMapKey=hostPath
+	// +kubebuilder:validation:MaxItems=32
+	Devices []Device `json:"devices,omitempty"`
+
+	// sharedMemorySize is the size of /dev/shm in MiB (Docker's default is 64).
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1048576
+	SharedMemorySize *int32 `json:"sharedMemorySize,omitempty"`
+
+	// tmpfs mounts in the container.
+	// +optional
+	// +listType=map
+	// +listMapKey=containerPath
+	// +kubebuilder:validation:MaxItems=16
+	Tmpfs []Tmpfs `json:"tmpfs,omitempty"`
+
+	// maxSwap is how much swap, in MiB, the container may use on top of its memory
+	// limit (0: none, the default without it). It needs a memory limit.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=4194304
+	MaxSwap *int32 `json:"maxSwap,omitempty"`
+
+	// swappiness is the kernel's tendency to swap the container's memory (0-100).
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	Swappiness *int32 `json:"swappiness,omitempty"`
+}
+
+// DevicePermission is an access a container has to a device.
+// +kubebuilder:validation:Enum=read;write;mknod
+// +kubebuilder:validation:MaxLength=5
+type DevicePermission string
+
+// Device is a device of the instance exposed in the container.
+type Device struct {
+	// hostPath of the device, for example /dev/fuse.
+	// +required
+	// +kubebuilder:validation:MaxLength=1024
+	// +kubebuilder:validation:Pattern=`^/dev/`
+	HostPath string `json:"hostPath"`
+
+	// containerPath where it appears (default: hostPath).
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	// +kubebuilder:validation:Pattern=`^/`
+	ContainerPath string `json:"containerPath,omitempty"`
+
+	// permissions of the container on it (default: read, write and mknod).
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=3
+	Permissions []DevicePermission `json:"permissions,omitempty"`
+}
+
+// Tmpfs is a tmpfs mount.
+type Tmpfs struct {
+	// containerPath where it is mounted.
+	// +required
+	// +kubebuilder:validation:MaxLength=1024
+	// +kubebuilder:validation:Pattern=`^/`
+	ContainerPath string `json:"containerPath"`
+
+	// size limit in MiB.
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1048576
+	Size int32 `json:"size"`
+
+	// mountOptions, as ECS lists them (ro, noexec, mode=1777, uid=1000, ...).
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MaxLength=64
+	// +kubebuilder:validation:items:Pattern=`^(defaults|ro|rw|suid|nosuid|dev|nodev|exec|noexec|sync|async|dirsync|remount|mand|nomand|atime|noatime|diratime|nodiratime|bind|rbind|unbindable|runbindable|private|rprivate|shared|rshared|slave|rslave|relatime|norelatime|strictatime|nostrictatime|mode=[0-7]{3,4}|uid=[0-9]+|gid=[0-9]+|nr_inodes=[0-9]+[kmg]?|nr_blocks=[0-9]+[kmg]?|mpol=[a-z:0-9,-]+)$`
+	MountOptions []string `json:"mountOptions,omitempty"`
 }
 
 // Capability is a Linux capability name without the CAP_ prefix, or ALL.
@@ -746,6 +869,9 @@ const (
 // +kubebuilder:validation:XValidation:rule="!(self.networkMode in ['host', 'awsvpc']) || self.containerDefinitions.all(c, !has(c.portMappings) || c.portMappings.all(p, !has(p.hostPort) || p.hostPort == 0 || p.hostPort == p.containerPort))",message="in host and awsvpc network modes hostPort must be unset or equal containerPort",fieldPath=".containerDefinitions"
 // +kubebuilder:validation:XValidation:rule="!(self.networkMode in ['host', 'awsvpc']) || self.containerDefinitions.all(c1, !has(c1.portMappings) || self.containerDefinitions.all(c2, c1.name == c2.name || !has(c2.portMappings) || !sets.intersects(c1.portMappings.map(p, p.protocol == 'udp' ? p.containerPort + 65536 : p.containerPort), c2.portMappings.map(p, p.protocol == 'udp' ? p.containerPort + 65536 : p.containerPort))))",message="in host and awsvpc network modes two containers cannot use the same containerPort and protocol (they share one address)",fieldPath=".containerDefinitions"
 // +kubebuilder:validation:XValidation:rule="self.networkMode != 'none' || self.containerDefinitions.all(c, !has(c.portMappings))",message="network mode none cannot publish portMappings",fieldPath=".containerDefinitions"
+// +kubebuilder:validation:XValidation:rule="self.networkMode != 'host' || self.containerDefinitions.all(c, !has(c.systemControls) || c.systemControls.all(s, !s.namespace.startsWith('net.')))",message="net.* systemControls would change the instance's own network in host network mode",fieldPath=".containerDefinitions"
+// +kubebuilder:validation:XValidation:rule="!has(self.ipcMode) || self.ipcMode != 'host' || self.containerDefinitions.all(c, !has(c.systemControls) || c.systemControls.all(s, !s.namespace.startsWith('kernel.') && !s.namespace.startsWith('fs.mqueue.')))",message="IPC systemControls (kernel.*, fs.mqueue.*) would change the instance's own IPC namespace with ipcMode host",fieldPath=".containerDefinitions"
+// +kubebuilder:validation:XValidation:rule="self.containerDefinitions.all(c, !has(c.linuxParameters) || !has(c.linuxParameters.maxSwap) || c.linuxParameters.maxSwap == 0 || has(c.memory) || has(self.memory))",message="linuxParameters.maxSwap needs a memory limit (the container's memory or the task's)",fieldPath=".containerDefinitions"
 // +kubebuilder:validation:XValidation:rule="self.networkMode == 'bridge' || self.containerDefinitions.all(c, !has(c.links))",message="links work in bridge network mode only, as in ECS",fieldPath=".containerDefinitions"
 // +kubebuilder:validation:XValidation:rule="self.containerDefinitions.all(c, !has(c.links) || c.links.all(l, l.split(':')[0] != c.name && self.containerDefinitions.exists(x, x.name == l.split(':')[0])))",message="links name another container of the task definition",fieldPath=".containerDefinitions"
 // +kubebuilder:validation:XValidation:rule="!(self.networkMode in ['awsvpc', 'host']) || self.containerDefinitions.all(c, !has(c.hostname))",message="hostname is not supported in awsvpc and host network modes, as in ECS",fieldPath=".containerDefinitions"

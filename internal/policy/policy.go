@@ -86,6 +86,12 @@ func checkHost(level ecsv1alpha1.ContainerPolicyLevel, root *field.Path, spec *e
 	if spec.IpcMode == ecsv1alpha1.NamespaceModeHost {
 		errs = append(errs, field.Forbidden(root.Child("ipcMode"), "the host's IPC namespace is not allowed at level "+string(level)))
 	}
+	for i, c := range spec.ContainerDefinitions {
+		if lp := c.LinuxParameters; lp != nil && len(lp.Devices) > 0 {
+			errs = append(errs, field.Forbidden(root.Child("containerDefinitions").Index(i).Child("linuxParameters", "devices"),
+				"the host's devices are not allowed at level "+string(level)))
+		}
+	}
 	for i, v := range spec.Volumes {
 		if v.Host != nil {
 			errs = append(errs, field.Forbidden(root.Child("volumes").Index(i).Child("host"),

@@ -110,6 +110,14 @@ func TestCheck(t *testing.T) {
 			}),
 		},
 		{
+			name: "host devices",
+			spec: spec(hardened, func(s *ecsv1alpha1.TaskDefinitionSpec) {
+				s.ContainerDefinitions[0].LinuxParameters.Devices = []ecsv1alpha1.Device{{HostPath: "/dev/fuse"}}
+			}),
+			wantBaseline:   []string{"FieldValueForbidden spec.containerDefinitions[0].linuxParameters.devices"},
+			wantRestricted: []string{"FieldValueForbidden spec.containerDefinitions[0].linuxParameters.devices"},
+		},
+		{
 			name: "host volume, second of two",
 			spec: spec(hardened, func(s *ecsv1alpha1.TaskDefinitionSpec) {
 				s.Volumes = []ecsv1alpha1.Volume{{Name: "scratch"}, {Name: "proc", Host: &ecsv1alpha1.HostVolume{SourcePath: "/proc"}}}

@@ -197,6 +197,7 @@ func (r *Runtime) specOpts(spec runtime.ContainerSpec, image ctrd.Image) ([]oci.
 	if len(spec.Mounts) > 0 {
 		opts = append(opts, oci.WithMounts(bindMounts(spec.Mounts)))
 	}
+	opts = append(opts, filesystemOpts(spec)...)
 	opts = append(opts, namespaceOpts(spec)...)
 	if spec.Init {
 		path, err := r.findInit()
@@ -250,9 +251,13 @@ func resourceOpts(spec runtime.ContainerSpec) []oci.SpecOpts {
 		opts = append(opts, oci.WithCPUCFS(spec.CPUQuota, period))
 	}
 	if spec.MemoryLimitBytes > 0 {
-		// Memory plus swap capped at the same value: the limit is hard, the container
-		// is OOM-killed rather than swapped.
-		opts = append(opts, oci.WithMemoryLimit(uint64(spec.MemoryLimitBytes)), oci.WithMemorySwap(spec.MemoryLimitBytes))
+		// Memory plus swap capped at the same value unless the spec allows swap: the
+		// limit is hard, the container is OOM-killed rather than swapped.
+		swap := max(spec.SwapLimitBytes, spec.MemoryLimitBytes)
+		opts = append(opts, oci.WithMemoryLimit(uint64(spec.MemoryLimitBytes)), oci.WithMemorySwap(swap))
+	}
+	if spec.Swappiness != nil {
+		opts = append(opts, withSwappiness(*spec.Swappiness))
 	}
 	if spec.MemoryReservationBytes > 0 {
 		opts = append(opts, withMemoryReservation(spec.MemoryReservationBytes))
@@ -276,7 +281,72 @@ func securityOpts(spec runtime.ContainerSpec) []oci.SpecOpts {
 	if len(spec.Ulimits) > 0 {
 		opts = append(opts, withUlimits(spec.Ulimits))
 	}
+	if spec.NoNewPrivileges {
+		opts = append(opts, oci.WithNoNewPrivileges)
+	}
+	if spec.AppArmorProfile != "" {
+		opts = append(opts, withAppArmorProfile(spec.AppArmorProfile))
+	}
+	if len(spec.Sysctls) > 0 {
+		opts = append(opts, withSysctls(spec.Sysctls))
+	}
+	for _, d := range spec.Devices {
+		opts = append(opts, oci.WithDevices(d.HostPath, d.ContainerPath, d.Permissions))
+	}
 	return opts
+}
+
+// filesystemOpts size /dev/shm and add tmpfs mounts.
+func filesystemOpts(spec runtime.ContainerSpec) []oci.SpecOpts {
+	var opts []oci.SpecOpts
+	if spec.ShmSizeBytes > 0 {
+		opts = append(opts, oci.WithDevShmSize(spec.ShmSizeBytes/1024))
+	}
+	if len(spec.Tmpfs) > 0 {
+		var mounts []specs.Mount
+		for _, t := range spec.Tmpfs {
+			options := append([]string{"nosuid", "nodev", fmt.Sprintf("size=%d", t.SizeBytes)}, t.Options...)
+			mounts = append(mounts, specs.Mount{Type: "tmpfs", Source: "tmpfs", Destination: t.ContainerPath, Options: options})
+		}
+		opts = append(opts, oci.WithMounts(mounts))
+	}
+	return opts
+}
+
+func withSwappiness(v uint64) oci.SpecOpts {
+	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+		if s.Linux == nil {
+			s.Linux = &specs.Linux{}
+		}
+		if s.Linux.Resources == nil {
+			s.Linux.Resources = &specs.LinuxResources{}
+		}
+		if s.Linux.Resources.Memory == nil {
+			s.Linux.Resources.Memory = &specs.LinuxMemory{}
+		}
+		s.Linux.Resources.Memory.Swappiness = &v
+		return nil
+	}
+}
+
+func withAppArmorProfile(name string) oci.SpecOpts {
+	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+		s.Process.ApparmorProfile = name
+		return nil
+	}
+}
+
+func withSysctls(sysctls map[string]string) oci.SpecOpts {
+	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+		if s.Linux == nil {
+			s.Linux = &specs.Linux{}
+		}
+		if s.Linux.Sysctl == nil {
+			s.Linux.Sysctl = map[string]string{}
+		}
+		maps.Copy(s.Linux.Sysctl, sysctls)
+		return nil
+	}
 }
 
 // bindMounts turns the spec's mounts into recursive, private bind mounts.

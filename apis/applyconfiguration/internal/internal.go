@@ -138,6 +138,9 @@ var schemaYAML = typed.YAMLObject(`types:
           elementRelationship: associative
           keys:
           - containerName
+    - name: disableNetworking
+      type:
+        scalar: boolean
     - name: dnsSearchDomains
       type:
         list:
@@ -155,6 +158,12 @@ var schemaYAML = typed.YAMLObject(`types:
         map:
           elementType:
             scalar: string
+    - name: dockerSecurityOptions
+      type:
+        list:
+          elementType:
+            scalar: string
+          elementRelationship: atomic
     - name: entryPoint
       type:
         list:
@@ -259,6 +268,14 @@ var schemaYAML = typed.YAMLObject(`types:
       type:
         scalar: numeric
       default: 30
+    - name: systemControls
+      type:
+        list:
+          elementType:
+            namedType: com.github.berthdev.berth.apis.v1alpha1.SystemControl
+          elementRelationship: associative
+          keys:
+          - namespace
     - name: ulimits
       type:
         list:
@@ -536,6 +553,23 @@ var schemaYAML = typed.YAMLObject(`types:
   scalar: string
 - name: com.github.berthdev.berth.apis.v1alpha1.DesiredStatus
   scalar: string
+- name: com.github.berthdev.berth.apis.v1alpha1.Device
+  map:
+    fields:
+    - name: containerPath
+      type:
+        scalar: string
+    - name: hostPath
+      type:
+        scalar: string
+    - name: permissions
+      type:
+        list:
+          elementType:
+            namedType: com.github.berthdev.berth.apis.v1alpha1.DevicePermission
+          elementRelationship: associative
+- name: com.github.berthdev.berth.apis.v1alpha1.DevicePermission
+  scalar: string
 - name: com.github.berthdev.berth.apis.v1alpha1.EnvironmentFile
   map:
     fields:
@@ -645,9 +679,34 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: capabilities
       type:
         namedType: com.github.berthdev.berth.apis.v1alpha1.KernelCapabilities
+    - name: devices
+      type:
+        list:
+          elementType:
+            namedType: com.github.berthdev.berth.apis.v1alpha1.Device
+          elementRelationship: associative
+          keys:
+          - hostPath
     - name: initProcessEnabled
       type:
         scalar: boolean
+    - name: maxSwap
+      type:
+        scalar: numeric
+    - name: sharedMemorySize
+      type:
+        scalar: numeric
+    - name: swappiness
+      type:
+        scalar: numeric
+    - name: tmpfs
+      type:
+        list:
+          elementType:
+            namedType: com.github.berthdev.berth.apis.v1alpha1.Tmpfs
+          elementRelationship: associative
+          keys:
+          - containerPath
 - name: com.github.berthdev.berth.apis.v1alpha1.LoadBalancer
   map:
     fields:
@@ -937,6 +996,15 @@ var schemaYAML = typed.YAMLObject(`types:
         scalar: string
 - name: com.github.berthdev.berth.apis.v1alpha1.StopCode
   scalar: string
+- name: com.github.berthdev.berth.apis.v1alpha1.SystemControl
+  map:
+    fields:
+    - name: namespace
+      type:
+        scalar: string
+    - name: value
+      type:
+        scalar: string
 - name: com.github.berthdev.berth.apis.v1alpha1.Tag
   map:
     fields:
@@ -1219,6 +1287,21 @@ var schemaYAML = typed.YAMLObject(`types:
         scalar: numeric
 - name: com.github.berthdev.berth.apis.v1alpha1.TaskStatusValue
   scalar: string
+- name: com.github.berthdev.berth.apis.v1alpha1.Tmpfs
+  map:
+    fields:
+    - name: containerPath
+      type:
+        scalar: string
+    - name: mountOptions
+      type:
+        list:
+          elementType:
+            scalar: string
+          elementRelationship: atomic
+    - name: size
+      type:
+        scalar: numeric
 - name: com.github.berthdev.berth.apis.v1alpha1.TransportProtocol
   scalar: string
 - name: com.github.berthdev.berth.apis.v1alpha1.Ulimit

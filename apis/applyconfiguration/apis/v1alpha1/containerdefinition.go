@@ -112,6 +112,19 @@ type ContainerDefinitionApplyConfiguration struct {
 	// extraHosts are added to the container's /etc/hosts (not in awsvpc or host
 	// mode, as in ECS).
 	ExtraHosts []HostEntryApplyConfiguration `json:"extraHosts,omitempty"`
+	// systemControls set namespaced kernel parameters in the container, as Docker's
+	// --sysctl: net.* (not in host network mode, where they would change the
+	// instance), the IPC ones (kernel.msg*, kernel.sem, kernel.shm*; not with ipcMode
+	// host) and fs.mqueue.*.
+	SystemControls []SystemControlApplyConfiguration `json:"systemControls,omitempty"`
+	// dockerSecurityOptions, as Docker's --security-opt: no-new-privileges,
+	// seccomp=unconfined (Berth applies no seccomp profile, so it changes nothing)
+	// and apparmor:PROFILE (on instances with AppArmor). SELinux labels and
+	// credential specs are refused.
+	DockerSecurityOptions []string `json:"dockerSecurityOptions,omitempty"`
+	// disableNetworking gives the container a network namespace of its own with
+	// only loopback, whatever the task's network mode.
+	DisableNetworking *bool `json:"disableNetworking,omitempty"`
 	// dockerLabels are set on the container in the runtime, as Docker labels are.
 	// Keys starting with berth.dev/ or ecs.berth.dev/ are Berth's own and refused.
 	DockerLabels map[string]string `json:"dockerLabels,omitempty"`
@@ -431,6 +444,37 @@ func (b *ContainerDefinitionApplyConfiguration) WithExtraHosts(values ...*HostEn
 		}
 		b.ExtraHosts = append(b.ExtraHosts, *values[i])
 	}
+	return b
+}
+
+// WithSystemControls adds the given value to the SystemControls field in the declarative configuration
+// and returns the receiver, so that objects can be build by chaining "With" function invocations.
+// If called multiple times, values provided by each call will be appended to the SystemControls field.
+func (b *ContainerDefinitionApplyConfiguration) WithSystemControls(values ...*SystemControlApplyConfiguration) *ContainerDefinitionApplyConfiguration {
+	for i := range values {
+		if values[i] == nil {
+			panic("nil value passed to WithSystemControls")
+		}
+		b.SystemControls = append(b.SystemControls, *values[i])
+	}
+	return b
+}
+
+// WithDockerSecurityOptions adds the given value to the DockerSecurityOptions field in the declarative configuration
+// and returns the receiver, so that objects can be build by chaining "With" function invocations.
+// If called multiple times, values provided by each call will be appended to the DockerSecurityOptions field.
+func (b *ContainerDefinitionApplyConfiguration) WithDockerSecurityOptions(values ...string) *ContainerDefinitionApplyConfiguration {
+	for i := range values {
+		b.DockerSecurityOptions = append(b.DockerSecurityOptions, values[i])
+	}
+	return b
+}
+
+// WithDisableNetworking sets the DisableNetworking field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the DisableNetworking field is set to the value of the last call.
+func (b *ContainerDefinitionApplyConfiguration) WithDisableNetworking(value bool) *ContainerDefinitionApplyConfiguration {
+	b.DisableNetworking = &value
 	return b
 }
 

@@ -28,6 +28,17 @@ type LinuxParametersApplyConfiguration struct {
 	// initProcessEnabled runs a small init process as PID 1 that reaps zombies and
 	// forwards signals.
 	InitProcessEnabled *bool `json:"initProcessEnabled,omitempty"`
+	// devices of the instance exposed in the container.
+	Devices []DeviceApplyConfiguration `json:"devices,omitempty"`
+	// sharedMemorySize is the size of /dev/shm in MiB (Docker's default is 64).
+	SharedMemorySize *int32 `json:"sharedMemorySize,omitempty"`
+	// tmpfs mounts in the container.
+	Tmpfs []TmpfsApplyConfiguration `json:"tmpfs,omitempty"`
+	// maxSwap is how much swap, in MiB, the container may use on top of its memory
+	// limit (0: none, the default without it). It needs a memory limit.
+	MaxSwap *int32 `json:"maxSwap,omitempty"`
+	// swappiness is the kernel's tendency to swap the container's memory (0-100).
+	Swappiness *int32 `json:"swappiness,omitempty"`
 }
 
 // LinuxParametersApplyConfiguration constructs a declarative configuration of the LinuxParameters type for use with
@@ -49,5 +60,55 @@ func (b *LinuxParametersApplyConfiguration) WithCapabilities(value *KernelCapabi
 // If called multiple times, the InitProcessEnabled field is set to the value of the last call.
 func (b *LinuxParametersApplyConfiguration) WithInitProcessEnabled(value bool) *LinuxParametersApplyConfiguration {
 	b.InitProcessEnabled = &value
+	return b
+}
+
+// WithDevices adds the given value to the Devices field in the declarative configuration
+// and returns the receiver, so that objects can be build by chaining "With" function invocations.
+// If called multiple times, values provided by each call will be appended to the Devices field.
+func (b *LinuxParametersApplyConfiguration) WithDevices(values ...*DeviceApplyConfiguration) *LinuxParametersApplyConfiguration {
+	for i := range values {
+		if values[i] == nil {
+			panic("nil value passed to WithDevices")
+		}
+		b.Devices = append(b.Devices, *values[i])
+	}
+	return b
+}
+
+// WithSharedMemorySize sets the SharedMemorySize field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the SharedMemorySize field is set to the value of the last call.
+func (b *LinuxParametersApplyConfiguration) WithSharedMemorySize(value int32) *LinuxParametersApplyConfiguration {
+	b.SharedMemorySize = &value
+	return b
+}
+
+// WithTmpfs adds the given value to the Tmpfs field in the declarative configuration
+// and returns the receiver, so that objects can be build by chaining "With" function invocations.
+// If called multiple times, values provided by each call will be appended to the Tmpfs field.
+func (b *LinuxParametersApplyConfiguration) WithTmpfs(values ...*TmpfsApplyConfiguration) *LinuxParametersApplyConfiguration {
+	for i := range values {
+		if values[i] == nil {
+			panic("nil value passed to WithTmpfs")
+		}
+		b.Tmpfs = append(b.Tmpfs, *values[i])
+	}
+	return b
+}
+
+// WithMaxSwap sets the MaxSwap field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the MaxSwap field is set to the value of the last call.
+func (b *LinuxParametersApplyConfiguration) WithMaxSwap(value int32) *LinuxParametersApplyConfiguration {
+	b.MaxSwap = &value
+	return b
+}
+
+// WithSwappiness sets the Swappiness field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Swappiness field is set to the value of the last call.
+func (b *LinuxParametersApplyConfiguration) WithSwappiness(value int32) *LinuxParametersApplyConfiguration {
+	b.Swappiness = &value
 	return b
 }
