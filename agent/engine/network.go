@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -29,6 +30,14 @@ func (w *worker) networkUp(ctx context.Context) {
 	var byName map[string][]ecsv1alpha1.NetworkBinding
 	if err == nil && isBridge(w.in.spec) {
 		byName, err = bindingsByContainer(w.in.spec, bindings)
+	}
+	var temporary interface{ Temporary() bool }
+	if errors.As(err, &temporary) && temporary.Temporary() {
+		// A static host port still held by a stopping task: wait for it, PENDING,
+		// as ECS does, rather than fail the task.
+		w.log.Info("waiting for the task's network", logReason, err.Error())
+		w.backOff()
+		return
 	}
 	if err != nil {
 		w.log.Info("network setup failed", logReason, err.Error())

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/types"
@@ -163,6 +164,34 @@ func TestBridgeNetworkSetupFails(t *testing.T) {
 	if _, teardowns, _ := net.counts(d.UID); teardowns != 1 {
 		t.Errorf("%d teardowns, want 1", teardowns)
 	}
+}
+
+// heldPort is the network's error for a static port a stopping task still holds.
+type heldPort struct{}
+
+func (heldPort) Error() string   { return "host port 8080/tcp is held by task old" }
+func (heldPort) Temporary() bool { return true }
+
+// TestStaticPortHeldByStoppingTask: a task whose static host port another (stopping)
+// task still holds waits PENDING and starts once the port is free, as ECS holds it,
+// instead of failing to start.
+func TestStaticPortHeldByStoppingTask(t *testing.T) {
+	net := newFakeNetwork()
+	net.failSetup = heldPort{}
+	h := newHarness(t, withNetwork(net))
+	d := desired("web-1", bridgeSpec())
+	h.eng.Update(d)
+	h.stepUntil(time.Second, "three set-up attempts", func() bool { n, _, _ := net.counts(d.UID); return n >= 3 })
+	if r, ok := h.rec.last(d.UID); ok && r.LastStatus == ecsv1alpha1.TaskStopped {
+		t.Fatalf("the task stopped while waiting for its port: %s", dump(r))
+	}
+	net.mu.Lock()
+	net.failSetup = nil // the old task stopped
+	net.mu.Unlock()
+	h.stepUntil(time.Second, "RUNNING", func() bool {
+		r, ok := h.rec.last(d.UID)
+		return ok && r.LastStatus == ecsv1alpha1.TaskRunning
+	})
 }
 
 // TestBridgeNetworkAcrossRestart: a restarted engine finds a running task's network

@@ -68,7 +68,7 @@ func TestAllocate(t *testing.T) {
 			mappings: []ecsv1alpha1.PortMapping{udp(53)}, want: []int32{100}},
 		{name: "static port of another task",
 			others:   map[types.UID][]port{"other": {{ContainerPort: 80, HostPort: 8080, Protocol: "tcp"}}},
-			mappings: []ecsv1alpha1.PortMapping{tcp(80, 8080)}, wantErr: "host port 8080/tcp is already allocated to task other"},
+			mappings: []ecsv1alpha1.PortMapping{tcp(80, 8080)}, wantErr: "host port 8080/tcp is held by task other"},
 		{name: "static port bound on the instance", busy: []int32{8080}, mappings: []ecsv1alpha1.PortMapping{tcp(80, 8080)},
 			wantErr: "host port 8080/tcp is in use on the instance"},
 		{name: "range exhausted", busy: []int32{100, 101, 102}, mappings: []ecsv1alpha1.PortMapping{tcp(1), tcp(2), tcp(3)},

@@ -16,6 +16,22 @@ type portKey struct {
 	port     int32
 }
 
+// PortHeldError is Setup's error when a static host port the task asks for is held
+// by another task of the instance: one that is stopping and releases it soon
+// (placement never binds two tasks to one static port). It is Temporary: the engine
+// waits and tries again, as ECS holds the new task until the port is free.
+type PortHeldError struct {
+	Port  string
+	Owner types.UID
+}
+
+func (e *PortHeldError) Error() string {
+	return fmt.Sprintf("host port %s is held by task %s", e.Port, e.Owner)
+}
+
+// Temporary is true: the holder releases the port when it stops.
+func (e *PortHeldError) Temporary() bool { return true }
+
 func (k portKey) String() string { return fmt.Sprintf("%d/%s", k.port, k.protocol) }
 
 // hostPorts hands out an instance's host ports: static ones as the mappings ask,
@@ -67,7 +83,7 @@ func (h *hostPorts) allocate(uid types.UID, mappings []ecsv1alpha1.PortMapping, 
 		}
 		k := portKey{out[i].Protocol, *pm.HostPort}
 		if owner, ok := taken[k]; ok {
-			return nil, fmt.Errorf("host port %s is already allocated to task %s", k, owner)
+			return nil, &PortHeldError{Port: k.String(), Owner: owner}
 		}
 		if !h.free(string(k.protocol), k.port) {
 			return nil, fmt.Errorf("host port %s is in use on the instance", k)
