@@ -99,12 +99,14 @@ func TestDependencySuccessFails(t *testing.T) {
 	}
 }
 
+// TestStartTimeout: the dependency's startTimeout, counted from its start, bounds
+// how long the container that waits for it to be HEALTHY waits (ECS's rule).
 func TestStartTimeout(t *testing.T) {
 	h := newHarness(t)
 	spec := taskDef().
 		Container("db", image("db")).Last(checked(5, 3, 0, "CMD", "/bin/check")).
-		Container("app", image("app")).DependsOn("db", ecsv1alpha1.DependencyHealthy).
 		Last(func(c *ecsv1alpha1.ContainerDefinition) { c.StartTimeout = ptr.To[int32](20) }).
+		Container("app", image("app")).DependsOn("db", ecsv1alpha1.DependencyHealthy).
 		Obj().Spec
 	d := desired("web-1", &spec)
 	h.rt.ScriptExec(id(d, "db"), fake.ExecResult{Code: 1})
@@ -115,7 +117,7 @@ func TestStartTimeout(t *testing.T) {
 		return r.LastStatus == ecsv1alpha1.TaskStopped
 	})
 	r, _ := h.rec.last(d.UID)
-	if r.StopCode != ecsv1alpha1.StopTaskFailedToStart || r.StoppedReason != "dependency db did not reach HEALTHY within 20s" {
+	if r.StopCode != ecsv1alpha1.StopTaskFailedToStart || r.StoppedReason != "dependency db did not reach HEALTHY within its startTimeout of 20s" {
 		t.Errorf("stop: %s", dump(r))
 	}
 	if elapsed < 20*time.Second || elapsed > 25*time.Second {

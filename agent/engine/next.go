@@ -110,8 +110,6 @@ type container struct {
 	started bool
 	// startedAt is its last start; zero when it was adopted running.
 	startedAt time.Time
-	// waitSince is when it began waiting for its dependencies (its creation).
-	waitSince time.Time
 	pid       uint32
 	exit      *runtime.ExitStatus
 	oomSeen   bool
@@ -252,6 +250,8 @@ func nextStart(t taskFacts, cs []container) step {
 			return step{kind: stepAbandon, container: c.name, reason: blocked}
 		case met:
 			return step{kind: stepStart, container: c.name}
+		case deadline.IsZero():
+			// No dependency times out: wait for what it waits on to happen.
 		case until.IsZero() || deadline.Before(until):
 			until = deadline
 		}
@@ -281,26 +281,36 @@ func firstIn(cs []container, s containerStatus) *container {
 }
 
 // dependencies evaluates c's dependsOn: met when every condition holds; blocked (with
-// the reason) when one can never hold or startTimeout has passed since c began
-// waiting; otherwise waiting until deadline.
+// the reason) when one can never hold, or a dependency did not reach it within the
+// dependency's own startTimeout counted from its start (ECS's rule: the timeout
+// belongs to the container depended on, and a dependency without one is waited
+// for as long as it takes); otherwise waiting, until deadline when one times out.
 func dependencies(c *container, byName map[string]*container, now time.Time) (met bool, blocked string, deadline time.Time) {
-	var unmet *ecsv1alpha1.ContainerDependency
+	met = true
 	for i := range c.dependsOn {
 		d := &c.dependsOn[i]
-		ok, reason := condition(d, byName[d.ContainerName])
+		dep := byName[d.ContainerName]
+		ok, reason := condition(d, dep)
 		if reason != "" {
 			return false, reason, time.Time{}
 		}
-		if !ok && unmet == nil {
-			unmet = d
+		if ok {
+			continue
+		}
+		met = false
+		if d.Condition == ecsv1alpha1.DependencyStart || !dep.started || dep.startTimeout <= 0 || dep.startedAt.IsZero() {
+			continue
+		}
+		due := dep.startedAt.Add(dep.startTimeout)
+		if !now.Before(due) {
+			return false, fmt.Sprintf("dependency %s did not reach %s within its startTimeout of %s", dep.name, d.Condition, dep.startTimeout), time.Time{}
+		}
+		if deadline.IsZero() || due.Before(deadline) {
+			deadline = due
 		}
 	}
-	if unmet == nil {
+	if met {
 		return true, "", time.Time{}
-	}
-	deadline = c.waitSince.Add(c.startTimeout)
-	if !now.Before(deadline) {
-		return false, fmt.Sprintf("dependency %s did not reach %s within %s", unmet.ContainerName, unmet.Condition, c.startTimeout), time.Time{}
 	}
 	return false, "", deadline
 }

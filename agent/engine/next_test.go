@@ -13,12 +13,14 @@ import (
 
 var t0 = time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
 
-// c builds a container for next's tables: essential, with a 3 minute startTimeout
-// counted from t0.
+// c builds a container for next's tables: essential, without a startTimeout, and
+// started at t0 when running.
+func timeout(d time.Duration) func(*container) { return func(c *container) { c.startTimeout = d } }
+
 func c(name string, known containerStatus, opts ...func(*container)) container {
 	ct := container{
 		name: name, id: "uid-" + name, essential: true, known: known,
-		startTimeout: defaultStartTimeout, waitSince: t0, health: ecsv1alpha1.HealthUnknown,
+		health: ecsv1alpha1.HealthUnknown,
 	}
 	if known == containerRunning {
 		ct.started, ct.startedAt = true, t0
@@ -90,8 +92,8 @@ func TestNext(t *testing.T) {
 			step{kind: stepStart, container: "app"}},
 		{"START of a container that never started", activating, []container{c("db", containerStopped, nonEssential, reason("CannotStartContainerError: boom")), c("app", containerCreated, dependsOn("db", ecsv1alpha1.DependencyStart))},
 			step{kind: stepAbandon, container: "app", reason: "dependency db did not start"}},
-		{"COMPLETE waits for the exit until startTimeout", activating, []container{c("init", containerRunning, nonEssential), c("app", containerCreated, dependsOn("init", ecsv1alpha1.DependencyComplete))},
-			step{kind: stepWait, until: t0.Add(defaultStartTimeout)}},
+		{"COMPLETE waits for the exit, without a startTimeout as long as it takes", activating, []container{c("init", containerRunning, nonEssential), c("app", containerCreated, dependsOn("init", ecsv1alpha1.DependencyComplete))},
+			step{kind: stepWait}},
 		{"COMPLETE met by any exit", activating, []container{c("init", containerStopped, nonEssential, exitedWith(3)), c("app", containerCreated, dependsOn("init", ecsv1alpha1.DependencyComplete))},
 			step{kind: stepStart, container: "app"}},
 		{"SUCCESS met by exit 0", activating, []container{c("init", containerStopped, nonEssential, exitedWith(0)), c("app", containerCreated, dependsOn("init", ecsv1alpha1.DependencySuccess))},
@@ -99,30 +101,44 @@ func TestNext(t *testing.T) {
 		{"SUCCESS never met after a non-zero exit", activating, []container{c("init", containerStopped, nonEssential, exitedWith(1)), c("app", containerCreated, dependsOn("init", ecsv1alpha1.DependencySuccess))},
 			step{kind: stepAbandon, container: "app", reason: "dependency init exited with code 1"}},
 		{"SUCCESS waits while it runs", activating, []container{c("init", containerRunning, nonEssential), c("app", containerCreated, dependsOn("init", ecsv1alpha1.DependencySuccess))},
-			step{kind: stepWait, until: t0.Add(defaultStartTimeout)}},
+			step{kind: stepWait}},
 		{"HEALTHY waits for the check", activating, []container{c("db", containerRunning, withCheck(ecsv1alpha1.HealthUnknown)), c("app", containerCreated, dependsOn("db", ecsv1alpha1.DependencyHealthy))},
-			step{kind: stepWait, until: t0.Add(defaultStartTimeout)}},
+			step{kind: stepWait}},
 		{"HEALTHY waits through UNHEALTHY", activating, []container{c("db", containerRunning, withCheck(ecsv1alpha1.HealthUnhealthy)), c("app", containerCreated, dependsOn("db", ecsv1alpha1.DependencyHealthy))},
-			step{kind: stepWait, until: t0.Add(defaultStartTimeout)}},
+			step{kind: stepWait}},
 		{"HEALTHY met", activating, []container{c("db", containerRunning, withCheck(ecsv1alpha1.HealthHealthy)), c("app", containerCreated, dependsOn("db", ecsv1alpha1.DependencyHealthy))},
 			step{kind: stepStart, container: "app"}},
 		{"HEALTHY without a check is never met", activating, []container{c("db", containerRunning), c("app", containerCreated, dependsOn("db", ecsv1alpha1.DependencyHealthy))},
 			step{kind: stepAbandon, container: "app", reason: "dependency db has no health check"}},
 		{"HEALTHY never met once the dependency exited", activating, []container{c("db", containerStopped, nonEssential, withCheck(ecsv1alpha1.HealthUnknown), exitedWith(0)), c("app", containerCreated, dependsOn("db", ecsv1alpha1.DependencyHealthy))},
 			step{kind: stepAbandon, container: "app", reason: "dependency db exited before it was healthy"}},
-		{"startTimeout passed", taskFacts{known: taskActivating, now: t0.Add(defaultStartTimeout)}, []container{c("db", containerRunning, withCheck(ecsv1alpha1.HealthUnknown)), c("app", containerCreated, dependsOn("db", ecsv1alpha1.DependencyHealthy))},
-			step{kind: stepAbandon, container: "app", reason: "dependency db did not reach HEALTHY within 3m0s"}},
-		{"the earliest deadline wins", taskFacts{known: taskActivating, now: t0}, []container{
+		{"the dependency's startTimeout, from its start, bounds the wait", activating, []container{
+			c("db", containerRunning, withCheck(ecsv1alpha1.HealthUnknown), timeout(2*time.Minute)),
+			c("app", containerCreated, dependsOn("db", ecsv1alpha1.DependencyHealthy))},
+			step{kind: stepWait, until: t0.Add(2 * time.Minute)}},
+		{"the dependency's startTimeout passed", taskFacts{known: taskActivating, now: t0.Add(time.Minute)}, []container{
+			c("db", containerRunning, withCheck(ecsv1alpha1.HealthUnknown), timeout(time.Minute)),
+			c("app", containerCreated, dependsOn("db", ecsv1alpha1.DependencyHealthy))},
+			step{kind: stepAbandon, container: "app", reason: "dependency db did not reach HEALTHY within its startTimeout of 1m0s"}},
+		{"the waiting container's own startTimeout does not bound its wait", taskFacts{known: taskActivating, now: t0.Add(time.Hour)}, []container{
 			c("db", containerRunning, withCheck(ecsv1alpha1.HealthUnknown)),
+			c("app", containerCreated, dependsOn("db", ecsv1alpha1.DependencyHealthy), timeout(10*time.Second))},
+			step{kind: stepWait}},
+		{"START is met on start: no timeout applies", activating, []container{
+			c("db", containerCreated, timeout(time.Second)), c("app", containerCreated, dependsOn("db", ecsv1alpha1.DependencyStart))},
+			step{kind: stepStart, container: "db"}},
+		{"the earliest deadline wins", taskFacts{known: taskActivating, now: t0}, []container{
+			c("db", containerRunning, withCheck(ecsv1alpha1.HealthUnknown), timeout(3*time.Minute)),
+			c("cache", containerRunning, withCheck(ecsv1alpha1.HealthUnknown), timeout(10*time.Second)),
 			c("app", containerCreated, dependsOn("db", ecsv1alpha1.DependencyHealthy)),
-			c("web", containerCreated, dependsOn("db", ecsv1alpha1.DependencyHealthy), func(c *container) { c.startTimeout = 10 * time.Second })},
+			c("web", containerCreated, dependsOn("cache", ecsv1alpha1.DependencyHealthy))},
 			step{kind: stepWait, until: t0.Add(10 * time.Second)}},
 		{"unknown dependency", activating, []container{c("app", containerCreated, dependsOn("ghost", ecsv1alpha1.DependencyStart))},
 			step{kind: stepAbandon, container: "app", reason: "dependency ghost is not a container of the task"}},
 		{"essentials started: RUNNING while a non-essential waits", activating, []container{c("db", containerRunning, withCheck(ecsv1alpha1.HealthUnknown)), c("report", containerCreated, nonEssential, dependsOn("db", ecsv1alpha1.DependencyHealthy))},
 			step{kind: stepAdvance, status: taskRunning}},
 		{"running waits for the non-essential's dependency", running, []container{c("db", containerRunning, withCheck(ecsv1alpha1.HealthUnknown)), c("report", containerCreated, nonEssential, dependsOn("db", ecsv1alpha1.DependencyHealthy))},
-			step{kind: stepWait, until: t0.Add(defaultStartTimeout)}},
+			step{kind: stepWait}},
 		{"running and nothing to do", running, []container{c("db", containerRunning), c("app", containerRunning)},
 			step{kind: stepWait}},
 		{"a container missing after a restart is pulled again, without going back", running, []container{c("db", containerRunning), c("app", containerNone, nonEssential)},

@@ -163,7 +163,7 @@ func (w *worker) adopt(ctx context.Context, c *container, info runtime.Container
 			// The API showed it running; its process is gone.
 			w.lost(c)
 		case c.known != containerStopped:
-			c.known, c.waitSince = containerCreated, w.e.clock.Now()
+			c.known = containerCreated
 		}
 	case runtime.StatusStopped:
 		if c.known != containerStopped || c.exit == nil {

@@ -18,9 +18,9 @@ import (
 	"github.com/berthdev/berth/internal/taskrules"
 )
 
-// ECS's defaults for container timeouts.
+// ECS's defaults for container timeouts. startTimeout has none: a dependency without
+// one is waited for as long as it takes, as in ECS.
 const (
-	defaultStartTimeout         = 3 * time.Minute
 	defaultStopTimeout          = 30 * time.Second
 	defaultRestartAttemptPeriod = 300 * time.Second
 )
@@ -140,7 +140,7 @@ func newContainers(in *taskInput) ([]container, error) {
 			essential:    d.Essential == nil || *d.Essential,
 			dependsOn:    taskrules.Dependencies(d),
 			check:        parseHealthCheck(d.HealthCheck),
-			startTimeout: seconds(d.StartTimeout, defaultStartTimeout),
+			startTimeout: seconds(d.StartTimeout, 0),
 			stopTimeout:  seconds(d.StopTimeout, defaultStopTimeout),
 			defIndex:     i,
 			health:       ecsv1alpha1.HealthUnknown,

@@ -238,8 +238,10 @@ type ContainerDefinition struct {
 	// +kubebuilder:validation:MaxItems=10
 	DependsOn []ContainerDependency `json:"dependsOn,omitempty"`
 
-	// startTimeout is how long, in seconds, to wait for dependencies before giving up
-	// on starting this container.
+	// startTimeout is how long, in seconds, containers that depend on this one wait,
+	// from its start, for it to reach their COMPLETE, SUCCESS or HEALTHY condition
+	// before they give up (and the task fails to start), as in ECS: the timeout
+	// belongs to the container depended on. Unset, they wait as long as it takes.
 	// +optional
 	// +kubebuilder:validation:Minimum=2
 	// +kubebuilder:validation:Maximum=600

@@ -71,8 +71,10 @@ type ContainerDefinitionApplyConfiguration struct {
 	HealthCheck *HealthCheckApplyConfiguration `json:"healthCheck,omitempty"`
 	// dependsOn lists containers that must reach a condition before this one starts.
 	DependsOn []ContainerDependencyApplyConfiguration `json:"dependsOn,omitempty"`
-	// startTimeout is how long, in seconds, to wait for dependencies before giving up
-	// on starting this container.
+	// startTimeout is how long, in seconds, containers that depend on this one wait,
+	// from its start, for it to reach their COMPLETE, SUCCESS or HEALTHY condition
+	// before they give up (and the task fails to start), as in ECS: the timeout
+	// belongs to the container depended on. Unset, they wait as long as it takes.
 	StartTimeout *int32 `json:"startTimeout,omitempty"`
 	// stopTimeout is how long, in seconds, the container has to exit after SIGTERM
 	// before it is killed with SIGKILL.
