@@ -3,6 +3,7 @@ package ecsimport
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"sort"
@@ -63,7 +64,14 @@ func Convert(data []byte, namespace string) (*Result, error) {
 			return nil, err
 		}
 		if err := json.Unmarshal(raw, &spec); err != nil {
-			return nil, fmt.Errorf("a field has the wrong type: %w", err)
+			var typeErr *json.UnmarshalTypeError
+			if !errors.As(err, &typeErr) {
+				return nil, fmt.Errorf("reading the definition: %w", err)
+			}
+			// A string where ECS's model has a number (or the reverse): ECS's own
+			// clients refuse it too.
+			return nil, &Error{Errs: field.ErrorList{field.Invalid(field.NewPath(typeErr.Field), typeErr.Value,
+				fmt.Sprintf("must be of type %s, as in ECS's model", typeErr.Type.Kind()))}}
 		}
 	}
 	if len(c.errs) > 0 {
@@ -150,6 +158,11 @@ func (c *converter) taskFields(td map[string]any) {
 		} else if why, ok := neverTask[k]; ok {
 			c.never(td, nil, k, why)
 		}
+	}
+	if td["networkMode"] == "default" {
+		// Docker's default network, which is bridge on Linux.
+		td["networkMode"] = string(ecsv1alpha1.NetworkModeBridge)
+		c.note("networkMode default is Docker's default network: bridge on Linux")
 	}
 	if rp, ok := td["runtimePlatform"].(map[string]any); ok {
 		if os, _ := rp["operatingSystemFamily"].(string); strings.HasPrefix(os, "WINDOWS") {

@@ -121,6 +121,8 @@ func TestConvertRefusesByField(t *testing.T) {
 		{"bad secret", `{"family": "f", "containerDefinitions": [{"name": "a", "image": "x",
 			"secrets": [{"name": "S", "valueFrom": "arn:aws:s3:::b/k"}]}]}`,
 			[]string{"containerDefinitions[0].secrets[0].valueFrom: Invalid value"}},
+		{"a string where ECS has a number", `{"family": "f", "containerDefinitions": [{"name": "a", "image": "x", "cpu": "256"}]}`,
+			[]string{"containerDefinitions.cpu: Invalid value: \"string\": must be of type int32"}},
 		{"s3 environment file", `{"family": "f", "containerDefinitions": [{"name": "a", "image": "x",
 			"environmentFiles": [{"type": "s3", "value": "arn:aws:s3:::b/k.env"}]}]}`,
 			[]string{"containerDefinitions[0].environmentFiles[0].type: Forbidden: S3"}},

@@ -278,10 +278,10 @@ func TestRequestForErrors(t *testing.T) {
 		{
 			name: "unknown network mode",
 			spec: &ecsv1alpha1.TaskDefinitionSpec{
-				NetworkMode:          "awsvpc",
+				NetworkMode:          "default",
 				ContainerDefinitions: []ecsv1alpha1.ContainerDefinition{app},
 			},
-			wantErr: `networkMode: unsupported network mode "awsvpc"`,
+			wantErr: `networkMode: unsupported network mode "default"`,
 		},
 	}
 	for _, tc := range testCases {

@@ -22,8 +22,9 @@ import (
 var invalidInECS = map[string]string{
 	// A container without memory or memoryReservation in a task without memory.
 	"046-cloud-sharks-aline-bank-microservice-my-minimal.json": "every container needs memory or memoryReservation",
-	// A template whose pipeline fills in the image: "" as committed.
-	"053-poss111-mrbot-mrbot.json": "spec.containerDefinitions[0].image",
+	// Templates whose pipelines fill in the images: "" as committed.
+	"053-poss111-mrbot-mrbot.json":                                            "spec.containerDefinitions[0].image",
+	"048-cs3219-ay2223s1-t33-cs3219-project-ay2223s1-g33-ten-containers.json": "spec.containerDefinitions[1].image",
 }
 
 // minECSCorpus guards against the corpus of real-world task definitions shrinking

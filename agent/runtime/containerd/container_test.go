@@ -30,11 +30,18 @@ func TestRunWritesHostMountAndLog(t *testing.T) {
 	if st.Code != 0 || st.OOMKilled {
 		t.Errorf("exit %+v, want 0; output:\n%s", st, out)
 	}
-	for _, want := range []string{"hello from the container\n", "to stderr\n", "GREETING=hi\n", "DB_PASSWORD=hunter2\n"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("log lacks %q:\n%s", want, out)
+	// The shim copies stdout and stderr to the file in their own goroutines, which
+	// may finish after the exit is reported: the last lines arrive shortly after.
+	wants := []string{"hello from the container\n", "to stderr\n", "GREETING=hi\n", "DB_PASSWORD=hunter2\n"}
+	testenv.EventuallyWithin(t, 10*time.Second, "every line in the log", func() error {
+		out = e.log(spec)
+		for _, want := range wants {
+			if !strings.Contains(out, want) {
+				return fmt.Errorf("log lacks %q:\n%s", want, out)
+			}
 		}
-	}
+		return nil
+	})
 	b, err := os.ReadFile(filepath.Join(data, "out.txt"))
 	if err != nil || string(b) != "written" {
 		t.Errorf("host file: %q, %v", b, err)
