@@ -299,9 +299,11 @@ func (i *Instance) desired(ctx context.Context, a *Agent, t *ecsv1alpha1.Task) (
 		if d.DesiredStatus == ecsv1alpha1.DesiredStopped {
 			return d, nil // stop whatever runs; the revision is not needed for that
 		}
-		if revision.IsNotFound(err) {
+		if revision.IsNotFound(err) && !revision.IsPending(err) {
 			return d, &startFailure{reason: err.Error()}
 		}
+		// A TaskDefinition applied together with the task (StartTask right after
+		// RegisterTaskDefinition, a GitOps sync) is registered in a moment: retried.
 		return d, err
 	}
 	d.Revision, d.Spec = res.Ref.String(), res.Spec

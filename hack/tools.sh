@@ -115,8 +115,9 @@ fi
 
 # runc, the CNI plugins and tini come from Debian: containerd's shim execs runc, the
 # agent's bridge networking uses the reference plugins, and tini is the task init.
-# The tests also use ip (iproute2) and systemd-analyze (the agent's unit file); in CI
-# they fail rather than skip when any of these is missing.
+# The tests also use ip (iproute2), systemd-analyze (the agent's unit file) and a
+# static busybox (the ECS conformance suite's stand-in images); in CI they fail
+# rather than skip when any of these is missing.
 if [ "$list" = 1 ]; then
 	want apt && echo runc
 	exit 0
@@ -130,6 +131,7 @@ if [ "${BERTH_SKIP_APT:-}" != 1 ] && want apt; then
 	[ -x /usr/bin/tini-static ] || missing+=(tini)
 	command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 	command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+	[ -x /bin/busybox ] || missing+=(busybox-static)
 	if ((${#missing[@]})); then
 		if [ "$(id -u)" = 0 ]; then
 			log "installing ${missing[*]} with apt-get"

@@ -125,10 +125,20 @@ type Resolved struct {
 type NotFoundError struct {
 	Ref    Ref
 	Reason string
+	// Pending is set when the TaskDefinition exists and its spec is yet to be
+	// registered (RegistrationPending): a task that names it is early, not wrong.
+	Pending bool
 }
 
 func (e *NotFoundError) Error() string {
 	return fmt.Sprintf("task definition %s not found: %s", e.Ref, e.Reason)
+}
+
+// IsPending reports whether err is a NotFoundError for a TaskDefinition whose
+// registration is pending: worth waiting for, not a failure.
+func IsPending(err error) bool {
+	var nf *NotFoundError
+	return errors.As(err, &nf) && nf.Pending
 }
 
 // IsNotFound reports whether err is (or wraps) a NotFoundError.
@@ -166,7 +176,7 @@ func (r *Resolver) Resolve(ctx context.Context, namespace string, ref Ref) (*Res
 			return nil, fmt.Errorf("reading TaskDefinition %s/%s: %w", namespace, ref.Family, err)
 		}
 		if td.Status.LatestRevision == 0 {
-			return nil, &NotFoundError{Ref: ref, Reason: "the TaskDefinition has no registered revision yet"}
+			return nil, &NotFoundError{Ref: ref, Reason: "the TaskDefinition has no registered revision yet", Pending: RegistrationPending(&td)}
 		}
 		ref.Revision = td.Status.LatestRevision
 	}
