@@ -11,6 +11,8 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/go-logr/logr"
+
 	"github.com/berthdev/berth/agent/engine"
 	"github.com/berthdev/berth/agent/registration"
 	"github.com/berthdev/berth/agent/runtime"
@@ -18,7 +20,6 @@ import (
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
 	"github.com/berthdev/berth/internal/revision"
 	"github.com/berthdev/berth/internal/taskrules"
-	"github.com/go-logr/logr"
 )
 
 // InstanceConfig is one container instance of an agent process: the machine it
@@ -274,6 +275,10 @@ func (i *Instance) forgetOrphans(ctx context.Context) {
 	}
 }
 
+// definitionGrace is how long after its creation a task whose TaskDefinition is not
+// found waits for it (retried with the queue's backoff) before it fails to start.
+const definitionGrace = 30 * time.Second
+
 // startFailure is a task that cannot start until its spec or its references change.
 type startFailure struct{ reason string }
 
@@ -299,7 +304,10 @@ func (i *Instance) desired(ctx context.Context, a *Agent, t *ecsv1alpha1.Task) (
 		if d.DesiredStatus == ecsv1alpha1.DesiredStopped {
 			return d, nil // stop whatever runs; the revision is not needed for that
 		}
-		if revision.IsNotFound(err) && !revision.IsPending(err) {
+		// A TaskDefinition applied together with the task may not have reached this
+		// agent's cache yet: a young task waits for it a while before it fails.
+		young := time.Since(t.CreationTimestamp.Time) < definitionGrace
+		if revision.IsNotFound(err) && !revision.IsPending(err) && !young {
 			return d, &startFailure{reason: err.Error()}
 		}
 		// A TaskDefinition applied together with the task (StartTask right after

@@ -191,6 +191,17 @@ func (s *stack) runSimpleTest(t *testing.T, name string, st simpleTest) {
 	if err := env.Client.Create(ctx, td); err != nil {
 		t.Fatalf("registering %s: %v", st.TaskDefinition, err)
 	}
+	// RegisterTaskDefinition returns the revision; here it is registered in a moment.
+	testenv.EventuallyWithin(t, 30*time.Second, td.Name+" registered", func() error {
+		var got ecsv1alpha1.TaskDefinition
+		if err := env.Client.Get(ctx, types.NamespacedName{Namespace: s.ns, Name: td.Name}, &got); err != nil {
+			return err
+		}
+		if got.Status.LatestRevision == 0 {
+			return fmt.Errorf("no revision yet")
+		}
+		return nil
+	})
 	timeout := 2 * time.Minute
 	if d, err := time.ParseDuration(st.Timeout); err == nil && d > 0 {
 		timeout = d
