@@ -315,16 +315,7 @@ func filesystemOpts(spec runtime.ContainerSpec) []oci.SpecOpts {
 
 func withSwappiness(v uint64) oci.SpecOpts {
 	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
-		if s.Linux == nil {
-			s.Linux = &specs.Linux{}
-		}
-		if s.Linux.Resources == nil {
-			s.Linux.Resources = &specs.LinuxResources{}
-		}
-		if s.Linux.Resources.Memory == nil {
-			s.Linux.Resources.Memory = &specs.LinuxMemory{}
-		}
-		s.Linux.Resources.Memory.Swappiness = &v
+		linuxMemory(s).Swappiness = &v
 		return nil
 	}
 }
@@ -415,18 +406,23 @@ func withInit(hostPath string) oci.SpecOpts {
 	}
 }
 
+// linuxMemory is the spec's memory resources, created if absent.
+func linuxMemory(s *oci.Spec) *specs.LinuxMemory {
+	if s.Linux == nil {
+		s.Linux = &specs.Linux{}
+	}
+	if s.Linux.Resources == nil {
+		s.Linux.Resources = &specs.LinuxResources{}
+	}
+	if s.Linux.Resources.Memory == nil {
+		s.Linux.Resources.Memory = &specs.LinuxMemory{}
+	}
+	return s.Linux.Resources.Memory
+}
+
 func withMemoryReservation(bytes int64) oci.SpecOpts {
 	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
-		if s.Linux == nil {
-			s.Linux = &specs.Linux{}
-		}
-		if s.Linux.Resources == nil {
-			s.Linux.Resources = &specs.LinuxResources{}
-		}
-		if s.Linux.Resources.Memory == nil {
-			s.Linux.Resources.Memory = &specs.LinuxMemory{}
-		}
-		s.Linux.Resources.Memory.Reservation = &bytes
+		linuxMemory(s).Reservation = &bytes
 		return nil
 	}
 }
