@@ -28,9 +28,10 @@ import (
 // Node is `berth agent`: one container instance on this machine's containerd and
 // CNI, with the HTTP endpoint, log rotation and cleanup beside it.
 type Node struct {
-	opts  Options
-	agent *Agent
-	inst  *Instance
+	opts    Options
+	agent   *Agent
+	inst    *Instance
+	network *network.Manager
 }
 
 // Run runs the agent until ctx ends. Containers keep running when it returns.
@@ -94,7 +95,7 @@ func New(ctx context.Context, o Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Node{opts: o, agent: a, inst: a.Instance(o.Name)}, nil
+	return &Node{opts: o, agent: a, inst: a.Instance(o.Name), network: nw}, nil
 }
 
 // NewCache builds the cache of an agent process: the Tasks that tasks selects (the
@@ -143,5 +144,8 @@ func machineRegistration(ctx context.Context, o Options, rt runtime.Runtime) (re
 func (n *Node) Run(ctx context.Context) error {
 	stop := n.startHousekeeping(ctx)
 	defer stop()
+	// The task networks outlive the agent; the host ports it reserved for them are
+	// let go, for its successor to take again.
+	defer func() { _ = n.network.Close() }()
 	return n.agent.Run(ctx)
 }

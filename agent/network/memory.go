@@ -42,7 +42,7 @@ func nextMemoryAddress() string {
 // an instance where no other process holds a port.
 func NewMemory() *Memory {
 	return &Memory{
-		ports: newHostPorts(DefaultPortMin, DefaultPortMax, func(string, int32) bool { return true }),
+		ports: newHostPorts(DefaultPortMin, DefaultPortMax, noReservation),
 		tasks: map[types.UID]memoryTask{},
 	}
 }
@@ -58,7 +58,7 @@ func (m *Memory) Setup(_ context.Context, uid types.UID, mappings []ecsv1alpha1.
 		for id, other := range m.tasks {
 			held[id] = other.ports
 		}
-		ports, err := m.ports.allocate(uid, mappings, held)
+		ports, _, err := m.ports.allocate(uid, mappings, held)
 		if err != nil {
 			return "", "", nil, fmt.Errorf("allocating host ports: %w", err)
 		}

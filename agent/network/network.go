@@ -132,7 +132,7 @@ func newManager(cfg Config, c plugins) *Manager {
 	if log.GetSink() == nil {
 		log = logr.Discard()
 	}
-	return &Manager{cfg: cfg, log: log, cni: c, tasks: map[types.UID]*taskState{}, ports: newHostPorts(cfg.PortMin, cfg.PortMax, portFree)}
+	return &Manager{cfg: cfg, log: log, cni: c, tasks: map[types.UID]*taskState{}, ports: newHostPorts(cfg.PortMin, cfg.PortMax, reservePort)}
 }
 
 func withDefaults(cfg Config) Config {
@@ -236,11 +236,11 @@ func (m *Manager) Setup(ctx context.Context, uid types.UID, mappings []ecsv1alph
 }
 
 func (m *Manager) setupLocked(ctx context.Context, uid types.UID, mappings []ecsv1alpha1.PortMapping) (*taskState, error) {
-	ports, err := m.allocate(uid, mappings)
+	ports, holds, err := m.allocate(uid, mappings)
 	if err != nil {
 		return nil, err
 	}
-	st := &taskState{Version: stateVersion, NetNS: m.NetNSPath(uid), Ports: ports}
+	st := &taskState{Version: stateVersion, NetNS: m.NetNSPath(uid), Ports: ports, holds: holds}
 	m.tasks[uid] = st // holds the ports, and tells a cleanup what to delete
 	if err := createNetNS(st.NetNS); err != nil {
 		return nil, err
@@ -310,6 +310,9 @@ func (m *Manager) teardownLocked(ctx context.Context, uid types.UID) error {
 	if err := os.Remove(statePath); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("removing %s: %w", statePath, err)
 	}
+	if known {
+		st.release() // only now: the ports are unpublished
+	}
 	delete(m.tasks, uid)
 	m.log.V(1).Info("task network torn down", logTaskUID, uid)
 	return nil
@@ -327,8 +330,7 @@ func exists(path string) bool {
 func (m *Manager) Recover(context.Context) ([]types.UID, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.loaded = false
-	m.tasks = map[types.UID]*taskState{}
+	m.releaseLocked()
 	if err := m.loadLocked(); err != nil {
 		return nil, err
 	}
@@ -379,10 +381,43 @@ func (m *Manager) loadLocked() error {
 			m.log.Error(err, "skipping an unreadable network state file", logTaskUID, uid)
 			continue
 		}
+		m.reserveAgain(uid, st)
 		m.tasks[uid] = st
 	}
 	m.loaded = true
 	return nil
+}
+
+// reserveAgain reserves the published ports of a task set up before the agent
+// restarted. A port it cannot have (a process of the host took it while no agent
+// held it) stays published to the task: logged, not fatal, as the task runs on.
+func (m *Manager) reserveAgain(uid types.UID, st *taskState) {
+	for _, p := range st.Ports {
+		c, err := m.ports.reserve(string(p.Protocol), p.HostPort)
+		if err != nil {
+			m.log.Error(err, "a published host port of the task could not be reserved again", logTaskUID, uid, logPorts, p.HostPort)
+			continue
+		}
+		st.holds = append(st.holds, c)
+	}
+}
+
+// Close releases the host port reservations the Manager holds, leaving the task
+// networks as they are: for an agent that stops, whose successor recovers them. A
+// later call loads the state again.
+func (m *Manager) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.releaseLocked()
+	return nil
+}
+
+func (m *Manager) releaseLocked() {
+	for _, st := range m.tasks {
+		st.release()
+	}
+	m.tasks = map[types.UID]*taskState{}
+	m.loaded = false
 }
 
 func readDirNames(dir string) ([]string, error) {

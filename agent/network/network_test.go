@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -37,13 +38,13 @@ func testManager(t *testing.T, busy ...int32) (*Manager, *fakePlugins) {
 	t.Helper()
 	f := &fakePlugins{}
 	m := newManager(Config{StateDir: t.TempDir(), PortMin: 100, PortMax: 104}, f)
-	m.ports.free = func(_ string, port int32) bool {
+	m.ports.reserve = func(_ string, port int32) (io.Closer, error) {
 		for _, b := range busy {
 			if b == port {
-				return false
+				return nil, errors.New("address already in use")
 			}
 		}
-		return true
+		return nopCloser{}, nil
 	}
 	return m, f
 }
@@ -70,7 +71,7 @@ func TestAllocate(t *testing.T) {
 			others:   map[types.UID][]port{"other": {{ContainerPort: 80, HostPort: 8080, Protocol: "tcp"}}},
 			mappings: []ecsv1alpha1.PortMapping{tcp(80, 8080)}, wantErr: "host port 8080/tcp is held by task other"},
 		{name: "static port bound on the instance", busy: []int32{8080}, mappings: []ecsv1alpha1.PortMapping{tcp(80, 8080)},
-			wantErr: "host port 8080/tcp is in use on the instance"},
+			wantErr: "host port 8080/tcp is in use on the instance: address already in use"},
 		{name: "range exhausted", busy: []int32{100, 101, 102}, mappings: []ecsv1alpha1.PortMapping{tcp(1), tcp(2), tcp(3)},
 			wantErr: "no free tcp host port in the dynamic range 100-104"},
 	}
@@ -80,7 +81,7 @@ func TestAllocate(t *testing.T) {
 			for uid, ports := range tc.others {
 				m.tasks[uid] = &taskState{Ports: ports}
 			}
-			got, err := m.allocate("task", tc.mappings)
+			got, _, err := m.allocate("task", tc.mappings)
 			if tc.wantErr != "" {
 				if err == nil || err.Error() != tc.wantErr {
 					t.Fatalf("error %v, want %q", err, tc.wantErr)
@@ -111,7 +112,7 @@ func TestAllocateMovesOn(t *testing.T) {
 	m, _ := testManager(t)
 	var got []int32
 	for i := 0; i < 7; i++ {
-		ports, err := m.allocate("task", []ecsv1alpha1.PortMapping{tcp(80)})
+		ports, _, err := m.allocate("task", []ecsv1alpha1.PortMapping{tcp(80)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -225,7 +226,7 @@ func TestRecover(t *testing.T) {
 	if diff := cmp.Diff([]types.UID{"a", "broken", "d"}, got); diff != "" {
 		t.Errorf("Recover (-want +got):\n%s", diff)
 	}
-	ports, err := m.allocate("e", []ecsv1alpha1.PortMapping{tcp(80)})
+	ports, _, err := m.allocate("e", []ecsv1alpha1.PortMapping{tcp(80)})
 	if err != nil || ports[0].HostPort != 101 {
 		t.Errorf("allocate after Recover = %+v, %v; want 101, as a holds 100", ports, err)
 	}
@@ -338,7 +339,7 @@ func TestSetupFailureLeavesNothing(t *testing.T) {
 	if err := m.Teardown(ctx, "b"); err == nil {
 		t.Fatal("Teardown hid the DEL error")
 	}
-	if _, err := m.allocate("c", []ecsv1alpha1.PortMapping{tcp(80, 100)}); err == nil {
+	if _, _, err := m.allocate("c", []ecsv1alpha1.PortMapping{tcp(80, 100)}); err == nil {
 		t.Error("a network whose DEL failed gave its port away")
 	}
 	f.delErr = nil
@@ -383,4 +384,83 @@ func TestSetupReplacesADeadNamespace(t *testing.T) {
 	if diff := cmp.Diff([]string{"DEL a -", "ADD a a"}, f.calls()); diff != "" {
 		t.Errorf("CNI calls (-want +got):\n%s", diff)
 	}
+}
+
+// TestTwoAgentsOnOneMachineNeverShareAHostPort: host ports are reserved on the
+// machine, not only in the Manager's memory, so a second agent (its own state
+// directory, the same range) never publishes a port the first one published, and a
+// port is free again once its task's network is gone or its agent stopped.
+func TestTwoAgentsOnOneMachineNeverShareAHostPort(t *testing.T) {
+	needRoot(t)
+	ctx := context.Background()
+	lo := freeRange(t, 3)
+	agent := func() *Manager {
+		return newManager(Config{StateDir: t.TempDir(), PortMin: lo, PortMax: lo + 2}, &fakePlugins{})
+	}
+	first, second := agent(), agent()
+	_, _, b1, err := first.Setup(ctx, "a", []ecsv1alpha1.PortMapping{tcp(80)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = first.Teardown(ctx, "a") })
+	_, _, b2, err := second.Setup(ctx, "b", []ecsv1alpha1.PortMapping{tcp(80)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = second.Teardown(ctx, "b") })
+	if b1[0].HostPort != lo || b2[0].HostPort != lo+1 {
+		t.Fatalf("host ports %d and %d, want %d and %d", b1[0].HostPort, b2[0].HostPort, lo, lo+1)
+	}
+	if bindable(lo) {
+		t.Errorf("port %d of a running task can be bound by another process", lo)
+	}
+	// A static port another agent published is in use, not given twice.
+	if _, _, _, err := second.Setup(ctx, "c", []ecsv1alpha1.PortMapping{tcp(80, lo)}); err == nil || !strings.Contains(err.Error(), "in use on the instance") {
+		t.Errorf("static port held by the other agent: Setup error %v", err)
+	}
+
+	if err := first.Teardown(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if !bindable(lo) {
+		t.Errorf("port %d still reserved after its task's network is gone", lo)
+	}
+	// An agent that stops lets go of its ports; its successor takes them again.
+	if err := second.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !bindable(lo + 1) {
+		t.Errorf("port %d still reserved after its agent stopped", lo+1)
+	}
+	if _, err := second.Recover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if bindable(lo + 1) {
+		t.Errorf("port %d not reserved again by the recovering agent", lo+1)
+	}
+}
+
+// freeRange finds n consecutive TCP ports nobody holds.
+func freeRange(t *testing.T, n int32) int32 {
+	t.Helper()
+	for lo := int32(41000); lo < 48000; lo += n {
+		ok := true
+		for p := lo; p < lo+n && ok; p++ {
+			ok = bindable(p)
+		}
+		if ok {
+			return lo
+		}
+	}
+	t.Fatal("no free port range")
+	return 0
+}
+
+func bindable(port int32) bool {
+	c, err := reservePort("tcp", port)
+	if err != nil {
+		return false
+	}
+	_ = c.Close()
+	return true
 }

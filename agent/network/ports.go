@@ -2,6 +2,7 @@ package network
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"strconv"
 
@@ -42,17 +43,18 @@ type hostPorts struct {
 	// next is where the search for a dynamic port starts: after the last one given,
 	// so a port just released is not reused at once.
 	next int32
-	// free tells whether a port can be bound on the instance (a process of the host
-	// may hold it).
-	free func(protocol string, port int32) bool
+	// reserve binds a port on the instance and keeps it bound until the closer is
+	// closed; it fails when a process of the host (another agent among them) holds
+	// the port.
+	reserve func(protocol string, port int32) (io.Closer, error)
 }
 
-func newHostPorts(min, max int32, free func(string, int32) bool) hostPorts {
-	return hostPorts{min: min, max: max, next: min, free: free}
+func newHostPorts(min, max int32, reserve func(string, int32) (io.Closer, error)) hostPorts {
+	return hostPorts{min: min, max: max, next: min, reserve: reserve}
 }
 
 // allocate is the Manager's allocation against the ports its tasks hold.
-func (m *Manager) allocate(uid types.UID, mappings []ecsv1alpha1.PortMapping) ([]port, error) {
+func (m *Manager) allocate(uid types.UID, mappings []ecsv1alpha1.PortMapping) ([]port, []io.Closer, error) {
 	held := make(map[types.UID][]port, len(m.tasks))
 	for other, st := range m.tasks {
 		held[other] = st.Ports
@@ -64,7 +66,16 @@ func (m *Manager) allocate(uid types.UID, mappings []ecsv1alpha1.PortMapping) ([
 // dynamic ones (hostPort 0 or unset) from the range. A port another task holds
 // (held, by task) is never given, nor one a process on the instance has bound; a
 // static port that is taken is an error, as Docker's "port is already allocated" is.
-func (h *hostPorts) allocate(uid types.UID, mappings []ecsv1alpha1.PortMapping, held map[types.UID][]port) ([]port, error) {
+// Every port given is reserved on the instance (the closers, one per port, release
+// them): published by iptables DNAT alone, a port looks free to every other process,
+// and a second agent on the machine would publish it again.
+func (h *hostPorts) allocate(uid types.UID, mappings []ecsv1alpha1.PortMapping, held map[types.UID][]port) (_ []port, holds []io.Closer, err error) {
+	defer func() {
+		if err != nil {
+			closeAll(holds)
+			holds = nil
+		}
+	}()
 	taken := map[portKey]types.UID{}
 	for other, ports := range held {
 		if other == uid {
@@ -83,11 +94,13 @@ func (h *hostPorts) allocate(uid types.UID, mappings []ecsv1alpha1.PortMapping, 
 		}
 		k := portKey{out[i].Protocol, *pm.HostPort}
 		if owner, ok := taken[k]; ok {
-			return nil, &PortHeldError{Port: k.String(), Owner: owner}
+			return nil, holds, &PortHeldError{Port: k.String(), Owner: owner}
 		}
-		if !h.free(string(k.protocol), k.port) {
-			return nil, fmt.Errorf("host port %s is in use on the instance", k)
+		c, err := h.reserve(string(k.protocol), k.port)
+		if err != nil {
+			return nil, holds, fmt.Errorf("host port %s is in use on the instance: %w", k, err)
 		}
+		holds = append(holds, c)
 		taken[k] = uid
 		out[i].HostPort = k.port
 	}
@@ -95,18 +108,20 @@ func (h *hostPorts) allocate(uid types.UID, mappings []ecsv1alpha1.PortMapping, 
 		if out[i].HostPort != 0 {
 			continue
 		}
-		p, err := h.dynamicPort(out[i].Protocol, taken)
+		p, c, err := h.dynamicPort(out[i].Protocol, taken)
 		if err != nil {
-			return nil, err
+			return nil, holds, err
 		}
+		holds = append(holds, c)
 		taken[portKey{out[i].Protocol, p}] = uid
 		out[i].HostPort = p
 	}
-	return out, nil
+	return out, holds, nil
 }
 
-// dynamicPort is the first free port of the range from where the last search ended.
-func (h *hostPorts) dynamicPort(proto ecsv1alpha1.TransportProtocol, taken map[portKey]types.UID) (int32, error) {
+// dynamicPort is the first free port of the range from where the last search ended,
+// reserved.
+func (h *hostPorts) dynamicPort(proto ecsv1alpha1.TransportProtocol, taken map[portKey]types.UID) (int32, io.Closer, error) {
 	lo, hi := h.min, h.max
 	p := h.next
 	if p < lo || p > hi {
@@ -118,13 +133,17 @@ func (h *hostPorts) dynamicPort(proto ecsv1alpha1.TransportProtocol, taken map[p
 		if p > hi {
 			p = lo
 		}
-		if _, ok := taken[portKey{proto, cand}]; ok || !h.free(string(proto), cand) {
+		if _, ok := taken[portKey{proto, cand}]; ok {
+			continue
+		}
+		c, err := h.reserve(string(proto), cand)
+		if err != nil {
 			continue
 		}
 		h.next = p
-		return cand, nil
+		return cand, c, nil
 	}
-	return 0, fmt.Errorf("no free %s host port in the dynamic range %d-%d", proto, lo, hi)
+	return 0, nil, fmt.Errorf("no free %s host port in the dynamic range %d-%d", proto, lo, hi)
 }
 
 func protocol(p ecsv1alpha1.TransportProtocol) ecsv1alpha1.TransportProtocol {
@@ -134,21 +153,28 @@ func protocol(p ecsv1alpha1.TransportProtocol) ecsv1alpha1.TransportProtocol {
 	return p
 }
 
-// portFree tells whether port can be bound on every address of the instance.
-func portFree(proto string, port int32) bool {
-	addr := ":" + strconv.Itoa(int(port))
+// reservePort binds the port on the instance's IPv4 addresses and keeps it bound, as
+// the kubelet's host port manager did: traffic to a published port is DNATed to the
+// task before it reaches the socket, so the socket only keeps other processes (and
+// other agents) off the port. Only IPv4: ports are published for IPv4 alone.
+func reservePort(proto string, port int32) (io.Closer, error) {
+	addr := "0.0.0.0:" + strconv.Itoa(int(port))
 	if proto == string(ecsv1alpha1.ProtocolUDP) {
-		c, err := net.ListenPacket("udp", addr)
-		if err != nil {
-			return false
-		}
+		return net.ListenPacket("udp4", addr)
+	}
+	return net.Listen("tcp4", addr)
+}
+
+// noReservation is the in-memory network's reserve: no process shares its ports.
+func noReservation(string, int32) (io.Closer, error) { return nopCloser{}, nil }
+
+type nopCloser struct{}
+
+func (nopCloser) Close() error { return nil }
+
+// closeAll releases reserved ports.
+func closeAll(holds []io.Closer) {
+	for _, c := range holds {
 		_ = c.Close()
-		return true
 	}
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return false
-	}
-	_ = l.Close()
-	return true
 }

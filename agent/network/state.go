@@ -3,6 +3,7 @@ package network
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -24,6 +25,16 @@ type taskState struct {
 	IP      string `json:"ip,omitempty"`
 	// Ports are the task's published ports, one per port mapping, in order.
 	Ports []port `json:"ports,omitempty"`
+
+	// holds keep the published host ports reserved on the instance while the task
+	// has them (reservePort); not written: an agent that restarts reserves them again.
+	holds []io.Closer
+}
+
+// release closes the task's port reservations.
+func (s *taskState) release() {
+	closeAll(s.holds)
+	s.holds = nil
 }
 
 // port is one published port.

@@ -18,6 +18,10 @@ const (
 
 	// AnnotationHash is the content hash of a revision (ControllerRevision).
 	AnnotationHash = "ecs.berth.dev/hash"
+	// AnnotationServiceGeneration is on every task a Service created: the Service's
+	// metadata.generation the creating manager planned from. A manager whose cached
+	// Service is older than a task's knows its cache is behind another manager's.
+	AnnotationServiceGeneration = "ecs.berth.dev/service-generation"
 
 	// NodeLeaseNamespace holds one Lease per container instance, named after it,
 	// renewed by the instance's agent.

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -43,12 +45,37 @@ func (r *Reconciler) converge(ctx context.Context, s *state) error {
 		s.requeueAt(s.now.Add(r.Expectations.TTL))
 		return nil
 	}
+	if newer := s.newerTask(); newer != "" {
+		// Another manager (a second replica, or this one's predecessor) planned from
+		// a newer Service than the cache holds: scaling in to the old desired count
+		// would stop the tasks it just started for the new one. The Service's watch
+		// event requeues it; the deadline is a safety net.
+		ctrl.LoggerFrom(ctx).V(1).Info("cached service is older than a task's; waiting for the cache", "task", newer)
+		s.requeueAt(s.now.Add(staleServiceRetry))
+		return nil
+	}
 	s.plan = deployment.Next(s.planInput())
 	defer s.reportTaskWrites(ctx)
 	if err := r.stopPlanned(ctx, s, key); err != nil {
 		return err
 	}
 	return r.launch(ctx, s, key)
+}
+
+// staleServiceRetry is when a pass that found its cached Service behind a task tries
+// again if no watch event came first.
+const staleServiceRetry = 2 * time.Second
+
+// newerTask is a task created from a newer generation of the Service than the
+// cached one (AnnotationServiceGeneration), or "".
+func (s *state) newerTask() string {
+	for _, t := range s.tasks {
+		g, err := strconv.ParseInt(t.Annotations[ecsv1alpha1.AnnotationServiceGeneration], 10, 64)
+		if err == nil && g > s.svc.Generation {
+			return t.Name
+		}
+	}
+	return ""
 }
 
 // cacheCaughtUp reports whether the cache shows the tasks this manager created and

@@ -152,3 +152,59 @@ func TestConvergeStopsAndStarts(t *testing.T) {
 		t.Errorf("second pass on a stale cache stopped %v, started %v, requeue %v; want nothing and a requeue", s.stopped, s.started, s.requeueAfter)
 	}
 }
+
+// TestConvergeWaitsForANewerService: tasks another manager created from a newer
+// generation of the Service than the cached one hold the pass back (it would scale
+// in to the old count); tasks of the cached generation or older do not.
+func TestConvergeWaitsForANewerService(t *testing.T) {
+	generation := func(g string) func(*ecsv1alpha1.Task) {
+		return func(t *ecsv1alpha1.Task) {
+			t.Annotations = map[string]string{ecsv1alpha1.AnnotationServiceGeneration: g}
+		}
+	}
+	tests := []struct {
+		name       string
+		generation string
+		wantStops  int // scaling in from 2 to 1
+	}{
+		{"a newer generation's task", "3", 0},
+		{"the cached generation's task", "2", 1},
+		{"an older generation's task", "1", 1},
+		{"no annotation (created before the fence)", "", 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			svc := testobj.Service("ns", "web", "web", 1).Obj()
+			svc.UID, svc.Generation = "svc-uid", 2
+			first := task("web-dnew-0-0", primaryID, slot("0"), running(ecsv1alpha1.HealthHealthy, now), ownedBy(svc))
+			second := task("web-dnew-1-0", primaryID, slot("1"), running(ecsv1alpha1.HealthHealthy, now), ownedBy(svc), generation(tc.generation))
+			c := fakeClient(t, svc, first, second)
+			r := &Reconciler{Client: c, Expectations: expectations.New(), Resolver: revision.NewResolver(c)}
+			s := newTestState(svc.DeepCopy(), nil, first, second)
+			if err := r.classifyTasks(ctx, s); err != nil {
+				t.Fatal(err)
+			}
+			if err := r.converge(ctx, s); err != nil {
+				t.Fatal(err)
+			}
+			if len(s.stopped) != tc.wantStops || len(s.started) != 0 {
+				t.Errorf("stopped %v and started %v, want %d stops and no start", s.stopped, s.started, tc.wantStops)
+			}
+			if tc.wantStops == 0 && s.requeueAfter == 0 {
+				t.Error("a pass held back by a newer task did not requeue")
+			}
+		})
+	}
+}
+
+// TestNewTasksCarryTheServiceGeneration: the fence other managers read.
+func TestNewTasksCarryTheServiceGeneration(t *testing.T) {
+	svc := testobj.Service("ns", "web", "web", 1).Obj()
+	svc.Generation = 7
+	s := newTestState(svc, nil)
+	tasks := s.newTasks(1)
+	if len(tasks) != 1 || tasks[0].Annotations[ecsv1alpha1.AnnotationServiceGeneration] != "7" {
+		t.Fatalf("new tasks %+v, want one annotated with generation 7", tasks)
+	}
+}

@@ -107,6 +107,7 @@ func (s *state) buildTask(slot string, attempt int, daemonInstance string) *ecsv
 				ecsv1alpha1.LabelDeployment: s.primary.ID,
 				LabelSlot:                   slot,
 			},
+			Annotations:     map[string]string{ecsv1alpha1.AnnotationServiceGeneration: strconv.FormatInt(svc.Generation, 10)},
 			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(svc, ecsv1alpha1.GroupVersion.WithKind("Service"))},
 		},
 		Spec: ecsv1alpha1.TaskSpec{

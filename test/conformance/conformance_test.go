@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -155,6 +156,10 @@ func newStack(t *testing.T) *stack {
 	o.StateDir = filepath.Join(ctr.Dir, "agent")
 	o.LeaseInterval, o.StatusInterval, o.ReservedMemoryMiB = time.Second, time.Second, 0
 	o.HTTPBindAddress = "127.0.0.1:0"
+	// A bridge and subnet of its own: test/e2e's agents run at the same time on the
+	// default ones, and two address stores on one bridge hand out the same addresses.
+	o.Bridge, o.BridgeSubnet = bridgeName, bridgeSubnet
+	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", bridgeName).Run() })
 	ctx, cancel := context.WithCancel(ctrl.LoggerInto(context.Background(), testenv.TestLogger(t)))
 	done := make(chan error, 1)
 	go func() { done <- agent.Run(ctx, o) }()
@@ -314,9 +319,16 @@ func mustRead(t *testing.T, path string) []byte {
 	return b
 }
 
+// bridgeName and bridgeSubnet are the suite's task network, apart from other
+// packages' agents.
+const (
+	bridgeName   = "berthconf0"
+	bridgeSubnet = "10.198.0.0/16"
+)
+
 // tearDownNetworks removes what is left of the task networks once the agent stopped.
 func tearDownNetworks(t *testing.T, stateDir string) {
-	m, err := network.New(network.Config{StateDir: stateDir})
+	m, err := network.New(network.Config{StateDir: stateDir, Bridge: bridgeName, Subnet: bridgeSubnet})
 	if err != nil {
 		t.Errorf("tearing down the task networks: %v", err)
 		return
