@@ -207,13 +207,29 @@ func (w *worker) start(ctx context.Context, c *container, restart bool) {
 
 // stopContainer stops c: SIGTERM, then SIGKILL after its stopTimeout.
 func (w *worker) stopContainer(ctx context.Context, c *container) {
-	exit, err := w.e.rt.Stop(ctx, c.id, c.stopTimeout)
-	switch {
+	c.stopping = true
+	id, timeout, rt, mb := c.id, c.stopTimeout, w.e.rt, w.mb
+	w.e.wg.Add(1) // the worker's own count is held: Add cannot race Wait
+	go func() {
+		defer w.e.wg.Done()
+		exit, err := rt.Stop(ctx, id, timeout)
+		mb.putEvent(event{kind: eventStopped, id: id, exit: &exit, err: err})
+	}()
+}
+
+// stopReturned applies the result of a stop begun by stopContainer. An exit event
+// may have told already; a failed stop is tried again after a backoff.
+func (w *worker) stopReturned(ctx context.Context, c *container, ev *event) {
+	c.stopping = false
+	if c.known != containerRunning {
+		return
+	}
+	switch err := ev.err; {
 	case ctx.Err() != nil:
 		return
 	case err == nil:
 		w.failures = 0
-		w.exited(c, &exit)
+		w.exited(c, ev.exit)
 	case errors.Is(err, runtime.ErrNotStarted):
 		w.exited(c, nil)
 	case errors.Is(err, runtime.ErrNotFound):

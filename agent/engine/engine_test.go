@@ -3,6 +3,7 @@ package engine
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -284,6 +285,53 @@ func TestRestartPolicy(t *testing.T) {
 	}
 }
 
+// TestStopIndependentContainersInParallel: containers that do not depend on each
+// other stop at the same time, each on its own stopTimeout, as ECS's agent stops
+// them (its functional test ContainerOrderingGranularStopTimeout): the sidecar that
+// ignores SIGTERM is killed after its 2 s while the app still has 20.
+func TestStopIndependentContainersInParallel(t *testing.T) {
+	h := newHarness(t)
+	spec := taskDef().
+		Container("app", image("app")).Last(func(c *ecsv1alpha1.ContainerDefinition) { c.StopTimeout = ptr.To[int32](20) }).
+		Container("side", image("side")).Last(func(c *ecsv1alpha1.ContainerDefinition) { c.Essential, c.StopTimeout = ptr.To(false), ptr.To[int32](2) }).
+		Obj().Spec
+	d := desired("web-1", &spec)
+	h.eng.Update(d)
+	h.waitFor(d.UID, "RUNNING", hasStatus(ecsv1alpha1.TaskRunning))
+	for _, name := range []string{"app", "side"} {
+		if err := h.rt.SetIgnoreSIGTERM(id(d, name), true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.eng.Update(stopped(d, ecsv1alpha1.StopUserInitiated, "done"))
+	h.waitUntil("SIGTERM to both", func() bool {
+		return len(h.rt.Signals(id(d, "app"))) == 1 && len(h.rt.Signals(id(d, "side"))) == 1
+	})
+	sideGone := h.stepUntil(time.Second, "side stopped", func() bool {
+		r, _ := h.rec.last(d.UID)
+		return containerOf(r, "side").LastStatus == ecsv1alpha1.ContainerStopped
+	})
+	if sideGone < 2*time.Second || sideGone >= 20*time.Second {
+		t.Errorf("side stopped after %s, want its own 2s stopTimeout", sideGone)
+	}
+	if r, _ := h.rec.last(d.UID); containerOf(r, "app").LastStatus != ecsv1alpha1.ContainerRunning {
+		t.Errorf("app stopped with side, want it on its 20s stopTimeout: %s", dump(r))
+	}
+	appGone := sideGone + h.stepUntil(time.Second, "STOPPED", func() bool {
+		r, _ := h.rec.last(d.UID)
+		return r.LastStatus == ecsv1alpha1.TaskStopped
+	})
+	if appGone < 20*time.Second {
+		t.Errorf("app stopped after %s, before its 20s stopTimeout", appGone)
+	}
+	r, _ := h.rec.last(d.UID)
+	for _, name := range []string{"app", "side"} {
+		if got := exitCode(r, name); got != fake.ExitSIGKILL {
+			t.Errorf("%s exit code %d, want %d (killed)", name, got, fake.ExitSIGKILL)
+		}
+	}
+}
+
 func TestStopReverseOrderWithKill(t *testing.T) {
 	h := newHarness(t)
 	spec := taskDef().
@@ -331,9 +379,11 @@ func TestStopReverseOrderWithKill(t *testing.T) {
 	if r.StopCode != ecsv1alpha1.StopServiceSchedulerInitiated || r.StoppedReason != "scaling in" || r.StoppedAt == nil {
 		t.Errorf("stopped: %s", dump(r))
 	}
+	// Each container's exit is reported as it happens (stops run in parallel), all
+	// while the task is STOPPING.
 	want2 := []ecsv1alpha1.TaskStatusValue{ecsv1alpha1.TaskPending, ecsv1alpha1.TaskRunning, ecsv1alpha1.TaskStopping, ecsv1alpha1.TaskStopped}
-	if diff := cmp.Diff(want2, h.rec.statuses(d.UID)); diff != "" {
-		t.Errorf("reports: one while stopping, one when stopped (-want +got):\n%s", diff)
+	if diff := cmp.Diff(want2, slices.Compact(h.rec.statuses(d.UID))); diff != "" {
+		t.Errorf("reports: STOPPING while stopping, then STOPPED (-want +got):\n%s", diff)
 	}
 	for _, c := range h.rt.Calls() {
 		if c.Method == "Stop" && c.ID == id(d, "app") && c.Timeout != 10*time.Second {

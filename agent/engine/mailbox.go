@@ -20,6 +20,8 @@ const (
 	eventHealth
 	// eventObserved: a List of the runtime, after the event stream was interrupted.
 	eventObserved
+	// eventStopped: a stop the worker began (stepStopContainer) returned.
+	eventStopped
 )
 
 // event is something that happened to a task's containers, queued for its worker.
@@ -27,9 +29,10 @@ type event struct {
 	kind eventKind
 	// id is the container's runtime ID (exit, oom, health).
 	id string
-	// pid and exit of an eventExit.
+	// pid and exit of an eventExit; exit and err of an eventStopped.
 	pid  uint32
 	exit *runtime.ExitStatus
+	err  error
 	// health and generation of an eventHealth.
 	health     ecsv1alpha1.HealthStatus
 	generation int

@@ -36,8 +36,8 @@ const (
 	// stepStopTask begins stopping the task with step.code and step.reason; an empty
 	// code means the control plane's (Desired.StopCode).
 	stepStopTask
-	// stepStopContainer stops step.container (SIGTERM, then SIGKILL after its
-	// stopTimeout).
+	// stepStopContainer begins stopping step.container (SIGTERM, then SIGKILL after
+	// its stopTimeout) in the background.
 	stepStopContainer
 	// stepNetworkUp sets up the task's bridge network, before its containers are
 	// created (or, after an agent restart, finds it again).
@@ -124,6 +124,9 @@ type container struct {
 	digest   string
 	// exists is true once the container exists in the runtime.
 	exists bool
+	// stopping is true while a stop of its process is under way (in the background:
+	// its result comes back as an eventStopped).
+	stopping bool
 	// epoch is the engine epoch of its last change, so a List taken before that
 	// change cannot undo it (see worker.observe).
 	epoch uint64
@@ -168,16 +171,30 @@ func next(t taskFacts, cs []container) step {
 	return nextStart(t, cs)
 }
 
-// nextStop stops running containers, dependents before their dependencies, tears
-// the task's network down, then declares the task STOPPED.
+// nextStop stops running containers, tears the task's network down, then declares
+// the task STOPPED. As ECS's agent does, a container is stopped once no running
+// container depends on it (dependents before their dependencies), and containers
+// that do not depend on each other stop at the same time, each on its own
+// stopTimeout: a sidecar with stopTimeout 2 is killed after 2 s even while a
+// neighbour takes its 30. Stops run in the background; their results come back as
+// events, so this waits while any is under way.
 func nextStop(t taskFacts, cs []container) step {
 	if t.known < taskStopping {
 		return step{kind: stepStopTask}
 	}
+	running := false
 	for i := len(cs) - 1; i >= 0; i-- {
-		if cs[i].known == containerRunning {
-			return step{kind: stepStopContainer, container: cs[i].name}
+		c := &cs[i]
+		if c.known != containerRunning {
+			continue
 		}
+		running = true
+		if !c.stopping && !dependedOnByRunning(c.name, cs) {
+			return step{kind: stepStopContainer, container: c.name}
+		}
+	}
+	if running {
+		return step{kind: stepWait}
 	}
 	if t.known < taskStopped {
 		if t.net == netWanted || t.net == netUp {
@@ -260,6 +277,22 @@ func nextStart(t taskFacts, cs []container) step {
 		return step{kind: stepAdvance, status: taskRunning}
 	}
 	return step{kind: stepWait, until: until}
+}
+
+// dependedOnByRunning tells whether a running container depends on the named one
+// (dependsOn, or a link: the container's dependencies).
+func dependedOnByRunning(name string, cs []container) bool {
+	for i := range cs {
+		if cs[i].known != containerRunning {
+			continue
+		}
+		for _, d := range cs[i].dependsOn {
+			if d.ContainerName == name {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func essentialsStarted(cs []container) bool {

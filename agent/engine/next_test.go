@@ -33,6 +33,8 @@ func c(name string, known containerStatus, opts ...func(*container)) container {
 
 func nonEssential(c *container) { c.essential = false }
 
+func stopUnderWay(c *container) { c.stopping = true }
+
 func exitedWith(code int) func(*container) {
 	return func(c *container) {
 		c.started, c.startedAt = true, t0
@@ -205,6 +207,14 @@ func TestNext(t *testing.T) {
 			step{kind: stepStopContainer, container: "app"}},
 		{"then their dependencies", stopping, []container{c("db", containerRunning), c("app", containerStopped, exitedWith(143))},
 			step{kind: stepStopContainer, container: "db"}},
+		{"a dependency waits while its dependent's stop is under way", stopping, []container{c("db", containerRunning), c("app", containerRunning, dependsOn("db", ecsv1alpha1.DependencyStart), stopUnderWay)},
+			step{kind: stepWait}},
+		{"independent containers stop together: the second while the first's is under way", stopping, []container{c("side", containerRunning), c("app", containerRunning, stopUnderWay)},
+			step{kind: stepStopContainer, container: "side"}},
+		{"all stops under way: wait for their results", stopping, []container{c("side", containerRunning, stopUnderWay), c("app", containerRunning, stopUnderWay)},
+			step{kind: stepWait}},
+		{"a dependency stops once its last running dependent is gone", stopping, []container{c("db", containerRunning), c("a", containerStopped, exitedWith(0), dependsOn("db", ecsv1alpha1.DependencyStart)), c("b", containerRunning, dependsOn("db", ecsv1alpha1.DependencyStart), stopUnderWay)},
+			step{kind: stepWait}},
 		{"created containers are left as they are", stopping, []container{c("db", containerStopped, exitedWith(143)), c("app", containerCreated)},
 			step{kind: stepAdvance, status: taskStopped}},
 		{"stopped", taskFacts{known: taskStopped}, []container{c("app", containerStopped, exitedWith(0))},

@@ -33,6 +33,10 @@ func (w *worker) apply(ctx context.Context, ev *event) {
 		return
 	}
 	c := w.containerByID(ev.id)
+	if c != nil && ev.kind == eventStopped {
+		w.stopReturned(ctx, c, ev)
+		return
+	}
 	if c == nil || c.known != containerRunning {
 		return
 	}

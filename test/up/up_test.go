@@ -112,6 +112,12 @@ func startUp(t *testing.T, bin, dir string, args ...string) *upProcess {
 			_ = p.cmd.Process.Signal(syscall.SIGTERM)
 			<-p.done
 		}
+		// A test that failed before its own `berth down` still leaves nothing behind:
+		// task networks published on host ports would shadow the next run's ports.
+		// `berth down` of a stack already down does nothing.
+		if out, err := exec.Command(bin, "down", "--state-dir", dir).CombinedOutput(); err != nil {
+			t.Errorf("berth down after the test: %v\n%s", err, out)
+		}
 		if t.Failed() {
 			t.Logf("berth up printed:\n%s", p.output())
 			for _, c := range []string{"manager", "agent", "containerd"} {
