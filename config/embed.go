@@ -31,17 +31,25 @@ var RBAC embed.FS
 //go:embed admission/*.yaml
 var Admission embed.FS
 
+// Warnings holds warnings/*.yaml: the ValidatingAdmissionPolicy (warn only) that
+// names the TaskDefinition fields Berth keeps but cannot honour, and its binding;
+// warnings/kustomization.yaml lists them in the order they are applied.
+//
+//go:embed warnings/*.yaml
+var Warnings embed.FS
+
 // Samples holds samples/*.yaml; samples/kustomization.yaml lists them in the order
 // they are applied.
 //
 //go:embed samples/*.yaml
 var Samples embed.FS
 
-// Paths of the files in RBAC, Admission and Samples.
+// Paths of the files in RBAC, Admission, Warnings and Samples.
 const (
 	ManagerRole            = "rbac/role.yaml"
 	AgentRole              = "rbac/agent/role.yaml"
 	AdmissionKustomization = "admission/kustomization.yaml"
+	WarningsKustomization  = "warnings/kustomization.yaml"
 	SamplesKustomization   = "samples/kustomization.yaml"
 )
 
@@ -55,6 +63,12 @@ func SampleFiles() ([]string, error) {
 // ("admission/<file>.yaml"), in the order admission/kustomization.yaml lists them.
 func AdmissionFiles() ([]string, error) {
 	return kustomizationResources(Admission, AdmissionKustomization)
+}
+
+// WarningsFiles returns the paths of the warning policy's files in Warnings
+// ("warnings/<file>.yaml"), in the order warnings/kustomization.yaml lists them.
+func WarningsFiles() ([]string, error) {
+	return kustomizationResources(Warnings, WarningsKustomization)
 }
 
 // kustomizationResources returns the resources a kustomization file of fsys lists,

@@ -5,6 +5,7 @@
 #   config/rbac/role.yaml       -> charts/berth/files/manager-role.yaml (manager ClusterRole)
 #   config/rbac/agent/role.yaml -> charts/berth/files/agent-role.yaml   (agent ClusterRole)
 #   config/admission/*.yaml     -> charts/berth/files/admission/        (agent admission policy)
+#   config/warnings/*.yaml      -> charts/berth/files/warnings/         (TaskDefinition warnings)
 # The chart's templates read only the rules of the role files; names, labels and
 # bindings are the chart's. The admission policy is rendered as it is, with the
 # chart's names, labels and agent ServiceAccount.
@@ -18,4 +19,8 @@ cp config/rbac/agent/role.yaml "$chart/files/agent-role.yaml"
 rm -rf "$chart/files/admission" && mkdir -p "$chart/files/admission"
 for f in config/admission/*.yaml; do
 	[ "$(basename "$f")" = kustomization.yaml ] || cp "$f" "$chart/files/admission/"
+done
+rm -rf "$chart/files/warnings" && mkdir -p "$chart/files/warnings"
+for f in config/warnings/*.yaml; do
+	[ "$(basename "$f")" = kustomization.yaml ] || cp "$f" "$chart/files/warnings/"
 done

@@ -104,6 +104,8 @@ type container struct {
 	// defIndex is the container's position in containerDefinitions, the order of
 	// reports.
 	defIndex int
+	// awsLogs names an awslogs container's log stream in its reports.
+	awsLogs *ecsv1alpha1.AWSLogStream
 
 	known containerStatus
 	// started is true once its process has run (also when adopted after a restart).

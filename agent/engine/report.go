@@ -42,6 +42,7 @@ func (w *worker) containerReport(c *container) ecsv1alpha1.ContainerStatus {
 		HealthStatus: c.health,
 		Reason:       taskrules.TruncateReason(c.reason),
 		RestartCount: c.restarts,
+		AWSLogs:      c.awsLogs,
 	}
 	if c.exists {
 		s.RuntimeID = c.id

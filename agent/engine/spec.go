@@ -145,6 +145,7 @@ func newContainers(in *taskInput) ([]container, error) {
 			defIndex:     i,
 			health:       ecsv1alpha1.HealthUnknown,
 		}
+		c.awsLogs = taskrules.AWSLogs(d.LogConfiguration, d.Name, c.id, in.uid)
 		if rp := d.RestartPolicy; rp != nil && rp.Enabled {
 			c.restart = &restartPolicy{period: seconds(rp.RestartAttemptPeriod, defaultRestartAttemptPeriod)}
 			for _, code := range rp.IgnoredExitCodes {

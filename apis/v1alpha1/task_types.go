@@ -315,6 +315,32 @@ type ContainerStatus struct {
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=4
 	NetworkInterfaces []NetworkInterface `json:"networkInterfaces,omitempty"`
+
+	// awsLogs is where ECS would have written the output of a container whose
+	// logDriver is awslogs: its log group and stream. Berth keeps the output on the
+	// instance (the agent's logs endpoint serves it, as for json-file); these names
+	// let a user find it as in CloudWatch.
+	// +optional
+	AWSLogs *AWSLogStream `json:"awsLogs,omitempty"`
+}
+
+// AWSLogStream names an awslogs container's log stream as ECS names it.
+type AWSLogStream struct {
+	// group is the awslogs-group option.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	Group string `json:"group,omitempty"`
+
+	// stream is awslogs-stream-prefix/container-name/task-id with a prefix, or the
+	// container's runtime ID without one (ECS's names).
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	Stream string `json:"stream,omitempty"`
+
+	// region is the awslogs-region option.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	Region string `json:"region,omitempty"`
 }
 
 // NetworkInterface is a task's address in awsvpc network mode (ECS's elastic

@@ -145,7 +145,7 @@ func installRBAC(ctx context.Context, c client.Client, agentUsers ...string) err
 
 // installAdmission applies the admission policy that restricts every agent to its
 // own container instance (config/admission), so the agent of `up` runs under the
-// same rules as in a cluster with the Helm chart.
+// same rules as in a cluster with the Helm chart, and the TaskDefinition warnings.
 func installAdmission(ctx context.Context, c client.Client) error {
 	files, err := berthconfig.AdmissionFiles()
 	if err != nil {
@@ -155,7 +155,17 @@ func installAdmission(ctx context.Context, c client.Client) error {
 	if err != nil {
 		return err
 	}
-	return apply(ctx, c, objs...)
+	// And the warnings kubectl prints for TaskDefinition fields kept but not
+	// honoured (config/warnings), as the Helm chart renders them.
+	files, err = berthconfig.WarningsFiles()
+	if err != nil {
+		return err
+	}
+	warnings, err := embeddedObjects(berthconfig.Warnings, files...)
+	if err != nil {
+		return err
+	}
+	return apply(ctx, c, append(objs, warnings...)...)
 }
 
 func binding(role, name string, subject rbacv1.Subject) *rbacv1.ClusterRoleBinding {

@@ -247,6 +247,10 @@ func TestLogs(t *testing.T) {
 		Container("app", s.image).
 		Container("talk", s.image).Last(func(c *ecsv1alpha1.ContainerDefinition) {
 		c.Command = []string{"echo=first", "sleep=4s", "echo=second", "sleep=inf"}
+		// awslogs, as ECS task definitions have it: kept on the instance like
+		// json-file, the stream ECS would have written named in the status.
+		c.LogConfiguration = &ecsv1alpha1.LogConfiguration{LogDriver: ecsv1alpha1.LogDriverAWSLogs, Options: map[string]string{
+			"awslogs-group": "/ecs/web", "awslogs-region": "eu-west-1", "awslogs-stream-prefix": "web"}}
 	}).Obj()
 	if err := env.Client.Create(ctx, td); err != nil {
 		t.Fatal(err)
@@ -256,6 +260,19 @@ func TestLogs(t *testing.T) {
 	}
 	task := serviceTask(t, s.ns, "web", "")
 	base := "/v1/logs/" + s.ns + "/" + task.Name + "/"
+	wantStream := ecsv1alpha1.AWSLogStream{Group: "/ecs/web", Region: "eu-west-1", Stream: "web/talk/" + strings.ReplaceAll(string(task.UID), "-", "")}
+	testenv.EventuallyWithin(t, 90*time.Second, "talk's awslogs stream in the status", func() error {
+		var got ecsv1alpha1.Task
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(task), &got); err != nil {
+			return err
+		}
+		for _, c := range got.Status.Containers {
+			if c.Name == "talk" && c.AWSLogs != nil && *c.AWSLogs == wantStream {
+				return nil
+			}
+		}
+		return fmt.Errorf("containers %+v, want talk with awsLogs %+v", got.Status.Containers, wantStream)
+	})
 
 	// Follow talk's output from as soon as it has a log: "second" comes 4s after
 	// "first", so it arrives through the stream, not in what was there at first.

@@ -39,6 +39,18 @@ func Parser() *typed.Parser {
 var parserOnce sync.Once
 var parser *typed.Parser
 var schemaYAML = typed.YAMLObject(`types:
+- name: com.github.berthdev.berth.apis.v1alpha1.AWSLogStream
+  map:
+    fields:
+    - name: group
+      type:
+        scalar: string
+    - name: region
+      type:
+        scalar: string
+    - name: stream
+      type:
+        scalar: string
 - name: com.github.berthdev.berth.apis.v1alpha1.AddressType
   scalar: string
 - name: com.github.berthdev.berth.apis.v1alpha1.AppProtocol
@@ -450,6 +462,9 @@ var schemaYAML = typed.YAMLObject(`types:
 - name: com.github.berthdev.berth.apis.v1alpha1.ContainerStatus
   map:
     fields:
+    - name: awsLogs
+      type:
+        namedType: com.github.berthdev.berth.apis.v1alpha1.AWSLogStream
     - name: exitCode
       type:
         scalar: numeric

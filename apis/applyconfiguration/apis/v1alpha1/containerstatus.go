@@ -50,6 +50,11 @@ type ContainerStatusApplyConfiguration struct {
 	// networkInterfaces of the container in awsvpc network mode: the task's own
 	// address, shared by its containers, where their container ports are reached.
 	NetworkInterfaces []NetworkInterfaceApplyConfiguration `json:"networkInterfaces,omitempty"`
+	// awsLogs is where ECS would have written the output of a container whose
+	// logDriver is awslogs: its log group and stream. Berth keeps the output on the
+	// instance (the agent's logs endpoint serves it, as for json-file); these names
+	// let a user find it as in CloudWatch.
+	AWSLogs *AWSLogStreamApplyConfiguration `json:"awsLogs,omitempty"`
 }
 
 // ContainerStatusApplyConfiguration constructs a declarative configuration of the ContainerStatus type for use with
@@ -145,5 +150,13 @@ func (b *ContainerStatusApplyConfiguration) WithNetworkInterfaces(values ...*Net
 		}
 		b.NetworkInterfaces = append(b.NetworkInterfaces, *values[i])
 	}
+	return b
+}
+
+// WithAWSLogs sets the AWSLogs field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the AWSLogs field is set to the value of the last call.
+func (b *ContainerStatusApplyConfiguration) WithAWSLogs(value *AWSLogStreamApplyConfiguration) *ContainerStatusApplyConfiguration {
+	b.AWSLogs = value
 	return b
 }
