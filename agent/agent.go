@@ -104,6 +104,8 @@ type Agent struct {
 	names     []string
 	// owner is the instance each known task belongs to, for tasks gone from the cache.
 	owner map[types.NamespacedName]*Instance
+
+	waiters revisionWaiters
 }
 
 // NewAgent prepares the instances; it does not contact the apiserver.
@@ -308,6 +310,9 @@ func (a *Agent) watchTasks(ctx context.Context) error {
 	// the resolver's cache, so a long-running agent keeps only revisions that exist.
 	revisions, err := a.cache.GetInformer(ctx, &appsv1.ControllerRevision{}, cache.BlockUntilSynced(false))
 	if err != nil {
+		return err
+	}
+	if err := a.requeueOnRevision(revisions); err != nil {
 		return err
 	}
 	return revision.ForgetOnDelete(revisions, a.revs)

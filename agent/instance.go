@@ -311,7 +311,11 @@ func (i *Instance) desired(ctx context.Context, a *Agent, t *ecsv1alpha1.Task) (
 			return d, &startFailure{reason: err.Error()}
 		}
 		// A TaskDefinition applied together with the task (StartTask right after
-		// RegisterTaskDefinition, a GitOps sync) is registered in a moment: retried.
+		// RegisterTaskDefinition, a GitOps sync) is registered in a moment: retried
+		// when its revision arrives (revisionWaiters), or after the queue's backoff.
+		if revision.IsNotFound(err) {
+			a.waiters.wait(types.NamespacedName{Namespace: t.Namespace, Name: ref.Family}, d.Task)
+		}
 		return d, err
 	}
 	d.Revision, d.Spec = res.Ref.String(), res.Spec

@@ -41,5 +41,18 @@ func Container(c *ecsv1alpha1.ContainerStatus) *ecsac.ContainerStatusApplyConfig
 	for _, ni := range c.NetworkInterfaces {
 		out.WithNetworkInterfaces(ecsac.NetworkInterface().WithPrivateIPv4Address(ni.PrivateIPv4Address))
 	}
+	if l := c.AWSLogs; l != nil {
+		ac := ecsac.AWSLogStream()
+		if l.Group != "" {
+			ac.WithGroup(l.Group)
+		}
+		if l.Stream != "" {
+			ac.WithStream(l.Stream)
+		}
+		if l.Region != "" {
+			ac.WithRegion(l.Region)
+		}
+		out.WithAWSLogs(ac)
+	}
 	return out
 }

@@ -9,13 +9,13 @@
 package conformance
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -79,52 +79,87 @@ var notApplicable = map[string]string{
 
 // knownGaps are simple tests of things Berth does not do yet (issue 12 lists them).
 var knownGaps = map[string]string{
-	"task-local-vol": "dockerVolumeConfiguration is not supported by Berth yet",
+	"task-local-vol":              "dockerVolumeConfiguration is not supported by Berth yet",
+	"TestTaskPIDNamespaceSharing": "pidMode task is not supported by Berth yet",
+	"TestTaskIPCNamespaceSharing": "ipcMode task is not supported by Berth yet",
 }
 
-func TestECSAgentSimpleTests(t *testing.T) {
+// TestECSAgentFunctionalTests runs the ECS suite's generated simple tests and its
+// hand-written tests (handwritten_test.go) on one instance, both groups at once.
+func TestECSAgentFunctionalTests(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join(dataDir, "simpletests", "*.json"))
 	if err != nil || len(files) < 30 {
 		t.Fatalf("%d simple tests (%v), want the ECS suite's 31", len(files), err)
 	}
 	s := newStack(t)
-	var mu sync.Mutex
-	var passed, skipped []string
-	// In parallel, as the tasks of one instance: most of the time is spent waiting
-	// for containers that ignore SIGTERM to reach their stopTimeout.
-	t.Run("simple", func(t *testing.T) {
-		for _, f := range files {
-			name := strings.TrimSuffix(filepath.Base(f), ".json")
-			var st simpleTest
-			if err := json.Unmarshal(mustRead(t, f), &st); err != nil {
-				t.Fatalf("%s: %v", f, err)
+	var r results
+	t.Run("suite", func(t *testing.T) {
+		// In parallel, as the tasks of one instance: most of the time is spent waiting
+		// for containers that ignore SIGTERM to reach their stopTimeout.
+		t.Run("simple", func(t *testing.T) {
+			t.Parallel()
+			for _, f := range files {
+				name := strings.TrimSuffix(filepath.Base(f), ".json")
+				var st simpleTest
+				if err := json.Unmarshal(mustRead(t, f), &st); err != nil {
+					t.Fatalf("%s: %v", f, err)
+				}
+				r.run(t, name, func(t *testing.T) { s.runSimpleTest(t, name, st) })
 			}
-			t.Run(name, func(t *testing.T) {
-				why, na := notApplicable[name]
-				if gap, ok := knownGaps[name]; ok {
-					why, na = "Berth gap: "+gap, true
-				}
-				if na {
-					mu.Lock()
-					skipped = append(skipped, name+": "+why)
-					mu.Unlock()
-					return
-				}
-				t.Parallel()
-				s.runSimpleTest(t, name, st)
-				if !t.Failed() {
-					mu.Lock()
-					passed = append(passed, name)
-					mu.Unlock()
-				}
-			})
-		}
+		})
+		t.Run("handwritten", func(t *testing.T) {
+			t.Parallel()
+			for _, h := range handwritten {
+				r.run(t, h.name, func(t *testing.T) { h.run(t, s) })
+			}
+		})
 	})
-	sort.Strings(skipped)
-	t.Logf("ECS agent simple tests: %d passed, %d not run (listed), %d failed", len(passed), len(skipped), len(files)-len(passed)-len(skipped))
+	passed, skipped := r.summary()
+	t.Logf("ECS agent functional tests: %d passed, %d not run (listed), %d failed", len(passed), len(skipped), r.total-len(passed)-len(skipped))
 	for _, s := range skipped {
 		t.Logf("not run: %s", s)
 	}
+}
+
+// results counts the suite's tests: passed, and not run with the reason listed.
+type results struct {
+	mu              sync.Mutex
+	passed, skipped []string
+	total           int
+}
+
+// run runs one test of the ECS suite in parallel, unless it is listed as not
+// applicable or a known gap.
+func (r *results) run(t *testing.T, name string, test func(*testing.T)) {
+	r.mu.Lock()
+	r.total++
+	r.mu.Unlock()
+	t.Run(name, func(t *testing.T) {
+		why, na := notApplicable[name]
+		if gap, ok := knownGaps[name]; ok {
+			why, na = "Berth gap: "+gap, true
+		}
+		if na {
+			r.mu.Lock()
+			r.skipped = append(r.skipped, name+": "+why)
+			r.mu.Unlock()
+			return
+		}
+		t.Parallel()
+		test(t)
+		if !t.Failed() {
+			r.mu.Lock()
+			r.passed = append(r.passed, name)
+			r.mu.Unlock()
+		}
+	})
+}
+
+func (r *results) summary() (passed, skipped []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	sort.Strings(r.skipped)
+	return r.passed, r.skipped
 }
 
 // stack is the machine the suite runs on: the manager, containerd, a registry with
@@ -132,6 +167,7 @@ func TestECSAgentSimpleTests(t *testing.T) {
 // (the ECS suite runs privileged tasks and host devices).
 type stack struct {
 	ns, cluster string
+	ctr         *ctrtest.Containerd
 	images      map[string]string // ECS repository name -> stand-in reference
 }
 
@@ -139,7 +175,7 @@ func newStack(t *testing.T) *stack {
 	t.Helper()
 	s := &stack{ns: env.Namespace(t)}
 	s.cluster = "conformance-" + s.ns
-	ctr := ctrtest.Start(t)
+	s.ctr = ctrtest.Start(t)
 	reg := regtest.Start(t)
 	s.images = standInImages(t, reg)
 	harness.StartManager(t, env, harness.ManagerOptions{HeartbeatGrace: 10 * time.Second, SchedulerWorkers: 4, ServiceWorkers: 2})
@@ -148,64 +184,70 @@ func newStack(t *testing.T) *stack {
 	if err := env.Client.Create(context.Background(), cluster); err != nil {
 		t.Fatal(err)
 	}
-	o := agent.DefaultOptions()
-	o.Kubeconfig, o.Cluster, o.Name = env.Kubeconfig, s.cluster, "node-"+s.ns
-	o.ContainerdAddress, o.Namespace = ctr.Address, "berth-"+s.ns
-	o.Snapshotter, o.RegistryConfigDir, o.RuncRoot = ctr.Snapshotter, ctr.HostsDir, ctr.RuncRoot
-	o.StateDir = filepath.Join(ctr.Dir, "agent")
-	o.LeaseInterval, o.StatusInterval, o.ReservedMemoryMiB = time.Second, time.Second, 0
-	o.HTTPBindAddress = "127.0.0.1:0"
-	// A bridge and subnet of its own: test/e2e's agents run at the same time on the
-	// default ones, and two address stores on one bridge hand out the same addresses.
-	o.Bridge, o.BridgeSubnet = bridgeName, bridgeSubnet
-	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", bridgeName).Run() })
-	ctx, cancel := context.WithCancel(ctrl.LoggerInto(context.Background(), testenv.TestLogger(t)))
-	done := make(chan error, 1)
-	go func() { done <- agent.Run(ctx, o) }()
+	o := s.agentOptions("node-"+s.ns, bridgeName, bridgeSubnet)
+	// TestCustomAttributesWithMaxOptions: ten custom attributes, as the ECS suite's
+	// ECS_INSTANCE_ATTRIBUTES set them.
+	for i := range customAttributes {
+		o.Attributes[fmt.Sprintf("key%d", i)] = fmt.Sprintf("val%d", i)
+	}
+	stop := s.startAgent(t, o)
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("agent: %v", err)
-		}
-		tearDownNetworks(t, o.StateDir)
-	})
-	testenv.EventuallyWithin(t, 60*time.Second, "the instance registered", func() error {
-		var ci ecsv1alpha1.ContainerInstance
-		if err := env.Client.Get(context.Background(), types.NamespacedName{Name: o.Name}, &ci); err != nil {
-			return err
-		}
-		if ci.Status.RegisteredResources == nil {
-			return fmt.Errorf("not registered yet")
-		}
-		return nil
+		stop()
+		tearDownNetworks(t, o)
+		_ = exec.Command("ip", "link", "del", o.Bridge).Run()
 	})
 	return s
 }
 
-// runSimpleTest runs one ECS simple test as its generated test did.
-func (s *stack) runSimpleTest(t *testing.T, name string, st simpleTest) {
-	ctx := context.Background()
-	data := s.standIns(mustRead(t, filepath.Join(dataDir, "taskdefinitions", st.TaskDefinition+".json")))
-	res, err := ecsimport.Convert(data, s.ns)
-	if err != nil {
-		t.Fatalf("converting %s: %v", st.TaskDefinition, err)
+// agentOptions are the options of an agent of the suite's cluster named name, with
+// its own containerd namespace, state directory, and bridge and subnet: test/e2e's
+// agents run at the same time on the default ones, and two address stores on one
+// bridge hand out the same addresses.
+func (s *stack) agentOptions(name, bridge, subnet string) agent.Options {
+	o := agent.DefaultOptions()
+	o.Kubeconfig, o.Cluster, o.Name = env.Kubeconfig, s.cluster, name
+	o.ContainerdAddress, o.Namespace = s.ctr.Address, "berth-"+name
+	o.Snapshotter, o.RegistryConfigDir, o.RuncRoot = s.ctr.Snapshotter, s.ctr.HostsDir, s.ctr.RuncRoot
+	o.StateDir = filepath.Join(s.ctr.Dir, "agent-"+name)
+	o.LeaseInterval, o.StatusInterval, o.ReservedMemoryMiB = time.Second, time.Second, 0
+	o.HTTPBindAddress = "127.0.0.1:0"
+	o.Bridge, o.BridgeSubnet = bridge, subnet
+	return o
+}
+
+// startAgent runs an agent until the returned stop is called (or the test ends), and
+// waits until its instance is registered. Containers keep running when it stops.
+func (s *stack) startAgent(t *testing.T, o agent.Options) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(ctrl.LoggerInto(context.Background(), testenv.TestLogger(t)))
+	done := make(chan error, 1)
+	go func() { done <- agent.Run(ctx, o) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("agent %s: %v", o.Name, err)
+			}
+		})
 	}
-	td := res.TaskDefinition
-	td.Name = "ft-" + name // families repeat across the ECS suite's definitions
-	if err := env.Client.Create(ctx, td); err != nil {
-		t.Fatalf("registering %s: %v", st.TaskDefinition, err)
-	}
-	// RegisterTaskDefinition returns the revision; here it is registered in a moment.
-	testenv.EventuallyWithin(t, 30*time.Second, td.Name+" registered", func() error {
-		var got ecsv1alpha1.TaskDefinition
-		if err := env.Client.Get(ctx, types.NamespacedName{Namespace: s.ns, Name: td.Name}, &got); err != nil {
+	t.Cleanup(stop)
+	testenv.EventuallyWithin(t, 60*time.Second, "instance "+o.Name+" registered", func() error {
+		var ci ecsv1alpha1.ContainerInstance
+		if err := env.Client.Get(context.Background(), types.NamespacedName{Name: o.Name}, &ci); err != nil {
 			return err
 		}
-		if got.Status.LatestRevision == 0 {
-			return fmt.Errorf("no revision yet")
+		if ci.Status.RegisteredResources == nil || !ci.Status.AgentConnected {
+			return fmt.Errorf("not registered yet")
 		}
 		return nil
 	})
+	return stop
+}
+
+// runSimpleTest runs one ECS simple test as its generated test did.
+func (s *stack) runSimpleTest(t *testing.T, name string, st simpleTest) {
+	td := s.register(t, "ft-"+name, st.TaskDefinition, nil)
 	timeout := 2 * time.Minute
 	if d, err := time.ParseDuration(st.Timeout); err == nil && d > 0 {
 		timeout = d
@@ -214,10 +256,7 @@ func (s *stack) runSimpleTest(t *testing.T, name string, st simpleTest) {
 	var tasks []string
 	for i := range count {
 		task := fmt.Sprintf("%s-%d", name, i)
-		obj := testobj.Task(s.ns, task, td.Name).Cluster(s.cluster).On("node-" + s.ns).Obj() // StartTask, as the ECS suite did
-		if err := env.Client.Create(ctx, obj); err != nil {
-			t.Fatal(err)
-		}
+		s.startTask(t, task, td, nil)
 		tasks = append(tasks, task)
 	}
 	for _, task := range tasks {
@@ -235,12 +274,68 @@ func (s *stack) runSimpleTest(t *testing.T, name string, st simpleTest) {
 	}
 }
 
-// standIns points the ECS suite's image names at the stand-ins in the local
-// registry and fills in its $$$PLACEHOLDERS$$$ as its harness did.
-func (s *stack) standIns(data []byte) []byte {
+// register converts the ECS suite's task definition file (by its name) and registers
+// it as the TaskDefinition name (families repeat across the suite's definitions, as
+// the ECS harness's md5 suffix kept them apart), after filling its $$$PLACEHOLDERS$$$
+// as the harness did (unnamed ones empty). It returns the name once a revision
+// exists, as RegisterTaskDefinition returns one.
+func (s *stack) register(t *testing.T, name, file string, placeholders map[string]string, edits ...func(map[string]any)) string {
+	t.Helper()
+	ctx := context.Background()
+	data := s.standIns(t, mustRead(t, filepath.Join(dataDir, "taskdefinitions", file+".json")), placeholders, edits...)
+	res, err := ecsimport.Convert(data, s.ns)
+	if err != nil {
+		t.Fatalf("converting %s: %v", file, err)
+	}
+	td := res.TaskDefinition
+	td.Name = name
+	if err := env.Client.Create(ctx, td); err != nil {
+		t.Fatalf("registering %s: %v", file, err)
+	}
+	testenv.EventuallyWithin(t, 30*time.Second, td.Name+" registered", func() error {
+		var got ecsv1alpha1.TaskDefinition
+		if err := env.Client.Get(ctx, types.NamespacedName{Namespace: s.ns, Name: td.Name}, &got); err != nil {
+			return err
+		}
+		if got.Status.LatestRevision == 0 {
+			return fmt.Errorf("no revision yet")
+		}
+		return nil
+	})
+	return td.Name
+}
+
+// startTask starts a task of td on the suite's instance, as the ECS suite's StartTask
+// did, with overrides if given.
+func (s *stack) startTask(t *testing.T, name, td string, overrides *ecsv1alpha1.TaskOverrides) {
+	t.Helper()
+	obj := testobj.Task(s.ns, name, td).Cluster(s.cluster).On("node-" + s.ns).Obj()
+	obj.Spec.Overrides = overrides
+	if err := env.Client.Create(context.Background(), obj); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// withoutKeys drops keys of a container definition.
+func withoutKeys(keys ...string) func(map[string]any) {
+	return func(cd map[string]any) {
+		for _, k := range keys {
+			delete(cd, k)
+		}
+	}
+}
+
+// placeholder is how the ECS suite's task definitions mark what its harness filled in.
+var placeholder = regexp.MustCompile(`\$\$\$\$[A-Z_]+\$\$\$\$`)
+
+// standIns fills in the placeholders and points the ECS suite's image names at the
+// stand-ins in the local registry.
+func (s *stack) standIns(t *testing.T, data []byte, placeholders map[string]string, edits ...func(map[string]any)) []byte {
+	t.Helper()
+	data = placeholder.ReplaceAllFunc(data, func(p []byte) []byte { return []byte(placeholders[string(p)]) })
 	var td map[string]any
 	if err := json.Unmarshal(data, &td); err != nil {
-		return data
+		t.Fatalf("the task definition is not JSON once filled in: %v\n%s", err, data)
 	}
 	for _, c := range td["containerDefinitions"].([]any) {
 		cd := c.(map[string]any)
@@ -250,12 +345,15 @@ func (s *stack) standIns(data []byte) []byte {
 		if ref, ok := s.images[repo]; ok {
 			cd["image"] = ref
 		}
+		for _, edit := range edits {
+			edit(cd)
+		}
 	}
 	out, err := json.Marshal(td)
 	if err != nil {
-		return data
+		t.Fatal(err)
 	}
-	return bytes.ReplaceAll(out, []byte("$$$$START_PERIOD$$$$"), nil)
+	return out
 }
 
 func (s *stack) wait(t *testing.T, task, what string, timeout time.Duration, cond func(*ecsv1alpha1.Task) bool) *ecsv1alpha1.Task {
@@ -325,9 +423,9 @@ const (
 	bridgeSubnet = "10.198.0.0/16"
 )
 
-// tearDownNetworks removes what is left of the task networks once the agent stopped.
-func tearDownNetworks(t *testing.T, stateDir string) {
-	m, err := network.New(network.Config{StateDir: stateDir, Bridge: bridgeName, Subnet: bridgeSubnet})
+// tearDownNetworks removes what is left of an agent's task networks once it stopped.
+func tearDownNetworks(t *testing.T, o agent.Options) {
+	m, err := network.New(network.Config{StateDir: o.StateDir, Bridge: o.Bridge, Subnet: o.BridgeSubnet})
 	if err != nil {
 		t.Errorf("tearing down the task networks: %v", err)
 		return
@@ -341,4 +439,5 @@ func tearDownNetworks(t *testing.T, stateDir string) {
 			t.Errorf("tearing down the network of task %s: %v", uid, err)
 		}
 	}
+	_ = m.Close()
 }

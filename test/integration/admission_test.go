@@ -468,7 +468,7 @@ func TestAgentAdmissionPolicyInChart(t *testing.T) {
 			out := runHelmInput(t, tc.values, "template", tc.release, chartPath, "--namespace", tc.ns, "--values", "-")
 			var got []*unstructured.Unstructured
 			for _, u := range decodeDocuments(t, out) {
-				if strings.HasPrefix(u.GetKind(), "ValidatingAdmissionPolicy") {
+				if strings.HasPrefix(u.GetKind(), "ValidatingAdmissionPolicy") && strings.HasSuffix(u.GetName(), "-agent") {
 					got = append(got, u)
 				}
 			}

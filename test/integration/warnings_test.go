@@ -79,6 +79,9 @@ func warningsManifests(t *testing.T) []*unstructured.Unstructured {
 // indexes as [*] and no map key (the warning lists the containers and keys).
 var indexOrKey = regexp.MustCompile(`\[[^\]]*\]`)
 
+// policyWarning is how the apiserver words a warning of a Warn binding.
+var policyWarning = regexp.MustCompile(`^Validation failed for ValidatingAdmissionPolicy 'berth-taskdefinition-warnings' with binding 'berth-taskdefinition-warnings': (.*)$`)
+
 func notHonouredField(f string) string {
 	f = indexOrKey.ReplaceAllString(f, "[*]")
 	return strings.TrimSuffix(f, "[*]")
@@ -152,6 +155,12 @@ func TestTaskDefinitionWarnings(t *testing.T) {
 			})
 			fields := map[string]bool{}
 			for _, w := range got {
+				m := policyWarning.FindStringSubmatch(w)
+				if m == nil {
+					t.Errorf("warning %q is not the policy's", w)
+					continue
+				}
+				w = m[1]
 				f, _, ok := strings.Cut(w, " ")
 				if !ok || !strings.Contains(w, "is kept but not honoured: ") {
 					t.Errorf("warning %q does not name a field and say why", w)
