@@ -18,8 +18,8 @@ func TestContainerCarriesEveryField(t *testing.T) {
 	in := ecsv1alpha1.ContainerStatus{
 		Name: "app", RuntimeID: "uid-app", ImageDigest: "sha256:0123", LastStatus: ecsv1alpha1.ContainerRunning,
 		HealthStatus: ecsv1alpha1.HealthHealthy, ExitCode: ptr.To[int32](3), Reason: "OutOfMemoryError: Container killed due to memory usage",
-		RestartCount: 2,
-		NetworkBindings: []ecsv1alpha1.NetworkBinding{{BindIP: "0.0.0.0", ContainerPort: 80, HostPort: 49153, Protocol: ecsv1alpha1.ProtocolTCP}},
+		RestartCount:      2,
+		NetworkBindings:   []ecsv1alpha1.NetworkBinding{{BindIP: "0.0.0.0", ContainerPort: 80, HostPort: 49153, Protocol: ecsv1alpha1.ProtocolTCP}},
 		NetworkInterfaces: []ecsv1alpha1.NetworkInterface{{PrivateIPv4Address: "10.200.0.2"}},
 		AWSLogs:           &ecsv1alpha1.AWSLogStream{Group: "/ecs/web", Stream: "web/app/0123", Region: "eu-west-1"},
 	}
