@@ -292,6 +292,20 @@ func environment(def *ecsv1alpha1.ContainerDefinition, ov *ecsv1alpha1.Container
 	return out
 }
 
+// Bounds of cgroup cpu shares (cpu.shares): the kernel refuses fewer than 2 and caps
+// at 262144.
+const (
+	minCPUShares = 2
+	maxCPUShares = 262144
+)
+
+// cpuShares are a container's cgroup cpu shares from its cpu units, as ECS's agent
+// (1.72 and later) passes them: unset, 0 and 1 become 2, more than 262144 becomes
+// 262144. (runc refuses 1: "the minimum allowed cpu-shares is 2".)
+func cpuShares(units int32) uint64 {
+	return uint64(min(max(units, minCPUShares), maxCPUShares))
+}
+
 // resources sets cpu shares from the container's cpu units, the task's cpu units as
 // a CFS quota, and memory limits in bytes. Without a shared task cgroup in the
 // runtime, task-level limits are applied to each container: the task's cpu as each
@@ -308,9 +322,7 @@ func resources(s *runtime.ContainerSpec, in *taskInput, def *ecsv1alpha1.Contain
 		}
 	}
 	taskCPU, taskMemory := taskrules.TaskLimits(in.spec, in.overrides)
-	if cpu > 0 {
-		s.CPUShares = uint64(cpu)
-	}
+	s.CPUShares = cpuShares(cpu)
 	if taskCPU > 0 {
 		s.CPUQuota = taskCPU * cpuPeriod / 1024
 		s.CPUPeriod = cpuPeriod

@@ -315,3 +315,13 @@ func TestStartOrder(t *testing.T) {
 		})
 	}
 }
+
+// TestCPUShares: ECS's mapping of cpu units to cgroup shares, within the kernel's
+// bounds (runc refuses 1).
+func TestCPUShares(t *testing.T) {
+	for units, want := range map[int32]uint64{0: 2, 1: 2, 2: 2, 10: 10, 1024: 1024, 262144: 262144, 300000: 262144} {
+		if got := cpuShares(units); got != want {
+			t.Errorf("cpuShares(%d) = %d, want %d", units, got, want)
+		}
+	}
+}
