@@ -24,7 +24,6 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/berthdev/berth/agent"
 	"github.com/berthdev/berth/agent/network"
@@ -193,7 +192,7 @@ func newStack(t *testing.T) *stack {
 	stop := s.startAgent(t, o)
 	t.Cleanup(func() {
 		stop()
-		tearDownNetworks(t, o)
+		harness.TearDownNetworks(t, o)
 		_ = exec.Command("ip", "link", "del", o.Bridge).Run()
 	})
 	return s
@@ -204,34 +203,17 @@ func newStack(t *testing.T) *stack {
 // agents run at the same time on the default ones, and two address stores on one
 // bridge hand out the same addresses.
 func (s *stack) agentOptions(name, bridge, subnet string) agent.Options {
-	o := agent.DefaultOptions()
-	o.Kubeconfig, o.Cluster, o.Name = env.Kubeconfig, s.cluster, name
-	o.ContainerdAddress, o.Namespace = s.ctr.Address, "berth-"+name
-	o.Snapshotter, o.RegistryConfigDir, o.RuncRoot = s.ctr.Snapshotter, s.ctr.HostsDir, s.ctr.RuncRoot
-	o.StateDir = filepath.Join(s.ctr.Dir, "agent-"+name)
-	o.LeaseInterval, o.StatusInterval, o.ReservedMemoryMiB = time.Second, time.Second, 0
+	o := harness.AgentOptions(env, s.ctr, s.cluster, name, "berth-"+name)
 	o.HTTPBindAddress = "127.0.0.1:0"
 	o.Bridge, o.BridgeSubnet = bridge, subnet
 	return o
 }
 
 // startAgent runs an agent until the returned stop is called (or the test ends), and
-// waits until its instance is registered. Containers keep running when it stops.
+// waits until its instance is registered and connected.
 func (s *stack) startAgent(t *testing.T, o agent.Options) (stop func()) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(ctrl.LoggerInto(context.Background(), testenv.TestLogger(t)))
-	done := make(chan error, 1)
-	go func() { done <- agent.Run(ctx, o) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("agent %s: %v", o.Name, err)
-			}
-		})
-	}
-	t.Cleanup(stop)
+	stop = harness.StartAgent(t, o)
 	testenv.EventuallyWithin(t, 60*time.Second, "instance "+o.Name+" registered", func() error {
 		var ci ecsv1alpha1.ContainerInstance
 		if err := env.Client.Get(context.Background(), types.NamespacedName{Name: o.Name}, &ci); err != nil {
@@ -422,22 +404,3 @@ const (
 	bridgeName   = "berthconf0"
 	bridgeSubnet = "10.198.0.0/16"
 )
-
-// tearDownNetworks removes what is left of an agent's task networks once it stopped.
-func tearDownNetworks(t *testing.T, o agent.Options) {
-	m, err := network.New(network.Config{StateDir: o.StateDir, Bridge: o.Bridge, Subnet: o.BridgeSubnet})
-	if err != nil {
-		t.Errorf("tearing down the task networks: %v", err)
-		return
-	}
-	uids, err := m.Recover(context.Background())
-	if err != nil {
-		t.Errorf("tearing down the task networks: %v", err)
-	}
-	for _, uid := range uids {
-		if err := m.Teardown(context.Background(), uid); err != nil {
-			t.Errorf("tearing down the network of task %s: %v", uid, err)
-		}
-	}
-	_ = m.Close()
-}

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	"github.com/berthdev/berth/test/harness"
 	"github.com/berthdev/berth/test/testobj"
 )
 
@@ -193,7 +194,7 @@ func testSavedState(t *testing.T, s *stack) {
 	stopAgent := s.startAgent(t, o)
 	t.Cleanup(func() {
 		stopAgent()
-		tearDownNetworks(t, o)
+		harness.TearDownNetworks(t, o)
 		_ = exec.Command("ip", "link", "del", o.Bridge).Run()
 	})
 	// The definition's portBindings is not an ECS field: the suite's SDK unmarshal

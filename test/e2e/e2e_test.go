@@ -63,13 +63,7 @@ func startManager(t *testing.T) {
 }
 
 func (s *stack) agentOptions(t *testing.T, name string) agent.Options {
-	o := agent.DefaultOptions()
-	o.Kubeconfig, o.Cluster, o.Name = env.Kubeconfig, s.cluster, name
-	o.ContainerdAddress, o.Namespace = s.ctr.Address, s.ctrNamespace
-	o.Snapshotter, o.RegistryConfigDir, o.RuncRoot = s.ctr.Snapshotter, s.ctr.HostsDir, s.ctr.RuncRoot
-	o.StateDir = filepath.Join(s.ctr.Dir, "agent-"+name)
-	o.LeaseInterval, o.StatusInterval = time.Second, time.Second
-	o.ReservedMemoryMiB = 0
+	o := harness.AgentOptions(env, s.ctr, s.cluster, name, s.ctrNamespace)
 	o.QPS, o.Burst = 200, 400
 	o.HTTPBindAddress = httpAddress(t, name)
 	return o

@@ -17,8 +17,10 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/berthdev/berth/agent"
 	"github.com/berthdev/berth/agent/network"
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	"github.com/berthdev/berth/test/harness"
 	"github.com/berthdev/berth/test/testenv"
 	"github.com/berthdev/berth/test/testobj"
 )
@@ -48,21 +50,7 @@ func (s *stack) startBridgeAgent(t *testing.T, name string) string {
 }
 
 func teardownNetworks(t *testing.T, stateDir string) {
-	ctx := context.Background()
-	m, err := network.New(network.Config{StateDir: stateDir})
-	if err != nil {
-		t.Errorf("tearing down the task networks: %v", err)
-		return
-	}
-	uids, err := m.Recover(ctx)
-	if err != nil {
-		t.Errorf("tearing down the task networks: %v", err)
-	}
-	for _, uid := range uids {
-		if err := m.Teardown(ctx, uid); err != nil {
-			t.Errorf("tearing down the network of task %s: %v", uid, err)
-		}
-	}
+	harness.TearDownNetworks(t, agent.Options{StateDir: stateDir})
 }
 
 // bridgeService creates a bridge-mode service of n tasks whose container serves "ok"

@@ -20,12 +20,12 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/berthdev/berth/agent"
 	"github.com/berthdev/berth/agent/runtime"
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	"github.com/berthdev/berth/test/harness"
 	"github.com/berthdev/berth/test/testenv"
 	regtest "github.com/berthdev/berth/test/testenv/registry"
 	"github.com/berthdev/berth/test/testobj"
@@ -59,15 +59,7 @@ func httpAddress(t *testing.T, name string) string {
 // startAgentWith runs the agent with options o in this process until the test ends.
 func (s *stack) startAgentWith(t *testing.T, o agent.Options) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(ctrl.LoggerInto(context.Background(), testenv.TestLogger(t)))
-	done := make(chan error, 1)
-	go func() { done <- agent.Run(ctx, o) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("agent: %v", err)
-		}
-	})
+	harness.StartAgent(t, o)
 }
 
 // agentGet GETs path from the agent's HTTP endpoint.

@@ -1,8 +1,9 @@
 // Package harness starts Berth's own components inside a test process, the way
 // production builds them: the manager through internal/manager.Build (the same cache
-// limits, indexes and controllers as `berth manager`). It is the one start-up helper
-// of every suite that runs the whole manager (test/controlplane, test/e2e,
-// test/faults). It imports the controllers, so the controllers' own package tests
+// limits, indexes and controllers as `berth manager`), and the agent through
+// agent.Run with `berth agent`'s defaults. It is the one start-up helper of every
+// suite that runs the whole manager or an agent in process (test/controlplane,
+// test/e2e, test/conformance, test/faults). It imports the controllers, so the controllers' own package tests
 // use test/testenv instead.
 package harness
 
