@@ -66,18 +66,15 @@ type simpleTest struct {
 // notApplicable are the simple tests that cannot run here, and why. Each reason is
 // about this machine or a Berth gap, never about the test being wrong.
 var notApplicable = map[string]string{
-	"interactive-tty":              "interactive and pseudoTerminal are not supported by Berth yet",
-	"security-opt-nonewprivileges": "needs the ECS suite's amazon/testnnp image (a setuid helper built from its sources), not rebuilt here",
-	"parallel-pull":                "needs eight distinct images of about 25 MiB each from a public registry; the ECS suite measured pull concurrency, which Berth's bench measures instead",
-	"add-drop-capabilities":        "its command runs capsh, which the ECS suite's ubuntu image has and the busybox stand-in has not",
-	"devices":                      "its command runs fdisk -l on the ubuntu image to list /dev/xvda, a device of EC2 instances",
-	"awsvpc-hostname":              "it expects EC2's private DNS name (ip-a-b-c-d.*.internal) as the awsvpc task's hostname",
-	"shmsize":                      "it greps df -h for 100M, which the ubuntu image prints and busybox's df prints as 100.0M (the size itself is right)",
-	"init-process":                 "it runs pidof init, the name of Docker's init; Berth's init is tini, mounted as /sbin/berth-init",
+	"devices":         "its command runs fdisk -l on the ubuntu image to list /dev/xvda, a device of EC2 instances",
+	"awsvpc-hostname": "it expects EC2's private DNS name (ip-a-b-c-d.*.internal) as the awsvpc task's hostname",
+	"shmsize":         "it greps df -h for 100M, which the ubuntu image prints and busybox's df prints as 100.0M (the size itself is right)",
+	"init-process":    "it runs pidof init, the name of Docker's init; Berth's init is tini, mounted as /sbin/berth-init",
 }
 
 // knownGaps are simple tests of things Berth does not do yet (issue 12 lists them).
 var knownGaps = map[string]string{
+	"interactive-tty":             "interactive and pseudoTerminal are not supported by Berth yet",
 	"task-local-vol":              "dockerVolumeConfiguration is not supported by Berth yet",
 	"TestTaskPIDNamespaceSharing": "pidMode task is not supported by Berth yet",
 	"TestTaskIPCNamespaceSharing": "ipcMode task is not supported by Berth yet",
@@ -229,7 +226,9 @@ func (s *stack) startAgent(t *testing.T, o agent.Options) (stop func()) {
 
 // runSimpleTest runs one ECS simple test as its generated test did.
 func (s *stack) runSimpleTest(t *testing.T, name string, st simpleTest) {
-	td := s.register(t, "ft-"+name, st.TaskDefinition, nil)
+	// The ECS harness unmarshalled its definitions into the SDK's input, which drops
+	// keys ECS does not have: portBindings, in two of them, is one.
+	td := s.register(t, "ft-"+name, st.TaskDefinition, nil, withoutKeys("portBindings"))
 	timeout := 2 * time.Minute
 	if d, err := time.ParseDuration(st.Timeout); err == nil && d > 0 {
 		timeout = d
@@ -322,9 +321,11 @@ func (s *stack) standIns(t *testing.T, data []byte, placeholders map[string]stri
 	for _, c := range td["containerDefinitions"].([]any) {
 		cd := c.(map[string]any)
 		image, _ := cd["image"].(string)
-		repo := image[strings.LastIndex(image, "/")+1:]
-		repo, _, _ = strings.Cut(repo, ":")
-		if ref, ok := s.images[repo]; ok {
+		tagged := image[strings.LastIndex(image, "/")+1:]
+		repo, _, _ := strings.Cut(tagged, ":")
+		if ref, ok := s.images[tagged]; ok { // a tag of its own (parallel-pull-fts)
+			cd["image"] = ref
+		} else if ref, ok := s.images[repo]; ok {
 			cd["image"] = ref
 		}
 		for _, edit := range edits {
