@@ -237,9 +237,13 @@ func (e *Engine) sharedVolumeUp(ns string, v *ecsv1alpha1.Volume) error {
 			return err
 		}
 	}
-	// After a reboot a tmpfs is gone: mount it again (empty, as Docker would).
-	return e.makeVolumeDir(filepath.Join(dir, "_data"), tmpfsOptions(&ecsv1alpha1.Volume{
-		DockerVolumeConfiguration: &ecsv1alpha1.DockerVolumeConfiguration{DriverOpts: &meta.DriverOpts}}))
+	// After a reboot a tmpfs is gone: mount it again (empty, as Docker would). A
+	// directory is left as it is: its tasks may have changed its mode.
+	tmpfs := tmpfsOptions(&ecsv1alpha1.Volume{DockerVolumeConfiguration: &ecsv1alpha1.DockerVolumeConfiguration{DriverOpts: &meta.DriverOpts}})
+	if tmpfs == nil {
+		return nil
+	}
+	return e.makeVolumeDir(filepath.Join(dir, "_data"), tmpfs)
 }
 
 // sameVolume checks an existing shared volume against the configuration a task asks
