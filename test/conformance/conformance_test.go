@@ -79,7 +79,6 @@ var notApplicable = map[string]string{
 
 // knownGaps are simple tests of things Berth does not do yet (issue 12 lists them).
 var knownGaps = map[string]string{
-	"task-local-vol":        "dockerVolumeConfiguration is not supported by Berth yet",
 	"granular-stop-timeout": "dependency1 exits 0 where ECS kills it (137): Berth stops a task's containers one at a time in reverse start order, ECS stops independent ones in parallel, each on its own stopTimeout",
 }
 
