@@ -5,11 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -205,5 +209,199 @@ func TestDockerVolumes(t *testing.T) {
 		if ids := s.taskContainers(t, task.UID); len(ids) != 0 {
 			t.Errorf("containers %v created for a task whose volume is missing", ids)
 		}
+	})
+}
+
+// mountCount is how many mounts are stacked on dir on the host.
+func mountCount(t *testing.T, dir string) int {
+	t.Helper()
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && f[4] == dir {
+			n++
+		}
+	}
+	return n
+}
+
+// unmountUnder lazily unmounts what is left mounted under dir, so a failed test
+// leaves no mount behind.
+func unmountUnder(dir string) {
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return
+	}
+	var points []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && strings.HasPrefix(f[4], dir+"/") {
+			points = append(points, f[4])
+		}
+	}
+	for i := len(points) - 1; i >= 0; i-- {
+		_ = unix.Unmount(points[i], unix.MNT_DETACH)
+	}
+}
+
+// instanceVolumes is the ContainerInstance's list of shared volumes.
+func instanceVolumes(name string) ([]ecsv1alpha1.InstanceVolume, error) {
+	var ci ecsv1alpha1.ContainerInstance
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Name: name}, &ci); err != nil {
+		return nil, err
+	}
+	return ci.Status.Volumes, nil
+}
+
+// TestDockerVolumesSurviveAgentKill: after kill -9 of the agent, the new one finds a
+// running task's tmpfs volumes as they are (mounted once, not again on top) and the
+// shared volume as it was (same creation time, listed once), and a later task that
+// does not autoprovision uses that same volume. Removing it as the docs say (umount,
+// rm -rf) drops it from the instance's list.
+func TestDockerVolumesSurviveAgentKill(t *testing.T) {
+	s := newStack(t)
+	bin := filepath.Join(t.TempDir(), "berth")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Dir = testenv.RepoRoot()
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	name := "node-" + s.ns
+	o := s.agentOptions(t, name)
+	t.Cleanup(func() { unmountUnder(o.StateDir) }) // after the agents stop
+	start := func() *exec.Cmd {
+		cmd := exec.Command(bin, "agent", "--kubeconfig", o.Kubeconfig, "--cluster", o.Cluster, "--name", o.Name,
+			"--containerd-address", o.ContainerdAddress, "--containerd-namespace", o.Namespace, "--state-dir", o.StateDir,
+			"--snapshotter", o.Snapshotter, "--registry-config-dir", o.RegistryConfigDir, "--runc-root", o.RuncRoot,
+			"--lease-interval", "1s", "--status-interval", "1s", "--reserved-memory", "0", "--http-bind-address", "0",
+			"--task-cleanup-wait", "1s", "--cleanup-interval", "500ms")
+		if testing.Verbose() {
+			cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return cmd
+	}
+	first := start()
+	ctx := context.Background()
+	memOpts := &ecsv1alpha1.LocalDriverOpts{Type: "tmpfs", Device: "tmpfs", O: "size=8m"}
+	td := testobj.TaskDefinition(s.ns, "keeper").Network(ecsv1alpha1.NetworkModeNone).
+		Container("app", s.image).Last(mounts("mem", "scratch")).Last(func(c *ecsv1alpha1.ContainerDefinition) {
+		c.Command = []string{"write=/mem/before:kept", "write=/scratch/before:kept", "sleep=inf"}
+	}).Obj()
+	td.Spec.Volumes = []ecsv1alpha1.Volume{
+		dockerVolume("mem", ecsv1alpha1.DockerVolumeScopeShared, true, memOpts),
+		dockerVolume("scratch", ecsv1alpha1.DockerVolumeScopeTask, false, &ecsv1alpha1.LocalDriverOpts{Type: "tmpfs"}),
+	}
+	if err := env.Client.Create(ctx, td); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Client.Create(ctx, testobj.Task(s.ns, "keeper", "keeper").Cluster(s.cluster).Obj()); err != nil {
+		t.Fatal(err)
+	}
+	keeper := waitTask(t, s.ns, "keeper", "RUNNING", func(task *ecsv1alpha1.Task) error {
+		if task.Status.LastStatus != ecsv1alpha1.TaskRunning {
+			return errors.New("not RUNNING")
+		}
+		return nil
+	})
+	shared := filepath.Join(o.StateDir, "shared-volumes", s.ns, "mem")
+	scratch := filepath.Join(o.StateDir, "volumes", string(keeper.UID), "scratch")
+	var created *metav1.Time
+	testenv.EventuallyWithin(t, 30*time.Second, "the task's files on its volumes and the shared volume listed", func() error {
+		for _, f := range []string{filepath.Join(shared, "_data", "before"), filepath.Join(scratch, "before")} {
+			if _, err := os.Stat(f); err != nil {
+				return err
+			}
+		}
+		vols, err := instanceVolumes(name)
+		if err != nil {
+			return err
+		}
+		if len(vols) != 1 || vols[0].Name != "mem" || vols[0].Type != "tmpfs" || vols[0].CreatedAt == nil {
+			return fmt.Errorf("instance volumes %+v, want mem (tmpfs)", vols)
+		}
+		created = vols[0].CreatedAt
+		return nil
+	})
+	before := s.containers(t)
+
+	_ = first.Process.Kill() // SIGKILL: no cleanup, no goodbye
+	_ = first.Wait()
+	second := start()
+	t.Cleanup(func() { _ = second.Process.Signal(syscall.SIGTERM); _ = second.Wait() })
+	time.Sleep(3 * time.Second) // the new agent has taken the task over
+	if task := getTask(t, s.ns, "keeper"); task.Status.LastStatus != ecsv1alpha1.TaskRunning {
+		t.Fatalf("keeper is %s after the restart (%s)", task.Status.LastStatus, task.Status.StoppedReason)
+	}
+	after := s.containers(t)
+	for id, pid := range before {
+		if after[id] != pid {
+			t.Errorf("container %s: pid %d before the kill, %d after", id, pid, after[id])
+		}
+	}
+	for _, dir := range []string{filepath.Join(shared, "_data"), scratch} {
+		if n := mountCount(t, dir); n != 1 {
+			t.Errorf("%d tmpfs mounted on %s after the restart, want 1", n, dir)
+		}
+	}
+
+	// A later task without autoprovision finds the same volume.
+	reader := testobj.TaskDefinition(s.ns, "reader").Network(ecsv1alpha1.NetworkModeNone).
+		Container("app", s.image).Last(mounts("mem")).Last(func(c *ecsv1alpha1.ContainerDefinition) {
+		c.Command = []string{"cat=/mem/before", "write=/mem/after:seen", "exit=0"}
+	}).Obj()
+	reader.Spec.Volumes = []ecsv1alpha1.Volume{dockerVolume("mem", ecsv1alpha1.DockerVolumeScopeShared, false, memOpts)}
+	if err := env.Client.Create(ctx, reader); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Client.Create(ctx, testobj.Task(s.ns, "reader", "reader").Cluster(s.cluster).Obj()); err != nil {
+		t.Fatal(err)
+	}
+	task := waitTask(t, s.ns, "reader", "STOPPED", stoppedWith(ecsv1alpha1.StopEssentialContainerExited))
+	if code, reason, ok := exitCode(task, "app"); !ok || code != 0 {
+		t.Fatalf("reader exited %d (%v) %q, want 0", code, ok, reason)
+	}
+	if data, err := os.ReadFile(filepath.Join(shared, "_data", "after")); err != nil || string(data) != "seen" {
+		t.Errorf("the reader's file in the shared volume: %q %v", data, err)
+	}
+	vols, err := instanceVolumes(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(vols) != 1 || !vols[0].CreatedAt.Equal(created) {
+		t.Errorf("instance volumes after the restart %+v, want mem created at %s, once", vols, created)
+	}
+
+	// The task's own tmpfs goes with it; the shared one stays until removed by hand.
+	stopTask(t, s.ns, "keeper")
+	waitTask(t, s.ns, "keeper", "STOPPED", stoppedWith(ecsv1alpha1.StopUserInitiated))
+	testenv.EventuallyWithin(t, 30*time.Second, "the task's tmpfs unmounted and removed", func() error {
+		if n := mountCount(t, scratch); n != 0 {
+			return fmt.Errorf("%d mounts on %s", n, scratch)
+		}
+		return gone(scratch)
+	})
+	if n := mountCount(t, filepath.Join(shared, "_data")); n != 1 {
+		t.Errorf("%d tmpfs on the shared volume once its tasks stopped, want 1", n)
+	}
+	if err := unix.Unmount(filepath.Join(shared, "_data"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(shared); err != nil {
+		t.Fatal(err)
+	}
+	testenv.EventuallyWithin(t, 30*time.Second, "the removed volume gone from the instance's list", func() error {
+		vols, err := instanceVolumes(name)
+		if err != nil {
+			return err
+		}
+		if len(vols) != 0 {
+			return fmt.Errorf("instance volumes %+v", vols)
+		}
+		return nil
 	})
 }
