@@ -172,6 +172,12 @@ func (w *worker) volumesUp() {
 		case volumeShared:
 			err = w.e.sharedVolumeUp(w.in.task.Namespace, v)
 		}
+		if err != nil && w.adopted() {
+			// Found again after an agent restart: the containers hold their mounts
+			// already, so a volume removed meanwhile does not stop them.
+			w.log.Error(err, "volume of a running task not found again", logVolume, v.Name)
+			continue
+		}
 		if err != nil {
 			w.log.Info("volume setup failed", logVolume, v.Name, logReason, err.Error())
 			w.invalid = reasonVolumeFailed + err.Error()
@@ -180,6 +186,17 @@ func (w *worker) volumesUp() {
 	}
 	w.vols = volReady
 	w.log.V(1).Info("task volumes ready")
+}
+
+// adopted tells whether a container of the task exists already: the task was
+// found again after an agent restart, past the making of its volumes.
+func (w *worker) adopted() bool {
+	for i := range w.containers {
+		if w.containers[i].exists {
+			return true
+		}
+	}
+	return false
 }
 
 // makeVolumeDir makes a volume's directory, shared by the task's containers, which

@@ -155,3 +155,31 @@ func TestVolumeHostPaths(t *testing.T) {
 		t.Errorf("tmpfs options %q", got)
 	}
 }
+
+// TestAdoptedTaskKeepsRunningWithoutItsVolume: a running task found again after a
+// restart is not stopped because its shared volume was removed meanwhile (its
+// containers hold their mounts); a new task is.
+func TestAdoptedTaskKeepsRunningWithoutItsVolume(t *testing.T) {
+	h := newHarness(t)
+	maker := mountingTask("maker", sharedVol("cache", true, nil))
+	h.eng.Update(maker)
+	h.waitFor(maker.UID, "RUNNING", hasStatus(ecsv1alpha1.TaskRunning))
+	user := mountingTask("user", sharedVol("cache", false, nil))
+	h.eng.Update(user)
+	last := h.waitFor(user.UID, "RUNNING", hasStatus(ecsv1alpha1.TaskRunning))
+
+	h.kill()
+	if err := os.RemoveAll(filepath.Join(h.dir, "shared-volumes")); err != nil {
+		t.Fatal(err)
+	}
+	h.start()
+	user.Status = apiStatus(last)
+	h.eng.Update(user)
+	h.waitUntil("the task known again", func() bool { return len(h.eng.Tasks()) == 1 })
+	later := mountingTask("later", sharedVol("cache", false, nil))
+	h.eng.Update(later)
+	h.waitFor(later.UID, "STOPPED", hasStatus(ecsv1alpha1.TaskStopped))
+	if got := h.rec.all(user.UID); len(got) != 0 {
+		t.Errorf("the adopted task reported %v, want nothing new", h.rec.statuses(user.UID))
+	}
+}
