@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -197,6 +198,7 @@ func (i *Instance) currentUsage() registration.Usage {
 			u.Pending++
 		}
 	}
+	u.Volumes = i.sharedVolumes()
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	for uid, req := range i.usage {
@@ -209,6 +211,23 @@ func (i *Instance) currentUsage() registration.Usage {
 		u.UDPPorts = append(u.UDPPorts, req.UDPPorts...)
 	}
 	return u
+}
+
+// sharedVolumes are the instance's shared Docker volumes, for its status. They are
+// read from the agent's state directory, so a volume an operator removed there
+// leaves the status with the next write.
+func (i *Instance) sharedVolumes() []ecsv1alpha1.InstanceVolume {
+	vols, err := i.eng.SharedVolumes()
+	if err != nil {
+		i.log.Error(err, "listing shared volumes")
+		return nil
+	}
+	out := make([]ecsv1alpha1.InstanceVolume, 0, len(vols))
+	for _, v := range vols {
+		created := metav1.NewTime(v.CreatedAt)
+		out = append(out, ecsv1alpha1.InstanceVolume{Namespace: v.Namespace, Name: v.Name, Driver: v.Driver, Type: v.Type, CreatedAt: &created})
+	}
+	return out
 }
 
 // sync hands task t's desired state to the engine.

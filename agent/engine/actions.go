@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -141,20 +140,9 @@ func (w *worker) create(ctx context.Context, c *container) {
 	w.touch(c)
 }
 
-// makeDirs creates the task's scratch volumes and the container's log directory.
-// Scratch volumes are shared by the task's containers, which may run as different
-// users (a root sidecar, a non-root app): they are writable by all, with the
-// sticky bit as on /tmp, and seen by nothing outside the task.
+// makeDirs creates the container's log directory (the task's volumes are made
+// before, by volumesUp).
 func (w *worker) makeDirs(spec runtime.ContainerSpec) error {
-	for _, d := range scratchVolumes(w.in) {
-		if err := w.e.cfg.Dirs.MkdirAll(d, 0o755); err != nil {
-			return fmt.Errorf("creating %s: %w", d, err)
-		}
-		// Chmod, not MkdirAll's mode: the umask does not apply to it.
-		if err := w.e.cfg.Dirs.Chmod(d, os.ModeSticky|0o777); err != nil {
-			return fmt.Errorf("making %s writable by the task's users: %w", d, err)
-		}
-	}
 	if spec.LogPath != "" {
 		d := logsDir(w.e.stateDir, w.in.task, w.uid)
 		if err := w.e.cfg.Dirs.MkdirAll(d, 0o755); err != nil {

@@ -54,6 +54,8 @@ type Engine struct {
 	// change, so a List taken before that change never undoes it.
 	epoch atomic.Uint64
 
+	// volMu serialises the instance's shared volumes (sharedVolumeUp, SharedVolumes).
+	volMu   sync.Mutex
 	mu      sync.Mutex
 	workers map[types.UID]*worker
 	// byID maps container IDs to their task, for runtime events.
@@ -504,7 +506,26 @@ func (e *Engine) removeTask(ctx context.Context, uid types.UID, task types.Names
 			task = taskFromLabel(info.Labels[runtime.LabelTask])
 		}
 	}
-	dirs := []string{volumesDir(e.stateDir, uid)}
+	errs = append(errs, e.removeTaskDirs(uid, task)...)
+	if e.cfg.Network != nil {
+		if err := e.cfg.Network.Teardown(ctx, uid); err != nil {
+			errs = append(errs, fmt.Errorf("tearing down the network of task %s: %w", uid, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// removeTaskDirs removes the task's volumes and logs. A tmpfs volume is unmounted
+// first: RemoveAll would empty it and then fail on the mount point, leaving the
+// mount behind; when unmounting fails, the volumes are left for the next attempt.
+func (e *Engine) removeTaskDirs(uid types.UID, task types.NamespacedName) []error {
+	var errs []error
+	var dirs []string
+	if err := e.cfg.Dirs.UnmountAll(volumesDir(e.stateDir, uid)); err != nil {
+		errs = append(errs, fmt.Errorf("unmounting the volumes of task %s: %w", uid, err))
+	} else {
+		dirs = append(dirs, volumesDir(e.stateDir, uid))
+	}
 	if task.Name != "" {
 		dirs = append(dirs, logsDir(e.stateDir, task, uid))
 	}
@@ -513,12 +534,7 @@ func (e *Engine) removeTask(ctx context.Context, uid types.UID, task types.Names
 			errs = append(errs, fmt.Errorf("removing %s: %w", d, err))
 		}
 	}
-	if e.cfg.Network != nil {
-		if err := e.cfg.Network.Teardown(ctx, uid); err != nil {
-			errs = append(errs, fmt.Errorf("tearing down the network of task %s: %w", uid, err))
-		}
-	}
-	return errors.Join(errs...)
+	return errs
 }
 
 func taskFromLabel(v string) types.NamespacedName {

@@ -19,6 +19,8 @@ const (
 	logAttempt   = "attempt"
 	logRestarts  = "restartCount"
 	logNetNS     = "netns"
+	logVolume    = "volume"
+	logNamespace = "namespace"
 )
 
 // taskLogger is a worker's logger: the engine's, with the task's keys (taskUID, task)

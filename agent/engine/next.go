@@ -45,10 +45,13 @@ const (
 	// stepNetworkDown tears the task's bridge network down once its containers
 	// stopped.
 	stepNetworkDown
+	// stepVolumesUp makes the task's volumes (or finds them again after an agent
+	// restart) before its containers are created.
+	stepVolumesUp
 )
 
 var stepNames = [...]string{"Wait", "Advance", "Pull", "Create", "Start", "Restart", "Abandon", "StopTask", "StopContainer",
-	"NetworkUp", "NetworkDown"}
+	"NetworkUp", "NetworkDown", "VolumesUp"}
 
 func (k stepKind) String() string { return stepNames[k] }
 
@@ -71,6 +74,8 @@ type taskFacts struct {
 	invalid string
 	// net is where the task's bridge network is.
 	net netState
+	// vols is where the task's volumes are.
+	vols volState
 }
 
 // netState is where a task's bridge network is, in order.
@@ -166,6 +171,9 @@ func next(t taskFacts, cs []container) step {
 	}
 	if t.net == netWanted {
 		return step{kind: stepNetworkUp}
+	}
+	if t.vols == volWanted {
+		return step{kind: stepVolumesUp}
 	}
 	if c := firstIn(cs, containerPulled); c != nil {
 		return step{kind: stepCreate, container: c.name}

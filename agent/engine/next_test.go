@@ -248,11 +248,13 @@ func TestNextExhaustive(t *testing.T) {
 	for known := taskNone; known <= taskStopped; known++ {
 		for desired := desiredRunning; desired <= desiredStopped; desired++ {
 			for net := netNone; net <= netReleased; net++ {
-				for _, pair := range pairs {
-					cases++
-					facts := taskFacts{known: known, desired: desired, now: t0.Add(time.Minute), net: net}
-					checkStep(t, facts, pair)
-					play(t, facts, pair)
+				for vols := volNone; vols <= volReady; vols++ {
+					for _, pair := range pairs {
+						cases++
+						facts := taskFacts{known: known, desired: desired, now: t0.Add(time.Minute), net: net, vols: vols}
+						checkStep(t, facts, pair)
+						play(t, facts, pair)
+					}
 				}
 			}
 		}
@@ -348,6 +350,12 @@ func checkStep(t *testing.T, facts taskFacts, cs []container) {
 	if (s.kind == stepCreate || s.kind == stepStart) && facts.net == netWanted {
 		fail("containers are created and started only in the task's network")
 	}
+	if s.kind == stepCreate && facts.vols == volWanted {
+		fail("containers are created only once the task's volumes are made")
+	}
+	if s.kind == stepVolumesUp && (stopping || facts.vols != volWanted || facts.net == netWanted) {
+		fail("only a running task makes the volumes it wants, in its network")
+	}
 }
 
 func anyIn(cs []container, s containerStatus) bool { return firstIn(cs, s) != nil }
@@ -393,6 +401,8 @@ func play(t *testing.T, facts taskFacts, in []container) {
 			facts.net = netUp
 		case stepNetworkDown:
 			facts.net = netReleased
+		case stepVolumesUp:
+			facts.vols = volReady
 		case stepPull:
 			target.known = containerPulled
 		case stepCreate:

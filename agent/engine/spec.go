@@ -438,11 +438,11 @@ func containerMounts(in *taskInput, name string, seen map[string]bool) ([]runtim
 		}
 	}
 	for _, mp := range def.MountPoints {
-		host, err := volumePath(in, mp.SourceVolume)
+		host, ro, err := volumePath(in, mp.SourceVolume)
 		if err != nil {
 			return nil, fmt.Errorf("mountPoint %s: %w", mp.ContainerPath, err)
 		}
-		add(runtime.Mount{HostPath: host, ContainerPath: mp.ContainerPath, ReadOnly: mp.ReadOnly})
+		add(runtime.Mount{HostPath: host, ContainerPath: mp.ContainerPath, ReadOnly: mp.ReadOnly || ro})
 	}
 	for _, vf := range def.VolumesFrom {
 		from, err := containerMounts(in, vf.SourceContainer, seen)
@@ -457,30 +457,16 @@ func containerMounts(in *taskInput, name string, seen map[string]bool) ([]runtim
 	return out, nil
 }
 
-// volumePath is the host path of a task volume: its sourcePath for a host volume,
-// else a directory of the task under StateDir.
-func volumePath(in *taskInput, name string) (string, error) {
-	for _, v := range in.spec.Volumes {
-		if v.Name != name {
-			continue
-		}
-		if v.Host != nil {
-			return v.Host.SourcePath, nil
-		}
-		return filepath.Join(volumesDir(in.stateDir, in.uid), v.Name), nil
-	}
-	return "", errors.New("volume " + name + " is not declared in volumes")
-}
-
-// scratchVolumes are the host directories of the task's scratch volumes.
-func scratchVolumes(in *taskInput) []string {
-	var out []string
-	for _, v := range in.spec.Volumes {
-		if v.Host == nil {
-			out = append(out, filepath.Join(volumesDir(in.stateDir, in.uid), v.Name))
+// volumePath is the host path of a task volume (see hostPath) and whether its
+// configuration makes it read-only.
+func volumePath(in *taskInput, name string) (string, bool, error) {
+	for i := range in.spec.Volumes {
+		if v := &in.spec.Volumes[i]; v.Name == name {
+			path, ro := hostPath(in, v)
+			return path, ro, nil
 		}
 	}
-	return out
+	return "", false, errors.New("volume " + name + " is not declared in volumes")
 }
 
 // isBridge tells whether the task is in bridge mode ("" is the API's default):

@@ -68,16 +68,16 @@ type HostDirs interface {
 	Chmod(path string, mode os.FileMode) error
 	RemoveAll(path string) error
 	WriteFile(path string, data []byte, perm os.FileMode) error
-}
-
-// osDirs is the host's filesystem.
-type osDirs struct{}
-
-func (osDirs) MkdirAll(path string, perm os.FileMode) error { return os.MkdirAll(path, perm) }
-func (osDirs) Chmod(path string, mode os.FileMode) error    { return os.Chmod(path, mode) }
-func (osDirs) RemoveAll(path string) error                  { return os.RemoveAll(path) }
-func (osDirs) WriteFile(path string, data []byte, perm os.FileMode) error {
-	return os.WriteFile(path, data, perm)
+	ReadFile(path string) ([]byte, error)
+	Rename(from, to string) error
+	// ReadDir returns the names in directory path, sorted.
+	ReadDir(path string) ([]string, error)
+	// MountTmpfs mounts a tmpfs with options (mount(8)'s: size=64m, mode=1777,
+	// noexec, ...) on path, unless one is mounted there already.
+	MountTmpfs(path string, options []string) error
+	// UnmountAll unmounts every mount on path or below it (tmpfs volumes), deepest
+	// first, so that RemoveAll removes only the engine's own files.
+	UnmountAll(path string) error
 }
 
 // Network sets up and tears down the networks of bridge-mode tasks (agent/network).

@@ -46,6 +46,8 @@ type worker struct {
 	bindings map[string][]ecsv1alpha1.NetworkBinding
 	// ip is an awsvpc task's address, once its network is up.
 	ip string
+	// vols is where the task's volumes are.
+	vols volState
 
 	pullStartedAt, pullStoppedAt, startedAt, stoppingAt, stoppedAt *time.Time
 	// code and reason of the stop, fixed when stopping begins.
@@ -114,7 +116,7 @@ func (w *worker) run(ctx context.Context) {
 }
 
 func (w *worker) facts() taskFacts {
-	return taskFacts{known: w.known, desired: w.desired, now: w.e.clock.Now(), invalid: w.invalid, net: w.net}
+	return taskFacts{known: w.known, desired: w.desired, now: w.e.clock.Now(), invalid: w.invalid, net: w.net, vols: w.vols}
 }
 
 // do executes one step. A report goes out whenever the worker waits, and before the
@@ -149,6 +151,8 @@ func (w *worker) do(ctx context.Context, s step) {
 		w.networkUp(ctx)
 	case stepNetworkDown:
 		w.networkDown(ctx)
+	case stepVolumesUp:
+		w.volumesUp()
 	}
 }
 
@@ -246,6 +250,9 @@ func (w *worker) setUp(ctx context.Context, d *Desired) {
 		// Without its definition the task is only stopped: a network it may have
 		// from before a restart is torn down all the same.
 		w.net = netWanted
+	}
+	if d.Spec != nil && wantsVolumes(spec) {
+		w.vols = volWanted
 	}
 	w.containers = cs
 	if d.Status != nil {

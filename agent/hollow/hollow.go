@@ -24,6 +24,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"os"
 	goruntime "runtime"
@@ -275,3 +276,11 @@ func (noDirs) RemoveAll(string) error             { return nil }
 func (noDirs) WriteFile(string, []byte, os.FileMode) error {
 	return nil
 }
+
+// ReadFile finds nothing: a simulated shared volume is never found again, so one
+// with autoprovision is made (as nothing) each time and one without fails its task.
+func (noDirs) ReadFile(string) ([]byte, error)   { return nil, fs.ErrNotExist }
+func (noDirs) Rename(string, string) error       { return nil }
+func (noDirs) ReadDir(string) ([]string, error)  { return nil, fs.ErrNotExist }
+func (noDirs) MountTmpfs(string, []string) error { return nil }
+func (noDirs) UnmountAll(string) error           { return nil }

@@ -146,6 +146,9 @@ type Usage struct {
 	TCPPorts, UDPPorts []int32
 	// RuntimeErr is the container runtime's health: nil when reachable.
 	RuntimeErr error
+	// Volumes are the shared Docker volumes kept on the instance, sorted by
+	// namespace and name.
+	Volumes []ecsv1alpha1.InstanceVolume
 }
 
 // Registrar registers the instance and keeps it alive.
@@ -251,6 +254,14 @@ func (r *Registrar) status(u Usage) *ecsac.ContainerInstanceStatusApplyConfigura
 	for _, name := range slices.Sorted(maps.Keys(r.cfg.Attributes)) {
 		attrs = append(attrs, ecsac.Attribute().WithName(name).WithValue(r.cfg.Attributes[name]))
 	}
+	vols := make([]*ecsac.InstanceVolumeApplyConfiguration, 0, len(u.Volumes))
+	for _, v := range u.Volumes {
+		av := ecsac.InstanceVolume().WithNamespace(v.Namespace).WithName(v.Name).WithDriver(v.Driver).WithType(v.Type)
+		if v.CreatedAt != nil {
+			av.WithCreatedAt(*v.CreatedAt)
+		}
+		vols = append(vols, av)
+	}
 	addrs := make([]*ecsac.InstanceAddressApplyConfiguration, 0, len(r.cfg.Addresses))
 	for _, a := range r.cfg.Addresses {
 		addrs = append(addrs, ecsac.InstanceAddress().WithType(a.Type).WithAddress(a.Address))
@@ -276,6 +287,7 @@ func (r *Registrar) status(u Usage) *ecsac.ContainerInstanceStatusApplyConfigura
 		WithPendingTasksCount(u.Pending).
 		WithAttributes(attrs...).
 		WithAddresses(addrs...).
+		WithVolumes(vols...).
 		WithVersionInfo(ecsac.VersionInfo().WithAgentVersion(r.cfg.AgentVersion).WithContainerdVersion(r.cfg.RuntimeVersion).
 			WithKernelVersion(kernelVersion())).
 		WithRegisteredAt(r.registeredAt).

@@ -68,6 +68,8 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &apisv1alpha1.DeploymentConfigurationApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("Device"):
 		return &apisv1alpha1.DeviceApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("DockerVolumeConfiguration"):
+		return &apisv1alpha1.DockerVolumeConfigurationApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("EnvironmentFile"):
 		return &apisv1alpha1.EnvironmentFileApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("EphemeralStorage"):
@@ -80,6 +82,8 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &apisv1alpha1.HostVolumeApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("InstanceAddress"):
 		return &apisv1alpha1.InstanceAddressApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("InstanceVolume"):
+		return &apisv1alpha1.InstanceVolumeApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("KernelCapabilities"):
 		return &apisv1alpha1.KernelCapabilitiesApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("KeySelector"):
@@ -90,6 +94,8 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &apisv1alpha1.LinuxParametersApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("LoadBalancer"):
 		return &apisv1alpha1.LoadBalancerApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("LocalDriverOpts"):
+		return &apisv1alpha1.LocalDriverOptsApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("LogConfiguration"):
 		return &apisv1alpha1.LogConfigurationApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("MountPoint"):

@@ -178,6 +178,17 @@ type ContainerInstanceStatus struct {
 	// +optional
 	VersionInfo *VersionInfo `json:"versionInfo,omitempty"`
 
+	// volumes are the shared Docker volumes (dockerVolumeConfiguration scope
+	// shared) on the instance, by namespace and name: they outlive their tasks, so
+	// the operator sees here what the instance keeps (see docs/taskdefinitions.md
+	// for removing one).
+	// +optional
+	// +listType=map
+	// +listMapKey=namespace
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=1024
+	Volumes []InstanceVolume `json:"volumes,omitempty"`
+
 	// registeredAt is when the agent first registered the instance.
 	// +optional
 	RegisteredAt *metav1.Time `json:"registeredAt,omitempty"`
@@ -188,6 +199,37 @@ type ContainerInstanceStatus struct {
 	// +listMapKey=type
 	// +kubebuilder:validation:MaxItems=8
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// InstanceVolume is a shared Docker volume kept on an instance.
+type InstanceVolume struct {
+	// namespace of the tasks that share the volume: volumes are shared within a
+	// namespace only.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Namespace string `json:"namespace"`
+
+	// name of the volume, as the task definitions' volumes name it.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Name string `json:"name"`
+
+	// driver of the volume (local).
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	Driver string `json:"driver,omitempty"`
+
+	// type is the driverOpts type it was created with: tmpfs, none (a bind mount),
+	// or empty (a directory of the agent's state directory).
+	// +optional
+	// +kubebuilder:validation:MaxLength=16
+	Type string `json:"type,omitempty"`
+
+	// createdAt is when the agent created it.
+	// +optional
+	CreatedAt *metav1.Time `json:"createdAt,omitempty"`
 }
 
 // ContainerInstance is a machine running the Berth agent, registered in a cluster.

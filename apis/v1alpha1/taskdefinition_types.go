@@ -821,28 +821,118 @@ type LogConfiguration struct {
 }
 
 // Volume is a volume that containers of the task can mount.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.dockerVolumeConfiguration) || !has(self.host) || !has(self.host.sourcePath)",message="host.sourcePath and dockerVolumeConfiguration cannot be set together: a volume is either a path of the instance or a Docker volume",fieldPath=".dockerVolumeConfiguration"
 type Volume struct {
-	// name of the volume, referenced by mountPoints.sourceVolume.
+	// name of the volume, referenced by mountPoints.sourceVolume. A shared Docker
+	// volume is found by this name on the instance.
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=63
 	// +kubebuilder:validation:Pattern=`^[a-zA-Z0-9][a-zA-Z0-9_-]*$`
 	Name string `json:"name"`
 
-	// host mounts a path of the instance. Without it the volume is task-scoped
-	// scratch space that is created with the task and removed with it.
+	// host mounts a path of the instance (sourcePath). Without sourcePath (ECS's
+	// `host: {}`, a Docker-managed volume), and without host and
+	// dockerVolumeConfiguration, the volume is task-scoped scratch space that is
+	// created with the task and removed with it.
 	// +optional
 	Host *HostVolume `json:"host,omitempty"`
+
+	// dockerVolumeConfiguration is a Docker volume of the local driver, scoped to
+	// the task or shared by the tasks of the instance.
+	// +optional
+	DockerVolumeConfiguration *DockerVolumeConfiguration `json:"dockerVolumeConfiguration,omitempty"`
 }
 
 // HostVolume is a path on the instance.
 type HostVolume struct {
-	// sourcePath is the absolute path on the instance.
-	// +required
+	// sourcePath is the absolute path on the instance. Unset, the volume is a
+	// task-scoped scratch directory (ECS's Docker-managed host volume).
+	// +optional
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=1024
 	// +kubebuilder:validation:Pattern=`^/`
-	SourcePath string `json:"sourcePath"`
+	SourcePath string `json:"sourcePath,omitempty"`
+}
+
+// DockerVolumeScope is the lifetime of a Docker volume.
+// +kubebuilder:validation:Enum=task;shared
+// +kubebuilder:validation:MaxLength=6
+type DockerVolumeScope string
+
+const (
+	// DockerVolumeScopeTask volumes are created when the task starts and removed
+	// when it is cleaned up (the default).
+	DockerVolumeScopeTask DockerVolumeScope = "task"
+	// DockerVolumeScopeShared volumes outlive the task and are reused, by name, by
+	// later tasks of the same namespace on the same instance.
+	DockerVolumeScopeShared DockerVolumeScope = "shared"
+)
+
+// DockerVolumeDriverLocal is the one volume driver on containerd: Docker's local
+// driver's behaviour, implemented by the agent.
+const DockerVolumeDriverLocal = "local"
+
+// DockerVolumeConfiguration is ECS's Docker volume. Berth implements Docker's local
+// driver on the instance (containerd has no volume plugins): a directory of the
+// agent's state directory, a tmpfs (driverOpts type tmpfs) or a bind mount of an
+// instance path (type none, o bind).
+type DockerVolumeConfiguration struct {
+	// scope is task (default: created with the task, removed with it) or shared
+	// (kept after the task, reused by name by later tasks of the namespace on the
+	// instance).
+	// +optional
+	Scope DockerVolumeScope `json:"scope,omitempty"`
+
+	// autoprovision creates a shared volume that does not exist yet. Without it a
+	// missing shared volume fails the task. Only used with scope shared, as in ECS.
+	// +optional
+	Autoprovision bool `json:"autoprovision,omitempty"`
+
+	// driver is the volume driver: local (the default) only. Docker volume plugins
+	// (rexray, ...) need Docker's plugin API, which containerd does not have.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self == 'local'",message="driver must be local: Berth runs containers on containerd, which has no Docker volume plugins"
+	Driver string `json:"driver,omitempty"`
+
+	// driverOpts are the local driver's options, as Docker takes them: none (a
+	// directory on the instance), type tmpfs (with o such as size=64m,mode=1777),
+	// or type none, o bind, device /path (a bind mount of an instance path).
+	// +optional
+	DriverOpts *LocalDriverOpts `json:"driverOpts,omitempty"`
+
+	// labels of the volume. A shared volume that exists must have the same labels
+	// and driverOpts when autoprovision is set, as ECS checks.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=32
+	Labels map[string]string `json:"labels,omitempty"`
+}
+
+// LocalDriverOpts are the options of Docker's local volume driver (ECS's driverOpts
+// map, with the keys that driver takes), as mount(8) takes them.
+//
+// +kubebuilder:validation:XValidation:rule="has(self.type) || (!has(self.o) && !has(self.device))",message="driverOpts o and device need a type (tmpfs, or none for a bind mount)"
+// +kubebuilder:validation:XValidation:rule="!has(self.type) || self.type != 'none' || (has(self.device) && self.device.startsWith('/') && has(self.o) && self.o.matches('^(r?bind|ro|rw)(,(r?bind|ro|rw))*$') && self.o.matches('(^|,)r?bind(,|$)'))",message="driverOpts type none is a bind mount: it needs o=bind (or rbind, with ro or rw) and device, an absolute path of the instance"
+// +kubebuilder:validation:XValidation:rule="!has(self.type) || self.type != 'tmpfs' || !has(self.device) || self.device == 'tmpfs'",message="driverOpts device of a tmpfs must be tmpfs (or unset)",fieldPath=".device"
+type LocalDriverOpts struct {
+	// type is the file system: tmpfs, or none with o bind (a bind mount of device).
+	// +optional
+	// +kubebuilder:validation:MaxLength=16
+	// +kubebuilder:validation:XValidation:rule="self in ['tmpfs', 'none']",message="driverOpts type must be tmpfs, or none with o=bind and device (a bind mount of an instance path): other file systems need mounts the agent does not make; mount them on the instance and bind them"
+	Type string `json:"type,omitempty"`
+
+	// o are the mount options, comma-separated: a tmpfs' size=64m, mode=1777,
+	// noexec, ...; a bind mount's bind or rbind, with ro or rw.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	O string `json:"o,omitempty"`
+
+	// device is what is mounted: tmpfs, or the instance path of a bind mount.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Device string `json:"device,omitempty"`
 }
 
 // NamespaceMode is the sharing of the PID or IPC namespace.

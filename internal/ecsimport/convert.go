@@ -288,6 +288,26 @@ func (c *converter) volume(path *field.Path, m map[string]any) {
 			c.note("%s: host without sourcePath (a Docker-managed volume) is a task volume: created with the task, removed with it", path.Child("host"))
 		}
 	}
+	if dvc, ok := m["dockerVolumeConfiguration"].(map[string]any); ok {
+		c.dockerVolume(path.Child("dockerVolumeConfiguration"), dvc)
+	}
+}
+
+// dockerVolume refuses what the agent's local driver cannot do, with the reason (the
+// apiserver would refuse it too, less plainly), and says where a shared volume is
+// shared.
+func (c *converter) dockerVolume(path *field.Path, dvc map[string]any) {
+	if d, ok := dvc["driver"].(string); ok && d != ecsv1alpha1.DockerVolumeDriverLocal {
+		c.refuse(path.Child("driver"), fmt.Sprintf("driver %q is a Docker volume plugin, which needs Docker's plugin API: Berth runs containers on containerd, which has none; use driver local (a directory, tmpfs or bind mount on the instance)", d))
+	}
+	if opts, ok := dvc["driverOpts"].(map[string]any); ok {
+		if t, ok := opts["type"].(string); ok && t != "tmpfs" && t != "none" {
+			c.refuse(path.Child("driverOpts", "type"), fmt.Sprintf("type %q needs a mount the agent does not make: the local driver here takes type tmpfs, or none with o=bind and device (mount the file system on the instances and bind it)", t))
+		}
+	}
+	if dvc["scope"] == string(ecsv1alpha1.DockerVolumeScopeShared) {
+		c.note("%s: a shared volume is shared by the tasks of the TaskDefinition's namespace on each instance (ECS: by every task of the instance)", path)
+	}
 }
 
 // unknown refuses every key that is not a field of t, by path, so that nothing is

@@ -123,6 +123,11 @@ func TestConvertRefusesByField(t *testing.T) {
 			[]string{"containerDefinitions[0].secrets[0].valueFrom: Invalid value"}},
 		{"a string where ECS has a number", `{"family": "f", "containerDefinitions": [{"name": "a", "image": "x", "cpu": "256"}]}`,
 			[]string{"containerDefinitions.cpu: Invalid value: \"string\": must be of type int32"}},
+		{"a Docker volume plugin", `{"family": "f", "containerDefinitions": [{"name": "a", "image": "x"}],
+			"volumes": [{"name": "v", "dockerVolumeConfiguration": {"scope": "shared", "driver": "rexray/ebs"}},
+				{"name": "w", "dockerVolumeConfiguration": {"driverOpts": {"type": "nfs", "device": ":/export"}}}]}`,
+			[]string{"volumes[0].dockerVolumeConfiguration.driver: Forbidden: driver \"rexray/ebs\" is a Docker volume plugin",
+				"volumes[1].dockerVolumeConfiguration.driverOpts.type: Forbidden: type \"nfs\""}},
 		{"s3 environment file", `{"family": "f", "containerDefinitions": [{"name": "a", "image": "x",
 			"environmentFiles": [{"type": "s3", "value": "arn:aws:s3:::b/k.env"}]}]}`,
 			[]string{"containerDefinitions[0].environmentFiles[0].type: Forbidden: S3"}},
@@ -140,5 +145,31 @@ func TestConvertRefusesByField(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestConvertDockerVolumes: ECS's Docker volumes convert field for field (the
+// conformance suite's task-local-vol and a shared one), with a note on where a shared
+// volume is shared.
+func TestConvertDockerVolumes(t *testing.T) {
+	const in = `{"family": "vols", "containerDefinitions": [{"name": "a", "image": "x", "memory": 64}],
+		"volumes": [
+			{"name": "task-local", "dockerVolumeConfiguration": {"scope": "task", "driver": "local",
+				"driverOpts": {"type": "tmpfs", "device": "tmpfs", "o": "size=64m"}, "labels": {"mylables": "test"}}},
+			{"name": "shared", "dockerVolumeConfiguration": {"scope": "shared", "autoprovision": true, "driver": "local"}}]}`
+	res, err := Convert([]byte(in), "prod")
+	if err != nil {
+		t.Fatalf("Convert: %v", err)
+	}
+	want := []ecsv1alpha1.Volume{
+		{Name: "task-local", DockerVolumeConfiguration: &ecsv1alpha1.DockerVolumeConfiguration{Scope: "task", Driver: "local",
+			DriverOpts: &ecsv1alpha1.LocalDriverOpts{Type: "tmpfs", Device: "tmpfs", O: "size=64m"}, Labels: map[string]string{"mylables": "test"}}},
+		{Name: "shared", DockerVolumeConfiguration: &ecsv1alpha1.DockerVolumeConfiguration{Scope: "shared", Autoprovision: true, Driver: "local"}},
+	}
+	if diff := cmp.Diff(want, res.TaskDefinition.Spec.Volumes); diff != "" {
+		t.Errorf("volumes (-want +got):\n%s", diff)
+	}
+	if notes := strings.Join(res.Notes, "\n"); !strings.Contains(notes, "volumes[1].dockerVolumeConfiguration: a shared volume is shared by the tasks of the TaskDefinition's namespace") {
+		t.Errorf("notes lack the shared volume's:\n%s", notes)
 	}
 }

@@ -93,9 +93,16 @@ func checkHost(level ecsv1alpha1.ContainerPolicyLevel, root *field.Path, spec *e
 		}
 	}
 	for i, v := range spec.Volumes {
-		if v.Host != nil {
+		// host: {} without sourcePath is a task volume, which shares nothing.
+		if v.Host != nil && v.Host.SourcePath != "" {
 			errs = append(errs, field.Forbidden(root.Child("volumes").Index(i).Child("host"),
 				fmt.Sprintf("host path volumes (%s) are not allowed at level %s", v.Host.SourcePath, level)))
+		}
+		// A Docker volume of type none is a bind mount of an instance path: the same
+		// as host.sourcePath.
+		if dvc := v.DockerVolumeConfiguration; dvc != nil && dvc.DriverOpts != nil && dvc.DriverOpts.Type == "none" {
+			errs = append(errs, field.Forbidden(root.Child("volumes").Index(i).Child("dockerVolumeConfiguration", "driverOpts"),
+				fmt.Sprintf("bind mounts of instance paths (%s) are not allowed at level %s", dvc.DriverOpts.Device, level)))
 		}
 	}
 	return errs

@@ -126,6 +126,23 @@ func TestCheck(t *testing.T) {
 			wantRestricted: []string{"FieldValueForbidden spec.volumes[1].host"},
 		},
 		{
+			name: "task and shared Docker volumes and host: {} share no instance path",
+			spec: spec(hardened, func(s *ecsv1alpha1.TaskDefinitionSpec) {
+				s.Volumes = []ecsv1alpha1.Volume{{Name: "scratch", Host: &ecsv1alpha1.HostVolume{}},
+					{Name: "tmp", DockerVolumeConfiguration: &ecsv1alpha1.DockerVolumeConfiguration{DriverOpts: &ecsv1alpha1.LocalDriverOpts{Type: "tmpfs"}}},
+					{Name: "cache", DockerVolumeConfiguration: &ecsv1alpha1.DockerVolumeConfiguration{Scope: ecsv1alpha1.DockerVolumeScopeShared, Autoprovision: true}}}
+			}),
+		},
+		{
+			name: "Docker volume binding an instance path",
+			spec: spec(hardened, func(s *ecsv1alpha1.TaskDefinitionSpec) {
+				s.Volumes = []ecsv1alpha1.Volume{{Name: "etc", DockerVolumeConfiguration: &ecsv1alpha1.DockerVolumeConfiguration{
+					DriverOpts: &ecsv1alpha1.LocalDriverOpts{Type: "none", O: "bind", Device: "/etc"}}}}
+			}),
+			wantBaseline:   []string{"FieldValueForbidden spec.volumes[0].dockerVolumeConfiguration.driverOpts"},
+			wantRestricted: []string{"FieldValueForbidden spec.volumes[0].dockerVolumeConfiguration.driverOpts"},
+		},
+		{
 			name:           "default capabilities added back",
 			spec:           spec(hardened, caps([]ecsv1alpha1.Capability{"CHOWN", "CAP_KILL", "NET_BIND_SERVICE"}, []ecsv1alpha1.Capability{"ALL"})),
 			wantRestricted: []string{"FieldValueForbidden " + capsPath + ".add[0]", "FieldValueForbidden " + capsPath + ".add[1]"},

@@ -75,7 +75,6 @@ var notApplicable = map[string]string{
 // knownGaps are simple tests of things Berth does not do yet (issue 12 lists them).
 var knownGaps = map[string]string{
 	"interactive-tty":             "interactive and pseudoTerminal are not supported by Berth yet",
-	"task-local-vol":              "dockerVolumeConfiguration is not supported by Berth yet",
 	"TestTaskPIDNamespaceSharing": "pidMode task is not supported by Berth yet",
 	"TestTaskIPCNamespaceSharing": "ipcMode task is not supported by Berth yet",
 }

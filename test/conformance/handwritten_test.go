@@ -47,6 +47,7 @@ var handwritten = []handwrittenTest{
 	{"TestTaskIPCNamespaceSharing", func(t *testing.T, s *stack) { testNamespaceSharing(t, s, "ipc", "task", 2) }},
 	{"TestCustomAttributesWithMaxOptions", testCustomAttributes},
 	{"TestSavedState", testSavedState},
+	{"TestTwoTasksSharedLocalVolume", testTwoTasksSharedLocalVolume},
 }
 
 func running(tk *ecsv1alpha1.Task) bool { return tk.Status.LastStatus == ecsv1alpha1.TaskRunning }
@@ -247,4 +248,17 @@ func testSavedState(t *testing.T, s *stack) {
 
 	stopAgent = s.startAgent(t, o)
 	s.wait(t, "saved-state", "STOPPED", 2*time.Minute, stopped)
+}
+
+// TestTwoTasksSharedLocalVolume (FTU l.1010-1033): a task writes to a shared,
+// autoprovisioned Docker volume and exits 42; then a second task, whose volume does
+// not autoprovision (so it must find the first one's), reads what the first wrote
+// and exits 42.
+func testTwoTasksSharedLocalVolume(t *testing.T, s *stack) {
+	for _, name := range []string{"task-shared-vol-write", "task-shared-vol-read"} {
+		s.runSimpleTest(t, name, simpleTest{TaskDefinition: name, Timeout: "2m", ExitCodes: map[string]int32{name: 42}})
+		if t.Failed() {
+			return
+		}
+	}
 }

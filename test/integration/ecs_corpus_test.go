@@ -25,6 +25,9 @@ var invalidInECS = map[string]string{
 	// Templates whose pipelines fill in the images: "" as committed.
 	"053-poss111-mrbot-mrbot.json":                                            "spec.containerDefinitions[0].image",
 	"048-cs3219-ay2223s1-t33-cs3219-project-ay2223s1-g33-ten-containers.json": "spec.containerDefinitions[1].image",
+	// links names app-container; the PHP container is php-app-container (its Docker
+	// volume converts: the link is what is refused).
+	"010-5sfayas-php-nginx-ecs-docker-php-nginx.json": "links name another container of the task definition",
 }
 
 // minECSCorpus guards against the corpus of real-world task definitions shrinking

@@ -406,6 +406,15 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: versionInfo
       type:
         namedType: com.github.berthdev.berth.apis.v1alpha1.VersionInfo
+    - name: volumes
+      type:
+        list:
+          elementType:
+            namedType: com.github.berthdev.berth.apis.v1alpha1.InstanceVolume
+          elementRelationship: associative
+          keys:
+          - namespace
+          - name
 - name: com.github.berthdev.berth.apis.v1alpha1.ContainerOverride
   map:
     fields:
@@ -585,6 +594,28 @@ var schemaYAML = typed.YAMLObject(`types:
           elementRelationship: associative
 - name: com.github.berthdev.berth.apis.v1alpha1.DevicePermission
   scalar: string
+- name: com.github.berthdev.berth.apis.v1alpha1.DockerVolumeConfiguration
+  map:
+    fields:
+    - name: autoprovision
+      type:
+        scalar: boolean
+    - name: driver
+      type:
+        scalar: string
+    - name: driverOpts
+      type:
+        namedType: com.github.berthdev.berth.apis.v1alpha1.LocalDriverOpts
+    - name: labels
+      type:
+        map:
+          elementType:
+            scalar: string
+    - name: scope
+      type:
+        namedType: com.github.berthdev.berth.apis.v1alpha1.DockerVolumeScope
+- name: com.github.berthdev.berth.apis.v1alpha1.DockerVolumeScope
+  scalar: string
 - name: com.github.berthdev.berth.apis.v1alpha1.EnvironmentFile
   map:
     fields:
@@ -655,6 +686,24 @@ var schemaYAML = typed.YAMLObject(`types:
         namedType: com.github.berthdev.berth.apis.v1alpha1.AddressType
 - name: com.github.berthdev.berth.apis.v1alpha1.InstanceStatusValue
   scalar: string
+- name: com.github.berthdev.berth.apis.v1alpha1.InstanceVolume
+  map:
+    fields:
+    - name: createdAt
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Time
+    - name: driver
+      type:
+        scalar: string
+    - name: name
+      type:
+        scalar: string
+    - name: namespace
+      type:
+        scalar: string
+    - name: type
+      type:
+        scalar: string
 - name: com.github.berthdev.berth.apis.v1alpha1.KernelCapabilities
   map:
     fields:
@@ -732,6 +781,18 @@ var schemaYAML = typed.YAMLObject(`types:
       type:
         scalar: numeric
     - name: serviceName
+      type:
+        scalar: string
+- name: com.github.berthdev.berth.apis.v1alpha1.LocalDriverOpts
+  map:
+    fields:
+    - name: device
+      type:
+        scalar: string
+    - name: o
+      type:
+        scalar: string
+    - name: type
       type:
         scalar: string
 - name: com.github.berthdev.berth.apis.v1alpha1.LogConfiguration
@@ -1348,6 +1409,9 @@ var schemaYAML = typed.YAMLObject(`types:
 - name: com.github.berthdev.berth.apis.v1alpha1.Volume
   map:
     fields:
+    - name: dockerVolumeConfiguration
+      type:
+        namedType: com.github.berthdev.berth.apis.v1alpha1.DockerVolumeConfiguration
     - name: host
       type:
         namedType: com.github.berthdev.berth.apis.v1alpha1.HostVolume

@@ -53,6 +53,11 @@ type ContainerInstanceStatusApplyConfiguration struct {
 	Addresses []InstanceAddressApplyConfiguration `json:"addresses,omitempty"`
 	// versionInfo of the agent and runtime.
 	VersionInfo *VersionInfoApplyConfiguration `json:"versionInfo,omitempty"`
+	// volumes are the shared Docker volumes (dockerVolumeConfiguration scope
+	// shared) on the instance, by namespace and name: they outlive their tasks, so
+	// the operator sees here what the instance keeps (see docs/taskdefinitions.md
+	// for removing one).
+	Volumes []InstanceVolumeApplyConfiguration `json:"volumes,omitempty"`
 	// registeredAt is when the agent first registered the instance.
 	RegisteredAt *v1.Time `json:"registeredAt,omitempty"`
 	// conditions: Connected, RuntimeReady, Ready.
@@ -152,6 +157,19 @@ func (b *ContainerInstanceStatusApplyConfiguration) WithAddresses(values ...*Ins
 // If called multiple times, the VersionInfo field is set to the value of the last call.
 func (b *ContainerInstanceStatusApplyConfiguration) WithVersionInfo(value *VersionInfoApplyConfiguration) *ContainerInstanceStatusApplyConfiguration {
 	b.VersionInfo = value
+	return b
+}
+
+// WithVolumes adds the given value to the Volumes field in the declarative configuration
+// and returns the receiver, so that objects can be build by chaining "With" function invocations.
+// If called multiple times, values provided by each call will be appended to the Volumes field.
+func (b *ContainerInstanceStatusApplyConfiguration) WithVolumes(values ...*InstanceVolumeApplyConfiguration) *ContainerInstanceStatusApplyConfiguration {
+	for i := range values {
+		if values[i] == nil {
+			panic("nil value passed to WithVolumes")
+		}
+		b.Volumes = append(b.Volumes, *values[i])
+	}
 	return b
 }
 

@@ -23,7 +23,8 @@ package v1alpha1
 //
 // HostVolume is a path on the instance.
 type HostVolumeApplyConfiguration struct {
-	// sourcePath is the absolute path on the instance.
+	// sourcePath is the absolute path on the instance. Unset, the volume is a
+	// task-scoped scratch directory (ECS's Docker-managed host volume).
 	SourcePath *string `json:"sourcePath,omitempty"`
 }
 

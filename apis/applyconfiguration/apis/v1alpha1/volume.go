@@ -23,11 +23,17 @@ package v1alpha1
 //
 // Volume is a volume that containers of the task can mount.
 type VolumeApplyConfiguration struct {
-	// name of the volume, referenced by mountPoints.sourceVolume.
+	// name of the volume, referenced by mountPoints.sourceVolume. A shared Docker
+	// volume is found by this name on the instance.
 	Name *string `json:"name,omitempty"`
-	// host mounts a path of the instance. Without it the volume is task-scoped
-	// scratch space that is created with the task and removed with it.
+	// host mounts a path of the instance (sourcePath). Without sourcePath (ECS's
+	// `host: {}`, a Docker-managed volume), and without host and
+	// dockerVolumeConfiguration, the volume is task-scoped scratch space that is
+	// created with the task and removed with it.
 	Host *HostVolumeApplyConfiguration `json:"host,omitempty"`
+	// dockerVolumeConfiguration is a Docker volume of the local driver, scoped to
+	// the task or shared by the tasks of the instance.
+	DockerVolumeConfiguration *DockerVolumeConfigurationApplyConfiguration `json:"dockerVolumeConfiguration,omitempty"`
 }
 
 // VolumeApplyConfiguration constructs a declarative configuration of the Volume type for use with
@@ -49,5 +55,13 @@ func (b *VolumeApplyConfiguration) WithName(value string) *VolumeApplyConfigurat
 // If called multiple times, the Host field is set to the value of the last call.
 func (b *VolumeApplyConfiguration) WithHost(value *HostVolumeApplyConfiguration) *VolumeApplyConfiguration {
 	b.Host = value
+	return b
+}
+
+// WithDockerVolumeConfiguration sets the DockerVolumeConfiguration field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the DockerVolumeConfiguration field is set to the value of the last call.
+func (b *VolumeApplyConfiguration) WithDockerVolumeConfiguration(value *DockerVolumeConfigurationApplyConfiguration) *VolumeApplyConfiguration {
+	b.DockerVolumeConfiguration = value
 	return b
 }
