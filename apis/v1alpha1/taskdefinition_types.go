@@ -367,12 +367,55 @@ type ContainerDefinition struct {
 	// +optional
 	DisableNetworking bool `json:"disableNetworking,omitempty"`
 
+	// resourceRequirements are what the container needs besides cpu and memory, as
+	// in ECS: type GPU with value the number of GPUs. The scheduler places the task
+	// on an instance with that many GPUs no other task holds and records which ones
+	// in the task's spec.gpuAssignments; the agent exposes them to the container
+	// (NVIDIA_VISIBLE_DEVICES and the instance's device nodes). Type
+	// InferenceAccelerator needs Amazon Elastic Inference and is refused.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=2
+	ResourceRequirements []ResourceRequirement `json:"resourceRequirements,omitempty"`
+
 	// dockerLabels are set on the container in the runtime, as Docker labels are.
 	// Keys starting with berth.dev/ or ecs.berth.dev/ are Berth's own and refused.
 	// +optional
 	// +kubebuilder:validation:MaxProperties=64
 	// +kubebuilder:validation:XValidation:rule="self.all(k, !k.startsWith('berth.dev/') && !k.startsWith('ecs.berth.dev/'))",message="dockerLabels keys starting with berth.dev/ or ecs.berth.dev/ are reserved for Berth"
 	DockerLabels map[string]string `json:"dockerLabels,omitempty"`
+}
+
+// ResourceRequirementType is a kind of resource a container asks for besides cpu and
+// memory.
+// +kubebuilder:validation:Enum=GPU;InferenceAccelerator
+type ResourceRequirementType string
+
+const (
+	// ResourceGPU asks for whole GPUs of the instance; the value is their number.
+	ResourceGPU ResourceRequirementType = "GPU"
+	// ResourceInferenceAccelerator names an Elastic Inference accelerator, which
+	// exists only on AWS. It is in the enum so that the refusal can say why.
+	ResourceInferenceAccelerator ResourceRequirementType = "InferenceAccelerator"
+)
+
+// MaxGPUsPerContainer bounds a GPU requirement's value: more than any machine holds.
+const MaxGPUsPerContainer = 64
+
+// ResourceRequirement is one resource a container needs (ECS's ResourceRequirement).
+// +kubebuilder:validation:XValidation:rule="self.type != 'InferenceAccelerator'",message="type InferenceAccelerator needs Amazon Elastic Inference, which exists only on AWS",fieldPath=".type"
+// +kubebuilder:validation:XValidation:rule="self.type != 'GPU' || (self.value.matches('^[1-9][0-9]?$') && int(self.value) <= 64)",message="value of a GPU requirement is the number of GPUs, a whole number from 1 to 64",fieldPath=".value"
+type ResourceRequirement struct {
+	// type of the resource: GPU.
+	// +required
+	Type ResourceRequirementType `json:"type"`
+
+	// value is how much of it: for GPU, the number of GPUs ("1" to "64").
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	Value string `json:"value"`
 }
 
 // SystemControl is one kernel parameter.

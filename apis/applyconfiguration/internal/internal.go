@@ -250,6 +250,14 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: repositoryCredentials
       type:
         namedType: com.github.berthdev.berth.apis.v1alpha1.RepositoryCredentials
+    - name: resourceRequirements
+      type:
+        list:
+          elementType:
+            namedType: com.github.berthdev.berth.apis.v1alpha1.ResourceRequirement
+          elementRelationship: associative
+          keys:
+          - type
     - name: restartPolicy
       type:
         namedType: com.github.berthdev.berth.apis.v1alpha1.ContainerRestartPolicy
@@ -587,6 +595,18 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: sizeInGiB
       type:
         scalar: numeric
+- name: com.github.berthdev.berth.apis.v1alpha1.GPUAssignment
+  map:
+    fields:
+    - name: containerName
+      type:
+        scalar: string
+    - name: gpuIds
+      type:
+        list:
+          elementType:
+            scalar: string
+          elementRelationship: associative
 - name: com.github.berthdev.berth.apis.v1alpha1.HealthCheck
   map:
     fields:
@@ -827,12 +847,29 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: credentialsParameter
       type:
         scalar: string
+- name: com.github.berthdev.berth.apis.v1alpha1.ResourceRequirement
+  map:
+    fields:
+    - name: type
+      type:
+        namedType: com.github.berthdev.berth.apis.v1alpha1.ResourceRequirementType
+    - name: value
+      type:
+        scalar: string
+- name: com.github.berthdev.berth.apis.v1alpha1.ResourceRequirementType
+  scalar: string
 - name: com.github.berthdev.berth.apis.v1alpha1.Resources
   map:
     fields:
     - name: cpu
       type:
         scalar: numeric
+    - name: gpus
+      type:
+        list:
+          elementType:
+            scalar: string
+          elementRelationship: associative
     - name: memory
       type:
         scalar: numeric
@@ -1200,6 +1237,14 @@ var schemaYAML = typed.YAMLObject(`types:
       type:
         namedType: com.github.berthdev.berth.apis.v1alpha1.DesiredStatus
       default: RUNNING
+    - name: gpuAssignments
+      type:
+        list:
+          elementType:
+            namedType: com.github.berthdev.berth.apis.v1alpha1.GPUAssignment
+          elementRelationship: associative
+          keys:
+          - containerName
     - name: group
       type:
         scalar: string
