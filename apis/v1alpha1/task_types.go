@@ -279,13 +279,24 @@ type NetworkBinding struct {
 	// +kubebuilder:validation:MaxLength=64
 	BindIP string `json:"bindIP,omitempty"`
 
-	// containerPort inside the container.
-	// +required
-	ContainerPort int32 `json:"containerPort"`
+	// containerPort inside the container; unset for a containerPortRange.
+	// +optional
+	ContainerPort int32 `json:"containerPort,omitempty"`
 
-	// hostPort on the instance.
-	// +required
-	HostPort int32 `json:"hostPort"`
+	// hostPort on the instance; unset for a containerPortRange.
+	// +optional
+	HostPort int32 `json:"hostPort,omitempty"`
+
+	// containerPortRange is the mapping's containerPortRange, first-last.
+	// +optional
+	// +kubebuilder:validation:MaxLength=11
+	ContainerPortRange string `json:"containerPortRange,omitempty"`
+
+	// hostPortRange is where a containerPortRange is published on the instance: as
+	// many consecutive ports, in the same order.
+	// +optional
+	// +kubebuilder:validation:MaxLength=11
+	HostPortRange string `json:"hostPortRange,omitempty"`
 
 	// protocol of the port.
 	// +required

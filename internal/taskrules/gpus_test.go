@@ -106,3 +106,17 @@ func errString(err error) string {
 	}
 	return err.Error()
 }
+
+func TestPortRange(t *testing.T) {
+	for in, want := range map[string][2]int32{"8000-8010": {8000, 8010}, "1-65535": {1, 65535}} {
+		first, last, err := PortRange(in)
+		if err != nil || first != want[0] || last != want[1] || FormatPortRange(first, last) != in {
+			t.Errorf("PortRange(%q) = %d, %d, %v; want %v", in, first, last, err, want)
+		}
+	}
+	for _, in := range []string{"", "8000", "8010-8000", "8000-8000", "0-10", "1-65536", "a-b", "1-2-3"} {
+		if _, _, err := PortRange(in); err == nil {
+			t.Errorf("PortRange(%q) succeeded, want an error", in)
+		}
+	}
+}

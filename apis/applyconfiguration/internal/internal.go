@@ -241,6 +241,7 @@ var schemaYAML = typed.YAMLObject(`types:
           keys:
           - containerPort
           - protocol
+          - containerPortRange
     - name: privileged
       type:
         scalar: boolean
@@ -784,9 +785,15 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: containerPort
       type:
         scalar: numeric
+    - name: containerPortRange
+      type:
+        scalar: string
     - name: hostPort
       type:
         scalar: numeric
+    - name: hostPortRange
+      type:
+        scalar: string
     - name: protocol
       type:
         namedType: com.github.berthdev.berth.apis.v1alpha1.TransportProtocol
@@ -831,6 +838,11 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: containerPort
       type:
         scalar: numeric
+      default: 0
+    - name: containerPortRange
+      type:
+        scalar: string
+      default: ""
     - name: hostPort
       type:
         scalar: numeric
