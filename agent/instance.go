@@ -45,6 +45,9 @@ type InstanceConfig struct {
 	// ResolvConf is the instance's /etc/resolv.conf, the base of bridge and awsvpc
 	// containers' own.
 	ResolvConf string
+	// DevDir is the machine's /dev, where assigned GPUs' device nodes are found;
+	// empty gives containers none (berth hollow).
+	DevDir string
 	// StatusInterval bounds how often the instance's usage is written (default 10s).
 	StatusInterval time.Duration
 	// Client is the instance's own connection to the apiserver, for its writes and
@@ -58,6 +61,8 @@ type InstanceConfig struct {
 // reports what runs on it.
 type Instance struct {
 	name, cluster string
+	// gpus are the GPUs the instance registered.
+	gpus []string
 	// log is the agent's logger with the instance's name.
 	log            logr.Logger
 	statusInterval time.Duration
@@ -75,6 +80,8 @@ type Instance struct {
 	uids map[types.NamespacedName]types.UID
 	// usage is what each task the instance accepted holds on it until it stops.
 	usage map[types.UID]taskrules.Resources
+	// gpusHeld are the GPUs each task the instance accepted is assigned.
+	gpusHeld map[types.UID][]string
 	// partitioned is set while the instance cannot see the apiserver's changes (a
 	// simulated network partition); missed are the tasks that changed meanwhile.
 	partitioned bool
@@ -100,16 +107,16 @@ func newInstance(a *Agent, cfg InstanceConfig) (*Instance, error) {
 		return nil, err
 	}
 	inst := &Instance{
-		name: cfg.Registration.Name, cluster: cfg.Registration.Cluster, statusInterval: cfg.StatusInterval,
+		name: cfg.Registration.Name, cluster: cfg.Registration.Cluster, gpus: cfg.Registration.GPUs, statusInterval: cfg.StatusInterval,
 		c: c, rt: cfg.Runtime, reg: reg, secrets: &secrets.Resolver{Reader: c}, guard: newPolicyGuard(),
-		uids: map[types.NamespacedName]types.UID{}, usage: map[types.UID]taskrules.Resources{},
+		uids: map[types.NamespacedName]types.UID{}, usage: map[types.UID]taskrules.Resources{}, gpusHeld: map[types.UID][]string{},
 		missed: map[types.NamespacedName]bool{}, done: make(chan struct{}),
 	}
 	inst.log = a.log.WithValues(logInstance, inst.name)
 	inst.eng = engine.New(engine.Config{
 		Runtime:    &policyRuntime{Runtime: cfg.Runtime, guard: inst.guard},
 		PullPolicy: cfg.PullPolicy, StateDir: cfg.StateDir, Network: cfg.Network, Dirs: cfg.Dirs,
-		Cluster: inst.cluster, Instance: inst.name, ResolvConf: cfg.ResolvConf,
+		Cluster: inst.cluster, Instance: inst.name, ResolvConf: cfg.ResolvConf, DevDir: cfg.DevDir,
 		Report: func(r engine.Report) { a.reporter.enqueue(inst, r) },
 		Log:    inst.log.WithName("engine"),
 	})
@@ -209,6 +216,7 @@ func (i *Instance) currentUsage() registration.Usage {
 		u.Memory += req.Memory
 		u.TCPPorts = append(u.TCPPorts, req.TCPPorts...)
 		u.UDPPorts = append(u.UDPPorts, req.UDPPorts...)
+		u.GPUs = append(u.GPUs, i.gpusHeld[uid]...)
 	}
 	return u
 }
@@ -341,12 +349,18 @@ func (i *Instance) desired(ctx context.Context, a *Agent, t *ecsv1alpha1.Task) (
 	if d.DesiredStatus == ecsv1alpha1.DesiredStopped {
 		return d, nil
 	}
+	// Checked before anything is read for the task: an assignment this instance
+	// cannot honour fails the task whatever else is wrong with it.
+	if d.GPUs, err = taskrules.CheckGPUAssignments(res.Spec, t.Spec.GPUAssignments, i.gpus); err != nil {
+		return d, &startFailure{reason: "resourceRequirements: " + err.Error()}
+	}
 	if err := i.credentials(ctx, t.Namespace, res.Spec, &d); err != nil {
 		return d, err
 	}
 	if req, err := taskrules.TaskResources(res.Spec, t.Spec.Overrides); err == nil {
 		i.mu.Lock()
 		i.usage[t.UID] = req
+		i.gpusHeld[t.UID] = taskrules.AssignedGPUs(t.Spec.GPUAssignments)
 		i.mu.Unlock()
 	}
 	return d, nil
@@ -388,5 +402,6 @@ func (i *Instance) credentials(ctx context.Context, namespace string, spec *ecsv
 func (i *Instance) release(uid types.UID) {
 	i.mu.Lock()
 	delete(i.usage, uid)
+	delete(i.gpusHeld, uid)
 	i.mu.Unlock()
 }

@@ -90,7 +90,7 @@ func New(ctx context.Context, o Options) (*Node, error) {
 	}
 	a, err := NewAgent(Config{Client: c, Cache: ch, Log: log}, InstanceConfig{
 		Registration: reg, Runtime: rt, Network: nw, PullPolicy: runtime.PullPolicy(o.PullPolicy),
-		StateDir: o.StateDir, StatusInterval: o.StatusInterval, ResolvConf: string(resolv),
+		StateDir: o.StateDir, StatusInterval: o.StatusInterval, ResolvConf: string(resolv), DevDir: hostDevDir,
 	})
 	if err != nil {
 		return nil, err
@@ -129,15 +129,32 @@ func machineRegistration(ctx context.Context, o Options, rt runtime.Runtime) (re
 	if err != nil {
 		return registration.Config{}, err
 	}
+	gpus, err := machineGPUs(o)
+	if err != nil {
+		return registration.Config{}, err
+	}
 	attrs := registration.BuiltinAttributes(o.Zone)
 	for k, v := range o.Attributes {
 		attrs[k] = v
 	}
 	return registration.Config{
-		Name: o.Name, Cluster: o.Cluster, CPU: cpu, Memory: mem, Attributes: attrs,
+		Name: o.Name, Cluster: o.Cluster, CPU: cpu, Memory: mem, GPUs: gpus, Attributes: attrs,
 		Addresses: registration.DetectAddresses(), AgentVersion: version.Version,
 		RuntimeName: "containerd", RuntimeVersion: rtVersion, LeaseInterval: o.LeaseInterval,
 	}, nil
+}
+
+// hostDevDir is where the machine's device nodes are: GPUs are detected there and
+// their nodes given to the containers they are assigned to.
+const hostDevDir = "/dev"
+
+// machineGPUs are the GPUs --gpu-ids declares, or else those found in /dev.
+func machineGPUs(o Options) ([]string, error) {
+	declared, err := o.declaredGPUs()
+	if err != nil || declared != nil {
+		return declared, err
+	}
+	return registration.DetectGPUs(hostDevDir)
 }
 
 // Run serves the instance's tasks until ctx ends, with the housekeeping beside it.

@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -45,7 +47,10 @@ type Options struct {
 	Attributes attributeFlag
 	// ReservedMemoryMiB is kept back from tasks for the system and the agent.
 	ReservedMemoryMiB int64
-	LeaseInterval     time.Duration
+	// GPUIDs declares the machine's GPUs, separated by ','; empty detects them from
+	// /dev/nvidia[0-9]*, "none" registers none.
+	GPUIDs        string
+	LeaseInterval time.Duration
 	// StatusInterval bounds how often the instance's usage is written.
 	StatusInterval time.Duration
 	QPS            float64
@@ -96,6 +101,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.CNIPluginDir, "cni-plugin-dir", o.CNIPluginDir, "Directories of the CNI plugins bridge mode uses (bridge, host-local, portmap, loopback), separated by ':'.")
 	fs.StringVar(&o.Zone, "availability-zone", o.Zone, "Reported as the ecs.availability-zone attribute.")
 	fs.Var(&o.Attributes, "attribute", "Extra instance attribute as name=value (repeatable).")
+	fs.StringVar(&o.GPUIDs, "gpu-ids", o.GPUIDs, "The machine's GPUs offered to tasks, as IDs separated by ',' (for NVIDIA_VISIBLE_DEVICES: indexes or UUIDs); default: detected from /dev/nvidia[0-9]*; none: no GPUs.")
 	fs.Int64Var(&o.ReservedMemoryMiB, "reserved-memory", o.ReservedMemoryMiB, "MiB of the machine's memory kept from tasks for the system and the agent.")
 	fs.DurationVar(&o.LeaseInterval, "lease-interval", o.LeaseInterval, "How often the heartbeat Lease is renewed.")
 	fs.DurationVar(&o.StatusInterval, "status-interval", o.StatusInterval, "Longest time between writes of the instance's usage, when it changes.")
@@ -126,7 +132,40 @@ func (o *Options) Validate() error {
 	case o.QPS <= 0 || o.Burst < 1:
 		return fmt.Errorf("--kube-api-qps and --kube-api-burst must be positive, got %v and %d", o.QPS, o.Burst)
 	}
+	if _, err := o.declaredGPUs(); err != nil {
+		return err
+	}
 	return o.validateHousekeeping()
+}
+
+// gpuIDPattern is what a GPU ID may hold: NVIDIA's indexes and UUIDs (GPU-<hex>,
+// MIG-<...>), nothing that would split NVIDIA_VISIBLE_DEVICES.
+var gpuIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_./:-]{0,127}$`)
+
+// declaredGPUs parses --gpu-ids: nil when the GPUs are to be detected, an empty
+// list for "none".
+func (o *Options) declaredGPUs() ([]string, error) {
+	switch o.GPUIDs {
+	case "":
+		return nil, nil
+	case "none":
+		return []string{}, nil
+	}
+	ids := strings.Split(o.GPUIDs, ",")
+	for i, id := range ids {
+		id = strings.TrimSpace(id)
+		if !gpuIDPattern.MatchString(id) {
+			return nil, fmt.Errorf("--gpu-ids: %q is not a GPU ID (letters, digits and _./:- , at most 128)", id)
+		}
+		if slices.Contains(ids[:i], id) {
+			return nil, fmt.Errorf("--gpu-ids: %q is listed twice", id)
+		}
+		ids[i] = id
+	}
+	if len(ids) > 64 {
+		return nil, fmt.Errorf("--gpu-ids: %d GPUs; an instance registers at most 64", len(ids))
+	}
+	return ids, nil
 }
 
 // attributeFlag collects repeated --attribute name=value flags.

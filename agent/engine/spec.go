@@ -51,6 +51,10 @@ type taskInput struct {
 	netns, ip string
 	// resolvConf is the instance's /etc/resolv.conf (Config.ResolvConf).
 	resolvConf string
+	// gpus are the GPU IDs assigned to each container; devDir is where their device
+	// nodes are (Config.DevDir).
+	gpus   map[string][]string
+	devDir string
 }
 
 // unsupported says why this agent cannot run a task definition ("" when it can);
@@ -229,6 +233,7 @@ func containerSpec(in *taskInput, def *ecsv1alpha1.ContainerDefinition) (runtime
 		linuxParameters(&s, lp)
 	}
 	securityOptions(&s, def)
+	gpus(&s, in, def.Name)
 	resources(&s, in, def, ov)
 	if lp := def.LinuxParameters; lp != nil && lp.MaxSwap != nil && s.MemoryLimitBytes > 0 {
 		s.SwapLimitBytes = s.MemoryLimitBytes + int64(*lp.MaxSwap)*mib

@@ -46,6 +46,9 @@ type Config struct {
 	// ResolvConf is the instance's /etc/resolv.conf, the base of the one bridge and
 	// awsvpc containers get (dnsServers and dnsSearchDomains replace its parts).
 	ResolvConf string
+	// DevDir is the instance's /dev, where the device nodes of assigned GPUs are
+	// looked up (gpus.go); empty adds none (berth hollow has no devices).
+	DevDir string
 }
 
 // Environment variables the engine gives every container, as the ECS agent gives
@@ -126,6 +129,10 @@ type Desired struct {
 	// or "" (an image without a registry). An image's pull gets its registry's entry
 	// only.
 	Auth map[string]*runtime.Auth
+	// GPUs are the instance's GPUs by ID that each container (by name) is assigned,
+	// from the task's spec.gpuAssignments, checked against the instance's
+	// (taskrules.CheckGPUAssignments). Fixed for the task's life.
+	GPUs map[string][]string
 
 	// Status is the task's status as the API shows it: what this agent reported
 	// before it restarted. The engine reads it only when it learns of the task, to

@@ -51,6 +51,10 @@ type Config struct {
 	CPU int64
 	// Memory in MiB every instance registers (default 8192).
 	Memory int64
+	// GPUs every instance registers (default none), with IDs "0", "1", ... as a
+	// machine's /dev/nvidia0, /dev/nvidia1, ... give them. The containers they are
+	// assigned to see them in NVIDIA_VISIBLE_DEVICES; there are no device nodes.
+	GPUs int
 	// Zones are spread round-robin over the instances as the attribute
 	// ecs.availability-zone (default one zone, "zone-a").
 	Zones []string
@@ -158,6 +162,9 @@ func (c *Config) validate() error {
 	}
 	if c.Memory < 0 {
 		return bad("Memory", "must be positive, got %d", c.Memory)
+	}
+	if c.GPUs < 0 || c.GPUs > ecsv1alpha1.MaxGPUsPerContainer {
+		return bad("GPUs", "must be from 0 to %d, got %d", ecsv1alpha1.MaxGPUsPerContainer, c.GPUs)
 	}
 	for _, z := range c.Zones {
 		if z == "" || len(z) > 128 || !attributeValuePattern.MatchString(z) {

@@ -18,7 +18,7 @@ func TestConfigValidation(t *testing.T) {
 	}{
 		{"defaults", func(*Config) {}, ""},
 		{"everything set", func(c *Config) {
-			c.NamePrefix, c.CPU, c.Memory = "node", 2048, 4096
+			c.NamePrefix, c.CPU, c.Memory, c.GPUs = "node", 2048, 4096, 8
 			c.Zones = []string{"eu-1a", "eu-1b"}
 			c.Attributes = map[string]string{"stack": "prod", "ecs.instance-type": "m5.large"}
 			c.RunningDelay, c.LeaseInterval, c.StatusInterval = time.Second, 5*time.Second, 2*time.Second
@@ -31,6 +31,8 @@ func TestConfigValidation(t *testing.T) {
 		{"prefix too long", func(c *Config) { c.NamePrefix = strings.Repeat("a", 250) }, "NamePrefix"},
 		{"negative cpu", func(c *Config) { c.CPU = -1 }, "CPU"},
 		{"negative memory", func(c *Config) { c.Memory = -1 }, "Memory"},
+		{"negative gpus", func(c *Config) { c.GPUs = -1 }, "GPUs"},
+		{"too many gpus", func(c *Config) { c.GPUs = 65 }, "GPUs"},
 		{"empty zone", func(c *Config) { c.Zones = []string{"a", ""} }, "Zones"},
 		{"bad zone", func(c *Config) { c.Zones = []string{"a,b"} }, "Zones"},
 		{"zone attribute", func(c *Config) { c.Attributes = map[string]string{AttributeZone: "x"} }, "Attributes"},

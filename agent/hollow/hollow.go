@@ -28,6 +28,7 @@ import (
 	"maps"
 	"os"
 	goruntime "runtime"
+	"strconv"
 	"sync"
 	"time"
 
@@ -122,7 +123,7 @@ func (h *Agent) instance(i int) agent.InstanceConfig {
 	attrs[ecsv1alpha1.AttributeAvailabilityZone] = cfg.Zones[i%len(cfg.Zones)]
 	return agent.InstanceConfig{
 		Registration: registration.Config{
-			Name: name, Cluster: cfg.Cluster, CPU: cfg.CPU, Memory: cfg.Memory, Attributes: attrs,
+			Name: name, Cluster: cfg.Cluster, CPU: cfg.CPU, Memory: cfg.Memory, GPUs: cfg.gpuIDs(), Attributes: attrs,
 			Addresses:    []ecsv1alpha1.InstanceAddress{{Type: ecsv1alpha1.AddressInternalIP, Address: instanceAddress(i)}},
 			AgentVersion: "hollow/" + version.Version, RuntimeName: "hollow", RuntimeVersion: "in-memory",
 			LeaseInterval: cfg.LeaseInterval,
@@ -131,6 +132,19 @@ func (h *Agent) instance(i int) agent.InstanceConfig {
 		PullPolicy: runtime.PullDefault, StateDir: "/hollow/" + name, StatusInterval: cfg.StatusInterval,
 		Client: g,
 	}
+}
+
+// gpuIDs are the IDs of an instance's simulated GPUs: 0 to GPUs-1, as a machine's
+// device nodes number them.
+func (c *Config) gpuIDs() []string {
+	if c.GPUs == 0 {
+		return nil
+	}
+	ids := make([]string, c.GPUs)
+	for i := range ids {
+		ids[i] = strconv.Itoa(i)
+	}
+	return ids
 }
 
 // instanceAddress is simulated instance i's InternalIP, 10.250.0.1 onwards: an

@@ -393,12 +393,14 @@ func (m *Manager) loadLocked() error {
 // held it) stays published to the task: logged, not fatal, as the task runs on.
 func (m *Manager) reserveAgain(uid types.UID, st *taskState) {
 	for _, p := range st.Ports {
-		c, err := m.ports.reserve(string(p.Protocol), p.HostPort)
-		if err != nil {
-			m.log.Error(err, "a published host port of the task could not be reserved again", logTaskUID, uid, logPorts, p.HostPort)
-			continue
+		for i := range p.count() {
+			c, err := m.ports.reserve(string(p.Protocol), p.HostPort+i)
+			if err != nil {
+				m.log.Error(err, "a published host port of the task could not be reserved again", logTaskUID, uid, logPorts, p.HostPort+i)
+				continue
+			}
+			st.holds = append(st.holds, c)
 		}
-		st.holds = append(st.holds, c)
 	}
 }
 

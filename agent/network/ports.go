@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	"github.com/berthdev/berth/internal/taskrules"
 )
 
 // portKey is a host port of one protocol.
@@ -76,20 +77,16 @@ func (h *hostPorts) allocate(uid types.UID, mappings []ecsv1alpha1.PortMapping, 
 			holds = nil
 		}
 	}()
-	taken := map[portKey]types.UID{}
-	for other, ports := range held {
-		if other == uid {
-			continue
-		}
-		for _, p := range ports {
-			taken[portKey{p.Protocol, p.HostPort}] = other
-		}
-	}
+	taken := takenPorts(uid, held)
 	out := make([]port, len(mappings))
 	// Static ports first, so that dynamic ones keep clear of them.
 	for i, pm := range mappings {
-		out[i] = port{ContainerPort: pm.ContainerPort, Protocol: protocol(pm.Protocol)}
-		if pm.HostPort == nil || *pm.HostPort == 0 {
+		if out[i], err = containerPorts(pm); err != nil {
+			return nil, holds, err
+		}
+		if pm.ContainerPortRange != "" || pm.HostPort == nil || *pm.HostPort == 0 {
+			// Dynamic: a range is published on dynamic ports, as ECS's agent does in
+			// bridge mode.
 			continue
 		}
 		k := portKey{out[i].Protocol, *pm.HostPort}
@@ -108,15 +105,96 @@ func (h *hostPorts) allocate(uid types.UID, mappings []ecsv1alpha1.PortMapping, 
 		if out[i].HostPort != 0 {
 			continue
 		}
-		p, c, err := h.dynamicPort(out[i].Protocol, taken)
+		p, cs, err := h.dynamicPorts(out[i].Protocol, out[i].count(), taken)
 		if err != nil {
 			return nil, holds, err
 		}
-		holds = append(holds, c)
-		taken[portKey{out[i].Protocol, p}] = uid
+		holds = append(holds, cs...)
+		for j := range out[i].count() {
+			taken[portKey{out[i].Protocol, p + j}] = uid
+		}
 		out[i].HostPort = p
 	}
 	return out, holds, nil
+}
+
+// takenPorts are the host ports the other tasks hold, by owner.
+func takenPorts(uid types.UID, held map[types.UID][]port) map[portKey]types.UID {
+	taken := map[portKey]types.UID{}
+	for other, ports := range held {
+		if other == uid {
+			continue
+		}
+		for _, p := range ports {
+			for i := range p.count() {
+				taken[portKey{p.Protocol, p.HostPort + i}] = other
+			}
+		}
+	}
+	return taken
+}
+
+// containerPorts is the container side of a mapping, its host port not chosen yet.
+func containerPorts(pm ecsv1alpha1.PortMapping) (port, error) {
+	p := port{ContainerPort: pm.ContainerPort, Protocol: protocol(pm.Protocol)}
+	if pm.ContainerPortRange != "" {
+		first, last, err := taskrules.PortRange(pm.ContainerPortRange)
+		if err != nil {
+			return port{}, err
+		}
+		p.ContainerPort, p.Count = first, last-first+1
+	}
+	return p, nil
+}
+
+// dynamicPorts is n consecutive free ports of the range, the first from where the
+// last search ended, reserved: one for a containerPort, a block as long as the range
+// for a containerPortRange, whose binding reports it as hostPortRange.
+func (h *hostPorts) dynamicPorts(proto ecsv1alpha1.TransportProtocol, n int32, taken map[portKey]types.UID) (int32, []io.Closer, error) {
+	if n == 1 {
+		p, c, err := h.dynamicPort(proto, taken)
+		if err != nil {
+			return 0, nil, err
+		}
+		return p, []io.Closer{c}, nil
+	}
+	lo, hi := h.min, h.max-n+1
+	if hi < lo {
+		return 0, nil, fmt.Errorf("a range of %d %s ports is longer than the dynamic range %d-%d", n, proto, h.min, h.max)
+	}
+	start := h.next
+	if start < lo || start > hi {
+		start = lo
+	}
+	for tries := hi - lo + 1; tries > 0; tries-- {
+		cand := start
+		if start++; start > hi {
+			start = lo
+		}
+		if cs, ok := h.reserveBlock(proto, cand, n, taken); ok {
+			h.next = cand + n
+			return cand, cs, nil
+		}
+	}
+	return 0, nil, fmt.Errorf("no %d consecutive free %s host ports in the dynamic range %d-%d", n, proto, h.min, h.max)
+}
+
+// reserveBlock reserves ports first to first+n-1, or none of them.
+func (h *hostPorts) reserveBlock(proto ecsv1alpha1.TransportProtocol, first, n int32, taken map[portKey]types.UID) ([]io.Closer, bool) {
+	cs := make([]io.Closer, 0, n)
+	for p := first; p < first+n; p++ {
+		if _, ok := taken[portKey{proto, p}]; ok {
+			closeAll(cs)
+			return nil, false
+		}
+		c, err := h.reserve(string(proto), p)
+		if err != nil {
+			closeAll(cs)
+			return nil, false
+		}
+		cs = append(cs, c)
+	}
+	return cs, true
 }
 
 // dynamicPort is the first free port of the range from where the last search ended,

@@ -10,6 +10,7 @@ import (
 	gocni "github.com/containerd/go-cni"
 
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	"github.com/berthdev/berth/internal/taskrules"
 )
 
 // stateVersion is the format of the state files.
@@ -37,11 +38,30 @@ func (s *taskState) release() {
 	s.holds = nil
 }
 
-// port is one published port.
+// port is one published port, or Count consecutive ones from ContainerPort and
+// HostPort (a containerPortRange).
 type port struct {
 	ContainerPort int32                         `json:"containerPort"`
 	HostPort      int32                         `json:"hostPort"`
 	Protocol      ecsv1alpha1.TransportProtocol `json:"protocol"`
+	Count         int32                         `json:"count,omitempty"`
+}
+
+// count is how many ports the entry publishes (state written before ranges has no
+// Count: one).
+func (p port) count() int32 { return max(1, p.Count) }
+
+// binding is the port as the API reports it: a containerPortRange with its
+// hostPortRange, else the single ports.
+func (p port) binding() ecsv1alpha1.NetworkBinding {
+	b := ecsv1alpha1.NetworkBinding{BindIP: "0.0.0.0", Protocol: p.Protocol}
+	if p.Count > 1 {
+		b.ContainerPortRange = taskrules.FormatPortRange(p.ContainerPort, p.ContainerPort+p.Count-1)
+		b.HostPortRange = taskrules.FormatPortRange(p.HostPort, p.HostPort+p.Count-1)
+		return b
+	}
+	b.ContainerPort, b.HostPort = p.ContainerPort, p.HostPort
+	return b
 }
 
 // bindings are the task's ports as the API reports them: on every address of the
@@ -49,7 +69,7 @@ type port struct {
 func (s *taskState) bindings() []ecsv1alpha1.NetworkBinding {
 	out := make([]ecsv1alpha1.NetworkBinding, 0, len(s.Ports))
 	for _, p := range s.Ports {
-		out = append(out, ecsv1alpha1.NetworkBinding{BindIP: "0.0.0.0", ContainerPort: p.ContainerPort, HostPort: p.HostPort, Protocol: p.Protocol})
+		out = append(out, p.binding())
 	}
 	return out
 }
@@ -58,7 +78,9 @@ func (s *taskState) bindings() []ecsv1alpha1.NetworkBinding {
 func portMaps(ports []port) []gocni.PortMapping {
 	out := make([]gocni.PortMapping, 0, len(ports))
 	for _, p := range ports {
-		out = append(out, gocni.PortMapping{HostPort: p.HostPort, ContainerPort: p.ContainerPort, Protocol: string(p.Protocol)})
+		for i := range p.count() {
+			out = append(out, gocni.PortMapping{HostPort: p.HostPort + i, ContainerPort: p.ContainerPort + i, Protocol: string(p.Protocol)})
+		}
 	}
 	return out
 }

@@ -55,6 +55,8 @@ type Config struct {
 	CPU, Memory int64
 	// ReservedPorts are host ports no task may bind (tcp and udp).
 	ReservedPorts []int32
+	// GPUs are the IDs of the GPUs offered to tasks (DetectGPUs, or --gpu-ids).
+	GPUs []string
 	// Attributes are reported as the agent's attributes (built-ins included).
 	Attributes map[string]string
 	// Addresses at which the instance is reachable.
@@ -144,6 +146,8 @@ type Usage struct {
 	CPU, Memory int64
 	// Ports (tcp and udp) bound by tasks.
 	TCPPorts, UDPPorts []int32
+	// GPUs assigned to tasks.
+	GPUs []string
 	// RuntimeErr is the container runtime's health: nil when reachable.
 	RuntimeErr error
 	// Volumes are the shared Docker volumes kept on the instance, sorted by
@@ -280,9 +284,9 @@ func (r *Registrar) status(u Usage) *ecsac.ContainerInstanceStatusApplyConfigura
 	ready.WithLastTransitionTime(r.readySince)
 	return ecsac.ContainerInstanceStatus().
 		WithRegisteredResources(ecsac.Resources().WithCpu(r.cfg.CPU).WithMemory(r.cfg.Memory).
-			WithPorts(r.cfg.ReservedPorts...).WithUDPPorts(r.cfg.ReservedPorts...)).
+			WithPorts(r.cfg.ReservedPorts...).WithUDPPorts(r.cfg.ReservedPorts...).WithGPUs(r.cfg.GPUs...)).
 		WithRemainingResources(ecsac.Resources().WithCpu(max(0, r.cfg.CPU-u.CPU)).WithMemory(max(0, r.cfg.Memory-u.Memory)).
-			WithPorts(tcp...).WithUDPPorts(udp...)).
+			WithPorts(tcp...).WithUDPPorts(udp...).WithGPUs(remainingGPUs(r.cfg.GPUs, u.GPUs)...)).
 		WithRunningTasksCount(u.Running).
 		WithPendingTasksCount(u.Pending).
 		WithAttributes(attrs...).
@@ -375,6 +379,49 @@ func (r *Registrar) Heartbeat(ctx context.Context) {
 		}
 	}
 }
+
+// remainingGPUs are the registered GPUs no task holds, in registration order.
+func remainingGPUs(registered, used []string) []string {
+	out := make([]string, 0, len(registered))
+	for _, id := range registered {
+		if !slices.Contains(used, id) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// DetectGPUs lists the NVIDIA GPUs of the machine by their device nodes in devDir
+// (/dev/nvidia0, /dev/nvidia1, ...): the IDs are the minor numbers, in order, which
+// NVIDIA_VISIBLE_DEVICES accepts. Control nodes (nvidiactl, nvidia-uvm) are not GPUs.
+func DetectGPUs(devDir string) ([]string, error) {
+	entries, err := os.ReadDir(devDir)
+	if err != nil {
+		return nil, fmt.Errorf("looking for GPUs in %s: %w", devDir, err)
+	}
+	var minors []int
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), "nvidia")
+		if !ok || rest == "" {
+			continue
+		}
+		if n, err := strconv.Atoi(rest); err == nil && n >= 0 && strconv.Itoa(n) == rest {
+			minors = append(minors, n)
+		}
+	}
+	slices.Sort(minors)
+	ids := make([]string, 0, len(minors))
+	for _, n := range minors {
+		ids = append(ids, strconv.Itoa(n))
+	}
+	if len(ids) > maxGPUs {
+		return nil, fmt.Errorf("%d GPUs in %s; an instance registers at most %d", len(ids), devDir, maxGPUs)
+	}
+	return ids, nil
+}
+
+// maxGPUs is the schema's bound on registeredResources.gpus.
+const maxGPUs = 64
 
 func mergePorts(a, b []int32) []int32 {
 	out := append(append([]int32(nil), a...), b...)

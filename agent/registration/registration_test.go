@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -25,7 +26,7 @@ func TestMain(m *testing.M) { os.Exit(testenv.Run(m, &env)) }
 
 func config(name string) Config {
 	return Config{
-		Name: name, Cluster: "c1", CPU: 2048, Memory: 4000,
+		Name: name, Cluster: "c1", CPU: 2048, Memory: 4000, GPUs: []string{"0", "1", "2"},
 		Attributes: BuiltinAttributes("zone-a"), Addresses: []ecsv1alpha1.InstanceAddress{{Type: ecsv1alpha1.AddressInternalIP, Address: "10.0.0.5"}},
 		AgentVersion: "test", RuntimeVersion: "v2.2.9",
 	}
@@ -53,7 +54,8 @@ func TestRegisterReportAndReRegister(t *testing.T) {
 	}
 	ci := getInstance(t, name)
 	reg := ci.Status.RegisteredResources
-	if ci.Spec.Cluster != "c1" || reg == nil || reg.Cpu != 2048 || reg.Memory != 4000 || len(reg.Ports) != len(DefaultReservedPorts) {
+	if ci.Spec.Cluster != "c1" || reg == nil || reg.Cpu != 2048 || reg.Memory != 4000 || len(reg.Ports) != len(DefaultReservedPorts) ||
+		!slices.Equal(reg.GPUs, []string{"0", "1", "2"}) {
 		t.Fatalf("registered %+v / %+v", ci.Spec, reg)
 	}
 	if !meta.IsStatusConditionTrue(ci.Status.Conditions, ecsv1alpha1.InstanceConditionRuntimeReady) {
@@ -69,12 +71,13 @@ func TestRegisterReportAndReRegister(t *testing.T) {
 	if n := len(writes.List()); n != before {
 		t.Errorf("an unchanged report wrote: %v", writes.List()[before:])
 	}
-	if err := r.Report(ctx, Usage{Running: 2, CPU: 512, Memory: 1000, TCPPorts: []int32{8080}}); err != nil {
+	if err := r.Report(ctx, Usage{Running: 2, CPU: 512, Memory: 1000, TCPPorts: []int32{8080}, GPUs: []string{"1"}}); err != nil {
 		t.Fatal(err)
 	}
 	ci = getInstance(t, name)
 	rem := ci.Status.RemainingResources
-	if ci.Status.RunningTasksCount != 2 || rem.Cpu != 1536 || rem.Memory != 3000 || !containsPort(rem.Ports, 8080) {
+	if ci.Status.RunningTasksCount != 2 || rem.Cpu != 1536 || rem.Memory != 3000 || !containsPort(rem.Ports, 8080) ||
+		!slices.Equal(rem.GPUs, []string{"0", "2"}) {
 		t.Errorf("after usage: running %d remaining %+v", ci.Status.RunningTasksCount, rem)
 	}
 	if err := r.Report(ctx, Usage{RuntimeErr: errors.New("containerd is not reachable")}); err != nil {

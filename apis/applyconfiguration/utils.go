@@ -74,6 +74,8 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &apisv1alpha1.EnvironmentFileApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("EphemeralStorage"):
 		return &apisv1alpha1.EphemeralStorageApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("GPUAssignment"):
+		return &apisv1alpha1.GPUAssignmentApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("HealthCheck"):
 		return &apisv1alpha1.HealthCheckApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("HostEntry"):
@@ -112,6 +114,8 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &apisv1alpha1.PortMappingApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("RepositoryCredentials"):
 		return &apisv1alpha1.RepositoryCredentialsApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("ResourceRequirement"):
+		return &apisv1alpha1.ResourceRequirementApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("Resources"):
 		return &apisv1alpha1.ResourcesApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("RuntimePlatform"):

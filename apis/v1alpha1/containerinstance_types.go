@@ -83,6 +83,15 @@ type Resources struct {
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=1000
 	UDPPorts []int32 `json:"udpPorts,omitempty"`
+
+	// gpus are the instance's GPUs by ID (ECS's GPU resource, a string set):
+	// registered lists every GPU the agent found or was told of, remaining those no
+	// task on the instance is assigned.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=128
+	GPUs []string `json:"gpus,omitempty"`
 }
 
 // VersionInfo reports the software on an instance.

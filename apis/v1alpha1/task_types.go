@@ -167,6 +167,8 @@ type TaskOverrides struct {
 // StopTask.
 //
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.containerInstance) || (has(self.containerInstance) && self.containerInstance == oldSelf.containerInstance)",message="containerInstance cannot change once the task is placed",fieldPath=".containerInstance"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.gpuAssignments) || (has(self.gpuAssignments) && self.gpuAssignments == oldSelf.gpuAssignments)",message="gpuAssignments cannot change once set",fieldPath=".gpuAssignments"
+// +kubebuilder:validation:XValidation:rule="!has(self.gpuAssignments) || has(self.containerInstance)",message="gpuAssignments are set together with containerInstance: they are GPUs of that instance",fieldPath=".gpuAssignments"
 // +kubebuilder:validation:XValidation:rule="self.desiredStatus == 'STOPPED' || (!has(self.stopCode) && !has(self.stopReason))",message="stopCode and stopReason are only set with desiredStatus STOPPED",fieldPath=".stopCode"
 // +kubebuilder:validation:XValidation:rule="!has(self.stopCode) || self.stopCode in ['UserInitiated', 'ServiceSchedulerInitiated', 'InstanceUnreachable', 'TerminationNotice']",message="stopCode set on the spec must be UserInitiated, ServiceSchedulerInitiated, InstanceUnreachable or TerminationNotice",fieldPath=".stopCode"
 type TaskSpec struct {
@@ -241,6 +243,33 @@ type TaskSpec struct {
 	// +kubebuilder:validation:MaxItems=5
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="placementStrategy is immutable"
 	PlacementStrategy []PlacementStrategy `json:"placementStrategy,omitempty"`
+
+	// gpuAssignments are the GPUs of the task's instance that each container asking
+	// for GPUs (resourceRequirements type GPU) uses, by ID, as ECS records a
+	// container's gpuIds. The scheduler writes them together with containerInstance;
+	// a task bound at creation must carry them itself. Immutable once set.
+	// +optional
+	// +listType=map
+	// +listMapKey=containerName
+	// +kubebuilder:validation:MaxItems=10
+	GPUAssignments []GPUAssignment `json:"gpuAssignments,omitempty"`
+}
+
+// GPUAssignment is the GPUs one container of a task uses.
+type GPUAssignment struct {
+	// containerName is the container of the task definition.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	ContainerName string `json:"containerName"`
+
+	// gpuIds are GPU IDs the instance registered (status.registeredResources.gpus).
+	// +required
+	// +listType=set
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=128
+	GPUIDs []string `json:"gpuIds"`
 }
 
 // NetworkBinding is a container port published on the instance.
@@ -250,13 +279,24 @@ type NetworkBinding struct {
 	// +kubebuilder:validation:MaxLength=64
 	BindIP string `json:"bindIP,omitempty"`
 
-	// containerPort inside the container.
-	// +required
-	ContainerPort int32 `json:"containerPort"`
+	// containerPort inside the container; unset for a containerPortRange.
+	// +optional
+	ContainerPort int32 `json:"containerPort,omitempty"`
 
-	// hostPort on the instance.
-	// +required
-	HostPort int32 `json:"hostPort"`
+	// hostPort on the instance; unset for a containerPortRange.
+	// +optional
+	HostPort int32 `json:"hostPort,omitempty"`
+
+	// containerPortRange is the mapping's containerPortRange, first-last.
+	// +optional
+	// +kubebuilder:validation:MaxLength=11
+	ContainerPortRange string `json:"containerPortRange,omitempty"`
+
+	// hostPortRange is where a containerPortRange is published on the instance: as
+	// many consecutive ports, in the same order.
+	// +optional
+	// +kubebuilder:validation:MaxLength=11
+	HostPortRange string `json:"hostPortRange,omitempty"`
 
 	// protocol of the port.
 	// +required

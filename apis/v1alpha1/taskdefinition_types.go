@@ -120,6 +120,7 @@ const (
 // +kubebuilder:validation:XValidation:rule="!has(self.dependsOn) || self.dependsOn.all(d, d.containerName != self.name)",message="a container cannot depend on itself",fieldPath=".dependsOn"
 // +kubebuilder:validation:XValidation:rule="!has(self.volumesFrom) || self.volumesFrom.all(v, v.sourceContainer != self.name)",message="a container cannot take volumes from itself",fieldPath=".volumesFrom"
 // +kubebuilder:validation:XValidation:rule="!has(self.portMappings) || self.portMappings.all(p1, !has(p1.hostPort) || p1.hostPort == 0 || self.portMappings.exists_one(p2, has(p2.hostPort) && p2.hostPort == p1.hostPort && p2.protocol == p1.protocol))",message="two port mappings use the same hostPort and protocol",fieldPath=".portMappings"
+// +kubebuilder:validation:XValidation:rule="!has(self.portMappings) || self.portMappings.all(r, size(r.containerPortRange) == 0 || self.portMappings.all(p, p == r || p.protocol != r.protocol || (size(p.containerPortRange) == 0 ? (p.containerPort < int(r.containerPortRange.find('^[0-9]+')) || p.containerPort > int(r.containerPortRange.find('[0-9]+$'))) : (int(p.containerPortRange.find('[0-9]+$')) < int(r.containerPortRange.find('^[0-9]+')) || int(p.containerPortRange.find('^[0-9]+')) > int(r.containerPortRange.find('[0-9]+$'))))))",message="a container port is in two port mappings of the same protocol: containerPortRange overlaps another mapping",fieldPath=".portMappings"
 type ContainerDefinition struct {
 	// name of the container, unique within the task. Letters, digits, hyphens and
 	// underscores, starting with a letter or digit; at most 63 characters because it
@@ -224,6 +225,7 @@ type ContainerDefinition struct {
 	// +listType=map
 	// +listMapKey=containerPort
 	// +listMapKey=protocol
+	// +listMapKey=containerPortRange
 	// +kubebuilder:validation:MaxItems=50
 	PortMappings []PortMapping `json:"portMappings,omitempty"`
 
@@ -367,12 +369,55 @@ type ContainerDefinition struct {
 	// +optional
 	DisableNetworking bool `json:"disableNetworking,omitempty"`
 
+	// resourceRequirements are what the container needs besides cpu and memory, as
+	// in ECS: type GPU with value the number of GPUs. The scheduler places the task
+	// on an instance with that many GPUs no other task holds and records which ones
+	// in the task's spec.gpuAssignments; the agent exposes them to the container
+	// (NVIDIA_VISIBLE_DEVICES and the instance's device nodes). Type
+	// InferenceAccelerator needs Amazon Elastic Inference and is refused.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=2
+	ResourceRequirements []ResourceRequirement `json:"resourceRequirements,omitempty"`
+
 	// dockerLabels are set on the container in the runtime, as Docker labels are.
 	// Keys starting with berth.dev/ or ecs.berth.dev/ are Berth's own and refused.
 	// +optional
 	// +kubebuilder:validation:MaxProperties=64
 	// +kubebuilder:validation:XValidation:rule="self.all(k, !k.startsWith('berth.dev/') && !k.startsWith('ecs.berth.dev/'))",message="dockerLabels keys starting with berth.dev/ or ecs.berth.dev/ are reserved for Berth"
 	DockerLabels map[string]string `json:"dockerLabels,omitempty"`
+}
+
+// ResourceRequirementType is a kind of resource a container asks for besides cpu and
+// memory.
+// +kubebuilder:validation:Enum=GPU;InferenceAccelerator
+type ResourceRequirementType string
+
+const (
+	// ResourceGPU asks for whole GPUs of the instance; the value is their number.
+	ResourceGPU ResourceRequirementType = "GPU"
+	// ResourceInferenceAccelerator names an Elastic Inference accelerator, which
+	// exists only on AWS. It is in the enum so that the refusal can say why.
+	ResourceInferenceAccelerator ResourceRequirementType = "InferenceAccelerator"
+)
+
+// MaxGPUsPerContainer bounds a GPU requirement's value: more than any machine holds.
+const MaxGPUsPerContainer = 64
+
+// ResourceRequirement is one resource a container needs (ECS's ResourceRequirement).
+// +kubebuilder:validation:XValidation:rule="self.type != 'InferenceAccelerator'",message="type InferenceAccelerator needs Amazon Elastic Inference, which exists only on AWS",fieldPath=".type"
+// +kubebuilder:validation:XValidation:rule="self.type != 'GPU' || (self.value.matches('^[1-9][0-9]?$') && int(self.value) <= 64)",message="value of a GPU requirement is the number of GPUs, a whole number from 1 to 64",fieldPath=".value"
+type ResourceRequirement struct {
+	// type of the resource: GPU.
+	// +required
+	Type ResourceRequirementType `json:"type"`
+
+	// value is how much of it: for GPU, the number of GPUs ("1" to "64").
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	Value string `json:"value"`
 }
 
 // SystemControl is one kernel parameter.
@@ -482,13 +527,31 @@ type KeySelector struct {
 	Key string `json:"key"`
 }
 
-// PortMapping publishes a container port.
+// PortMapping publishes a container port, or a range of them (containerPortRange).
+// +kubebuilder:validation:XValidation:rule="size(self.containerPortRange) == 0 || self.containerPort == 0",message="containerPortRange replaces containerPort: set one of them, not both",fieldPath=".containerPortRange"
+// +kubebuilder:validation:XValidation:rule="size(self.containerPortRange) != 0 || self.containerPort >= 1",message="containerPort must be from 1 to 65535 (or containerPortRange set instead)",fieldPath=".containerPort"
+// +kubebuilder:validation:XValidation:rule="size(self.containerPortRange) == 0 || !has(self.hostPort)",message="hostPort cannot be set with containerPortRange: bridge mode picks the host ports, awsvpc mode publishes none",fieldPath=".hostPort"
+// +kubebuilder:validation:XValidation:rule="size(self.containerPortRange) == 0 || (int(self.containerPortRange.find('^[0-9]+')) < int(self.containerPortRange.find('[0-9]+$')) && int(self.containerPortRange.find('[0-9]+$')) <= 65535)",message="containerPortRange must be first-last with first < last <= 65535",fieldPath=".containerPortRange"
 type PortMapping struct {
-	// containerPort the application listens on.
-	// +required
-	// +kubebuilder:validation:Minimum=1
+	// containerPort the application listens on (1-65535). Leave it unset (0) with
+	// containerPortRange.
+	// +optional
+	// +kubebuilder:default=0
+	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=65535
 	ContainerPort int32 `json:"containerPort"`
+
+	// containerPortRange publishes the container ports first-last ("8000-8010"),
+	// instead of containerPort, in bridge and awsvpc network modes, as in ECS. In
+	// bridge mode the agent publishes them on as many consecutive host ports of the
+	// instance's ephemeral range, reported as the binding's hostPortRange; in awsvpc
+	// mode they are reached at the task's address. hostPort is not set with it.
+	// Empty (the default, so that it can key the list) means containerPort.
+	// +optional
+	// +kubebuilder:default=""
+	// +kubebuilder:validation:MaxLength=11
+	// +kubebuilder:validation:Pattern=`^([1-9][0-9]{0,4}-[1-9][0-9]{0,4})?$`
+	ContainerPortRange string `json:"containerPortRange,omitempty"`
 
 	// hostPort on the instance. 0 or unset in bridge mode picks a free port from the
 	// instance's ephemeral range; in host and awsvpc modes it must be unset, 0 or equal
@@ -959,8 +1022,9 @@ const (
 // +kubebuilder:validation:XValidation:rule="self.containerDefinitions.all(c, !has(c.mountPoints) || c.mountPoints.all(m, has(self.volumes) && self.volumes.exists(v, v.name == m.sourceVolume)))",message="a mountPoint's sourceVolume is not declared in volumes",fieldPath=".containerDefinitions"
 // +kubebuilder:validation:XValidation:rule="self.containerDefinitions.all(c1, !has(c1.portMappings) || self.containerDefinitions.all(c2, c1.name == c2.name || !has(c2.portMappings) || !sets.intersects(c1.portMappings.filter(p, has(p.hostPort) && p.hostPort > 0).map(p, p.protocol == 'udp' ? p.hostPort + 65536 : p.hostPort), c2.portMappings.filter(p, has(p.hostPort) && p.hostPort > 0).map(p, p.protocol == 'udp' ? p.hostPort + 65536 : p.hostPort))))",message="two containers publish the same hostPort and protocol",fieldPath=".containerDefinitions"
 // +kubebuilder:validation:XValidation:rule="!(self.networkMode in ['host', 'awsvpc']) || self.containerDefinitions.all(c, !has(c.portMappings) || c.portMappings.all(p, !has(p.hostPort) || p.hostPort == 0 || p.hostPort == p.containerPort))",message="in host and awsvpc network modes hostPort must be unset or equal containerPort",fieldPath=".containerDefinitions"
-// +kubebuilder:validation:XValidation:rule="!(self.networkMode in ['host', 'awsvpc']) || self.containerDefinitions.all(c1, !has(c1.portMappings) || self.containerDefinitions.all(c2, c1.name == c2.name || !has(c2.portMappings) || !sets.intersects(c1.portMappings.map(p, p.protocol == 'udp' ? p.containerPort + 65536 : p.containerPort), c2.portMappings.map(p, p.protocol == 'udp' ? p.containerPort + 65536 : p.containerPort))))",message="in host and awsvpc network modes two containers cannot use the same containerPort and protocol (they share one address)",fieldPath=".containerDefinitions"
+// +kubebuilder:validation:XValidation:rule="!(self.networkMode in ['host', 'awsvpc']) || self.containerDefinitions.all(c1, !has(c1.portMappings) || self.containerDefinitions.all(c2, c1.name == c2.name || !has(c2.portMappings) || !sets.intersects(c1.portMappings.filter(p, p.containerPort > 0).map(p, p.protocol == 'udp' ? p.containerPort + 65536 : p.containerPort), c2.portMappings.filter(p, p.containerPort > 0).map(p, p.protocol == 'udp' ? p.containerPort + 65536 : p.containerPort))))",message="in host and awsvpc network modes two containers cannot use the same containerPort and protocol (they share one address)",fieldPath=".containerDefinitions"
 // +kubebuilder:validation:XValidation:rule="self.networkMode != 'none' || self.containerDefinitions.all(c, !has(c.portMappings))",message="network mode none cannot publish portMappings",fieldPath=".containerDefinitions"
+// +kubebuilder:validation:XValidation:rule="self.networkMode != 'host' || self.containerDefinitions.all(c, !has(c.portMappings) || c.portMappings.all(p, size(p.containerPortRange) == 0))",message="containerPortRange works in bridge and awsvpc network modes only, as in ECS",fieldPath=".containerDefinitions"
 // +kubebuilder:validation:XValidation:rule="self.networkMode != 'host' || self.containerDefinitions.all(c, !has(c.systemControls) || c.systemControls.all(s, !s.namespace.startsWith('net.')))",message="net.* systemControls would change the instance's own network in host network mode",fieldPath=".containerDefinitions"
 // +kubebuilder:validation:XValidation:rule="!has(self.ipcMode) || self.ipcMode != 'host' || self.containerDefinitions.all(c, !has(c.systemControls) || c.systemControls.all(s, !s.namespace.startsWith('kernel.') && !s.namespace.startsWith('fs.mqueue.')))",message="IPC systemControls (kernel.*, fs.mqueue.*) would change the instance's own IPC namespace with ipcMode host",fieldPath=".containerDefinitions"
 // +kubebuilder:validation:XValidation:rule="self.containerDefinitions.all(c, !has(c.linuxParameters) || !has(c.linuxParameters.maxSwap) || c.linuxParameters.maxSwap == 0 || has(c.memory) || has(self.memory))",message="linuxParameters.maxSwap needs a memory limit (the container's memory or the task's)",fieldPath=".containerDefinitions"

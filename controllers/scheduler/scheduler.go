@@ -8,6 +8,7 @@ package scheduler
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -35,6 +36,7 @@ import (
 	"github.com/berthdev/berth/internal/inventory"
 	"github.com/berthdev/berth/internal/placement"
 	"github.com/berthdev/berth/internal/revision"
+	"github.com/berthdev/berth/internal/taskrules"
 )
 
 // +kubebuilder:rbac:groups=ecs.berth.dev,resources=tasks,verbs=get;list;watch;patch
@@ -190,7 +192,7 @@ func (s *Scheduler) place(ctx context.Context, task *ecsv1alpha1.Task) (waiting 
 	if err != nil {
 		return true, err
 	}
-	if err := s.bind(ctx, task, resolved, decision.Instance); err != nil {
+	if err := s.bind(ctx, task, resolved, decision); err != nil {
 		s.Engine.Forget(req.Key)
 		if apierrors.IsNotFound(err) {
 			return false, nil // deleted meanwhile: nothing waits
@@ -291,7 +293,12 @@ func keyOf(t *ecsv1alpha1.Task) string { return t.Namespace + "/" + t.Name }
 // bind records the resolved revision (for `family` references) and then sets
 // spec.containerInstance. Pinned references skip the status write: the agent reports
 // the revision, which keeps a service task at three writes from creation to RUNNING.
-func (s *Scheduler) bind(ctx context.Context, t *ecsv1alpha1.Task, res *revision.Resolved, instance string) error {
+func (s *Scheduler) bind(ctx context.Context, t *ecsv1alpha1.Task, res *revision.Resolved, decision placement.Decision) error {
+	instance := decision.Instance
+	patch, err := bindingPatch(res, decision)
+	if err != nil {
+		return err
+	}
 	pinned, _ := revision.ParseRef(t.Spec.TaskDefinition)
 	// The cache may not show a Placed=False this scheduler wrote moments ago, so its
 	// own record counts too: a bound task must not keep saying it cannot be placed.
@@ -313,9 +320,6 @@ func (s *Scheduler) bind(ctx context.Context, t *ecsv1alpha1.Task, res *revision
 			return fmt.Errorf("recording revision %s: %w", res.Ref, err)
 		}
 	}
-	// Only spec.containerInstance is sent. The schema makes it immutable once set, so
-	// if another manager bound the task first this fails instead of moving it.
-	patch := []byte(fmt.Sprintf(`{"spec":{"containerInstance":%q}}`, instance))
 	target := &ecsv1alpha1.Task{ObjectMeta: metav1.ObjectMeta{Name: t.Name, Namespace: t.Namespace}}
 	if err := s.Client.Patch(ctx, target, client.RawPatch(types.MergePatchType, patch), client.FieldOwner(ecsv1alpha1.FieldManagerScheduler)); err != nil {
 		return fmt.Errorf("binding to %s: %w", instance, err)
@@ -323,6 +327,29 @@ func (s *Scheduler) bind(ctx context.Context, t *ecsv1alpha1.Task, res *revision
 	// Once per task, as the Kubernetes scheduler's Scheduled event for a Pod.
 	s.Recorder.Eventf(t, nil, "Normal", ecsv1alpha1.ReasonPlaced, "Place", "Placed on container instance %s", instance)
 	return nil
+}
+
+// bindingPatch is the binding: spec.containerInstance and, for a task that needs
+// GPUs, spec.gpuAssignments, in one write so that the agent never sees the task
+// bound without its GPUs. Only these fields are sent. The schema makes both
+// immutable once set, so if another manager bound the task first this fails instead
+// of moving it.
+func bindingPatch(res *revision.Resolved, decision placement.Decision) ([]byte, error) {
+	type bindingSpec struct {
+		ContainerInstance string                      `json:"containerInstance"`
+		GPUAssignments    []ecsv1alpha1.GPUAssignment `json:"gpuAssignments,omitempty"`
+	}
+	spec := bindingSpec{ContainerInstance: decision.Instance}
+	if len(decision.GPUs) > 0 {
+		reqs, err := taskrules.GPURequests(res.Spec)
+		if err != nil {
+			return nil, err
+		}
+		if spec.GPUAssignments, err = taskrules.AssignGPUs(reqs, decision.GPUs); err != nil {
+			return nil, err
+		}
+	}
+	return json.Marshal(map[string]bindingSpec{"spec": spec})
 }
 
 // markUnplaced records why a task cannot be placed, on its Placed condition and in an
@@ -448,7 +475,8 @@ func (s *Scheduler) observeTask(ctx context.Context, o any) {
 	res, err := s.resolve(ctx, t)
 	if err != nil {
 		// The task runs somewhere; without its revision only its existence is known.
-		s.Engine.Assume(keyOf(t), t.Spec.ContainerInstance, placement.Request{Key: keyOf(t), Group: t.Spec.Group, Cluster: t.Spec.Cluster})
+		s.Engine.Assume(keyOf(t), t.Spec.ContainerInstance, placement.Request{Key: keyOf(t), Group: t.Spec.Group, Cluster: t.Spec.Cluster,
+			AssignedGPUs: taskrules.AssignedGPUs(t.Spec.GPUAssignments)})
 		return
 	}
 	req, err := placement.RequestFor(keyOf(t), t.Spec.Group, res.Spec, t.Spec.Overrides)
@@ -456,6 +484,9 @@ func (s *Scheduler) observeTask(ctx context.Context, o any) {
 		req = placement.Request{Key: keyOf(t), Group: t.Spec.Group}
 	}
 	req.Cluster = t.Spec.Cluster
+	// The GPUs the binding recorded, so that a restarted scheduler holds the same
+	// ones; a task bound at creation without them holds its count of GPUs unnamed.
+	req.AssignedGPUs = taskrules.AssignedGPUs(t.Spec.GPUAssignments)
 	s.Engine.Assume(keyOf(t), t.Spec.ContainerInstance, req)
 }
 

@@ -36,6 +36,7 @@ var hollowFlagNames = map[string]string{
 	"NamePrefix":      "--name-prefix",
 	"CPU":             "--cpu",
 	"Memory":          "--memory",
+	"GPUs":            "--gpus",
 	"Zones":           "--zones",
 	"Attributes":      "--attribute",
 	"RunningDelay":    "--running-delay",
@@ -93,6 +94,7 @@ one task watch.`,
 	fs.StringVar(&f.cfg.NamePrefix, "name-prefix", f.cfg.NamePrefix, "Instances are named <prefix>-0000, <prefix>-0001, ...")
 	fs.Int64Var(&f.cfg.CPU, "cpu", f.cfg.CPU, "CPU units each instance registers (1024 per core).")
 	fs.Int64Var(&f.cfg.Memory, "memory", f.cfg.Memory, "Memory in MiB each instance registers.")
+	fs.IntVar(&f.cfg.GPUs, "gpus", f.cfg.GPUs, "GPUs each instance registers (IDs 0, 1, ...); tasks that ask for GPUs are placed on them and see their IDs in NVIDIA_VISIBLE_DEVICES.")
 	fs.StringSliceVar(&f.cfg.Zones, "zones", f.cfg.Zones, "Availability zones (comma-separated), spread round-robin over the instances as attribute ecs.availability-zone.")
 	fs.StringArrayVar(&f.attributes, "attribute", nil, "Extra instance attribute as name=value (repeatable).")
 	fs.DurationVar(&f.cfg.RunningDelay, "running-delay", f.cfg.RunningDelay, "How long each simulated image pull takes: about the time from seeing a bound task to its containers running.")

@@ -193,6 +193,11 @@ func (c *converter) container(path *field.Path, m map[string]any) {
 	for i, v := range list(m["secrets"]) {
 		c.secret(path.Child("secrets").Index(i), v)
 	}
+	for i, v := range list(m["resourceRequirements"]) {
+		if r, ok := v.(map[string]any); ok && r["type"] == string(ecsv1alpha1.ResourceInferenceAccelerator) {
+			c.refuse(path.Child("resourceRequirements").Index(i).Child("type"), neverInferenceAccelerator)
+		}
+	}
 	if lc, ok := m["logConfiguration"].(map[string]any); ok {
 		for i, v := range list(lc["secretOptions"]) {
 			c.secret(path.Child("logConfiguration", "secretOptions").Index(i), v)

@@ -67,7 +67,7 @@ func TestConvert(t *testing.T) {
 		"compatibilities": ["EC2", "FARGATE"], "registeredAt": "2024-01-01T00:00:00Z",
 		"networkMode": "host", "cpu": "1 vCPU", "memory": "2048",
 		"containerDefinitions": [{"name": "app", "image": "demo:1", "memory": 256,
-			"environment": [{"name": "EMPTY"}],
+			"environment": [{"name": "EMPTY"}], "resourceRequirements": [{"type": "GPU", "value": "2"}],
 			"repositoryCredentials": {"credentialsParameter": "arn:aws:secretsmanager:eu-west-1:1:secret:registry-Xy12Zq"}}],
 		"volumes": [{"name": "scratch", "host": {}}, {"name": "data", "host": {"sourcePath": "/srv/data"}}]
 	}, "tags": [{"key": "team", "value": "web"}]}`
@@ -85,6 +85,9 @@ func TestConvert(t *testing.T) {
 	}
 	if diff := cmp.Diff([]ecsv1alpha1.Tag{{Key: "team", Value: "web"}}, spec.Tags); diff != "" {
 		t.Errorf("tags (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]ecsv1alpha1.ResourceRequirement{{Type: ecsv1alpha1.ResourceGPU, Value: "2"}}, spec.ContainerDefinitions[0].ResourceRequirements); diff != "" {
+		t.Errorf("resourceRequirements (-want +got):\n%s", diff)
 	}
 	if spec.ContainerDefinitions[0].RepositoryCredentials.CredentialsParameter != "registry" {
 		t.Errorf("repositoryCredentials = %+v", spec.ContainerDefinitions[0].RepositoryCredentials)
@@ -112,10 +115,13 @@ func TestConvertRefusesByField(t *testing.T) {
 			"volumes": [{"name": "v", "efsVolumeConfiguration": {"fileSystemId": "fs-1"}}]}`,
 			[]string{"proxyConfiguration: Forbidden: App Mesh", "containerDefinitions[0].firelensConfiguration: Forbidden: FireLens",
 				"volumes[0].efsVolumeConfiguration: Forbidden: Amazon EFS"}},
+		{"inference accelerator", `{"family": "f", "containerDefinitions": [{"name": "a", "image": "x",
+			"resourceRequirements": [{"type": "GPU", "value": "1"}, {"type": "InferenceAccelerator", "value": "device_1"}]}]}`,
+			[]string{"containerDefinitions[0].resourceRequirements[1].type: Forbidden: Elastic Inference"}},
 		{"not yet, by path", `{"family": "f", "containerDefinitions": [{"name": "a", "image": "x", "pseudoTerminal": true,
-			"portMappings": [{"containerPort": 80, "containerPortRange": "80-90"}]}]}`,
+			"versionConsistency": "disabled"}]}`,
 			[]string{"containerDefinitions[0].pseudoTerminal: Forbidden: not supported by Berth yet",
-				"containerDefinitions[0].portMappings[0].containerPortRange: Forbidden: not supported by Berth yet"}},
+				"containerDefinitions[0].versionConsistency: Forbidden: not supported by Berth yet"}},
 		{"typo", `{"family": "f", "containerDefinitions": [{"name": "a", "image": "x", "portMapings": [{"containerPort": 80}]}]}`,
 			[]string{"containerDefinitions[0].portMapings: Forbidden: unknown field: not in ECS's task definition either"}},
 		{"bad secret", `{"family": "f", "containerDefinitions": [{"name": "a", "image": "x",

@@ -40,6 +40,10 @@ var (
 	}
 )
 
+// neverInferenceAccelerator refuses a container's resourceRequirements of type
+// InferenceAccelerator, the container's side of inferenceAccelerators.
+const neverInferenceAccelerator = "Elastic Inference accelerators exist only on AWS"
+
 // notYet are ECS fields Berth does not implement yet. They are refused with this note
 // so that the author knows it is a gap, not a mistake.
 const notYet = "not supported by Berth yet"

@@ -52,6 +52,7 @@ func Instance(ci *ecsv1alpha1.ContainerInstance) placement.Instance {
 	if r := ci.Status.RegisteredResources; r != nil {
 		inst.CPU, inst.Memory = r.Cpu, r.Memory
 		inst.ReservedTCP, inst.ReservedUDP = r.Ports, r.UDPPorts
+		inst.GPUs = r.GPUs
 	}
 	return inst
 }

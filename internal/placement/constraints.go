@@ -101,6 +101,7 @@ const (
 	ReasonNotActive          ReasonKind = "NotActive"
 	ReasonInsufficientCPU    ReasonKind = "InsufficientCPU"
 	ReasonInsufficientMemory ReasonKind = "InsufficientMemory"
+	ReasonInsufficientGPU    ReasonKind = "InsufficientGPU"
 	ReasonPortInUse          ReasonKind = "PortInUse"
 	ReasonDistinctInstance   ReasonKind = "DistinctInstance"
 	ReasonMemberOf           ReasonKind = "MemberOf"
@@ -129,6 +130,8 @@ func exclude(n *node, req *Request, gs *groupState) exclusion {
 		return exclusion{kind: ReasonInsufficientCPU}
 	case req.Memory > 0 && req.Memory > n.memory-n.usedMemory:
 		return exclusion{kind: ReasonInsufficientMemory}
+	case req.GPUs > 0 && req.GPUs > n.gpus.free():
+		return exclusion{kind: ReasonInsufficientGPU}
 	}
 	for _, p := range req.TCPPorts {
 		if n.portInUse(p, false) {
@@ -175,6 +178,8 @@ func (x exclusion) reason(n *node, req *Request) string {
 		return "insufficient cpu"
 	case ReasonInsufficientMemory:
 		return "insufficient memory"
+	case ReasonInsufficientGPU:
+		return fmt.Sprintf("fewer than %d free GPUs", req.GPUs)
 	case ReasonPortInUse:
 		proto := "tcp"
 		if x.udp {

@@ -6,12 +6,13 @@
 //
 // An Engine holds the container instances of every cluster (UpsertInstance,
 // RemoveInstance) and the tasks assumed on them (Assume, Forget). A task asks for a
-// Request: cpu units, memory MiB and static host ports, which RequestFor computes from
+// Request: cpu units, memory MiB, static host ports and a number of GPUs, which RequestFor computes from
 // a task definition and the task's overrides, plus placement constraints and
 // strategies. Place picks an instance:
 //
 //  1. Eligibility. The instance is in the task's cluster, ACTIVE and connected; its
-//     registered cpu and memory minus its assumed tasks' cover the request; none of
+//     registered cpu and memory minus its assumed tasks' cover the request, and so do
+//     its GPUs that no assumed task holds (gpus.go); none of
 //     the request's ports is reserved on it or bound by an assumed task (tcp and udp
 //     apart); every constraint holds: distinctInstance (no task of the same group on
 //     it) and memberOf (an expression of ECS's cluster query language, see
@@ -24,7 +25,8 @@
 //     the instance name breaks the last ties so that placement is deterministic.
 //     Without strategies the engine spreads over ecs.availability-zone, then over
 //     instances, as ECS does.
-//  3. Assume. The task is recorded on the chosen instance before the lock is released.
+//  3. Assume. The task is recorded on the chosen instance before the lock is released,
+//     with the GPUs it is given (the first free ones), which Decision.GPUs returns.
 //
 // When no instance is eligible, Place returns an *UnplaceableError that counts, for
 // every instance of the cluster, the first reason that excluded it, so that a task's

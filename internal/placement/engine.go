@@ -31,6 +31,8 @@ type Instance struct {
 	CPU, Memory int64
 	// ReservedTCP and ReservedUDP are host ports no task may bind.
 	ReservedTCP, ReservedUDP []int32
+	// GPUs are the IDs of the instance's GPUs; each is given to one task at a time.
+	GPUs []string
 }
 
 // Decision is where a task was placed.
@@ -40,6 +42,9 @@ type Decision struct {
 	// Feasible is how many instances could have run the task, for Events and metrics.
 	// It is 0 when the task was already assumed and Place returned its instance.
 	Feasible int
+	// GPUs are the IDs of the instance's GPUs given to the task, as many as its
+	// Request.GPUs, in the instance's order; the caller records them on the task.
+	GPUs []string
 }
 
 // Result is the outcome of one request of PlaceBatch: a Decision, or Err (often an
@@ -164,7 +169,8 @@ type node struct {
 	cluster    string
 	attributes map[string]string
 
-	reservedTCP, reservedUDP []int32        // sorted
+	reservedTCP, reservedUDP []int32 // sorted
+	gpus                     gpuSet
 	usedTCP, usedUDP         map[int32]int  // port -> tasks binding it
 	groups                   map[string]int // group -> tasks; only non-empty groups, only counts > 0
 }
@@ -213,6 +219,7 @@ type assumedTask struct {
 	group       string
 	cpu, memory int64
 	tcp, udp    []int32
+	gpus        gpuHold
 }
 
 func clusterOrDefault(cluster string) string {
@@ -240,6 +247,7 @@ func (e *Engine) UpsertInstance(inst Instance) {
 	n.cluster, n.status, n.connected = cluster, inst.Status, inst.Connected
 	n.attributes, n.cpu, n.memory = attributes, inst.CPU, inst.Memory
 	n.reservedTCP, n.reservedUDP = reservedTCP, reservedUDP
+	n.gpus.register(inst.GPUs)
 	if !n.registered {
 		e.listLocked(n)
 	}
@@ -371,7 +379,7 @@ func newPlan(req *Request) (plan, error) {
 
 func (e *Engine) placeLocked(p *plan) (Decision, error) {
 	if t, ok := e.tasks[p.req.Key]; ok {
-		return Decision{Instance: t.node.name}, nil
+		return Decision{Instance: t.node.name, GPUs: slices.Clone(t.gpus.ids)}, nil
 	}
 	req := &p.req
 	nodes := e.clusters[req.Cluster]
@@ -403,8 +411,12 @@ func (e *Engine) placeLocked(p *plan) (Decision, error) {
 	if chosen == nil {
 		return Decision{}, unplaceable(req, nodes, gs)
 	}
-	e.assumeLocked(req.Key, chosen, newAssumedTask(req))
-	return Decision{Instance: chosen.name, Feasible: feasible}, nil
+	t := newAssumedTask(req)
+	// The GPUs are chosen on the one instance picked, not scored: any free GPU of it
+	// is as good as another (ECS does not weigh them either).
+	t.gpus = gpuHold{ids: chosen.gpus.pick(req.GPUs)}
+	e.assumeLocked(req.Key, chosen, t)
+	return Decision{Instance: chosen.name, Feasible: feasible, GPUs: slices.Clone(t.gpus.ids)}, nil
 }
 
 // unplaceable explains an empty choice. It runs the checks again with their details,
@@ -440,6 +452,7 @@ func newAssumedTask(req *Request) *assumedTask {
 		memory: req.Memory,
 		tcp:    slices.Clone(req.TCPPorts),
 		udp:    slices.Clone(req.UDPPorts),
+		gpus:   assumedGPUs(req),
 	}
 }
 
@@ -449,6 +462,7 @@ func (e *Engine) assumeLocked(key string, n *node, t *assumedTask) {
 	n.usedCPU += t.cpu
 	n.usedMemory += t.memory
 	n.tasks++
+	n.gpus.hold(t.gpus)
 	for _, p := range t.tcp {
 		if n.usedTCP == nil {
 			n.usedTCP = map[int32]int{}
@@ -486,6 +500,7 @@ func (e *Engine) unassumeLocked(key string, t *assumedTask) {
 	n.usedCPU -= t.cpu
 	n.usedMemory -= t.memory
 	n.tasks--
+	n.gpus.release(t.gpus)
 	for _, p := range t.tcp {
 		decrement(n.usedTCP, p)
 	}

@@ -24,6 +24,11 @@ type Request struct {
 	// (hostPort 0 in bridge mode) are not placement's concern: the agent picks them
 	// from the instance's ephemeral range.
 	TCPPorts, UDPPorts []int32
+	// GPUs is how many of the instance's GPUs the task needs, each its own.
+	GPUs int
+	// AssignedGPUs are the GPUs a task already bound holds (its spec.gpuAssignments),
+	// for Assume. Place ignores them and chooses.
+	AssignedGPUs []string
 	// Constraints every chosen instance must satisfy: the task definition's and the
 	// task's or service's.
 	Constraints []Constraint
@@ -44,7 +49,7 @@ func RequestFor(key, group string, spec *ecsv1alpha1.TaskDefinitionSpec, overrid
 	if err != nil {
 		return Request{}, err
 	}
-	req := Request{Key: key, Group: group, CPU: res.CPU, Memory: res.Memory, TCPPorts: res.TCPPorts, UDPPorts: res.UDPPorts}
+	req := Request{Key: key, Group: group, CPU: res.CPU, Memory: res.Memory, TCPPorts: res.TCPPorts, UDPPorts: res.UDPPorts, GPUs: res.GPUs}
 	if req.Constraints, err = ParseTaskDefinitionConstraints(spec.PlacementConstraints); err != nil {
 		return Request{}, err
 	}

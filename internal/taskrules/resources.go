@@ -16,11 +16,16 @@ type Resources struct {
 	// without duplicates. Dynamic ports (hostPort 0 or unset in bridge mode) are not
 	// reserved: the agent picks them from DynamicPortMin-DynamicPortMax.
 	TCPPorts, UDPPorts []int32
+	// GPUs is how many GPUs the task's containers ask for in all (GPURequests);
+	// which ones it holds is in its spec.gpuAssignments.
+	GPUs int
 }
 
 // TaskResources computes what a task of the revision spec reserves, with the task's
 // overrides applied. The scheduler places by it and the agent reports its
 // instance's remaining resources by it.
+//
+// GPUs are the containers' GPU requirements added up.
 //
 // CPU is the task-level cpu when set, else the sum of the containers' cpu. Memory is
 // the task-level memory when set, else the sum over containers of memory, or of
@@ -67,6 +72,11 @@ func TaskResources(spec *ecsv1alpha1.TaskDefinitionSpec, overrides *ecsv1alpha1.
 	if r.TCPPorts, r.UDPPorts, err = StaticHostPorts(spec); err != nil {
 		return Resources{}, err
 	}
+	gpus, err := GPURequests(spec)
+	if err != nil {
+		return Resources{}, err
+	}
+	r.GPUs = GPUCount(gpus)
 	return r, nil
 }
 

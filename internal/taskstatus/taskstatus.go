@@ -35,8 +35,14 @@ func Container(c *ecsv1alpha1.ContainerStatus) *ecsac.ContainerStatusApplyConfig
 		out.WithRestartCount(c.RestartCount)
 	}
 	for _, b := range c.NetworkBindings {
-		out.WithNetworkBindings(ecsac.NetworkBinding().WithBindIP(b.BindIP).WithContainerPort(b.ContainerPort).
-			WithHostPort(b.HostPort).WithProtocol(b.Protocol))
+		nb := ecsac.NetworkBinding().WithBindIP(b.BindIP).WithProtocol(b.Protocol)
+		if b.ContainerPortRange != "" {
+			// A containerPortRange's binding has ranges instead of single ports.
+			nb.WithContainerPortRange(b.ContainerPortRange).WithHostPortRange(b.HostPortRange)
+		} else {
+			nb.WithContainerPort(b.ContainerPort).WithHostPort(b.HostPort)
+		}
+		out.WithNetworkBindings(nb)
 	}
 	for _, ni := range c.NetworkInterfaces {
 		out.WithNetworkInterfaces(ecsac.NetworkInterface().WithPrivateIPv4Address(ni.PrivateIPv4Address))

@@ -28,6 +28,10 @@ var invalidInECS = map[string]string{
 	// links names app-container; the PHP container is php-app-container (its Docker
 	// volume converts: the link is what is refused).
 	"010-5sfayas-php-nginx-ecs-docker-php-nginx.json": "links name another container of the task definition",
+	// A validator's fixture of a broken definition: ephemeral storage below ECS's
+	// 21 GiB (and links and an SELinux label besides). Berth refused it at conversion
+	// for its GPU requirement before it supported them.
+	"042-joozero-fargate-task-definition-validator-fail-task.json": "spec.ephemeralStorage.sizeInGiB",
 }
 
 // minECSCorpus guards against the corpus of real-world task definitions shrinking

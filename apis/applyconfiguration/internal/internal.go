@@ -253,6 +253,7 @@ var schemaYAML = typed.YAMLObject(`types:
           keys:
           - containerPort
           - protocol
+          - containerPortRange
     - name: privileged
       type:
         scalar: boolean
@@ -262,6 +263,14 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: repositoryCredentials
       type:
         namedType: com.github.berthdev.berth.apis.v1alpha1.RepositoryCredentials
+    - name: resourceRequirements
+      type:
+        list:
+          elementType:
+            namedType: com.github.berthdev.berth.apis.v1alpha1.ResourceRequirement
+          elementRelationship: associative
+          keys:
+          - type
     - name: restartPolicy
       type:
         namedType: com.github.berthdev.berth.apis.v1alpha1.ContainerRestartPolicy
@@ -633,6 +642,18 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: sizeInGiB
       type:
         scalar: numeric
+- name: com.github.berthdev.berth.apis.v1alpha1.GPUAssignment
+  map:
+    fields:
+    - name: containerName
+      type:
+        scalar: string
+    - name: gpuIds
+      type:
+        list:
+          elementType:
+            scalar: string
+          elementRelationship: associative
 - name: com.github.berthdev.berth.apis.v1alpha1.HealthCheck
   map:
     fields:
@@ -840,9 +861,15 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: containerPort
       type:
         scalar: numeric
+    - name: containerPortRange
+      type:
+        scalar: string
     - name: hostPort
       type:
         scalar: numeric
+    - name: hostPortRange
+      type:
+        scalar: string
     - name: protocol
       type:
         namedType: com.github.berthdev.berth.apis.v1alpha1.TransportProtocol
@@ -887,6 +914,11 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: containerPort
       type:
         scalar: numeric
+      default: 0
+    - name: containerPortRange
+      type:
+        scalar: string
+      default: ""
     - name: hostPort
       type:
         scalar: numeric
@@ -903,12 +935,29 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: credentialsParameter
       type:
         scalar: string
+- name: com.github.berthdev.berth.apis.v1alpha1.ResourceRequirement
+  map:
+    fields:
+    - name: type
+      type:
+        namedType: com.github.berthdev.berth.apis.v1alpha1.ResourceRequirementType
+    - name: value
+      type:
+        scalar: string
+- name: com.github.berthdev.berth.apis.v1alpha1.ResourceRequirementType
+  scalar: string
 - name: com.github.berthdev.berth.apis.v1alpha1.Resources
   map:
     fields:
     - name: cpu
       type:
         scalar: numeric
+    - name: gpus
+      type:
+        list:
+          elementType:
+            scalar: string
+          elementRelationship: associative
     - name: memory
       type:
         scalar: numeric
@@ -1276,6 +1325,14 @@ var schemaYAML = typed.YAMLObject(`types:
       type:
         namedType: com.github.berthdev.berth.apis.v1alpha1.DesiredStatus
       default: RUNNING
+    - name: gpuAssignments
+      type:
+        list:
+          elementType:
+            namedType: com.github.berthdev.berth.apis.v1alpha1.GPUAssignment
+          elementRelationship: associative
+          keys:
+          - containerName
     - name: group
       type:
         scalar: string

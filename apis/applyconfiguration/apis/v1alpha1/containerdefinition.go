@@ -127,6 +127,13 @@ type ContainerDefinitionApplyConfiguration struct {
 	// disableNetworking gives the container a network namespace of its own with
 	// only loopback, whatever the task's network mode.
 	DisableNetworking *bool `json:"disableNetworking,omitempty"`
+	// resourceRequirements are what the container needs besides cpu and memory, as
+	// in ECS: type GPU with value the number of GPUs. The scheduler places the task
+	// on an instance with that many GPUs no other task holds and records which ones
+	// in the task's spec.gpuAssignments; the agent exposes them to the container
+	// (NVIDIA_VISIBLE_DEVICES and the instance's device nodes). Type
+	// InferenceAccelerator needs Amazon Elastic Inference and is refused.
+	ResourceRequirements []ResourceRequirementApplyConfiguration `json:"resourceRequirements,omitempty"`
 	// dockerLabels are set on the container in the runtime, as Docker labels are.
 	// Keys starting with berth.dev/ or ecs.berth.dev/ are Berth's own and refused.
 	DockerLabels map[string]string `json:"dockerLabels,omitempty"`
@@ -477,6 +484,19 @@ func (b *ContainerDefinitionApplyConfiguration) WithDockerSecurityOptions(values
 // If called multiple times, the DisableNetworking field is set to the value of the last call.
 func (b *ContainerDefinitionApplyConfiguration) WithDisableNetworking(value bool) *ContainerDefinitionApplyConfiguration {
 	b.DisableNetworking = &value
+	return b
+}
+
+// WithResourceRequirements adds the given value to the ResourceRequirements field in the declarative configuration
+// and returns the receiver, so that objects can be build by chaining "With" function invocations.
+// If called multiple times, values provided by each call will be appended to the ResourceRequirements field.
+func (b *ContainerDefinitionApplyConfiguration) WithResourceRequirements(values ...*ResourceRequirementApplyConfiguration) *ContainerDefinitionApplyConfiguration {
+	for i := range values {
+		if values[i] == nil {
+			panic("nil value passed to WithResourceRequirements")
+		}
+		b.ResourceRequirements = append(b.ResourceRequirements, *values[i])
+	}
 	return b
 }
 

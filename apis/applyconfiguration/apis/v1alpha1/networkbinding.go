@@ -29,10 +29,15 @@ import (
 type NetworkBindingApplyConfiguration struct {
 	// bindIP is the instance address the port is bound to.
 	BindIP *string `json:"bindIP,omitempty"`
-	// containerPort inside the container.
+	// containerPort inside the container; unset for a containerPortRange.
 	ContainerPort *int32 `json:"containerPort,omitempty"`
-	// hostPort on the instance.
+	// hostPort on the instance; unset for a containerPortRange.
 	HostPort *int32 `json:"hostPort,omitempty"`
+	// containerPortRange is the mapping's containerPortRange, first-last.
+	ContainerPortRange *string `json:"containerPortRange,omitempty"`
+	// hostPortRange is where a containerPortRange is published on the instance: as
+	// many consecutive ports, in the same order.
+	HostPortRange *string `json:"hostPortRange,omitempty"`
 	// protocol of the port.
 	Protocol *apisv1alpha1.TransportProtocol `json:"protocol,omitempty"`
 }
@@ -64,6 +69,22 @@ func (b *NetworkBindingApplyConfiguration) WithContainerPort(value int32) *Netwo
 // If called multiple times, the HostPort field is set to the value of the last call.
 func (b *NetworkBindingApplyConfiguration) WithHostPort(value int32) *NetworkBindingApplyConfiguration {
 	b.HostPort = &value
+	return b
+}
+
+// WithContainerPortRange sets the ContainerPortRange field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the ContainerPortRange field is set to the value of the last call.
+func (b *NetworkBindingApplyConfiguration) WithContainerPortRange(value string) *NetworkBindingApplyConfiguration {
+	b.ContainerPortRange = &value
+	return b
+}
+
+// WithHostPortRange sets the HostPortRange field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the HostPortRange field is set to the value of the last call.
+func (b *NetworkBindingApplyConfiguration) WithHostPortRange(value string) *NetworkBindingApplyConfiguration {
+	b.HostPortRange = &value
 	return b
 }
 

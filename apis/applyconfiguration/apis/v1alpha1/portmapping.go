@@ -25,10 +25,18 @@ import (
 // PortMappingApplyConfiguration represents a declarative configuration of the PortMapping type for use
 // with apply.
 //
-// PortMapping publishes a container port.
+// PortMapping publishes a container port, or a range of them (containerPortRange).
 type PortMappingApplyConfiguration struct {
-	// containerPort the application listens on.
+	// containerPort the application listens on (1-65535). Leave it unset (0) with
+	// containerPortRange.
 	ContainerPort *int32 `json:"containerPort,omitempty"`
+	// containerPortRange publishes the container ports first-last ("8000-8010"),
+	// instead of containerPort, in bridge and awsvpc network modes, as in ECS. In
+	// bridge mode the agent publishes them on as many consecutive host ports of the
+	// instance's ephemeral range, reported as the binding's hostPortRange; in awsvpc
+	// mode they are reached at the task's address. hostPort is not set with it.
+	// Empty (the default, so that it can key the list) means containerPort.
+	ContainerPortRange *string `json:"containerPortRange,omitempty"`
 	// hostPort on the instance. 0 or unset in bridge mode picks a free port from the
 	// instance's ephemeral range; in host and awsvpc modes it must be unset, 0 or equal
 	// containerPort (awsvpc publishes nothing on the instance: the port is reached at
@@ -55,6 +63,14 @@ func PortMapping() *PortMappingApplyConfiguration {
 // If called multiple times, the ContainerPort field is set to the value of the last call.
 func (b *PortMappingApplyConfiguration) WithContainerPort(value int32) *PortMappingApplyConfiguration {
 	b.ContainerPort = &value
+	return b
+}
+
+// WithContainerPortRange sets the ContainerPortRange field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the ContainerPortRange field is set to the value of the last call.
+func (b *PortMappingApplyConfiguration) WithContainerPortRange(value string) *PortMappingApplyConfiguration {
+	b.ContainerPortRange = &value
 	return b
 }
 

@@ -31,6 +31,10 @@ type ResourcesApplyConfiguration struct {
 	Ports []int32 `json:"ports,omitempty"`
 	// udpPorts that are reserved or in use.
 	UDPPorts []int32 `json:"udpPorts,omitempty"`
+	// gpus are the instance's GPUs by ID (ECS's GPU resource, a string set):
+	// registered lists every GPU the agent found or was told of, remaining those no
+	// task on the instance is assigned.
+	GPUs []string `json:"gpus,omitempty"`
 }
 
 // ResourcesApplyConfiguration constructs a declarative configuration of the Resources type for use with
@@ -71,6 +75,16 @@ func (b *ResourcesApplyConfiguration) WithPorts(values ...int32) *ResourcesApply
 func (b *ResourcesApplyConfiguration) WithUDPPorts(values ...int32) *ResourcesApplyConfiguration {
 	for i := range values {
 		b.UDPPorts = append(b.UDPPorts, values[i])
+	}
+	return b
+}
+
+// WithGPUs adds the given value to the GPUs field in the declarative configuration
+// and returns the receiver, so that objects can be build by chaining "With" function invocations.
+// If called multiple times, values provided by each call will be appended to the GPUs field.
+func (b *ResourcesApplyConfiguration) WithGPUs(values ...string) *ResourcesApplyConfiguration {
+	for i := range values {
+		b.GPUs = append(b.GPUs, values[i])
 	}
 	return b
 }

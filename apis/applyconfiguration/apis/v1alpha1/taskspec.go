@@ -56,6 +56,11 @@ type TaskSpecApplyConfiguration struct {
 	PlacementConstraints []PlacementConstraintApplyConfiguration `json:"placementConstraints,omitempty"`
 	// placementStrategy for this task, applied in list order (at most 5).
 	PlacementStrategy []PlacementStrategyApplyConfiguration `json:"placementStrategy,omitempty"`
+	// gpuAssignments are the GPUs of the task's instance that each container asking
+	// for GPUs (resourceRequirements type GPU) uses, by ID, as ECS records a
+	// container's gpuIds. The scheduler writes them together with containerInstance;
+	// a task bound at creation must carry them itself. Immutable once set.
+	GPUAssignments []GPUAssignmentApplyConfiguration `json:"gpuAssignments,omitempty"`
 }
 
 // TaskSpecApplyConfiguration constructs a declarative configuration of the TaskSpec type for use with
@@ -158,6 +163,19 @@ func (b *TaskSpecApplyConfiguration) WithPlacementStrategy(values ...*PlacementS
 			panic("nil value passed to WithPlacementStrategy")
 		}
 		b.PlacementStrategy = append(b.PlacementStrategy, *values[i])
+	}
+	return b
+}
+
+// WithGPUAssignments adds the given value to the GPUAssignments field in the declarative configuration
+// and returns the receiver, so that objects can be build by chaining "With" function invocations.
+// If called multiple times, values provided by each call will be appended to the GPUAssignments field.
+func (b *TaskSpecApplyConfiguration) WithGPUAssignments(values ...*GPUAssignmentApplyConfiguration) *TaskSpecApplyConfiguration {
+	for i := range values {
+		if values[i] == nil {
+			panic("nil value passed to WithGPUAssignments")
+		}
+		b.GPUAssignments = append(b.GPUAssignments, *values[i])
 	}
 	return b
 }
