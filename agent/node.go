@@ -66,6 +66,7 @@ func New(ctx context.Context, o Options) (*Node, error) {
 	rt, err := containerd.New(ctx, containerd.Options{
 		Address: o.ContainerdAddress, Namespace: o.Namespace, Snapshotter: o.Snapshotter,
 		HostsDir: o.RegistryConfigDir, RuncRoot: o.RuncRoot, FIFODir: filepath.Join(o.StateDir, "fifo"),
+		HelperBinary: o.BerthBinary,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("connecting to containerd at %s: %w", o.ContainerdAddress, err)
@@ -91,6 +92,7 @@ func New(ctx context.Context, o Options) (*Node, error) {
 	a, err := NewAgent(Config{Client: c, Cache: ch, Log: log}, InstanceConfig{
 		Registration: reg, Runtime: rt, Network: nw, PullPolicy: runtime.PullPolicy(o.PullPolicy),
 		StateDir: o.StateDir, StatusInterval: o.StatusInterval, ResolvConf: string(resolv),
+		PauseBinary: o.BerthBinary,
 	})
 	if err != nil {
 		return nil, err

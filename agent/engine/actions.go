@@ -147,12 +147,8 @@ func (w *worker) create(ctx context.Context, c *container) {
 // sticky bit as on /tmp, and seen by nothing outside the task.
 func (w *worker) makeDirs(spec runtime.ContainerSpec) error {
 	for _, d := range scratchVolumes(w.in) {
-		if err := w.e.cfg.Dirs.MkdirAll(d, 0o755); err != nil {
-			return fmt.Errorf("creating %s: %w", d, err)
-		}
-		// Chmod, not MkdirAll's mode: the umask does not apply to it.
-		if err := w.e.cfg.Dirs.Chmod(d, os.ModeSticky|0o777); err != nil {
-			return fmt.Errorf("making %s writable by the task's users: %w", d, err)
+		if err := w.makeShared(d); err != nil {
+			return err
 		}
 	}
 	if spec.LogPath != "" {
@@ -160,6 +156,19 @@ func (w *worker) makeDirs(spec runtime.ContainerSpec) error {
 		if err := w.e.cfg.Dirs.MkdirAll(d, 0o755); err != nil {
 			return fmt.Errorf("creating %s: %w", d, err)
 		}
+	}
+	return nil
+}
+
+// makeShared creates a directory the task's containers share, writable by all with
+// the sticky bit, as /tmp.
+func (w *worker) makeShared(d string) error {
+	if err := w.e.cfg.Dirs.MkdirAll(d, 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", d, err)
+	}
+	// Chmod, not MkdirAll's mode: the umask does not apply to it.
+	if err := w.e.cfg.Dirs.Chmod(d, os.ModeSticky|0o777); err != nil {
+		return fmt.Errorf("making %s writable by the task's users: %w", d, err)
 	}
 	return nil
 }

@@ -19,6 +19,7 @@ const (
 	logAttempt   = "attempt"
 	logRestarts  = "restartCount"
 	logNetNS     = "netns"
+	logPid       = "pid"
 )
 
 // taskLogger is a worker's logger: the engine's, with the task's keys (taskUID, task)

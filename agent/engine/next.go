@@ -45,10 +45,16 @@ const (
 	// stepNetworkDown tears the task's bridge network down once its containers
 	// stopped.
 	stepNetworkDown
+	// stepPauseUp creates and starts the task's pause container, whose namespaces
+	// its containers join (pidMode or ipcMode task), before they are created.
+	stepPauseUp
+	// stepPauseDown stops and removes the pause container once the task's
+	// containers stopped.
+	stepPauseDown
 )
 
 var stepNames = [...]string{"Wait", "Advance", "Pull", "Create", "Start", "Restart", "Abandon", "StopTask", "StopContainer",
-	"NetworkUp", "NetworkDown"}
+	"NetworkUp", "NetworkDown", "PauseUp", "PauseDown"}
 
 func (k stepKind) String() string { return stepNames[k] }
 
@@ -71,6 +77,8 @@ type taskFacts struct {
 	invalid string
 	// net is where the task's bridge network is.
 	net netState
+	// pause is where the task's pause container is.
+	pause pauseState
 }
 
 // netState is where a task's bridge network is, in order.
@@ -86,6 +94,21 @@ const (
 	netUp
 	// netReleased: torn down (a failed teardown is left to Forget and Cleanup).
 	netReleased
+)
+
+// pauseState is where a task's pause container is, in order (as netState).
+type pauseState int
+
+const (
+	// pauseNone: the task's containers share no namespace of the task.
+	pauseNone pauseState = iota
+	// pauseWanted: needed, and not started by this worker; it may exist from
+	// before an agent restart.
+	pauseWanted
+	// pauseUp: running; the containers created from now on join its namespaces.
+	pauseUp
+	// pauseReleased: removed (a failed removal is left to Forget and Cleanup).
+	pauseReleased
 )
 
 // container is the engine's knowledge of one container of a task. The task's worker
@@ -162,14 +185,20 @@ func next(t taskFacts, cs []container) step {
 	if t.net == netWanted {
 		return step{kind: stepNetworkUp}
 	}
+	if t.pause == pauseWanted && firstIn(cs, containerPulled) != nil {
+		// Only when there is a container to create: after an agent restart the
+		// running ones were created with its namespaces already.
+		return step{kind: stepPauseUp}
+	}
 	if c := firstIn(cs, containerPulled); c != nil {
 		return step{kind: stepCreate, container: c.name}
 	}
 	return nextStart(t, cs)
 }
 
-// nextStop stops running containers, dependents before their dependencies, tears
-// the task's network down, then declares the task STOPPED.
+// nextStop stops running containers, dependents before their dependencies, removes
+// the pause container, tears the task's network down, then declares the task
+// STOPPED.
 func nextStop(t taskFacts, cs []container) step {
 	if t.known < taskStopping {
 		return step{kind: stepStopTask}
@@ -180,6 +209,11 @@ func nextStop(t taskFacts, cs []container) step {
 		}
 	}
 	if t.known < taskStopped {
+		// The pause container goes last: when it ends, the kernel kills whatever
+		// is left in the PID namespace it holds.
+		if t.pause == pauseWanted || t.pause == pauseUp {
+			return step{kind: stepPauseDown}
+		}
 		if t.net == netWanted || t.net == netUp {
 			return step{kind: stepNetworkDown}
 		}

@@ -13,6 +13,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/berthdev/berth/agent/pause"
 	"github.com/berthdev/berth/agent/runtime"
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
 	"github.com/berthdev/berth/internal/taskrules"
@@ -51,11 +52,14 @@ type taskInput struct {
 	netns, ip string
 	// resolvConf is the instance's /etc/resolv.conf (Config.ResolvConf).
 	resolvConf string
+	// pausePID is the pid of the task's pause process once it runs, whose
+	// namespaces the containers join (0 without one).
+	pausePID uint32
 }
 
 // unsupported says why this agent cannot run a task definition ("" when it can);
-// bridge needs a Network.
-func unsupported(spec *ecsv1alpha1.TaskDefinitionSpec, haveNetwork bool) string {
+// bridge needs a Network, pidMode and ipcMode task the pause binary.
+func unsupported(spec *ecsv1alpha1.TaskDefinitionSpec, haveNetwork, havePause bool) string {
 	switch spec.NetworkMode {
 	case "", ecsv1alpha1.NetworkModeBridge, ecsv1alpha1.NetworkModeAWSVPC:
 		// "" is the API's default, bridge.
@@ -70,13 +74,86 @@ func unsupported(spec *ecsv1alpha1.TaskDefinitionSpec, haveNetwork bool) string 
 	default:
 		return fmt.Sprintf("networkMode %s is not supported by this agent", spec.NetworkMode)
 	}
-	if spec.PidMode == ecsv1alpha1.NamespaceModeTask {
-		return "pidMode task is not supported by this agent yet"
+	if spec.PidMode == ecsv1alpha1.NamespaceModeNone {
+		return "pidMode none is not valid: use host or task"
 	}
-	if spec.IpcMode == ecsv1alpha1.NamespaceModeTask {
-		return "ipcMode task is not supported by this agent yet"
+	if needsPause(spec) && !havePause {
+		return reasonNoPauseBinary
 	}
 	return ""
+}
+
+// reasonNoPauseBinary is the stoppedReason of pidMode and ipcMode task tasks on an
+// engine without Config.PauseBinary.
+const reasonNoPauseBinary = "pidMode and ipcMode task need the agent's pause process, and this agent has no berth binary for it (--berth-binary)"
+
+// needsPause tells whether the task's containers share a namespace of the task,
+// which its pause container holds.
+func needsPause(spec *ecsv1alpha1.TaskDefinitionSpec) bool {
+	return spec.PidMode == ecsv1alpha1.NamespaceModeTask || spec.IpcMode == ecsv1alpha1.NamespaceModeTask
+}
+
+// hasPause tells whether the runtime holds a pause container among infos.
+func hasPause(infos []runtime.ContainerInfo) bool {
+	return slices.ContainsFunc(infos, func(i runtime.ContainerInfo) bool { return runtime.IsPause(i.Labels) })
+}
+
+// Where the pause container's process comes from: the agent's own binary, mounted
+// read-only in an otherwise empty root filesystem the agent prepares.
+const (
+	pauseBinaryPath = "/berth"
+	// pauseUser is nobody: the process needs no privilege to hold namespaces.
+	pauseUser = "65534:65534"
+)
+
+// pauseRootFS is the (empty, shared, read-only) root filesystem of pause containers.
+func pauseRootFS(stateDir string) string { return filepath.Join(stateDir, "pause", "rootfs") }
+
+// pauseSpec is the runtime spec of the task's pause container: `berth pause` from
+// the agent's binary, with no capability, as nobody, without network.
+func pauseSpec(in *taskInput, binary string) runtime.ContainerSpec {
+	return runtime.ContainerSpec{
+		ID:     runtime.ContainerID(string(in.uid), runtime.PauseContainer),
+		RootFS: pauseRootFS(in.stateDir),
+		Labels: map[string]string{
+			runtime.LabelTaskUID:   string(in.uid),
+			runtime.LabelTask:      in.task.String(),
+			runtime.LabelContainer: runtime.PauseContainer,
+			runtime.LabelRevision:  in.revision,
+		},
+		EntryPoint:      []string{pauseBinaryPath, pause.Command},
+		User:            pauseUser,
+		CapDrop:         []string{"ALL"},
+		NoNewPrivileges: true,
+		Mounts:          []runtime.Mount{{HostPath: binary, ContainerPath: pauseBinaryPath, ReadOnly: true}},
+	}
+}
+
+// namespaces points the container at the task's shared namespaces: the pause
+// process's PID and IPC namespaces with task mode, and the task's /dev/shm
+// directory; none's private IPC namespace without /dev/shm.
+func namespaces(s *runtime.ContainerSpec, in *taskInput) {
+	proc := fmt.Sprintf("/proc/%d", in.pausePID)
+	if in.spec.PidMode == ecsv1alpha1.NamespaceModeTask && in.pausePID != 0 {
+		s.PIDNamespacePath = proc + "/ns/pid"
+	}
+	switch in.spec.IpcMode {
+	case ecsv1alpha1.NamespaceModeTask:
+		if in.pausePID != 0 {
+			s.IPCNamespacePath, s.ShmPath = proc+"/ns/ipc", taskShmDir(in.stateDir, in.uid)
+		}
+	case ecsv1alpha1.NamespaceModeNone:
+		s.NoShm = true
+	}
+}
+
+// taskShmDir is the /dev/shm that the containers of an ipcMode task task share, a
+// directory of the task's beside its scratch volumes (removed with them; "~" is in
+// no volume name). A mount cannot be bound from the pause container's mount
+// namespace into another's, so it is a host directory rather than the pause
+// container's tmpfs.
+func taskShmDir(stateDir string, uid types.UID) string {
+	return filepath.Join(volumesDir(stateDir, uid), "~shm")
 }
 
 // startOrder returns the indexes of defs with every container after the ones it
@@ -213,7 +290,9 @@ func containerSpec(in *taskInput, def *ecsv1alpha1.ContainerDefinition) (runtime
 		Hostname:       def.Hostname,
 		HostPID:        in.spec.PidMode == ecsv1alpha1.NamespaceModeHost,
 		HostIPC:        in.spec.IpcMode == ecsv1alpha1.NamespaceModeHost,
+		Terminal:       def.PseudoTerminal,
 	}
+	namespaces(&s, in)
 	if ov != nil && len(ov.Command) > 0 {
 		s.Command = ov.Command
 	}

@@ -46,6 +46,8 @@ type worker struct {
 	bindings map[string][]ecsv1alpha1.NetworkBinding
 	// ip is an awsvpc task's address, once its network is up.
 	ip string
+	// pause is where the task's pause container is (pidMode or ipcMode task).
+	pause pauseState
 
 	pullStartedAt, pullStoppedAt, startedAt, stoppingAt, stoppedAt *time.Time
 	// code and reason of the stop, fixed when stopping begins.
@@ -114,7 +116,7 @@ func (w *worker) run(ctx context.Context) {
 }
 
 func (w *worker) facts() taskFacts {
-	return taskFacts{known: w.known, desired: w.desired, now: w.e.clock.Now(), invalid: w.invalid, net: w.net}
+	return taskFacts{known: w.known, desired: w.desired, now: w.e.clock.Now(), invalid: w.invalid, net: w.net, pause: w.pause}
 }
 
 // do executes one step. A report goes out whenever the worker waits, and before the
@@ -149,6 +151,10 @@ func (w *worker) do(ctx context.Context, s step) {
 		w.networkUp(ctx)
 	case stepNetworkDown:
 		w.networkDown(ctx)
+	case stepPauseUp:
+		w.pauseUp(ctx)
+	case stepPauseDown:
+		w.pauseDown(ctx)
 	}
 }
 
@@ -240,12 +246,17 @@ func (w *worker) setUp(ctx context.Context, d *Desired) {
 	case err != nil:
 		w.invalid = err.Error()
 	case d.Spec != nil:
-		w.invalid = unsupported(spec, w.e.cfg.Network != nil)
+		w.invalid = unsupported(spec, w.e.cfg.Network != nil, w.e.cfg.PauseBinary != "")
 	}
 	if w.e.cfg.Network != nil && (d.Spec == nil || ownNetwork(spec)) {
 		// Without its definition the task is only stopped: a network it may have
 		// from before a restart is torn down all the same.
 		w.net = netWanted
+	}
+	if (d.Spec != nil && needsPause(spec)) || hasPause(infos) {
+		// Without its definition too, so a pause container from before a restart
+		// is removed with the task.
+		w.pause = pauseWanted
 	}
 	w.containers = cs
 	if d.Status != nil {
@@ -270,7 +281,7 @@ func (w *worker) setUp(ctx context.Context, d *Desired) {
 func specFromRuntime(infos []runtime.ContainerInfo) *ecsv1alpha1.TaskDefinitionSpec {
 	spec := &ecsv1alpha1.TaskDefinitionSpec{NetworkMode: ecsv1alpha1.NetworkModeNone}
 	for _, info := range infos {
-		if name := info.Labels[runtime.LabelContainer]; name != "" {
+		if name := info.Labels[runtime.LabelContainer]; name != "" && !runtime.IsPause(info.Labels) {
 			spec.ContainerDefinitions = append(spec.ContainerDefinitions, ecsv1alpha1.ContainerDefinition{Name: name, Image: info.Image})
 		}
 	}

@@ -269,11 +269,15 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.ContainerSpec) (runti
 	if err := spec.Validate(); err != nil {
 		return runtime.ContainerInfo{}, fmt.Errorf("container %q: %w", spec.ID, err)
 	}
-	named, err := reference.ParseDockerRef(spec.Image)
-	if err != nil {
-		return runtime.ContainerInfo{}, &runtime.ReferenceError{Ref: spec.Image, Err: err}
+	// A container from a root filesystem (a pause container) has no image.
+	image := ""
+	if spec.RootFS == "" {
+		named, err := reference.ParseDockerRef(spec.Image)
+		if err != nil {
+			return runtime.ContainerInfo{}, &runtime.ReferenceError{Ref: spec.Image, Err: err}
+		}
+		image = named.String()
 	}
-	image := named.String()
 	labels := maps.Clone(spec.Labels)
 	if labels == nil {
 		labels = map[string]string{}
@@ -295,11 +299,11 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.ContainerSpec) (runti
 	if err := r.createErr[spec.ID]; err != nil {
 		return runtime.ContainerInfo{}, err
 	}
-	if _, ok := r.images[image]; !ok {
+	if _, ok := r.images[image]; !ok && spec.RootFS == "" {
 		return runtime.ContainerInfo{}, fmt.Errorf("image %q is not pulled: %w", image, runtime.ErrNotFound)
 	}
 	if r.lean {
-		spec = runtime.ContainerSpec{ID: spec.ID, Image: spec.Image}
+		spec = runtime.ContainerSpec{ID: spec.ID, Image: spec.Image, RootFS: spec.RootFS}
 	}
 	c := &container{
 		spec: spec,

@@ -203,6 +203,9 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: image
       type:
         scalar: string
+    - name: interactive
+      type:
+        scalar: boolean
     - name: links
       type:
         list:
@@ -242,6 +245,9 @@ var schemaYAML = typed.YAMLObject(`types:
           - containerPort
           - protocol
     - name: privileged
+      type:
+        scalar: boolean
+    - name: pseudoTerminal
       type:
         scalar: boolean
     - name: readonlyRootFilesystem

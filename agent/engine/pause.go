@@ -1,0 +1,64 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/berthdev/berth/agent/runtime"
+	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+)
+
+// reasonPauseFailed begins the stoppedReason of a task whose pause container could
+// not start.
+const reasonPauseFailed = "ResourceInitializationError: failed to start the task's pause container: "
+
+// pauseStopTimeout bounds the pause process's exit on SIGTERM, which it handles at
+// once.
+const pauseStopTimeout = 10 * time.Second
+
+// pauseUp creates and starts the task's pause container, or finds it again after an
+// agent restart (Create and Start are idempotent), and points the containers still
+// to be created at its namespaces. A failure stops the task with TaskFailedToStart.
+func (w *worker) pauseUp(ctx context.Context) {
+	spec := pauseSpec(w.in, w.e.cfg.PauseBinary)
+	err := w.e.cfg.Dirs.MkdirAll(spec.RootFS, 0o755)
+	if err == nil && w.in.spec.IpcMode == ecsv1alpha1.NamespaceModeTask {
+		err = w.makeShared(taskShmDir(w.e.stateDir, w.uid))
+	}
+	if err == nil {
+		_, err = w.e.rt.Create(ctx, spec)
+	}
+	var pid uint32
+	if err == nil {
+		pid, err = w.e.rt.Start(ctx, spec.ID)
+	}
+	if ctx.Err() != nil {
+		return
+	}
+	if err != nil {
+		w.log.Info("pause container failed", logReason, err.Error())
+		w.invalid = reasonPauseFailed + err.Error()
+		return
+	}
+	w.in.pausePID, w.pause = pid, pauseUp
+	w.log.V(1).Info("pause container started", logPid, pid)
+}
+
+// pauseDown stops and removes the pause container once the task's containers have
+// stopped. A failure is logged and does not hold the task in STOPPING: Cleanup and
+// Forget remove every container of the task, the pause container included.
+func (w *worker) pauseDown(ctx context.Context) {
+	id := runtime.ContainerID(string(w.uid), runtime.PauseContainer)
+	_, err := w.e.rt.Stop(ctx, id, pauseStopTimeout)
+	if err == nil || errors.Is(err, runtime.ErrNotStarted) || errors.Is(err, runtime.ErrNotFound) {
+		err = w.e.rt.Delete(ctx, id)
+	}
+	if ctx.Err() != nil {
+		return
+	}
+	if err != nil {
+		w.log.Error(err, "removing the task's pause container; retried when the task is cleaned up")
+	}
+	w.in.pausePID, w.pause = 0, pauseReleased
+}
