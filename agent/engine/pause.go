@@ -3,6 +3,8 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/berthdev/berth/agent/runtime"
@@ -27,6 +29,9 @@ func (w *worker) pauseUp(ctx context.Context) {
 		err = w.makeShared(taskShmDir(w.e.stateDir, w.uid))
 	}
 	if err == nil {
+		err = w.makeStdinPipes()
+	}
+	if err == nil {
 		_, err = w.e.rt.Create(ctx, spec)
 	}
 	var pid uint32
@@ -43,6 +48,25 @@ func (w *worker) pauseUp(ctx context.Context) {
 	}
 	w.in.pausePID, w.pause = pid, pauseUp
 	w.log.V(1).Info("pause container started", logPid, pid)
+}
+
+// makeStdinPipes makes the named pipes of the containers whose stdin the pause
+// process holds open, owned by its user, before it starts and opens them.
+func (w *worker) makeStdinPipes() error {
+	names := heldStdin(w.in.spec)
+	if len(names) == 0 {
+		return nil
+	}
+	dir := stdinDir(w.e.stateDir, w.uid)
+	if err := w.e.cfg.Dirs.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", dir, err)
+	}
+	for _, n := range names {
+		if err := w.e.cfg.Dirs.Mkfifo(filepath.Join(dir, n), 0o600, pauseUID, pauseGID); err != nil {
+			return fmt.Errorf("making the stdin of container %s: %w", n, err)
+		}
+	}
+	return nil
 }
 
 // pauseDown stops and removes the pause container once the task's containers have

@@ -83,15 +83,40 @@ func unsupported(spec *ecsv1alpha1.TaskDefinitionSpec, haveNetwork, havePause bo
 	return ""
 }
 
-// reasonNoPauseBinary is the stoppedReason of pidMode and ipcMode task tasks on an
-// engine without Config.PauseBinary.
-const reasonNoPauseBinary = "pidMode and ipcMode task need the agent's pause process, and this agent has no berth binary for it (--berth-binary)"
+// reasonNoPauseBinary is the stoppedReason of tasks that need a pause container
+// (needsPause) on an engine without Config.PauseBinary.
+const reasonNoPauseBinary = "pidMode and ipcMode task, and interactive containers without pseudoTerminal, need the agent's pause process, and this agent has no berth binary for it (--berth-binary)"
 
-// needsPause tells whether the task's containers share a namespace of the task,
-// which its pause container holds.
+// needsPause tells whether the task has a pause container: its containers share a
+// namespace of the task, which it holds, or one keeps its stdin open without a
+// terminal, which it holds open.
 func needsPause(spec *ecsv1alpha1.TaskDefinitionSpec) bool {
-	return spec.PidMode == ecsv1alpha1.NamespaceModeTask || spec.IpcMode == ecsv1alpha1.NamespaceModeTask
+	return spec.PidMode == ecsv1alpha1.NamespaceModeTask || spec.IpcMode == ecsv1alpha1.NamespaceModeTask ||
+		len(heldStdin(spec)) > 0
 }
+
+// heldStdin are the containers whose stdin is a named pipe that the pause process
+// holds open: interactive ones without a terminal. Docker keeps such a stdin open
+// from its daemon; here the pause process outlives the agent's restarts as the
+// daemon does. A terminal needs no holder: reading it waits for input.
+func heldStdin(spec *ecsv1alpha1.TaskDefinitionSpec) []string {
+	var out []string
+	for i := range spec.ContainerDefinitions {
+		if d := &spec.ContainerDefinitions[i]; d.Interactive && !d.PseudoTerminal {
+			out = append(out, d.Name)
+		}
+	}
+	return out
+}
+
+// stdinDir holds the named pipes of the task's held stdins, beside its scratch
+// volumes (removed with them; "~" is in no volume name).
+func stdinDir(stateDir string, uid types.UID) string {
+	return filepath.Join(volumesDir(stateDir, uid), "~stdin")
+}
+
+// pauseStdinDir is where the pause container sees stdinDir.
+const pauseStdinDir = "/stdin"
 
 // hasPause tells whether the runtime holds a pause container among infos.
 func hasPause(infos []runtime.ContainerInfo) bool {
@@ -104,6 +129,8 @@ const (
 	pauseBinaryPath = "/berth"
 	// pauseUser is nobody: the process needs no privilege to hold namespaces.
 	pauseUser = "65534:65534"
+	// pauseUID and pauseGID own the named pipes the pause process holds.
+	pauseUID, pauseGID = 65534, 65534
 )
 
 // pauseRootFS is the (empty, shared, read-only) root filesystem of pause containers.
@@ -112,7 +139,7 @@ func pauseRootFS(stateDir string) string { return filepath.Join(stateDir, "pause
 // pauseSpec is the runtime spec of the task's pause container: `berth pause` from
 // the agent's binary, with no capability, as nobody, without network.
 func pauseSpec(in *taskInput, binary string) runtime.ContainerSpec {
-	return runtime.ContainerSpec{
+	s := runtime.ContainerSpec{
 		ID:     runtime.ContainerID(string(in.uid), runtime.PauseContainer),
 		RootFS: pauseRootFS(in.stateDir),
 		Labels: map[string]string{
@@ -127,6 +154,13 @@ func pauseSpec(in *taskInput, binary string) runtime.ContainerSpec {
 		NoNewPrivileges: true,
 		Mounts:          []runtime.Mount{{HostPath: binary, ContainerPath: pauseBinaryPath, ReadOnly: true}},
 	}
+	if names := heldStdin(in.spec); len(names) > 0 {
+		s.Mounts = append(s.Mounts, runtime.Mount{HostPath: stdinDir(in.stateDir, in.uid), ContainerPath: pauseStdinDir})
+		for _, n := range names {
+			s.EntryPoint = append(s.EntryPoint, pauseStdinDir+"/"+n)
+		}
+	}
+	return s
 }
 
 // namespaces points the container at the task's shared namespaces: the pause
@@ -291,6 +325,9 @@ func containerSpec(in *taskInput, def *ecsv1alpha1.ContainerDefinition) (runtime
 		HostPID:        in.spec.PidMode == ecsv1alpha1.NamespaceModeHost,
 		HostIPC:        in.spec.IpcMode == ecsv1alpha1.NamespaceModeHost,
 		Terminal:       def.PseudoTerminal,
+	}
+	if def.Interactive && !def.PseudoTerminal {
+		s.StdinPath = filepath.Join(stdinDir(in.stateDir, in.uid), def.Name)
 	}
 	namespaces(&s, in)
 	if ov != nil && len(ov.Command) > 0 {

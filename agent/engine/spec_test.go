@@ -328,9 +328,12 @@ func TestNamespacesAndTerminal(t *testing.T) {
 
 // TestPauseSpec: the pause container runs the agent's binary from the prepared
 // root filesystem, as nobody without capabilities, labelled as the task's pause
-// container (so it is never reported as one of its containers).
+// container (so it is never reported as one of its containers); it holds the stdin
+// pipes of the interactive containers without a terminal, and only theirs.
 func TestPauseSpec(t *testing.T) {
-	in := &taskInput{uid: "u1", task: types.NamespacedName{Namespace: "ns", Name: "t"}, revision: "web:3", stateDir: "/state"}
+	spec := &ecsv1alpha1.TaskDefinitionSpec{PidMode: ecsv1alpha1.NamespaceModeTask, ContainerDefinitions: []ecsv1alpha1.ContainerDefinition{
+		{Name: "plain"}, {Name: "shell", Interactive: true}, {Name: "tty", Interactive: true, PseudoTerminal: true}}}
+	in := &taskInput{uid: "u1", task: types.NamespacedName{Namespace: "ns", Name: "t"}, revision: "web:3", stateDir: "/state", spec: spec}
 	s := pauseSpec(in, "/usr/local/bin/berth")
 	if err := s.Validate(); err != nil {
 		t.Fatal(err)
@@ -339,14 +342,33 @@ func TestPauseSpec(t *testing.T) {
 		ID:         runtime.ContainerID("u1", runtime.PauseContainer),
 		RootFS:     "/state/pause/rootfs",
 		Labels:     map[string]string{runtime.LabelTaskUID: "u1", runtime.LabelTask: "ns/t", runtime.LabelContainer: runtime.PauseContainer, runtime.LabelRevision: "web:3"},
-		EntryPoint: []string{"/berth", "pause"}, User: "65534:65534", CapDrop: []string{"ALL"}, NoNewPrivileges: true,
-		Mounts: []runtime.Mount{{HostPath: "/usr/local/bin/berth", ContainerPath: "/berth", ReadOnly: true}},
+		EntryPoint: []string{"/berth", "pause", "/stdin/shell"}, User: "65534:65534", CapDrop: []string{"ALL"}, NoNewPrivileges: true,
+		Mounts: []runtime.Mount{{HostPath: "/usr/local/bin/berth", ContainerPath: "/berth", ReadOnly: true},
+			{HostPath: "/state/volumes/u1/~stdin", ContainerPath: "/stdin"}},
 	}
 	if diff := cmp.Diff(want, s); diff != "" {
 		t.Errorf("pause spec (-want +got):\n%s", diff)
 	}
 	if !runtime.IsPause(s.Labels) {
 		t.Error("IsPause is false for the pause container's labels")
+	}
+	shell, err := containerSpec(in, &spec.ContainerDefinitions[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if shell.StdinPath != "/state/volumes/u1/~stdin/shell" || shell.Terminal {
+		t.Errorf("interactive container: stdinPath %q terminal %v, want the pipe the pause process holds", shell.StdinPath, shell.Terminal)
+	}
+	tty, err := containerSpec(in, &spec.ContainerDefinitions[2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tty.StdinPath != "" || !tty.Terminal {
+		t.Errorf("interactive container with a terminal: stdinPath %q terminal %v, want its terminal only", tty.StdinPath, tty.Terminal)
+	}
+	if !needsPause(&ecsv1alpha1.TaskDefinitionSpec{ContainerDefinitions: spec.ContainerDefinitions[1:2]}) ||
+		needsPause(&ecsv1alpha1.TaskDefinitionSpec{ContainerDefinitions: spec.ContainerDefinitions[2:]}) {
+		t.Error("needsPause: want a pause container for an interactive container without a terminal only")
 	}
 }
 

@@ -2,7 +2,9 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -72,6 +74,8 @@ type HostDirs interface {
 	Chmod(path string, mode os.FileMode) error
 	RemoveAll(path string) error
 	WriteFile(path string, data []byte, perm os.FileMode) error
+	// Mkfifo makes a named pipe (an existing one is kept) owned by uid:gid.
+	Mkfifo(path string, perm os.FileMode, uid, gid int) error
 }
 
 // osDirs is the host's filesystem.
@@ -82,6 +86,12 @@ func (osDirs) Chmod(path string, mode os.FileMode) error    { return os.Chmod(pa
 func (osDirs) RemoveAll(path string) error                  { return os.RemoveAll(path) }
 func (osDirs) WriteFile(path string, data []byte, perm os.FileMode) error {
 	return os.WriteFile(path, data, perm)
+}
+func (osDirs) Mkfifo(path string, perm os.FileMode, uid, gid int) error {
+	if err := syscall.Mkfifo(path, uint32(perm.Perm())); err != nil && !errors.Is(err, syscall.EEXIST) {
+		return &os.PathError{Op: "mkfifo", Path: path, Err: err}
+	}
+	return os.Chown(path, uid, gid)
 }
 
 // Network sets up and tears down the networks of bridge-mode tasks (agent/network).

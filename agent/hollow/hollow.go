@@ -127,7 +127,10 @@ func (h *Agent) instance(i int) agent.InstanceConfig {
 			LeaseInterval: cfg.LeaseInterval,
 		},
 		Runtime: rt, Network: network.NewMemory(), Dirs: noDirs{},
-		PullPolicy: runtime.PullDefault, StateDir: "/hollow/" + name, StatusInterval: cfg.StatusInterval,
+		// The in-memory runtime runs no process: any path lets simulated tasks with
+		// pidMode or ipcMode task run as on a real agent.
+		PauseBinary: "/hollow/berth",
+		PullPolicy:  runtime.PullDefault, StateDir: "/hollow/" + name, StatusInterval: cfg.StatusInterval,
 		Client: g,
 	}
 }
@@ -275,3 +278,4 @@ func (noDirs) RemoveAll(string) error             { return nil }
 func (noDirs) WriteFile(string, []byte, os.FileMode) error {
 	return nil
 }
+func (noDirs) Mkfifo(string, os.FileMode, int, int) error { return nil }

@@ -13,6 +13,7 @@ package pause
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -22,8 +23,19 @@ import (
 const Command = "pause"
 
 // Run sleeps until ctx ends (the command's SIGTERM or SIGINT), reaping the children
-// that are reparented to it meanwhile.
-func Run(ctx context.Context) error {
+// that are reparented to it meanwhile. It holds the named pipes at pipes open for
+// writing all along: they are the stdin of the task's interactive containers
+// without a terminal, which ends only when no writer is left (Docker's daemon holds
+// them for ECS; the pause process outlives the agent's restarts as the daemon does).
+func Run(ctx context.Context, pipes []string) error {
+	for _, p := range pipes {
+		// O_RDWR never blocks on a named pipe, whether its reader is there yet or not.
+		f, err := os.OpenFile(p, os.O_RDWR, 0)
+		if err != nil {
+			return fmt.Errorf("holding stdin %s: %w", p, err)
+		}
+		defer func() { _ = f.Close() }()
+	}
 	children := make(chan os.Signal, 1)
 	signal.Notify(children, syscall.SIGCHLD)
 	defer signal.Stop(children)

@@ -129,6 +129,10 @@ type ContainerSpec struct {
 	// Terminal gives the process a pseudo-terminal as its standard streams (Docker's
 	// Tty); its output still goes to LogPath.
 	Terminal bool
+	// StdinPath, without Terminal, is a named pipe on the host that the process's
+	// standard input reads (Docker's OpenStdin): it ends only when every writer of
+	// the pipe has closed it, so whoever holds it open keeps the stdin open.
+	StdinPath string
 	// RootFS, instead of Image, is a host directory mounted read-only as the
 	// container's root filesystem: containers the agent runs without an image
 	// (a task's pause process). EntryPoint is then the whole command.
@@ -327,7 +331,7 @@ func (s ContainerSpec) networkErrors() []error {
 	if s.HostNetwork && s.NetNSPath != "" {
 		errs = append(errs, errors.New("hostNetwork and netNSPath are exclusive"))
 	}
-	for _, p := range []struct{ name, path string }{{"netNSPath", s.NetNSPath}, {"pidNamespacePath", s.PIDNamespacePath}, {"ipcNamespacePath", s.IPCNamespacePath}, {"shmPath", s.ShmPath}} {
+	for _, p := range []struct{ name, path string }{{"netNSPath", s.NetNSPath}, {"pidNamespacePath", s.PIDNamespacePath}, {"ipcNamespacePath", s.IPCNamespacePath}, {"shmPath", s.ShmPath}, {"stdinPath", s.StdinPath}} {
 		if p.path != "" && !filepath.IsAbs(p.path) {
 			errs = append(errs, fmt.Errorf("%s %q is not absolute", p.name, p.path))
 		}
@@ -337,6 +341,9 @@ func (s ContainerSpec) networkErrors() []error {
 	}
 	if s.HostIPC && (s.IPCNamespacePath != "" || s.NoShm) {
 		errs = append(errs, errors.New("hostIPC excludes ipcNamespacePath and noShm"))
+	}
+	if s.Terminal && s.StdinPath != "" {
+		errs = append(errs, errors.New("a terminal is its own stdin: terminal and stdinPath are exclusive"))
 	}
 	if s.ShmPath != "" && (s.IPCNamespacePath == "" || s.NoShm) {
 		errs = append(errs, errors.New("shmPath needs ipcNamespacePath and excludes noShm"))

@@ -57,11 +57,10 @@ controllers and run by node agents on containerd.`,
 // from its own binary; hidden, as people never run it.
 func newPauseCommand() *cobra.Command {
 	return &cobra.Command{
-		Use:    pause.Command,
-		Short:  "Hold a task's shared PID and IPC namespaces until signalled (run by the agent)",
+		Use:    pause.Command + " [STDIN-PIPE...]",
+		Short:  "Hold a task's shared PID and IPC namespaces, and its containers' stdin pipes, until signalled (run by the agent)",
 		Hidden: true,
-		Args:   cobra.NoArgs,
-		RunE:   func(cmd *cobra.Command, _ []string) error { return pause.Run(cmd.Context()) },
+		RunE:   func(cmd *cobra.Command, args []string) error { return pause.Run(cmd.Context(), args) },
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -179,7 +180,9 @@ func TestIpcModeNone(t *testing.T) {
 // TestPseudoTerminal: a container with pseudoTerminal has a terminal as its
 // standard streams, and what it prints still reaches the agent's logs endpoint;
 // with interactive it keeps waiting on its standard input (the terminal) instead of
-// ending. A container without stays without a terminal.
+// ending. An interactive container without a terminal keeps waiting on its stdin
+// too (a pipe the pause process holds open). A container without either has no
+// terminal.
 func TestPseudoTerminal(t *testing.T) {
 	s := newStack(t)
 	addr := s.startAgentWithBerth(t, "node-"+s.ns)
@@ -192,10 +195,16 @@ func TestPseudoTerminal(t *testing.T) {
 		Container("plain", s.image).Last(func(c *ecsv1alpha1.ContainerDefinition) {
 		c.Memory = ptr.To[int32](32)
 		c.Command = []string{"tty=1", "echo=done", "sleep=inf"}
+	}).
+		Container("shell", s.image).Last(func(c *ecsv1alpha1.ContainerDefinition) {
+		c.Memory = ptr.To[int32](32)
+		c.Interactive = true
+		c.Command = []string{"tty=0", "echo=done", "stdin"}
 	}).Obj()
 	s.runTask(t, td, "tty")
 	waitOutput(t, addr, s.ns, "tty", "tty", "done")
 	waitOutput(t, addr, s.ns, "tty", "plain", "done")
+	waitOutput(t, addr, s.ns, "tty", "shell", "done")
 	if out := logOf(t, addr, s.ns, "tty", "tty"); !strings.Contains(out, "tty 0: yes") || !strings.Contains(out, "tty 1: yes") {
 		t.Errorf("pseudoTerminal container's output: %q, want a terminal on 0 and 1", out)
 	}
@@ -204,10 +213,93 @@ func TestPseudoTerminal(t *testing.T) {
 	}
 	// Still waiting on its input a while later: "stdin closed" never comes.
 	time.Sleep(3 * time.Second)
-	if out := logOf(t, addr, s.ns, "tty", "tty"); strings.Contains(out, "stdin closed") {
-		t.Errorf("the interactive container's stdin ended: %q", out)
+	for _, c := range []string{"tty", "shell"} {
+		if out := logOf(t, addr, s.ns, "tty", c); strings.Contains(out, "stdin closed") {
+			t.Errorf("the interactive container %s's stdin ended: %q", c, out)
+		}
+	}
+	if out := logOf(t, addr, s.ns, "tty", "shell"); !strings.Contains(out, "tty 0: no") {
+		t.Errorf("interactive container without pseudoTerminal: %q, want no terminal", out)
 	}
 	if st := getTask(t, s.ns, "tty").Status; st.LastStatus != ecsv1alpha1.TaskRunning {
 		t.Errorf("task is %s, want RUNNING", st.LastStatus)
+	}
+}
+
+// TestPauseSurvivesAgentKill: after the agent is killed (SIGKILL) and started again,
+// the task's pause container and containers are the same processes (adopted, not
+// started again), an interactive container's stdin is still open (the pause process
+// held it while no agent ran), and stopping the task then removes the pause
+// container found after the restart.
+func TestPauseSurvivesAgentKill(t *testing.T) {
+	s := newStack(t)
+	bin := berthBinary(t)
+	name := "node-" + s.ns
+	o := s.agentOptions(t, name)
+	addr := httpAddress(t, name)
+	start := func() *exec.Cmd {
+		cmd := exec.Command(bin, "agent", "--kubeconfig", o.Kubeconfig, "--cluster", o.Cluster, "--name", o.Name,
+			"--containerd-address", o.ContainerdAddress, "--containerd-namespace", o.Namespace, "--state-dir", o.StateDir,
+			"--snapshotter", o.Snapshotter, "--registry-config-dir", o.RegistryConfigDir, "--runc-root", o.RuncRoot,
+			"--lease-interval", "1s", "--status-interval", "1s", "--reserved-memory", "0", "--http-bind-address", addr)
+		if testing.Verbose() {
+			cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return cmd
+	}
+	first := start()
+	t.Cleanup(func() { _ = first.Process.Kill(); _ = first.Wait() })
+	td := testobj.TaskDefinition(s.ns, "kept").Network(ecsv1alpha1.NetworkModeNone).
+		Container("app", s.image).Last(func(c *ecsv1alpha1.ContainerDefinition) {
+		c.Memory = ptr.To[int32](32)
+		c.Command = []string{"echo=ready", "sleep=inf"}
+	}).
+		Container("shell", s.image).Last(func(c *ecsv1alpha1.ContainerDefinition) {
+		c.Memory = ptr.To[int32](32)
+		c.Interactive = true
+		c.Command = []string{"echo=ready", "stdin"}
+	}).Obj()
+	td.Spec.PidMode = ecsv1alpha1.NamespaceModeTask
+	s.runTask(t, td, "kept")
+	waitOutput(t, addr, s.ns, "kept", "shell", "ready")
+	before := s.containers(t)
+	if len(before) != 3 || len(s.pauseContainers(t)) != 1 {
+		t.Fatalf("before the kill: running %v, want app, shell and the pause container", before)
+	}
+	_ = first.Process.Kill() // SIGKILL: no cleanup, no goodbye
+	_ = first.Wait()
+
+	second := start()
+	t.Cleanup(func() { _ = second.Process.Signal(syscall.SIGTERM); _ = second.Wait() })
+	testenv.EventuallyWithin(t, 30*time.Second, "the restarted agent serves logs", func() error {
+		_, _, err := agentGet(addr, "/healthz")
+		return err
+	})
+	// The processes are those from before the kill: none ended, none started again.
+	after := s.containers(t)
+	for id, pid := range before {
+		if after[id] != pid {
+			t.Errorf("container %s: pid %d before the kill, %d after", id, pid, after[id])
+		}
+	}
+	if out := logOf(t, addr, s.ns, "kept", "shell"); strings.Contains(out, "stdin closed") {
+		t.Errorf("the interactive container's stdin ended while the agent was down: %q", out)
+	}
+
+	stopTask(t, s.ns, "kept")
+	waitTask(t, s.ns, "kept", "STOPPED", func(tk *ecsv1alpha1.Task) error {
+		if tk.Status.LastStatus != ecsv1alpha1.TaskStopped {
+			return fmt.Errorf("lastStatus %s", tk.Status.LastStatus)
+		}
+		return nil
+	})
+	if got := s.pauseContainers(t); len(got) != 0 {
+		t.Errorf("pause containers after the task stopped: %v", got)
+	}
+	if got := s.containers(t); len(got) != 0 {
+		t.Errorf("running containers after the task stopped: %v", got)
 	}
 }

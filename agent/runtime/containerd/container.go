@@ -97,6 +97,9 @@ func containerLabels(spec runtime.ContainerSpec) map[string]string {
 	if spec.LogPath != "" {
 		labels[runtime.LabelLogPath] = spec.LogPath
 	}
+	if spec.StdinPath != "" {
+		labels[labelStdin] = spec.StdinPath
+	}
 	return labels
 }
 

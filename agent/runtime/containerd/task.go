@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/url"
+	"os"
 	"sync"
 	"syscall"
 	"time"
@@ -82,6 +84,9 @@ func (r *Runtime) ioCreator(ctx context.Context, ctr ctrd.Container) (cio.Creato
 	}
 	logPath := labels[runtime.LabelLogPath]
 	if spec.Process == nil || !spec.Process.Terminal {
+		if stdin := labels[labelStdin]; stdin != "" {
+			return stdinIO(stdin, logPath), nil
+		}
 		if logPath == "" {
 			return cio.NullIO, nil
 		}
@@ -97,6 +102,30 @@ func (r *Runtime) ioCreator(ctx context.Context, ctr ctrd.Container) (cio.Creato
 	}
 	return cio.TerminalLogURI(uri), nil
 }
+
+// labelStdin is the named pipe a container's stdin reads (ContainerSpec.StdinPath).
+const labelStdin = runtime.LabelPrefix + "stdin"
+
+// stdinIO has the shim copy the named pipe at stdin to the process's standard input
+// and append its output to logPath (to /dev/null with logDriver none), as
+// cio.LogFile does with a stdin added.
+func stdinIO(stdin, logPath string) cio.Creator {
+	if logPath == "" {
+		logPath = os.DevNull
+	}
+	out := (&url.URL{Scheme: "file", Path: logPath}).String()
+	return func(string) (cio.IO, error) {
+		return shimIO{cio.Config{Stdin: stdin, Stdout: out, Stderr: out}}, nil
+	}
+}
+
+// shimIO is stdio that the shim handles alone: nothing to copy on this side.
+type shimIO struct{ config cio.Config }
+
+func (s shimIO) Config() cio.Config { return s.config }
+func (shimIO) Cancel()              {}
+func (shimIO) Wait()                {}
+func (shimIO) Close() error         { return nil }
 
 func (r *Runtime) startTask(ctx context.Context, id string, task ctrd.Task) (uint32, error) {
 	if err := task.Start(ctx); err != nil {
