@@ -181,6 +181,15 @@ func namespaces(s *runtime.ContainerSpec, in *taskInput) {
 	}
 }
 
+// stdio gives the container a terminal (pseudoTerminal), or, interactive without
+// one, the stdin pipe its task's pause process holds open.
+func stdio(s *runtime.ContainerSpec, in *taskInput, def *ecsv1alpha1.ContainerDefinition) {
+	s.Terminal = def.PseudoTerminal
+	if def.Interactive && !def.PseudoTerminal {
+		s.StdinPath = filepath.Join(stdinDir(in.stateDir, in.uid), def.Name)
+	}
+}
+
 // taskShmDir is the /dev/shm that the containers of an ipcMode task task share, a
 // directory of the task's beside its scratch volumes (removed with them; "~" is in
 // no volume name). A mount cannot be bound from the pause container's mount
@@ -324,11 +333,8 @@ func containerSpec(in *taskInput, def *ecsv1alpha1.ContainerDefinition) (runtime
 		Hostname:       def.Hostname,
 		HostPID:        in.spec.PidMode == ecsv1alpha1.NamespaceModeHost,
 		HostIPC:        in.spec.IpcMode == ecsv1alpha1.NamespaceModeHost,
-		Terminal:       def.PseudoTerminal,
 	}
-	if def.Interactive && !def.PseudoTerminal {
-		s.StdinPath = filepath.Join(stdinDir(in.stateDir, in.uid), def.Name)
-	}
+	stdio(&s, in, def)
 	namespaces(&s, in)
 	if ov != nil && len(ov.Command) > 0 {
 		s.Command = ov.Command

@@ -31,7 +31,7 @@ func Run(logPath string) error {
 	if stdout == nil || stderr == nil || ready == nil {
 		return errors.New("log-driver is run by containerd's shim, with the container's output on file descriptors 3 and 4")
 	}
-	var out io.Writer = io.Discard
+	out := io.Discard
 	if logPath != "" {
 		f, err := os.OpenFile(logPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 		if err != nil {

@@ -303,6 +303,7 @@ func (s ContainerSpec) Validate() error {
 	}
 	errs = append(errs, s.envErrors()...)
 	errs = append(errs, s.networkErrors()...)
+	errs = append(errs, s.namespaceErrors()...)
 	if s.LogPath != "" && !filepath.IsAbs(s.LogPath) {
 		errs = append(errs, fmt.Errorf("logPath %q is not absolute", s.LogPath))
 	}
@@ -331,7 +332,16 @@ func (s ContainerSpec) networkErrors() []error {
 	if s.HostNetwork && s.NetNSPath != "" {
 		errs = append(errs, errors.New("hostNetwork and netNSPath are exclusive"))
 	}
-	for _, p := range []struct{ name, path string }{{"netNSPath", s.NetNSPath}, {"pidNamespacePath", s.PIDNamespacePath}, {"ipcNamespacePath", s.IPCNamespacePath}, {"shmPath", s.ShmPath}, {"stdinPath", s.StdinPath}} {
+	if s.NetNSPath != "" && !filepath.IsAbs(s.NetNSPath) {
+		errs = append(errs, fmt.Errorf("netNSPath %q is not absolute", s.NetNSPath))
+	}
+	return errs
+}
+
+// namespaceErrors checks the PID and IPC namespaces, /dev/shm and stdin.
+func (s ContainerSpec) namespaceErrors() []error {
+	var errs []error
+	for _, p := range []struct{ name, path string }{{"pidNamespacePath", s.PIDNamespacePath}, {"ipcNamespacePath", s.IPCNamespacePath}, {"shmPath", s.ShmPath}, {"stdinPath", s.StdinPath}} {
 		if p.path != "" && !filepath.IsAbs(p.path) {
 			errs = append(errs, fmt.Errorf("%s %q is not absolute", p.name, p.path))
 		}

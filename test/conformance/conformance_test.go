@@ -67,7 +67,6 @@ type simpleTest struct {
 // notApplicable are the simple tests that cannot run here, and why. Each reason is
 // about this machine or a Berth gap, never about the test being wrong.
 var notApplicable = map[string]string{
-	"interactive-tty":              "interactive and pseudoTerminal are not supported by Berth yet",
 	"security-opt-nonewprivileges": "needs the ECS suite's amazon/testnnp image (a setuid helper built from its sources), not rebuilt here",
 	"parallel-pull":                "needs eight distinct images of about 25 MiB each from a public registry; the ECS suite measured pull concurrency, which Berth's bench measures instead",
 	"add-drop-capabilities":        "its command runs capsh, which the ECS suite's ubuntu image has and the busybox stand-in has not",
@@ -156,6 +155,7 @@ func newStack(t *testing.T) *stack {
 	o.StateDir = filepath.Join(ctr.Dir, "agent")
 	o.LeaseInterval, o.StatusInterval, o.ReservedMemoryMiB = time.Second, time.Second, 0
 	o.HTTPBindAddress = "127.0.0.1:0"
+	o.BerthBinary = testenv.BerthBinary(t) // the log driver of interactive-tty's terminal
 	// A bridge and subnet of its own: test/e2e's agents run at the same time on the
 	// default ones, and two address stores on one bridge hand out the same addresses.
 	o.Bridge, o.BridgeSubnet = bridgeName, bridgeSubnet

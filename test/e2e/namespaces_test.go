@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -22,27 +21,12 @@ import (
 	"github.com/berthdev/berth/test/testobj"
 )
 
-// berthBinary builds a static berth, as `make build` does: the agent runs it as the
-// pause process and as the log driver of containers with a terminal, and the agent
-// of these tests runs inside the test binary, which is neither static nor berth.
-func berthBinary(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "berth")
-	cmd := exec.Command("go", "build", "-trimpath", "-o", bin, ".")
-	cmd.Dir = testenv.RepoRoot()
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
 // startAgentWithBerth runs an agent (network modes host and none) whose berth
 // binary is a real one; it returns the agent's HTTP address.
 func (s *stack) startAgentWithBerth(t *testing.T, name string) string {
 	t.Helper()
 	o := s.agentOptions(t, name)
-	o.BerthBinary = berthBinary(t)
+	o.BerthBinary = testenv.BerthBinary(t)
 	s.startAgentWith(t, o)
 	return httpAddress(t, name)
 }
@@ -233,7 +217,7 @@ func TestPseudoTerminal(t *testing.T) {
 // container found after the restart.
 func TestPauseSurvivesAgentKill(t *testing.T) {
 	s := newStack(t)
-	bin := berthBinary(t)
+	bin := testenv.BerthBinary(t)
 	name := "node-" + s.ns
 	o := s.agentOptions(t, name)
 	addr := httpAddress(t, name)

@@ -269,14 +269,9 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.ContainerSpec) (runti
 	if err := spec.Validate(); err != nil {
 		return runtime.ContainerInfo{}, fmt.Errorf("container %q: %w", spec.ID, err)
 	}
-	// A container from a root filesystem (a pause container) has no image.
-	image := ""
-	if spec.RootFS == "" {
-		named, err := reference.ParseDockerRef(spec.Image)
-		if err != nil {
-			return runtime.ContainerInfo{}, &runtime.ReferenceError{Ref: spec.Image, Err: err}
-		}
-		image = named.String()
+	image, err := imageOf(spec)
+	if err != nil {
+		return runtime.ContainerInfo{}, err
 	}
 	labels := maps.Clone(spec.Labels)
 	if labels == nil {
@@ -314,6 +309,19 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.ContainerSpec) (runti
 	}
 	r.containers[spec.ID] = c
 	return c.snapshot(), nil
+}
+
+// imageOf is the normalized image of spec; a container from a root filesystem (a
+// pause container) has none.
+func imageOf(spec runtime.ContainerSpec) (string, error) {
+	if spec.RootFS != "" {
+		return "", nil
+	}
+	named, err := reference.ParseDockerRef(spec.Image)
+	if err != nil {
+		return "", &runtime.ReferenceError{Ref: spec.Image, Err: err}
+	}
+	return named.String(), nil
 }
 
 func (c *container) snapshot() runtime.ContainerInfo {
