@@ -77,8 +77,10 @@ type taskFacts struct {
 	invalid string
 	// net is where the task's bridge network is.
 	net netState
-	// pause is where the task's pause container is.
-	pause pauseState
+	// pause is where the task's pause container is; pauseExited tells that it
+	// exited, which ends the task.
+	pause       pauseState
+	pauseExited bool
 }
 
 // netState is where a task's bridge network is, in order.
@@ -169,6 +171,9 @@ func next(t taskFacts, cs []container) step {
 	}
 	if t.invalid != "" {
 		return step{kind: stepStopTask, code: ecsv1alpha1.StopTaskFailedToStart, reason: t.invalid}
+	}
+	if t.pauseExited {
+		return step{kind: stepStopTask, code: ecsv1alpha1.StopEssentialContainerExited, reason: reasonPauseExited}
 	}
 	if s, ok := nextAfterExit(cs); ok {
 		return s

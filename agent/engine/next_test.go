@@ -211,6 +211,10 @@ func TestNext(t *testing.T) {
 			step{kind: stepPauseDown}},
 		{"a pause container found after a restart is removed too", taskFacts{known: taskStopping, pause: pauseWanted}, []container{c("app", containerNone)},
 			step{kind: stepPauseDown}},
+		{"a pause container that exited stops the task", taskFacts{known: taskRunning, pause: pauseUp, pauseExited: true}, []container{c("app", containerRunning)},
+			step{kind: stepStopTask, code: ecsv1alpha1.StopEssentialContainerExited, reason: reasonPauseExited}},
+		{"a stopping task whose pause container exited stops its containers", taskFacts{known: taskStopping, pause: pauseUp, pauseExited: true}, []container{c("app", containerRunning)},
+			step{kind: stepStopContainer, container: "app"}},
 		{"pause released: STOPPED", taskFacts{known: taskStopping, pause: pauseReleased}, []container{c("app", containerStopped, exitedWith(143))},
 			step{kind: stepAdvance, status: taskStopped}},
 
@@ -259,11 +263,13 @@ func TestNextExhaustive(t *testing.T) {
 		for desired := desiredRunning; desired <= desiredStopped; desired++ {
 			for net := netNone; net <= netReleased; net++ {
 				for pause := pauseNone; pause <= pauseReleased; pause++ {
-					for _, pair := range pairs {
-						cases++
-						facts := taskFacts{known: known, desired: desired, now: t0.Add(time.Minute), net: net, pause: pause}
-						checkStep(t, facts, pair)
-						play(t, facts, pair)
+					for _, exited := range []bool{false, true} {
+						for _, pair := range pairs {
+							cases++
+							facts := taskFacts{known: known, desired: desired, now: t0.Add(time.Minute), net: net, pause: pause, pauseExited: exited}
+							checkStep(t, facts, pair)
+							play(t, facts, pair)
+						}
 					}
 				}
 			}
@@ -367,6 +373,9 @@ func checkStep(t *testing.T, facts taskFacts, cs []container) {
 		if !stopping || (facts.pause != pauseWanted && facts.pause != pauseUp) || anyIn(cs, containerRunning) {
 			fail("the pause container is removed once the task's containers stopped")
 		}
+	}
+	if facts.pauseExited && (s.kind == stepPull || s.kind == stepCreate || s.kind == stepStart || s.kind == stepRestart || s.kind == stepPauseUp) {
+		fail("a task whose pause container exited starts nothing")
 	}
 	if s.kind == stepCreate && facts.pause == pauseWanted {
 		fail("containers are created only once the pause container holds the namespaces they join")

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"k8s.io/apimachinery/pkg/types"
+
 	"github.com/berthdev/berth/agent/runtime"
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
 )
@@ -14,6 +16,10 @@ import (
 // reasonPauseFailed begins the stoppedReason of a task whose pause container could
 // not start.
 const reasonPauseFailed = "ResourceInitializationError: failed to start the task's pause container: "
+
+// reasonPauseExited is the stoppedReason of a task whose pause container exited
+// while it ran.
+const reasonPauseExited = "the task's pause container, which holds its shared namespaces, exited"
 
 // pauseStopTimeout bounds the pause process's exit on SIGTERM, which it handles at
 // once.
@@ -69,11 +75,28 @@ func (w *worker) makeStdinPipes() error {
 	return nil
 }
 
+// pauseID is the runtime ID of the task's pause container.
+func pauseID(uid types.UID) string { return runtime.ContainerID(string(uid), runtime.PauseContainer) }
+
+// pauseGone records that the pause container exited. While the task runs that
+// stops it: the shared PID namespace died with it (and every process in it), and a
+// container restarted later would join a namespace path that no longer is the
+// task's. Its exit while the task stops is the expected one.
+func (w *worker) pauseGone() {
+	if w.pause != pauseUp && w.pause != pauseWanted {
+		return
+	}
+	if w.known < taskStopping && w.desired != desiredStopped {
+		w.log.Info("pause container exited", logReason, reasonPauseExited)
+	}
+	w.pauseExited = true
+}
+
 // pauseDown stops and removes the pause container once the task's containers have
 // stopped. A failure is logged and does not hold the task in STOPPING: Cleanup and
 // Forget remove every container of the task, the pause container included.
 func (w *worker) pauseDown(ctx context.Context) {
-	id := runtime.ContainerID(string(w.uid), runtime.PauseContainer)
+	id := pauseID(w.uid)
 	_, err := w.e.rt.Stop(ctx, id, pauseStopTimeout)
 	if err == nil || errors.Is(err, runtime.ErrNotStarted) || errors.Is(err, runtime.ErrNotFound) {
 		err = w.e.rt.Delete(ctx, id)

@@ -46,8 +46,10 @@ type worker struct {
 	bindings map[string][]ecsv1alpha1.NetworkBinding
 	// ip is an awsvpc task's address, once its network is up.
 	ip string
-	// pause is where the task's pause container is (pidMode or ipcMode task).
-	pause pauseState
+	// pause is where the task's pause container is (pidMode or ipcMode task);
+	// pauseExited is set once it exited.
+	pause       pauseState
+	pauseExited bool
 
 	pullStartedAt, pullStoppedAt, startedAt, stoppingAt, stoppedAt *time.Time
 	// code and reason of the stop, fixed when stopping begins.
@@ -116,7 +118,7 @@ func (w *worker) run(ctx context.Context) {
 }
 
 func (w *worker) facts() taskFacts {
-	return taskFacts{known: w.known, desired: w.desired, now: w.e.clock.Now(), invalid: w.invalid, net: w.net, pause: w.pause}
+	return taskFacts{known: w.known, desired: w.desired, now: w.e.clock.Now(), invalid: w.invalid, net: w.net, pause: w.pause, pauseExited: w.pauseExited}
 }
 
 // do executes one step. A report goes out whenever the worker waits, and before the
