@@ -164,9 +164,9 @@ func TestIpcModeNone(t *testing.T) {
 // TestPseudoTerminal: a container with pseudoTerminal has a terminal as its
 // standard streams, and what it prints still reaches the agent's logs endpoint;
 // with interactive it keeps waiting on its standard input (the terminal) instead of
-// ending. An interactive container without a terminal keeps waiting on its stdin
-// too (a pipe the pause process holds open). A container without either has no
-// terminal.
+// ending, until SIGTERM stops it. An interactive container without a terminal
+// keeps waiting on its stdin too (a pipe the pause process holds open). A container
+// without either has no terminal.
 func TestPseudoTerminal(t *testing.T) {
 	s := newStack(t)
 	addr := s.startAgentWithBerth(t, "node-"+s.ns)
@@ -195,18 +195,26 @@ func TestPseudoTerminal(t *testing.T) {
 	if out := logOf(t, addr, s.ns, "tty", "plain"); !strings.Contains(out, "tty 1: no") {
 		t.Errorf("plain container's output: %q, want no terminal", out)
 	}
-	// Still waiting on its input a while later: "stdin closed" never comes.
-	time.Sleep(3 * time.Second)
-	for _, c := range []string{"tty", "shell"} {
-		if out := logOf(t, addr, s.ns, "tty", c); strings.Contains(out, "stdin closed") {
-			t.Errorf("the interactive container %s's stdin ended: %q", c, out)
-		}
-	}
 	if out := logOf(t, addr, s.ns, "tty", "shell"); !strings.Contains(out, "tty 0: no") {
 		t.Errorf("interactive container without pseudoTerminal: %q, want no terminal", out)
 	}
-	if st := getTask(t, s.ns, "tty").Status; st.LastStatus != ecsv1alpha1.TaskRunning {
-		t.Errorf("task is %s, want RUNNING", st.LastStatus)
+	// Stopped, the interactive containers end on SIGTERM while still reading: an
+	// end of their input would have printed "stdin closed" (and ended the task)
+	// before.
+	stopTask(t, s.ns, "tty")
+	waitTask(t, s.ns, "tty", "STOPPED", func(tk *ecsv1alpha1.Task) error {
+		if tk.Status.LastStatus != ecsv1alpha1.TaskStopped {
+			return fmt.Errorf("lastStatus %s", tk.Status.LastStatus)
+		}
+		return nil
+	})
+	if tk := getTask(t, s.ns, "tty"); tk.Status.StopCode != ecsv1alpha1.StopUserInitiated {
+		t.Errorf("the task stopped with %s (%s), want UserInitiated", tk.Status.StopCode, tk.Status.StoppedReason)
+	}
+	for _, c := range []string{"tty", "shell"} {
+		if out := logOf(t, addr, s.ns, "tty", c); strings.Contains(out, "stdin closed") || !strings.Contains(out, "terminated") {
+			t.Errorf("the interactive container %s: %q, want its stdin open until SIGTERM", c, out)
+		}
 	}
 }
 
