@@ -79,6 +79,12 @@ func New(ctx context.Context, o Options) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bridge networking: %w", err)
 	}
+	pauseBinary := o.BerthBinary
+	if err := staticBinary(pauseBinary); err != nil {
+		// Other tasks run; these fail to start with a reason that names the flag.
+		log.Error(err, "tasks that need a pause container (pidMode or ipcMode task, interactive without pseudoTerminal) will fail to start")
+		pauseBinary = ""
+	}
 	reg, err := machineRegistration(ctx, o, rt)
 	if err != nil {
 		return nil, err
@@ -92,7 +98,7 @@ func New(ctx context.Context, o Options) (*Node, error) {
 	a, err := NewAgent(Config{Client: c, Cache: ch, Log: log}, InstanceConfig{
 		Registration: reg, Runtime: rt, Network: nw, PullPolicy: runtime.PullPolicy(o.PullPolicy),
 		StateDir: o.StateDir, StatusInterval: o.StatusInterval, ResolvConf: string(resolv),
-		PauseBinary: o.BerthBinary,
+		PauseBinary: pauseBinary,
 	})
 	if err != nil {
 		return nil, err

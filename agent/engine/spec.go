@@ -85,7 +85,7 @@ func unsupported(spec *ecsv1alpha1.TaskDefinitionSpec, haveNetwork, havePause bo
 
 // reasonNoPauseBinary is the stoppedReason of tasks that need a pause container
 // (needsPause) on an engine without Config.PauseBinary.
-const reasonNoPauseBinary = "pidMode and ipcMode task, and interactive containers without pseudoTerminal, need the agent's pause process, and this agent has no berth binary for it (--berth-binary)"
+const reasonNoPauseBinary = "pidMode and ipcMode task, and interactive containers without pseudoTerminal, need the agent's pause process, which runs a static berth binary (--berth-binary) that this agent does not have"
 
 // needsPause tells whether the task has a pause container: its containers share a
 // namespace of the task, which it holds, or one keeps its stdin open without a
