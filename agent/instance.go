@@ -48,6 +48,9 @@ type InstanceConfig struct {
 	// DevDir is the machine's /dev, where assigned GPUs' device nodes are found;
 	// empty gives containers none (berth hollow).
 	DevDir string
+	// PauseBinary is the static berth binary run as tasks' pause process ("" fails
+	// tasks with pidMode or ipcMode task).
+	PauseBinary string
 	// StatusInterval bounds how often the instance's usage is written (default 10s).
 	StatusInterval time.Duration
 	// Client is the instance's own connection to the apiserver, for its writes and
@@ -116,7 +119,7 @@ func newInstance(a *Agent, cfg InstanceConfig) (*Instance, error) {
 	inst.eng = engine.New(engine.Config{
 		Runtime:    &policyRuntime{Runtime: cfg.Runtime, guard: inst.guard},
 		PullPolicy: cfg.PullPolicy, StateDir: cfg.StateDir, Network: cfg.Network, Dirs: cfg.Dirs,
-		Cluster: inst.cluster, Instance: inst.name, ResolvConf: cfg.ResolvConf, DevDir: cfg.DevDir,
+		Cluster: inst.cluster, Instance: inst.name, ResolvConf: cfg.ResolvConf, DevDir: cfg.DevDir, PauseBinary: cfg.PauseBinary,
 		Report: func(r engine.Report) { a.reporter.enqueue(inst, r) },
 		Log:    inst.log.WithName("engine"),
 	})

@@ -66,6 +66,7 @@ func New(ctx context.Context, o Options) (*Node, error) {
 	rt, err := containerd.New(ctx, containerd.Options{
 		Address: o.ContainerdAddress, Namespace: o.Namespace, Snapshotter: o.Snapshotter,
 		HostsDir: o.RegistryConfigDir, RuncRoot: o.RuncRoot, FIFODir: filepath.Join(o.StateDir, "fifo"),
+		HelperBinary: o.BerthBinary,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("connecting to containerd at %s: %w", o.ContainerdAddress, err)
@@ -77,6 +78,12 @@ func New(ctx context.Context, o Options) (*Node, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("bridge networking: %w", err)
+	}
+	pauseBinary := o.BerthBinary
+	if err := staticBinary(pauseBinary); err != nil {
+		// Other tasks run; these fail to start with a reason that names the flag.
+		log.Error(err, "tasks that need a pause container (pidMode or ipcMode task, interactive without pseudoTerminal) will fail to start")
+		pauseBinary = ""
 	}
 	reg, err := machineRegistration(ctx, o, rt)
 	if err != nil {
@@ -91,6 +98,7 @@ func New(ctx context.Context, o Options) (*Node, error) {
 	a, err := NewAgent(Config{Client: c, Cache: ch, Log: log}, InstanceConfig{
 		Registration: reg, Runtime: rt, Network: nw, PullPolicy: runtime.PullPolicy(o.PullPolicy),
 		StateDir: o.StateDir, StatusInterval: o.StatusInterval, ResolvConf: string(resolv), DevDir: hostDevDir,
+		PauseBinary: pauseBinary,
 	})
 	if err != nil {
 		return nil, err

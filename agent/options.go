@@ -31,6 +31,10 @@ type Options struct {
 	RegistryConfigDir string
 	// RuncRoot is runc's state directory ("" = runc's default).
 	RuncRoot string
+	// BerthBinary is a static build of berth (default: this program): the process
+	// of tasks' pause containers (`berth pause`) and the log driver of containers
+	// with a terminal (`berth log-driver`).
+	BerthBinary string
 	// PullPolicy is default, always, once or prefer-cached.
 	PullPolicy string
 	// BridgeSubnet is the IPv4 range of bridge-mode tasks' addresses.
@@ -62,7 +66,9 @@ type Options struct {
 // DefaultOptions returns the options for a normal host.
 func DefaultOptions() Options {
 	host, _ := os.Hostname()
+	self, _ := os.Executable()
 	o := Options{
+		BerthBinary:       self,
 		Cluster:           "default",
 		Name:              strings.ToLower(host),
 		ContainerdAddress: "/run/containerd/containerd.sock",
@@ -95,6 +101,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.Snapshotter, "snapshotter", o.Snapshotter, "containerd snapshotter for container filesystems (default: containerd's).")
 	fs.StringVar(&o.RegistryConfigDir, "registry-config-dir", o.RegistryConfigDir, "Registry hosts configuration in containerd's certs.d layout (<host>/hosts.toml). Loopback registries need none.")
 	fs.StringVar(&o.RuncRoot, "runc-root", o.RuncRoot, "runc's state directory (default: runc's).")
+	fs.StringVar(&o.BerthBinary, "berth-binary", o.BerthBinary, "A static berth binary, run as tasks' pause process (pidMode and ipcMode task) and as the log driver of containers with a terminal (default: this program).")
 	fs.StringVar(&o.PullPolicy, "image-pull-behavior", o.PullPolicy, "default, always, once or prefer-cached (as ECS_IMAGE_PULL_BEHAVIOR).")
 	fs.StringVar(&o.BridgeSubnet, "bridge-subnet", o.BridgeSubnet, "IPv4 range of the addresses of bridge-mode tasks, on the --bridge-name bridge.")
 	fs.StringVar(&o.Bridge, "bridge-name", o.Bridge, "Host bridge of bridge-mode tasks (at most 15 characters). One bridge holds one subnet.")

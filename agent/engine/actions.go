@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -148,6 +149,19 @@ func (w *worker) makeDirs(spec runtime.ContainerSpec) error {
 		if err := w.e.cfg.Dirs.MkdirAll(d, 0o755); err != nil {
 			return fmt.Errorf("creating %s: %w", d, err)
 		}
+	}
+	return nil
+}
+
+// makeShared creates a directory the task's containers share, writable by all with
+// the sticky bit, as /tmp.
+func (w *worker) makeShared(d string) error {
+	if err := w.e.cfg.Dirs.MkdirAll(d, 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", d, err)
+	}
+	// Chmod, not MkdirAll's mode: the umask does not apply to it.
+	if err := w.e.cfg.Dirs.Chmod(d, os.ModeSticky|0o777); err != nil {
+		return fmt.Errorf("making %s writable by the task's users: %w", d, err)
 	}
 	return nil
 }

@@ -131,6 +131,9 @@ func (e *Engine) Update(d Desired) {
 		for _, c := range d.Spec.ContainerDefinitions {
 			e.byID[runtime.ContainerID(string(d.UID), c.Name)] = d.UID
 		}
+		if needsPause(d.Spec) {
+			e.byID[pauseID(d.UID)] = d.UID // its exit stops the task
+		}
 	}
 	e.mu.Unlock()
 	w.mb.putDesired(d)

@@ -46,6 +46,13 @@ var tmpfsFlags = map[string]uintptr{
 	"rw": 0, "exec": 0, "suid": 0, "dev": 0, "atime": 0, "async": 0,
 }
 
+func (osDirs) Mkfifo(path string, perm os.FileMode, uid, gid int) error {
+	if err := unix.Mkfifo(path, uint32(perm.Perm())); err != nil && !errors.Is(err, unix.EEXIST) {
+		return &os.PathError{Op: "mkfifo", Path: path, Err: err}
+	}
+	return os.Chown(path, uid, gid)
+}
+
 func (osDirs) MountTmpfs(path string, options []string) error {
 	mounted, err := mountinfo.Mounted(path)
 	if err != nil {

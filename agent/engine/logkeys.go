@@ -21,6 +21,7 @@ const (
 	logNetNS     = "netns"
 	logVolume    = "volume"
 	logNamespace = "namespace"
+	logPid       = "pid"
 )
 
 // taskLogger is a worker's logger: the engine's, with the task's keys (taskUID, task)

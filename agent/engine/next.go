@@ -48,10 +48,16 @@ const (
 	// stepVolumesUp makes the task's volumes (or finds them again after an agent
 	// restart) before its containers are created.
 	stepVolumesUp
+	// stepPauseUp creates and starts the task's pause container, whose namespaces
+	// its containers join (pidMode or ipcMode task), before they are created.
+	stepPauseUp
+	// stepPauseDown stops and removes the pause container once the task's
+	// containers stopped.
+	stepPauseDown
 )
 
 var stepNames = [...]string{"Wait", "Advance", "Pull", "Create", "Start", "Restart", "Abandon", "StopTask", "StopContainer",
-	"NetworkUp", "NetworkDown", "VolumesUp"}
+	"NetworkUp", "NetworkDown", "VolumesUp", "PauseUp", "PauseDown"}
 
 func (k stepKind) String() string { return stepNames[k] }
 
@@ -76,6 +82,10 @@ type taskFacts struct {
 	net netState
 	// vols is where the task's volumes are.
 	vols volState
+	// pause is where the task's pause container is; pauseExited tells that it
+	// exited, which ends the task.
+	pause       pauseState
+	pauseExited bool
 }
 
 // netState is where a task's bridge network is, in order.
@@ -91,6 +101,21 @@ const (
 	netUp
 	// netReleased: torn down (a failed teardown is left to Forget and Cleanup).
 	netReleased
+)
+
+// pauseState is where a task's pause container is, in order (as netState).
+type pauseState int
+
+const (
+	// pauseNone: the task's containers share no namespace of the task.
+	pauseNone pauseState = iota
+	// pauseWanted: needed, and not started by this worker; it may exist from
+	// before an agent restart.
+	pauseWanted
+	// pauseUp: running; the containers created from now on join its namespaces.
+	pauseUp
+	// pauseReleased: removed (a failed removal is left to Forget and Cleanup).
+	pauseReleased
 )
 
 // container is the engine's knowledge of one container of a task. The task's worker
@@ -157,6 +182,9 @@ func next(t taskFacts, cs []container) step {
 	if t.invalid != "" {
 		return step{kind: stepStopTask, code: ecsv1alpha1.StopTaskFailedToStart, reason: t.invalid}
 	}
+	if t.pauseExited {
+		return step{kind: stepStopTask, code: ecsv1alpha1.StopEssentialContainerExited, reason: reasonPauseExited}
+	}
 	if s, ok := nextAfterExit(cs); ok {
 		return s
 	}
@@ -175,19 +203,24 @@ func next(t taskFacts, cs []container) step {
 	if t.vols == volWanted {
 		return step{kind: stepVolumesUp}
 	}
+	if t.pause == pauseWanted && firstIn(cs, containerPulled) != nil {
+		// Only when there is a container to create: after an agent restart the
+		// running ones were created with its namespaces already.
+		return step{kind: stepPauseUp}
+	}
 	if c := firstIn(cs, containerPulled); c != nil {
 		return step{kind: stepCreate, container: c.name}
 	}
 	return nextStart(t, cs)
 }
 
-// nextStop stops running containers, tears the task's network down, then declares
-// the task STOPPED. As ECS's agent does, a container is stopped once no running
-// container depends on it (dependents before their dependencies), and containers
-// that do not depend on each other stop at the same time, each on its own
-// stopTimeout: a sidecar with stopTimeout 2 is killed after 2 s even while a
-// neighbour takes its 30. Stops run in the background; their results come back as
-// events, so this waits while any is under way.
+// nextStop stops running containers, removes the pause container, tears the task's
+// network down, then declares the task STOPPED. As ECS's agent does, a container is
+// stopped once no running container depends on it (dependents before their
+// dependencies), and containers that do not depend on each other stop at the same
+// time, each on its own stopTimeout: a sidecar with stopTimeout 2 is killed after
+// 2 s even while a neighbour takes its 30. Stops run in the background; their
+// results come back as events, so this waits while any is under way.
 func nextStop(t taskFacts, cs []container) step {
 	if t.known < taskStopping {
 		return step{kind: stepStopTask}
@@ -207,6 +240,11 @@ func nextStop(t taskFacts, cs []container) step {
 		return step{kind: stepWait}
 	}
 	if t.known < taskStopped {
+		// The pause container goes last: when it ends, the kernel kills whatever
+		// is left in the PID namespace it holds.
+		if t.pause == pauseWanted || t.pause == pauseUp {
+			return step{kind: stepPauseDown}
+		}
 		if t.net == netWanted || t.net == netUp {
 			return step{kind: stepNetworkDown}
 		}

@@ -196,6 +196,30 @@ func TestNext(t *testing.T) {
 		{"network released: STOPPED", taskFacts{known: taskStopping, net: netReleased}, []container{c("app", containerStopped, exitedWith(143))},
 			step{kind: stepAdvance, status: taskStopped}},
 
+		// Pause container (pidMode or ipcMode task).
+		{"the pause container starts after the network, before any create", taskFacts{known: taskActivating, net: netUp, pause: pauseWanted}, []container{c("app", containerPulled)},
+			step{kind: stepPauseUp}},
+		{"the network comes before the pause container", taskFacts{known: taskActivating, net: netWanted, pause: pauseWanted}, []container{c("app", containerPulled)},
+			step{kind: stepNetworkUp}},
+		{"pause up: create", taskFacts{known: taskActivating, pause: pauseUp}, []container{c("app", containerPulled)},
+			step{kind: stepCreate, container: "app"}},
+		{"after a restart running containers need no pause step", taskFacts{known: taskRunning, pause: pauseWanted}, []container{c("app", containerRunning)},
+			step{kind: stepWait}},
+		{"a failed pause container fails the task", taskFacts{known: taskActivating, pause: pauseWanted, invalid: reasonPauseFailed + "boom"}, []container{c("app", containerPulled)},
+			step{kind: stepStopTask, code: ecsv1alpha1.StopTaskFailedToStart, reason: reasonPauseFailed + "boom"}},
+		{"containers stop before the pause container", taskFacts{known: taskStopping, pause: pauseUp}, []container{c("app", containerRunning)},
+			step{kind: stepStopContainer, container: "app"}},
+		{"the pause container goes before the network", taskFacts{known: taskStopping, net: netUp, pause: pauseUp}, []container{c("app", containerStopped, exitedWith(143))},
+			step{kind: stepPauseDown}},
+		{"a pause container found after a restart is removed too", taskFacts{known: taskStopping, pause: pauseWanted}, []container{c("app", containerNone)},
+			step{kind: stepPauseDown}},
+		{"a pause container that exited stops the task", taskFacts{known: taskRunning, pause: pauseUp, pauseExited: true}, []container{c("app", containerRunning)},
+			step{kind: stepStopTask, code: ecsv1alpha1.StopEssentialContainerExited, reason: reasonPauseExited}},
+		{"a stopping task whose pause container exited stops its containers", taskFacts{known: taskStopping, pause: pauseUp, pauseExited: true}, []container{c("app", containerRunning)},
+			step{kind: stepStopContainer, container: "app"}},
+		{"pause released: STOPPED", taskFacts{known: taskStopping, pause: pauseReleased}, []container{c("app", containerStopped, exitedWith(143))},
+			step{kind: stepAdvance, status: taskStopped}},
+
 		// Stopping.
 		{"desired STOPPED begins the stop", taskFacts{known: taskRunning, desired: desiredStopped}, []container{c("db", containerRunning), c("app", containerRunning)},
 			step{kind: stepStopTask}},
@@ -249,11 +273,15 @@ func TestNextExhaustive(t *testing.T) {
 		for desired := desiredRunning; desired <= desiredStopped; desired++ {
 			for net := netNone; net <= netReleased; net++ {
 				for vols := volNone; vols <= volReady; vols++ {
-					for _, pair := range pairs {
-						cases++
-						facts := taskFacts{known: known, desired: desired, now: t0.Add(time.Minute), net: net, vols: vols}
-						checkStep(t, facts, pair)
-						play(t, facts, pair)
+					for pause := pauseNone; pause <= pauseReleased; pause++ {
+						for _, exited := range []bool{false, true} {
+							for _, pair := range pairs {
+								cases++
+								facts := taskFacts{known: known, desired: desired, now: t0.Add(time.Minute), net: net, vols: vols, pause: pause, pauseExited: exited}
+								checkStep(t, facts, pair)
+								play(t, facts, pair)
+							}
+						}
 					}
 				}
 			}
@@ -346,6 +374,23 @@ func checkStep(t *testing.T, facts taskFacts, cs []container) {
 		if !stopping || (facts.net != netWanted && facts.net != netUp) || anyIn(cs, containerRunning) {
 			fail("a network is torn down once the task's containers stopped")
 		}
+		if facts.pause == pauseWanted || facts.pause == pauseUp {
+			fail("the network goes after the pause container")
+		}
+	case stepPauseUp:
+		if stopping || facts.pause != pauseWanted || !anyIn(cs, containerPulled) {
+			fail("only a running task with a container to create starts the pause container it wants")
+		}
+	case stepPauseDown:
+		if !stopping || (facts.pause != pauseWanted && facts.pause != pauseUp) || anyIn(cs, containerRunning) {
+			fail("the pause container is removed once the task's containers stopped")
+		}
+	}
+	if facts.pauseExited && (s.kind == stepPull || s.kind == stepCreate || s.kind == stepStart || s.kind == stepRestart || s.kind == stepPauseUp) {
+		fail("a task whose pause container exited starts nothing")
+	}
+	if s.kind == stepCreate && facts.pause == pauseWanted {
+		fail("containers are created only once the pause container holds the namespaces they join")
 	}
 	if (s.kind == stepCreate || s.kind == stepStart) && facts.net == netWanted {
 		fail("containers are created and started only in the task's network")
@@ -396,6 +441,9 @@ func play(t *testing.T, facts taskFacts, in []container) {
 			if s.status == taskStopped && (facts.net == netWanted || facts.net == netUp) {
 				t.Fatalf("STOPPED with the network %d not torn down", facts.net)
 			}
+			if s.status == taskStopped && (facts.pause == pauseWanted || facts.pause == pauseUp) {
+				t.Fatalf("STOPPED with the pause container %d not removed", facts.pause)
+			}
 			facts.known = s.status
 		case stepNetworkUp:
 			facts.net = netUp
@@ -403,6 +451,10 @@ func play(t *testing.T, facts taskFacts, in []container) {
 			facts.net = netReleased
 		case stepVolumesUp:
 			facts.vols = volReady
+		case stepPauseUp:
+			facts.pause = pauseUp
+		case stepPauseDown:
+			facts.pause = pauseReleased
 		case stepPull:
 			target.known = containerPulled
 		case stepCreate:

@@ -32,6 +32,10 @@ func (w *worker) apply(ctx context.Context, ev *event) {
 		w.resync(ctx, ev.observed, ev.epoch)
 		return
 	}
+	if ev.kind == eventExit && ev.id == pauseID(w.uid) {
+		w.pauseGone()
+		return
+	}
 	c := w.containerByID(ev.id)
 	if c != nil && ev.kind == eventStopped {
 		w.stopReturned(ctx, c, ev)
@@ -132,6 +136,9 @@ func (w *worker) merge(ctx context.Context, infos []runtime.ContainerInfo, epoch
 	}
 	if w.known == taskStopped && !anyRunning(byID) {
 		return // nothing left to do for this task
+	}
+	if info, ok := byID[pauseID(w.uid)]; ok && info.Status == runtime.StatusStopped {
+		w.pauseGone() // it exited while the agent was away
 	}
 	for i := range w.containers {
 		c := &w.containers[i]

@@ -13,6 +13,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/berthdev/berth/agent/pause"
 	"github.com/berthdev/berth/agent/runtime"
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
 	"github.com/berthdev/berth/internal/taskrules"
@@ -55,11 +56,14 @@ type taskInput struct {
 	// nodes are (Config.DevDir).
 	gpus   map[string][]string
 	devDir string
+	// pausePID is the pid of the task's pause process once it runs, whose
+	// namespaces the containers join (0 without one).
+	pausePID uint32
 }
 
 // unsupported says why this agent cannot run a task definition ("" when it can);
-// bridge needs a Network.
-func unsupported(spec *ecsv1alpha1.TaskDefinitionSpec, haveNetwork bool) string {
+// bridge needs a Network, pidMode and ipcMode task the pause binary.
+func unsupported(spec *ecsv1alpha1.TaskDefinitionSpec, haveNetwork, havePause bool) string {
 	switch spec.NetworkMode {
 	case "", ecsv1alpha1.NetworkModeBridge, ecsv1alpha1.NetworkModeAWSVPC:
 		// "" is the API's default, bridge.
@@ -74,13 +78,129 @@ func unsupported(spec *ecsv1alpha1.TaskDefinitionSpec, haveNetwork bool) string 
 	default:
 		return fmt.Sprintf("networkMode %s is not supported by this agent", spec.NetworkMode)
 	}
-	if spec.PidMode == ecsv1alpha1.NamespaceModeTask {
-		return "pidMode task is not supported by this agent yet"
+	if spec.PidMode == ecsv1alpha1.NamespaceModeNone {
+		return "pidMode none is not valid: use host or task"
 	}
-	if spec.IpcMode == ecsv1alpha1.NamespaceModeTask {
-		return "ipcMode task is not supported by this agent yet"
+	if needsPause(spec) && !havePause {
+		return reasonNoPauseBinary
 	}
 	return ""
+}
+
+// reasonNoPauseBinary is the stoppedReason of tasks that need a pause container
+// (needsPause) on an engine without Config.PauseBinary.
+const reasonNoPauseBinary = "pidMode and ipcMode task, and interactive containers without pseudoTerminal, need the agent's pause process, which runs a static berth binary (--berth-binary) that this agent does not have"
+
+// needsPause tells whether the task has a pause container: its containers share a
+// namespace of the task, which it holds, or one keeps its stdin open without a
+// terminal, which it holds open.
+func needsPause(spec *ecsv1alpha1.TaskDefinitionSpec) bool {
+	return spec.PidMode == ecsv1alpha1.NamespaceModeTask || spec.IpcMode == ecsv1alpha1.NamespaceModeTask ||
+		len(heldStdin(spec)) > 0
+}
+
+// heldStdin are the containers whose stdin is a named pipe that the pause process
+// holds open: interactive ones without a terminal. Docker keeps such a stdin open
+// from its daemon; here the pause process outlives the agent's restarts as the
+// daemon does. A terminal needs no holder: reading it waits for input.
+func heldStdin(spec *ecsv1alpha1.TaskDefinitionSpec) []string {
+	var out []string
+	for i := range spec.ContainerDefinitions {
+		if d := &spec.ContainerDefinitions[i]; d.Interactive && !d.PseudoTerminal {
+			out = append(out, d.Name)
+		}
+	}
+	return out
+}
+
+// stdinDir holds the named pipes of the task's held stdins, beside its scratch
+// volumes (removed with them; "~" is in no volume name).
+func stdinDir(stateDir string, uid types.UID) string {
+	return filepath.Join(volumesDir(stateDir, uid), "~stdin")
+}
+
+// pauseStdinDir is where the pause container sees stdinDir.
+const pauseStdinDir = "/stdin"
+
+// hasPause tells whether the runtime holds a pause container among infos.
+func hasPause(infos []runtime.ContainerInfo) bool {
+	return slices.ContainsFunc(infos, func(i runtime.ContainerInfo) bool { return runtime.IsPause(i.Labels) })
+}
+
+// Where the pause container's process comes from: the agent's own binary, mounted
+// read-only in an otherwise empty root filesystem the agent prepares.
+const (
+	pauseBinaryPath = "/berth"
+	// pauseUser is nobody: the process needs no privilege to hold namespaces.
+	pauseUser = "65534:65534"
+	// pauseUID and pauseGID own the named pipes the pause process holds.
+	pauseUID, pauseGID = 65534, 65534
+)
+
+// pauseRootFS is the (empty, shared, read-only) root filesystem of pause containers.
+func pauseRootFS(stateDir string) string { return filepath.Join(stateDir, "pause", "rootfs") }
+
+// pauseSpec is the runtime spec of the task's pause container: `berth pause` from
+// the agent's binary, with no capability, as nobody, without network.
+func pauseSpec(in *taskInput, binary string) runtime.ContainerSpec {
+	s := runtime.ContainerSpec{
+		ID:     runtime.ContainerID(string(in.uid), runtime.PauseContainer),
+		RootFS: pauseRootFS(in.stateDir),
+		Labels: map[string]string{
+			runtime.LabelTaskUID:   string(in.uid),
+			runtime.LabelTask:      in.task.String(),
+			runtime.LabelContainer: runtime.PauseContainer,
+			runtime.LabelRevision:  in.revision,
+		},
+		EntryPoint:      []string{pauseBinaryPath, pause.Command},
+		User:            pauseUser,
+		CapDrop:         []string{"ALL"},
+		NoNewPrivileges: true,
+		Mounts:          []runtime.Mount{{HostPath: binary, ContainerPath: pauseBinaryPath, ReadOnly: true}},
+	}
+	if names := heldStdin(in.spec); len(names) > 0 {
+		s.Mounts = append(s.Mounts, runtime.Mount{HostPath: stdinDir(in.stateDir, in.uid), ContainerPath: pauseStdinDir})
+		for _, n := range names {
+			s.EntryPoint = append(s.EntryPoint, pauseStdinDir+"/"+n)
+		}
+	}
+	return s
+}
+
+// namespaces points the container at the task's shared namespaces: the pause
+// process's PID and IPC namespaces with task mode, and the task's /dev/shm
+// directory; none's private IPC namespace without /dev/shm.
+func namespaces(s *runtime.ContainerSpec, in *taskInput) {
+	proc := fmt.Sprintf("/proc/%d", in.pausePID)
+	if in.spec.PidMode == ecsv1alpha1.NamespaceModeTask && in.pausePID != 0 {
+		s.PIDNamespacePath = proc + "/ns/pid"
+	}
+	switch in.spec.IpcMode {
+	case ecsv1alpha1.NamespaceModeTask:
+		if in.pausePID != 0 {
+			s.IPCNamespacePath, s.ShmPath = proc+"/ns/ipc", taskShmDir(in.stateDir, in.uid)
+		}
+	case ecsv1alpha1.NamespaceModeNone:
+		s.NoShm = true
+	}
+}
+
+// stdio gives the container a terminal (pseudoTerminal), or, interactive without
+// one, the stdin pipe its task's pause process holds open.
+func stdio(s *runtime.ContainerSpec, in *taskInput, def *ecsv1alpha1.ContainerDefinition) {
+	s.Terminal = def.PseudoTerminal
+	if def.Interactive && !def.PseudoTerminal {
+		s.StdinPath = filepath.Join(stdinDir(in.stateDir, in.uid), def.Name)
+	}
+}
+
+// taskShmDir is the /dev/shm that the containers of an ipcMode task task share, a
+// directory of the task's beside its scratch volumes (removed with them; "~" is in
+// no volume name). A mount cannot be bound from the pause container's mount
+// namespace into another's, so it is a host directory rather than the pause
+// container's tmpfs.
+func taskShmDir(stateDir string, uid types.UID) string {
+	return filepath.Join(volumesDir(stateDir, uid), "~shm")
 }
 
 // startOrder returns the indexes of defs with every container after the ones it
@@ -219,6 +339,8 @@ func containerSpec(in *taskInput, def *ecsv1alpha1.ContainerDefinition) (runtime
 		HostPID:        in.spec.PidMode == ecsv1alpha1.NamespaceModeHost,
 		HostIPC:        in.spec.IpcMode == ecsv1alpha1.NamespaceModeHost,
 	}
+	stdio(&s, in, def)
+	namespaces(&s, in)
 	if ov != nil && len(ov.Command) > 0 {
 		s.Command = ov.Command
 	}

@@ -256,27 +256,119 @@ func TestContainerSpecErrors(t *testing.T) {
 }
 
 func TestUnsupported(t *testing.T) {
+	bridge := ecsv1alpha1.NetworkModeBridge
 	tests := []struct {
 		spec        ecsv1alpha1.TaskDefinitionSpec
 		haveNetwork bool
+		havePause   bool
 		want        string
 	}{
-		{ecsv1alpha1.TaskDefinitionSpec{}, false, "networkMode bridge needs a task network, which this agent does not have"},
-		{ecsv1alpha1.TaskDefinitionSpec{NetworkMode: ecsv1alpha1.NetworkModeBridge}, false, "networkMode bridge needs a task network, which this agent does not have"},
-		{ecsv1alpha1.TaskDefinitionSpec{}, true, ""},
-		{ecsv1alpha1.TaskDefinitionSpec{NetworkMode: ecsv1alpha1.NetworkModeAWSVPC}, false, "networkMode awsvpc needs a task network, which this agent does not have"},
-		{ecsv1alpha1.TaskDefinitionSpec{NetworkMode: ecsv1alpha1.NetworkModeAWSVPC}, true, ""},
-		{ecsv1alpha1.TaskDefinitionSpec{NetworkMode: ecsv1alpha1.NetworkModeBridge}, true, ""},
-		{ecsv1alpha1.TaskDefinitionSpec{NetworkMode: ecsv1alpha1.NetworkModeBridge, PidMode: ecsv1alpha1.NamespaceModeTask}, true, "pidMode task is not supported by this agent yet"},
-		{ecsv1alpha1.TaskDefinitionSpec{NetworkMode: ecsv1alpha1.NetworkModeHost}, false, ""},
-		{ecsv1alpha1.TaskDefinitionSpec{NetworkMode: ecsv1alpha1.NetworkModeNone, PidMode: ecsv1alpha1.NamespaceModeHost}, false, ""},
-		{ecsv1alpha1.TaskDefinitionSpec{NetworkMode: ecsv1alpha1.NetworkModeNone, PidMode: ecsv1alpha1.NamespaceModeTask}, false, "pidMode task is not supported by this agent yet"},
-		{ecsv1alpha1.TaskDefinitionSpec{NetworkMode: ecsv1alpha1.NetworkModeHost, IpcMode: ecsv1alpha1.NamespaceModeTask}, false, "ipcMode task is not supported by this agent yet"},
+		{ecsv1alpha1.TaskDefinitionSpec{}, false, true, "networkMode bridge needs a task network, which this agent does not have"},
+		{ecsv1alpha1.TaskDefinitionSpec{NetworkMode: bridge}, false, true, "networkMode bridge needs a task network, which this agent does not have"},
+		{ecsv1alpha1.TaskDefinitionSpec{}, true, false, ""},
+		{ecsv1alpha1.TaskDefinitionSpec{NetworkMode: ecsv1alpha1.NetworkModeAWSVPC}, false, true, "networkMode awsvpc needs a task network, which this agent does not have"},
+		{ecsv1alpha1.TaskDefinitionSpec{NetworkMode: ecsv1alpha1.NetworkModeAWSVPC}, true, false, ""},
+		{ecsv1alpha1.TaskDefinitionSpec{NetworkMode: bridge}, true, false, ""},
+		{ecsv1alpha1.TaskDefinitionSpec{NetworkMode: bridge, PidMode: ecsv1alpha1.NamespaceModeTask}, true, true, ""},
+		{ecsv1alpha1.TaskDefinitionSpec{NetworkMode: bridge, PidMode: ecsv1alpha1.NamespaceModeTask}, true, false, reasonNoPauseBinary},
+		{ecsv1alpha1.TaskDefinitionSpec{NetworkMode: ecsv1alpha1.NetworkModeHost}, false, false, ""},
+		{ecsv1alpha1.TaskDefinitionSpec{NetworkMode: ecsv1alpha1.NetworkModeNone, PidMode: ecsv1alpha1.NamespaceModeHost}, false, false, ""},
+		{ecsv1alpha1.TaskDefinitionSpec{NetworkMode: ecsv1alpha1.NetworkModeNone, PidMode: ecsv1alpha1.NamespaceModeNone}, false, true, "pidMode none is not valid: use host or task"},
+		{ecsv1alpha1.TaskDefinitionSpec{NetworkMode: ecsv1alpha1.NetworkModeHost, IpcMode: ecsv1alpha1.NamespaceModeTask}, false, false, reasonNoPauseBinary},
+		{ecsv1alpha1.TaskDefinitionSpec{NetworkMode: ecsv1alpha1.NetworkModeHost, IpcMode: ecsv1alpha1.NamespaceModeNone}, false, false, ""},
 	}
 	for _, tc := range tests {
-		if got := unsupported(&tc.spec, tc.haveNetwork); got != tc.want {
-			t.Errorf("unsupported(%+v, %v) = %q, want %q", tc.spec, tc.haveNetwork, got, tc.want)
+		if got := unsupported(&tc.spec, tc.haveNetwork, tc.havePause); got != tc.want {
+			t.Errorf("unsupported(%+v, %v, %v) = %q, want %q", tc.spec, tc.haveNetwork, tc.havePause, got, tc.want)
 		}
+	}
+}
+
+// TestNamespacesAndTerminal: pidMode and ipcMode task join the pause process's
+// namespaces (and its /dev/shm), ipcMode none drops /dev/shm, host stays host, and
+// pseudoTerminal asks for a terminal.
+func TestNamespacesAndTerminal(t *testing.T) {
+	tests := []struct {
+		name     string
+		pid, ipc ecsv1alpha1.NamespaceMode
+		pausePID uint32
+		tty      bool
+		want     runtime.ContainerSpec
+	}{
+		{name: "unset"},
+		{name: "host", pid: "host", ipc: "host", want: runtime.ContainerSpec{HostPID: true, HostIPC: true}},
+		{name: "pid task", pid: "task", pausePID: 42, want: runtime.ContainerSpec{PIDNamespacePath: "/proc/42/ns/pid"}},
+		{name: "ipc task", ipc: "task", pausePID: 42,
+			want: runtime.ContainerSpec{IPCNamespacePath: "/proc/42/ns/ipc", ShmPath: "/state/volumes/u1/~shm"}},
+		{name: "both task", pid: "task", ipc: "task", pausePID: 7,
+			want: runtime.ContainerSpec{PIDNamespacePath: "/proc/7/ns/pid", IPCNamespacePath: "/proc/7/ns/ipc", ShmPath: "/state/volumes/u1/~shm"}},
+		{name: "ipc none", pid: "task", ipc: "none", pausePID: 7, want: runtime.ContainerSpec{PIDNamespacePath: "/proc/7/ns/pid", NoShm: true}},
+		{name: "terminal", tty: true, want: runtime.ContainerSpec{Terminal: true}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := &ecsv1alpha1.TaskDefinitionSpec{NetworkMode: ecsv1alpha1.NetworkModeNone, PidMode: tc.pid, IpcMode: tc.ipc,
+				ContainerDefinitions: []ecsv1alpha1.ContainerDefinition{{Name: "app", Image: "app:1", PseudoTerminal: tc.tty}}}
+			in := &taskInput{uid: "u1", task: types.NamespacedName{Namespace: "ns", Name: "t"}, spec: spec, stateDir: "/state", pausePID: tc.pausePID}
+			s, err := containerSpec(in, &spec.ContainerDefinitions[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := runtime.ContainerSpec{HostPID: s.HostPID, HostIPC: s.HostIPC, PIDNamespacePath: s.PIDNamespacePath,
+				IPCNamespacePath: s.IPCNamespacePath, ShmPath: s.ShmPath, NoShm: s.NoShm, Terminal: s.Terminal}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("namespaces (-want +got):\n%s", diff)
+			}
+			if err := s.Validate(); err != nil {
+				t.Errorf("the spec is not valid: %v", err)
+			}
+		})
+	}
+}
+
+// TestPauseSpec: the pause container runs the agent's binary from the prepared
+// root filesystem, as nobody without capabilities, labelled as the task's pause
+// container (so it is never reported as one of its containers); it holds the stdin
+// pipes of the interactive containers without a terminal, and only theirs.
+func TestPauseSpec(t *testing.T) {
+	spec := &ecsv1alpha1.TaskDefinitionSpec{PidMode: ecsv1alpha1.NamespaceModeTask, ContainerDefinitions: []ecsv1alpha1.ContainerDefinition{
+		{Name: "plain"}, {Name: "shell", Interactive: true}, {Name: "tty", Interactive: true, PseudoTerminal: true}}}
+	in := &taskInput{uid: "u1", task: types.NamespacedName{Namespace: "ns", Name: "t"}, revision: "web:3", stateDir: "/state", spec: spec}
+	s := pauseSpec(in, "/usr/local/bin/berth")
+	if err := s.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	want := runtime.ContainerSpec{
+		ID:         runtime.ContainerID("u1", runtime.PauseContainer),
+		RootFS:     "/state/pause/rootfs",
+		Labels:     map[string]string{runtime.LabelTaskUID: "u1", runtime.LabelTask: "ns/t", runtime.LabelContainer: runtime.PauseContainer, runtime.LabelRevision: "web:3"},
+		EntryPoint: []string{"/berth", "pause", "/stdin/shell"}, User: "65534:65534", CapDrop: []string{"ALL"}, NoNewPrivileges: true,
+		Mounts: []runtime.Mount{{HostPath: "/usr/local/bin/berth", ContainerPath: "/berth", ReadOnly: true},
+			{HostPath: "/state/volumes/u1/~stdin", ContainerPath: "/stdin"}},
+	}
+	if diff := cmp.Diff(want, s); diff != "" {
+		t.Errorf("pause spec (-want +got):\n%s", diff)
+	}
+	if !runtime.IsPause(s.Labels) {
+		t.Error("IsPause is false for the pause container's labels")
+	}
+	shell, err := containerSpec(in, &spec.ContainerDefinitions[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if shell.StdinPath != "/state/volumes/u1/~stdin/shell" || shell.Terminal {
+		t.Errorf("interactive container: stdinPath %q terminal %v, want the pipe the pause process holds", shell.StdinPath, shell.Terminal)
+	}
+	tty, err := containerSpec(in, &spec.ContainerDefinitions[2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tty.StdinPath != "" || !tty.Terminal {
+		t.Errorf("interactive container with a terminal: stdinPath %q terminal %v, want its terminal only", tty.StdinPath, tty.Terminal)
+	}
+	if !needsPause(&ecsv1alpha1.TaskDefinitionSpec{ContainerDefinitions: spec.ContainerDefinitions[1:2]}) ||
+		needsPause(&ecsv1alpha1.TaskDefinitionSpec{ContainerDefinitions: spec.ContainerDefinitions[2:]}) {
+		t.Error("needsPause: want a pause container for an interactive container without a terminal only")
 	}
 }
 

@@ -43,6 +43,10 @@ type Config struct {
 	// Cluster and Instance are where the engine runs, for the metadata environment
 	// every container gets (EnvCluster, EnvContainerInstance).
 	Cluster, Instance string
+	// PauseBinary is a static berth binary on the host, run as the pause process
+	// of tasks with pidMode or ipcMode task (`berth pause`). Without it such tasks
+	// fail to start.
+	PauseBinary string
 	// ResolvConf is the instance's /etc/resolv.conf, the base of the one bridge and
 	// awsvpc containers get (dnsServers and dnsSearchDomains replace its parts).
 	ResolvConf string
@@ -81,6 +85,8 @@ type HostDirs interface {
 	// UnmountAll unmounts every mount on path or below it (tmpfs volumes), deepest
 	// first, so that RemoveAll removes only the engine's own files.
 	UnmountAll(path string) error
+	// Mkfifo makes a named pipe (an existing one is kept) owned by uid:gid.
+	Mkfifo(path string, perm os.FileMode, uid, gid int) error
 }
 
 // Network sets up and tears down the networks of bridge-mode tasks (agent/network).

@@ -48,6 +48,10 @@ type worker struct {
 	ip string
 	// vols is where the task's volumes are.
 	vols volState
+	// pause is where the task's pause container is (pidMode or ipcMode task);
+	// pauseExited is set once it exited.
+	pause       pauseState
+	pauseExited bool
 
 	pullStartedAt, pullStoppedAt, startedAt, stoppingAt, stoppedAt *time.Time
 	// code and reason of the stop, fixed when stopping begins.
@@ -116,7 +120,7 @@ func (w *worker) run(ctx context.Context) {
 }
 
 func (w *worker) facts() taskFacts {
-	return taskFacts{known: w.known, desired: w.desired, now: w.e.clock.Now(), invalid: w.invalid, net: w.net, vols: w.vols}
+	return taskFacts{known: w.known, desired: w.desired, now: w.e.clock.Now(), invalid: w.invalid, net: w.net, vols: w.vols, pause: w.pause, pauseExited: w.pauseExited}
 }
 
 // do executes one step. A report goes out whenever the worker waits, and before the
@@ -153,6 +157,10 @@ func (w *worker) do(ctx context.Context, s step) {
 		w.networkDown(ctx)
 	case stepVolumesUp:
 		w.volumesUp()
+	case stepPauseUp:
+		w.pauseUp(ctx)
+	case stepPauseDown:
+		w.pauseDown(ctx)
 	}
 }
 
@@ -245,7 +253,7 @@ func (w *worker) setUp(ctx context.Context, d *Desired) {
 	case err != nil:
 		w.invalid = err.Error()
 	case d.Spec != nil:
-		w.invalid = unsupported(spec, w.e.cfg.Network != nil)
+		w.invalid = unsupported(spec, w.e.cfg.Network != nil, w.e.cfg.PauseBinary != "")
 	}
 	if w.e.cfg.Network != nil && (d.Spec == nil || ownNetwork(spec)) {
 		// Without its definition the task is only stopped: a network it may have
@@ -254,6 +262,11 @@ func (w *worker) setUp(ctx context.Context, d *Desired) {
 	}
 	if d.Spec != nil && wantsVolumes(spec) {
 		w.vols = volWanted
+	}
+	if (d.Spec != nil && needsPause(spec)) || hasPause(infos) {
+		// Without its definition too, so a pause container from before a restart
+		// is removed with the task.
+		w.pause = pauseWanted
 	}
 	w.containers = cs
 	if d.Status != nil {
@@ -278,7 +291,7 @@ func (w *worker) setUp(ctx context.Context, d *Desired) {
 func specFromRuntime(infos []runtime.ContainerInfo) *ecsv1alpha1.TaskDefinitionSpec {
 	spec := &ecsv1alpha1.TaskDefinitionSpec{NetworkMode: ecsv1alpha1.NetworkModeNone}
 	for _, info := range infos {
-		if name := info.Labels[runtime.LabelContainer]; name != "" {
+		if name := info.Labels[runtime.LabelContainer]; name != "" && !runtime.IsPause(info.Labels) {
 			spec.ContainerDefinitions = append(spec.ContainerDefinitions, ecsv1alpha1.ContainerDefinition{Name: name, Image: info.Image})
 		}
 	}

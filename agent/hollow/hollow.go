@@ -129,7 +129,10 @@ func (h *Agent) instance(i int) agent.InstanceConfig {
 			LeaseInterval: cfg.LeaseInterval,
 		},
 		Runtime: rt, Network: network.NewMemory(), Dirs: noDirs{},
-		PullPolicy: runtime.PullDefault, StateDir: "/hollow/" + name, StatusInterval: cfg.StatusInterval,
+		// The in-memory runtime runs no process: any path lets simulated tasks with
+		// pidMode or ipcMode task run as on a real agent.
+		PauseBinary: "/hollow/berth",
+		PullPolicy:  runtime.PullDefault, StateDir: "/hollow/" + name, StatusInterval: cfg.StatusInterval,
 		Client: g,
 	}
 }
@@ -293,8 +296,9 @@ func (noDirs) WriteFile(string, []byte, os.FileMode) error {
 
 // ReadFile finds nothing: a simulated shared volume is never found again, so one
 // with autoprovision is made (as nothing) each time and one without fails its task.
-func (noDirs) ReadFile(string) ([]byte, error)   { return nil, fs.ErrNotExist }
-func (noDirs) Rename(string, string) error       { return nil }
-func (noDirs) ReadDir(string) ([]string, error)  { return nil, fs.ErrNotExist }
-func (noDirs) MountTmpfs(string, []string) error { return nil }
-func (noDirs) UnmountAll(string) error           { return nil }
+func (noDirs) ReadFile(string) ([]byte, error)            { return nil, fs.ErrNotExist }
+func (noDirs) Rename(string, string) error                { return nil }
+func (noDirs) ReadDir(string) ([]string, error)           { return nil, fs.ErrNotExist }
+func (noDirs) MountTmpfs(string, []string) error          { return nil }
+func (noDirs) UnmountAll(string) error                    { return nil }
+func (noDirs) Mkfifo(string, os.FileMode, int, int) error { return nil }

@@ -182,8 +182,8 @@ func (c *Collector) read(ctx context.Context) ([]sample, error) {
 	var errs []error
 	for _, info := range infos {
 		uid := types.UID(info.Labels[runtime.LabelTaskUID])
-		if uid == "" || info.Status != runtime.StatusRunning {
-			continue
+		if uid == "" || info.Status != runtime.StatusRunning || runtime.IsPause(info.Labels) {
+			continue // the pause container is the agent's, not one of the task's
 		}
 		if ctx.Err() != nil {
 			errs = append(errs, ctx.Err())

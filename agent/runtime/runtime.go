@@ -106,6 +106,15 @@ const (
 	LabelLogPath = LabelPrefix + "log-path"
 )
 
+// PauseContainer is the berth.dev/container label of a task's pause container, the
+// holder of its shared PID and IPC namespaces. It is not a valid container name in
+// a task definition (ECS's agent names its own ~internal~ecs~pause), so it never
+// collides with one; it is never reported as one of the task's containers.
+const PauseContainer = "~internal~berth~pause"
+
+// IsPause tells whether a container with these labels is a task's pause container.
+func IsPause(labels map[string]string) bool { return labels[LabelContainer] == PauseContainer }
+
 // MaxExecOutput bounds the output Exec keeps (the start of it).
 const MaxExecOutput = 64 << 10
 

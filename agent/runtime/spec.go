@@ -109,12 +109,34 @@ type ContainerSpec struct {
 	// Hostname is the container's host name (its own UTS namespace); "" keeps the
 	// runtime's default. Ignored with HostNetwork, which has the host's.
 	Hostname string
-	// HostPID shares the host's PID namespace.
-	HostPID bool
-	// HostIPC shares the host's IPC namespace.
-	HostIPC bool
+	// HostPID shares the host's PID namespace; otherwise the container joins
+	// PIDNamespacePath (/proc/<pid>/ns/pid of a task's pause process), or gets a
+	// namespace of its own when it is "".
+	HostPID          bool
+	PIDNamespacePath string
+	// HostIPC shares the host's IPC namespace; otherwise the container joins
+	// IPCNamespacePath, or gets a namespace of its own when it is "". ShmPath, with
+	// IPCNamespacePath, is a host directory bound in as the container's /dev/shm,
+	// which the containers sharing the namespace share, so POSIX shared memory is
+	// shared too (as with Docker's container:<id> IPC mode). NoShm leaves the container without /dev/shm
+	// (Docker's "none" IPC mode).
+	HostIPC          bool
+	IPCNamespacePath string
+	ShmPath          string
+	NoShm            bool
 	// Init runs the runtime's init binary as PID 1 (reaps zombies, forwards signals).
 	Init bool
+	// Terminal gives the process a pseudo-terminal as its standard streams (Docker's
+	// Tty); its output still goes to LogPath.
+	Terminal bool
+	// StdinPath, without Terminal, is a named pipe on the host that the process's
+	// standard input reads (Docker's OpenStdin): it ends only when every writer of
+	// the pipe has closed it, so whoever holds it open keeps the stdin open.
+	StdinPath string
+	// RootFS, instead of Image, is a host directory mounted read-only as the
+	// container's root filesystem: containers the agent runs without an image
+	// (a task's pause process). EntryPoint is then the whole command.
+	RootFS string
 
 	// LogPath is the host file the container's stdout and stderr are appended to; the
 	// runtime's shim writes it, so output is kept while the agent is down. "" discards
@@ -271,11 +293,17 @@ func (s ContainerSpec) Validate() error {
 	if err := ValidateID(s.ID); err != nil {
 		errs = append(errs, err)
 	}
-	if s.Image == "" {
+	switch {
+	case s.Image == "" && s.RootFS == "":
 		errs = append(errs, errors.New("image is empty"))
+	case s.Image != "" && s.RootFS != "":
+		errs = append(errs, errors.New("image and rootFS are exclusive"))
+	case s.RootFS != "" && (!filepath.IsAbs(s.RootFS) || len(s.EntryPoint) == 0):
+		errs = append(errs, fmt.Errorf("rootFS %q needs an absolute path and an entryPoint", s.RootFS))
 	}
 	errs = append(errs, s.envErrors()...)
 	errs = append(errs, s.networkErrors()...)
+	errs = append(errs, s.namespaceErrors()...)
 	if s.LogPath != "" && !filepath.IsAbs(s.LogPath) {
 		errs = append(errs, fmt.Errorf("logPath %q is not absolute", s.LogPath))
 	}
@@ -306,6 +334,29 @@ func (s ContainerSpec) networkErrors() []error {
 	}
 	if s.NetNSPath != "" && !filepath.IsAbs(s.NetNSPath) {
 		errs = append(errs, fmt.Errorf("netNSPath %q is not absolute", s.NetNSPath))
+	}
+	return errs
+}
+
+// namespaceErrors checks the PID and IPC namespaces, /dev/shm and stdin.
+func (s ContainerSpec) namespaceErrors() []error {
+	var errs []error
+	for _, p := range []struct{ name, path string }{{"pidNamespacePath", s.PIDNamespacePath}, {"ipcNamespacePath", s.IPCNamespacePath}, {"shmPath", s.ShmPath}, {"stdinPath", s.StdinPath}} {
+		if p.path != "" && !filepath.IsAbs(p.path) {
+			errs = append(errs, fmt.Errorf("%s %q is not absolute", p.name, p.path))
+		}
+	}
+	if s.HostPID && s.PIDNamespacePath != "" {
+		errs = append(errs, errors.New("hostPID and pidNamespacePath are exclusive"))
+	}
+	if s.HostIPC && (s.IPCNamespacePath != "" || s.NoShm) {
+		errs = append(errs, errors.New("hostIPC excludes ipcNamespacePath and noShm"))
+	}
+	if s.Terminal && s.StdinPath != "" {
+		errs = append(errs, errors.New("a terminal is its own stdin: terminal and stdinPath are exclusive"))
+	}
+	if s.ShmPath != "" && (s.IPCNamespacePath == "" || s.NoShm) {
+		errs = append(errs, errors.New("shmPath needs ipcNamespacePath and excludes noShm"))
 	}
 	return errs
 }

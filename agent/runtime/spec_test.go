@@ -65,6 +65,17 @@ func TestValidate(t *testing.T) {
 		{name: "relative mount", modify: func(s *runtime.ContainerSpec) { s.Mounts = []runtime.Mount{{HostPath: "data", ContainerPath: "/data"}} }, wantErr: "absolute"},
 		{name: "unknown ulimit", modify: func(s *runtime.ContainerSpec) { s.Ulimits = []runtime.Ulimit{{Name: "files"}} }, wantErr: "unknown ulimit"},
 		{name: "ulimit soft above hard", modify: func(s *runtime.ContainerSpec) { s.Ulimits = []runtime.Ulimit{{Name: "nofile", Soft: 2, Hard: 1}} }, wantErr: "soft limit"},
+		{name: "root filesystem", modify: func(s *runtime.ContainerSpec) {
+			s.Image, s.RootFS, s.EntryPoint = "", "/var/lib/berth/pause/rootfs", []string{"/berth"}
+		}},
+		{name: "image and root filesystem", modify: func(s *runtime.ContainerSpec) { s.RootFS, s.EntryPoint = "/rootfs", []string{"/berth"} }, wantErr: "exclusive"},
+		{name: "root filesystem without entrypoint", modify: func(s *runtime.ContainerSpec) { s.Image, s.RootFS = "", "/rootfs" }, wantErr: "needs an absolute path and an entryPoint"},
+		{name: "relative pid namespace", modify: func(s *runtime.ContainerSpec) { s.PIDNamespacePath = "proc/1/ns/pid" }, wantErr: "pidNamespacePath"},
+		{name: "host pid and a pid namespace", modify: func(s *runtime.ContainerSpec) { s.HostPID, s.PIDNamespacePath = true, "/proc/1/ns/pid" }, wantErr: "exclusive"},
+		{name: "host ipc and no shm", modify: func(s *runtime.ContainerSpec) { s.HostIPC, s.NoShm = true, true }, wantErr: "hostIPC excludes"},
+		{name: "shm without an ipc namespace", modify: func(s *runtime.ContainerSpec) { s.ShmPath = "/shm" }, wantErr: "shmPath needs ipcNamespacePath"},
+		{name: "shared ipc and shm", modify: func(s *runtime.ContainerSpec) { s.IPCNamespacePath, s.ShmPath = "/proc/1/ns/ipc", "/shm" }},
+		{name: "terminal and stdin pipe", modify: func(s *runtime.ContainerSpec) { s.Terminal, s.StdinPath = true, "/stdin/app" }, wantErr: "terminal and stdinPath are exclusive"},
 		{name: "log path label by hand", modify: func(s *runtime.ContainerSpec) { s.Labels = map[string]string{runtime.LabelLogPath: "/x"} }, wantErr: "set by the runtime"},
 	}
 	for _, tc := range tests {

@@ -381,6 +381,18 @@ type ContainerDefinition struct {
 	// +kubebuilder:validation:MaxItems=2
 	ResourceRequirements []ResourceRequirement `json:"resourceRequirements,omitempty"`
 
+	// interactive keeps the container's standard input open, as Docker's OpenStdin
+	// (docker run -i): a process reading it (cat, sh) waits for input instead of
+	// ending at once on end-of-file.
+	// +optional
+	Interactive bool `json:"interactive,omitempty"`
+
+	// pseudoTerminal gives the container a terminal (Docker's Tty, docker run -t):
+	// its standard streams are a pseudo-terminal, whose output still goes to the
+	// container's log.
+	// +optional
+	PseudoTerminal bool `json:"pseudoTerminal,omitempty"`
+
 	// dockerLabels are set on the container in the runtime, as Docker labels are.
 	// Keys starting with berth.dev/ or ecs.berth.dev/ are Berth's own and refused.
 	// +optional
@@ -999,7 +1011,7 @@ type LocalDriverOpts struct {
 }
 
 // NamespaceMode is the sharing of the PID or IPC namespace.
-// +kubebuilder:validation:Enum=host;task
+// +kubebuilder:validation:Enum=host;task;none
 // +kubebuilder:validation:MaxLength=4
 type NamespaceMode string
 
@@ -1008,6 +1020,9 @@ const (
 	NamespaceModeHost NamespaceMode = "host"
 	// NamespaceModeTask shares one namespace among the containers of the task.
 	NamespaceModeTask NamespaceMode = "task"
+	// NamespaceModeNone gives each container a private IPC namespace without
+	// /dev/shm (ipcMode only, as Docker's "none").
+	NamespaceModeNone NamespaceMode = "none"
 )
 
 // TaskDefinitionSpec is a family of containers. Every change of it (except
@@ -1109,17 +1124,19 @@ type TaskDefinitionSpec struct {
 	// +kubebuilder:default=bridge
 	NetworkMode NetworkMode `json:"networkMode,omitempty"`
 
-	// pidMode host shares the instance's process namespace; unset gives each
-	// container its own. ECS's task (one namespace for the task's containers) is not
-	// supported by Berth yet and is refused here rather than by the agent.
+	// pidMode host shares the instance's process namespace; task shares one
+	// namespace among the task's containers (held by a pause process the agent runs,
+	// as ECS's agent does); unset gives each container its own. none is for ipcMode
+	// only, as in ECS.
 	// +optional
-	// +kubebuilder:validation:XValidation:rule="self != 'task'",message="pidMode task is not supported by Berth yet: use host, or leave it unset"
+	// +kubebuilder:validation:XValidation:rule="self != 'none'",message="pidMode none is not valid (ECS allows host and task): use host or task, or leave pidMode unset"
 	PidMode NamespaceMode `json:"pidMode,omitempty"`
 
-	// ipcMode host shares the instance's IPC namespace; unset gives each container
-	// its own. ECS's task and none are not supported by Berth yet and are refused.
+	// ipcMode host shares the instance's IPC namespace; task shares one among the
+	// task's containers, SysV IPC and /dev/shm alike (held by a pause process, as
+	// ECS's agent does with Docker's shareable IPC); none gives each container a
+	// private one without /dev/shm; unset gives each container its own.
 	// +optional
-	// +kubebuilder:validation:XValidation:rule="self != 'task'",message="ipcMode task is not supported by Berth yet: use host, or leave it unset"
 	IpcMode NamespaceMode `json:"ipcMode,omitempty"`
 
 	// volumes the containers can mount.

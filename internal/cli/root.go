@@ -14,6 +14,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/berthdev/berth/agent/logdriver"
+	"github.com/berthdev/berth/agent/pause"
 	"github.com/berthdev/berth/internal/up/demo"
 )
 
@@ -47,7 +49,31 @@ controllers and run by node agents on containerd.`,
 	}
 	root.AddCommand(newManagerCommand(), newAgentCommand(), newVersionCommand())
 	root.AddCommand(newHollowCommand(), newUpCommand(), newDownCommand(), newDemoCommand(), newConvertCommand())
+	root.AddCommand(newPauseCommand(), newLogDriverCommand())
 	return root
+}
+
+// newPauseCommand is the process of a task's pause container, which the agent runs
+// from its own binary; hidden, as people never run it.
+func newPauseCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:    pause.Command + " [STDIN-PIPE...]",
+		Short:  "Hold a task's shared PID and IPC namespaces, and its containers' stdin pipes, until signalled (run by the agent)",
+		Hidden: true,
+		RunE:   func(cmd *cobra.Command, args []string) error { return pause.Run(cmd.Context(), args) },
+	}
+}
+
+// newLogDriverCommand is the logging binary containerd's shim runs for containers
+// with a terminal; hidden, as people never run it.
+func newLogDriverCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:    logdriver.Command + " LOG-PATH",
+		Short:  "Append a container's terminal output to its log file (run by containerd's shim)",
+		Hidden: true,
+		Args:   cobra.ExactArgs(1),
+		RunE:   func(_ *cobra.Command, args []string) error { return logdriver.Run(args[0]) },
+	}
 }
 
 // goFlags adapts a standard library FlagSet (used by controller-runtime's zap options)

@@ -104,6 +104,28 @@ func TestConvert(t *testing.T) {
 	}
 }
 
+// TestConvertNamespacesAndTerminals: ECS's task-level namespaces and the
+// containers' terminal fields are carried as they are.
+func TestConvertNamespacesAndTerminals(t *testing.T) {
+	res, err := Convert([]byte(`{"family": "f", "pidMode": "task", "ipcMode": "none", "containerDefinitions": [
+		{"name": "shell", "image": "x", "memory": 64, "interactive": true, "pseudoTerminal": true},
+		{"name": "cat", "image": "x", "memory": 64, "interactive": true, "pseudoTerminal": false}]}`), "")
+	if err != nil {
+		t.Fatalf("Convert: %v", err)
+	}
+	spec := res.TaskDefinition.Spec
+	if spec.PidMode != ecsv1alpha1.NamespaceModeTask || spec.IpcMode != ecsv1alpha1.NamespaceModeNone {
+		t.Errorf("pidMode %q ipcMode %q, want task and none", spec.PidMode, spec.IpcMode)
+	}
+	var got [][2]bool
+	for _, c := range spec.ContainerDefinitions {
+		got = append(got, [2]bool{c.Interactive, c.PseudoTerminal})
+	}
+	if diff := cmp.Diff([][2]bool{{true, true}, {true, false}}, got); diff != "" {
+		t.Errorf("interactive, pseudoTerminal (-want +got):\n%s", diff)
+	}
+}
+
 func TestConvertRefusesByField(t *testing.T) {
 	cases := []struct {
 		name, in string
@@ -118,10 +140,9 @@ func TestConvertRefusesByField(t *testing.T) {
 		{"inference accelerator", `{"family": "f", "containerDefinitions": [{"name": "a", "image": "x",
 			"resourceRequirements": [{"type": "GPU", "value": "1"}, {"type": "InferenceAccelerator", "value": "device_1"}]}]}`,
 			[]string{"containerDefinitions[0].resourceRequirements[1].type: Forbidden: Elastic Inference"}},
-		{"not yet, by path", `{"family": "f", "containerDefinitions": [{"name": "a", "image": "x", "pseudoTerminal": true,
+		{"not yet, by path", `{"family": "f", "containerDefinitions": [{"name": "a", "image": "x",
 			"versionConsistency": "disabled"}]}`,
-			[]string{"containerDefinitions[0].pseudoTerminal: Forbidden: not supported by Berth yet",
-				"containerDefinitions[0].versionConsistency: Forbidden: not supported by Berth yet"}},
+			[]string{"containerDefinitions[0].versionConsistency: Forbidden: not supported by Berth yet"}},
 		{"typo", `{"family": "f", "containerDefinitions": [{"name": "a", "image": "x", "portMapings": [{"containerPort": 80}]}]}`,
 			[]string{"containerDefinitions[0].portMapings: Forbidden: unknown field: not in ECS's task definition either"}},
 		{"bad secret", `{"family": "f", "containerDefinitions": [{"name": "a", "image": "x",

@@ -73,11 +73,7 @@ var notApplicable = map[string]string{
 }
 
 // knownGaps are simple tests of things Berth does not do yet (issue 12 lists them).
-var knownGaps = map[string]string{
-	"interactive-tty":             "interactive and pseudoTerminal are not supported by Berth yet",
-	"TestTaskPIDNamespaceSharing": "pidMode task is not supported by Berth yet",
-	"TestTaskIPCNamespaceSharing": "ipcMode task is not supported by Berth yet",
-}
+var knownGaps = map[string]string{}
 
 // TestECSAgentFunctionalTests runs the ECS suite's generated simple tests and its
 // hand-written tests (handwritten_test.go) on one instance, both groups at once.
@@ -179,7 +175,7 @@ func newStack(t *testing.T) *stack {
 	if err := env.Client.Create(context.Background(), cluster); err != nil {
 		t.Fatal(err)
 	}
-	o := s.agentOptions("node-"+s.ns, bridgeName, bridgeSubnet)
+	o := s.agentOptions(t, "node-"+s.ns, bridgeName, bridgeSubnet)
 	// TestCustomAttributesWithMaxOptions: ten custom attributes, as the ECS suite's
 	// ECS_INSTANCE_ATTRIBUTES set them.
 	for i := range customAttributes {
@@ -198,9 +194,12 @@ func newStack(t *testing.T) *stack {
 // its own containerd namespace, state directory, and bridge and subnet: test/e2e's
 // agents run at the same time on the default ones, and two address stores on one
 // bridge hand out the same addresses.
-func (s *stack) agentOptions(name, bridge, subnet string) agent.Options {
+func (s *stack) agentOptions(t *testing.T, name, bridge, subnet string) agent.Options {
 	o := harness.AgentOptions(env, s.ctr, s.cluster, name, "berth-"+name)
 	o.HTTPBindAddress = "127.0.0.1:0"
+	// The pause process (pidMode and ipcMode task) and the log driver of containers
+	// with a terminal run this static berth.
+	o.BerthBinary = testenv.BerthBinary(t)
 	o.Bridge, o.BridgeSubnet = bridge, subnet
 	return o
 }

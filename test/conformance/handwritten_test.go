@@ -191,7 +191,7 @@ func testCustomAttributes(t *testing.T, s *stack) {
 // behind its back (docker stop -t 1), the agent starts again and finds the task
 // stopped. An agent of its own, so that the suite's agent runs on.
 func testSavedState(t *testing.T, s *stack) {
-	o := s.agentOptions("saved-"+s.ns, "berthconf1", "10.197.0.0/16")
+	o := s.agentOptions(t, "saved-"+s.ns, "berthconf1", "10.197.0.0/16")
 	stopAgent := s.startAgent(t, o)
 	t.Cleanup(func() {
 		stopAgent()

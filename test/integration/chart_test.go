@@ -58,7 +58,7 @@ var chartValues = []struct {
 			agentArgs: []string{
 				"--cluster=default", "--name=$(NODE_NAME)", "--state-dir=/var/lib/berth",
 				"--containerd-address=/run/containerd/containerd.sock", "--cni-plugin-dir=/usr/lib/cni",
-				"--http-bind-address=127.0.0.1:51678",
+				"--http-bind-address=127.0.0.1:51678", "--berth-binary=/var/lib/berth/bin/berth",
 			},
 		},
 	},
@@ -95,7 +95,7 @@ agent:
 				"--cluster=edge", "--state-dir=/data/berth", "--containerd-address=/run/k3s/containerd/containerd.sock",
 				"--cni-plugin-dir=/opt/cni/bin:/usr/libexec/cni", "--http-bind-address=0",
 				"--availability-zone=zone-a", "--attribute=gpu=nvidia", "--attribute=rack=7",
-				"--image-pull-behavior=prefer-cached",
+				"--image-pull-behavior=prefer-cached", "--berth-binary=/data/berth/bin/berth",
 			},
 		},
 	},

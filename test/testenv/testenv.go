@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	goruntime "runtime"
 	"testing"
@@ -46,6 +47,22 @@ type Env struct {
 func RepoRoot() string {
 	_, file, _, _ := goruntime.Caller(0)
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// BerthBinary builds a static berth, as `make build` does, into a directory of the
+// test. An agent that runs inside a test binary needs it: the agent runs its berth
+// binary as tasks' pause process and as the log driver of containers with a
+// terminal, and a test binary is neither berth nor static.
+func BerthBinary(t testing.TB) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "berth")
+	cmd := exec.Command("go", "build", "-trimpath", "-o", bin, ".")
+	cmd.Dir = RepoRoot()
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
 }
 
 // BinDir holds kube-apiserver and etcd; KUBEBUILDER_ASSETS overrides it.

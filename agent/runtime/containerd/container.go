@@ -7,6 +7,7 @@ import (
 	"maps"
 	"os"
 	"os/exec"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -31,11 +32,13 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.ContainerSpec) (runti
 	if err := spec.Validate(); err != nil {
 		return runtime.ContainerInfo{}, fmt.Errorf("container %q: %w", spec.ID, err)
 	}
-	named, err := NormalizeRef(spec.Image)
-	if err != nil {
-		return runtime.ContainerInfo{}, err
+	if spec.RootFS == "" {
+		named, err := NormalizeRef(spec.Image)
+		if err != nil {
+			return runtime.ContainerInfo{}, err
+		}
+		spec.Image = named.String()
 	}
-	spec.Image = named.String()
 	labels := containerLabels(spec)
 
 	ctx = r.withNamespace(ctx)
@@ -48,6 +51,9 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.ContainerSpec) (runti
 		return runtime.ContainerInfo{}, fmt.Errorf("looking up container %q: %w", spec.ID, err)
 	}
 
+	if spec.RootFS != "" {
+		return r.createFromRootFS(ctx, spec, labels)
+	}
 	// The lease keeps an unpacked layer and the new snapshot from being garbage
 	// collected before the container record references them.
 	ctx, done, err := r.withLease(ctx)
@@ -91,7 +97,30 @@ func containerLabels(spec runtime.ContainerSpec) map[string]string {
 	if spec.LogPath != "" {
 		labels[runtime.LabelLogPath] = spec.LogPath
 	}
+	if spec.StdinPath != "" {
+		labels[labelStdin] = spec.StdinPath
+	}
 	return labels
+}
+
+// createFromRootFS creates a container without an image: its root is a host
+// directory, read-only, and it has no snapshot (containerd's `ctr run --rootfs`).
+func (r *Runtime) createFromRootFS(ctx context.Context, spec runtime.ContainerSpec, labels map[string]string) (runtime.ContainerInfo, error) {
+	specOpts, err := r.specOpts(spec, nil)
+	if err != nil {
+		return runtime.ContainerInfo{}, fmt.Errorf("container %q: %w", spec.ID, err)
+	}
+	specOpts = append([]oci.SpecOpts{oci.WithRootFSPath(spec.RootFS), oci.WithRootFSReadonly()}, specOpts...)
+	logr.FromContextOrDiscard(ctx).V(1).Info("creating container", logContainer, spec.ID, logSpec, runtime.Redacted(spec))
+	ctr, err := r.client.NewContainer(ctx, spec.ID,
+		ctrd.WithRuntime(plugins.RuntimeRuncV2, r.runcOptions()),
+		ctrd.WithContainerLabels(labels),
+		ctrd.WithNewSpec(specOpts...),
+	)
+	if err != nil {
+		return runtime.ContainerInfo{}, fmt.Errorf("creating container %q: %w", spec.ID, err)
+	}
+	return r.info(ctx, ctr)
 }
 
 // unpackedImage returns the pulled image ref, unpacking it for the snapshotter if
@@ -213,15 +242,21 @@ func (r *Runtime) specOpts(spec runtime.ContainerSpec, image ctrd.Image) ([]oci.
 // arguments, working directory and user.
 func processOpts(spec runtime.ContainerSpec, image ctrd.Image) []oci.SpecOpts {
 	var opts []oci.SpecOpts
-	// Image config first.
-	if len(spec.Command) > 0 && len(spec.EntryPoint) == 0 {
+	// Image config first (a container from a root filesystem has none).
+	switch {
+	case image == nil:
+	case len(spec.Command) > 0 && len(spec.EntryPoint) == 0:
 		opts = append(opts, oci.WithImageConfigArgs(image, spec.Command))
-	} else {
+	default:
 		opts = append(opts, oci.WithImageConfig(image))
 	}
 	if len(spec.EntryPoint) > 0 {
 		// A new entrypoint drops the image's CMD too, as in Docker.
 		opts = append(opts, oci.WithProcessArgs(append(append([]string{}, spec.EntryPoint...), spec.Command...)...))
+	}
+	if spec.Terminal {
+		// As Docker sets it for a container with a terminal; the spec's own wins.
+		opts = append(opts, oci.WithTTY, oci.WithEnv([]string{"TERM=xterm"}))
 	}
 	if len(spec.Env) > 0 {
 		opts = append(opts, oci.WithEnv(spec.Env))
@@ -375,10 +410,39 @@ func namespaceOpts(spec runtime.ContainerSpec) []oci.SpecOpts {
 	if spec.HostPID {
 		opts = append(opts, oci.WithHostNamespace(specs.PIDNamespace))
 	}
-	if spec.HostIPC {
+	if spec.PIDNamespacePath != "" {
+		opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.PIDNamespace, Path: spec.PIDNamespacePath}))
+	}
+	switch {
+	case spec.HostIPC:
 		opts = append(opts, oci.WithHostNamespace(specs.IPCNamespace))
+	case spec.IPCNamespacePath != "":
+		opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.IPCNamespace, Path: spec.IPCNamespacePath}))
+	}
+	switch {
+	case spec.NoShm:
+		opts = append(opts, withoutMount(shmDest))
+	case spec.ShmPath != "":
+		// The task's shared directory in place of a tmpfs of the container's own,
+		// with /dev/shm's usual restrictions.
+		opts = append(opts, withoutMount(shmDest), oci.WithMounts([]specs.Mount{{
+			Type: "bind", Source: spec.ShmPath, Destination: shmDest,
+			Options: []string{"rbind", "rprivate", "rw", "nosuid", "nodev", "noexec"},
+		}}))
 	}
 	return opts
+}
+
+// shmDest is where containers get their POSIX shared memory.
+const shmDest = "/dev/shm"
+
+// withoutMount removes the mount at dest from the spec (containerd's default spec
+// mounts a tmpfs at /dev/shm).
+func withoutMount(dest string) oci.SpecOpts {
+	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+		s.Mounts = slices.DeleteFunc(s.Mounts, func(m specs.Mount) bool { return m.Destination == dest })
+		return nil
+	}
 }
 
 func (r *Runtime) findInit() (string, error) {

@@ -58,6 +58,10 @@ type Options struct {
 	// bind-mounted as PID 1 for ContainerSpec.Init. When empty, tini-static,
 	// catatonit and docker-init are looked up on PATH when a container asks for one.
 	InitPath string
+	// HelperBinary is the berth binary (a static build), run by containerd's shim as
+	// the log driver of containers with a terminal (`berth log-driver`). Containers
+	// with a terminal cannot start without it.
+	HelperBinary string
 	// RuncRoot is runc's state directory; "" keeps runc's default
 	// (/run/containerd/runc).
 	RuncRoot string
@@ -74,6 +78,7 @@ type Runtime struct {
 	fifoDir     string
 	initPath    string
 	runcRoot    string
+	helper      string
 	locks       idLocks
 	used        imageUse
 	creds       credentialMemo
@@ -115,6 +120,7 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 		fifoDir:     opts.FIFODir,
 		initPath:    opts.InitPath,
 		runcRoot:    opts.RuncRoot,
+		helper:      opts.HelperBinary,
 	}
 	ctx = r.withNamespace(ctx)
 	if err := client.NamespaceService().Create(ctx, opts.Namespace, nil); err != nil && !errdefs.IsAlreadyExists(err) {
@@ -242,3 +248,5 @@ func (l *idLocks) lock(id string) (unlock func()) {
 }
 
 var errNoInit = errors.New("no init binary: set Options.InitPath or install tini-static")
+
+var errNoHelper = errors.New("a container with a terminal needs the berth binary as its log driver: set Options.HelperBinary")

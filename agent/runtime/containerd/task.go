@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/url"
+	"os"
 	"sync"
 	"syscall"
 	"time"
@@ -17,6 +19,7 @@ import (
 	"github.com/go-logr/logr"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/berthdev/berth/agent/logdriver"
 	"github.com/berthdev/berth/agent/runtime"
 )
 
@@ -54,15 +57,9 @@ func (r *Runtime) Start(ctx context.Context, id string) (uint32, error) {
 		return 0, fmt.Errorf("loading task of container %q: %w", id, err)
 	}
 
-	labels, err := ctr.Labels(ctx)
+	ioCreator, err := r.ioCreator(ctx, ctr)
 	if err != nil {
-		return 0, fmt.Errorf("labels of container %q: %w", id, err)
-	}
-	ioCreator := cio.NullIO
-	if p := labels[runtime.LabelLogPath]; p != "" {
-		// The shim appends stdout and stderr to the file itself, so output is kept
-		// while the agent is down and survives its restarts.
-		ioCreator = cio.LogFile(p)
+		return 0, fmt.Errorf("container %q: %w", id, err)
 	}
 	task, err = ctr.NewTask(ctx, ioCreator)
 	if err != nil {
@@ -70,6 +67,65 @@ func (r *Runtime) Start(ctx context.Context, id string) (uint32, error) {
 	}
 	return r.startTask(ctx, id, task)
 }
+
+// ioCreator is where the container's output goes. Without a terminal the shim
+// appends stdout and stderr to the log file itself, so output is kept while the
+// agent is down and survives its restarts. The shim copies a terminal's output only
+// to FIFOs or a logging binary, not to a file: `berth log-driver`, run by the shim
+// as its child, appends it to the same file, so it too outlives the agent.
+func (r *Runtime) ioCreator(ctx context.Context, ctr ctrd.Container) (cio.Creator, error) {
+	labels, err := ctr.Labels(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("labels: %w", err)
+	}
+	spec, err := ctr.Spec(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("spec: %w", err)
+	}
+	logPath := labels[runtime.LabelLogPath]
+	if spec.Process == nil || !spec.Process.Terminal {
+		if stdin := labels[labelStdin]; stdin != "" {
+			return stdinIO(stdin, logPath), nil
+		}
+		if logPath == "" {
+			return cio.NullIO, nil
+		}
+		return cio.LogFile(logPath), nil
+	}
+	if r.helper == "" {
+		return nil, errNoHelper
+	}
+	// An empty log path is logDriver none: the driver discards the output.
+	uri, err := cio.LogURIGenerator("binary", r.helper, map[string]string{logdriver.Command: logPath})
+	if err != nil {
+		return nil, fmt.Errorf("log driver: %w", err)
+	}
+	return cio.TerminalLogURI(uri), nil
+}
+
+// labelStdin is the named pipe a container's stdin reads (ContainerSpec.StdinPath).
+const labelStdin = runtime.LabelPrefix + "stdin"
+
+// stdinIO has the shim copy the named pipe at stdin to the process's standard input
+// and append its output to logPath (to /dev/null with logDriver none), as
+// cio.LogFile does with a stdin added.
+func stdinIO(stdin, logPath string) cio.Creator {
+	if logPath == "" {
+		logPath = os.DevNull
+	}
+	out := (&url.URL{Scheme: "file", Path: logPath}).String()
+	return func(string) (cio.IO, error) {
+		return shimIO{cio.Config{Stdin: stdin, Stdout: out, Stderr: out}}, nil
+	}
+}
+
+// shimIO is stdio that the shim handles alone: nothing to copy on this side.
+type shimIO struct{ config cio.Config }
+
+func (s shimIO) Config() cio.Config { return s.config }
+func (shimIO) Cancel()              {}
+func (shimIO) Wait()                {}
+func (shimIO) Close() error         { return nil }
 
 func (r *Runtime) startTask(ctx context.Context, id string, task ctrd.Task) (uint32, error) {
 	if err := task.Start(ctx); err != nil {

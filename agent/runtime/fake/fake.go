@@ -269,11 +269,10 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.ContainerSpec) (runti
 	if err := spec.Validate(); err != nil {
 		return runtime.ContainerInfo{}, fmt.Errorf("container %q: %w", spec.ID, err)
 	}
-	named, err := reference.ParseDockerRef(spec.Image)
+	image, err := imageOf(spec)
 	if err != nil {
-		return runtime.ContainerInfo{}, &runtime.ReferenceError{Ref: spec.Image, Err: err}
+		return runtime.ContainerInfo{}, err
 	}
-	image := named.String()
 	labels := maps.Clone(spec.Labels)
 	if labels == nil {
 		labels = map[string]string{}
@@ -295,11 +294,11 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.ContainerSpec) (runti
 	if err := r.createErr[spec.ID]; err != nil {
 		return runtime.ContainerInfo{}, err
 	}
-	if _, ok := r.images[image]; !ok {
+	if _, ok := r.images[image]; !ok && spec.RootFS == "" {
 		return runtime.ContainerInfo{}, fmt.Errorf("image %q is not pulled: %w", image, runtime.ErrNotFound)
 	}
 	if r.lean {
-		spec = runtime.ContainerSpec{ID: spec.ID, Image: spec.Image}
+		spec = runtime.ContainerSpec{ID: spec.ID, Image: spec.Image, RootFS: spec.RootFS}
 	}
 	c := &container{
 		spec: spec,
@@ -310,6 +309,19 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.ContainerSpec) (runti
 	}
 	r.containers[spec.ID] = c
 	return c.snapshot(), nil
+}
+
+// imageOf is the normalized image of spec; a container from a root filesystem (a
+// pause container) has none.
+func imageOf(spec runtime.ContainerSpec) (string, error) {
+	if spec.RootFS != "" {
+		return "", nil
+	}
+	named, err := reference.ParseDockerRef(spec.Image)
+	if err != nil {
+		return "", &runtime.ReferenceError{Ref: spec.Image, Err: err}
+	}
+	return named.String(), nil
 }
 
 func (c *container) snapshot() runtime.ContainerInfo {

@@ -215,6 +215,9 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: image
       type:
         scalar: string
+    - name: interactive
+      type:
+        scalar: boolean
     - name: links
       type:
         list:
@@ -255,6 +258,9 @@ var schemaYAML = typed.YAMLObject(`types:
           - protocol
           - containerPortRange
     - name: privileged
+      type:
+        scalar: boolean
+    - name: pseudoTerminal
       type:
         scalar: boolean
     - name: readonlyRootFilesystem

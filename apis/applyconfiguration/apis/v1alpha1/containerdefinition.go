@@ -134,6 +134,14 @@ type ContainerDefinitionApplyConfiguration struct {
 	// (NVIDIA_VISIBLE_DEVICES and the instance's device nodes). Type
 	// InferenceAccelerator needs Amazon Elastic Inference and is refused.
 	ResourceRequirements []ResourceRequirementApplyConfiguration `json:"resourceRequirements,omitempty"`
+	// interactive keeps the container's standard input open, as Docker's OpenStdin
+	// (docker run -i): a process reading it (cat, sh) waits for input instead of
+	// ending at once on end-of-file.
+	Interactive *bool `json:"interactive,omitempty"`
+	// pseudoTerminal gives the container a terminal (Docker's Tty, docker run -t):
+	// its standard streams are a pseudo-terminal, whose output still goes to the
+	// container's log.
+	PseudoTerminal *bool `json:"pseudoTerminal,omitempty"`
 	// dockerLabels are set on the container in the runtime, as Docker labels are.
 	// Keys starting with berth.dev/ or ecs.berth.dev/ are Berth's own and refused.
 	DockerLabels map[string]string `json:"dockerLabels,omitempty"`
@@ -497,6 +505,22 @@ func (b *ContainerDefinitionApplyConfiguration) WithResourceRequirements(values 
 		}
 		b.ResourceRequirements = append(b.ResourceRequirements, *values[i])
 	}
+	return b
+}
+
+// WithInteractive sets the Interactive field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Interactive field is set to the value of the last call.
+func (b *ContainerDefinitionApplyConfiguration) WithInteractive(value bool) *ContainerDefinitionApplyConfiguration {
+	b.Interactive = &value
+	return b
+}
+
+// WithPseudoTerminal sets the PseudoTerminal field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the PseudoTerminal field is set to the value of the last call.
+func (b *ContainerDefinitionApplyConfiguration) WithPseudoTerminal(value bool) *ContainerDefinitionApplyConfiguration {
+	b.PseudoTerminal = &value
 	return b
 }
 

@@ -65,12 +65,15 @@ type TaskDefinitionSpecApplyConfiguration struct {
 	Tags []TagApplyConfiguration `json:"tags,omitempty"`
 	// networkMode is bridge (default), host, awsvpc or none.
 	NetworkMode *apisv1alpha1.NetworkMode `json:"networkMode,omitempty"`
-	// pidMode host shares the instance's process namespace; unset gives each
-	// container its own. ECS's task (one namespace for the task's containers) is not
-	// supported by Berth yet and is refused here rather than by the agent.
+	// pidMode host shares the instance's process namespace; task shares one
+	// namespace among the task's containers (held by a pause process the agent runs,
+	// as ECS's agent does); unset gives each container its own. none is for ipcMode
+	// only, as in ECS.
 	PidMode *apisv1alpha1.NamespaceMode `json:"pidMode,omitempty"`
-	// ipcMode host shares the instance's IPC namespace; unset gives each container
-	// its own. ECS's task and none are not supported by Berth yet and are refused.
+	// ipcMode host shares the instance's IPC namespace; task shares one among the
+	// task's containers, SysV IPC and /dev/shm alike (held by a pause process, as
+	// ECS's agent does with Docker's shareable IPC); none gives each container a
+	// private one without /dev/shm; unset gives each container its own.
 	IpcMode *apisv1alpha1.NamespaceMode `json:"ipcMode,omitempty"`
 	// volumes the containers can mount.
 	Volumes []VolumeApplyConfiguration `json:"volumes,omitempty"`

@@ -19,6 +19,10 @@
 //	get=URL            print the body of GET URL (or "get failed: ERR")
 //	ignore-term        ignore SIGTERM (from then on)
 //	term-exit=CODE     exit with CODE, not 0, on SIGTERM (from then on)
+//	ps                 print "PID CMDLINE" for every process it can see in /proc
+//	tty=FD             print "tty FD: yes" if descriptor FD is a terminal, else "tty FD: no"
+//	stdin              read stdin until end-of-file, then print "stdin closed"
+//	waitfile=PATH      wait up to a minute for PATH to exist, then print its content
 //	sleep=DURATION     sleep (Go duration, or "inf" for ever)
 //	exit=CODE          exit with CODE
 //
@@ -46,7 +50,57 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 )
+
+// inspect runs the actions that look at the process's surroundings: the processes
+// it sees, its terminal, its standard input, a file another container writes.
+func inspect(verb, arg string) error {
+	switch verb {
+	case "ps":
+		entries, err := os.ReadDir("/proc")
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			if _, err := strconv.Atoi(e.Name()); err != nil {
+				continue
+			}
+			b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+			if err != nil {
+				continue // exited meanwhile
+			}
+			fmt.Println(e.Name(), strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " ")))
+		}
+	case "tty":
+		fd, err := strconv.Atoi(arg)
+		if err != nil {
+			return err
+		}
+		var t syscall.Termios
+		_, _, errno := syscall.Syscall(syscall.SYS_IOCTL, uintptr(fd), syscall.TCGETS, uintptr(unsafe.Pointer(&t)))
+		answer := "yes"
+		if errno != 0 {
+			answer = "no"
+		}
+		fmt.Printf("tty %d: %s\n", fd, answer)
+	case "stdin":
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		fmt.Println("stdin closed")
+	case "waitfile":
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+			b, err := os.ReadFile(arg)
+			if err == nil {
+				fmt.Print(string(b))
+				return nil
+			}
+			if time.Now().After(deadline) {
+				return err
+			}
+		}
+	}
+	return nil
+}
 
 // termExit is the exit code on SIGTERM (term-exit).
 var termExit atomic.Int32
@@ -168,6 +222,8 @@ func run(action string) error {
 			return err
 		}
 		termExit.Store(int32(code))
+	case "ps", "tty", "stdin", "waitfile":
+		return inspect(verb, arg)
 	case "sleep":
 		if arg == "inf" {
 			for {
