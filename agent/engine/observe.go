@@ -44,6 +44,11 @@ func (w *worker) apply(ctx context.Context, ev *event) {
 	if c == nil || c.known != containerRunning {
 		return
 	}
+	w.applyToRunning(c, ev)
+}
+
+// applyToRunning takes a runtime or health event of a running container.
+func (w *worker) applyToRunning(c *container, ev *event) {
 	switch ev.kind {
 	case eventExit:
 		// An exit of an earlier process (before a restart) is old news.
