@@ -354,6 +354,12 @@ func (i *Instance) desired(ctx context.Context, a *Agent, t *ecsv1alpha1.Task) (
 	}
 	// Checked before anything is read for the task: an assignment this instance
 	// cannot honour fails the task whatever else is wrong with it.
+	if len(t.Spec.ImageDigests) > 0 {
+		d.ImageDigests = make(map[string]string, len(t.Spec.ImageDigests))
+		for _, p := range t.Spec.ImageDigests {
+			d.ImageDigests[p.ContainerName] = p.Digest
+		}
+	}
 	if d.GPUs, err = taskrules.CheckGPUAssignments(res.Spec, t.Spec.GPUAssignments, i.gpus); err != nil {
 		return d, &startFailure{reason: "resourceRequirements: " + err.Error()}
 	}

@@ -56,6 +56,9 @@ type taskInput struct {
 	// nodes are (Config.DevDir).
 	gpus   map[string][]string
 	devDir string
+	// digests pin containers' images (by container name): the task's
+	// spec.imageDigests (versionConsistency).
+	digests map[string]string
 	// pausePID is the pid of the task's pause process once it runs, whose
 	// namespaces the containers join (0 without one).
 	pausePID uint32
@@ -254,13 +257,18 @@ func newContainers(in *taskInput) ([]container, error) {
 	if err != nil {
 		return nil, err
 	}
+	for name, dg := range in.digests {
+		if _, err := taskrules.PinnedImage("pinned", dg); err != nil {
+			return nil, fmt.Errorf("spec.imageDigests[%s]: %w", name, err)
+		}
+	}
 	out := make([]container, 0, len(defs))
 	for _, i := range order {
 		d := &defs[i]
 		c := container{
 			name:         d.Name,
 			id:           runtime.ContainerID(string(in.uid), d.Name),
-			image:        d.Image,
+			image:        in.image(d),
 			essential:    d.Essential == nil || *d.Essential,
 			dependsOn:    taskrules.Dependencies(d),
 			check:        parseHealthCheck(d.HealthCheck),
@@ -323,7 +331,7 @@ func containerSpec(in *taskInput, def *ecsv1alpha1.ContainerDefinition) (runtime
 	labels[runtime.LabelRevision] = in.revision
 	s := runtime.ContainerSpec{
 		ID:             runtime.ContainerID(string(in.uid), def.Name),
-		Image:          def.Image,
+		Image:          in.image(def),
 		Labels:         labels,
 		Env:            environment(def, ov, in.metadata(def.Name), in.env[def.Name]),
 		EntryPoint:     def.EntryPoint,
@@ -375,6 +383,19 @@ func containerSpec(in *taskInput, def *ecsv1alpha1.ContainerDefinition) (runtime
 }
 
 // metadata is the metadata environment of container name of the task: where it runs.
+// image is the reference the container runs: its definition's image, at the
+// digest its deployment pinned if the task carries one (the digest was checked by
+// newContainers, so pinning cannot fail here but for a malformed image, which the
+// pull reports).
+func (in *taskInput) image(def *ecsv1alpha1.ContainerDefinition) string {
+	if dg := in.digests[def.Name]; dg != "" {
+		if pinned, err := taskrules.PinnedImage(def.Image, dg); err == nil {
+			return pinned
+		}
+	}
+	return def.Image
+}
+
 func (in *taskInput) metadata(name string) map[string]string {
 	return map[string]string{
 		EnvCluster:           in.cluster,

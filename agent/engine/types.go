@@ -139,6 +139,9 @@ type Desired struct {
 	// from the task's spec.gpuAssignments, checked against the instance's
 	// (taskrules.CheckGPUAssignments). Fixed for the task's life.
 	GPUs map[string][]string
+	// ImageDigests pin containers' images (by container name) to the digests of
+	// the task's spec.imageDigests (versionConsistency). Fixed for the task's life.
+	ImageDigests map[string]string
 
 	// Status is the task's status as the API shows it: what this agent reported
 	// before it restarted. The engine reads it only when it learns of the task, to

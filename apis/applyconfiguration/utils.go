@@ -46,6 +46,8 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &apisv1alpha1.ContainerDefinitionApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("ContainerDependency"):
 		return &apisv1alpha1.ContainerDependencyApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("ContainerImageDigest"):
+		return &apisv1alpha1.ContainerImageDigestApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("ContainerInstance"):
 		return &apisv1alpha1.ContainerInstanceApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("ContainerInstanceSpec"):

@@ -268,6 +268,15 @@ type Deployment struct {
 	// updatedAt is when the deployment last changed.
 	// +optional
 	UpdatedAt *metav1.Time `json:"updatedAt,omitempty"`
+
+	// imageDigests are the image digests the deployment's tasks run
+	// (versionConsistency): recorded from the first task that reported each
+	// container's digest, and given to every task the deployment starts after.
+	// +optional
+	// +listType=map
+	// +listMapKey=containerName
+	// +kubebuilder:validation:MaxItems=10
+	ImageDigests []ContainerImageDigest `json:"imageDigests,omitempty"`
 }
 
 // ServiceStatus is the observed state of a Service.

@@ -253,6 +253,32 @@ type TaskSpec struct {
 	// +listMapKey=containerName
 	// +kubebuilder:validation:MaxItems=10
 	GPUAssignments []GPUAssignment `json:"gpuAssignments,omitempty"`
+
+	// imageDigests pin containers' images to digests: the service controller sets
+	// them on the tasks of a deployment whose first task resolved its images
+	// (versionConsistency), and the agent runs that digest of the container's
+	// image. Immutable.
+	// +optional
+	// +listType=map
+	// +listMapKey=containerName
+	// +kubebuilder:validation:MaxItems=10
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="imageDigests is immutable"
+	ImageDigests []ContainerImageDigest `json:"imageDigests,omitempty"`
+}
+
+// ContainerImageDigest is the digest one container's image is pinned to.
+type ContainerImageDigest struct {
+	// containerName is the container's name in the task definition.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	ContainerName string `json:"containerName"`
+
+	// digest of the image, as sha256:<64 hex digits>.
+	// +required
+	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:Pattern=`^sha256:[a-f0-9]{64}$`
+	Digest string `json:"digest"`
 }
 
 // GPUAssignment is the GPUs one container of a task uses.

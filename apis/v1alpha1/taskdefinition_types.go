@@ -257,6 +257,14 @@ type ContainerDefinition struct {
 	// +kubebuilder:validation:Maximum=3600
 	StopTimeout *int32 `json:"stopTimeout,omitempty"`
 
+	// versionConsistency enabled (the default, as in ECS) runs every task of a
+	// service deployment on the image digest the deployment's first task resolved
+	// the tag to, even if the tag moves meanwhile; disabled resolves the tag again
+	// for each task. Standalone tasks resolve it each time either way.
+	// +optional
+	// +kubebuilder:validation:Enum=enabled;disabled
+	VersionConsistency VersionConsistency `json:"versionConsistency,omitempty"`
+
 	// restartPolicy restarts the container in place when it exits, without stopping
 	// the task.
 	// +optional
@@ -1009,6 +1017,18 @@ type LocalDriverOpts struct {
 	// +kubebuilder:validation:MaxLength=1024
 	Device string `json:"device,omitempty"`
 }
+
+// VersionConsistency tells whether a service deployment pins its containers' image
+// digests.
+// +kubebuilder:validation:MaxLength=8
+type VersionConsistency string
+
+const (
+	// VersionConsistencyEnabled pins the digest (ECS's default).
+	VersionConsistencyEnabled VersionConsistency = "enabled"
+	// VersionConsistencyDisabled resolves the tag for each task.
+	VersionConsistencyDisabled VersionConsistency = "disabled"
+)
 
 // NamespaceMode is the sharing of the PID or IPC namespace.
 // +kubebuilder:validation:Enum=host;task;none

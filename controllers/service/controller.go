@@ -11,8 +11,9 @@
 // contributes, instance and health judgment), daemon.go (DAEMON eligibility and
 // slots), rollout.go (rollout states and the circuit breaker), converge.go (stops and
 // starts from internal/deployment's planner), launch.go (launch backoff and slow-start
-// batches), naming.go (task names, slots and attempts), collect.go (stopped-task
-// history) and policy.go (the cluster's container policy).
+// batches), naming.go (task names, slots and attempts), digests.go (image digests a
+// deployment pins, versionConsistency), collect.go (stopped-task history) and
+// policy.go (the cluster's container policy).
 package service
 
 import (
@@ -111,6 +112,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		r.resolveTarget,
 		r.ensureDeployment,
 		r.classifyTasks,
+		r.pinImageDigests,
 		r.judgeDeployments,
 		r.converge,
 		r.collectStoppedTasks,

@@ -120,6 +120,8 @@ func (s *state) buildTask(slot string, attempt int, daemonInstance string) *ecsv
 			PlacementStrategy:    svc.Spec.PlacementStrategy,
 		},
 	}
+	// The deployment's pinned image digests (versionConsistency, digests.go).
+	t.Spec.ImageDigests = append([]ecsv1alpha1.ContainerImageDigest(nil), s.primary.ImageDigests...)
 	if daemonInstance != "" {
 		// The scheduler still checks that the task fits; the constraint pins where.
 		t.Spec.PlacementConstraints = append(append([]ecsv1alpha1.PlacementConstraint(nil), t.Spec.PlacementConstraints...),

@@ -140,9 +140,6 @@ func TestConvertRefusesByField(t *testing.T) {
 		{"inference accelerator", `{"family": "f", "containerDefinitions": [{"name": "a", "image": "x",
 			"resourceRequirements": [{"type": "GPU", "value": "1"}, {"type": "InferenceAccelerator", "value": "device_1"}]}]}`,
 			[]string{"containerDefinitions[0].resourceRequirements[1].type: Forbidden: Elastic Inference"}},
-		{"not yet, by path", `{"family": "f", "containerDefinitions": [{"name": "a", "image": "x",
-			"versionConsistency": "disabled"}]}`,
-			[]string{"containerDefinitions[0].versionConsistency: Forbidden: not supported by Berth yet"}},
 		{"typo", `{"family": "f", "containerDefinitions": [{"name": "a", "image": "x", "portMapings": [{"containerPort": 80}]}]}`,
 			[]string{"containerDefinitions[0].portMapings: Forbidden: unknown field: not in ECS's task definition either"}},
 		{"bad secret", `{"family": "f", "containerDefinitions": [{"name": "a", "image": "x",
@@ -198,5 +195,17 @@ func TestConvertDockerVolumes(t *testing.T) {
 	}
 	if notes := strings.Join(res.Notes, "\n"); !strings.Contains(notes, "volumes[1].dockerVolumeConfiguration: a shared volume is shared by the tasks of the TaskDefinition's namespace") {
 		t.Errorf("notes lack the shared volume's:\n%s", notes)
+	}
+}
+
+// TestConvertVersionConsistency: versionConsistency is carried as written.
+func TestConvertVersionConsistency(t *testing.T) {
+	res, err := Convert([]byte(`{"family": "f", "containerDefinitions": [{"name": "a", "image": "x", "memory": 64,
+		"versionConsistency": "disabled"}]}`), "ns")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.TaskDefinition.Spec.ContainerDefinitions[0].VersionConsistency; got != ecsv1alpha1.VersionConsistencyDisabled {
+		t.Errorf("versionConsistency %q, want disabled", got)
 	}
 }

@@ -44,14 +44,15 @@ type stack struct {
 	ns, cluster, image string
 	ctr                *ctrtest.Containerd
 	ctrNamespace       string
+	reg                *regtest.Registry
 }
 
 func newStack(t *testing.T) *stack {
 	t.Helper()
 	ns := env.Namespace(t)
 	s := &stack{ns: ns, cluster: "e2e-" + ns, ctr: ctrtest.Start(t), ctrNamespace: "berth-" + ns}
-	reg := regtest.Start(t)
-	s.image, _ = reg.Push(t, regtest.TestImage(t, nil), "e2e/test", "1")
+	s.reg = regtest.Start(t)
+	s.image, _ = s.reg.Push(t, regtest.TestImage(t, nil), "e2e/test", "1")
 	startManager(t)
 	return s
 }

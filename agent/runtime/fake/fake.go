@@ -227,6 +227,9 @@ func (r *Runtime) Pull(ctx context.Context, ref string, policy runtime.PullPolic
 	}
 	if r.images[key] == "" {
 		r.images[key] = Digest(key) // one string per image, whatever the number of pulls
+		if c, ok := named.(reference.Canonical); ok {
+			r.images[key] = c.Digest().String() // pulled by digest: that one, as a registry serves it
+		}
 	}
 	r.pulledAt[key], r.usedAt[key] = r.clock.Now(), r.clock.Now()
 	return runtime.Image{Ref: key, Digest: r.images[key]}, nil

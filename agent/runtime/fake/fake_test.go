@@ -263,3 +263,14 @@ func TestHoldPulls(t *testing.T) {
 		t.Errorf("released pull: %v", err)
 	}
 }
+
+// TestPullByDigest: an image pulled by digest reports that digest, as from a
+// registry (a deployment's pinned image, versionConsistency).
+func TestPullByDigest(t *testing.T) {
+	r := New()
+	const dg = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	img, err := r.Pull(context.Background(), "registry.example/app@"+dg, runtime.PullDefault, nil)
+	if err != nil || img.Digest != dg {
+		t.Fatalf("Pull by digest = %+v, %v; want digest %s", img, err, dg)
+	}
+}

@@ -314,6 +314,9 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: user
       type:
         scalar: string
+    - name: versionConsistency
+      type:
+        namedType: com.github.berthdev.berth.apis.v1alpha1.VersionConsistency
     - name: volumesFrom
       type:
         list:
@@ -332,6 +335,15 @@ var schemaYAML = typed.YAMLObject(`types:
       type:
         namedType: com.github.berthdev.berth.apis.v1alpha1.DependencyCondition
     - name: containerName
+      type:
+        scalar: string
+- name: com.github.berthdev.berth.apis.v1alpha1.ContainerImageDigest
+  map:
+    fields:
+    - name: containerName
+      type:
+        scalar: string
+    - name: digest
       type:
         scalar: string
 - name: com.github.berthdev.berth.apis.v1alpha1.ContainerInstance
@@ -544,6 +556,14 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: id
       type:
         scalar: string
+    - name: imageDigests
+      type:
+        list:
+          elementType:
+            namedType: com.github.berthdev.berth.apis.v1alpha1.ContainerImageDigest
+          elementRelationship: associative
+          keys:
+          - containerName
     - name: pendingCount
       type:
         scalar: numeric
@@ -1342,6 +1362,14 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: group
       type:
         scalar: string
+    - name: imageDigests
+      type:
+        list:
+          elementType:
+            namedType: com.github.berthdev.berth.apis.v1alpha1.ContainerImageDigest
+          elementRelationship: associative
+          keys:
+          - containerName
     - name: overrides
       type:
         namedType: com.github.berthdev.berth.apis.v1alpha1.TaskOverrides
@@ -1456,6 +1484,8 @@ var schemaYAML = typed.YAMLObject(`types:
       type:
         scalar: numeric
 - name: com.github.berthdev.berth.apis.v1alpha1.UlimitName
+  scalar: string
+- name: com.github.berthdev.berth.apis.v1alpha1.VersionConsistency
   scalar: string
 - name: com.github.berthdev.berth.apis.v1alpha1.VersionInfo
   map:

@@ -18,6 +18,10 @@ limitations under the License.
 
 package v1alpha1
 
+import (
+	apisv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+)
+
 // ContainerDefinitionApplyConfiguration represents a declarative configuration of the ContainerDefinition type for use
 // with apply.
 //
@@ -79,6 +83,11 @@ type ContainerDefinitionApplyConfiguration struct {
 	// stopTimeout is how long, in seconds, the container has to exit after SIGTERM
 	// before it is killed with SIGKILL.
 	StopTimeout *int32 `json:"stopTimeout,omitempty"`
+	// versionConsistency enabled (the default, as in ECS) runs every task of a
+	// service deployment on the image digest the deployment's first task resolved
+	// the tag to, even if the tag moves meanwhile; disabled resolves the tag again
+	// for each task. Standalone tasks resolve it each time either way.
+	VersionConsistency *apisv1alpha1.VersionConsistency `json:"versionConsistency,omitempty"`
 	// restartPolicy restarts the container in place when it exits, without stopping
 	// the task.
 	RestartPolicy *ContainerRestartPolicyApplyConfiguration `json:"restartPolicy,omitempty"`
@@ -331,6 +340,14 @@ func (b *ContainerDefinitionApplyConfiguration) WithStartTimeout(value int32) *C
 // If called multiple times, the StopTimeout field is set to the value of the last call.
 func (b *ContainerDefinitionApplyConfiguration) WithStopTimeout(value int32) *ContainerDefinitionApplyConfiguration {
 	b.StopTimeout = &value
+	return b
+}
+
+// WithVersionConsistency sets the VersionConsistency field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the VersionConsistency field is set to the value of the last call.
+func (b *ContainerDefinitionApplyConfiguration) WithVersionConsistency(value apisv1alpha1.VersionConsistency) *ContainerDefinitionApplyConfiguration {
+	b.VersionConsistency = &value
 	return b
 }
 

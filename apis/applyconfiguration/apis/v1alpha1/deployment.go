@@ -51,6 +51,10 @@ type DeploymentApplyConfiguration struct {
 	CreatedAt *v1.Time `json:"createdAt,omitempty"`
 	// updatedAt is when the deployment last changed.
 	UpdatedAt *v1.Time `json:"updatedAt,omitempty"`
+	// imageDigests are the image digests the deployment's tasks run
+	// (versionConsistency): recorded from the first task that reported each
+	// container's digest, and given to every task the deployment starts after.
+	ImageDigests []ContainerImageDigestApplyConfiguration `json:"imageDigests,omitempty"`
 }
 
 // DeploymentApplyConfiguration constructs a declarative configuration of the Deployment type for use with
@@ -144,5 +148,18 @@ func (b *DeploymentApplyConfiguration) WithCreatedAt(value v1.Time) *DeploymentA
 // If called multiple times, the UpdatedAt field is set to the value of the last call.
 func (b *DeploymentApplyConfiguration) WithUpdatedAt(value v1.Time) *DeploymentApplyConfiguration {
 	b.UpdatedAt = &value
+	return b
+}
+
+// WithImageDigests adds the given value to the ImageDigests field in the declarative configuration
+// and returns the receiver, so that objects can be build by chaining "With" function invocations.
+// If called multiple times, values provided by each call will be appended to the ImageDigests field.
+func (b *DeploymentApplyConfiguration) WithImageDigests(values ...*ContainerImageDigestApplyConfiguration) *DeploymentApplyConfiguration {
+	for i := range values {
+		if values[i] == nil {
+			panic("nil value passed to WithImageDigests")
+		}
+		b.ImageDigests = append(b.ImageDigests, *values[i])
+	}
 	return b
 }

@@ -61,6 +61,11 @@ type TaskSpecApplyConfiguration struct {
 	// container's gpuIds. The scheduler writes them together with containerInstance;
 	// a task bound at creation must carry them itself. Immutable once set.
 	GPUAssignments []GPUAssignmentApplyConfiguration `json:"gpuAssignments,omitempty"`
+	// imageDigests pin containers' images to digests: the service controller sets
+	// them on the tasks of a deployment whose first task resolved its images
+	// (versionConsistency), and the agent runs that digest of the container's
+	// image. Immutable.
+	ImageDigests []ContainerImageDigestApplyConfiguration `json:"imageDigests,omitempty"`
 }
 
 // TaskSpecApplyConfiguration constructs a declarative configuration of the TaskSpec type for use with
@@ -176,6 +181,19 @@ func (b *TaskSpecApplyConfiguration) WithGPUAssignments(values ...*GPUAssignment
 			panic("nil value passed to WithGPUAssignments")
 		}
 		b.GPUAssignments = append(b.GPUAssignments, *values[i])
+	}
+	return b
+}
+
+// WithImageDigests adds the given value to the ImageDigests field in the declarative configuration
+// and returns the receiver, so that objects can be build by chaining "With" function invocations.
+// If called multiple times, values provided by each call will be appended to the ImageDigests field.
+func (b *TaskSpecApplyConfiguration) WithImageDigests(values ...*ContainerImageDigestApplyConfiguration) *TaskSpecApplyConfiguration {
+	for i := range values {
+		if values[i] == nil {
+			panic("nil value passed to WithImageDigests")
+		}
+		b.ImageDigests = append(b.ImageDigests, *values[i])
 	}
 	return b
 }
