@@ -19,7 +19,7 @@ import (
 //   - Check never panics, and gives the same answer twice;
 //   - privileged allows everything;
 //   - whatever shares the host (a privileged container, host network, PID or IPC
-//     namespace, a host volume) or adds a capability outside Docker's default set is
+//     namespace, a host path volume or bind) or adds a capability outside Docker's default set is
 //     always refused at baseline and restricted, at that field's path;
 //   - the levels are ordered: every path refused at baseline is refused at
 //     restricted, so a spec restricted allows is allowed at baseline and privileged;
@@ -86,8 +86,13 @@ func alwaysRefused(s *ecsv1alpha1.TaskDefinitionSpec) []string {
 		out = append(out, "spec.ipcMode")
 	}
 	for i, v := range s.Volumes {
-		if v.Host != nil {
+		// host: {} without a sourcePath is a task volume (ECS's Docker-managed one).
+		if v.Host != nil && v.Host.SourcePath != "" {
 			out = append(out, fmt.Sprintf("spec.volumes[%d].host", i))
+		}
+		// A Docker volume of type none binds an instance path, as host.sourcePath does.
+		if dvc := v.DockerVolumeConfiguration; dvc != nil && dvc.DriverOpts != nil && dvc.DriverOpts.Type == "none" {
+			out = append(out, fmt.Sprintf("spec.volumes[%d].dockerVolumeConfiguration.driverOpts", i))
 		}
 	}
 	dangerous := map[string]bool{"ALL": true, "SYS_ADMIN": true, "NET_ADMIN": true, "NET_RAW": true, "SYS_PTRACE": true, "SYS_MODULE": true, "DAC_READ_SEARCH": true, "BPF": true}
