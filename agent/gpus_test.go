@@ -1,10 +1,8 @@
 package agent
 
 import (
-	"flag"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -28,22 +26,9 @@ func TestGPUIDsFlag(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			o := DefaultOptions()
-			o.Name = "node"
-			fs := flag.NewFlagSet("agent", flag.ContinueOnError)
-			o.BindFlags(fs)
-			if err := fs.Parse(tc.args); err != nil {
-				t.Fatal(err)
-			}
-			err := o.Validate()
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("Validate: %v, want %q", err, tc.wantErr)
-				}
+			o, ok := parseOptions(t, tc.args, tc.wantErr)
+			if !ok {
 				return
-			}
-			if err != nil {
-				t.Fatalf("Validate: %v", err)
 			}
 			got, err := o.declaredGPUs()
 			if err != nil {

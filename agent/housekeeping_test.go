@@ -27,26 +27,37 @@ func TestHousekeepingFlags(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			o := DefaultOptions()
-			o.Name = "node"
-			fs := flag.NewFlagSet("agent", flag.ContinueOnError)
-			o.BindFlags(fs)
-			if err := fs.Parse(tc.args); err != nil {
-				t.Fatal(err)
-			}
-			err := o.Validate()
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("Validate: %v, want %q", err, tc.wantErr)
-				}
+			o, ok := parseOptions(t, tc.args, tc.wantErr)
+			if !ok {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if o.HousekeepingOptions != tc.want {
 				t.Errorf("options %+v, want %+v", o.HousekeepingOptions, tc.want)
 			}
 		})
 	}
+}
+
+// parseOptions parses an agent's flags (named "node") and validates them. With
+// wantErr, it checks Validate's error and returns false.
+func parseOptions(t *testing.T, args []string, wantErr string) (*Options, bool) {
+	t.Helper()
+	o := DefaultOptions()
+	o.Name = "node"
+	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
+	o.BindFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	err := o.Validate()
+	if wantErr != "" {
+		if err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Fatalf("Validate: %v, want %q", err, wantErr)
+		}
+		return nil, false
+	}
+	if err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+	return &o, true
 }

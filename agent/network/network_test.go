@@ -49,6 +49,28 @@ func testManager(t *testing.T, busy ...int32) (*Manager, *fakePlugins) {
 	return m, f
 }
 
+// allocateAmong allocates the mappings of a task on a testManager whose instance has
+// busy ports bound and whose other tasks hold others. With wantErr, it checks the
+// error and returns false.
+func allocateAmong(t *testing.T, busy []int32, others map[types.UID][]port, mappings []ecsv1alpha1.PortMapping, wantErr string) ([]port, bool) {
+	t.Helper()
+	m, _ := testManager(t, busy...)
+	for uid, ports := range others {
+		m.tasks[uid] = &taskState{Ports: ports}
+	}
+	got, _, err := m.allocate("task", mappings)
+	if wantErr != "" {
+		if err == nil || err.Error() != wantErr {
+			t.Fatalf("error %v, want %q", err, wantErr)
+		}
+		return nil, false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got, true
+}
+
 func TestAllocate(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -77,19 +99,9 @@ func TestAllocate(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			m, _ := testManager(t, tc.busy...)
-			for uid, ports := range tc.others {
-				m.tasks[uid] = &taskState{Ports: ports}
-			}
-			got, _, err := m.allocate("task", tc.mappings)
-			if tc.wantErr != "" {
-				if err == nil || err.Error() != tc.wantErr {
-					t.Fatalf("error %v, want %q", err, tc.wantErr)
-				}
+			got, ok := allocateAmong(t, tc.busy, tc.others, tc.mappings, tc.wantErr)
+			if !ok {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			var hostPorts []int32
 			for i, p := range got {

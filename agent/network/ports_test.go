@@ -42,19 +42,9 @@ func TestAllocateRanges(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			m, _ := testManager(t, tc.busy...)
-			for uid, ports := range tc.others {
-				m.tasks[uid] = &taskState{Ports: ports}
-			}
-			got, _, err := m.allocate("task", tc.mappings)
-			if tc.wantErr != "" {
-				if err == nil || err.Error() != tc.wantErr {
-					t.Fatalf("error %v, want %q", err, tc.wantErr)
-				}
+			got, ok := allocateAmong(t, tc.busy, tc.others, tc.mappings, tc.wantErr)
+			if !ok {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			st := taskState{Ports: got}
 			if diff := cmp.Diff(tc.want, st.bindings()); diff != "" {

@@ -561,27 +561,12 @@ func agentPolicyObjects(t *testing.T, daemonSetUser string) (*admissionregistrat
 // agentPolicyManifests reads config/admission as agentPolicyObjects does.
 func agentPolicyManifests(t *testing.T, daemonSetUser string) []*unstructured.Unstructured {
 	t.Helper()
-	dir := repoPath("config", "admission")
-	data, err := os.ReadFile(path.Join(dir, "kustomization.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var k struct {
-		Resources []string `json:"resources"`
-	}
-	if err := yaml.Unmarshal(data, &k); err != nil {
-		t.Fatal(err)
-	}
 	var objs []*unstructured.Unstructured
-	for _, r := range k.Resources {
-		data, err := os.ReadFile(path.Join(dir, r))
-		if err != nil {
-			t.Fatal(err)
-		}
-		text := string(data)
+	for _, r := range kustomizationFiles(t, "admission") {
+		text := r.text
 		if strings.Contains(text, "ValidatingAdmissionPolicy\n") && strings.Count(text, "'"+configDaemonSetUser+"'") != 2 {
 			t.Fatalf("%s names the DaemonSet's ServiceAccount '%s' %d times, want 2 (the match condition and the instance)",
-				r, configDaemonSetUser, strings.Count(text, "'"+configDaemonSetUser+"'"))
+				r.name, configDaemonSetUser, strings.Count(text, "'"+configDaemonSetUser+"'"))
 		}
 		text = strings.ReplaceAll(text, "'"+configDaemonSetUser+"'", "'"+daemonSetUser+"'")
 		objs = append(objs, decodeDocuments(t, text)...)
@@ -591,6 +576,35 @@ func agentPolicyManifests(t *testing.T, daemonSetUser string) []*unstructured.Un
 
 // installAgentPolicy applies config/admission with daemonSetUser as the DaemonSet's
 // ServiceAccount, as the chart does for its release, and removes it at cleanup.
+// kustomizationFile is one resource of a config/ kustomization: its name and text.
+type kustomizationFile struct{ name, text string }
+
+// kustomizationFiles reads the resources config/<dir>/kustomization.yaml lists, in
+// its order.
+func kustomizationFiles(t *testing.T, dir string) []kustomizationFile {
+	t.Helper()
+	root := repoPath("config", dir)
+	data, err := os.ReadFile(path.Join(root, "kustomization.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var k struct {
+		Resources []string `json:"resources"`
+	}
+	if err := yaml.Unmarshal(data, &k); err != nil {
+		t.Fatal(err)
+	}
+	out := make([]kustomizationFile, 0, len(k.Resources))
+	for _, r := range k.Resources {
+		data, err := os.ReadFile(path.Join(root, r))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, kustomizationFile{name: r, text: string(data)})
+	}
+	return out
+}
+
 func installAgentPolicy(t *testing.T, daemonSetUser string) {
 	t.Helper()
 	ctx := t.Context()

@@ -2,8 +2,6 @@ package integration
 
 import (
 	"fmt"
-	"os"
-	"path"
 	"regexp"
 	"sort"
 	"strings"
@@ -16,7 +14,6 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
 	"github.com/berthdev/berth/internal/validation"
@@ -53,24 +50,9 @@ func (w *warningCollector) take() []string {
 // warningsManifests are config/warnings' objects, in kustomization order.
 func warningsManifests(t *testing.T) []*unstructured.Unstructured {
 	t.Helper()
-	dir := repoPath("config", "warnings")
-	data, err := os.ReadFile(path.Join(dir, "kustomization.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var k struct {
-		Resources []string `json:"resources"`
-	}
-	if err := yaml.Unmarshal(data, &k); err != nil {
-		t.Fatal(err)
-	}
 	var objs []*unstructured.Unstructured
-	for _, r := range k.Resources {
-		data, err := os.ReadFile(path.Join(dir, r))
-		if err != nil {
-			t.Fatal(err)
-		}
-		objs = append(objs, decodeDocuments(t, string(data))...)
+	for _, r := range kustomizationFiles(t, "warnings") {
+		objs = append(objs, decodeDocuments(t, r.text)...)
 	}
 	return objs
 }
