@@ -24,6 +24,12 @@ var CRDs embed.FS
 //go:embed rbac/role.yaml rbac/agent/role.yaml
 var RBAC embed.FS
 
+// APIUserRole is rbac/api/user_role.yaml: the ClusterRole berth-ecs-user, what an
+// ECS API credential's user needs for every action `berth api` serves.
+//
+//go:embed rbac/api/user_role.yaml
+var APIUserRole []byte
+
 // Admission holds admission/*.yaml: the ValidatingAdmissionPolicy that restricts
 // agents to their own container instance, and its binding;
 // admission/kustomization.yaml lists them in the order they are applied.

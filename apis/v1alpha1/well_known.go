@@ -16,6 +16,14 @@ const (
 	// deployment's ID.
 	LabelDeployment = "ecs.berth.dev/deployment"
 
+	// AnnotationECSName is the name an object was given through the ECS API when ECS
+	// allows it but Kubernetes does not (MyService, my_family): the object is named
+	// KubeName of it, and the API answers with this name.
+	AnnotationECSName = "ecs.berth.dev/ecs-name"
+	// AnnotationTags are an object's ECS tags set through the ECS API (TagResource,
+	// or tags on create), as a JSON list of {key, value}: ECS's keys allow characters
+	// that label keys do not. A TaskDefinition's registered tags are spec.tags.
+	AnnotationTags = "ecs.berth.dev/tags"
 	// AnnotationHash is the content hash of a revision (ControllerRevision).
 	AnnotationHash = "ecs.berth.dev/hash"
 	// AnnotationServiceGeneration is on every task a Service created: the Service's

@@ -141,7 +141,7 @@ func (c *converter) family(td map[string]any) string {
 		c.errs = append(c.errs, field.Required(field.NewPath("family"), "the family becomes the TaskDefinition's name"))
 		return ""
 	}
-	name := kubeName(raw, 200)
+	name := KubeName(raw, 200)
 	if name == "" {
 		c.errs = append(c.errs, field.Invalid(field.NewPath("family"), raw, "no letters or digits to make a name of"))
 	} else if name != raw {

@@ -50,11 +50,11 @@ func TestKubeName(t *testing.T) {
 		"api.v2":       "api.v2",
 		"prod/db/pass": "prod-db-pass",
 	} {
-		if got := kubeName(in, 253); got != want {
-			t.Errorf("kubeName(%q) = %q, want %q", in, got, want)
+		if got := KubeName(in, 253); got != want {
+			t.Errorf("KubeName(%q) = %q, want %q", in, got, want)
 		}
 	}
-	if got := kubeName(strings.Repeat("a", 300), 200); len(got) != 200 {
+	if got := KubeName(strings.Repeat("a", 300), 200); len(got) != 200 {
 		t.Errorf("kubeName of 300 letters has %d, want 200", len(got))
 	}
 }

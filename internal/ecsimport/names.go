@@ -4,11 +4,11 @@ import (
 	"strings"
 )
 
-// kubeName turns an ECS name (family, Secrets Manager secret, SSM parameter path) into
+// KubeName turns an ECS name (family, Secrets Manager secret, SSM parameter path) into
 // a Kubernetes object name: lowercase, characters other than letters, digits, '-' and
 // '.' become '-', runs of '-' collapse, and the name starts and ends with a letter or
 // digit. ECS allows uppercase letters, underscores and '/', Kubernetes does not.
-func kubeName(s string, max int) string {
+func KubeName(s string, max int) string {
 	var b strings.Builder
 	dash := false
 	for _, r := range strings.ToLower(s) {

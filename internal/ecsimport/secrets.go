@@ -64,7 +64,7 @@ func SecretRef(valueFrom string) (*ecsv1alpha1.KeySelector, error) {
 	default:
 		name = v // an SSM parameter name or path in the task's region
 	}
-	sel := &ecsv1alpha1.KeySelector{Name: kubeName(name, 253), Key: key}
+	sel := &ecsv1alpha1.KeySelector{Name: KubeName(name, 253), Key: key}
 	if sel.Name == "" {
 		return nil, fmt.Errorf("%q names no secret", v)
 	}

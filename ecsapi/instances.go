@@ -1,0 +1,3 @@
+package ecsapi
+
+func instanceOps() map[string]handler { return map[string]handler{} }

@@ -1,0 +1,3 @@
+package ecsapi
+
+func serviceOps() map[string]handler { return map[string]handler{} }

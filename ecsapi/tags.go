@@ -1,0 +1,3 @@
+package ecsapi
+
+func tagOps() map[string]handler { return map[string]handler{} }

@@ -1,0 +1,3 @@
+package ecsapi
+
+func taskDefinitionOps() map[string]handler { return map[string]handler{} }

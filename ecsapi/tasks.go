@@ -1,0 +1,3 @@
+package ecsapi
+
+func taskOps() map[string]handler { return map[string]handler{} }

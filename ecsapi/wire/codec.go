@@ -1,0 +1,261 @@
+// Package wire is ECS's awsJson1_1 protocol: the JSON codec for the aws-sdk-go-v2 ECS
+// shapes (lowerCamel member names, timestamps as epoch seconds, absent members left
+// out) and ECS's error shapes. The server decodes requests into the SDK's own input
+// structs and encodes the SDK's own output structs, so a shape is never written twice
+// and a field the SDK's model has is a field the API has.
+package wire
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+var timeType = reflect.TypeOf(time.Time{})
+
+// memberName is the wire name of a Go field of the SDK: Smithy's Go generator
+// capitalises the model's member name, and ECS's members are all lowerCamel.
+func memberName(goName string) string {
+	r, n := utf8.DecodeRuneInString(goName)
+	return string(unicode.ToLower(r)) + goName[n:]
+}
+
+// Marshal encodes an SDK output struct as ECS does: members that are nil (pointers,
+// slices, maps) or empty enums are left out; numbers and booleans the model gives a
+// default are always present; times are epoch seconds.
+func Marshal(v any) ([]byte, error) {
+	out, ok := encode(reflect.ValueOf(v))
+	if !ok {
+		out = map[string]any{}
+	}
+	return json.Marshal(out)
+}
+
+func encode(v reflect.Value) (any, bool) {
+	switch v.Kind() {
+	case reflect.Invalid:
+		return nil, false
+	case reflect.Pointer, reflect.Interface:
+		if v.IsNil() {
+			return nil, false
+		}
+		return encode(v.Elem())
+	case reflect.Struct:
+		if v.Type() == timeType {
+			t := v.Interface().(time.Time)
+			// Milliseconds, as ECS sends them: 1.733486400123E9.
+			return math.Round(float64(t.UnixMilli())) / 1000, true
+		}
+		return encodeStruct(v), true
+	case reflect.Slice:
+		if v.IsNil() {
+			return nil, false
+		}
+		out := make([]any, v.Len())
+		for i := range out {
+			out[i], _ = encode(v.Index(i))
+		}
+		return out, true
+	case reflect.Map:
+		if v.IsNil() {
+			return nil, false
+		}
+		out := make(map[string]any, v.Len())
+		iter := v.MapRange()
+		for iter.Next() {
+			out[iter.Key().String()], _ = encode(iter.Value())
+		}
+		return out, true
+	case reflect.String:
+		if v.Len() == 0 {
+			return nil, false
+		}
+		return v.String(), true
+	default:
+		return v.Interface(), true
+	}
+}
+
+func encodeStruct(v reflect.Value) map[string]any {
+	out := map[string]any{}
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() || f.Anonymous {
+			continue
+		}
+		if val, ok := encode(v.Field(i)); ok {
+			out[memberName(f.Name)] = val
+		}
+	}
+	return out
+}
+
+// FieldError is a request member that could not be decoded; Path names it as the
+// request spells it (containerDefinitions[0].memory).
+type FieldError struct {
+	Path string
+	Msg  string
+}
+
+func (e *FieldError) Error() string { return e.Path + ": " + e.Msg }
+
+// Unmarshal decodes a request body into an SDK input struct. It is strict where ECS's
+// clients are (a string where the model has a number is refused, naming the member)
+// and stricter than ECS for unknown members: a member the model does not have is
+// refused rather than ignored, so a request never loses a field without saying so.
+func Unmarshal(data []byte, v any) error {
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 {
+		data = []byte("{}")
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var raw any
+	if err := dec.Decode(&raw); err != nil {
+		return &FieldError{Path: "(body)", Msg: "not valid JSON: " + err.Error()}
+	}
+	return decode("", raw, reflect.ValueOf(v).Elem())
+}
+
+func child(path, name string) string {
+	if path == "" {
+		return name
+	}
+	return path + "." + name
+}
+
+func decode(path string, raw any, v reflect.Value) error {
+	if raw == nil {
+		return nil // null is absent
+	}
+	switch v.Kind() {
+	case reflect.Pointer:
+		elem := reflect.New(v.Type().Elem())
+		if err := decode(path, raw, elem.Elem()); err != nil {
+			return err
+		}
+		v.Set(elem)
+		return nil
+	case reflect.Struct:
+		if v.Type() == timeType {
+			n, ok := raw.(json.Number)
+			if !ok {
+				return &FieldError{Path: path, Msg: "must be a timestamp in epoch seconds"}
+			}
+			f, err := n.Float64()
+			if err != nil {
+				return &FieldError{Path: path, Msg: err.Error()}
+			}
+			v.Set(reflect.ValueOf(time.UnixMilli(int64(math.Round(f * 1000))).UTC()))
+			return nil
+		}
+		return decodeStruct(path, raw, v)
+	case reflect.Slice:
+		list, ok := raw.([]any)
+		if !ok {
+			return &FieldError{Path: path, Msg: "must be a list"}
+		}
+		out := reflect.MakeSlice(v.Type(), len(list), len(list))
+		for i, item := range list {
+			if err := decode(fmt.Sprintf("%s[%d]", path, i), item, out.Index(i)); err != nil {
+				return err
+			}
+		}
+		v.Set(out)
+		return nil
+	case reflect.Map:
+		m, ok := raw.(map[string]any)
+		if !ok {
+			return &FieldError{Path: path, Msg: "must be an object"}
+		}
+		out := reflect.MakeMapWithSize(v.Type(), len(m))
+		for k, item := range m {
+			val := reflect.New(v.Type().Elem()).Elem()
+			if err := decode(child(path, k), item, val); err != nil {
+				return err
+			}
+			out.SetMapIndex(reflect.ValueOf(k).Convert(v.Type().Key()), val)
+		}
+		v.Set(out)
+		return nil
+	default:
+		return decodeScalar(path, raw, v)
+	}
+}
+
+func decodeStruct(path string, raw any, v reflect.Value) error {
+	m, ok := raw.(map[string]any)
+	if !ok {
+		return &FieldError{Path: path, Msg: "must be an object"}
+	}
+	fields := map[string]int{}
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		if f := t.Field(i); f.IsExported() && !f.Anonymous {
+			fields[memberName(f.Name)] = i
+		}
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys) // the first error is the same on every call
+	for _, k := range keys {
+		i, ok := fields[k]
+		if !ok {
+			return &FieldError{Path: child(path, k), Msg: "unknown member: ECS's model has no such field here"}
+		}
+		if err := decode(child(path, k), m[k], v.Field(i)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func decodeScalar(path string, raw any, v reflect.Value) error {
+	switch v.Kind() {
+	case reflect.String:
+		s, ok := raw.(string)
+		if !ok {
+			return &FieldError{Path: path, Msg: "must be a string"}
+		}
+		v.SetString(s)
+	case reflect.Bool:
+		b, ok := raw.(bool)
+		if !ok {
+			return &FieldError{Path: path, Msg: "must be a boolean"}
+		}
+		v.SetBool(b)
+	case reflect.Int32, reflect.Int64, reflect.Int:
+		n, ok := raw.(json.Number)
+		if !ok {
+			return &FieldError{Path: path, Msg: "must be a number"}
+		}
+		i, err := n.Int64()
+		if err != nil || v.OverflowInt(i) {
+			return &FieldError{Path: path, Msg: fmt.Sprintf("must be an integer of %d bits", v.Type().Bits())}
+		}
+		v.SetInt(i)
+	case reflect.Float64, reflect.Float32:
+		n, ok := raw.(json.Number)
+		if !ok {
+			return &FieldError{Path: path, Msg: "must be a number"}
+		}
+		f, err := n.Float64()
+		if err != nil {
+			return &FieldError{Path: path, Msg: err.Error()}
+		}
+		v.SetFloat(f)
+	default:
+		return &FieldError{Path: path, Msg: "this kind of member (" + strings.ToLower(v.Kind().String()) + ") is not supported by Berth's API"}
+	}
+	return nil
+}
