@@ -113,6 +113,37 @@ if want helm; then
 	build helm "helm.sh/helm/v3/cmd/helm" "-X helm.sh/helm/v3/internal/version.version=$hv"
 fi
 
+# The ECS API is tested with the clients ECS users have: the aws CLI and boto3, pinned
+# in hack/tools/pyclients/requirements.txt, in a virtualenv of the cache linked as
+# bin/pyclients. The virtualenv sees the system Python's packages, so a pinned version
+# the machine already has is taken without a download.
+if want pyclients && [ "$list" != 1 ]; then
+	req=$tools_dir/pyclients/requirements.txt
+	py=$(command -v python3 || true)
+	if [ -z "$py" ]; then
+		log "python3 is missing: the ECS API suites need it for the aws CLI and boto3"
+	else
+		key=$( { cat "$req"; "$py" --version; } | sha256sum | cut -c1-16)
+		venv=$cache/pyclients-$key
+		if [ ! -f "$venv/.complete" ]; then
+			log "installing the aws CLI and boto3 ($(grep -v '^#' "$req" | tr '\n' ' ')) into $venv"
+			rm -rf "$venv"
+			"$py" -m venv --system-site-packages "$venv"
+			"$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req"
+			# pip writes no entry point for a requirement the system already
+			# satisfies: the CLI is then run as its module.
+			if [ ! -x "$venv/bin/aws" ]; then
+				printf '#!/bin/sh\nexec "%s/bin/python" -m awscli "$@"\n' "$venv" >"$venv/bin/aws"
+				chmod +x "$venv/bin/aws"
+			fi
+			touch "$venv/.complete"
+		fi
+		ln -sfn "$venv" "$bin/pyclients"
+	fi
+elif [ "$list" = 1 ] && want pyclients; then
+	echo pyclients
+fi
+
 # runc, the CNI plugins and tini come from Debian: containerd's shim execs runc, the
 # agent's bridge networking uses the reference plugins, and tini is the task init.
 # The tests also use ip (iproute2), systemd-analyze (the agent's unit file) and a
