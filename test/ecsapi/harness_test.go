@@ -7,23 +7,15 @@ package ecsapi
 import (
 	"context"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
-	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/yaml"
 
 	"github.com/berthdev/berth/agent/hollow"
-	"github.com/berthdev/berth/config"
-	"github.com/berthdev/berth/ecsapi"
 	"github.com/berthdev/berth/ecsapi/auth"
 	"github.com/berthdev/berth/test/harness"
 	"github.com/berthdev/berth/test/testenv"
@@ -34,9 +26,8 @@ var env *testenv.Env
 func TestMain(m *testing.M) { os.Exit(testenv.Run(m, &env)) }
 
 const (
-	credentialsNamespace = "berth-system"
-	region               = "eu-west-3"
-	account              = "123456789012"
+	region  = harness.APIRegion
+	account = harness.APIAccount
 )
 
 // stack is a running manager and API server.
@@ -45,52 +36,12 @@ type stack struct {
 	endpoint string
 }
 
-var setupOnce sync.Once
-
 // start runs the whole manager and `berth api` (ecsapi.Run, with SigV4) until the
 // test ends.
 func start(t *testing.T) *stack {
 	t.Helper()
-	ctx := context.Background()
-	setupOnce.Do(func() {
-		if err := env.Client.Create(ctx, namespace(credentialsNamespace)); err != nil && !apierrors.IsAlreadyExists(err) {
-			t.Fatal(err)
-		}
-		var role rbacv1.ClusterRole
-		if err := yaml.Unmarshal(config.APIUserRole, &role); err != nil {
-			t.Fatal(err)
-		}
-		if err := env.Client.Create(ctx, &role); err != nil && !apierrors.IsAlreadyExists(err) {
-			t.Fatal(err)
-		}
-	})
 	harness.StartManager(t, env, harness.ManagerOptions{SchedulerWorkers: 4, ServiceWorkers: 4})
-	runCtx, cancel := context.WithCancel(ctrl.LoggerInto(context.Background(), testenv.TestLogger(t)))
-	ready := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- ecsapi.Run(runCtx, ecsapi.RunOptions{
-			Config:     ecsapi.Config{Region: region, AccountID: account},
-			Kubeconfig: env.Kubeconfig, QPS: 200, Burst: 400,
-			Listen: "127.0.0.1:0", Auth: ecsapi.AuthSigV4, CredentialsNamespace: credentialsNamespace,
-			Ready: func(addr string) { ready <- addr },
-		})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("berth api: %v", err)
-		}
-	})
-	select {
-	case addr := <-ready:
-		return &stack{t: t, endpoint: "http://" + addr}
-	case err := <-done:
-		t.Fatalf("berth api did not start: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("berth api did not start in 30s")
-	}
-	return nil
+	return &stack{t: t, endpoint: harness.StartAPI(t, env)}
 }
 
 // user is an API credential and the RBAC that lets its user act.
@@ -104,30 +55,9 @@ type user struct {
 // berth-ecs-user there; clusterWide also binds it cluster-wide (clusters and
 // container instances are cluster-scoped).
 func (s *stack) newUser(name string, clusterWide bool) *user {
-	t := s.t
-	t.Helper()
-	ctx := context.Background()
-	ns := env.Namespace(t)
-	cred, err := auth.NewCredential(ns, name, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := env.Client.Create(ctx, cred.Secret(credentialsNamespace)); err != nil {
-		t.Fatal(err)
-	}
-	subject := []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: name}}
-	ref := rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "berth-ecs-user"}
-	if err := env.Client.Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "ecs-" + name, Namespace: ns}, Subjects: subject, RoleRef: ref}); err != nil {
-		t.Fatal(err)
-	}
-	if clusterWide {
-		crb := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "ecs-" + ns + "-" + name}, Subjects: subject, RoleRef: ref}
-		if err := env.Client.Create(ctx, crb); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = env.Client.Delete(context.Background(), crb) })
-	}
-	return &user{Namespace: ns, Name: name, Cred: cred}
+	s.t.Helper()
+	ns := env.Namespace(s.t)
+	return &user{Namespace: ns, Name: name, Cred: harness.APIUser(s.t, env, ns, name, clusterWide)}
 }
 
 // ecs is the SDK's ECS client signed with u's credential. Retries are off: a test
@@ -161,8 +91,4 @@ func startHollow(t *testing.T, cfg hollow.Config) *hollow.Agent {
 		}
 	})
 	return a
-}
-
-func namespace(name string) *corev1.Namespace {
-	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
 }
