@@ -120,6 +120,7 @@ func Run(ctx context.Context, o RunOptions) error {
 	srv := New(opts)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
+	mux.Handle("GET /metrics", srv.MetricsHandler())
 	mux.Handle("/", srv)
 	lis, err := net.Listen("tcp", o.Listen)
 	if err != nil {

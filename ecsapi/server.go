@@ -62,9 +62,14 @@ type Server struct {
 	log    logr.Logger
 	now    func() time.Time
 
+	metrics *metrics
+
 	mu      sync.Mutex
 	clients map[string]client.Client
 }
+
+// MetricsHandler serves the server's Prometheus metrics.
+func (s *Server) MetricsHandler() http.Handler { return s.metrics.Handler() }
 
 // Options build a Server.
 type Options struct {
@@ -86,7 +91,7 @@ type Options struct {
 // New returns a Server.
 func New(o Options) *Server {
 	s := &Server{cfg: o.Config, self: o.Self, base: o.RESTConfig, mapper: o.Mapper, log: o.Log,
-		now: time.Now, clients: map[string]client.Client{}}
+		now: time.Now, clients: map[string]client.Client{}, metrics: newMetrics()}
 	if o.Lookup != nil {
 		s.verifier = &auth.Verifier{Region: o.Region, Lookup: o.Lookup}
 	} else {
@@ -112,6 +117,9 @@ type Call struct {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	requestID := wire.NewRequestID()
 	start := s.now()
+	rec := &recorder{ResponseWriter: w}
+	w = rec
+	defer func() { s.metrics.observe(rec.action, rec.code(), s.now().Sub(start)) }()
 	log := s.log.WithValues("requestID", requestID)
 	if r.Method != http.MethodPost {
 		wire.WriteError(w, requestID, wire.Errorf(wire.UnknownOperationException, "ECS's API takes POST /, not %s", r.Method))
@@ -132,6 +140,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	log = log.WithValues("action", action)
+	rec.action = action
 	cred, err := s.authenticate(r, body, "ecs")
 	if err != nil {
 		e := wire.AsError(err)
@@ -229,4 +238,26 @@ func kubeError(c *Call, err error) error {
 		return wire.Errorf(wire.ClientException, "%s", status.Status().Message)
 	}
 	return err
+}
+
+// recorder remembers what was answered, for the metrics.
+type recorder struct {
+	http.ResponseWriter
+	action string
+	status int
+}
+
+func (r *recorder) WriteHeader(status int) {
+	r.status = status
+	r.ResponseWriter.WriteHeader(status)
+}
+
+func (r *recorder) code() string {
+	if r.status == 0 || r.status == http.StatusOK {
+		return "OK"
+	}
+	if t := r.Header().Get("x-amzn-ErrorType"); t != "" {
+		return t
+	}
+	return http.StatusText(r.status)
 }

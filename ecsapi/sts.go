@@ -42,6 +42,9 @@ type stsError struct {
 }
 
 func (s *Server) serveSTS(w http.ResponseWriter, r *http.Request, body []byte, requestID string, log logr.Logger) {
+	if rec, ok := w.(*recorder); ok {
+		rec.action = "sts:GetCallerIdentity"
+	}
 	form, err := url.ParseQuery(string(body))
 	if err != nil || form.Get("Action") != "GetCallerIdentity" {
 		writeSTSError(w, requestID, wire.Errorf("InvalidAction", "Berth serves only STS's GetCallerIdentity"))
@@ -73,6 +76,7 @@ func writeSTSError(w http.ResponseWriter, requestID string, e *wire.Error) {
 	out.RequestID = requestID
 	w.Header().Set("Content-Type", "text/xml")
 	w.Header().Set("x-amzn-RequestId", requestID)
+	w.Header().Set("x-amzn-ErrorType", e.Type)
 	w.WriteHeader(e.Status())
 	_ = xml.NewEncoder(w).Encode(out)
 }

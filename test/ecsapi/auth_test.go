@@ -66,6 +66,24 @@ func TestAuthentication(t *testing.T) {
 		})
 	}
 
+	t.Run("refusals counted in the metrics", func(t *testing.T) {
+		resp, err := http.Get(s.endpoint + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		for _, want := range []string{
+			`berth_ecs_api_requests_total{action="ListClusters",code="UnrecognizedClientException"} 1`,
+			`berth_ecs_api_requests_total{action="ListClusters",code="InvalidSignatureException"} 2`,
+			`berth_ecs_api_requests_total{action="ListClusters",code="AccessDeniedException"} 1`,
+		} {
+			if !strings.Contains(string(body), want) {
+				t.Errorf("metrics lack %s", want)
+			}
+		}
+	})
+
 	t.Run("STS GetCallerIdentity on the same endpoint", func(t *testing.T) {
 		c := sts.New(sts.Options{Region: region, BaseEndpoint: aws.String(s.endpoint), RetryMaxAttempts: 1,
 			Credentials: credentials.NewStaticCredentialsProvider(u.Cred.AccessKeyID, u.Cred.SecretAccessKey, "")})
