@@ -166,7 +166,7 @@ func TestTags(t *testing.T) {
 		testenv.Eventually(t, "another namespace's service not found", func() error {
 			// AccessDeniedException until the authorizer sees the new user's binding.
 			if _, err := oc.ListTagsForResource(ctx, &ecs.ListTagsForResourceInput{ResourceArn: aws.String(svcARN)}); apiErrorCode(err) != "ResourceNotFoundException" {
-				return fmt.Errorf("got %v, want ResourceNotFoundException", err)
+				return fmt.Errorf("got %w, want ResourceNotFoundException", err)
 			}
 			return nil
 		})
