@@ -20,6 +20,10 @@ func deploymentID(ref revision.Ref, forceToken string) string {
 	return "d" + hex.EncodeToString(sum[:])[:8]
 }
 
+// DeploymentID is deploymentID for other packages: the ECS API describes the
+// deployment a spec change is about to start under the ID the manager will give it.
+func DeploymentID(ref revision.Ref, forceToken string) string { return deploymentID(ref, forceToken) }
+
 // ensureDeployment makes the deployment that spec asks for PRIMARY, starting a new
 // one when the resolved revision or the forceNewDeployment token changed.
 func (r *Reconciler) ensureDeployment(ctx context.Context, s *state) error {
