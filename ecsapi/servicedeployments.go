@@ -8,7 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
-	"github.com/berthdev/berth/controllers/service"
+	"github.com/berthdev/berth/internal/deployment"
 	"github.com/berthdev/berth/internal/revision"
 )
 
@@ -35,7 +35,7 @@ func withPendingDeployment(svc *ecsv1alpha1.Service, now time.Time) []ecsv1alpha
 	if err != nil || !ref.Pinned() {
 		return deps
 	}
-	id := service.DeploymentID(ref, svc.Spec.ForceNewDeployment)
+	id := deployment.ID(ref, svc.Spec.ForceNewDeployment)
 	for _, d := range deps {
 		if d.ID == id {
 			return deps

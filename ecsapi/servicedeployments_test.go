@@ -9,7 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
-	"github.com/berthdev/berth/controllers/service"
+	"github.com/berthdev/berth/internal/deployment"
 	"github.com/berthdev/berth/internal/revision"
 )
 
@@ -24,7 +24,7 @@ func dep(id string, status ecsv1alpha1.DeploymentStatus, state ecsv1alpha1.Rollo
 func TestWithPendingDeployment(t *testing.T) {
 	rev2 := revision.Ref{Family: "web", Revision: 2}
 	steady := []ecsv1alpha1.Deployment{dep("d-old", ecsv1alpha1.DeploymentPrimary, ecsv1alpha1.RolloutCompleted, 0)}
-	current := dep(service.DeploymentID(rev2, ""), ecsv1alpha1.DeploymentPrimary, ecsv1alpha1.RolloutCompleted, 0)
+	current := dep(deployment.ID(rev2, ""), ecsv1alpha1.DeploymentPrimary, ecsv1alpha1.RolloutCompleted, 0)
 	tests := []struct {
 		name          string
 		spec          string
@@ -38,12 +38,12 @@ func TestWithPendingDeployment(t *testing.T) {
 	}{
 		{name: "status current: shown as it is", spec: "web:2", observed: 2, deps: steady, wantUnchanged: true},
 		{name: "new revision not seen yet: its deployment is PRIMARY, the old one ACTIVE", spec: "web:2", observed: 1, deps: steady,
-			wantIDs:      []string{service.DeploymentID(rev2, ""), "d-old"},
+			wantIDs:      []string{deployment.ID(rev2, ""), "d-old"},
 			wantStatuses: []ecsv1alpha1.DeploymentStatus{ecsv1alpha1.DeploymentPrimary, ecsv1alpha1.DeploymentActive}},
 		{name: "new service not seen yet: one PRIMARY", spec: "web:2", observed: 0,
-			wantIDs: []string{service.DeploymentID(rev2, "")}, wantStatuses: []ecsv1alpha1.DeploymentStatus{ecsv1alpha1.DeploymentPrimary}},
+			wantIDs: []string{deployment.ID(rev2, "")}, wantStatuses: []ecsv1alpha1.DeploymentStatus{ecsv1alpha1.DeploymentPrimary}},
 		{name: "force token not seen yet", spec: "web:2", force: "t1", observed: 1, deps: []ecsv1alpha1.Deployment{current},
-			wantIDs:      []string{service.DeploymentID(rev2, "t1"), current.ID},
+			wantIDs:      []string{deployment.ID(rev2, "t1"), current.ID},
 			wantStatuses: []ecsv1alpha1.DeploymentStatus{ecsv1alpha1.DeploymentPrimary, ecsv1alpha1.DeploymentActive}},
 		{name: "scale only: the deployment exists, nothing added", spec: "web:2", observed: 1, deps: []ecsv1alpha1.Deployment{current}, wantUnchanged: true},
 		{name: "a family followed (kubectl) is not predicted", spec: "web", observed: 1, deps: steady, wantUnchanged: true},

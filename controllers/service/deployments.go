@@ -2,34 +2,21 @@ package service
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"sort"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
-	"github.com/berthdev/berth/internal/revision"
+	"github.com/berthdev/berth/internal/deployment"
 )
-
-// deploymentID derives a deployment's ID from what defines it, so every manager
-// computes the same ID (and so the same task names) for the same deployment.
-func deploymentID(ref revision.Ref, forceToken string) string {
-	sum := sha256.Sum256([]byte(ref.String() + "\x00" + forceToken))
-	return "d" + hex.EncodeToString(sum[:])[:8]
-}
-
-// DeploymentID is deploymentID for other packages: the ECS API describes the
-// deployment a spec change is about to start under the ID the manager will give it.
-func DeploymentID(ref revision.Ref, forceToken string) string { return deploymentID(ref, forceToken) }
 
 // ensureDeployment makes the deployment that spec asks for PRIMARY, starting a new
 // one when the resolved revision or the forceNewDeployment token changed.
 func (r *Reconciler) ensureDeployment(ctx context.Context, s *state) error {
 	s.adoptUnknownDeployments()
 	if s.target != nil {
-		id := deploymentID(s.target.Ref, s.svc.Spec.ForceNewDeployment)
+		id := deployment.ID(s.target.Ref, s.svc.Spec.ForceNewDeployment)
 		switch existing := s.findDeployment(id); {
 		case existing == nil:
 			s.startDeployment(id, s.target.Ref.String())
@@ -62,7 +49,7 @@ func (s *state) targetDeployment() *ecsv1alpha1.Deployment {
 	if s.target == nil {
 		return nil
 	}
-	return s.findDeployment(deploymentID(s.target.Ref, s.svc.Spec.ForceNewDeployment))
+	return s.findDeployment(deployment.ID(s.target.Ref, s.svc.Spec.ForceNewDeployment))
 }
 
 func (s *state) findDeployment(id string) *ecsv1alpha1.Deployment {

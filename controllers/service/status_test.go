@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	"github.com/berthdev/berth/internal/deployment"
 	"github.com/berthdev/berth/internal/revision"
 )
 
@@ -18,7 +19,7 @@ import (
 func TestSetRolloutComplete(t *testing.T) {
 	ref := func(family string, n int32) revision.Ref { return revision.Ref{Family: family, Revision: n} }
 	dep := func(r revision.Ref, status ecsv1alpha1.DeploymentStatus, state ecsv1alpha1.RolloutState) ecsv1alpha1.Deployment {
-		return ecsv1alpha1.Deployment{ID: deploymentID(r, ""), Status: status, TaskDefinition: r.String(), RolloutState: state, RolloutStateReason: "reason of " + r.String()}
+		return ecsv1alpha1.Deployment{ID: deployment.ID(r, ""), Status: status, TaskDefinition: r.String(), RolloutState: state, RolloutStateReason: "reason of " + r.String()}
 	}
 	web1, web2 := ref("web", 1), ref("web", 2)
 	type want struct {

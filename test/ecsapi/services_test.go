@@ -20,6 +20,7 @@ import (
 	"github.com/berthdev/berth/agent/hollow"
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
 	"github.com/berthdev/berth/ecsapi/auth"
+	"github.com/berthdev/berth/test/harness"
 	"github.com/berthdev/berth/test/testenv"
 	"github.com/berthdev/berth/test/testobj"
 )
@@ -494,7 +495,7 @@ func newReadOnlyUser(t *testing.T, ns string) *user {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := env.Client.Create(ctx, cred.Secret(credentialsNamespace)); err != nil {
+	if err := env.Client.Create(ctx, cred.Secret(harness.APICredentialsNamespace)); err != nil {
 		t.Fatal(err)
 	}
 	role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: name}, Rules: []rbacv1.PolicyRule{
