@@ -26,6 +26,17 @@ const (
 	AnnotationTags = "ecs.berth.dev/tags"
 	// AnnotationHash is the content hash of a revision (ControllerRevision).
 	AnnotationHash = "ecs.berth.dev/hash"
+	// AnnotationDeregistered lists, on a TaskDefinition, the revisions deregistered
+	// through the ECS API (DeregisterTaskDefinition) and those whose deletion was asked
+	// for (DeleteTaskDefinitions), as a JSON list of {revision, deregisteredAt,
+	// deleteRequestedAt}. The TaskDefinition controller and the API read it through
+	// internal/revision (Deregistrations), so they agree on what it means.
+	AnnotationDeregistered = "ecs.berth.dev/deregistered"
+	// AnnotationRegistrations keeps, on a TaskDefinition, what the ECS API needs to
+	// describe a registered content exactly as it was sent (the secret ARNs the spec
+	// holds as Secret names, the members the apiserver defaulted, who registered it),
+	// as a JSON object keyed by the content hash. Only the API reads it.
+	AnnotationRegistrations = "ecs.berth.dev/registrations"
 	// AnnotationServiceGeneration is on every task a Service created: the Service's
 	// metadata.generation the creating manager planned from. A manager whose cached
 	// Service is older than a task's knows its cache is behind another manager's.

@@ -1,9 +1,11 @@
 // Package taskdefinition registers TaskDefinition revisions: every change of a
 // TaskDefinition's spec becomes an immutable, numbered ControllerRevision; re-applying
 // an unchanged spec writes nothing; superseded revisions that nothing uses turn
-// INACTIVE and are pruned beyond spec.revisionHistoryLimit. It also reports, as the
-// RolledOut condition, whether every Service following the family has completed a
-// deployment of the latest revision.
+// INACTIVE and are pruned beyond spec.revisionHistoryLimit. Revisions deregistered
+// through the ECS API (internal/revision's Deregistrations) are INACTIVE whatever uses
+// them, and those whose deletion was asked for are pruned once nothing uses them. It
+// also reports, as the RolledOut condition, whether every Service following the
+// family has completed a deployment of the latest revision.
 package taskdefinition
 
 import (
@@ -43,7 +45,10 @@ type Reconciler struct {
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("taskdefinition").
-		For(&ecsv1alpha1.TaskDefinition{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		// The deregistration records are an annotation, which leaves the generation as
+		// it is, and they decide revision status and pruning.
+		For(&ecsv1alpha1.TaskDefinition{}, builder.WithPredicates(predicate.Or[client.Object](
+			predicate.GenerationChangedPredicate{}, deregistrationsChanged()))).
 		Owns(&appsv1.ControllerRevision{}).
 		// A revision's ACTIVE/INACTIVE state depends on who uses it; only a task's
 		// creation, deletion or stop can change that, not its status churn.
@@ -74,6 +79,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	for _, phase := range []func(context.Context, *state) error{
 		r.validate,
 		r.loadRevisions,
+		r.loadDeregistrations,
 		r.registerRevision,
 		r.loadServices,
 		r.markUsage,
@@ -140,6 +146,18 @@ func familiesOfService(_ context.Context, o client.Object) []reconcile.Request {
 		out = append(out, reconcile.Request{NamespacedName: client.ObjectKey{Namespace: s.Namespace, Name: fam}})
 	}
 	return out
+}
+
+// deregistrationsChanged passes TaskDefinition updates that change the deregistration
+// records.
+func deregistrationsChanged() predicate.Predicate {
+	return predicate.Funcs{
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			return e.ObjectOld.GetAnnotations()[ecsv1alpha1.AnnotationDeregistered] !=
+				e.ObjectNew.GetAnnotations()[ecsv1alpha1.AnnotationDeregistered]
+		},
+		GenericFunc: func(event.GenericEvent) bool { return false },
+	}
 }
 
 // taskUseChanged passes task events that can change which revisions are in use.

@@ -19,6 +19,7 @@ import (
 	"github.com/berthdev/berth/controllers/taskdefinition"
 	"github.com/berthdev/berth/internal/index"
 	"github.com/berthdev/berth/internal/manager"
+	"github.com/berthdev/berth/internal/revision"
 	"github.com/berthdev/berth/test/testenv"
 	"github.com/berthdev/berth/test/testobj"
 )
@@ -190,6 +191,74 @@ func TestRetentionPrunesOldestInactive(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// deregister writes the ECS API's deregistration records of a TaskDefinition, as
+// DeregisterTaskDefinition (deleteRequested false) and DeleteTaskDefinitions do.
+func deregister(t *testing.T, ns, name string, deleteRequested bool, revs ...int32) {
+	t.Helper()
+	ctx := context.Background()
+	var td ecsv1alpha1.TaskDefinition
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &td); err != nil {
+		t.Fatal(err)
+	}
+	d, err := revision.ReadDeregistrations(&td)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := metav1.Now()
+	for _, n := range revs {
+		rec := revision.Deregistration{Revision: n, DeregisteredAt: now}
+		if deleteRequested {
+			rec.DeleteRequestedAt = &now
+		}
+		d[n] = rec
+	}
+	if err := d.Write(&td); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Client.Update(ctx, &td); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDeregisteredRevisions: the ECS API's deregistration records, an annotation that
+// leaves the generation unchanged, still reach the controller: a deregistered
+// revision is INACTIVE even while a task uses it (as in ECS), and the latest one too
+// without a new revision being registered; a revision whose deletion was asked for is
+// pruned once its last task is gone, but the latest one is kept.
+func TestDeregisteredRevisions(t *testing.T) {
+	startController(t)
+	ns := env.Namespace(t)
+	ctx := context.Background()
+	if err := env.Client.Create(ctx, testobj.TaskDefinition(ns, "api").Container("app", "demo:1").Obj()); err != nil {
+		t.Fatal(err)
+	}
+	waitRevisions(t, ns, "api", []revSummary{{1, ecsv1alpha1.RevisionActive}})
+	setImage(t, ns, "api", "demo:2")
+	pinned := testobj.Task(ns, "pinned", "api:1").Obj()
+	if err := env.Client.Create(ctx, pinned); err != nil {
+		t.Fatal(err)
+	}
+	waitRevisions(t, ns, "api", []revSummary{{2, ecsv1alpha1.RevisionActive}, {1, ecsv1alpha1.RevisionActive}})
+
+	deregister(t, ns, "api", false, 1, 2)
+	waitRevisions(t, ns, "api", []revSummary{{2, ecsv1alpha1.RevisionInactive}, {1, ecsv1alpha1.RevisionInactive}})
+
+	deregister(t, ns, "api", true, 1, 2)
+	if err := env.Client.Delete(ctx, pinned); err != nil {
+		t.Fatal(err)
+	}
+	waitRevisions(t, ns, "api", []revSummary{{2, ecsv1alpha1.RevisionInactive}})
+	testenv.Eventually(t, "revision 1 pruned, the latest kept", func() error {
+		if diff := cmp.Diff([]string{"api-rev2"}, controllerRevisions(t, ns, "api")); diff != "" {
+			return fmt.Errorf("ControllerRevisions (-want +got):\n%s", diff)
+		}
+		return nil
+	})
+	if td, _ := revisions(t, ns, "api"); td.Status.LatestRevision != 2 {
+		t.Errorf("latestRevision = %d, want 2: deregistering registered nothing new", td.Status.LatestRevision)
+	}
 }
 
 func hasCondition(td *ecsv1alpha1.TaskDefinition, typ string, status metav1.ConditionStatus) bool {

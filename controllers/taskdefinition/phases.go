@@ -31,6 +31,8 @@ type state struct {
 	stop bool
 	// revisions of this family that this TaskDefinition owns, oldest first.
 	revisions []appsv1.ControllerRevision
+	// deregistrations are the revisions deregistered through the ECS API.
+	deregistrations revision.Deregistrations
 	// created is set when this reconcile registered a revision.
 	created *appsv1.ControllerRevision
 	// rejected is the reason a spec that was not rejected before (or for another
@@ -94,6 +96,17 @@ func (r *Reconciler) loadRevisions(ctx context.Context, s *state) error {
 		}
 	}
 	sort.Slice(s.revisions, func(i, j int) bool { return s.revisions[i].Revision < s.revisions[j].Revision })
+	return nil
+}
+
+// loadDeregistrations reads the revisions deregistered (or to delete) through the
+// ECS API.
+func (r *Reconciler) loadDeregistrations(_ context.Context, s *state) error {
+	d, err := revision.ReadDeregistrations(s.td)
+	if err != nil {
+		return err
+	}
+	s.deregistrations = d
 	return nil
 }
 
@@ -185,30 +198,19 @@ func (r *Reconciler) markUsage(ctx context.Context, s *state) error {
 	return nil
 }
 
-// prune deletes the oldest INACTIVE revisions beyond the history limit.
+// prune deletes the revisions whose deletion was asked for once nothing uses them,
+// and the oldest superseded, unused ones beyond the history limit.
 func (r *Reconciler) prune(ctx context.Context, s *state) error {
-	limit := defaultRevisionHistoryLimit
-	if l := s.td.Spec.RevisionHistoryLimit; l != nil {
-		limit = int(*l)
-	}
-	var inactive []int
+	drop := s.prunable()
 	for i := range s.revisions {
-		if r := &s.revisions[i]; !s.active(r) {
-			inactive = append(inactive, i)
+		if !drop[i] {
+			continue
 		}
-	}
-	excess := len(inactive) - limit
-	if excess <= 0 {
-		return nil
-	}
-	drop := map[int]bool{}
-	for _, i := range inactive[:excess] { // oldest first
 		cr := &s.revisions[i]
 		if err := r.Client.Delete(ctx, cr, client.Preconditions{UID: &cr.UID}); client.IgnoreNotFound(err) != nil {
 			return fmt.Errorf("pruning revision %s: %w", cr.Name, err)
 		}
 		ctrl.LoggerFrom(ctx).V(1).Info("pruned revision", "revision", cr.Revision)
-		drop[i] = true
 	}
 	kept := s.revisions[:0]
 	for i, cr := range s.revisions {
@@ -220,8 +222,38 @@ func (r *Reconciler) prune(ctx context.Context, s *state) error {
 	return nil
 }
 
-func (s *state) active(cr *appsv1.ControllerRevision) bool {
-	return cr == s.latest() || s.inUse[int32(cr.Revision)]
+// prunable picks the revisions to delete, by index into s.revisions.
+func (s *state) prunable() map[int]bool {
+	limit := defaultRevisionHistoryLimit
+	if l := s.td.Spec.RevisionHistoryLimit; l != nil {
+		limit = int(*l)
+	}
+	drop := map[int]bool{}
+	var history []int // oldest first
+	for i := range s.revisions {
+		switch s.retention(&s.revisions[i]) {
+		case revision.DeleteNow:
+			drop[i] = true
+		case revision.KeepWithinHistory:
+			history = append(history, i)
+		}
+	}
+	if excess := len(history) - limit; excess > 0 {
+		for _, i := range history[:excess] {
+			drop[i] = true
+		}
+	}
+	return drop
+}
+
+func (s *state) retention(cr *appsv1.ControllerRevision) revision.Retention {
+	n := int32(cr.Revision)
+	return revision.Retain(s.deregistrations.Lifecycle(n), cr == s.latest(), s.inUse[n])
+}
+
+func (s *state) status(cr *appsv1.ControllerRevision) ecsv1alpha1.RevisionStatus {
+	n := int32(cr.Revision)
+	return revision.Status(s.deregistrations.Lifecycle(n), cr == s.latest(), s.inUse[n])
 }
 
 // computeStatus writes the revision list (newest first) and the conditions.
@@ -234,10 +266,7 @@ func computeStatus(s *state) {
 	revs := make([]ecsv1alpha1.TaskDefinitionRevision, 0, len(s.revisions))
 	for i := len(s.revisions) - 1; i >= 0; i-- {
 		cr := &s.revisions[i]
-		st := ecsv1alpha1.RevisionInactive
-		if s.active(cr) {
-			st = ecsv1alpha1.RevisionActive
-		}
+		st := s.status(cr)
 		revs = append(revs, ecsv1alpha1.TaskDefinitionRevision{
 			Revision:  int32(cr.Revision),
 			Hash:      cr.Annotations[ecsv1alpha1.AnnotationHash],
