@@ -1,7 +1,6 @@
 package ecsapi
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
 
@@ -148,6 +147,3 @@ func (a ARNs) TaskDefinitionRef(member, ref string) (family string, revision int
 	}
 	return family, int32(n), nil
 }
-
-// describeRef formats a reference for failures and messages.
-func describeRef(kind, ref string) string { return fmt.Sprintf("%s %q", kind, ref) }

@@ -13,8 +13,6 @@ import (
 	"github.com/berthdev/berth/internal/ecsimport"
 )
 
-var testARNs = ARNs{Region: "eu-west-3", Account: "123456789012"}
-
 // shapeOf is a JSON document as the generic value specShape works on.
 func shapeOf(t *testing.T, doc string) map[string]any {
 	t.Helper()

@@ -14,8 +14,6 @@ import (
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
 )
 
-var testARNs = ARNs{Region: "eu-west-3", Account: "123456789012"}
-
 const testTaskID = "0123456789abcdef0123456789abcdef"
 
 func viewSpec() *ecsv1alpha1.TaskDefinitionSpec {

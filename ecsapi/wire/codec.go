@@ -16,9 +16,16 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/aws/smithy-go/middleware"
 )
 
-var timeType = reflect.TypeOf(time.Time{})
+var (
+	timeType = reflect.TypeOf(time.Time{})
+	// metadataType is the SDK's ResultMetadata of every output: the client's
+	// bookkeeping, not a member of the answer.
+	metadataType = reflect.TypeOf(middleware.Metadata{})
+)
 
 // memberName is the wire name of a Go field of the SDK: Smithy's Go generator
 // capitalises the model's member name, and ECS's members are all lowerCamel.
@@ -88,7 +95,7 @@ func encodeStruct(v reflect.Value) map[string]any {
 	t := v.Type()
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
-		if !f.IsExported() || f.Anonymous {
+		if !f.IsExported() || f.Anonymous || f.Type == metadataType {
 			continue
 		}
 		if val, ok := encode(v.Field(i)); ok {
@@ -146,49 +153,61 @@ func decode(path string, raw any, v reflect.Value) error {
 		return nil
 	case reflect.Struct:
 		if v.Type() == timeType {
-			n, ok := raw.(json.Number)
-			if !ok {
-				return &FieldError{Path: path, Msg: "must be a timestamp in epoch seconds"}
-			}
-			f, err := n.Float64()
-			if err != nil {
-				return &FieldError{Path: path, Msg: err.Error()}
-			}
-			v.Set(reflect.ValueOf(time.UnixMilli(int64(math.Round(f * 1000))).UTC()))
-			return nil
+			return decodeTime(path, raw, v)
 		}
 		return decodeStruct(path, raw, v)
 	case reflect.Slice:
-		list, ok := raw.([]any)
-		if !ok {
-			return &FieldError{Path: path, Msg: "must be a list"}
-		}
-		out := reflect.MakeSlice(v.Type(), len(list), len(list))
-		for i, item := range list {
-			if err := decode(fmt.Sprintf("%s[%d]", path, i), item, out.Index(i)); err != nil {
-				return err
-			}
-		}
-		v.Set(out)
-		return nil
+		return decodeList(path, raw, v)
 	case reflect.Map:
-		m, ok := raw.(map[string]any)
-		if !ok {
-			return &FieldError{Path: path, Msg: "must be an object"}
-		}
-		out := reflect.MakeMapWithSize(v.Type(), len(m))
-		for k, item := range m {
-			val := reflect.New(v.Type().Elem()).Elem()
-			if err := decode(child(path, k), item, val); err != nil {
-				return err
-			}
-			out.SetMapIndex(reflect.ValueOf(k).Convert(v.Type().Key()), val)
-		}
-		v.Set(out)
-		return nil
+		return decodeMap(path, raw, v)
 	default:
 		return decodeScalar(path, raw, v)
 	}
+}
+
+func decodeTime(path string, raw any, v reflect.Value) error {
+	n, ok := raw.(json.Number)
+	if !ok {
+		return &FieldError{Path: path, Msg: "must be a timestamp in epoch seconds"}
+	}
+	f, err := n.Float64()
+	if err != nil {
+		return &FieldError{Path: path, Msg: err.Error()}
+	}
+	v.Set(reflect.ValueOf(time.UnixMilli(int64(math.Round(f * 1000))).UTC()))
+	return nil
+}
+
+func decodeList(path string, raw any, v reflect.Value) error {
+	list, ok := raw.([]any)
+	if !ok {
+		return &FieldError{Path: path, Msg: "must be a list"}
+	}
+	out := reflect.MakeSlice(v.Type(), len(list), len(list))
+	for i, item := range list {
+		if err := decode(fmt.Sprintf("%s[%d]", path, i), item, out.Index(i)); err != nil {
+			return err
+		}
+	}
+	v.Set(out)
+	return nil
+}
+
+func decodeMap(path string, raw any, v reflect.Value) error {
+	m, ok := raw.(map[string]any)
+	if !ok {
+		return &FieldError{Path: path, Msg: "must be an object"}
+	}
+	out := reflect.MakeMapWithSize(v.Type(), len(m))
+	for k, item := range m {
+		val := reflect.New(v.Type().Elem()).Elem()
+		if err := decode(child(path, k), item, val); err != nil {
+			return err
+		}
+		out.SetMapIndex(reflect.ValueOf(k).Convert(v.Type().Key()), val)
+	}
+	v.Set(out)
+	return nil
 }
 
 func decodeStruct(path string, raw any, v reflect.Value) error {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
 	"strings"
@@ -108,16 +109,21 @@ is printed once; it is kept only in the Secret ecs-api-<key id> of
 }
 
 func printCredential(cmd *cobra.Command, c *auth.Credential, format string) error {
-	w := cmd.OutOrStdout()
+	var out string
 	switch strings.ToLower(format) {
 	case "env":
-		fmt.Fprintf(w, "export AWS_ACCESS_KEY_ID=%s\nexport AWS_SECRET_ACCESS_KEY=%s\n", c.AccessKeyID, c.SecretAccessKey)
+		out = fmt.Sprintf("export AWS_ACCESS_KEY_ID=%s\nexport AWS_SECRET_ACCESS_KEY=%s\n", c.AccessKeyID, c.SecretAccessKey)
 	case "credentials":
-		fmt.Fprintf(w, "[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n", c.AccessKeyID, c.SecretAccessKey)
+		out = fmt.Sprintf("[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n", c.AccessKeyID, c.SecretAccessKey)
 	case "json":
-		fmt.Fprintf(w, "{\"AccessKeyId\": %q, \"SecretAccessKey\": %q, \"Namespace\": %q, \"User\": %q}\n", c.AccessKeyID, c.SecretAccessKey, c.Namespace, c.User)
+		raw, err := json.Marshal(map[string]string{"AccessKeyId": c.AccessKeyID, "SecretAccessKey": c.SecretAccessKey, "Namespace": c.Namespace, "User": c.User})
+		if err != nil {
+			return err
+		}
+		out = string(raw) + "\n"
 	default:
 		return fmt.Errorf("--output must be env, credentials or json, got %q", format)
 	}
-	return nil
+	_, err := fmt.Fprint(cmd.OutOrStdout(), out)
+	return err
 }

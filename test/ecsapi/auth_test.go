@@ -137,7 +137,9 @@ func TestAuthNone(t *testing.T) {
 	}()
 	t.Cleanup(func() {
 		cancel()
-		<-done
+		if err := <-done; err != nil {
+			t.Errorf("berth api: %v", err)
+		}
 	})
 	var addr string
 	select {
