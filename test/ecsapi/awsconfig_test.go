@@ -21,9 +21,12 @@ import (
 // get-caller-identity` and `aws ecs list-clusters` are signed with the credential
 // and answered by the API. Debian's aws CLI (2.9) ignores the config file's
 // services section, so this also proves the plugin; an endpoint the user chooses
-// (--endpoint-url, AWS_ENDPOINT_URL_ECS) still wins over it.
+// (--endpoint-url, AWS_ENDPOINT_URL_ECS) still wins over it. Debian's boto3 (1.26)
+// predates the services section too: with the endpoint given in code, it signs with
+// the files' key and region.
 func TestAWSCLIConfigurationOfBerthUp(t *testing.T) {
 	testenv.AWSCLI(t)
+	testenv.Boto3Python(t)
 	s := start(t)
 	u := s.newUser("cli-user", true)
 	ctx := context.Background()
@@ -44,8 +47,18 @@ func TestAWSCLIConfigurationOfBerthUp(t *testing.T) {
 	}
 	var clusters struct{ ClusterArns []string }
 	runCLIJSON(t, testenv.AWSCommand(t, files.Env(), "ecs", "list-clusters"), &clusters)
-	if want := "arn:aws:ecs:" + region + ":" + account + ":cluster/cli-config"; !slices.Contains(clusters.ClusterArns, want) {
-		t.Errorf("aws ecs list-clusters = %v, want %s among them", clusters.ClusterArns, want)
+	clusterARN := "arn:aws:ecs:" + region + ":" + account + ":cluster/cli-config"
+	if !slices.Contains(clusters.ClusterArns, clusterARN) {
+		t.Errorf("aws ecs list-clusters = %v, want %s among them", clusters.ClusterArns, clusterARN)
+	}
+
+	var fromBoto3 struct {
+		ClusterArns []string
+		Account     string
+	}
+	runCLIJSON(t, testenv.Boto3Command(t, files.Env(), boto3Script, s.endpoint), &fromBoto3)
+	if !slices.Contains(fromBoto3.ClusterArns, clusterARN) || fromBoto3.Account != account {
+		t.Errorf("boto3 saw clusters %v in account %s, want %s among them in %s", fromBoto3.ClusterArns, fromBoto3.Account, clusterARN, account)
 	}
 
 	// The user's own choice of endpoint is left alone: nothing listens on port 1.
@@ -65,6 +78,16 @@ func TestAWSCLIConfigurationOfBerthUp(t *testing.T) {
 		}
 	}
 }
+
+// boto3Script lists the clusters and asks STS for the account through the endpoint
+// given as its argument, with the region and key of the AWS config files.
+const boto3Script = `
+import json, sys, boto3
+session = boto3.Session()
+ecs = session.client("ecs", endpoint_url=sys.argv[1])
+sts = session.client("sts", endpoint_url=sys.argv[1])
+print(json.dumps({"ClusterArns": ecs.list_clusters()["clusterArns"], "Account": sts.get_caller_identity()["Account"]}))
+`
 
 // runCLIJSON runs cmd and decodes its standard output into v.
 func runCLIJSON(t *testing.T, cmd *exec.Cmd, v any) {

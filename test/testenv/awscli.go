@@ -40,26 +40,32 @@ func PythonPath() string { return envOr("BERTH_PYTHON", DebianPython) }
 // MissingAWSCLI says why the aws CLI v2 cannot run, or "". Version 1 does not
 // qualify: it cannot load the plugin `berth up`'s configuration names.
 func MissingAWSCLI() string {
-	awsOnce.Do(func() {
-		out, err := exec.Command(AWSCLIPath(), "--version").CombinedOutput()
-		switch {
-		case err != nil:
-			awsMissing = fmt.Sprintf("the aws CLI %s does not run: %v (%s)", AWSCLIPath(), err, awsHint)
-		case !strings.HasPrefix(string(out), "aws-cli/2."):
-			awsMissing = fmt.Sprintf("%s is %q, not the aws CLI v2 (%s)", AWSCLIPath(), strings.TrimSpace(string(out)), awsHint)
-		}
-	})
+	awsOnce.Do(func() { awsMissing = missingAWSCLI(AWSCLIPath()) })
 	return awsMissing
+}
+
+func missingAWSCLI(path string) string {
+	out, err := exec.Command(path, "--version").CombinedOutput()
+	switch {
+	case err != nil:
+		return fmt.Sprintf("the aws CLI %s does not run: %v (%s)", path, err, awsHint)
+	case !strings.HasPrefix(string(out), "aws-cli/2."):
+		return fmt.Sprintf("%s is %q, not the aws CLI v2 (%s)", path, strings.TrimSpace(string(out)), awsHint)
+	}
+	return ""
 }
 
 // MissingBoto3 says why python3 with boto3 cannot run, or "".
 func MissingBoto3() string {
-	botoOnce.Do(func() {
-		if out, err := exec.Command(PythonPath(), "-c", "import boto3").CombinedOutput(); err != nil {
-			botoMissing = fmt.Sprintf("%s cannot import boto3: %v: %s (%s)", PythonPath(), err, strings.TrimSpace(string(out)), awsHint)
-		}
-	})
+	botoOnce.Do(func() { botoMissing = missingBoto3(PythonPath()) })
 	return botoMissing
+}
+
+func missingBoto3(python string) string {
+	if out, err := exec.Command(python, "-c", "import boto3").CombinedOutput(); err != nil {
+		return fmt.Sprintf("%s cannot import boto3: %v: %s (%s)", python, err, strings.TrimSpace(string(out)), awsHint)
+	}
+	return ""
 }
 
 // AWSCLI returns the aws CLI's path; without one, the test fails in CI and is

@@ -326,10 +326,15 @@ func credentialsKey(t *testing.T, env []string) string {
 }
 
 // checkAWSCLI is an ECS user's first steps with the real aws CLI and nothing but
-// up's exports: list the clusters, register a task definition from ECS JSON, run
+// up's exports: check the profile (sts get-caller-identity), list the clusters, register a task definition from ECS JSON, run
 // it, wait for it to stop, and read its exit code.
 func checkAWSCLI(t *testing.T, env []string) {
 	t.Helper()
+	var identity struct{ Account, Arn string }
+	awsJSON(t, env, &identity, "sts", "get-caller-identity")
+	if identity.Arn != "arn:aws:iam::000000000000:user/berth-ecs-user" {
+		t.Errorf("aws sts get-caller-identity = %+v, want user berth-ecs-user of account 000000000000", identity)
+	}
 	var clusters struct{ ClusterArns []string }
 	awsJSON(t, env, &clusters, "ecs", "list-clusters")
 	if want := "arn:aws:ecs:us-east-1:000000000000:cluster/default"; !slices.Contains(clusters.ClusterArns, want) {
