@@ -18,10 +18,12 @@ import (
 //go:embed crd/bases/*.yaml
 var CRDs embed.FS
 
-// RBAC holds the generated ClusterRoles: rbac/role.yaml (berth-manager) and
-// rbac/agent/role.yaml (berth-agent).
+// RBAC holds the generated roles: rbac/role.yaml (ClusterRole berth-manager),
+// rbac/agent/role.yaml (ClusterRole berth-agent) and rbac/api/role.yaml (`berth
+// api`'s ClusterRole berth-api, and its Role berth-api for the credential Secrets
+// of berth-system).
 //
-//go:embed rbac/role.yaml rbac/agent/role.yaml
+//go:embed rbac/role.yaml rbac/agent/role.yaml rbac/api/role.yaml
 var RBAC embed.FS
 
 // APIUserRole is rbac/api/user_role.yaml: the ClusterRole berth-ecs-user, what an
@@ -54,6 +56,7 @@ var Samples embed.FS
 const (
 	ManagerRole            = "rbac/role.yaml"
 	AgentRole              = "rbac/agent/role.yaml"
+	APIRole                = "rbac/api/role.yaml"
 	AdmissionKustomization = "admission/kustomization.yaml"
 	WarningsKustomization  = "warnings/kustomization.yaml"
 	SamplesKustomization   = "samples/kustomization.yaml"

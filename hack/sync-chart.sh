@@ -4,6 +4,11 @@
 #   config/crd/bases/*.yaml     -> charts/berth/crds/ (installed by helm, never upgraded)
 #   config/rbac/role.yaml       -> charts/berth/files/manager-role.yaml (manager ClusterRole)
 #   config/rbac/agent/role.yaml -> charts/berth/files/agent-role.yaml   (agent ClusterRole)
+#   config/rbac/api/role.yaml   -> charts/berth/files/api-role.yaml     (`berth api`'s ClusterRole)
+#                               and charts/berth/files/api-secrets-role.yaml (its Role for
+#                               the credential Secrets, rendered in the release namespace)
+#   config/rbac/api/user_role.yaml -> charts/berth/files/ecs-user-role.yaml (berth-ecs-user,
+#                               what an ECS API credential's user is bound to)
 #   config/admission/*.yaml     -> charts/berth/files/admission/        (agent admission policy)
 #   config/warnings/*.yaml      -> charts/berth/files/warnings/         (TaskDefinition warnings)
 # The chart's templates read only the rules of the role files; names, labels and
@@ -16,6 +21,20 @@ rm -rf "$chart/crds" && mkdir -p "$chart/crds" "$chart/files"
 cp config/crd/bases/*.yaml "$chart/crds/"
 cp config/rbac/role.yaml "$chart/files/manager-role.yaml"
 cp config/rbac/agent/role.yaml "$chart/files/agent-role.yaml"
+
+# document KIND FILE prints the YAML document of FILE whose kind is KIND (controller-gen
+# writes a ClusterRole and, for namespaced markers, a Role into one file), and fails
+# when there is none.
+document() {
+	awk -v kind="$1" '
+		/^---$/ { if (keep) printf "%s", doc; doc = ""; keep = 0; next }
+		{ doc = doc $0 "\n"; if ($0 == "kind: " kind) keep = found = 1 }
+		END { if (keep) printf "%s", doc; exit !found }' "$2" ||
+		{ echo "sync-chart: no $1 in $2" >&2; return 1; }
+}
+document ClusterRole config/rbac/api/role.yaml >"$chart/files/api-role.yaml"
+document Role config/rbac/api/role.yaml >"$chart/files/api-secrets-role.yaml"
+cp config/rbac/api/user_role.yaml "$chart/files/ecs-user-role.yaml"
 rm -rf "$chart/files/admission" && mkdir -p "$chart/files/admission"
 for f in config/admission/*.yaml; do
 	[ "$(basename "$f")" = kustomization.yaml ] || cp "$f" "$chart/files/admission/"

@@ -4,7 +4,7 @@
 # compares against the working tree, not git, so it also works with uncommitted edits.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-paths=(apis/v1alpha1/zz_generated.deepcopy.go apis/applyconfiguration config/crd/bases config/rbac/role.yaml config/rbac/agent charts/berth/crds charts/berth/files)
+paths=(apis/v1alpha1/zz_generated.deepcopy.go apis/applyconfiguration config/crd/bases config/rbac/role.yaml config/rbac/agent config/rbac/api/role.yaml charts/berth/crds charts/berth/files)
 snap=$(mktemp -d)
 trap 'rm -rf "$snap"' EXIT
 for p in "${paths[@]}"; do

@@ -15,13 +15,15 @@ func newUpCommand() *cobra.Command {
 	zapOpts := zap.Options{}
 	cmd := &cobra.Command{
 		Use:   "up",
-		Short: "Run all of Berth on this machine: apiserver, containerd, registry, manager, agent and the samples",
+		Short: "Run all of Berth on this machine: apiserver, containerd, registry, manager, agent, ECS API and the samples",
 		Long: `Run the whole of Berth on this machine, in the foreground, until Ctrl-C or
 ` + "`berth down`" + `: etcd and a kube-apiserver with real TLS, containerd, a loopback OCI
 registry, the manager and one agent registered in the "default" cluster (plus
 --hollow-instances simulated ones). It installs the CRDs and RBAC, pushes the demo
 image, applies the samples, waits for the sample web Service to be steady and serves
-it on --web-port.
+it on --web-port. It also runs Berth's ECS API (berth api) on loopback with a
+credential for --namespace, and writes an AWS configuration for it in
+<state-dir>/aws: the two exports it prints make 'aws ecs ...' and boto3 call it.
 
 Everything lives in --state-dir: the admin kubeconfig (<state-dir>/kubeconfig),
 certificates, data, and one log per component in <state-dir>/logs. Running it again

@@ -22,11 +22,13 @@ const (
 	compManager    = "manager"
 	compAgent      = "agent"
 	compHollow     = "hollow"
+	compAPI        = "api"
 )
 
 // stopOrder is the order components stop in: first what writes through the
-// apiserver, then what runs containers, then storage.
-var stopOrder = []string{compHollow, compManager, compAgent, compContainerd, compRegistry, compAPIServer, compEtcd}
+// apiserver (the ECS API first: its callers are people and scripts), then what runs
+// containers, then storage.
+var stopOrder = []string{compAPI, compHollow, compManager, compAgent, compContainerd, compRegistry, compAPIServer, compEtcd}
 
 // binaries `up` runs besides itself, with what to do when one is missing.
 var binaries = []string{compEtcd, compAPIServer, compContainerd, "containerd-shim-runc-v2", compRegistry}

@@ -13,7 +13,8 @@
 //
 //	kubeconfig                admin kubeconfig (system:masters)
 //	pki/                      CA, serving and client certificates, service-account key
-//	kubeconfigs/              the manager's and the agent's kubeconfigs
+//	kubeconfigs/              the manager's, the agent's and the ECS API's kubeconfigs
+//	aws/                      config, credentials and plugins/ for the aws CLI and SDKs
 //	etcd/ containerd/ registry/ agent/ runc/   each component's state
 //	logs/<component>.log      what each component printed
 //	run/<component>.pid       processes of the running `up`; run/up.lock its lock
@@ -156,6 +157,7 @@ func (l layout) runOptionsFile() string       { return l.path("run", "options.js
 func (l layout) summaryFile() string          { return l.path("run", "summary.txt") }
 func (l layout) containerdConfigFile() string { return l.path("containerd", "config.toml") }
 func (l layout) registryConfigFile() string   { return l.path("registry", "config.yml") }
+func (l layout) awsDir() string               { return l.path("aws") }
 func (l layout) hostsFile(host string) string {
 	return filepath.Join(l.registryHostsDir(), host, "hosts.toml")
 }

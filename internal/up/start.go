@@ -28,6 +28,7 @@ const (
 	kubeconfigManager = "manager"
 	kubeconfigAgent   = "agent"
 	kubeconfigHollow  = "hollow"
+	kubeconfigAPI     = "api"
 )
 
 // startPKI issues what is missing: the apiserver's serving certificate, the
@@ -48,6 +49,7 @@ func (s *session) startPKI(context.Context) error {
 		{kubeconfigManager, ManagerUser, ""},
 		{kubeconfigAgent, AgentUserPrefix + s.o.InstanceName, AgentGroup},
 		{kubeconfigHollow, hollowUser, ""},
+		{kubeconfigAPI, APIUser, ""},
 	}
 	for _, c := range clients {
 		var groups []string
@@ -132,7 +134,7 @@ func (s *session) writeKubeconfigs(server string) error {
 	if err := writeKubeconfig(s.l.adminKubeconfig(), server, ca, s.l.pki("admin.crt"), s.l.pki("admin.key"), AdminUser); err != nil {
 		return err
 	}
-	for _, who := range []string{kubeconfigManager, kubeconfigAgent, kubeconfigHollow} {
+	for _, who := range []string{kubeconfigManager, kubeconfigAgent, kubeconfigHollow, kubeconfigAPI} {
 		if err := writeKubeconfig(s.l.kubeconfig(who), server, ca, s.l.pki(who+".crt"), s.l.pki(who+".key"), who); err != nil {
 			return err
 		}
@@ -144,17 +146,23 @@ func (s *session) bootstrap(ctx context.Context) error {
 	if err := installCRDs(ctx, s.admin); err != nil {
 		return err
 	}
+	// The heartbeat Leases' namespace, which the manager also creates: agents may
+	// not, and need not wait for the manager's first start. And the ECS API's
+	// credentials' namespace, where its Role goes.
+	for _, name := range []string{ecsv1alpha1.NodeLeaseNamespace, CredentialsNamespace} {
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
+		if err := s.admin.Create(ctx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("creating namespace %s: %w", ns.Name, err)
+		}
+	}
 	if err := installRBAC(ctx, s.admin, AgentUserPrefix+s.o.InstanceName, hollowUser); err != nil {
+		return err
+	}
+	if err := installAPIRBAC(ctx, s.admin); err != nil {
 		return err
 	}
 	if err := installAdmission(ctx, s.admin); err != nil {
 		return err
-	}
-	// The heartbeat Leases' namespace, which the manager also creates: agents may
-	// not, and need not wait for the manager's first start.
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ecsv1alpha1.NodeLeaseNamespace}}
-	if err := s.admin.Create(ctx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("creating namespace %s: %w", ns.Name, err)
 	}
 	// A new client: its REST mapper learns the CRDs just installed.
 	c, err := newClient(s.adminCfg)
@@ -406,7 +414,13 @@ func (s *session) printSummary() {
 		fmt.Fprintf(&b, "  curl %s        # the sample web Service, served by its tasks\n", s.webURL)
 		fmt.Fprintf(&b, "  kubectl scale esvc/%s --replicas=5 -n %s\n", webService, s.o.Namespace)
 	}
+	fmt.Fprintf(&b, "\n")
+	for _, e := range s.aws.Exports() {
+		fmt.Fprintf(&b, "  %s\n", e)
+	}
+	fmt.Fprintf(&b, "  aws ecs list-clusters                 # the ECS API, as %s in namespace %s\n", ECSUser, s.o.Namespace)
 	fmt.Fprintf(&b, "\n  demo image:   %s/%s:%s (%s)\n", SampleRegistry, "berth/demo", "1.0", s.demoDigest)
+	fmt.Fprintf(&b, "  ECS API:      %s (region %s, account %s; aws CLI configuration in %s)\n", s.apiURL, ECSRegion, ECSAccountID, s.l.awsDir())
 	fmt.Fprintf(&b, "  agent:        %s/v1/tasks, metrics %s/metrics\n", s.agentURL, s.agentURL)
 	fmt.Fprintf(&b, "  manager:      metrics %s\n", s.metricsURL)
 	fmt.Fprintf(&b, "  logs:         %s\n", s.l.path("logs"))

@@ -10,8 +10,9 @@ import (
 )
 
 // TestMakeUpBuildsWhatUpRuns: the tool set `make up` builds (hack/tools.sh's "up")
-// provides every binary `berth up` runs, runc included, and none of the development
-// tools, so that a newcomer's first `make up` does not spend minutes on them.
+// provides every binary `berth up` runs, runc included, and the aws CLI its printed
+// exports are for, and none of the development tools, so that a newcomer's first
+// `make up` does not spend minutes on them.
 func TestMakeUpBuildsWhatUpRuns(t *testing.T) {
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {
@@ -24,7 +25,7 @@ func TestMakeUpBuildsWhatUpRuns(t *testing.T) {
 		t.Fatalf("hack/tools.sh --list: %v", err)
 	}
 	got := strings.Fields(string(out))
-	for _, b := range append(slices.Clone(binaries), "runc") {
+	for _, b := range append(slices.Clone(binaries), "runc", "aws") {
 		if !slices.Contains(got, b) {
 			t.Errorf("berth up runs %s, which `make up` does not provide (it provides %v)", b, got)
 		}

@@ -22,6 +22,7 @@ import (
 
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
 	"github.com/berthdev/berth/internal/kube"
+	"github.com/berthdev/berth/internal/up/awsconfig"
 	"github.com/berthdev/berth/internal/up/localrun"
 )
 
@@ -42,6 +43,8 @@ type session struct {
 	snapshotter            string
 	demoDigest             string
 	agentURL, metricsURL   string
+	apiURL                 string
+	aws                    awsconfig.Files
 
 	// stopProxy ends the web proxy, when it runs.
 	stopProxy context.CancelFunc
@@ -242,6 +245,7 @@ func (s *session) shutdown() error {
 			delete(s.procs, name)
 		}
 	}
+	stop(compAPI, 15*time.Second)
 	stop(compHollow, 30*time.Second)
 	stop(compManager, 30*time.Second)
 	if s.alive(compAPIServer) && s.alive(compAgent) && s.admin != nil {
@@ -296,6 +300,7 @@ func (s *session) start(ctx context.Context) error {
 		{"demo image", s.pushDemo},
 		{compManager, s.startManager},
 		{compAgent, s.startAgent},
+		{"ECS API", s.startAPI},
 	}
 	if s.o.HollowInstances > 0 {
 		steps = append(steps, struct {

@@ -54,6 +54,9 @@ var chartValues = []struct {
 		values: "",
 		want: chartWant{
 			agent: true, pdb: true, agentProbe: true, managerReplicas: 2,
+			api: apiWant{replicas: 2, servicePort: 80, serviceType: "ClusterIP", args: []string{
+				"--auth=sigv4", "--region=us-east-1", "--account-id=000000000000", "--zap-log-level=info",
+			}},
 			stateDir: "/var/lib/berth", containerdDir: "/run/containerd",
 			agentArgs: []string{
 				"--cluster=default", "--name=$(NODE_NAME)", "--state-dir=/var/lib/berth",
@@ -63,9 +66,10 @@ var chartValues = []struct {
 		},
 	},
 	{
-		name: "serviceMonitor on and agent off",
+		name: "serviceMonitor on with agent and API off",
 		values: `
 agent: {enabled: false}
+api: {enabled: false}
 metrics: {serviceMonitor: {enabled: true, labels: {release: prometheus}}}
 `,
 		want: chartWant{serviceMonitor: true, pdb: true, managerReplicas: 2},
@@ -89,6 +93,7 @@ agent:
 `,
 		want: chartWant{
 			agent: true, managerReplicas: 1,
+			api:      apiWant{replicas: 2, servicePort: 80, serviceType: "ClusterIP"},
 			stateDir: "/data/berth", containerdDir: "/run/k3s/containerd",
 			hostPluginDirs: []string{"/opt/cni/bin", "/usr/libexec/cni"},
 			agentArgs: []string{
@@ -99,10 +104,34 @@ agent:
 			},
 		},
 	},
+	{
+		name: "API with TLS behind a load balancer",
+		values: `
+api:
+  replicas: 3
+  region: eu-west-3
+  accountId: "123456789012"
+  logLevel: debug
+  tls: {enabled: true, secretName: berth-api-tls}
+  service:
+    type: LoadBalancer
+    annotations: {service.beta.kubernetes.io/aws-load-balancer-internal: "true"}
+  extraArgs: ["--kube-api-qps=400"]
+`,
+		want: chartWant{
+			agent: true, pdb: true, agentProbe: true, managerReplicas: 2,
+			api: apiWant{replicas: 3, servicePort: 443, serviceType: "LoadBalancer", tlsSecret: "berth-api-tls", args: []string{
+				"--region=eu-west-3", "--account-id=123456789012", "--zap-log-level=debug", "--kube-api-qps=400",
+			}},
+			stateDir: "/var/lib/berth", containerdDir: "/run/containerd",
+		},
+	},
 }
 
 // chartWant is what one value set must render.
 type chartWant struct {
+	// api is the ECS API; its zero value means api.enabled=false.
+	api                        apiWant
 	agent, serviceMonitor, pdb bool
 	// agentProbe: the agent has a readiness probe on its HTTP endpoint.
 	agentProbe      bool
@@ -127,15 +156,18 @@ func TestHelmChartLint(t *testing.T) {
 // identities and RBAC, the security settings of each component, the agent's access
 // to the node, the metrics objects, and that every flag it passes exists.
 func TestHelmChartRender(t *testing.T) {
-	const ns = "berth-system"
+	// Not berth-system, the default of the namespaces Berth's flags name: what must
+	// be the release namespace is seen to be.
+	const ns = "berth-release"
 	for _, tc := range chartValues {
 		t.Run(tc.name, func(t *testing.T) {
 			objs := decodeDocuments(t, renderChart(t, ns, tc.values))
 			c := chartObjects{t: t, ns: ns, objs: objs}
 			checkChartIdentities(t, c, tc.want)
-			checkChartRBAC(t, c)
+			checkChartRBAC(t, c, tc.want)
 			checkOnlyAgentPrivileged(t, c, tc.want)
 			checkManager(t, c, tc.want)
+			checkAPI(t, c, tc.want.api)
 			if tc.want.agent {
 				checkAgent(t, c, tc.want)
 			} else if c.find("DaemonSet", releaseName+"-agent") != nil {
@@ -170,7 +202,7 @@ func TestHelmChartInstallsOnServer(t *testing.T) {
 }
 
 // TestHelmChartPodSecurity checks the rendered workloads against the apiserver's own
-// Pod Security admission: the manager meets the "restricted" standard, and the
+// Pod Security admission: the manager and the API meet the "restricted" standard, and the
 // agent, privileged by necessity, does not (so the check can tell them apart).
 func TestHelmChartPodSecurity(t *testing.T) {
 	kubectl := newKubectl(t)
@@ -194,6 +226,7 @@ func TestHelmChartPodSecurity(t *testing.T) {
 	}{
 		{kind: "Deployment", name: releaseName + "-manager", wantViolation: false},
 		{kind: "DaemonSet", name: releaseName + "-agent", wantViolation: true},
+		{kind: "Deployment", name: releaseName + "-api", wantViolation: false},
 	}
 	for _, tc := range tests {
 		obj := c.get(tc.kind, tc.name)
@@ -385,6 +418,9 @@ func checkChartIdentities(t *testing.T, c chartObjects, want chartWant) {
 	if want.agent {
 		components = append(components, "agent")
 	}
+	if want.api.enabled() {
+		components = append(components, "api")
+	}
 	var wantSAs, gotSAs []string
 	for _, comp := range components {
 		wantSAs = append(wantSAs, releaseName+"-"+comp)
@@ -400,7 +436,7 @@ func checkChartIdentities(t *testing.T, c chartObjects, want chartWant) {
 	if diff := cmp.Diff(wantSAs, gotSAs); diff != "" {
 		t.Errorf("ServiceAccounts (-want +got):\n%s", diff)
 	}
-	workloads := map[string]string{"manager": "Deployment", "agent": "DaemonSet"}
+	workloads := map[string]string{"manager": "Deployment", "agent": "DaemonSet", "api": "Deployment"}
 	templates := c.podTemplates()
 	for _, comp := range components {
 		sa := releaseName + "-" + comp
@@ -441,10 +477,12 @@ func boundTo(t *testing.T, c chartObjects, bindingKind, roleKind, sa, ns, role s
 	return false
 }
 
-// checkChartRBAC: no wildcard anywhere; the ClusterRoles' rules are exactly the ones
-// controller-gen generates from the code (both rendered even without the agent, for
-// external agents); the leader election Role allows what leader election does.
-func checkChartRBAC(t *testing.T, c chartObjects) {
+// checkChartRBAC: no wildcard anywhere; the roles' rules are exactly the ones
+// controller-gen generates from the code (the agent's rendered even without the
+// agent, for external agents), and berth-ecs-user's those of
+// config/rbac/api/user_role.yaml; the leader election Role allows what leader
+// election does.
+func checkChartRBAC(t *testing.T, c chartObjects, want chartWant) {
 	rolesOf := map[string][]rbacv1.PolicyRule{}
 	for _, kind := range []string{"ClusterRole", "Role"} {
 		for _, u := range c.ofKind(kind) {
@@ -474,14 +512,26 @@ func checkChartRBAC(t *testing.T, c chartObjects) {
 		"ClusterRole/" + releaseName + "-manager": repoPath("config", "rbac", "role.yaml"),
 		"ClusterRole/" + releaseName + "-agent":   repoPath("config", "rbac", "agent", "role.yaml"),
 	}
+	apiRoles := map[string]string{
+		"ClusterRole/" + releaseName + "-api":      repoPath("config", "rbac", "api", "role.yaml"),
+		"Role/" + releaseName + "-api":             repoPath("config", "rbac", "api", "role.yaml"),
+		"ClusterRole/" + releaseName + "-ecs-user": repoPath("config", "rbac", "api", "user_role.yaml"),
+	}
+	for key, file := range apiRoles {
+		if want.api.enabled() {
+			generated[key] = file
+		} else if _, ok := rolesOf[key]; ok {
+			t.Errorf("api.enabled=false still renders %s", key)
+		}
+	}
 	for key, file := range generated {
 		got, ok := rolesOf[key]
 		if !ok {
 			t.Errorf("the chart renders no %s", key)
 			continue
 		}
-		want := typed[rbacv1.ClusterRole](t, readManifests(t, file)[0]).Rules
-		if diff := cmp.Diff(want, got); diff != "" {
+		kind, _, _ := strings.Cut(key, "/")
+		if diff := cmp.Diff(rulesOfKind(t, file, kind), got); diff != "" {
 			t.Errorf("%s differs from %s (run `make manifests`) (-want +got):\n%s", key, file, diff)
 		}
 	}

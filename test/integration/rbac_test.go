@@ -3,6 +3,7 @@ package integration
 import (
 	"cmp"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -10,6 +11,8 @@ import (
 	gocmp "github.com/google/go-cmp/cmp"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/berthdev/berth/test/testenv"
 )
@@ -67,36 +70,76 @@ var wantAgentRules = map[string][]string{
 	"ecs.berth.dev/tasks/status": {"get", "patch"},
 }
 
-// TestRBACLeastPrivilege checks the generated ClusterRoles and the chart's copies
-// against the allow-lists, and the rules that must hold whatever the lists say.
+// wantAPIRules is `berth api`'s ClusterRole. Every call is made as its caller, so
+// the server's own identity needs no access to Berth's resources.
+var wantAPIRules = map[string][]string{
+	// Acting as the identity a credential names: a user and its groups, or a
+	// ServiceAccount.
+	"/users":           {"impersonate"},
+	"/groups":          {"impersonate"},
+	"/serviceaccounts": {"impersonate"},
+	// The INACTIVE records of deleted services, which no user owns.
+	"/configmaps": {"create", "delete", "get", "list", "update"},
+}
+
+// wantAPISecretsRules is `berth api`'s Role in the credentials' namespace: the
+// credential Secrets, watched.
+var wantAPISecretsRules = map[string][]string{
+	"/secrets": {"get", "list", "watch"},
+}
+
+// TestRBACLeastPrivilege checks the generated roles and the chart's copies against
+// the allow-lists, and the rules that must hold whatever the lists say.
 func TestRBACLeastPrivilege(t *testing.T) {
+	apiRole, chartFiles := repoPath("config", "rbac", "api", "role.yaml"), repoPath("charts", "berth", "files")
 	roles := []struct {
-		name  string
-		files []string
-		want  map[string][]string
+		kind, name string
+		files      []string
+		want       map[string][]string
 	}{
-		{name: "berth-manager", files: []string{repoPath("config", "rbac", "role.yaml"), repoPath("charts", "berth", "files", "manager-role.yaml")}, want: wantManagerRules},
-		{name: "berth-agent", files: []string{repoPath("config", "rbac", "agent", "role.yaml"), repoPath("charts", "berth", "files", "agent-role.yaml")}, want: wantAgentRules},
+		{kind: "ClusterRole", name: "berth-manager", files: []string{repoPath("config", "rbac", "role.yaml"), filepath.Join(chartFiles, "manager-role.yaml")}, want: wantManagerRules},
+		{kind: "ClusterRole", name: "berth-agent", files: []string{repoPath("config", "rbac", "agent", "role.yaml"), filepath.Join(chartFiles, "agent-role.yaml")}, want: wantAgentRules},
+		{kind: "ClusterRole", name: "berth-api", files: []string{apiRole, filepath.Join(chartFiles, "api-role.yaml")}, want: wantAPIRules},
+		{kind: "Role", name: "berth-api", files: []string{apiRole, filepath.Join(chartFiles, "api-secrets-role.yaml")}, want: wantAPISecretsRules},
 	}
 	for _, role := range roles {
 		for _, file := range role.files {
-			t.Run(strings.TrimPrefix(file, testenv.RepoRoot()+"/"), func(t *testing.T) {
-				objs := readManifests(t, file)
-				if len(objs) != 1 {
-					t.Fatalf("%d objects, want one ClusterRole", len(objs))
-				}
-				cr := typed[rbacv1.ClusterRole](t, objs[0])
-				if cr.Name != role.name || cr.AggregationRule != nil {
-					t.Errorf("ClusterRole %q (aggregation %v), want %q without aggregation", cr.Name, cr.AggregationRule, role.name)
-				}
-				got := verbsByResource(t, cr.Rules)
+			t.Run(role.kind+" in "+strings.TrimPrefix(file, testenv.RepoRoot()+"/"), func(t *testing.T) {
+				rules := roleRules(t, file, role.kind, role.name)
+				got := verbsByResource(t, rules)
 				if diff := gocmp.Diff(role.want, got); diff != "" {
 					t.Errorf("permissions differ from the allow-list: a new one must be justified in %s (-want +got):\n%s", "test/integration/rbac_test.go", diff)
 				}
-				checkRuleInvariants(t, role.name, got)
+				checkRuleInvariants(t, role.kind+"/"+role.name, got)
 			})
 		}
 	}
+}
+
+// roleRules returns the rules of the one object of kind in file, which must be
+// named name and, for a ClusterRole, aggregate nothing.
+func roleRules(t *testing.T, file, kind, name string) []rbacv1.PolicyRule {
+	t.Helper()
+	var found []*unstructured.Unstructured
+	for _, u := range readManifests(t, file) {
+		if u.GetKind() == kind {
+			found = append(found, u)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("%d objects of kind %s, want one", len(found), kind)
+	}
+	if found[0].GetName() != name {
+		t.Errorf("%s %q, want %q", kind, found[0].GetName(), name)
+	}
+	if kind == "Role" {
+		return typed[rbacv1.Role](t, found[0]).Rules
+	}
+	cr := typed[rbacv1.ClusterRole](t, found[0])
+	if cr.AggregationRule != nil {
+		t.Errorf("ClusterRole %q aggregates %v, want no aggregation", cr.Name, cr.AggregationRule)
+	}
+	return cr.Rules
 }
 
 // checkRuleInvariants: what the issue requires of each role, independently of the
@@ -107,11 +150,21 @@ func checkRuleInvariants(t *testing.T, role string, got map[string][]string) {
 		return slices.ContainsFunc(verbs, func(v string) bool { return slices.Contains(got[resource], v) })
 	}
 	switch role {
-	case "berth-manager":
+	case "ClusterRole/berth-api":
+		for key, verbs := range got {
+			if strings.HasPrefix(key, "ecs.berth.dev/") || key == "/secrets" {
+				t.Errorf("the API's own identity has %v on %s: its calls must act as the caller, and it reads Secrets only in the credentials' namespace", verbs, key)
+			}
+		}
+	case "Role/berth-api":
+		if has("/secrets", "create", "update", "patch", "delete", "deletecollection") {
+			t.Errorf("the API may write credential Secrets: %v", got["/secrets"])
+		}
+	case "ClusterRole/berth-manager":
 		if _, ok := got["/secrets"]; ok {
 			t.Errorf("the manager has access to Secrets: %v", got["/secrets"])
 		}
-	case "berth-agent":
+	case "ClusterRole/berth-agent":
 		for _, r := range []string{"/secrets", "/configmaps"} {
 			if !slices.Equal(got[r], []string{"get"}) {
 				t.Errorf("the agent's access to %s is %v, want get only (never list or watch)", r, got[r])
@@ -160,7 +213,9 @@ func verbsByResource(t *testing.T, rules []rbacv1.PolicyRule) map[string][]strin
 
 // TestRBACAsAuthorized asks the apiserver what the generated roles, bound as `berth
 // up` and the chart bind them, allow: the manager reads no Secret, the agent reads
-// Secrets and ConfigMaps by name only and writes no task.
+// Secrets and ConfigMaps by name only and writes no task, the ECS API impersonates
+// and reads the credential Secrets of its namespace but touches no Berth object
+// itself.
 func TestRBACAsAuthorized(t *testing.T) {
 	ctx := t.Context()
 	ns := env.Namespace(t)
@@ -168,6 +223,25 @@ func TestRBACAsAuthorized(t *testing.T) {
 		if err := testenv.Apply(ctx, env.Client, readManifests(t, file)[0], "berth-test"); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// The API's Role goes into the credentials' namespace: ns here.
+	for _, u := range readManifests(t, repoPath("config", "rbac", "api", "role.yaml")) {
+		if u.GetKind() == "Role" {
+			u.SetNamespace(ns)
+		}
+		if err := testenv.Apply(ctx, env.Client, u, "berth-test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	api := rbacv1.Subject{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "berth-api"}
+	bindClusterRole(t, "berth-api", "berth-test-rbac-api-"+ns, []rbacv1.Subject{api}, nil)
+	apiSecrets := &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "berth-test-rbac-api", Namespace: ns},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "berth-api"},
+		Subjects:   []rbacv1.Subject{api},
+	}
+	if err := env.Client.Create(ctx, apiSecrets); err != nil {
+		t.Fatal(err)
 	}
 	manager := rbacv1.Subject{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "berth-manager"}
 	agent := rbacv1.Subject{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "berth:agent:worker-1"}
@@ -190,6 +264,13 @@ func TestRBACAsAuthorized(t *testing.T) {
 		{agent.Name, "delete", "ecs.berth.dev", "containerinstances", false},
 		{agent.Name, "create", "", "pods", false},
 		{agent.Name, "impersonate", "", "users", false},
+		{api.Name, "impersonate", "", "users", true},
+		{api.Name, "impersonate", "", "serviceaccounts", true},
+		{api.Name, "watch", "", "secrets", true},
+		{api.Name, "create", "", "secrets", false},
+		{api.Name, "get", "ecs.berth.dev", "tasks", false},
+		{api.Name, "create", "ecs.berth.dev", "services", false},
+		{api.Name, "delete", "ecs.berth.dev", "clusters", false},
 	}
 	// What is allowed first, with a wait until the bindings are in force, so that what
 	// is denied is denied by bindings in force, not by bindings not seen yet.

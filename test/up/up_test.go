@@ -1,7 +1,8 @@
 // Package up_test runs `berth up` and `berth down` as a user would, as processes
 // of the built binary on real etcd, kube-apiserver, containerd, runc and registry,
-// and checks that the sample web Service serves the demo page and that nothing of
-// Berth is left on the machine afterwards.
+// and checks that the sample web Service serves the demo page, that the aws CLI
+// works with the exports it prints, and that nothing of Berth is left on the
+// machine afterwards.
 package up_test
 
 import (
@@ -16,17 +17,20 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	"github.com/berthdev/berth/ecsapi/auth"
 	"github.com/berthdev/berth/internal/kube"
 	"github.com/berthdev/berth/internal/up/demo"
 	"github.com/berthdev/berth/test/testenv"
@@ -184,14 +188,16 @@ func getInfo(t *testing.T, url string) demo.Info {
 // TestUpServesTheSampleAndDownLeavesNothing is the newcomer's path: `berth up` on
 // an empty state directory brings the sample web Service to steady, its demo page
 // answers on each task's host port and on the printed URL, a second `up` on the
-// same directory is refused, and `berth down` stops it all without leftovers.
+// same directory is refused, and `berth down` stops it all without leftovers. With
+// only the two exports `up` prints, the real aws CLI lists the clusters, registers a
+// task definition, runs a task and waits for it to stop.
 // Then `up` runs again on the same state with hollow instances, is killed with
 // SIGKILL, and `berth down` cleans up after it.
 func TestUpServesTheSampleAndDownLeavesNothing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the whole system")
 	}
-	testenv.Require(t, ctrtest.SkipReason())
+	testenv.Require(t, ctrtest.SkipReason(), testenv.MissingAWSCLI())
 	ctrllog.SetLogger(testenv.TestLogger(t))
 	bin := berthBinary(t)
 	dir := filepath.Join(t.TempDir(), "state")
@@ -242,6 +248,10 @@ func TestUpServesTheSampleAndDownLeavesNothing(t *testing.T) {
 		t.Errorf("kubectl get ecs: %v\n%s", err, out)
 	}
 
+	awsEnv := awsExports(t, p.output())
+	t.Run("aws CLI", func(t *testing.T) { checkAWSCLI(t, awsEnv) })
+	firstKey := credentialsKey(t, awsEnv)
+
 	// A second `up` on the same state directory is refused at once.
 	second, err := exec.Command(bin, "up", "--state-dir", dir, "--bin-dir", testenv.BinDir()).CombinedOutput()
 	if err == nil || !strings.Contains(string(second), "already running") {
@@ -268,6 +278,17 @@ func TestUpServesTheSampleAndDownLeavesNothing(t *testing.T) {
 	if len(cis.Items) != 4 {
 		t.Errorf("%d container instances, want worker-1 and 3 hollow ones", len(cis.Items))
 	}
+	// The same ECS API credential, not a new one each time.
+	if key := credentialsKey(t, awsExports(t, p.output())); key != firstKey {
+		t.Errorf("the second up wrote access key %s, want the first one's, %s", key, firstKey)
+	}
+	var secrets corev1.SecretList
+	if err := adminClient(t, dir).List(ctx, &secrets, client.InNamespace("berth-system"), client.MatchingLabels{auth.LabelCredential: "true"}); err != nil {
+		t.Fatal(err)
+	}
+	if len(secrets.Items) != 1 {
+		t.Errorf("%d ECS API credentials after two runs of up, want 1", len(secrets.Items))
+	}
 	_ = p.cmd.Process.Kill()
 	p.wait(t)
 	out := down(t, bin, dir)
@@ -275,6 +296,121 @@ func TestUpServesTheSampleAndDownLeavesNothing(t *testing.T) {
 		t.Errorf("berth down after a killed up printed:\n%s", out)
 	}
 	assertNothingLeft(t, dir)
+}
+
+// awsExports are the variables of the `export NAME=value` lines `up` printed.
+func awsExports(t *testing.T, out string) []string {
+	t.Helper()
+	var env []string
+	for _, m := range regexp.MustCompile(`(?m)^\s*export (AWS_[A-Z_]+=\S+)$`).FindAllStringSubmatch(out, -1) {
+		env = append(env, m[1])
+	}
+	if len(env) != 2 || !strings.HasPrefix(env[0], "AWS_CONFIG_FILE=") || !strings.HasPrefix(env[1], "AWS_SHARED_CREDENTIALS_FILE=") {
+		t.Fatalf("berth up printed exports %q, want AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE:\n%s", env, out)
+	}
+	return env
+}
+
+// credentialsKey is the access key ID of the credentials file env names.
+func credentialsKey(t *testing.T, env []string) string {
+	t.Helper()
+	b, err := os.ReadFile(strings.TrimPrefix(env[1], "AWS_SHARED_CREDENTIALS_FILE="))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^aws_access_key_id = (\S+)$`).FindSubmatch(b)
+	if m == nil {
+		t.Fatalf("no access key in the credentials file:\n%s", b)
+	}
+	return string(m[1])
+}
+
+// checkAWSCLI is an ECS user's first steps with the real aws CLI and nothing but
+// up's exports: check the profile (sts get-caller-identity), list the clusters, register a task definition from ECS JSON, run
+// it, wait for it to stop, and read its exit code.
+func checkAWSCLI(t *testing.T, env []string) {
+	t.Helper()
+	var identity struct{ Account, Arn string }
+	awsJSON(t, env, &identity, "sts", "get-caller-identity")
+	if identity.Arn != "arn:aws:iam::000000000000:user/berth-ecs-user" {
+		t.Errorf("aws sts get-caller-identity = %+v, want user berth-ecs-user of account 000000000000", identity)
+	}
+	var clusters struct{ ClusterArns []string }
+	awsJSON(t, env, &clusters, "ecs", "list-clusters")
+	if want := "arn:aws:ecs:us-east-1:000000000000:cluster/default"; !slices.Contains(clusters.ClusterArns, want) {
+		t.Errorf("aws ecs list-clusters = %q, want %s among them", clusters.ClusterArns, want)
+	}
+	td := filepath.Join(t.TempDir(), "once.json")
+	taskDef := `{
+  "family": "up-cli-once",
+  "containerDefinitions": [{
+    "name": "once",
+    "image": "localhost:5000/berth/demo:1.0",
+    "command": ["--exit-after=1s", "--exit-code=3"],
+    "memory": 64,
+    "essential": true
+  }]
+}`
+	if err := os.WriteFile(td, []byte(taskDef), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var registered struct {
+		TaskDefinition struct{ TaskDefinitionArn string }
+	}
+	awsJSON(t, env, &registered, "ecs", "register-task-definition", "--cli-input-json", "file://"+td)
+	if !strings.HasPrefix(registered.TaskDefinition.TaskDefinitionArn, "arn:aws:ecs:us-east-1:000000000000:task-definition/up-cli-once:") {
+		t.Fatalf("registered %q", registered.TaskDefinition.TaskDefinitionArn)
+	}
+	var run struct {
+		Tasks    []struct{ TaskArn string }
+		Failures []any
+	}
+	awsJSON(t, env, &run, "ecs", "run-task", "--cluster", "default", "--task-definition", registered.TaskDefinition.TaskDefinitionArn)
+	if len(run.Tasks) != 1 || len(run.Failures) != 0 {
+		t.Fatalf("aws ecs run-task: tasks %+v, failures %+v", run.Tasks, run.Failures)
+	}
+	arn := run.Tasks[0].TaskArn
+	awsJSON(t, env, nil, "ecs", "wait", "tasks-stopped", "--cluster", "default", "--tasks", arn)
+	var described struct {
+		Tasks []struct {
+			LastStatus string
+			Containers []struct {
+				Name     string
+				ExitCode *int
+			}
+		}
+	}
+	awsJSON(t, env, &described, "ecs", "describe-tasks", "--cluster", "default", "--tasks", arn)
+	if len(described.Tasks) != 1 || described.Tasks[0].LastStatus != "STOPPED" || len(described.Tasks[0].Containers) != 1 ||
+		described.Tasks[0].Containers[0].ExitCode == nil || *described.Tasks[0].Containers[0].ExitCode != 3 {
+		t.Errorf("aws ecs describe-tasks after the wait = %+v, want STOPPED with container once's exit code 3", described.Tasks)
+	}
+}
+
+// awsJSON runs the aws CLI with args in env alone and decodes what it prints into
+// v (nil: the command prints nothing). A waiter gives up after 10 minutes; the
+// command is killed after 3.
+func awsJSON(t *testing.T, env []string, v any, args ...string) {
+	t.Helper()
+	cmd := testenv.AWSCommand(t, env, args...)
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	timer := time.AfterFunc(3*time.Minute, func() { _ = cmd.Process.Kill() })
+	err := cmd.Wait()
+	timer.Stop()
+	out := []byte(stdout.String())
+	if err != nil {
+		t.Fatalf("aws %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr.String())
+	}
+	if v == nil {
+		return
+	}
+	if err := json.Unmarshal(out, v); err != nil {
+		t.Fatalf("aws %s printed no JSON: %v\n%s", strings.Join(args, " "), err, out)
+	}
 }
 
 func down(t *testing.T, bin, dir string) string {

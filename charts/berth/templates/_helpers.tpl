@@ -86,3 +86,39 @@ hack/sync-chart.sh copied into files/; fails the render if the file holds none.
 {{- end -}}
 {{- toYaml $role.rules -}}
 {{- end -}}
+
+{{/*
+berth.apiServicePort is the API Service's port: api.service.port, else 443 with TLS
+and 80 without. berth.apiScheme is https or http.
+*/}}
+{{- define "berth.apiServicePort" -}}
+{{- if .Values.api.service.port -}}
+{{ .Values.api.service.port }}
+{{- else if .Values.api.tls.enabled -}}
+443
+{{- else -}}
+80
+{{- end -}}
+{{- end -}}
+{{- define "berth.apiScheme" -}}
+{{ ternary "https" "http" (and .Values.api.tls.enabled true) }}
+{{- end -}}
+
+{{/*
+berth.apiValidate fails the render on API values `berth api` would refuse, naming
+the value.
+*/}}
+{{- define "berth.apiValidate" -}}
+{{- if ne (toString .Values.api.auth) "sigv4" -}}
+{{- fail (printf "api.auth: %q is not offered by the chart; only sigv4 (--auth=none, every call made as the server itself, is for local experiments)" (toString .Values.api.auth)) -}}
+{{- end -}}
+{{- if not (regexMatch "^[0-9]{12}$" (toString .Values.api.accountId)) -}}
+{{- fail (printf "api.accountId: %q is not 12 digits; quote it (\"000000000000\")" (toString .Values.api.accountId)) -}}
+{{- end -}}
+{{- if not .Values.api.region -}}
+{{- fail "api.region must not be empty" -}}
+{{- end -}}
+{{- if and .Values.api.tls.enabled (not .Values.api.tls.secretName) -}}
+{{- fail "api.tls.secretName: api.tls.enabled needs the name of a kubernetes.io/tls Secret in the release namespace" -}}
+{{- end -}}
+{{- end -}}

@@ -1,0 +1,24 @@
+package ecsapi
+
+// RBAC of `berth api`'s own identity. Every call acts as the caller through
+// impersonation, so the server itself needs little: `make manifests` gathers these
+// markers into config/rbac/api/role.yaml (ClusterRole and Role berth-api), which
+// `berth up` applies and the Helm chart renders.
+//
+// Impersonation of the identity a credential names: a user, its groups, or a
+// ServiceAccount ("system:serviceaccount:<ns>:<name>" users are authorised against
+// serviceaccounts).
+//
+// +kubebuilder:rbac:groups="",resources=users;groups;serviceaccounts,verbs=impersonate
+//
+// The records of deleted services, which ECS keeps visible as INACTIVE for a while:
+// ConfigMaps in the caller's namespace that no user owns, written by the server
+// after the caller's own DeleteService was allowed.
+//
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;create;update;delete
+//
+// The credential Secrets, watched in one namespace: berth-system is `berth api`'s
+// default --credentials-namespace (and `berth up`'s); the chart grants the same
+// rules in its release namespace.
+//
+// +kubebuilder:rbac:groups="",namespace=berth-system,resources=secrets,verbs=get;list;watch
