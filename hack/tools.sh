@@ -13,8 +13,7 @@
 #                 what `berth up` runs (make up)
 # With --list it builds nothing and prints the binaries the selection provides.
 #   BERTH_SKIP_APT=1  do not apt-get install what the tests need from Debian (runc, CNI
-#                     plugins, iptables, tini, iproute2, systemd-analyze, the aws CLI,
-#                     boto3) when missing
+#                     plugins, iptables, tini, iproute2, systemd-analyze) when missing
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -70,9 +69,10 @@ build() {
 }
 
 # BERTH_TOOLS=up is what `berth up` runs (`make up` builds only these): the
-# apiserver, etcd, containerd, the registry, and runc and the CNI plugins from apt.
+# apiserver, etcd, containerd, the registry, runc and the CNI plugins from apt, and
+# the aws CLI (bin/pyclients) that the exports `berth up` prints are for.
 # controller-gen, helm and golangci-lint are for development and `make test`.
-up_tools="kube-apiserver etcd containerd registry apt"
+up_tools="kube-apiserver etcd containerd registry apt pyclients"
 if [ "${BERTH_TOOLS:-}" = up ]; then
 	BERTH_TOOLS=$up_tools
 fi
@@ -150,22 +150,11 @@ fi
 # The tests also use ip (iproute2), systemd-analyze (the agent's unit file) and a
 # static busybox (the ECS conformance suite's stand-in images); in CI they fail
 # rather than skip when any of these is missing.
-#
-# The aws CLI v2 and boto3 are the real clients of `berth api` (issue 13): the tests
-# drive it with them, and `berth up` writes a configuration for the aws CLI. They are
-# pinned to bookworm's versions; the tests run them at Debian's paths
-# (test/testenv/awscli.go). boto3 is for the tests only, not for `make up`.
-awscli_version=2.9.19-1
-boto3_version=1.26.27+dfsg-1
+
 if [ "$list" = 1 ]; then
-	want apt && echo runc && echo aws
+	want apt && echo runc
 	exit 0
 fi
-# pinned PACKAGE VERSION adds PACKAGE=VERSION to the missing packages unless that
-# version is installed.
-pinned() {
-	[ "$(dpkg-query -W -f='${Version}' "$1" 2>/dev/null)" = "$2" ] || missing+=("$1=$2")
-}
 if [ "${BERTH_SKIP_APT:-}" != 1 ] && want apt; then
 	missing=()
 	command -v runc >/dev/null 2>&1 || missing+=(runc)
@@ -176,14 +165,11 @@ if [ "${BERTH_SKIP_APT:-}" != 1 ] && want apt; then
 	command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 	command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 	[ -x /bin/busybox ] || missing+=(busybox-static)
-	pinned awscli "$awscli_version"
-	want boto3 && pinned python3-boto3 "$boto3_version"
 	if ((${#missing[@]})); then
 		if [ "$(id -u)" = 0 ]; then
 			log "installing ${missing[*]} with apt-get"
 			apt-get update -qq >/dev/null
-			# --allow-downgrades: a pinned package newer than its pin goes back to it.
-			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --allow-downgrades "${missing[@]}" >/dev/null
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 		else
 			log "missing ${missing[*]}: install them (apt-get install ${missing[*]}) to run containers"
 		fi

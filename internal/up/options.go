@@ -14,7 +14,7 @@
 //	kubeconfig                admin kubeconfig (system:masters)
 //	pki/                      CA, serving and client certificates, service-account key
 //	kubeconfigs/              the manager's, the agent's and the ECS API's kubeconfigs
-//	aws/                      config, credentials and plugins/ for the aws CLI and SDKs
+//	aws/                      config and credentials for the aws CLI and SDKs
 //	etcd/ containerd/ registry/ agent/ runc/   each component's state
 //	logs/<component>.log      what each component printed
 //	run/<component>.pid       processes of the running `up`; run/up.lock its lock

@@ -25,7 +25,7 @@ func TestMakeUpBuildsWhatUpRuns(t *testing.T) {
 		t.Fatalf("hack/tools.sh --list: %v", err)
 	}
 	got := strings.Fields(string(out))
-	for _, b := range append(slices.Clone(binaries), "runc", "aws") {
+	for _, b := range append(slices.Clone(binaries), "runc", "pyclients") {
 		if !slices.Contains(got, b) {
 			t.Errorf("berth up runs %s, which `make up` does not provide (it provides %v)", b, got)
 		}

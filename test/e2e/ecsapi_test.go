@@ -3,9 +3,7 @@ package e2e
 import (
 	"bufio"
 	"context"
-	"fmt"
 	"io"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -16,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"github.com/berthdev/berth/internal/up/awsconfig"
 	"github.com/berthdev/berth/test/harness"
 	"github.com/berthdev/berth/test/testenv"
 )
@@ -25,7 +24,7 @@ import (
 // containerd: the workflows a pipeline runs (testdata/ecsapi/workflow.sh), then
 // ECS's error types, tenancy and the signature checks (testdata/ecsapi/errors.py).
 func TestECSAPIWithRealClients(t *testing.T) {
-	aws, python := testenv.PyClients(t)
+	aws, python := testenv.AWSCLI(t), testenv.Boto3Python(t)
 	s := newStack(t)
 	instance := "node-" + s.ns
 	s.startBridgeAgent(t, instance)
@@ -41,14 +40,14 @@ func TestECSAPIWithRealClients(t *testing.T) {
 	otherNS := env.Namespace(t)
 	b := harness.APIUser(t, env, otherNS, "other-team", false)
 
+	// The files `berth up` writes, so the CLI finds the endpoint as a user's does.
 	work := t.TempDir()
-	cfg := filepath.Join(work, "config")
-	creds := filepath.Join(work, "credentials")
-	writeFile(t, cfg, fmt.Sprintf("[default]\nregion = %s\nservices = berth\n\n[services berth]\necs =\n  endpoint_url = %s\nsts =\n  endpoint_url = %s\n",
-		harness.APIRegion, endpoint, endpoint))
-	writeFile(t, creds, fmt.Sprintf("[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n", a.AccessKeyID, a.SecretAccessKey))
-	base := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + work, "AWS_PAGER=", "AWS_CONFIG_FILE=" + cfg, "AWS_SHARED_CREDENTIALS_FILE=" + creds,
-		"AWS_EC2_METADATA_DISABLED=true"}
+	files, err := awsconfig.Write(filepath.Join(work, "aws"), awsconfig.Endpoint{URL: endpoint, Region: harness.APIRegion,
+		AccessKeyID: a.AccessKeyID, SecretAccessKey: a.SecretAccessKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := testenv.AWSEnv(t, files.Env())
 
 	t.Run("workflow with the aws CLI", func(t *testing.T) {
 		runScript(t, append(base, "AWS="+aws, "CLUSTER="+s.cluster, "IMAGE="+s.image, "INSTANCE="+instance, "WORK="+work),
@@ -60,13 +59,6 @@ func TestECSAPIWithRealClients(t *testing.T) {
 			"KEY_B="+b.AccessKeyID, "SECRET_B="+b.SecretAccessKey),
 			python, filepath.Join("testdata", "ecsapi", "errors.py"))
 	})
-}
-
-func writeFile(t *testing.T, path, content string) {
-	t.Helper()
-	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // runScript runs a client script, logging its output line by line as it comes, and

@@ -19,11 +19,10 @@ import (
 // TestAWSCLIConfigurationOfBerthUp: the files `berth up` writes (awsconfig) are all
 // the real aws CLI needs to reach `berth api`: with them alone, `aws sts
 // get-caller-identity` and `aws ecs list-clusters` are signed with the credential
-// and answered by the API. Debian's aws CLI (2.9) ignores the config file's
-// services section, so this also proves the plugin; an endpoint the user chooses
-// (--endpoint-url, AWS_ENDPOINT_URL_ECS) still wins over it. Debian's boto3 (1.26)
-// predates the services section too: with the endpoint given in code, it signs with
-// the files' key and region.
+// and answered by the API, found through the config file's services section; an
+// endpoint the user chooses (--endpoint-url, AWS_ENDPOINT_URL_ECS) still wins over
+// it. boto3 reads the same section: with no endpoint in code it reaches the API,
+// signing with the files' key and region.
 func TestAWSCLIConfigurationOfBerthUp(t *testing.T) {
 	testenv.AWSCLI(t)
 	testenv.Boto3Python(t)
@@ -56,7 +55,7 @@ func TestAWSCLIConfigurationOfBerthUp(t *testing.T) {
 		ClusterArns []string
 		Account     string
 	}
-	runCLIJSON(t, testenv.Boto3Command(t, files.Env(), boto3Script, s.endpoint), &fromBoto3)
+	runCLIJSON(t, testenv.Boto3Command(t, files.Env(), boto3Script), &fromBoto3)
 	if !slices.Contains(fromBoto3.ClusterArns, clusterARN) || fromBoto3.Account != account {
 		t.Errorf("boto3 saw clusters %v in account %s, want %s among them in %s", fromBoto3.ClusterArns, fromBoto3.Account, clusterARN, account)
 	}
@@ -79,13 +78,13 @@ func TestAWSCLIConfigurationOfBerthUp(t *testing.T) {
 	}
 }
 
-// boto3Script lists the clusters and asks STS for the account through the endpoint
-// given as its argument, with the region and key of the AWS config files.
+// boto3Script lists the clusters and asks STS for the account, with the endpoint,
+// region and key of the AWS config files alone.
 const boto3Script = `
 import json, sys, boto3
 session = boto3.Session()
-ecs = session.client("ecs", endpoint_url=sys.argv[1])
-sts = session.client("sts", endpoint_url=sys.argv[1])
+ecs = session.client("ecs")
+sts = session.client("sts")
 print(json.dumps({"ClusterArns": ecs.list_clusters()["clusterArns"], "Account": sts.get_caller_identity()["Account"]}))
 `
 

@@ -1,61 +1,69 @@
 package testenv
 
-// The real AWS clients the ECS API's tests drive Berth with: the aws CLI v2 and
-// boto3, Debian's packages pinned by hack/tools.sh (awscli and python3-boto3), which
-// `make tools` installs. Tests use them at Debian's paths, not through $PATH: a
-// developer's $PATH often holds another aws (pip's aws CLI v1, a newer v2), and the
-// tests must run the pinned versions. BERTH_AWS_CLI and BERTH_PYTHON choose others
-// on purpose (e.g. to try a newer CLI).
+// The real AWS clients the ECS API's tests drive Berth with: the aws CLI and boto3
+// from the Python package index, pinned in hack/tools/pyclients/requirements.txt and
+// installed by `make tools` into a virtualenv linked as bin/pyclients. Tests run
+// them there, not through $PATH, so they run the pinned versions; BERTH_AWS_CLI and
+// BERTH_PYTHON choose others on purpose (e.g. to try another CLI).
 
 import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 )
 
-// Debian's paths and the versions hack/tools.sh pins.
-const (
-	DebianAWSCLI  = "/usr/bin/aws"
-	DebianPython  = "/usr/bin/python3"
-	AWSCLIVersion = "2.9.19"
-	Boto3Version  = "1.26.27"
-)
-
-const awsHint = "run `make tools` as root, which apt-installs Debian's awscli and python3-boto3"
+const awsHint = "run `make tools`, which installs the pinned aws CLI and boto3 into bin/pyclients"
 
 var (
 	awsOnce, botoOnce       sync.Once
 	awsMissing, botoMissing string
 )
 
-// AWSCLIPath is the aws CLI the tests run: $BERTH_AWS_CLI, else Debian's.
-func AWSCLIPath() string { return envOr("BERTH_AWS_CLI", DebianAWSCLI) }
+// AWSCLIPath is the aws CLI the tests run: $BERTH_AWS_CLI, else bin/pyclients'.
+func AWSCLIPath() string {
+	return envOr("BERTH_AWS_CLI", filepath.Join(BinDir(), "pyclients", "bin", "aws"))
+}
 
-// PythonPath is the python3 with boto3 the tests run: $BERTH_PYTHON, else Debian's.
-func PythonPath() string { return envOr("BERTH_PYTHON", DebianPython) }
+// PythonPath is the Python with boto3 the tests run: $BERTH_PYTHON, else
+// bin/pyclients'.
+func PythonPath() string {
+	return envOr("BERTH_PYTHON", filepath.Join(BinDir(), "pyclients", "bin", "python"))
+}
 
-// MissingAWSCLI says why the aws CLI v2 cannot run, or "". Version 1 does not
-// qualify: it cannot load the plugin `berth up`'s configuration names.
+// MissingAWSCLI says why the aws CLI cannot run, or "".
 func MissingAWSCLI() string {
 	awsOnce.Do(func() { awsMissing = missingAWSCLI(AWSCLIPath()) })
 	return awsMissing
 }
 
+var cliVersion = regexp.MustCompile(`^aws-cli/(\d+)\.(\d+)\.`)
+
+// missingAWSCLI accepts a CLI that reads the config file's services section (where
+// `berth up` puts the endpoint): v1 from 1.29, v2 from 2.13.
 func missingAWSCLI(path string) string {
 	out, err := exec.Command(path, "--version").CombinedOutput()
-	switch {
-	case err != nil:
+	if err != nil {
 		return fmt.Sprintf("the aws CLI %s does not run: %v (%s)", path, err, awsHint)
-	case !strings.HasPrefix(string(out), "aws-cli/2."):
-		return fmt.Sprintf("%s is %q, not the aws CLI v2 (%s)", path, strings.TrimSpace(string(out)), awsHint)
+	}
+	m := cliVersion.FindStringSubmatch(string(out))
+	if m == nil {
+		return fmt.Sprintf("%s printed %q, not an aws CLI version (%s)", path, strings.TrimSpace(string(out)), awsHint)
+	}
+	major, _ := strconv.Atoi(m[1])
+	minor, _ := strconv.Atoi(m[2])
+	if (major == 1 && minor < 29) || (major == 2 && minor < 13) {
+		return fmt.Sprintf("%s is aws-cli/%s.%s, which predates the config file's services section (%s)", path, m[1], m[2], awsHint)
 	}
 	return ""
 }
 
-// MissingBoto3 says why python3 with boto3 cannot run, or "".
+// MissingBoto3 says why Python with boto3 cannot run, or "".
 func MissingBoto3() string {
 	botoOnce.Do(func() { botoMissing = missingBoto3(PythonPath()) })
 	return botoMissing
@@ -76,7 +84,7 @@ func AWSCLI(t testing.TB) string {
 	return AWSCLIPath()
 }
 
-// Boto3Python returns the path of a python3 that imports boto3; without one, the
+// Boto3Python returns the path of a Python that imports boto3; without one, the
 // test fails in CI and is skipped elsewhere (Require).
 func Boto3Python(t testing.TB) string {
 	t.Helper()
@@ -90,7 +98,7 @@ func Boto3Python(t testing.TB) string {
 func AWSCommand(t testing.TB, env []string, args ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(AWSCLI(t), args...)
-	cmd.Env = awsEnv(t, env)
+	cmd.Env = AWSEnv(t, env)
 	return cmd
 }
 
@@ -99,12 +107,14 @@ func AWSCommand(t testing.TB, env []string, args ...string) *exec.Cmd {
 func Boto3Command(t testing.TB, env []string, script string, args ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(Boto3Python(t), append([]string{"-c", script}, args...)...)
-	cmd.Env = awsEnv(t, env)
+	cmd.Env = AWSEnv(t, env)
 	return cmd
 }
 
-func awsEnv(t testing.TB, env []string) []string {
-	return append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "AWS_PAGER=", "LC_ALL=C.UTF-8"}, env...)
+// AWSEnv is the environment AWSCommand runs in, for clients started otherwise.
+func AWSEnv(t testing.TB, env []string) []string {
+	return append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "AWS_PAGER=", "LC_ALL=C.UTF-8",
+		"AWS_EC2_METADATA_DISABLED=true"}, env...)
 }
 
 func envOr(name, def string) string {

@@ -7,8 +7,9 @@ import (
 	"testing"
 )
 
-// TestMissingAWSCLI: only an aws CLI v2 that runs qualifies; pip's aws CLI v1, which
-// cannot load `berth up`'s plugin, and a missing binary are named with the reason.
+// TestMissingAWSCLI: a CLI that reads the config file's services section qualifies
+// (v1 from 1.29, v2 from 2.13); an older one and a missing binary are named with the
+// reason.
 func TestMissingAWSCLI(t *testing.T) {
 	dir := t.TempDir()
 	script := func(name, version string) string {
@@ -22,8 +23,11 @@ func TestMissingAWSCLI(t *testing.T) {
 	tests := []struct {
 		name, path, want string
 	}{
-		{"v2", script("aws2", "aws-cli/2.9.19 Python/3.11.2 Linux/6.1 source/x86_64.debian.12 prompt/off"), ""},
-		{"v1", script("aws1", "aws-cli/1.45.11 Python/3.11.7 Linux/6.1 botocore/1.43.11"), "not the aws CLI v2"},
+		{"v1", script("aws1", "aws-cli/1.45.11 Python/3.11.7 Linux/6.1 botocore/1.43.11"), ""},
+		{"v2", script("aws2", "aws-cli/2.15.0 Python/3.11.6 Linux/6.1 exe/x86_64.debian.12 prompt/off"), ""},
+		{"old v2", script("aws2old", "aws-cli/2.9.19 Python/3.11.2 Linux/6.1 source/x86_64.debian.12 prompt/off"), "predates"},
+		{"old v1", script("aws1old", "aws-cli/1.22.34 Python/3.10.12 Linux/6.1 botocore/1.23.34"), "predates"},
+		{"not aws", script("other", "something else"), "not an aws CLI version"},
 		{"absent", filepath.Join(dir, "none"), "does not run"},
 	}
 	for _, tc := range tests {

@@ -5,15 +5,12 @@
 //
 // The endpoint is in the config file's services section (`services = berth` in the
 // profile, and a [services berth] section with ecs and sts), which the aws CLI reads
-// from version 2.13 and the SDKs from their 2023 releases. The aws CLI of Debian and
-// Ubuntu (2.9) predates it; for such CLIs the config file also loads a small plugin
-// (berth_endpoints.py, through [plugins] and cli_legacy_plugin_path) that applies
-// the services section itself. aws CLI v1 does not know cli_legacy_plugin_path and
-// refuses the [plugins] section: it is not supported.
+// from versions 1.29 and 2.13 and the SDKs from their 2023 releases. Older clients
+// (Debian bookworm's aws CLI 2.9, say) ignore it and need --endpoint-url: no plugin
+// is written for them, because a [plugins] section breaks every aws CLI v1.
 package awsconfig
 
 import (
-	_ "embed"
 	"errors"
 	"fmt"
 	"net/url"
@@ -31,19 +28,9 @@ var Services = []string{"ecs", "sts"}
 const (
 	// ServicesSection is the services section the profile names.
 	ServicesSection = "berth"
-	// PluginModule is the plugin's Python module (and its name in [plugins]).
-	PluginModule = "berth_endpoints"
 	// Profile is the only profile written.
 	Profile = "default"
 )
-
-// plugin is the aws CLI plugin for CLIs before 2.13.
-//
-//go:embed berth_endpoints.py
-var plugin []byte
-
-// Plugin returns the plugin's source, as written into the plugin directory.
-func Plugin() []byte { return append([]byte(nil), plugin...) }
 
 // Endpoint is one Berth ECS API and a credential for it.
 type Endpoint struct {
@@ -80,8 +67,8 @@ var (
 )
 
 // ConfigFile is the config file's text: the default profile with its region and
-// services section, the endpoints of Services, and the plugin in pluginDir.
-func ConfigFile(e Endpoint, pluginDir string) string {
+// services section, and the endpoints of Services.
+func ConfigFile(e Endpoint) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Written by berth up: the aws CLI and the AWS SDKs call Berth's ECS API at %s.\n", e.URL)
 	fmt.Fprintf(&b, "[%s]\nregion = %s\nservices = %s\n\n", Profile, e.Region, ServicesSection)
@@ -89,8 +76,6 @@ func ConfigFile(e Endpoint, pluginDir string) string {
 	for _, s := range Services {
 		fmt.Fprintf(&b, "%s =\n  endpoint_url = %s\n", s, e.URL)
 	}
-	fmt.Fprintf(&b, "\n# aws CLI versions before 2.13 ignore the services section: this plugin applies it.\n")
-	fmt.Fprintf(&b, "[plugins]\ncli_legacy_plugin_path = %s\n%s = %s\n", pluginDir, PluginModule, PluginModule)
 	return b.String()
 }
 
@@ -101,25 +86,20 @@ func CredentialsFile(e Endpoint) string {
 
 // Files are the paths Write wrote.
 type Files struct {
-	Config, Credentials, PluginDir string
+	Config, Credentials string
 }
 
-// Write writes dir/config, dir/credentials (readable by its owner only) and the
-// plugin into dir/plugins, each replaced atomically.
+// Write writes dir/config and dir/credentials (readable by its owner only), each
+// replaced atomically.
 func Write(dir string, e Endpoint) (Files, error) {
 	if err := e.Validate(); err != nil {
 		return Files{}, err
 	}
-	// The CLI splits cli_legacy_plugin_path at the path list separator.
-	if strings.ContainsRune(dir, os.PathListSeparator) || strings.ContainsAny(dir, "\r\n") {
-		return Files{}, fmt.Errorf("directory %q: the aws CLI cannot load a plugin from a path with %q or a line break", dir, os.PathListSeparator)
-	}
 	f := Files{
 		Config:      filepath.Join(dir, "config"),
 		Credentials: filepath.Join(dir, "credentials"),
-		PluginDir:   filepath.Join(dir, "plugins"),
 	}
-	if err := os.MkdirAll(f.PluginDir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return Files{}, err
 	}
 	writes := []struct {
@@ -127,8 +107,7 @@ func Write(dir string, e Endpoint) (Files, error) {
 		data []byte
 		mode os.FileMode
 	}{
-		{filepath.Join(f.PluginDir, PluginModule+".py"), plugin, 0o644},
-		{f.Config, []byte(ConfigFile(e, f.PluginDir)), 0o644},
+		{f.Config, []byte(ConfigFile(e)), 0o644},
 		{f.Credentials, []byte(CredentialsFile(e)), 0o600},
 	}
 	for _, w := range writes {

@@ -1,7 +1,6 @@
 package awsconfig
 
 import (
-	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,7 +17,7 @@ var endpoint = Endpoint{
 }
 
 // TestWriteFiles: the config file names the services section with the endpoint for
-// ecs and sts and loads the plugin from the directory written beside it; the
+// ecs and sts (and nothing else: a [plugins] section would break aws CLI v1); the
 // credentials file holds the key, readable by its owner only.
 func TestWriteFiles(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "aws")
@@ -36,11 +35,6 @@ ecs =
   endpoint_url = http://127.0.0.1:40123
 sts =
   endpoint_url = http://127.0.0.1:40123
-
-# aws CLI versions before 2.13 ignore the services section: this plugin applies it.
-[plugins]
-cli_legacy_plugin_path = ` + dir + `/plugins
-berth_endpoints = berth_endpoints
 `
 	wantCredentials := `[default]
 aws_access_key_id = BKIAABCDEFGHIJKLMNOP
@@ -53,7 +47,6 @@ aws_secret_access_key = s3cr3t+/s3cr3ts3cr3ts3cr3ts3cr3ts3cr3t12
 	}{
 		{f.Config, []byte(wantConfig), 0o644},
 		{f.Credentials, []byte(wantCredentials), 0o600},
-		{filepath.Join(dir, "plugins", "berth_endpoints.py"), Plugin(), 0o644},
 	}
 	for _, tc := range tests {
 		got, err := os.ReadFile(tc.path)
@@ -70,9 +63,6 @@ aws_secret_access_key = s3cr3t+/s3cr3ts3cr3ts3cr3ts3cr3ts3cr3t12
 		if st.Mode().Perm() != tc.wantMode {
 			t.Errorf("%s has mode %v, want %v", tc.path, st.Mode().Perm(), tc.wantMode)
 		}
-	}
-	if !bytes.Contains(Plugin(), []byte("def awscli_initialize(cli)")) {
-		t.Errorf("the embedded plugin has no awscli_initialize entry point")
 	}
 }
 
@@ -101,15 +91,6 @@ func TestWriteReplacesAndNarrows(t *testing.T) {
 	}
 	if st, err := os.Stat(f.Credentials); err != nil || st.Mode().Perm() != 0o600 {
 		t.Errorf("credentials mode after a leftover temporary file: %v (%v), want 0600", st.Mode().Perm(), err)
-	}
-}
-
-// TestWriteRefusesAPluginPathTheCLICannotLoad: the CLI splits
-// cli_legacy_plugin_path at ':', so a state directory with one would load no plugin.
-func TestWriteRefusesAPluginPathTheCLICannotLoad(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "a:b")
-	if _, err := Write(dir, endpoint); err == nil || !strings.Contains(err.Error(), "directory") {
-		t.Errorf("Write to %s = %v, want an error naming the directory", dir, err)
 	}
 }
 
