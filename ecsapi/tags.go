@@ -3,7 +3,6 @@ package ecsapi
 import (
 	"context"
 	"encoding/json"
-	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
@@ -205,10 +204,8 @@ func inCluster(objectCluster, arnCluster string) bool {
 	return err == nil && name == objectCluster
 }
 
-// resourceID is the 32-hex ID of a task or container instance in its ARN: its UID
-// without dashes, stable for the object's life and unique. An ARN may also carry
-// the object's name.
-func resourceID(obj client.Object) string { return strings.ReplaceAll(string(obj.GetUID()), "-", "") }
+// A task's and a container instance's ID in its ARN is the object's name, as
+// DescribeTasks and DescribeContainerInstances answer it.
 
 func (c *Call) taggedTask(ctx context.Context, arn string) (client.Object, error) {
 	cluster, id, err := c.ARN.Child("resourceArn", "task", arn)
@@ -216,27 +213,16 @@ func (c *Call) taggedTask(ctx context.Context, arn string) (client.Object, error
 		return nil, err
 	}
 	var t ecsv1alpha1.Task
-	if err := c.Client.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: id}, &t); err == nil && inCluster(t.Spec.Cluster, cluster) {
-		return &t, nil
-	}
-	var list ecsv1alpha1.TaskList
-	opts := []client.ListOption{client.InNamespace(c.Namespace)}
-	if cluster != "" {
-		name, err := kubeName("resourceArn", cluster)
-		if err != nil {
-			return nil, err
+	if err := c.Client.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: id}, &t); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, resourceNotFound()
 		}
-		opts = append(opts, client.MatchingFields{ecsv1alpha1.TaskFieldCluster: name})
-	}
-	if err := c.Client.List(ctx, &list, opts...); err != nil {
 		return nil, err
 	}
-	for i := range list.Items {
-		if resourceID(&list.Items[i]) == id {
-			return &list.Items[i], nil
-		}
+	if !inCluster(t.Spec.Cluster, cluster) {
+		return nil, resourceNotFound()
 	}
-	return nil, resourceNotFound()
+	return &t, nil
 }
 
 func (c *Call) taggedInstance(ctx context.Context, arn string) (client.Object, error) {
@@ -245,19 +231,16 @@ func (c *Call) taggedInstance(ctx context.Context, arn string) (client.Object, e
 		return nil, err
 	}
 	var ci ecsv1alpha1.ContainerInstance
-	if err := c.Client.Get(ctx, client.ObjectKey{Name: id}, &ci); err == nil && inCluster(ci.Spec.Cluster, cluster) {
-		return &ci, nil
-	}
-	var list ecsv1alpha1.ContainerInstanceList
-	if err := c.Client.List(ctx, &list); err != nil {
+	if err := c.Client.Get(ctx, client.ObjectKey{Name: id}, &ci); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, resourceNotFound()
+		}
 		return nil, err
 	}
-	for i := range list.Items {
-		if ci := &list.Items[i]; resourceID(ci) == id && inCluster(ci.Spec.Cluster, cluster) {
-			return ci, nil
-		}
+	if !inCluster(ci.Spec.Cluster, cluster) {
+		return nil, resourceNotFound()
 	}
-	return nil, resourceNotFound()
+	return &ci, nil
 }
 
 // taggedRevision reads the ControllerRevision of a task definition ARN, which must

@@ -309,6 +309,8 @@ type revisionView struct {
 	spec         *ecsv1alpha1.TaskDefinitionSpec
 	hash         string
 	registeredAt metav1.Time
+	// annotations of the ControllerRevision: its tags once TagResource edited them.
+	annotations map[string]string
 }
 
 // parseRevisionRef reads a reference (family, family:revision or an ARN); pinned
@@ -392,7 +394,8 @@ func (c *Call) loadRevision(ctx context.Context, td *ecsv1alpha1.TaskDefinition,
 	if err := json.Unmarshal(cr.Data.Raw, spec); err != nil {
 		return nil, fmt.Errorf("decoding ControllerRevision %s: %w", key, err)
 	}
-	return &revisionView{family: td, n: n, spec: spec, hash: cr.Annotations[ecsv1alpha1.AnnotationHash], registeredAt: cr.CreationTimestamp}, nil
+	return &revisionView{family: td, n: n, spec: spec, hash: cr.Annotations[ecsv1alpha1.AnnotationHash], registeredAt: cr.CreationTimestamp,
+		annotations: cr.Annotations}, nil
 }
 
 // describe answers a revision as ECS's TaskDefinition.
@@ -454,7 +457,8 @@ func describeTaskDefinition(ctx context.Context, c *Call, in *ecs.DescribeTaskDe
 	}
 	out := &ecs.DescribeTaskDefinitionOutput{TaskDefinition: td}
 	if includes(in.Include, types.TaskDefinitionFieldTags) {
-		out.Tags = specTags(v.spec)
+		// The same tags ListTagsForResource answers for the revision's ARN.
+		out.Tags = revisionTags(v.annotations, v.spec.Tags)
 	}
 	return out, nil
 }

@@ -3,7 +3,6 @@ package ecsapi
 import (
 	"context"
 	"fmt"
-	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -33,9 +32,6 @@ func tagsOfResource(t *testing.T, c *ecs.Client, arn string) map[string]string {
 	}
 	return got
 }
-
-// uidID is the 32-hex ID a task's or container instance's ARN carries.
-func uidID(o client.Object) string { return strings.ReplaceAll(string(o.GetUID()), "-", "") }
 
 // TestTags: tags round trip on every resource type ECS tags (cluster, service,
 // task, task definition revision, container instance), a revision's registered
@@ -70,7 +66,7 @@ func TestTags(t *testing.T) {
 	instanceARN := ""
 	for i := range instances.Items {
 		if instances.Items[i].Spec.Cluster == cluster {
-			instanceARN = arnPrefix + "container-instance/" + cluster + "/" + uidID(&instances.Items[i])
+			instanceARN = arnPrefix + "container-instance/" + cluster + "/" + instances.Items[i].Name
 		}
 	}
 	if instanceARN == "" {
@@ -84,7 +80,7 @@ func TestTags(t *testing.T) {
 	}{
 		{name: "cluster", arn: arnPrefix + "cluster/" + cluster, initial: map[string]string{}},
 		{name: "service", arn: aws.ToString(created.Service.ServiceArn), initial: map[string]string{"owner": "alice"}},
-		{name: "task", arn: arnPrefix + "task/" + cluster + "/" + uidID(&tasks.Items[0]), initial: map[string]string{}},
+		{name: "task", arn: arnPrefix + "task/" + cluster + "/" + tasks.Items[0].Name, initial: map[string]string{}},
 		{name: "container instance", arn: instanceARN, initial: map[string]string{}},
 		{name: "task definition revision", arn: arnPrefix + "task-definition/web:1", initial: map[string]string{"team": "payments", "tier": "web"}},
 	}
@@ -105,6 +101,21 @@ func TestTags(t *testing.T) {
 			}
 			if diff := cmp.Diff(want, tagsOfResource(t, c, tc.arn)); diff != "" {
 				t.Errorf("after TagResource (-want +got):\n%s", diff)
+			}
+			if tc.name == "task definition revision" {
+				// DescribeTaskDefinition answers the same tags.
+				d, err := c.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(tc.arn),
+					Include: []types.TaskDefinitionField{types.TaskDefinitionFieldTags}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := map[string]string{}
+				for _, tag := range d.Tags {
+					got[aws.ToString(tag.Key)] = aws.ToString(tag.Value)
+				}
+				if diff := cmp.Diff(want, got); diff != "" {
+					t.Errorf("DescribeTaskDefinition's tags (-want +got):\n%s", diff)
+				}
 			}
 			if _, err := c.UntagResource(ctx, &ecs.UntagResourceInput{ResourceArn: aws.String(tc.arn), TagKeys: []string{"team", "env"}}); err != nil {
 				t.Fatal(err)
