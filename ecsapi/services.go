@@ -76,40 +76,13 @@ type pinnedRevision struct {
 }
 
 // pinTaskDefinition resolves a task definition reference (family, family:N or an
-// ARN) to a revision: `family` is its latest revision now.
+// ARN) to a revision as RunTask does: `family` is its latest ACTIVE revision now.
 func (c *Call) pinTaskDefinition(ctx context.Context, member, ref string) (*pinnedRevision, error) {
-	family, rev, err := c.ARN.TaskDefinitionRef(member, ref)
+	r, err := c.runnable(ctx, member, ref)
 	if err != nil {
 		return nil, err
 	}
-	name, err := kubeName(member, family)
-	if err != nil {
-		return nil, err
-	}
-	notFound := wire.Errorf(wire.ClientException, "TaskDefinition not found.")
-	var td ecsv1alpha1.TaskDefinition
-	if err := c.Client.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: name}, &td); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, notFound
-		}
-		return nil, err
-	}
-	if !sameECSName(td.Annotations, td.Name, family) {
-		return nil, notFound
-	}
-	if rev == 0 {
-		if rev = td.Status.LatestRevision; rev == 0 {
-			return nil, wire.Errorf(wire.ClientException, "TaskDefinition not found. (%s has no registered revision yet)", family)
-		}
-	}
-	res, err := revision.NewResolver(c.Client).Resolve(ctx, c.Namespace, revision.Ref{Family: name, Revision: rev})
-	if err != nil {
-		if revision.IsNotFound(err) {
-			return nil, notFound
-		}
-		return nil, err
-	}
-	return &pinnedRevision{ref: res.Ref, spec: res.Spec}, nil
+	return &pinnedRevision{ref: revision.Ref{Family: r.Name, Revision: r.Revision}, spec: r.Spec}, nil
 }
 
 // foundService is what a service reference names in a cluster: a live Service, the

@@ -345,6 +345,43 @@ func (c *Call) getFamily(ctx context.Context, family string) (*ecsv1alpha1.TaskD
 	return td, nil
 }
 
+// runnableRevision is the revision a new task or deployment runs.
+type runnableRevision struct {
+	// Name is the TaskDefinition's object name, Family its ECS name.
+	Name, Family string
+	Revision     int32
+	Spec         *ecsv1alpha1.TaskDefinitionSpec
+}
+
+// runnable resolves the taskDefinition member of RunTask, StartTask, CreateService
+// and UpdateService at call time, as ECS does: `family` is its latest ACTIVE
+// revision, and the caller records family:N so that a later registration never
+// changes what it runs. A deregistered revision starts nothing new.
+func (c *Call) runnable(ctx context.Context, member, ref string) (*runnableRevision, error) {
+	if ref == "" {
+		return nil, wire.InvalidParameter(member, "is required")
+	}
+	family, n, err := c.parseRevisionRef(member, ref, false)
+	if err != nil {
+		return nil, err
+	}
+	v, err := c.findRevision(ctx, family, n)
+	if errors.Is(err, errRevisionMissing) {
+		return nil, wire.Errorf(wire.ClientException, "TaskDefinition not found.")
+	}
+	if err != nil {
+		return nil, err
+	}
+	deregs, err := revision.ReadDeregistrations(v.family)
+	if err != nil {
+		return nil, err
+	}
+	if deregs.Lifecycle(v.n) != revision.LifecycleActive {
+		return nil, wire.Errorf(wire.ClientException, "TaskDefinition is inactive")
+	}
+	return &runnableRevision{Name: v.family.Name, Family: ecsName(v.family.Annotations, v.family.Name), Revision: v.n, Spec: v.spec}, nil
+}
+
 // findRevision reads revision n of a family, or its latest ACTIVE revision for n 0
 // (what a bare family means in ECS).
 func (c *Call) findRevision(ctx context.Context, family string, n int32) (*revisionView, error) {

@@ -56,50 +56,6 @@ func (c *Call) readCluster(ctx context.Context, ref *string) (*ecsv1alpha1.Clust
 	return cl, ecsName(cl.Annotations, cl.Name), nil
 }
 
-// runnableRevision is the task definition revision a new task runs.
-type runnableRevision struct {
-	// Name is the TaskDefinition's object name, Family its ECS name.
-	Name, Family string
-	Revision     int32
-	Spec         *ecsv1alpha1.TaskDefinitionSpec
-}
-
-// resolveRunnable resolves a taskDefinition member (family, family:N or an ARN) at
-// call time, as ECS does: `family` runs the latest revision, and the task records
-// family:N so that a later registration never changes what it runs.
-func (c *Call) resolveRunnable(ctx context.Context, member, ref string) (*runnableRevision, error) {
-	if ref == "" {
-		return nil, wire.InvalidParameter(member, "is required")
-	}
-	family, rev, err := c.ARN.TaskDefinitionRef(member, ref)
-	if err != nil {
-		return nil, err
-	}
-	name, err := kubeName(member, family)
-	if err != nil {
-		return nil, err
-	}
-	notFound := wire.Errorf(wire.ClientException, "TaskDefinition not found.")
-	var td ecsv1alpha1.TaskDefinition
-	if err := c.Client.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: name}, &td); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, notFound
-		}
-		return nil, err
-	}
-	if !sameECSName(td.Annotations, td.Name, family) {
-		return nil, notFound
-	}
-	resolved, err := revision.NewResolver(c.Client).Resolve(ctx, c.Namespace, revision.Ref{Family: name, Revision: rev})
-	if revision.IsNotFound(err) {
-		return nil, notFound
-	}
-	if err != nil {
-		return nil, err
-	}
-	return &runnableRevision{Name: name, Family: family, Revision: resolved.Ref.Revision, Spec: resolved.Spec}, nil
-}
-
 // launchRequest is what RunTask and StartTask share.
 type launchRequest struct {
 	Cluster, TaskDefinition *string
@@ -127,7 +83,7 @@ func (c *Call) prepareLaunch(ctx context.Context, r launchRequest) (*taskLaunch,
 	if err != nil {
 		return nil, err
 	}
-	rev, err := c.resolveRunnable(ctx, "taskDefinition", aws.ToString(r.TaskDefinition))
+	rev, err := c.runnable(ctx, "taskDefinition", aws.ToString(r.TaskDefinition))
 	if err != nil {
 		return nil, err
 	}

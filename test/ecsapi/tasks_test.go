@@ -437,6 +437,21 @@ func TestRunTaskRefusals(t *testing.T) {
 	if _, err := c.ListTasks(ctx, &ecs.ListTasksInput{Cluster: aws.String(cluster), DesiredStatus: "ASLEEP"}); apiErrorCode(err) != "InvalidParameterException" {
 		t.Errorf("ListTasks desiredStatus ASLEEP: %v", err)
 	}
+	// A deregistered revision starts nothing new, by number or as the family's
+	// latest, for tasks and services alike.
+	if _, err := c.DeregisterTaskDefinition(ctx, &ecs.DeregisterTaskDefinitionInput{TaskDefinition: aws.String("batch:1")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(func(in *ecs.RunTaskInput) { in.TaskDefinition = aws.String("batch:1") }); apiErrorCode(err) != "ClientException" || !strings.Contains(err.Error(), "TaskDefinition is inactive") {
+		t.Errorf("RunTask of a deregistered revision: %v, want ClientException TaskDefinition is inactive", err)
+	}
+	if err := run(func(*ecs.RunTaskInput) {}); apiErrorCode(err) != "ClientException" {
+		t.Errorf("RunTask of a family without an ACTIVE revision: %v, want ClientException", err)
+	}
+	if _, err := c.CreateService(ctx, &ecs.CreateServiceInput{Cluster: aws.String(cluster), ServiceName: aws.String("svc"),
+		TaskDefinition: aws.String("batch:1"), DesiredCount: aws.Int32(1)}); apiErrorCode(err) != "ClientException" {
+		t.Errorf("CreateService with a deregistered revision: %v, want ClientException", err)
+	}
 	// Nothing was created by any refused call.
 	if got := listAll(t, c, ecs.ListTasksInput{Cluster: aws.String(cluster)}); len(got) != 0 {
 		t.Errorf("refused calls left tasks %v", got)
