@@ -67,7 +67,7 @@ func encode(v reflect.Value) (any, bool) {
 		}
 		out := make([]any, v.Len())
 		for i := range out {
-			out[i], _ = encode(v.Index(i))
+			out[i] = element(v.Index(i))
 		}
 		return out, true
 	case reflect.Map:
@@ -77,7 +77,7 @@ func encode(v reflect.Value) (any, bool) {
 		out := make(map[string]any, v.Len())
 		iter := v.MapRange()
 		for iter.Next() {
-			out[iter.Key().String()], _ = encode(iter.Value())
+			out[iter.Key().String()] = element(iter.Value())
 		}
 		return out, true
 	case reflect.String:
@@ -88,6 +88,16 @@ func encode(v reflect.Value) (any, bool) {
 	default:
 		return v.Interface(), true
 	}
+}
+
+// element encodes a list item or map value: an empty string there is a value (an
+// entryPoint of [""]), not an absent member.
+func element(v reflect.Value) any {
+	if v.Kind() == reflect.String {
+		return v.String()
+	}
+	out, _ := encode(v)
+	return out
 }
 
 func encodeStruct(v reflect.Value) map[string]any {

@@ -20,6 +20,7 @@ func TestMarshalShapes(t *testing.T) {
 			LastStatus: aws.String("RUNNING"),
 			CreatedAt:  &at,
 			Containers: []types.Container{{Name: aws.String("web"), ExitCode: aws.Int32(0)}},
+			Overrides:  &types.TaskOverride{ContainerOverrides: []types.ContainerOverride{{Command: []string{""}}}},
 			LaunchType: types.LaunchTypeEc2,
 		}},
 		Failures: []types.Failure{},
@@ -42,6 +43,8 @@ func TestMarshalShapes(t *testing.T) {
 		"enableExecuteCommand": false,
 		"version":              0.0,
 		"containers":           []any{map[string]any{"name": "web", "exitCode": 0.0}},
+		// An empty string in a list is a value.
+		"overrides": map[string]any{"containerOverrides": []any{map[string]any{"command": []any{""}}}},
 	}
 	if !reflect.DeepEqual(task, want) {
 		t.Errorf("task encoded as\n%v\nwant\n%v", task, want)

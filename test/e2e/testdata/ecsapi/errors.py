@@ -91,17 +91,21 @@ tampered.meta.events.register("before-send.ecs.ListClusters", change_body)
 expect_error("body changed after signing", "InvalidSignatureException", tampered.list_clusters, maxResults=5)
 
 
-class PastDatetime(datetime.datetime):
+# botocore.auth.datetime is the datetime module itself: the class is swapped for the
+# one call and put back.
+real = datetime.datetime
+
+
+class PastDatetime(real):
     @classmethod
     def utcnow(cls):
-        return datetime.datetime.utcnow() - datetime.timedelta(minutes=20)
+        return real.utcnow() - datetime.timedelta(minutes=20)
 
     @classmethod
     def now(cls, tz=None):
-        return datetime.datetime.now(tz) - datetime.timedelta(minutes=20)
+        return real.now(tz) - datetime.timedelta(minutes=20)
 
 
-real = botocore.auth.datetime.datetime
 botocore.auth.datetime.datetime = PastDatetime
 try:
     expect_error("signature 20 minutes old", "InvalidSignatureException", client(os.environ["KEY_A"], os.environ["SECRET_A"]).list_clusters)

@@ -68,6 +68,11 @@ ecs wait services-stable --cluster "$CLUSTER" --services web
 expect "$(ecs describe-services --cluster "$CLUSTER" --services web --query 'services[0].runningCount' --output text)" 3 "running count after scaling"
 
 step "drain the instance: its service tasks stop; activate it again: the service recovers"
+# As in ECS, draining replaces service tasks within the deployment configuration's
+# bounds: with the default minimumHealthyPercent of 100 and no other instance,
+# nothing could stop. Allow the service to go down to zero.
+ecs update-service --cluster "$CLUSTER" --service web \
+	--deployment-configuration minimumHealthyPercent=0,maximumPercent=200 >/dev/null
 expect "$(ecs update-container-instances-state --cluster "$CLUSTER" --container-instances "$INSTANCE" --status DRAINING \
 	--query 'containerInstances[0].status' --output text)" DRAINING "instance status"
 for _ in $(seq 60); do
