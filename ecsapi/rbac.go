@@ -17,6 +17,15 @@ package ecsapi
 //
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;create;update;delete
 //
+// Reads that are not the caller's to make: whether the cluster a task or instance
+// call names exists (clusters are shared, and a user bound only in its namespace
+// may run tasks in one), and the tasks bound to an instance in every namespace
+// before DeregisterContainerInstance without force (the caller sees only its own).
+// Neither answer carries another namespace's data back to the caller.
+//
+// +kubebuilder:rbac:groups=ecs.berth.dev,resources=clusters,verbs=get
+// +kubebuilder:rbac:groups=ecs.berth.dev,resources=tasks,verbs=list
+//
 // The credential Secrets, watched in one namespace: berth-system is `berth api`'s
 // default --credentials-namespace (and `berth up`'s); the chart grants the same
 // rules in its release namespace.
