@@ -3,8 +3,9 @@ package ecsapi
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"reflect"
-	"sort"
+	"slices"
 	"strconv"
 
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
@@ -215,14 +216,14 @@ func (r *registration) diff(path []any, want, got any) {
 		if !ok {
 			break
 		}
-		for _, k := range sortedKeys(w) {
+		for _, k := range slices.Sorted(maps.Keys(w)) {
 			if _, in := g[k]; in {
 				r.diff(appendPath(path, k), w[k], g[k])
 			} else {
 				r.Set = append(r.Set, setPatch{Path: appendPath(path, k), Value: w[k]})
 			}
 		}
-		for _, k := range sortedKeys(g) {
+		for _, k := range slices.Sorted(maps.Keys(g)) {
 			if _, in := w[k]; !in {
 				r.Unset = append(r.Unset, appendPath(path, k))
 			}
@@ -304,15 +305,6 @@ func appendPath(path []any, step any) []any {
 	out := make([]any, len(path), len(path)+1)
 	copy(out, path)
 	return append(out, step)
-}
-
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // readRegistrations reads a TaskDefinition's registration records. A malformed

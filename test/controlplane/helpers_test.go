@@ -13,7 +13,6 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/berthdev/berth/agent/hollow"
@@ -40,33 +39,10 @@ func startManager(t *testing.T) (stop func()) {
 	return stop
 }
 
-// startHollow runs `berth hollow` (the real agent over in-memory runtimes) with fast
-// timings until the test ends.
+// startHollow runs `berth hollow` with the suites' fast timings until the test ends.
 func startHollow(t *testing.T, cfg hollow.Config) *hollow.Agent {
 	t.Helper()
-	if cfg.RunningDelay == 0 {
-		cfg.RunningDelay = 50 * time.Millisecond
-	}
-	if cfg.LeaseInterval == 0 {
-		cfg.LeaseInterval = 500 * time.Millisecond
-	}
-	if cfg.StatusInterval == 0 {
-		cfg.StatusInterval = time.Second
-	}
-	a, err := hollow.New(cfg, env.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(ctrl.LoggerInto(context.Background(), testenv.TestLogger(t)))
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil && ctx.Err() == nil {
-			t.Errorf("hollow agent: %v", err)
-		}
-	})
-	return a
+	return harness.StartHollow(t, env, cfg)
 }
 
 // waitFor is testenv.EventuallyWithin, named for this suite's longer waits.

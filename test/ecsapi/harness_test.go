@@ -5,15 +5,12 @@
 package ecsapi
 
 import (
-	"context"
 	"os"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
-	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/berthdev/berth/agent/hollow"
 	"github.com/berthdev/berth/ecsapi/auth"
@@ -71,24 +68,8 @@ func (s *stack) ecs(u *user) *ecs.Client {
 	})
 }
 
-// startHollow runs `berth hollow` instances in cluster until the test ends.
+// startHollow runs `berth hollow` with the suites' fast timings until the test ends.
 func startHollow(t *testing.T, cfg hollow.Config) *hollow.Agent {
 	t.Helper()
-	cfg.RunningDelay = 50 * time.Millisecond
-	cfg.LeaseInterval = 500 * time.Millisecond
-	cfg.StatusInterval = time.Second
-	a, err := hollow.New(cfg, env.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(ctrl.LoggerInto(context.Background(), testenv.TestLogger(t)))
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil && ctx.Err() == nil {
-			t.Errorf("hollow agent: %v", err)
-		}
-	})
-	return a
+	return harness.StartHollow(t, env, cfg)
 }

@@ -10,6 +10,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/berthdev/berth/agent"
+	"github.com/berthdev/berth/agent/hollow"
 	"github.com/berthdev/berth/agent/network"
 	"github.com/berthdev/berth/test/testenv"
 	ctrtest "github.com/berthdev/berth/test/testenv/containerd"
@@ -71,4 +72,33 @@ func TearDownNetworks(t testing.TB, o agent.Options) {
 			t.Errorf("tearing down the network of task %s: %v", uid, err)
 		}
 	}
+}
+
+// StartHollow runs `berth hollow` (the real agent over in-memory runtimes) with the
+// suites' fast timings, where cfg leaves them zero, until the test ends.
+func StartHollow(t testing.TB, env *testenv.Env, cfg hollow.Config) *hollow.Agent {
+	t.Helper()
+	if cfg.RunningDelay == 0 {
+		cfg.RunningDelay = 50 * time.Millisecond
+	}
+	if cfg.LeaseInterval == 0 {
+		cfg.LeaseInterval = 500 * time.Millisecond
+	}
+	if cfg.StatusInterval == 0 {
+		cfg.StatusInterval = time.Second
+	}
+	a, err := hollow.New(cfg, env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(ctrl.LoggerInto(context.Background(), testenv.TestLogger(t)))
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil && ctx.Err() == nil {
+			t.Errorf("hollow agent: %v", err)
+		}
+	})
+	return a
 }
