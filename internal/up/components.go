@@ -2,6 +2,7 @@ package up
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -51,20 +53,46 @@ func findBinary(dir, tool string) (string, error) {
 	return "", fmt.Errorf("%s not found in %s or $PATH (run `make tools`, or pass --bin-dir)", tool, dir)
 }
 
-// freePort returns preferred when it can be bound on 127.0.0.1, else a free port.
+// picked are the ports freePort returned: a port is free from its pick until the
+// component it is for binds it, and the kernel may hand the same ephemeral port to
+// the next bind in between (two components of one `up` then collide).
+var picked = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
+
+// freePort returns preferred when it can be bound on 127.0.0.1, else a free port,
+// never one it returned before.
 func freePort(preferred int) (int, error) {
-	if preferred > 0 {
+	picked.Lock()
+	defer picked.Unlock()
+	if preferred > 0 && !picked.ports[preferred] {
 		if ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(preferred))); err == nil {
 			_ = ln.Close()
+			picked.ports[preferred] = true
 			return preferred, nil
 		}
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+	// Hold every listener until a new port turns up, so the kernel cannot answer
+	// an already picked one twice.
+	var held []net.Listener
+	defer func() {
+		for _, ln := range held {
+			_ = ln.Close()
+		}
+	}()
+	for range 64 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		held = append(held, ln)
+		if port := ln.Addr().(*net.TCPAddr).Port; !picked.ports[port] {
+			picked.ports[port] = true
+			return port, nil
+		}
 	}
-	defer func() { _ = ln.Close() }()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	return 0, errors.New("no free loopback port that was not picked already")
 }
 
 // httpOK is a readiness check: GET url answers 200.

@@ -175,3 +175,19 @@ func TestSampleRegistryHosts(t *testing.T) {
 		}
 	}
 }
+
+// TestFreePortNeverRepeats: ports picked for different components differ even
+// though none is bound between the picks.
+func TestFreePortNeverRepeats(t *testing.T) {
+	seen := map[int]bool{}
+	for range 200 {
+		p, err := freePort(0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seen[p] {
+			t.Fatalf("port %d picked twice", p)
+		}
+		seen[p] = true
+	}
+}
