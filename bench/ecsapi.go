@@ -314,7 +314,7 @@ func (e *apiRun) pairs(ctx context.Context, metric string, n int, viaAPI, viaCli
 	e.r.logf("ecsapi: %s: %d pairs of calls in %s", metric, n, took.Round(100*time.Millisecond))
 	e.out.figures = append(e.out.figures,
 		p.latencyFigure(metric, what, note),
-		p.cpuFigure(metric, what, "CPU time of the server processes over each call, per call: Value is their sum (berth api, kube-apiserver and etcd through the API; kube-apiserver and etcd for client-go); the other keys are each process's share, so the KubeAPIServer ratio is how much more the apiserver works for the API's call. Work that runs meanwhile (placement of earlier tasks, Lease renewals) is charged to both ways alike."))
+		p.cpuFigure(metric, what, "CPU time of the server processes over each call, per call: Value is their sum (berth api, kube-apiserver and etcd through the API; kube-apiserver and etcd for client-go); the other keys are each process's share, so the KubeAPIServer ratio is how much more the apiserver works for the API's call. Work that runs meanwhile (placement of earlier tasks, Lease renewals, the servers' own housekeeping) is charged to the call it overlaps, so the longer call carries a little more of it."))
 	return took, nil
 }
 
@@ -337,7 +337,7 @@ func (e *apiRun) noteRequests(ctx context.Context, action string, viaAPI, viaCli
 		if err != nil {
 			return err
 		}
-		e.out.note("apiserver reads and creates during one %s %s: %s", action, side.name, describeWrites(readsAndCreates(diff(before, after))))
+		e.out.note("apiserver reads and creates (of any client: the manager's events too) during one %s %s: %s", action, side.name, describeWrites(readsAndCreates(diff(before, after))))
 	}
 	return nil
 }
