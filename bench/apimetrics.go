@@ -20,18 +20,41 @@ import (
 // tasks/status). Differences of two readings count the writes in between, whoever
 // made them.
 func mutatingRequests(ctx context.Context, cfg *rest.Config) (map[string]float64, error) {
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return nil, err
-	}
-	raw, err := cs.RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	raw, err := apiserverMetrics(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("reading the apiserver's /metrics: %w", err)
 	}
-	return parseMutatingRequests(string(raw)), nil
+	return parseMutatingRequests(raw), nil
+}
+
+// requestsByVerb is apiserver_request_total per verb and resource ("GET tasks"), for
+// every verb: what one client call cost the apiserver, when nothing else runs.
+func requestsByVerb(ctx context.Context, cfg *rest.Config) (map[string]float64, error) {
+	raw, err := apiserverMetrics(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("reading the apiserver's /metrics: %w", err)
+	}
+	return parseRequestsByVerb(raw), nil
+}
+
+func parseRequestsByVerb(text string) map[string]float64 {
+	return parseRequests(text, func(verb, resource string) (string, bool) { return verb + " " + resource, true })
 }
 
 func parseMutatingRequests(text string) map[string]float64 {
+	return parseRequests(text, func(verb, resource string) (string, bool) {
+		switch verb {
+		case "POST", "PUT", "PATCH", "APPLY", "DELETE":
+			return resource, true
+		}
+		return "", false
+	})
+}
+
+// parseRequests sums apiserver_request_total by the key that key makes of a line's
+// verb and resource (resource/subresource for subresources); lines it refuses are
+// left out.
+func parseRequests(text string, key func(verb, resource string) (string, bool)) map[string]float64 {
 	out := map[string]float64{}
 	sc := bufio.NewScanner(strings.NewReader(text))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
@@ -45,18 +68,17 @@ func parseMutatingRequests(text string) map[string]float64 {
 			continue
 		}
 		labels := parseLabels(line[open+1 : closing])
-		switch labels["verb"] {
-		case "POST", "PUT", "PATCH", "APPLY", "DELETE":
-		default:
-			continue
-		}
 		resource := labels["resource"]
 		if sub := labels["subresource"]; sub != "" {
 			resource += "/" + sub
 		}
+		k, ok := key(labels["verb"], resource)
+		if !ok {
+			continue
+		}
 		v, err := strconv.ParseFloat(strings.TrimSpace(line[closing+1:]), 64)
 		if err == nil {
-			out[resource] += v
+			out[k] += v
 		}
 	}
 	return out

@@ -18,6 +18,9 @@ const (
 	ServiceScaleOut     = "ServiceScaleOut"
 	RollingDeploy       = "RollingDeploy"
 	WritesPerTask       = "WritesPerTask"
+	ECSAPIDescribeTasks = "ECSAPIDescribeTasks"
+	ECSAPIRunTask       = "ECSAPIRunTask"
+	ECSAPIFootprint     = "ECSAPIFootprint"
 	TaskStartupLatency  = "TaskStartupLatency"
 	AgentFootprint      = "AgentFootprint"
 	HollowScale         = "HollowScale"
@@ -26,6 +29,7 @@ const (
 // Metrics lists every metric, in the order the suite runs and reports them.
 var Metrics = []string{
 	PlacementThroughput, ServiceScaleOut, RollingDeploy, WritesPerTask,
+	ECSAPIDescribeTasks, ECSAPIRunTask, ECSAPIFootprint,
 	TaskStartupLatency, AgentFootprint, HollowScale,
 }
 

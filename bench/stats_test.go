@@ -64,6 +64,14 @@ apiserver_request_total{code="200",component="apiserver",dry_run="",group="coord
 	if diff := cmp.Diff(want, parseMutatingRequests(text)); diff != "" {
 		t.Errorf("parseMutatingRequests (-want +got):\n%s", diff)
 	}
+	byVerb := map[string]float64{"POST tasks": 10, "APPLY tasks/status": 7, "PATCH tasks": 3, "LIST tasks": 99, "PUT leases": 4}
+	if diff := cmp.Diff(byVerb, parseRequestsByVerb(text)); diff != "" {
+		t.Errorf("parseRequestsByVerb (-want +got):\n%s", diff)
+	}
+	reads := map[string]float64{"POST tasks": 10, "LIST tasks": 99}
+	if diff := cmp.Diff(reads, readsAndCreates(byVerb)); diff != "" {
+		t.Errorf("readsAndCreates (-want +got):\n%s", diff)
+	}
 }
 
 func TestParseAgentLog(t *testing.T) {

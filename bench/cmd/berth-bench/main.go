@@ -28,7 +28,7 @@ func main() {
 	flag.StringVar(&o.Out, "out", "bench/results", "Directory of the results (latest.json, latest.md, dated copies, profiles/).")
 	flag.BoolVar(&o.Profile, "profile", false, "Write CPU profiles of the manager (this process) and the apiserver into <out>/profiles.")
 	flag.IntVar(&o.ProfileSeconds, "profile-seconds", 20, "Length of the apiserver's CPU profile, from the start of each measurement.")
-	flag.StringVar(&o.Berth, "berth", "", "berth binary for hollow agents and agents (default: built from this repository).")
+	flag.StringVar(&o.Berth, "berth", "", "berth binary for hollow agents, agents and berth api (default: built from this repository).")
 	flag.BoolVar(&o.KeepWorkDir, "keep-logs", false, "Keep the logs of the manager and the child processes.")
 	flag.Float64Var(&o.Manager.QPS, "manager-qps", 0, "Experiment: the manager's --kube-api-qps instead of its default.")
 	flag.IntVar(&o.Manager.Burst, "manager-burst", 0, "Experiment: the manager's --kube-api-burst instead of its default.")
