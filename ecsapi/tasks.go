@@ -464,17 +464,17 @@ func (c *Call) listTasksFilter(in *ecs.ListTasksInput) (taskFilter, error) {
 }
 
 // taskRevisions resolves the revisions and ECS family names of the tasks one call
-// describes, each once.
+// describes, each once however many tasks share it and however many workers ask at
+// the same moment: DescribeTasks of 100 tasks of one revision reads it once.
 type taskRevisions struct {
-	c        *Call
-	resolver *revision.Resolver
-
-	mu       sync.Mutex
-	families map[string]string
+	c         *Call
+	resolver  *revision.Resolver
+	revisions memo[revision.Ref, *revision.Resolved]
+	families  memo[string, string]
 }
 
 func newTaskRevisions(c *Call) *taskRevisions {
-	return &taskRevisions{c: c, resolver: revision.NewResolver(c.Client), families: map[string]string{}}
+	return &taskRevisions{c: c, resolver: revision.NewResolver(c.Client)}
 }
 
 // facts are what describing t needs. A revision that no longer exists leaves the
@@ -489,14 +489,16 @@ func (r *taskRevisions) facts(ctx context.Context, cluster string, t *ecsv1alpha
 		ref.Revision = t.Status.TaskDefinitionRevision
 	}
 	f := taskFacts{Cluster: cluster, Revision: ref.Revision}
-	resolved, err := r.resolver.Resolve(ctx, r.c.Namespace, ref)
+	resolved, err := r.revisions.get(ref, func() (*revision.Resolved, error) {
+		return r.resolver.Resolve(ctx, r.c.Namespace, ref)
+	})
 	switch {
 	case err == nil:
 		f.Spec, f.Revision = resolved.Spec, resolved.Ref.Revision
 	case !revision.IsNotFound(err):
 		return f, err
 	}
-	if f.Family, err = r.family(ctx, ref.Family); err != nil {
+	if f.Family, err = r.families.get(ref.Family, func() (string, error) { return r.family(ctx, ref.Family) }); err != nil {
 		return f, err
 	}
 	return f, nil
@@ -504,26 +506,43 @@ func (r *taskRevisions) facts(ctx context.Context, cluster string, t *ecsv1alpha
 
 // family is the ECS name of a TaskDefinition; its object name when it is gone.
 func (r *taskRevisions) family(ctx context.Context, name string) (string, error) {
-	r.mu.Lock()
-	family, ok := r.families[name]
-	r.mu.Unlock()
-	if ok {
-		return family, nil
-	}
 	var td ecsv1alpha1.TaskDefinition
 	err := r.c.Client.Get(ctx, client.ObjectKey{Namespace: r.c.Namespace, Name: name}, &td)
 	switch {
 	case apierrors.IsNotFound(err):
-		family = name
+		return name, nil
 	case err != nil:
 		return "", fmt.Errorf("reading task definition %s: %w", name, err)
-	default:
-		family = ecsName(td.Annotations, td.Name)
 	}
-	r.mu.Lock()
-	r.families[name] = family
-	r.mu.Unlock()
-	return family, nil
+	return ecsName(td.Annotations, td.Name), nil
+}
+
+// memo computes a value once per key, for concurrent callers: the first computes,
+// the others wait for its answer (error included).
+type memo[K comparable, V any] struct {
+	mu      sync.Mutex
+	entries map[K]*memoEntry[V]
+}
+
+type memoEntry[V any] struct {
+	once sync.Once
+	v    V
+	err  error
+}
+
+func (m *memo[K, V]) get(k K, compute func() (V, error)) (V, error) {
+	m.mu.Lock()
+	if m.entries == nil {
+		m.entries = map[K]*memoEntry[V]{}
+	}
+	e, ok := m.entries[k]
+	if !ok {
+		e = &memoEntry[V]{}
+		m.entries[k] = e
+	}
+	m.mu.Unlock()
+	e.once.Do(func() { e.v, e.err = compute() })
+	return e.v, e.err
 }
 
 // firstError is the first of the errors of parallel calls, in call order.

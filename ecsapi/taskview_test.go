@@ -1,6 +1,9 @@
 package ecsapi
 
 import (
+	"errors"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -188,5 +191,29 @@ func TestTaskOutVersionGrows(t *testing.T) {
 	task.Generation++
 	if v := taskOut(testARNs, task, viewFacts(), false).Version; v <= last {
 		t.Errorf("after a spec change: version %d after %d", v, last)
+	}
+}
+
+// TestMemoComputesOnce: concurrent askers of one key share one computation.
+func TestMemoComputesOnce(t *testing.T) {
+	var m memo[string, int]
+	var calls atomic.Int32
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			v, err := m.get("k", func() (int, error) { calls.Add(1); return 7, nil })
+			if v != 7 || err != nil {
+				t.Errorf("got %d, %v", v, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := calls.Load(); n != 1 {
+		t.Errorf("computed %d times, want once", n)
+	}
+	if _, err := m.get("other", func() (int, error) { return 0, errors.New("boom") }); err == nil {
+		t.Error("an error is an answer too")
 	}
 }
