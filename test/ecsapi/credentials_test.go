@@ -60,7 +60,7 @@ func TestCredentialsCreate(t *testing.T) {
 	}
 	testenv.Eventually(t, "the deleted credential refused", func() error {
 		if _, err := identity(); apiErrorCode(err) != "UnrecognizedClientException" {
-			return fmt.Errorf("answered %v", err)
+			return fmt.Errorf("answered %w", err)
 		}
 		return nil
 	})
