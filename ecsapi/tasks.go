@@ -329,27 +329,74 @@ func stopTask(ctx context.Context, c *Call, in *ecs.StopTaskInput) (*ecs.StopTas
 // the cluster (another cluster's ARN, a name that cannot be an object's, a task of
 // another cluster) returns a nil task and the name, for MISSING failures.
 func (c *Call) taskInCluster(ctx context.Context, member string, cl *ecsv1alpha1.Cluster, clusterName, ref string) (*ecsv1alpha1.Task, string, error) {
+	name, ok, err := c.taskRef(member, clusterName, ref)
+	if err != nil || !ok {
+		return nil, name, err
+	}
+	t, err := c.readTask(ctx, name)
+	if err != nil || t == nil || t.Spec.Cluster != cl.Name {
+		return nil, name, err
+	}
+	return t, name, nil
+}
+
+// taskRef reads a task reference (an ID or an ARN) of the cluster: the task's name,
+// and false when it can name no task of the cluster.
+func (c *Call) taskRef(member, clusterName, ref string) (string, bool, error) {
 	if ref == "" {
-		return nil, "", wire.InvalidParameter(member, "is required")
+		return "", false, wire.InvalidParameter(member, "is required")
 	}
 	arnCluster, name, err := c.ARN.Child(member, "task", ref)
 	if err != nil {
-		return nil, "", err
+		return "", false, err
 	}
-	if (arnCluster != "" && arnCluster != clusterName) || len(validation.IsDNS1123Subdomain(name)) > 0 {
-		return nil, name, nil
-	}
+	ok := (arnCluster == "" || arnCluster == clusterName) && len(validation.IsDNS1123Subdomain(name)) == 0
+	return name, ok, nil
+}
+
+// readTask reads one of the caller's tasks by name, or nil.
+func (c *Call) readTask(ctx context.Context, name string) (*ecsv1alpha1.Task, error) {
 	var t ecsv1alpha1.Task
 	if err := c.Client.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: name}, &t); err != nil {
 		if apierrors.IsNotFound(err) {
-			return nil, name, nil
+			return nil, nil
 		}
-		return nil, name, err
+		return nil, err
 	}
-	if t.Spec.Cluster != cl.Name {
-		return nil, name, nil
+	return &t, nil
+}
+
+// listedTasks are the caller's tasks of a cluster, read with one List: a call that
+// names many tasks (DescribeTasks takes 100) reads them in one request rather than
+// one each, which the server's client-side rate limit would space out.
+type listedTasks map[string]*ecsv1alpha1.Task
+
+// find looks a task reference up among the listed tasks, with the checks of
+// taskInCluster.
+func (l listedTasks) find(c *Call) func(context.Context, string, *ecsv1alpha1.Cluster, string, string) (*ecsv1alpha1.Task, string, error) {
+	return func(_ context.Context, member string, _ *ecsv1alpha1.Cluster, clusterName, ref string) (*ecsv1alpha1.Task, string, error) {
+		name, ok, err := c.taskRef(member, clusterName, ref)
+		if err != nil || !ok {
+			return nil, name, err
+		}
+		return l[name], name, nil
 	}
-	return &t, name, nil
+}
+
+// manyTasks is from how many named tasks a call lists instead of getting each.
+const manyTasks = 10
+
+func (c *Call) listTasksOf(ctx context.Context, cl *ecsv1alpha1.Cluster) (listedTasks, error) {
+	var list ecsv1alpha1.TaskList
+	if err := c.Client.List(ctx, &list, client.InNamespace(c.Namespace),
+		client.MatchingFields{ecsv1alpha1.TaskFieldCluster: cl.Name}); err != nil {
+		return nil, err
+	}
+	out := make(listedTasks, len(list.Items))
+	for i := range list.Items {
+		out[list.Items[i].Name] = &list.Items[i]
+	}
+	return out, nil
 }
 
 func describeTasks(ctx context.Context, c *Call, in *ecs.DescribeTasksInput) (*ecs.DescribeTasksOutput, error) {
@@ -362,11 +409,19 @@ func describeTasks(ctx context.Context, c *Call, in *ecs.DescribeTasksInput) (*e
 	}
 	withTags := includes(in.Include, types.TaskFieldTags)
 	revisions := newTaskRevisions(c)
+	find := c.taskInCluster
+	if len(in.Tasks) > manyTasks {
+		listed, err := c.listTasksOf(ctx, cl)
+		if err != nil {
+			return nil, err
+		}
+		find = listed.find(c)
+	}
 	described := make([]*types.Task, len(in.Tasks))
 	failures := make([]*types.Failure, len(in.Tasks))
 	errs := make([]error, len(in.Tasks))
 	workqueue.ParallelizeUntil(ctx, taskWorkers, len(in.Tasks), func(i int) {
-		t, name, err := c.taskInCluster(ctx, taskRefMember("tasks", i), cl, clusterName, in.Tasks[i])
+		t, name, err := find(ctx, taskRefMember("tasks", i), cl, clusterName, in.Tasks[i])
 		switch {
 		case err != nil:
 			errs[i] = err

@@ -569,3 +569,41 @@ func TestPlacementThroughTheAPI(t *testing.T) {
 		t.Errorf("ListTasks on %s: %v lacks the started task", instances[2], onTwo)
 	}
 }
+
+// TestDescribeManyTasks: a DescribeTasks of more tasks than it reads one by one
+// (one List instead) answers the same: every task in the order asked, MISSING for
+// an unknown ID and for a task of another cluster.
+func TestDescribeManyTasks(t *testing.T) {
+	s := start(t)
+	u := s.newUser("many", true)
+	c := s.ecs(u)
+	ctx := context.Background()
+	cluster, _ := tasksCluster(t, c, u.Namespace, 2, nil)
+	other, _ := tasksCluster(t, c, u.Namespace+"-b", 1, nil)
+	tasksFamily(t, batchFamily(u.Namespace, "job:1"), 1)
+	var arns []string
+	for _, n := range []int32{10, 2} {
+		run, err := c.RunTask(ctx, &ecs.RunTaskInput{Cluster: aws.String(cluster), TaskDefinition: aws.String("batch"), Count: aws.Int32(n)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		arns = append(arns, taskARNs(run.Tasks)...)
+	}
+	elsewhere, err := c.RunTask(ctx, &ecs.RunTaskInput{Cluster: aws.String(other), TaskDefinition: aws.String("batch")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	missingID := "0123456789abcdef0123456789abcdef"
+	asked := append(append([]string{missingID}, arns...), aws.ToString(elsewhere.Tasks[0].TaskArn))
+	out, err := c.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String(cluster), Tasks: asked})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := taskARNs(out.Tasks); !slices.Equal(got, arns) {
+		t.Errorf("described %v, want %v in that order", got, arns)
+	}
+	if len(out.Failures) != 2 || aws.ToString(out.Failures[0].Reason) != "MISSING" ||
+		!strings.HasSuffix(aws.ToString(out.Failures[0].Arn), "/"+missingID) || aws.ToString(out.Failures[1].Reason) != "MISSING" {
+		t.Errorf("failures %+v, want MISSING for the unknown ID and the other cluster's task", out.Failures)
+	}
+}
