@@ -190,8 +190,8 @@ func (e *apiRun) children() map[string]*child {
 }
 
 // describeTasks measures ECSAPIDescribeTasks: one DescribeTasks of the 100 seeded
-// tasks per call. Baseline: what the API reads of them, one Get per task, made
-// apiTaskWorkers at a time.
+// tasks per call. Baseline: what the API reads of them, one List of the cluster's
+// tasks in the namespace (a DescribeTasks of more than ten tasks lists them).
 func (e *apiRun) describeTasks(ctx context.Context, arns []string) error {
 	n := e.r.size.n(1000, 20)
 	in := &ecs.DescribeTasksInput{Cluster: aws.String(apiCluster), Tasks: arns}
@@ -206,36 +206,17 @@ func (e *apiRun) describeTasks(ctx context.Context, arns []string) error {
 		return nil
 	}
 	viaClientGo := func(ctx context.Context) error {
-		_, err := runParallel(ctx, len(arns), apiTaskWorkers, func(ctx context.Context, i int) error {
-			var t ecsv1alpha1.Task
-			return e.l.c.Get(ctx, client.ObjectKey{Namespace: benchNamespace, Name: taskNameOf(arns[i])}, &t)
-		})
-		return err
+		var list ecsv1alpha1.TaskList
+		return e.l.c.List(ctx, &list, client.InNamespace(benchNamespace),
+			client.MatchingFields{ecsv1alpha1.TaskFieldCluster: apiCluster})
 	}
 	if err := e.noteRequests(ctx, "DescribeTasks", viaAPI, viaClientGo); err != nil {
 		return err
 	}
-	what := fmt.Sprintf("%d Gets of the same tasks with client-go, %d at a time, alternating with the API's calls", describeBatch, apiTaskWorkers)
-	took, err := e.pairs(ctx, ECSAPIDescribeTasks, n, viaAPI, viaClientGo, what,
+	what := "one List of the cluster's tasks in the namespace with client-go (field selector spec.cluster), as the API reads them, alternating with the API's calls"
+	_, err := e.pairs(ctx, ECSAPIDescribeTasks, n, viaAPI, viaClientGo, what,
 		fmt.Sprintf("%d DescribeTasks calls of the same %d RUNNING tasks (ARNs), each signed by the AWS SDK for Go, verified by berth api and read as the credential's user: until the SDK returned the answer.", n, describeBatch))
-	if err != nil {
-		return err
-	}
-	e.noteRateLimit(float64(n*describeBatch) / took.Seconds())
-	return nil
-}
-
-// noteRateLimit says whether berth api's client-side rate limit bound DescribeTasks:
-// it reads each task with a Get (and its revision with another, from a bucket of
-// its own), so back-to-back calls can read no more than --kube-api-qps tasks a
-// second once the burst is spent.
-func (e *apiRun) noteRateLimit(taskGetsPerSecond float64) {
-	verdict := "below it: the limiter did not bind"
-	if taskGetsPerSecond >= 0.9*e.api.qps {
-		verdict = "at it: back-to-back calls waited for berth api's client-side rate limiter, which the latencies include"
-	}
-	e.out.note("over the DescribeTasks measurement berth api read %.0f tasks/s, against its --kube-api-qps of %g requests/s per resource (the default); %s",
-		taskGetsPerSecond, e.api.qps, verdict)
+	return err
 }
 
 // runTasks measures ECSAPIRunTask: RunTask with count 10 of the family's latest

@@ -2,12 +2,8 @@ package bench
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
-	"os/exec"
-	"regexp"
-	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -38,9 +34,6 @@ const (
 type apiServer struct {
 	proc *child
 	ecs  *ecs.Client
-	// qps is the server's client-side rate limit towards the apiserver: requests
-	// per second, per resource (client-go keeps a token bucket for each).
-	qps float64
 }
 
 // startAPI makes a credential for a user of benchNamespace bound to the ClusterRole
@@ -50,10 +43,6 @@ type apiServer struct {
 // RBAC the apiserver checks.
 func (l *lab) startAPI(ctx context.Context) (*apiServer, error) {
 	cred, err := l.apiUser(ctx)
-	if err != nil {
-		return nil, err
-	}
-	qps, err := apiDefaultQPS(ctx, l.run.berth)
 	if err != nil {
 		return nil, err
 	}
@@ -72,7 +61,7 @@ func (l *lab) startAPI(ctx context.Context) (*apiServer, error) {
 	if err := l.waitHealthy(ctx, proc, endpoint); err != nil {
 		return nil, err
 	}
-	return &apiServer{proc: proc, qps: qps, ecs: ecs.New(ecs.Options{
+	return &apiServer{proc: proc, ecs: ecs.New(ecs.Options{
 		Region:       apiRegion,
 		BaseEndpoint: aws.String(endpoint),
 		Credentials:  credentials.NewStaticCredentialsProvider(cred.AccessKeyID, cred.SecretAccessKey, ""),
@@ -126,21 +115,4 @@ func (l *lab) waitHealthy(ctx context.Context, proc *child, endpoint string) err
 		_ = resp.Body.Close() // only the status matters
 		return resp.StatusCode == http.StatusOK, resp.Status, nil
 	})
-}
-
-// qpsDefault finds the default of --kube-api-qps in `berth api --help`.
-var qpsDefault = regexp.MustCompile(`--kube-api-qps float .*\(default ([0-9.]+)\)`)
-
-// apiDefaultQPS is the default of `berth api --kube-api-qps`, which the benchmark
-// keeps, read from the binary measured.
-func apiDefaultQPS(ctx context.Context, berth string) (float64, error) {
-	help, err := exec.CommandContext(ctx, berth, "api", "--help").Output()
-	if err != nil {
-		return 0, fmt.Errorf("berth api --help: %w", err)
-	}
-	m := qpsDefault.FindSubmatch(help)
-	if m == nil {
-		return 0, errors.New("berth api --help shows no default of --kube-api-qps")
-	}
-	return strconv.ParseFloat(string(m[1]), 64)
 }
