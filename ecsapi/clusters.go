@@ -79,6 +79,9 @@ func createCluster(ctx context.Context, c *Call, in *ecs.CreateClusterInput) (*e
 		if !sameECSName(cl.Annotations, cl.Name, asked) {
 			return nil, wire.InvalidParameter("clusterName", "%q maps to the name %q of the existing cluster %q", asked, name, ecsName(cl.Annotations, cl.Name))
 		}
+		if cl.DeletionTimestamp != nil {
+			return nil, wire.Errorf(wire.ClientException, "The cluster %s is being deleted; create it again once it is gone.", asked)
+		}
 	}
 	out := c.cluster(cl, true)
 	return &ecs.CreateClusterOutput{Cluster: &out}, nil
@@ -195,6 +198,10 @@ func deleteCluster(ctx context.Context, c *Call, in *ecs.DeleteClusterInput) (*e
 	cl, err := c.getCluster(ctx, "cluster", aws.ToString(in.Cluster))
 	if err != nil {
 		return nil, err
+	}
+	if cl.DeletionTimestamp != nil {
+		// Deleted already, its finalizer not yet released: gone, as in ECS.
+		return nil, wire.Errorf(wire.ClusterNotFoundException, "Cluster not found.")
 	}
 	// The cluster controller counts what runs in every namespace; ECS refuses in
 	// this order.

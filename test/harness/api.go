@@ -2,9 +2,11 @@ package harness
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -12,6 +14,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/yaml"
 
+	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
 	"github.com/berthdev/berth/config"
 	"github.com/berthdev/berth/ecsapi"
 	"github.com/berthdev/berth/ecsapi/auth"
@@ -97,5 +100,29 @@ func APIUser(t testing.TB, env *testenv.Env, ns, name string, clusterWide bool) 
 		}
 		t.Cleanup(func() { _ = env.Client.Delete(context.Background(), crb) })
 	}
+	waitAuthorized(t, env, name, ns, clusterWide)
 	return cred
+}
+
+// waitAuthorized waits until the apiserver's authorizer has seen the bindings just
+// made (it reads RBAC through its own informers): a call made at once could
+// otherwise be denied.
+func waitAuthorized(t testing.TB, env *testenv.Env, user, ns string, clusterWide bool) {
+	t.Helper()
+	attrs := []*authorizationv1.ResourceAttributes{{Namespace: ns, Verb: "list", Group: ecsv1alpha1.GroupVersion.Group, Resource: "tasks"}}
+	if clusterWide {
+		attrs = append(attrs, &authorizationv1.ResourceAttributes{Verb: "create", Group: ecsv1alpha1.GroupVersion.Group, Resource: "clusters"})
+	}
+	for _, a := range attrs {
+		testenv.Eventually(t, fmt.Sprintf("RBAC allows %s to %s %s", user, a.Verb, a.Resource), func() error {
+			sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{User: user, ResourceAttributes: a}}
+			if err := env.Client.Create(context.Background(), sar); err != nil {
+				return err
+			}
+			if !sar.Status.Allowed {
+				return fmt.Errorf("not yet: %s", sar.Status.Reason)
+			}
+			return nil
+		})
+	}
 }
