@@ -12,6 +12,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -42,7 +43,7 @@ func (a apiWant) enabled() bool { return a.replicas > 0 }
 func checkAPI(t *testing.T, c chartObjects, want apiWant) {
 	name := releaseName + "-api"
 	if !want.enabled() {
-		for _, kind := range []string{"Deployment", "Service", "ServiceAccount", "Role"} {
+		for _, kind := range []string{"Deployment", "Service", "ServiceAccount", "Role", "PodDisruptionBudget"} {
 			if c.find(kind, name) != nil {
 				t.Errorf("api.enabled=false still renders %s %s", kind, name)
 			}
@@ -77,12 +78,29 @@ func checkAPI(t *testing.T, c chartObjects, want apiWant) {
 	}
 	checkAPIPorts(t, ctr, want)
 	checkAPITLS(t, pod, ctr, want)
+	checkAPIDisruptionBudget(t, c, d, want)
 	checkAPIService(t, c, d, want)
 	if r := c.get("Role", name); r.GetNamespace() != c.ns {
 		t.Errorf("Role %s is in namespace %q, want the release namespace %q, where the credentials are", name, r.GetNamespace(), c.ns)
 	}
 	if !boundTo(t, c, "RoleBinding", "Role", name, c.ns, name) {
 		t.Errorf("no RoleBinding binds ServiceAccount %s to Role %s", name, name)
+	}
+}
+
+// checkAPIDisruptionBudget: with more than one replica, a drain leaves all but one
+// serving.
+func checkAPIDisruptionBudget(t *testing.T, c chartObjects, d *appsv1.Deployment, want apiWant) {
+	pdb := c.find("PodDisruptionBudget", releaseName+"-api")
+	if (pdb != nil) != (want.replicas > 1) {
+		t.Errorf("API PodDisruptionBudget rendered: %v, want it with %d replicas", pdb != nil, want.replicas)
+	}
+	if pdb == nil {
+		return
+	}
+	spec := typed[policyv1.PodDisruptionBudget](t, pdb).Spec
+	if !selects(t, spec.Selector, d.Spec.Template.Labels) || spec.MaxUnavailable == nil || spec.MaxUnavailable.IntValue() != 1 {
+		t.Errorf("the API's PodDisruptionBudget %+v does not keep all but one of the API's pods", spec)
 	}
 }
 
