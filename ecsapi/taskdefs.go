@@ -328,7 +328,7 @@ func (c *Call) parseRevisionRef(member, ref string, pinned bool) (string, int32,
 
 // getFamily reads a family's TaskDefinition, or errRevisionMissing.
 func (c *Call) getFamily(ctx context.Context, family string) (*ecsv1alpha1.TaskDefinition, error) {
-	name := ecsimport.KubeName(family, 200)
+	name := ecsimport.FamilyName(family)
 	if name == "" {
 		return nil, errRevisionMissing
 	}

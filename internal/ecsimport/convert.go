@@ -141,7 +141,7 @@ func (c *converter) family(td map[string]any) string {
 		c.errs = append(c.errs, field.Required(field.NewPath("family"), "the family becomes the TaskDefinition's name"))
 		return ""
 	}
-	name := KubeName(raw, 200)
+	name := FamilyName(raw)
 	if name == "" {
 		c.errs = append(c.errs, field.Invalid(field.NewPath("family"), raw, "no letters or digits to make a name of"))
 	} else if name != raw {
@@ -149,6 +149,10 @@ func (c *converter) family(td map[string]any) string {
 	}
 	return name
 }
+
+// FamilyName is the TaskDefinition name of an ECS family ("" when it has no letter
+// or digit): the ECS API finds a registered family by it.
+func FamilyName(family string) string { return KubeName(family, 200) }
 
 func (c *converter) taskFields(td map[string]any) {
 	for _, k := range sortedKeys(td) {

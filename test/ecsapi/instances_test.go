@@ -147,7 +147,7 @@ func TestDeregisterContainerInstance(t *testing.T) {
 	c := s.ecs(u)
 	ctx := context.Background()
 	cluster, instances := tasksCluster(t, c, u.Namespace, 2, nil)
-	tasksFamily(t, testobj.TaskDefinition(u.Namespace, "web").Container("web", "web:1").Obj(), 1)
+	putFamily(t, testobj.TaskDefinition(u.Namespace, "web").Container("web", "web:1").Obj(), 1)
 
 	started, err := c.StartTask(ctx, &ecs.StartTaskInput{Cluster: aws.String(cluster), TaskDefinition: aws.String("web"), ContainerInstances: instances[:1]})
 	if err != nil || len(started.Tasks) != 1 {

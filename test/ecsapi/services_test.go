@@ -12,49 +12,16 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/berthdev/berth/agent/hollow"
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
 	"github.com/berthdev/berth/ecsapi/auth"
 	"github.com/berthdev/berth/test/harness"
 	"github.com/berthdev/berth/test/testenv"
 	"github.com/berthdev/berth/test/testobj"
 )
-
-// putTaskDefinitionObject creates or updates a TaskDefinition directly (as kubectl
-// would) and waits until its spec is registered as revision wantRevision.
-func putTaskDefinitionObject(t *testing.T, td *ecsv1alpha1.TaskDefinition, wantRevision int32) {
-	t.Helper()
-	ctx := context.Background()
-	var cur ecsv1alpha1.TaskDefinition
-	switch err := env.Client.Get(ctx, client.ObjectKeyFromObject(td), &cur); {
-	case apierrors.IsNotFound(err):
-		if err := env.Client.Create(ctx, td); err != nil {
-			t.Fatal(err)
-		}
-	case err != nil:
-		t.Fatal(err)
-	default:
-		cur.Spec, cur.Annotations = td.Spec, td.Annotations
-		if err := env.Client.Update(ctx, &cur); err != nil {
-			t.Fatal(err)
-		}
-	}
-	testenv.Eventually(t, fmt.Sprintf("task definition %s revision %d", td.Name, wantRevision), func() error {
-		var got ecsv1alpha1.TaskDefinition
-		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(td), &got); err != nil {
-			return err
-		}
-		if got.Status.LatestRevision != wantRevision {
-			return fmt.Errorf("latestRevision %d", got.Status.LatestRevision)
-		}
-		return nil
-	})
-}
 
 // waitStable runs the SDK's own services-stable waiter (one PRIMARY deployment and
 // runningCount == desiredCount, failing on MISSING, DRAINING and INACTIVE).
@@ -91,23 +58,6 @@ func primary(t *testing.T, svc types.Service) types.Deployment {
 	return svc.Deployments[0]
 }
 
-// newCluster creates a cluster through the API, with hollow instances in it.
-func newCluster(t *testing.T, c *ecs.Client, name string, instances int) {
-	t.Helper()
-	// Retried while the apiserver's authorizer has yet to see the user's new binding;
-	// CreateCluster is idempotent.
-	testenv.Eventually(t, "CreateCluster "+name, func() error {
-		_, err := c.CreateCluster(context.Background(), &ecs.CreateClusterInput{ClusterName: aws.String(name)})
-		return err
-	})
-	t.Cleanup(func() {
-		_ = env.Client.Delete(context.Background(), &ecsv1alpha1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: name}})
-	})
-	if instances > 0 {
-		startHollow(t, hollow.Config{Cluster: name, Instances: instances, NamePrefix: name})
-	}
-}
-
 // TestServiceLifecycle drives one service through ECS's whole life with the SDK and
 // its waiters: create behind a core Service, steady, a new revision, scale, a forced
 // deployment, delete refused then forced, DRAINING, INACTIVE, and the name reused.
@@ -117,10 +67,10 @@ func TestServiceLifecycle(t *testing.T) {
 	c := s.ecs(u)
 	ctx := context.Background()
 	cluster := u.Namespace
-	newCluster(t, c, cluster, 2)
+	newCluster(t, c, cluster, 2, nil)
 
 	web := testobj.TaskDefinition(u.Namespace, "web").Container("app", "demo:1").Port(8080, 0).Obj()
-	putTaskDefinitionObject(t, web, 1)
+	putFamily(t, web, 1)
 	lb := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: u.Namespace, Name: "web-lb"},
 		Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}}}}
 	if err := env.Client.Create(ctx, lb); err != nil {
@@ -203,7 +153,7 @@ func TestServiceLifecycle(t *testing.T) {
 
 	t.Run("new revision", func(t *testing.T) {
 		web2 := testobj.TaskDefinition(u.Namespace, "web").Container("app", "demo:2").Port(8080, 0).Obj()
-		putTaskDefinitionObject(t, web2, 2)
+		putFamily(t, web2, 2)
 		// A service pinned at creation does not follow the family by itself.
 		if got := aws.ToString(describeOne(t, c, cluster, "Web_App").TaskDefinition); !strings.HasSuffix(got, "web:1") {
 			t.Errorf("the service moved to %s without an update", got)
@@ -349,9 +299,9 @@ func TestServiceErrors(t *testing.T) {
 	c := s.ecs(u)
 	ctx := context.Background()
 	cluster := u.Namespace
-	newCluster(t, c, cluster, 0)
-	putTaskDefinitionObject(t, testobj.TaskDefinition(u.Namespace, "web").Container("app", "demo:1").Port(8080, 0).Obj(), 1)
-	putTaskDefinitionObject(t, testobj.TaskDefinition(u.Namespace, "vpc").Container("app", "demo:1").Network(ecsv1alpha1.NetworkModeAWSVPC).Obj(), 1)
+	newCluster(t, c, cluster, 0, nil)
+	putFamily(t, testobj.TaskDefinition(u.Namespace, "web").Container("app", "demo:1").Port(8080, 0).Obj(), 1)
+	putFamily(t, testobj.TaskDefinition(u.Namespace, "vpc").Container("app", "demo:1").Network(ecsv1alpha1.NetworkModeAWSVPC).Obj(), 1)
 
 	base := func(edit func(*ecs.CreateServiceInput)) *ecs.CreateServiceInput {
 		in := &ecs.CreateServiceInput{Cluster: aws.String(cluster), ServiceName: aws.String("api"), TaskDefinition: aws.String("web"), DesiredCount: aws.Int32(0)}
@@ -525,8 +475,8 @@ func TestListServices(t *testing.T) {
 	c := s.ecs(u)
 	ctx := context.Background()
 	cluster := u.Namespace
-	newCluster(t, c, cluster, 2)
-	putTaskDefinitionObject(t, testobj.TaskDefinition(u.Namespace, "web").Container("app", "demo:1").Obj(), 1)
+	newCluster(t, c, cluster, 2, nil)
+	putFamily(t, testobj.TaskDefinition(u.Namespace, "web").Container("app", "demo:1").Obj(), 1)
 
 	for i := range 12 {
 		if _, err := c.CreateService(ctx, &ecs.CreateServiceInput{Cluster: aws.String(cluster), ServiceName: aws.String(fmt.Sprintf("svc-%02d", i)),

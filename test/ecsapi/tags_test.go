@@ -42,12 +42,12 @@ func TestTags(t *testing.T) {
 	c := s.ecs(u)
 	ctx := context.Background()
 	cluster := u.Namespace
-	newCluster(t, c, cluster, 1)
+	newCluster(t, c, cluster, 1, nil)
 	arnPrefix := "arn:aws:ecs:" + region + ":" + account + ":"
 
 	td := testobj.TaskDefinition(u.Namespace, "web").Container("app", "demo:1").Obj()
 	td.Spec.Tags = []ecsv1alpha1.Tag{{Key: "team", Value: "payments"}, {Key: "tier", Value: "web"}}
-	putTaskDefinitionObject(t, td, 1)
+	putFamily(t, td, 1)
 	created, err := c.CreateService(ctx, &ecs.CreateServiceInput{Cluster: aws.String(cluster), ServiceName: aws.String("web"),
 		TaskDefinition: aws.String("web:1"), DesiredCount: aws.Int32(1), Tags: []types.Tag{{Key: aws.String("owner"), Value: aws.String("alice")}}})
 	if err != nil {
@@ -131,7 +131,7 @@ func TestTags(t *testing.T) {
 	t.Run("other revisions keep their own tags", func(t *testing.T) {
 		td2 := testobj.TaskDefinition(u.Namespace, "web").Container("app", "demo:2").Obj()
 		td2.Spec.Tags = []ecsv1alpha1.Tag{{Key: "team", Value: "payments"}}
-		putTaskDefinitionObject(t, td2, 2)
+		putFamily(t, td2, 2)
 		if diff := cmp.Diff(map[string]string{"team": "payments"}, tagsOfResource(t, c, arnPrefix+"task-definition/web:2")); diff != "" {
 			t.Errorf("revision 2 (-want +got):\n%s", diff)
 		}

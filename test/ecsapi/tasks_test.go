@@ -13,83 +13,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/berthdev/berth/agent/hollow"
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
-	"github.com/berthdev/berth/test/testenv"
 	"github.com/berthdev/berth/test/testobj"
 )
-
-// tasksCluster creates an ECS cluster for the test with n hollow instances (named
-// <ns>-0000, ...) and waits until every one is ACTIVE, connected and counted by the
-// cluster, as RunTask requires.
-func tasksCluster(t *testing.T, c *ecs.Client, ns string, n int, edit func(*hollow.Config)) (string, []string) {
-	t.Helper()
-	ctx := context.Background()
-	name := "c-" + ns
-	// The user's ClusterRoleBinding was created a moment ago: the apiserver's
-	// authorizer sees it shortly.
-	testenv.Eventually(t, "CreateCluster allowed", func() error {
-		_, err := c.CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String(name)})
-		return err
-	})
-	cfg := hollow.Config{Cluster: name, Instances: n, NamePrefix: ns}
-	if edit != nil {
-		edit(&cfg)
-	}
-	agents := startHollow(t, cfg)
-	testenv.EventuallyWithin(t, 30*time.Second, "instances ACTIVE, connected and counted", func() error {
-		l, err := c.ListContainerInstances(ctx, &ecs.ListContainerInstancesInput{Cluster: aws.String(name), Status: types.ContainerInstanceStatusActive})
-		if err != nil {
-			return err
-		}
-		if len(l.ContainerInstanceArns) != n {
-			return fmt.Errorf("%d ACTIVE instances", len(l.ContainerInstanceArns))
-		}
-		d, err := c.DescribeContainerInstances(ctx, &ecs.DescribeContainerInstancesInput{Cluster: aws.String(name), ContainerInstances: l.ContainerInstanceArns})
-		if err != nil {
-			return err
-		}
-		for _, ci := range d.ContainerInstances {
-			if !ci.AgentConnected {
-				return fmt.Errorf("%s not connected", aws.ToString(ci.Ec2InstanceId))
-			}
-		}
-		cl, err := c.DescribeClusters(ctx, &ecs.DescribeClustersInput{Clusters: []string{name}})
-		if err != nil {
-			return err
-		}
-		if got := cl.Clusters[0].RegisteredContainerInstancesCount; got != int32(n) {
-			return fmt.Errorf("cluster counts %d instances", got)
-		}
-		return nil
-	})
-	return name, agents.Names()
-}
-
-// tasksFamily creates a TaskDefinition in ns (as its owner would with kubectl; the
-// API's RegisterTaskDefinition is tested elsewhere) and waits for its revision n.
-func tasksFamily(t *testing.T, td *ecsv1alpha1.TaskDefinition, wantRevision int32) {
-	t.Helper()
-	ctx := context.Background()
-	var current ecsv1alpha1.TaskDefinition
-	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: td.Namespace, Name: td.Name}, &current); err == nil {
-		current.Spec = td.Spec
-		if err := env.Client.Update(ctx, &current); err != nil {
-			t.Fatal(err)
-		}
-	} else if err := env.Client.Create(ctx, td); err != nil {
-		t.Fatal(err)
-	}
-	testenv.Eventually(t, fmt.Sprintf("%s revision %d", td.Name, wantRevision), func() error {
-		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: td.Namespace, Name: td.Name}, &current); err != nil {
-			return err
-		}
-		if current.Status.LatestRevision != wantRevision {
-			return fmt.Errorf("latest revision %d", current.Status.LatestRevision)
-		}
-		return nil
-	})
-}
 
 // waitTasks runs the aws CLI's waiter (tasks-running or tasks-stopped) with short
 // delays.
@@ -156,7 +82,7 @@ func TestRunTaskLifecycle(t *testing.T) {
 	c := s.ecs(u)
 	ctx := context.Background()
 	cluster, instances := tasksCluster(t, c, u.Namespace, 2, nil)
-	tasksFamily(t, batchFamily(u.Namespace, "job:1"), 1)
+	putFamily(t, batchFamily(u.Namespace, "job:1"), 1)
 
 	run, err := c.RunTask(ctx, &ecs.RunTaskInput{
 		Cluster: aws.String(cluster), TaskDefinition: aws.String("batch"), Count: aws.Int32(3),
@@ -211,7 +137,7 @@ func TestRunTaskLifecycle(t *testing.T) {
 	}
 
 	// A new revision changes what `batch` runs from now on, not what runs already.
-	tasksFamily(t, batchFamily(u.Namespace, "job:2"), 2)
+	putFamily(t, batchFamily(u.Namespace, "job:2"), 2)
 	second, err := c.RunTask(ctx, &ecs.RunTaskInput{Cluster: aws.String(cluster), TaskDefinition: aws.String("batch")})
 	if err != nil {
 		t.Fatal(err)
@@ -337,7 +263,7 @@ func TestRunTaskClientToken(t *testing.T) {
 	c := s.ecs(u)
 	ctx := context.Background()
 	cluster, _ := tasksCluster(t, c, u.Namespace, 1, nil)
-	tasksFamily(t, batchFamily(u.Namespace, "job:1"), 1)
+	putFamily(t, batchFamily(u.Namespace, "job:1"), 1)
 
 	in := &ecs.RunTaskInput{Cluster: aws.String(cluster), TaskDefinition: aws.String("batch:1"), Count: aws.Int32(2),
 		ClientToken: aws.String("deploy-2024-06-01T10:00:00Z")}
@@ -382,7 +308,7 @@ func TestRunTaskRefusals(t *testing.T) {
 	c := s.ecs(u)
 	ctx := context.Background()
 	cluster, _ := tasksCluster(t, c, u.Namespace, 1, nil)
-	tasksFamily(t, batchFamily(u.Namespace, "job:1"), 1)
+	putFamily(t, batchFamily(u.Namespace, "job:1"), 1)
 	empty := "e-" + u.Namespace
 	if _, err := c.CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String(empty)}); err != nil {
 		t.Fatal(err)
@@ -464,7 +390,7 @@ func TestAwsvpcTask(t *testing.T) {
 	c := s.ecs(u)
 	ctx := context.Background()
 	cluster, _ := tasksCluster(t, c, u.Namespace, 1, nil)
-	tasksFamily(t, testobj.TaskDefinition(u.Namespace, "api").Container("api", "api:1").Network(ecsv1alpha1.NetworkModeAWSVPC).Obj(), 1)
+	putFamily(t, testobj.TaskDefinition(u.Namespace, "api").Container("api", "api:1").Network(ecsv1alpha1.NetworkModeAWSVPC).Obj(), 1)
 	vpc := &types.NetworkConfiguration{AwsvpcConfiguration: &types.AwsVpcConfiguration{Subnets: []string{"subnet-1"}, SecurityGroups: []string{"sg-1"}}}
 	run, err := c.RunTask(ctx, &ecs.RunTaskInput{Cluster: aws.String(cluster), TaskDefinition: aws.String("api"), NetworkConfiguration: vpc})
 	if err != nil {
@@ -485,7 +411,7 @@ func TestPlacementThroughTheAPI(t *testing.T) {
 	c := s.ecs(u)
 	ctx := context.Background()
 	cluster, instances := tasksCluster(t, c, u.Namespace, 3, nil)
-	tasksFamily(t, testobj.TaskDefinition(u.Namespace, "web").Container("web", "web:1").Obj(), 1)
+	putFamily(t, testobj.TaskDefinition(u.Namespace, "web").Container("web", "web:1").Obj(), 1)
 	instanceARN := func(name string) string {
 		return "arn:aws:ecs:" + region + ":" + account + ":container-instance/" + cluster + "/" + name
 	}
@@ -580,7 +506,7 @@ func TestDescribeManyTasks(t *testing.T) {
 	ctx := context.Background()
 	cluster, _ := tasksCluster(t, c, u.Namespace, 2, nil)
 	other, _ := tasksCluster(t, c, u.Namespace+"-b", 1, nil)
-	tasksFamily(t, batchFamily(u.Namespace, "job:1"), 1)
+	putFamily(t, batchFamily(u.Namespace, "job:1"), 1)
 	var arns []string
 	for _, n := range []int32{10, 2} {
 		run, err := c.RunTask(ctx, &ecs.RunTaskInput{Cluster: aws.String(cluster), TaskDefinition: aws.String("batch"), Count: aws.Int32(n)})
