@@ -34,6 +34,8 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 	// Group=ecs.berth.dev, Version=v1alpha1
 	case v1alpha1.SchemeGroupVersion.WithKind("Attribute"):
 		return &apisv1alpha1.AttributeApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("AutoScalingStatus"):
+		return &apisv1alpha1.AutoScalingStatusApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("AWSLogStream"):
 		return &apisv1alpha1.AWSLogStreamApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("Cluster"):
@@ -42,6 +44,8 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &apisv1alpha1.ClusterSpecApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("ClusterStatus"):
 		return &apisv1alpha1.ClusterStatusApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("ClusterUtilization"):
+		return &apisv1alpha1.ClusterUtilizationApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("ContainerDefinition"):
 		return &apisv1alpha1.ContainerDefinitionApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("ContainerDependency"):
@@ -62,6 +66,8 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &apisv1alpha1.ContainerRestartPolicyApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("ContainerStatus"):
 		return &apisv1alpha1.ContainerStatusApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("CustomizedMetric"):
+		return &apisv1alpha1.CustomizedMetricApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("Deployment"):
 		return &apisv1alpha1.DeploymentApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("DeploymentCircuitBreaker"):
@@ -86,6 +92,8 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &apisv1alpha1.HostVolumeApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("InstanceAddress"):
 		return &apisv1alpha1.InstanceAddressApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("InstanceUtilization"):
+		return &apisv1alpha1.InstanceUtilizationApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("InstanceVolume"):
 		return &apisv1alpha1.InstanceVolumeApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("KernelCapabilities"):
@@ -112,6 +120,8 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &apisv1alpha1.PlacementConstraintApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("PlacementStrategy"):
 		return &apisv1alpha1.PlacementStrategyApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("PolicyMetric"):
+		return &apisv1alpha1.PolicyMetricApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("PortMapping"):
 		return &apisv1alpha1.PortMappingApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("RepositoryCredentials"):
@@ -128,6 +138,8 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &apisv1alpha1.SecretVariableApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("Service"):
 		return &apisv1alpha1.ServiceApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("ServiceAutoScaling"):
+		return &apisv1alpha1.ServiceAutoScalingApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("ServiceSpec"):
 		return &apisv1alpha1.ServiceSpecApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("ServiceStatus"):
@@ -136,6 +148,8 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &apisv1alpha1.SystemControlApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("Tag"):
 		return &apisv1alpha1.TagApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("TargetTrackingPolicy"):
+		return &apisv1alpha1.TargetTrackingPolicyApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("Task"):
 		return &apisv1alpha1.TaskApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("TaskDefinition"):
@@ -158,6 +172,10 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &apisv1alpha1.TmpfsApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("Ulimit"):
 		return &apisv1alpha1.UlimitApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("Utilization"):
+		return &apisv1alpha1.UtilizationApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("UtilizationGroup"):
+		return &apisv1alpha1.UtilizationGroupApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("VersionInfo"):
 		return &apisv1alpha1.VersionInfoApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("Volume"):

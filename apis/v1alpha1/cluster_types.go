@@ -115,7 +115,12 @@ type ClusterStatus struct {
 	// +optional
 	PendingTasksCount int32 `json:"pendingTasksCount"`
 
-	// conditions: Ready, DeletionBlocked.
+	// utilization is the cluster's CPU and memory utilization and reservation and
+	// its capacity provider reservation, refreshed about once a minute.
+	// +optional
+	Utilization *ClusterUtilization `json:"utilization,omitempty"`
+
+	// conditions: DeletionBlocked, CapacityAvailable.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -133,6 +138,9 @@ type ClusterStatus struct {
 // +kubebuilder:printcolumn:name="Services",type=integer,JSONPath=`.status.activeServicesCount`
 // +kubebuilder:printcolumn:name="Running",type=integer,JSONPath=`.status.runningTasksCount`
 // +kubebuilder:printcolumn:name="Pending",type=integer,JSONPath=`.status.pendingTasksCount`
+// +kubebuilder:printcolumn:name="CPU%",type=integer,JSONPath=`.status.utilization.cpuUtilization`
+// +kubebuilder:printcolumn:name="MEM%",type=integer,JSONPath=`.status.utilization.memoryUtilization`
+// +kubebuilder:printcolumn:name="Capacity%",type=integer,JSONPath=`.status.utilization.capacityProviderReservation`,description="CapacityProviderReservation"
 // +kubebuilder:printcolumn:name="Policy",type=string,JSONPath=`.spec.containerPolicy.level`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type Cluster struct {

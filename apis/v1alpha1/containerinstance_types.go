@@ -198,6 +198,11 @@ type ContainerInstanceStatus struct {
 	// +kubebuilder:validation:MaxItems=1024
 	Volumes []InstanceVolume `json:"volumes,omitempty"`
 
+	// utilization is what the agent measured of its running tasks over its last
+	// window (about a minute), grouped by namespace, service and family.
+	// +optional
+	Utilization *InstanceUtilization `json:"utilization,omitempty"`
+
 	// registeredAt is when the agent first registered the instance.
 	// +optional
 	RegisteredAt *metav1.Time `json:"registeredAt,omitempty"`

@@ -123,7 +123,8 @@ type LoadBalancer struct {
 
 // ServiceSpec is the desired state of a Service.
 //
-// +kubebuilder:validation:XValidation:rule="self.schedulingStrategy != 'REPLICA' || has(self.desiredCount)",message="desiredCount is required for a REPLICA service",fieldPath=".desiredCount"
+// +kubebuilder:validation:XValidation:rule="self.schedulingStrategy != 'REPLICA' || has(self.desiredCount) || has(self.autoScaling)",message="desiredCount is required for a REPLICA service without autoScaling",fieldPath=".desiredCount"
+// +kubebuilder:validation:XValidation:rule="self.schedulingStrategy != 'DAEMON' || !has(self.autoScaling)",message="a DAEMON service runs one task per instance and cannot be auto scaled",fieldPath=".autoScaling"
 // +kubebuilder:validation:XValidation:rule="self.schedulingStrategy != 'DAEMON' || !has(self.desiredCount)",message="a DAEMON service runs one task per instance and takes no desiredCount",fieldPath=".desiredCount"
 // +kubebuilder:validation:XValidation:rule="self.schedulingStrategy != 'REPLICA' || !has(self.deploymentConfiguration.maximumPercent) || self.deploymentConfiguration.maximumPercent >= 100",message="maximumPercent must be at least 100 for a REPLICA service",fieldPath=".deploymentConfiguration.maximumPercent"
 // +kubebuilder:validation:XValidation:rule="!has(self.deploymentConfiguration.maximumPercent) || !has(self.deploymentConfiguration.minimumHealthyPercent) || self.deploymentConfiguration.maximumPercent >= self.deploymentConfiguration.minimumHealthyPercent",message="maximumPercent must not be below minimumHealthyPercent",fieldPath=".deploymentConfiguration.maximumPercent"
@@ -153,6 +154,14 @@ type ServiceSpec struct {
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=100000
 	DesiredCount *int32 `json:"desiredCount,omitempty"`
+
+	// autoScaling is ECS Service Auto Scaling: the manager keeps desiredCount
+	// between minCapacity and maxCapacity and moves it by target tracking policies
+	// on the service's CPU or memory utilization or a Prometheus metric. Leave
+	// desiredCount out of manifests that set it (the auto scaler owns it; a missing
+	// desiredCount starts at minCapacity). Only for REPLICA services.
+	// +optional
+	AutoScaling *ServiceAutoScaling `json:"autoScaling,omitempty"`
 
 	// schedulingStrategy is REPLICA (default) or DAEMON. Immutable.
 	// +optional
@@ -320,6 +329,15 @@ type ServiceStatus struct {
 	// +kubebuilder:validation:MaxItems=32
 	Deployments []Deployment `json:"deployments,omitempty"`
 
+	// utilization is the service's CPUUtilization and MemoryUtilization, refreshed
+	// about once a minute from its running tasks.
+	// +optional
+	Utilization *Utilization `json:"utilization,omitempty"`
+
+	// autoScaling is what the auto scaler last measured and did.
+	// +optional
+	AutoScaling *AutoScalingStatus `json:"autoScaling,omitempty"`
+
 	// conditions: Accepted, Steady, RolloutComplete.
 	// +optional
 	// +listType=map
@@ -341,6 +359,8 @@ type ServiceStatus struct {
 // +kubebuilder:printcolumn:name="Desired",type=integer,JSONPath=`.status.desiredCount`
 // +kubebuilder:printcolumn:name="Running",type=integer,JSONPath=`.status.runningCount`
 // +kubebuilder:printcolumn:name="Pending",type=integer,JSONPath=`.status.pendingCount`
+// +kubebuilder:printcolumn:name="CPU%",type=integer,JSONPath=`.status.utilization.cpuUtilization`
+// +kubebuilder:printcolumn:name="MEM%",type=integer,JSONPath=`.status.utilization.memoryUtilization`
 // +kubebuilder:printcolumn:name="Rollout",type=string,JSONPath=`.status.rolloutState`
 // +kubebuilder:printcolumn:name="Strategy",type=string,JSONPath=`.spec.schedulingStrategy`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`

@@ -1221,6 +1221,11 @@ type TaskDefinitionStatus struct {
 	// +kubebuilder:validation:MaxItems=1100
 	Revisions []TaskDefinitionRevision `json:"revisions,omitempty"`
 
+	// utilization is the CPUUtilization and MemoryUtilization of the family's
+	// running tasks in every cluster, refreshed about once a minute.
+	// +optional
+	Utilization *Utilization `json:"utilization,omitempty"`
+
 	// conditions: Accepted (the spec passed the checks the schema cannot do),
 	// Revisioned (the current spec is stored as latestRevision), RolledOut (every
 	// Service following the family completed a deployment of latestRevision) and
@@ -1241,6 +1246,8 @@ type TaskDefinitionStatus struct {
 // +kubebuilder:resource:shortName=td;taskdef,categories=ecs
 // +kubebuilder:printcolumn:name="Latest",type=integer,JSONPath=`.status.latestRevision`,description="Latest revision"
 // +kubebuilder:printcolumn:name="Network",type=string,JSONPath=`.spec.networkMode`
+// +kubebuilder:printcolumn:name="CPU%",type=integer,JSONPath=`.status.utilization.cpuUtilization`,priority=1
+// +kubebuilder:printcolumn:name="MEM%",type=integer,JSONPath=`.status.utilization.memoryUtilization`,priority=1
 // +kubebuilder:printcolumn:name="Accepted",type=string,JSONPath=`.status.conditions[?(@.type=="Accepted")].status`
 // +kubebuilder:printcolumn:name="RolledOut",type=string,JSONPath=`.status.conditions[?(@.type=="RolledOut")].status`
 // +kubebuilder:printcolumn:name="Honoured",type=string,JSONPath=`.status.conditions[?(@.type=="Honoured")].status`,priority=1

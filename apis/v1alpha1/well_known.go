@@ -56,6 +56,13 @@ const (
 	// FieldManagerAgent is the server-side apply field manager of agents (real or
 	// hollow) for the fields they own.
 	FieldManagerAgent = "berth-agent"
+	// FieldManagerUtilization is the field manager of the manager's utilization
+	// writer: status.utilization of Services, TaskDefinitions and Clusters, and
+	// nothing else.
+	FieldManagerUtilization = "berth-utilization"
+	// FieldManagerAutoScaler is the field manager of the manager's service auto
+	// scaler: spec.desiredCount through the scale subresource.
+	FieldManagerAutoScaler = "berth-autoscaler"
 
 	// TaskFieldContainerInstance and TaskFieldCluster are the Task's selectable
 	// fields: agents list and watch only their own tasks with

@@ -31,6 +31,10 @@ func (r *Reconciler) classifyTasks(ctx context.Context, s *state) error {
 		s.desired = int32(len(s.eligible))
 	} else if s.svc.Spec.DesiredCount != nil {
 		s.desired = *s.svc.Spec.DesiredCount
+	} else if as := s.svc.Spec.AutoScaling; as != nil {
+		// An auto scaled service whose manifest leaves desiredCount to the auto
+		// scaler starts at its minimum until the auto scaler first sets it.
+		s.desired = as.MinCapacity
 	}
 	checks := r.healthChecksByDeployment(ctx, s)
 	healthGrace := s.healthGrace()

@@ -64,6 +64,26 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: value
       type:
         scalar: string
+- name: com.github.berthdev.berth.apis.v1alpha1.AutoScalingStatus
+  map:
+    fields:
+    - name: desiredCapacity
+      type:
+        scalar: numeric
+    - name: lastScaleInTime
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Time
+    - name: lastScaleOutTime
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Time
+    - name: metrics
+      type:
+        list:
+          elementType:
+            namedType: com.github.berthdev.berth.apis.v1alpha1.PolicyMetric
+          elementRelationship: associative
+          keys:
+          - policy
 - name: com.github.berthdev.berth.apis.v1alpha1.CPUArchitecture
   scalar: string
 - name: com.github.berthdev.berth.apis.v1alpha1.Capability
@@ -126,6 +146,57 @@ var schemaYAML = typed.YAMLObject(`types:
       type:
         scalar: numeric
     - name: runningTasksCount
+      type:
+        scalar: numeric
+    - name: utilization
+      type:
+        namedType: com.github.berthdev.berth.apis.v1alpha1.ClusterUtilization
+- name: com.github.berthdev.berth.apis.v1alpha1.ClusterUtilization
+  map:
+    fields:
+    - name: capacityProviderReservation
+      type:
+        scalar: numeric
+    - name: cpuReservation
+      type:
+        scalar: numeric
+    - name: cpuReserved
+      type:
+        scalar: numeric
+    - name: cpuUsed
+      type:
+        scalar: numeric
+    - name: cpuUtilization
+      type:
+        scalar: numeric
+    - name: instances
+      type:
+        scalar: numeric
+    - name: measuredAt
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Time
+    - name: memoryReservation
+      type:
+        scalar: numeric
+    - name: memoryReserved
+      type:
+        scalar: numeric
+    - name: memoryUsed
+      type:
+        scalar: numeric
+    - name: memoryUtilization
+      type:
+        scalar: numeric
+    - name: registeredCPU
+      type:
+        scalar: numeric
+    - name: registeredMemory
+      type:
+        scalar: numeric
+    - name: tasks
+      type:
+        scalar: numeric
+    - name: unplaceableTasks
       type:
         scalar: numeric
 - name: com.github.berthdev.berth.apis.v1alpha1.Compatibility
@@ -430,6 +501,9 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: status
       type:
         namedType: com.github.berthdev.berth.apis.v1alpha1.InstanceStatusValue
+    - name: utilization
+      type:
+        namedType: com.github.berthdev.berth.apis.v1alpha1.InstanceUtilization
     - name: versionInfo
       type:
         namedType: com.github.berthdev.berth.apis.v1alpha1.VersionInfo
@@ -539,6 +613,21 @@ var schemaYAML = typed.YAMLObject(`types:
         scalar: string
 - name: com.github.berthdev.berth.apis.v1alpha1.ContainerStatusValue
   scalar: string
+- name: com.github.berthdev.berth.apis.v1alpha1.CustomizedMetric
+  map:
+    fields:
+    - name: labels
+      type:
+        map:
+          elementType:
+            scalar: string
+    - name: metricName
+      type:
+        scalar: string
+    - name: statistic
+      type:
+        namedType: com.github.berthdev.berth.apis.v1alpha1.MetricStatistic
+      default: Average
 - name: com.github.berthdev.berth.apis.v1alpha1.DependencyCondition
   scalar: string
 - name: com.github.berthdev.berth.apis.v1alpha1.Deployment
@@ -733,6 +822,21 @@ var schemaYAML = typed.YAMLObject(`types:
         namedType: com.github.berthdev.berth.apis.v1alpha1.AddressType
 - name: com.github.berthdev.berth.apis.v1alpha1.InstanceStatusValue
   scalar: string
+- name: com.github.berthdev.berth.apis.v1alpha1.InstanceUtilization
+  map:
+    fields:
+    - name: groups
+      type:
+        list:
+          elementType:
+            namedType: com.github.berthdev.berth.apis.v1alpha1.UtilizationGroup
+          elementRelationship: atomic
+    - name: windowEnd
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Time
+    - name: windowStart
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Time
 - name: com.github.berthdev.berth.apis.v1alpha1.InstanceVolume
   map:
     fields:
@@ -864,6 +968,8 @@ var schemaYAML = typed.YAMLObject(`types:
           - name
 - name: com.github.berthdev.berth.apis.v1alpha1.LogDriver
   scalar: string
+- name: com.github.berthdev.berth.apis.v1alpha1.MetricStatistic
+  scalar: string
 - name: com.github.berthdev.berth.apis.v1alpha1.MountPoint
   map:
     fields:
@@ -931,6 +1037,18 @@ var schemaYAML = typed.YAMLObject(`types:
         namedType: com.github.berthdev.berth.apis.v1alpha1.PlacementStrategyType
 - name: com.github.berthdev.berth.apis.v1alpha1.PlacementStrategyType
   scalar: string
+- name: com.github.berthdev.berth.apis.v1alpha1.PolicyMetric
+  map:
+    fields:
+    - name: desiredCapacity
+      type:
+        scalar: numeric
+    - name: policy
+      type:
+        scalar: string
+    - name: value
+      type:
+        namedType: io.k8s.apimachinery.pkg.api.resource.Quantity
 - name: com.github.berthdev.berth.apis.v1alpha1.PortMapping
   map:
     fields:
@@ -955,6 +1073,8 @@ var schemaYAML = typed.YAMLObject(`types:
       type:
         namedType: com.github.berthdev.berth.apis.v1alpha1.TransportProtocol
       default: tcp
+- name: com.github.berthdev.berth.apis.v1alpha1.PredefinedMetric
+  scalar: string
 - name: com.github.berthdev.berth.apis.v1alpha1.RepositoryCredentials
   map:
     fields:
@@ -1050,9 +1170,35 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: status
       type:
         namedType: com.github.berthdev.berth.apis.v1alpha1.ServiceStatus
+- name: com.github.berthdev.berth.apis.v1alpha1.ServiceAutoScaling
+  map:
+    fields:
+    - name: maxCapacity
+      type:
+        scalar: numeric
+    - name: minCapacity
+      type:
+        scalar: numeric
+    - name: scaleInSuspended
+      type:
+        scalar: boolean
+    - name: scaleOutSuspended
+      type:
+        scalar: boolean
+    - name: targetTracking
+      type:
+        list:
+          elementType:
+            namedType: com.github.berthdev.berth.apis.v1alpha1.TargetTrackingPolicy
+          elementRelationship: associative
+          keys:
+          - name
 - name: com.github.berthdev.berth.apis.v1alpha1.ServiceSpec
   map:
     fields:
+    - name: autoScaling
+      type:
+        namedType: com.github.berthdev.berth.apis.v1alpha1.ServiceAutoScaling
     - name: cluster
       type:
         scalar: string
@@ -1108,6 +1254,9 @@ var schemaYAML = typed.YAMLObject(`types:
 - name: com.github.berthdev.berth.apis.v1alpha1.ServiceStatus
   map:
     fields:
+    - name: autoScaling
+      type:
+        namedType: com.github.berthdev.berth.apis.v1alpha1.AutoScalingStatus
     - name: conditions
       type:
         list:
@@ -1145,6 +1294,9 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: taskDefinition
       type:
         scalar: string
+    - name: utilization
+      type:
+        namedType: com.github.berthdev.berth.apis.v1alpha1.Utilization
 - name: com.github.berthdev.berth.apis.v1alpha1.StopCode
   scalar: string
 - name: com.github.berthdev.berth.apis.v1alpha1.SystemControl
@@ -1165,6 +1317,32 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: value
       type:
         scalar: string
+- name: com.github.berthdev.berth.apis.v1alpha1.TargetTrackingPolicy
+  map:
+    fields:
+    - name: customizedMetric
+      type:
+        namedType: com.github.berthdev.berth.apis.v1alpha1.CustomizedMetric
+    - name: disableScaleIn
+      type:
+        scalar: boolean
+    - name: name
+      type:
+        scalar: string
+    - name: predefinedMetric
+      type:
+        namedType: com.github.berthdev.berth.apis.v1alpha1.PredefinedMetric
+    - name: scaleInCooldownSeconds
+      type:
+        scalar: numeric
+      default: 300
+    - name: scaleOutCooldownSeconds
+      type:
+        scalar: numeric
+      default: 300
+    - name: targetValue
+      type:
+        namedType: io.k8s.apimachinery.pkg.api.resource.Quantity
 - name: com.github.berthdev.berth.apis.v1alpha1.Task
   map:
     fields:
@@ -1320,6 +1498,9 @@ var schemaYAML = typed.YAMLObject(`types:
           elementRelationship: associative
           keys:
           - revision
+    - name: utilization
+      type:
+        namedType: com.github.berthdev.berth.apis.v1alpha1.Utilization
 - name: com.github.berthdev.berth.apis.v1alpha1.TaskOverrides
   map:
     fields:
@@ -1485,6 +1666,60 @@ var schemaYAML = typed.YAMLObject(`types:
         scalar: numeric
 - name: com.github.berthdev.berth.apis.v1alpha1.UlimitName
   scalar: string
+- name: com.github.berthdev.berth.apis.v1alpha1.Utilization
+  map:
+    fields:
+    - name: cpuReserved
+      type:
+        scalar: numeric
+    - name: cpuUsed
+      type:
+        scalar: numeric
+    - name: cpuUtilization
+      type:
+        scalar: numeric
+    - name: measuredAt
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Time
+    - name: memoryReserved
+      type:
+        scalar: numeric
+    - name: memoryUsed
+      type:
+        scalar: numeric
+    - name: memoryUtilization
+      type:
+        scalar: numeric
+    - name: tasks
+      type:
+        scalar: numeric
+- name: com.github.berthdev.berth.apis.v1alpha1.UtilizationGroup
+  map:
+    fields:
+    - name: cpuReserved
+      type:
+        scalar: numeric
+    - name: cpuUsed
+      type:
+        scalar: numeric
+    - name: family
+      type:
+        scalar: string
+    - name: memoryReserved
+      type:
+        scalar: numeric
+    - name: memoryUsed
+      type:
+        scalar: numeric
+    - name: namespace
+      type:
+        scalar: string
+    - name: service
+      type:
+        scalar: string
+    - name: tasks
+      type:
+        scalar: numeric
 - name: com.github.berthdev.berth.apis.v1alpha1.VersionConsistency
   scalar: string
 - name: com.github.berthdev.berth.apis.v1alpha1.VersionInfo
@@ -1520,6 +1755,16 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: sourceContainer
       type:
         scalar: string
+- name: io.k8s.apimachinery.pkg.api.resource.Quantity
+  scalar: untyped
+  list:
+    elementType:
+      namedType: __untyped_atomic_
+    elementRelationship: atomic
+  map:
+    elementType:
+      namedType: __untyped_deduced_
+    elementRelationship: separable
 - name: io.k8s.apimachinery.pkg.apis.meta.v1.Condition
   map:
     fields:

@@ -37,7 +37,10 @@ type ClusterStatusApplyConfiguration struct {
 	RunningTasksCount *int32 `json:"runningTasksCount,omitempty"`
 	// pendingTasksCount of tasks not yet RUNNING in the cluster.
 	PendingTasksCount *int32 `json:"pendingTasksCount,omitempty"`
-	// conditions: Ready, DeletionBlocked.
+	// utilization is the cluster's CPU and memory utilization and reservation and
+	// its capacity provider reservation, refreshed about once a minute.
+	Utilization *ClusterUtilizationApplyConfiguration `json:"utilization,omitempty"`
+	// conditions: DeletionBlocked, CapacityAvailable.
 	Conditions []v1.ConditionApplyConfiguration `json:"conditions,omitempty"`
 }
 
@@ -84,6 +87,14 @@ func (b *ClusterStatusApplyConfiguration) WithRunningTasksCount(value int32) *Cl
 // If called multiple times, the PendingTasksCount field is set to the value of the last call.
 func (b *ClusterStatusApplyConfiguration) WithPendingTasksCount(value int32) *ClusterStatusApplyConfiguration {
 	b.PendingTasksCount = &value
+	return b
+}
+
+// WithUtilization sets the Utilization field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Utilization field is set to the value of the last call.
+func (b *ClusterStatusApplyConfiguration) WithUtilization(value *ClusterUtilizationApplyConfiguration) *ClusterStatusApplyConfiguration {
+	b.Utilization = value
 	return b
 }
 

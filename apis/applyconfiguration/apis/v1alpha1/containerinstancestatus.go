@@ -58,6 +58,9 @@ type ContainerInstanceStatusApplyConfiguration struct {
 	// the operator sees here what the instance keeps (see docs/taskdefinitions.md
 	// for removing one).
 	Volumes []InstanceVolumeApplyConfiguration `json:"volumes,omitempty"`
+	// utilization is what the agent measured of its running tasks over its last
+	// window (about a minute), grouped by namespace, service and family.
+	Utilization *InstanceUtilizationApplyConfiguration `json:"utilization,omitempty"`
 	// registeredAt is when the agent first registered the instance.
 	RegisteredAt *v1.Time `json:"registeredAt,omitempty"`
 	// conditions: Connected, RuntimeReady, Ready.
@@ -170,6 +173,14 @@ func (b *ContainerInstanceStatusApplyConfiguration) WithVolumes(values ...*Insta
 		}
 		b.Volumes = append(b.Volumes, *values[i])
 	}
+	return b
+}
+
+// WithUtilization sets the Utilization field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Utilization field is set to the value of the last call.
+func (b *ContainerInstanceStatusApplyConfiguration) WithUtilization(value *InstanceUtilizationApplyConfiguration) *ContainerInstanceStatusApplyConfiguration {
+	b.Utilization = value
 	return b
 }
 

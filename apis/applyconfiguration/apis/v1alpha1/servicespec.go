@@ -37,6 +37,12 @@ type ServiceSpecApplyConfiguration struct {
 	// scale subresource, so `kubectl scale` and autoscalers set it. Not allowed for
 	// DAEMON services.
 	DesiredCount *int32 `json:"desiredCount,omitempty"`
+	// autoScaling is ECS Service Auto Scaling: the manager keeps desiredCount
+	// between minCapacity and maxCapacity and moves it by target tracking policies
+	// on the service's CPU or memory utilization or a Prometheus metric. Leave
+	// desiredCount out of manifests that set it (the auto scaler owns it; a missing
+	// desiredCount starts at minCapacity). Only for REPLICA services.
+	AutoScaling *ServiceAutoScalingApplyConfiguration `json:"autoScaling,omitempty"`
 	// schedulingStrategy is REPLICA (default) or DAEMON. Immutable.
 	SchedulingStrategy *apisv1alpha1.SchedulingStrategy `json:"schedulingStrategy,omitempty"`
 	// deploymentConfiguration bounds rolling deployments.
@@ -93,6 +99,14 @@ func (b *ServiceSpecApplyConfiguration) WithTaskDefinition(value string) *Servic
 // If called multiple times, the DesiredCount field is set to the value of the last call.
 func (b *ServiceSpecApplyConfiguration) WithDesiredCount(value int32) *ServiceSpecApplyConfiguration {
 	b.DesiredCount = &value
+	return b
+}
+
+// WithAutoScaling sets the AutoScaling field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the AutoScaling field is set to the value of the last call.
+func (b *ServiceSpecApplyConfiguration) WithAutoScaling(value *ServiceAutoScalingApplyConfiguration) *ServiceSpecApplyConfiguration {
+	b.AutoScaling = value
 	return b
 }
 

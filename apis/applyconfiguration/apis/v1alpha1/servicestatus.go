@@ -46,6 +46,11 @@ type ServiceStatusApplyConfiguration struct {
 	Selector *string `json:"selector,omitempty"`
 	// deployments of the service, PRIMARY first.
 	Deployments []DeploymentApplyConfiguration `json:"deployments,omitempty"`
+	// utilization is the service's CPUUtilization and MemoryUtilization, refreshed
+	// about once a minute from its running tasks.
+	Utilization *UtilizationApplyConfiguration `json:"utilization,omitempty"`
+	// autoScaling is what the auto scaler last measured and did.
+	AutoScaling *AutoScalingStatusApplyConfiguration `json:"autoScaling,omitempty"`
 	// conditions: Accepted, Steady, RolloutComplete.
 	Conditions []v1.ConditionApplyConfiguration `json:"conditions,omitempty"`
 }
@@ -122,6 +127,22 @@ func (b *ServiceStatusApplyConfiguration) WithDeployments(values ...*DeploymentA
 		}
 		b.Deployments = append(b.Deployments, *values[i])
 	}
+	return b
+}
+
+// WithUtilization sets the Utilization field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Utilization field is set to the value of the last call.
+func (b *ServiceStatusApplyConfiguration) WithUtilization(value *UtilizationApplyConfiguration) *ServiceStatusApplyConfiguration {
+	b.Utilization = value
+	return b
+}
+
+// WithAutoScaling sets the AutoScaling field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the AutoScaling field is set to the value of the last call.
+func (b *ServiceStatusApplyConfiguration) WithAutoScaling(value *AutoScalingStatusApplyConfiguration) *ServiceStatusApplyConfiguration {
+	b.AutoScaling = value
 	return b
 }
 

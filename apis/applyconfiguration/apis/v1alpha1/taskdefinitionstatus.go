@@ -34,6 +34,9 @@ type TaskDefinitionStatusApplyConfiguration struct {
 	LatestRevision *int32 `json:"latestRevision,omitempty"`
 	// revisions kept, newest first.
 	Revisions []TaskDefinitionRevisionApplyConfiguration `json:"revisions,omitempty"`
+	// utilization is the CPUUtilization and MemoryUtilization of the family's
+	// running tasks in every cluster, refreshed about once a minute.
+	Utilization *UtilizationApplyConfiguration `json:"utilization,omitempty"`
 	// conditions: Accepted (the spec passed the checks the schema cannot do),
 	// Revisioned (the current spec is stored as latestRevision), RolledOut (every
 	// Service following the family completed a deployment of latestRevision) and
@@ -73,6 +76,14 @@ func (b *TaskDefinitionStatusApplyConfiguration) WithRevisions(values ...*TaskDe
 		}
 		b.Revisions = append(b.Revisions, *values[i])
 	}
+	return b
+}
+
+// WithUtilization sets the Utilization field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Utilization field is set to the value of the last call.
+func (b *TaskDefinitionStatusApplyConfiguration) WithUtilization(value *UtilizationApplyConfiguration) *TaskDefinitionStatusApplyConfiguration {
+	b.Utilization = value
 	return b
 }
 
