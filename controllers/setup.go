@@ -18,6 +18,7 @@ import (
 	"github.com/berthdev/berth/controllers/service"
 	"github.com/berthdev/berth/controllers/task"
 	"github.com/berthdev/berth/controllers/taskdefinition"
+	"github.com/berthdev/berth/controllers/utilization"
 	"github.com/berthdev/berth/internal/index"
 	"github.com/berthdev/berth/internal/placement"
 	"github.com/berthdev/berth/internal/revision"
@@ -48,6 +49,9 @@ type Options struct {
 	// ServiceWorkers is how many services reconcile in parallel
 	// (DefaultServiceWorkers).
 	ServiceWorkers int
+	// UtilizationInterval bounds how often each Service's, TaskDefinition's and
+	// Cluster's status.utilization is written (utilization.DefaultInterval).
+	UtilizationInterval time.Duration
 }
 
 // withDefaults fills the zero values of the worker counts.
@@ -84,6 +88,10 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	}
 	if err := sched.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("setting up the scheduler: %w", err)
+	}
+	util := &utilization.Writer{Client: mgr.GetClient(), Resolver: resolver, Interval: o.UtilizationInterval}
+	if err := util.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the utilization writer: %w", err)
 	}
 	for name, c := range map[string]interface{ SetupWithManager(ctrl.Manager) error }{
 		"taskdefinition": &taskdefinition.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("berth-taskdefinition")},

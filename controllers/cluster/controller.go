@@ -74,6 +74,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	setCounts(&c, u)
 	setDeletionBlocked(&c, u)
+	setCapacityAvailable(&c)
 	if err := r.patchStatus(ctx, before, &c); err != nil {
 		return ctrl.Result{}, err
 	}
@@ -120,7 +121,8 @@ func clusterChanged() predicate.Predicate {
 		UpdateFunc: func(e event.UpdateEvent) bool {
 			o, n := e.ObjectOld, e.ObjectNew
 			return o.GetDeletionTimestamp().IsZero() != n.GetDeletionTimestamp().IsZero() ||
-				!equality.Semantic.DeepEqual(o.GetFinalizers(), n.GetFinalizers())
+				!equality.Semantic.DeepEqual(o.GetFinalizers(), n.GetFinalizers()) ||
+				capacityChanged(o, n)
 		},
 	})
 }

@@ -1,6 +1,13 @@
 package utilization
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"context"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+)
 
 // The manager's utilization and capacity series, computed when Prometheus scrapes
 // from the same in-memory sums status is written from (so a scrape costs no request
@@ -46,5 +53,89 @@ func Descriptors() []*prometheus.Desc {
 		familyCPUDesc, familyMemoryDesc,
 		clusterCPUDesc, clusterMemoryDesc, clusterCPUReservationDesc, clusterMemoryReservationDesc,
 		clusterCPRDesc, clusterUnplaceableDesc, clusterInstancesDesc,
+	}
+}
+
+// Collector sends the utilization and capacity series at scrape time.
+type Collector struct {
+	agg      *Aggregator
+	services client.Reader
+}
+
+var _ prometheus.Collector = (*Collector)(nil)
+
+// NewCollector reads sums from agg and Services from services (the manager's cache).
+func NewCollector(agg *Aggregator, services client.Reader) *Collector {
+	return &Collector{agg: agg, services: services}
+}
+
+// Describe sends Descriptors.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range Descriptors() {
+		ch <- d
+	}
+}
+
+// Collect sends the current values. Percent series are left out where there is
+// nothing to divide by (no reservation, no registered capacity), rather than sent
+// as a misleading 0.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	s := c.agg.Snapshot()
+	for cluster, services := range s.Services {
+		for k, t := range services {
+			u := t.Status()
+			optional(ch, serviceCPUDesc, u.CPUUtilization, cluster, k.Namespace, k.Name)
+			optional(ch, serviceMemoryDesc, u.MemoryUtilization, cluster, k.Namespace, k.Name)
+		}
+	}
+	for k, t := range s.Families {
+		u := t.Status()
+		optional(ch, familyCPUDesc, u.CPUUtilization, k.Namespace, k.Name)
+		optional(ch, familyMemoryDesc, u.MemoryUtilization, k.Namespace, k.Name)
+	}
+	for name, cs := range s.Clusters {
+		u := cs.Capacity.ClusterStatus(cs.Totals)
+		optional(ch, clusterCPUDesc, u.CPUUtilization, name)
+		optional(ch, clusterMemoryDesc, u.MemoryUtilization, name)
+		optional(ch, clusterCPUReservationDesc, u.CPUReservation, name)
+		optional(ch, clusterMemoryReservationDesc, u.MemoryReservation, name)
+		gauge(ch, clusterCPRDesc, float64(u.CapacityProviderReservation), name)
+		gauge(ch, clusterUnplaceableDesc, float64(u.UnplaceableTasks), name)
+		gauge(ch, clusterInstancesDesc, float64(u.Instances), name)
+	}
+	c.collectServices(ch)
+}
+
+// collectServices sends the task counts and deployments of every Service, from
+// the cache (a list of the informer's store: no request to the apiserver).
+func (c *Collector) collectServices(ch chan<- prometheus.Metric) {
+	var list ecsv1alpha1.ServiceList
+	if err := c.services.List(context.Background(), &list, client.UnsafeDisableDeepCopy); err != nil {
+		return
+	}
+	for i := range list.Items {
+		svc := &list.Items[i]
+		labels := []string{svc.Spec.Cluster, svc.Namespace, svc.Name}
+		st := &svc.Status
+		for state, n := range map[string]int32{"desired": st.DesiredCount, "running": st.RunningCount, "pending": st.PendingCount} {
+			gauge(ch, serviceTasksDesc, float64(n), append(labels, state)...)
+		}
+		counts := map[[2]string]int{}
+		for _, d := range st.Deployments {
+			counts[[2]string{string(d.Status), string(d.RolloutState)}]++
+		}
+		for k, n := range counts {
+			gauge(ch, serviceDeploymentsDesc, float64(n), append(labels, k[0], k[1])...)
+		}
+	}
+}
+
+func gauge(ch chan<- prometheus.Metric, d *prometheus.Desc, v float64, labels ...string) {
+	ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+}
+
+func optional(ch chan<- prometheus.Metric, d *prometheus.Desc, v *int32, labels ...string) {
+	if v != nil {
+		gauge(ch, d, float64(*v), labels...)
 	}
 }

@@ -24,6 +24,7 @@ import (
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
 	"github.com/berthdev/berth/controllers"
 	"github.com/berthdev/berth/controllers/endpoints"
+	"github.com/berthdev/berth/controllers/utilization"
 	"github.com/berthdev/berth/internal/kube"
 )
 
@@ -52,9 +53,10 @@ func DefaultOptions() Options {
 		Burst:                   1000,
 		GracefulShutdownTimeout: 30 * time.Second,
 		Controllers: controllers.Options{
-			HeartbeatGrace:   40 * time.Second,
-			SchedulerWorkers: controllers.DefaultSchedulerWorkers,
-			ServiceWorkers:   controllers.DefaultServiceWorkers,
+			HeartbeatGrace:      40 * time.Second,
+			SchedulerWorkers:    controllers.DefaultSchedulerWorkers,
+			ServiceWorkers:      controllers.DefaultServiceWorkers,
+			UtilizationInterval: utilization.DefaultInterval,
 		},
 	}
 }
@@ -73,6 +75,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.Controllers.HeartbeatGrace, "heartbeat-grace", o.Controllers.HeartbeatGrace, "How long an agent may go without renewing its lease before its instance is disconnected.")
 	fs.IntVar(&o.Controllers.SchedulerWorkers, "scheduler-workers", o.Controllers.SchedulerWorkers, "Tasks placed in parallel.")
 	fs.IntVar(&o.Controllers.ServiceWorkers, "service-workers", o.Controllers.ServiceWorkers, "Services reconciled in parallel.")
+	fs.DurationVar(&o.Controllers.UtilizationInterval, "utilization-interval", o.Controllers.UtilizationInterval, "Each Service's, TaskDefinition's and Cluster's status.utilization is written at most this often; match the agents' --utilization-interval.")
 }
 
 // Validate reports the first invalid option, naming its flag.
@@ -90,6 +93,8 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("--scheduler-workers must be at least 1, got %d", o.Controllers.SchedulerWorkers)
 	case o.Controllers.ServiceWorkers < 1:
 		return fmt.Errorf("--service-workers must be at least 1, got %d", o.Controllers.ServiceWorkers)
+	case o.Controllers.UtilizationInterval < time.Second:
+		return fmt.Errorf("--utilization-interval must be at least 1s, got %s", o.Controllers.UtilizationInterval)
 	}
 	return nil
 }

@@ -28,6 +28,8 @@ type ManagerOptions struct {
 	// SchedulerWorkers and ServiceWorkers bound the parallel reconciles; tests keep
 	// them low on 2 cores.
 	SchedulerWorkers, ServiceWorkers int
+	// UtilizationInterval is short in tests that watch utilization figures.
+	UtilizationInterval time.Duration
 }
 
 // StartManager runs the whole Berth manager against env until the returned stop is
@@ -38,7 +40,8 @@ func StartManager(t testing.TB, env *testenv.Env, o ManagerOptions) (stop func()
 	t.Helper()
 	mo := manager.DefaultOptions()
 	mo.MetricsBindAddress, mo.HealthProbeBindAddress, mo.LeaderElection = "0", "0", false
-	mo.Controllers = controllers.Options{HeartbeatGrace: o.HeartbeatGrace, SchedulerWorkers: o.SchedulerWorkers, ServiceWorkers: o.ServiceWorkers}
+	mo.Controllers = controllers.Options{HeartbeatGrace: o.HeartbeatGrace, SchedulerWorkers: o.SchedulerWorkers, ServiceWorkers: o.ServiceWorkers,
+		UtilizationInterval: o.UtilizationInterval}
 	if mo.Controllers.HeartbeatGrace == 0 {
 		mo.Controllers.HeartbeatGrace = manager.DefaultOptions().Controllers.HeartbeatGrace
 	}

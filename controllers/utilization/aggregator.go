@@ -1,0 +1,357 @@
+package utilization
+
+import (
+	"sort"
+	"sync"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	"github.com/berthdev/berth/internal/revision"
+	"github.com/berthdev/berth/internal/utilization"
+)
+
+// GroupKey names a service or a family: Name is the Service or TaskDefinition name.
+type GroupKey = types.NamespacedName
+
+// Keys are what one change touches, for the writers to wake.
+type Keys struct {
+	Services, Families []GroupKey
+	Clusters           []string
+}
+
+func (k *Keys) empty() bool { return len(k.Services)+len(k.Families)+len(k.Clusters) == 0 }
+
+// instanceView is what the aggregator keeps of a ContainerInstance.
+type instanceView struct {
+	cluster string
+	// measured: the agent is connected, so its report is current.
+	measured bool
+	// active: the instance takes new tasks, so its capacity counts.
+	active                          bool
+	registeredCPU, registeredMemory int64
+	placedCPU, placedMemory         int64
+	report                          *ecsv1alpha1.InstanceUtilization
+}
+
+func viewOf(ci *ecsv1alpha1.ContainerInstance) *instanceView {
+	v := &instanceView{
+		cluster:  ci.Spec.Cluster,
+		measured: ci.Status.AgentConnected,
+		active:   ci.Status.AgentConnected && ci.Status.Status == ecsv1alpha1.InstanceActive && !ci.Spec.Draining,
+		report:   ci.Status.Utilization,
+	}
+	if r := ci.Status.RegisteredResources; r != nil {
+		v.registeredCPU, v.registeredMemory = r.Cpu, r.Memory
+		if left := ci.Status.RemainingResources; left != nil {
+			v.placedCPU, v.placedMemory = max(0, r.Cpu-left.Cpu), max(0, r.Memory-left.Memory)
+		}
+	}
+	return v
+}
+
+// touches adds the keys whose sums v contributes to.
+func (v *instanceView) touches(k *Keys) {
+	if v == nil {
+		return
+	}
+	k.Clusters = append(k.Clusters, v.cluster)
+	if v.report == nil || !v.measured {
+		return
+	}
+	for _, g := range v.report.Groups {
+		if g.Service != "" {
+			k.Services = append(k.Services, GroupKey{Namespace: g.Namespace, Name: g.Service})
+		}
+		k.Families = append(k.Families, GroupKey{Namespace: g.Namespace, Name: g.Family})
+	}
+}
+
+// Waiting is a task that no instance has room for: its cluster, and the revision
+// and overrides that say what it reserves.
+type Waiting struct {
+	Cluster   string
+	Namespace string
+	// TaskDefinition is the reference to resolve (family:N once known).
+	TaskDefinition string
+	Overrides      *ecsv1alpha1.TaskOverrides
+}
+
+// waitingOf returns what t waits with, or false when t does not wait for room: it
+// is bound, stopping, or unplaced for a reason more capacity cannot fix (a
+// container policy violation).
+func waitingOf(t *ecsv1alpha1.Task) (Waiting, bool) {
+	if t == nil || t.Spec.ContainerInstance != "" || t.Spec.DesiredStatus == ecsv1alpha1.DesiredStopped ||
+		t.Status.LastStatus == ecsv1alpha1.TaskStopped || !t.DeletionTimestamp.IsZero() {
+		return Waiting{}, false
+	}
+	c := meta.FindStatusCondition(t.Status.Conditions, ecsv1alpha1.TaskConditionPlaced)
+	if c == nil || c.Status != metav1.ConditionFalse || c.Reason != ecsv1alpha1.ReasonUnplaceable {
+		return Waiting{}, false
+	}
+	ref := t.Spec.TaskDefinition
+	if r, err := revision.ParseRef(ref); err == nil && !r.Pinned() && t.Status.TaskDefinitionRevision > 0 {
+		r.Revision = t.Status.TaskDefinitionRevision
+		ref = r.String()
+	}
+	return Waiting{Cluster: t.Spec.Cluster, Namespace: t.Namespace, TaskDefinition: ref, Overrides: t.Spec.Overrides}, true
+}
+
+// sameAs ignores the overrides: a task's are immutable.
+func (w Waiting) sameAs(o Waiting) bool {
+	return w.Cluster == o.Cluster && w.Namespace == o.Namespace && w.TaskDefinition == o.TaskDefinition
+}
+
+// Aggregator keeps the latest measurement and capacity of every instance and the
+// tasks waiting for room, fed by informer events.
+type Aggregator struct {
+	mu        sync.RWMutex
+	instances map[string]*instanceView
+	waiting   map[types.UID]Waiting
+}
+
+// NewAggregator returns an empty Aggregator.
+func NewAggregator() *Aggregator {
+	return &Aggregator{instances: map[string]*instanceView{}, waiting: map[types.UID]Waiting{}}
+}
+
+// SetInstance records ci (nil: deleted, by name) and returns the keys whose sums
+// it may have changed: those of its old and its new report and cluster.
+func (a *Aggregator) SetInstance(name string, ci *ecsv1alpha1.ContainerInstance) Keys {
+	var nv *instanceView
+	if ci != nil {
+		nv = viewOf(ci)
+	}
+	a.mu.Lock()
+	old := a.instances[name]
+	if nv == nil {
+		delete(a.instances, name)
+	} else {
+		a.instances[name] = nv
+	}
+	a.mu.Unlock()
+	var k Keys
+	if !changed(old, nv) {
+		return k
+	}
+	old.touches(&k)
+	nv.touches(&k)
+	return dedup(k)
+}
+
+// changed reports whether an instance's contribution differs. The agent's other
+// status writes (counts, heartbeats of the condition) reuse the same report pointer
+// content, so compare what is summed.
+func changed(a, b *instanceView) bool {
+	if (a == nil) != (b == nil) {
+		return true
+	}
+	if a == nil {
+		return false
+	}
+	if a.cluster != b.cluster || a.measured != b.measured || a.active != b.active ||
+		a.registeredCPU != b.registeredCPU || a.registeredMemory != b.registeredMemory ||
+		a.placedCPU != b.placedCPU || a.placedMemory != b.placedMemory {
+		return true
+	}
+	if (a.report == nil) != (b.report == nil) {
+		return true
+	}
+	return a.report != nil && !a.report.WindowEnd.Equal(&b.report.WindowEnd)
+}
+
+// SetTask records whether task uid waits for room (t nil: deleted) and returns the
+// cluster to wake when that changed.
+func (a *Aggregator) SetTask(uid types.UID, t *ecsv1alpha1.Task) Keys {
+	w, waits := waitingOf(t)
+	a.mu.Lock()
+	old, had := a.waiting[uid]
+	switch {
+	case waits:
+		a.waiting[uid] = w
+	case had:
+		delete(a.waiting, uid)
+	}
+	a.mu.Unlock()
+	if had == waits && old.sameAs(w) {
+		return Keys{}
+	}
+	var k Keys
+	if had {
+		k.Clusters = append(k.Clusters, old.Cluster)
+	}
+	if waits {
+		k.Clusters = append(k.Clusters, w.Cluster)
+	}
+	return dedup(k)
+}
+
+// groupSums adds up the measured groups that match, per cluster.
+func (a *Aggregator) groupSums(match func(*ecsv1alpha1.UtilizationGroup) bool) map[string]*utilization.Totals {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	out := map[string]*utilization.Totals{}
+	for _, v := range a.instances {
+		if !v.measured || v.report == nil {
+			continue
+		}
+		for i := range v.report.Groups {
+			g := &v.report.Groups[i]
+			if !match(g) {
+				continue
+			}
+			t := out[v.cluster]
+			if t == nil {
+				t = &utilization.Totals{}
+				out[v.cluster] = t
+			}
+			t.Add(g, v.report.WindowEnd)
+		}
+	}
+	return out
+}
+
+func total(byCluster map[string]*utilization.Totals) utilization.Totals {
+	var t utilization.Totals
+	for _, c := range byCluster {
+		t.Tasks += c.Tasks
+		t.CPUUsed += c.CPUUsed
+		t.CPUReserved += c.CPUReserved
+		t.MemoryUsed += c.MemoryUsed
+		t.MemoryReserved += c.MemoryReserved
+		if c.MeasuredAt.After(t.MeasuredAt.Time) {
+			t.MeasuredAt = c.MeasuredAt
+		}
+	}
+	return t
+}
+
+// Service is the sum over a service's measured tasks.
+func (a *Aggregator) Service(k GroupKey) utilization.Totals {
+	return total(a.groupSums(func(g *ecsv1alpha1.UtilizationGroup) bool {
+		return g.Namespace == k.Namespace && g.Service == k.Name
+	}))
+}
+
+// Family is the sum over a task definition family's measured tasks, in every
+// cluster.
+func (a *Aggregator) Family(k GroupKey) utilization.Totals {
+	return total(a.groupSums(func(g *ecsv1alpha1.UtilizationGroup) bool {
+		return g.Namespace == k.Namespace && g.Family == k.Name
+	}))
+}
+
+// Cluster is the sum over a cluster's measured tasks, its capacity, and the tasks
+// that wait for room in it.
+func (a *Aggregator) Cluster(name string) (utilization.Totals, utilization.Capacity, []Waiting) {
+	a.mu.RLock()
+	var t utilization.Totals
+	var c utilization.Capacity
+	for _, v := range a.instances {
+		if v.cluster != name {
+			continue
+		}
+		if v.active {
+			c.Instances++
+			c.RegisteredCPU += v.registeredCPU
+			c.RegisteredMemory += v.registeredMemory
+			c.PlacedCPU += v.placedCPU
+			c.PlacedMemory += v.placedMemory
+		}
+		if v.measured && v.report != nil {
+			for i := range v.report.Groups {
+				t.Add(&v.report.Groups[i], v.report.WindowEnd)
+			}
+		}
+	}
+	var waiting []Waiting
+	for _, w := range a.waiting {
+		if w.Cluster == name {
+			waiting = append(waiting, w)
+		}
+	}
+	a.mu.RUnlock()
+	return t, c, waiting
+}
+
+// Snapshot is every sum at once, for a scrape.
+type Snapshot struct {
+	// Services by cluster and service.
+	Services map[string]map[GroupKey]utilization.Totals
+	Families map[GroupKey]utilization.Totals
+	Clusters map[string]ClusterSums
+}
+
+// ClusterSums is a cluster's use and capacity; waiting tasks are counted, not
+// resolved (a scrape must stay cheap).
+type ClusterSums struct {
+	Totals   utilization.Totals
+	Capacity utilization.Capacity
+}
+
+// Snapshot takes every sum in one pass over the instances.
+func (a *Aggregator) Snapshot() Snapshot {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	s := Snapshot{Services: map[string]map[GroupKey]utilization.Totals{}, Families: map[GroupKey]utilization.Totals{}, Clusters: map[string]ClusterSums{}}
+	for _, v := range a.instances {
+		cs := s.Clusters[v.cluster]
+		if v.active {
+			cs.Capacity.Instances++
+			cs.Capacity.RegisteredCPU += v.registeredCPU
+			cs.Capacity.RegisteredMemory += v.registeredMemory
+			cs.Capacity.PlacedCPU += v.placedCPU
+			cs.Capacity.PlacedMemory += v.placedMemory
+		}
+		if v.measured && v.report != nil {
+			for i := range v.report.Groups {
+				g := &v.report.Groups[i]
+				cs.Totals.Add(g, v.report.WindowEnd)
+				fk := GroupKey{Namespace: g.Namespace, Name: g.Family}
+				ft := s.Families[fk]
+				ft.Add(g, v.report.WindowEnd)
+				s.Families[fk] = ft
+				if g.Service == "" {
+					continue
+				}
+				if s.Services[v.cluster] == nil {
+					s.Services[v.cluster] = map[GroupKey]utilization.Totals{}
+				}
+				sk := GroupKey{Namespace: g.Namespace, Name: g.Service}
+				st := s.Services[v.cluster][sk]
+				st.Add(g, v.report.WindowEnd)
+				s.Services[v.cluster][sk] = st
+			}
+		}
+		s.Clusters[v.cluster] = cs
+	}
+	for _, w := range a.waiting {
+		cs := s.Clusters[w.Cluster]
+		cs.Capacity.Unplaceable++
+		s.Clusters[w.Cluster] = cs
+	}
+	return s
+}
+
+func dedup(k Keys) Keys {
+	k.Services = uniq(k.Services, func(a, b GroupKey) bool { return a.String() < b.String() })
+	k.Families = uniq(k.Families, func(a, b GroupKey) bool { return a.String() < b.String() })
+	k.Clusters = uniq(k.Clusters, func(a, b string) bool { return a < b })
+	return k
+}
+
+func uniq[T comparable](s []T, less func(a, b T) bool) []T {
+	if len(s) < 2 {
+		return s
+	}
+	sort.Slice(s, func(i, j int) bool { return less(s[i], s[j]) })
+	out := s[:1]
+	for _, x := range s[1:] {
+		if x != out[len(out)-1] {
+			out = append(out, x)
+		}
+	}
+	return out
+}
