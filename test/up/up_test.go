@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -203,6 +204,7 @@ func TestUpServesTheSampleAndDownLeavesNothing(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "state")
 	ctx := context.Background()
 
+	begin := time.Now()
 	p := startUp(t, bin, dir)
 	c := adminClient(t, dir)
 
@@ -248,6 +250,7 @@ func TestUpServesTheSampleAndDownLeavesNothing(t *testing.T) {
 		t.Errorf("kubectl get ecs: %v\n%s", err, out)
 	}
 
+	t.Run("utilization", func(t *testing.T) { checkUtilization(t, dir, begin) })
 	awsEnv := awsExports(t, p.output())
 	t.Run("aws CLI", func(t *testing.T) { checkAWSCLI(t, awsEnv) })
 	firstKey := credentialsKey(t, awsEnv)
@@ -299,6 +302,40 @@ func TestUpServesTheSampleAndDownLeavesNothing(t *testing.T) {
 }
 
 // awsExports are the variables of the `export NAME=value` lines `up` printed.
+// checkUtilization: `kubectl get esvc` shows web's CPU% and MEM% within two minutes
+// of `berth up`'s start, measured by the agent and added up by the manager at their
+// default intervals.
+func checkUtilization(t *testing.T, dir string, begin time.Time) {
+	var last string
+	testenv.EventuallyWithin(t, time.Until(begin.Add(2*time.Minute)), "kubectl get esvc web shows CPU% and MEM%", func() error {
+		out, err := exec.Command("kubectl", "--kubeconfig", filepath.Join(dir, "kubeconfig"), "get", "esvc", "web", "-n", "default").CombinedOutput()
+		last = string(out)
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		lines := strings.Split(strings.TrimSpace(last), "\n")
+		if len(lines) != 2 {
+			return fmt.Errorf("unexpected output:\n%s", last)
+		}
+		// kubectl aligns each value under its column's header.
+		for _, col := range []string{"CPU%", "MEM%"} {
+			at := strings.Index(lines[0], col)
+			if at < 0 || len(lines[1]) <= at {
+				return fmt.Errorf("no %s column:\n%s", col, last)
+			}
+			v := strings.Fields(lines[1][at:])
+			if len(v) == 0 {
+				return fmt.Errorf("%s is empty:\n%s", col, last)
+			}
+			if _, err := strconv.Atoi(v[0]); err != nil {
+				return fmt.Errorf("%s is %q:\n%s", col, v[0], last)
+			}
+		}
+		return nil
+	})
+	t.Logf("%.0f s after berth up started:\n%s", time.Since(begin).Seconds(), last)
+}
+
 func awsExports(t *testing.T, out string) []string {
 	t.Helper()
 	var env []string

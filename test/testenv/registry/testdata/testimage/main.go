@@ -15,6 +15,7 @@
 //	pwd                print the working directory
 //	rlimit=NAME        print the soft and hard limit of nofile, nproc, core or stack
 //	alloc=MIB          allocate and touch MIB mebibytes, then print "allocated"
+//	burnwhile=PATH     keep one CPU busy while PATH exists (checked every 50 ms), then go on
 //	serve=PORT         serve "ok" over HTTP on PORT in the background
 //	get=URL            print the body of GET URL (or "get failed: ERR")
 //	ignore-term        ignore SIGTERM (from then on)
@@ -100,6 +101,22 @@ func inspect(verb, arg string) error {
 		}
 	}
 	return nil
+}
+
+// burnWhile spins until path is gone: load for utilization and auto scaling tests
+// that a test switches off from outside the container.
+func burnWhile(path string) {
+	var n uint64
+	for {
+		deadline := time.Now().Add(50 * time.Millisecond)
+		for time.Now().Before(deadline) {
+			n++
+		}
+		if _, err := os.Stat(path); err != nil {
+			fmt.Println("burned", n > 0)
+			return
+		}
+	}
 }
 
 // termExit is the exit code on SIGTERM (term-exit).
@@ -224,6 +241,8 @@ func run(action string) error {
 		termExit.Store(int32(code))
 	case "ps", "tty", "stdin", "waitfile":
 		return inspect(verb, arg)
+	case "burnwhile":
+		burnWhile(arg)
 	case "sleep":
 		if arg == "inf" {
 			for {
