@@ -49,18 +49,27 @@ type stack struct {
 
 func newStack(t *testing.T) *stack {
 	t.Helper()
+	return newStackWith(t, managerOptions)
+}
+
+// managerOptions are the e2e suites' manager settings.
+var managerOptions = harness.ManagerOptions{HeartbeatGrace: 10 * time.Second, SchedulerWorkers: 4, ServiceWorkers: 2}
+
+// newStackWith is newStack with a manager started with o.
+func newStackWith(t *testing.T, o harness.ManagerOptions) *stack {
+	t.Helper()
 	ns := env.Namespace(t)
 	s := &stack{ns: ns, cluster: "e2e-" + ns, ctr: ctrtest.Start(t), ctrNamespace: "berth-" + ns}
 	s.reg = regtest.Start(t)
 	s.image, _ = s.reg.Push(t, regtest.TestImage(t, nil), "e2e/test", "1")
-	startManager(t)
+	harness.StartManager(t, env, o)
 	return s
 }
 
 // startManager runs the whole manager in this process until the test ends.
 func startManager(t *testing.T) {
 	t.Helper()
-	harness.StartManager(t, env, harness.ManagerOptions{HeartbeatGrace: 10 * time.Second, SchedulerWorkers: 4, ServiceWorkers: 2})
+	harness.StartManager(t, env, managerOptions)
 }
 
 func (s *stack) agentOptions(t *testing.T, name string) agent.Options {
