@@ -76,6 +76,21 @@ metrics: {serviceMonitor: {enabled: true, labels: {release: prometheus}}}
 		want: chartWant{serviceMonitor: true, pdb: true, managerReplicas: 2},
 	},
 	{
+		// TestHelmChartAlerts and TestHelmChartDashboard look inside the two.
+		name: "alerts and dashboard on",
+		values: `
+metrics:
+  serviceMonitor: {enabled: true, labels: {release: prometheus}}
+  prometheusRule: {enabled: true, labels: {release: prometheus}}
+  grafanaDashboard: {enabled: true}
+`,
+		want: chartWant{
+			agent: true, pdb: true, agentProbe: true, managerReplicas: 2, serviceMonitor: true, prometheusRule: true, dashboard: true,
+			api:      apiWant{replicas: 2, servicePort: 80, serviceType: "ClusterIP"},
+			stateDir: "/var/lib/berth", containerdDir: "/run/containerd",
+		},
+	},
+	{
 		name: "node paths and host CNI plugins without HTTP endpoint and one manager",
 		values: `
 manager:
@@ -136,6 +151,8 @@ type chartWant struct {
 	// api is the ECS API; its zero value means api.enabled=false.
 	api                        apiWant
 	agent, serviceMonitor, pdb bool
+	// prometheusRule and dashboard: the PrometheusRule and the dashboard ConfigMap.
+	prometheusRule, dashboard bool
 	// agentProbe: the agent has a readiness probe on its HTTP endpoint.
 	agentProbe      bool
 	managerReplicas int32
@@ -190,9 +207,11 @@ func TestHelmChartInstallsOnServer(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ns := env.Namespace(t)
 			objs := decodeDocuments(t, renderChart(t, ns, tc.values, "--include-crds"))
-			// The test apiserver has no Prometheus Operator: its ServiceMonitor is
-			// checked by TestHelmChartRender only.
-			objs = slices.DeleteFunc(objs, func(u *unstructured.Unstructured) bool { return u.GetKind() == "ServiceMonitor" })
+			// The test apiserver has no Prometheus Operator: its ServiceMonitor and
+			// PrometheusRule are checked by TestHelmChartRender, TestHelmChartAlerts.
+			objs = slices.DeleteFunc(objs, func(u *unstructured.Unstructured) bool {
+				return u.GroupVersionKind().Group == "monitoring.coreos.com"
+			})
 			out, err := kubectl.run(t.Context(), "apply", "--server-side", "--force-conflicts", "--dry-run=server", "-f", testenv.WriteYAML(t, objs...))
 			if err != nil {
 				t.Fatalf("server-side dry run of the chart failed: %v", err)
@@ -724,7 +743,9 @@ func checkAgent(t *testing.T, c chartObjects, want chartWant) {
 }
 
 // checkMetrics: the metrics Service selects the managers' metrics port; the
-// ServiceMonitor exists only when enabled, and selects the Service.
+// ServiceMonitor exists only when enabled, selects the Service and keeps the series'
+// own namespace and service labels; the PrometheusRule and the dashboard exist only
+// when enabled.
 func checkMetrics(t *testing.T, c chartObjects, want chartWant) {
 	d := typed[appsv1.Deployment](t, c.get("Deployment", releaseName+"-manager"))
 	svcObj := c.get("Service", releaseName+"-manager-metrics")
@@ -743,7 +764,8 @@ func checkMetrics(t *testing.T, c chartObjects, want chartWant) {
 		var spec struct {
 			Selector  metav1.LabelSelector `json:"selector"`
 			Endpoints []struct {
-				Port string `json:"port"`
+				Port        string `json:"port"`
+				HonorLabels bool   `json:"honorLabels"`
 			} `json:"endpoints"`
 		}
 		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(sm.Object["spec"].(map[string]any), &spec); err != nil {
@@ -752,12 +774,18 @@ func checkMetrics(t *testing.T, c chartObjects, want chartWant) {
 		if !selects(t, &spec.Selector, svcObj.GetLabels()) {
 			t.Errorf("the ServiceMonitor's selector %v does not select the metrics Service", spec.Selector)
 		}
-		if len(spec.Endpoints) != 1 || spec.Endpoints[0].Port != svc.Spec.Ports[0].Name {
-			t.Errorf("ServiceMonitor endpoints = %+v, want the Service's port %q", spec.Endpoints, svc.Spec.Ports[0].Name)
+		if len(spec.Endpoints) != 1 || spec.Endpoints[0].Port != svc.Spec.Ports[0].Name || !spec.Endpoints[0].HonorLabels {
+			t.Errorf("ServiceMonitor endpoints = %+v, want the Service's port %q with honorLabels", spec.Endpoints, svc.Spec.Ports[0].Name)
 		}
 		if sm.GetLabels()["release"] != "prometheus" {
 			t.Errorf("ServiceMonitor labels %v lack metrics.serviceMonitor.labels", sm.GetLabels())
 		}
+	}
+	if got := c.find("PrometheusRule", releaseName) != nil; got != want.prometheusRule {
+		t.Errorf("PrometheusRule rendered: %v, want %v", got, want.prometheusRule)
+	}
+	if got := c.find("ConfigMap", releaseName+"-dashboard") != nil; got != want.dashboard {
+		t.Errorf("dashboard ConfigMap rendered: %v, want %v", got, want.dashboard)
 	}
 }
 
