@@ -77,7 +77,14 @@ type Waiting struct {
 	// TaskDefinition is the reference to resolve (family:N once known).
 	TaskDefinition string
 	Overrides      *ecsv1alpha1.TaskOverrides
+	// CPU and Memory are what the task reserves, once Resolved.
+	CPU, Memory int64
+	Resolved    bool
 }
+
+// ReserveFunc says what a waiting task reserves; ok is false while its revision
+// cannot be read (it is tried again when its cluster is written).
+type ReserveFunc func(Waiting) (cpu, memory int64, ok bool)
 
 // waitingOf returns what t waits with, or false when t does not wait for room: it
 // is bound, stopping, or unplaced for a reason more capacity cannot fix (a
@@ -107,14 +114,17 @@ func (w Waiting) sameAs(o Waiting) bool {
 // Aggregator keeps the latest measurement and capacity of every instance and the
 // tasks waiting for room, fed by informer events.
 type Aggregator struct {
+	// reserve resolves what waiting tasks reserve, once each (nil: nothing).
+	reserve ReserveFunc
+
 	mu        sync.RWMutex
 	instances map[string]*instanceView
 	waiting   map[types.UID]Waiting
 }
 
-// NewAggregator returns an empty Aggregator.
-func NewAggregator() *Aggregator {
-	return &Aggregator{instances: map[string]*instanceView{}, waiting: map[types.UID]Waiting{}}
+// NewAggregator returns an empty Aggregator; reserve may be nil.
+func NewAggregator(reserve ReserveFunc) *Aggregator {
+	return &Aggregator{reserve: reserve, instances: map[string]*instanceView{}, waiting: map[types.UID]Waiting{}}
 }
 
 // SetInstance records ci (nil: deleted, by name) and returns the keys whose sums
@@ -168,6 +178,15 @@ func (a *Aggregator) SetTask(uid types.UID, t *ecsv1alpha1.Task) Keys {
 	w, waits := waitingOf(t)
 	a.mu.Lock()
 	old, had := a.waiting[uid]
+	if had && waits && old.sameAs(w) {
+		a.mu.Unlock()
+		return Keys{}
+	}
+	a.mu.Unlock()
+	if waits {
+		a.resolve(&w) // outside the lock: it reads the cache
+	}
+	a.mu.Lock()
 	switch {
 	case waits:
 		a.waiting[uid] = w
@@ -175,7 +194,7 @@ func (a *Aggregator) SetTask(uid types.UID, t *ecsv1alpha1.Task) Keys {
 		delete(a.waiting, uid)
 	}
 	a.mu.Unlock()
-	if had == waits && old.sameAs(w) {
+	if !had && !waits {
 		return Keys{}
 	}
 	var k Keys
@@ -186,6 +205,42 @@ func (a *Aggregator) SetTask(uid types.UID, t *ecsv1alpha1.Task) Keys {
 		k.Clusters = append(k.Clusters, w.Cluster)
 	}
 	return dedup(k)
+}
+
+func (a *Aggregator) resolve(w *Waiting) {
+	if a.reserve == nil || w.Resolved {
+		return
+	}
+	if cpu, memory, ok := a.reserve(*w); ok {
+		w.CPU, w.Memory, w.Resolved = cpu, memory, true
+	}
+}
+
+// ResolveWaiting tries again to tell what the waiting tasks of cluster reserve,
+// for those whose revision could not be read when they started waiting.
+func (a *Aggregator) ResolveWaiting(cluster string) {
+	a.mu.RLock()
+	var todo []types.UID
+	for uid, w := range a.waiting {
+		if w.Cluster == cluster && !w.Resolved {
+			todo = append(todo, uid)
+		}
+	}
+	a.mu.RUnlock()
+	for _, uid := range todo {
+		a.mu.RLock()
+		w, ok := a.waiting[uid]
+		a.mu.RUnlock()
+		if !ok {
+			continue
+		}
+		a.resolve(&w)
+		a.mu.Lock()
+		if cur, ok := a.waiting[uid]; ok && cur.sameAs(w) {
+			a.waiting[uid] = w
+		}
+		a.mu.Unlock()
+	}
 }
 
 // groupSums adds up the measured groups that match, per cluster.
@@ -243,9 +298,9 @@ func (a *Aggregator) Family(k GroupKey) utilization.Totals {
 	}))
 }
 
-// Cluster is the sum over a cluster's measured tasks, its capacity, and the tasks
-// that wait for room in it.
-func (a *Aggregator) Cluster(name string) (utilization.Totals, utilization.Capacity, []Waiting) {
+// Cluster is the sum over a cluster's measured tasks and its capacity, counting
+// the tasks that wait for room in it.
+func (a *Aggregator) Cluster(name string) (utilization.Totals, utilization.Capacity) {
 	a.mu.RLock()
 	var t utilization.Totals
 	var c utilization.Capacity
@@ -266,14 +321,15 @@ func (a *Aggregator) Cluster(name string) (utilization.Totals, utilization.Capac
 			}
 		}
 	}
-	var waiting []Waiting
 	for _, w := range a.waiting {
 		if w.Cluster == name {
-			waiting = append(waiting, w)
+			c.Unplaceable++
+			c.WaitingCPU += w.CPU
+			c.WaitingMemory += w.Memory
 		}
 	}
 	a.mu.RUnlock()
-	return t, c, waiting
+	return t, c
 }
 
 // Snapshot is every sum at once, for a scrape.
@@ -284,8 +340,7 @@ type Snapshot struct {
 	Clusters map[string]ClusterSums
 }
 
-// ClusterSums is a cluster's use and capacity; waiting tasks are counted, not
-// resolved (a scrape must stay cheap).
+// ClusterSums is a cluster's use and capacity.
 type ClusterSums struct {
 	Totals   utilization.Totals
 	Capacity utilization.Capacity
@@ -330,6 +385,8 @@ func (a *Aggregator) Snapshot() Snapshot {
 	for _, w := range a.waiting {
 		cs := s.Clusters[w.Cluster]
 		cs.Capacity.Unplaceable++
+		cs.Capacity.WaitingCPU += w.CPU
+		cs.Capacity.WaitingMemory += w.Memory
 		s.Clusters[w.Cluster] = cs
 	}
 	return s

@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	"github.com/berthdev/berth/internal/utilization"
 )
 
 var windowEnd = metav1.NewTime(time.Unix(1_700_000_000, 0))
@@ -44,7 +45,7 @@ func unplaceable(uid, cluster string) *ecsv1alpha1.Task {
 }
 
 func TestSetInstanceWakesWhatItTouches(t *testing.T) {
-	a := NewAggregator()
+	a := NewAggregator(nil)
 	web := GroupKey{Namespace: "ns", Name: "web"}
 	got := a.SetInstance("i-1", instance("i-1", "prod", true, group("ns", "web", "web", 2, 512, 1024), group("ns", "", "batch", 1, 10, 256)))
 	want := Keys{Services: []GroupKey{web}, Families: []GroupKey{{Namespace: "ns", Name: "batch"}, web}, Clusters: []string{"prod"}}
@@ -69,7 +70,7 @@ func TestSetInstanceWakesWhatItTouches(t *testing.T) {
 }
 
 func TestSumsAcrossInstances(t *testing.T) {
-	a := NewAggregator()
+	a := NewAggregator(nil)
 	a.SetInstance("i-1", instance("i-1", "prod", true, group("ns", "web", "web", 2, 900, 1024)))
 	a.SetInstance("i-2", instance("i-2", "prod", true, group("ns", "web", "web", 1, 100, 1024), group("other", "web", "web", 1, 1000, 1000)))
 	a.SetInstance("i-3", instance("i-3", "dev", true, group("ns", "web", "web", 1, 0, 1024)))
@@ -79,11 +80,11 @@ func TestSumsAcrossInstances(t *testing.T) {
 	if s.Tasks != 4 || *s.CPUUtilization != 33 || s.MeasuredAt == nil { // 1000 of 3072 units
 		t.Errorf("service web = %+v", s)
 	}
-	tot, capacity, waiting := a.Cluster("prod")
+	tot, capacity := a.Cluster("prod")
 	cs := capacity.ClusterStatus(tot)
 	// prod: 2000 units used of 4096 registered; 2048 of 4096 reserved.
-	if cs.Tasks != 4 || *cs.CPUUtilization != 49 || *cs.CPUReservation != 50 || cs.Instances != 2 || len(waiting) != 0 {
-		t.Errorf("cluster prod = %+v, waiting %v", cs, waiting)
+	if cs.Tasks != 4 || *cs.CPUUtilization != 49 || *cs.CPUReservation != 50 || cs.Instances != 2 || cs.UnplaceableTasks != 0 {
+		t.Errorf("cluster prod = %+v", cs)
 	}
 	snap := a.Snapshot()
 	if got := snap.Services["dev"][web].Tasks; got != 1 {
@@ -95,16 +96,30 @@ func TestSumsAcrossInstances(t *testing.T) {
 }
 
 func TestWaitingTasks(t *testing.T) {
-	a := NewAggregator()
+	resolvable := false
+	a := NewAggregator(func(w Waiting) (int64, int64, bool) {
+		if w.TaskDefinition != "web:3" {
+			t.Errorf("resolving %q, want web:3 (the revision the scheduler recorded)", w.TaskDefinition)
+		}
+		return 256, 512, resolvable
+	})
 	if k := a.SetTask("t-1", unplaceable("t-1", "prod")); len(k.Clusters) != 1 {
 		t.Fatalf("a task starting to wait woke %+v", k)
 	}
 	if k := a.SetTask("t-1", unplaceable("t-1", "prod")); !k.empty() {
 		t.Errorf("an unchanged waiting task woke %+v", k)
 	}
-	_, _, waiting := a.Cluster("prod")
-	if diff := cmp.Diff([]Waiting{{Cluster: "prod", Namespace: "ns", TaskDefinition: "web:3"}}, waiting); diff != "" {
-		t.Errorf("waiting (-want +got):\n%s", diff)
+	if _, c := a.Cluster("prod"); c.Unplaceable != 1 || c.WaitingCPU != 0 {
+		t.Errorf("an unresolvable waiting task: %+v", c)
+	}
+	resolvable = true
+	a.ResolveWaiting("prod")
+	_, c := a.Cluster("prod")
+	if diff := cmp.Diff(utilization.Capacity{Unplaceable: 1, WaitingCPU: 256, WaitingMemory: 512}, c); diff != "" {
+		t.Errorf("capacity (-want +got):\n%s", diff)
+	}
+	if snap := a.Snapshot(); snap.Clusters["prod"].Capacity != c {
+		t.Errorf("the scrape sees %+v, the status %+v", snap.Clusters["prod"].Capacity, c)
 	}
 	policy := unplaceable("t-2", "prod")
 	policy.Status.Conditions[0].Reason = ecsv1alpha1.ReasonContainerPolicyViolation

@@ -35,7 +35,7 @@ func (w *Writer) SetupWithManager(mgr ctrl.Manager) error {
 		w.Clock = clock.RealClock{}
 	}
 	if w.Aggregate == nil {
-		w.Aggregate = NewAggregator()
+		w.Aggregate = NewAggregator(Reserves(w.Resolver))
 	}
 	w.last = map[reconcile.Request]time.Time{}
 	if err := registerCollector(NewCollector(w.Aggregate, mgr.GetCache())); err != nil {

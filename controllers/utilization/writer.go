@@ -142,13 +142,8 @@ func (w *Writer) writeCluster(ctx context.Context, name string) (bool, error) {
 	if err := w.Client.Get(ctx, types.NamespacedName{Name: name}, &c); err != nil {
 		return false, err
 	}
-	totals, capacity, waiting := w.Aggregate.Cluster(name)
-	for _, t := range waiting {
-		capacity.Unplaceable++
-		cpu, memory := w.reserves(ctx, t)
-		capacity.WaitingCPU += cpu
-		capacity.WaitingMemory += memory
-	}
+	w.Aggregate.ResolveWaiting(name)
+	totals, capacity := w.Aggregate.Cluster(name)
 	want := capacity.ClusterStatus(totals)
 	if c.Status.Utilization != nil && equality.Semantic.DeepEqual(*c.Status.Utilization, want) {
 		return false, nil
@@ -167,23 +162,23 @@ func (w *Writer) writeCluster(ctx context.Context, name string) (bool, error) {
 	return true, w.apply(ctx, ac, "Cluster", name)
 }
 
-// reserves is what a waiting task reserves; a revision that cannot be read (yet)
-// counts as nothing, the task itself is still counted.
-func (w *Writer) reserves(ctx context.Context, t Waiting) (cpu, memory int64) {
-	ref, err := revision.ParseRef(t.TaskDefinition)
-	if err != nil {
-		return 0, 0
+// Reserves says what a waiting task reserves, from its revision in the cache.
+func Reserves(resolver *revision.Resolver) ReserveFunc {
+	return func(t Waiting) (cpu, memory int64, ok bool) {
+		ref, err := revision.ParseRef(t.TaskDefinition)
+		if err != nil {
+			return 0, 0, true // never readable: count the task, not its resources
+		}
+		res, err := resolver.Resolve(context.Background(), t.Namespace, ref)
+		if err != nil {
+			return 0, 0, false
+		}
+		r, err := taskrules.TaskResources(res.Spec, t.Overrides)
+		if err != nil {
+			return 0, 0, true
+		}
+		return r.CPU, r.Memory, true
 	}
-	res, err := w.Resolver.Resolve(ctx, t.Namespace, ref)
-	if err != nil {
-		ctrl.LoggerFrom(ctx).V(1).Info("cannot tell what a waiting task reserves", "taskDefinition", t.TaskDefinition, "reason", err.Error())
-		return 0, 0
-	}
-	r, err := taskrules.TaskResources(res.Spec, t.Overrides)
-	if err != nil {
-		return 0, 0
-	}
-	return r.CPU, r.Memory
 }
 
 // apply writes status.utilization as its own field manager: nothing else of the
