@@ -32,6 +32,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/berthdev/berth/agent/metrics"
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
 	"github.com/berthdev/berth/internal/index"
 	"github.com/berthdev/berth/internal/revision"
@@ -140,6 +141,16 @@ func NewAgent(cfg Config, instances ...InstanceConfig) (*Agent, error) {
 		a.names = append(a.names, inst.name)
 	}
 	return a, nil
+}
+
+// taskInfo is what metrics and utilization say of a task beyond its containers'
+// labels: its Service, from the cached Task.
+func (a *Agent) taskInfo(ctx context.Context, key types.NamespacedName, uid types.UID) metrics.TaskInfo {
+	var t ecsv1alpha1.Task
+	if err := a.cache.Get(ctx, key, &t); err != nil || t.UID != uid {
+		return metrics.TaskInfo{}
+	}
+	return metrics.TaskInfo{Service: t.Labels[ecsv1alpha1.LabelService]}
 }
 
 // Instance returns the named instance, or nil.

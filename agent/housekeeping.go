@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/berthdev/berth/agent/cleanup"
@@ -19,7 +18,6 @@ import (
 	"github.com/berthdev/berth/agent/logs"
 	"github.com/berthdev/berth/agent/metrics"
 	"github.com/berthdev/berth/agent/runtime"
-	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
 	"github.com/berthdev/berth/internal/revision"
 )
 
@@ -92,7 +90,7 @@ func (n *Node) startHousekeeping(ctx context.Context) (stop func()) {
 		cfg := httpapi.Config{
 			Address: n.opts.HTTPBindAddress, Runtime: n.inst.rt, Tasks: n.inst.eng.Tasks, StateDir: n.opts.StateDir,
 			Collector: metrics.NewCollector(metrics.Config{
-				Runtime: n.inst.rt, Cluster: n.opts.Cluster, Lookup: n.taskInfo, Tasks: n.inst.eng.Tasks, Log: log.WithName("metrics"),
+				Runtime: n.inst.rt, Cluster: n.opts.Cluster, Lookup: n.agent.taskInfo, Tasks: n.inst.eng.Tasks, Log: log.WithName("metrics"),
 			}),
 			Log: log.WithName("http"),
 		}
@@ -126,16 +124,6 @@ func serveHTTP(ctx context.Context, cfg httpapi.Config) {
 		case <-time.After(httpRetry):
 		}
 	}
-}
-
-// taskInfo is what metrics label a task with beyond its containers' labels: its
-// Service, from the cached Task.
-func (n *Node) taskInfo(ctx context.Context, key types.NamespacedName, uid types.UID) metrics.TaskInfo {
-	var t ecsv1alpha1.Task
-	if err := n.agent.cache.Get(ctx, key, &t); err != nil || t.UID != uid {
-		return metrics.TaskInfo{}
-	}
-	return metrics.TaskInfo{Service: t.Labels[ecsv1alpha1.LabelService]}
 }
 
 // logOptions are the logConfiguration options of a container, from the task

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -15,6 +17,7 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/berthdev/berth/agent/engine"
+	"github.com/berthdev/berth/agent/metrics"
 	"github.com/berthdev/berth/agent/registration"
 	"github.com/berthdev/berth/agent/runtime"
 	"github.com/berthdev/berth/agent/secrets"
@@ -53,6 +56,9 @@ type InstanceConfig struct {
 	PauseBinary string
 	// StatusInterval bounds how often the instance's usage is written (default 10s).
 	StatusInterval time.Duration
+	// UtilizationInterval is the window its tasks' use is measured over, for
+	// status.utilization (default metrics.DefaultInterval, a minute).
+	UtilizationInterval time.Duration
 	// Client is the instance's own connection to the apiserver, for its writes and
 	// the Secrets its tasks read; nil uses the agent's. A simulator gives each
 	// instance its own so that one can lose its connection alone.
@@ -76,6 +82,10 @@ type Instance struct {
 	secrets        *secrets.Resolver
 	// guard checks tasks against the cluster's container policy before they start.
 	guard *policyGuard
+	// sampler measures the tasks' use; each window it reports goes to utilization,
+	// and utilizationReady tells reportUsage to write it at once.
+	sampler          *metrics.Sampler
+	utilizationReady chan struct{}
 
 	mu sync.Mutex
 	// uids remembers each known task's UID, to forget its containers once its object
@@ -85,6 +95,8 @@ type Instance struct {
 	usage map[types.UID]taskrules.Resources
 	// gpusHeld are the GPUs each task the instance accepted is assigned.
 	gpusHeld map[types.UID][]string
+	// utilization is the sampler's latest report, sent with every status write.
+	utilization *ecsv1alpha1.InstanceUtilization
 	// partitioned is set while the instance cannot see the apiserver's changes (a
 	// simulated network partition); missed are the tasks that changed meanwhile.
 	partitioned bool
@@ -113,9 +125,19 @@ func newInstance(a *Agent, cfg InstanceConfig) (*Instance, error) {
 		name: cfg.Registration.Name, cluster: cfg.Registration.Cluster, gpus: cfg.Registration.GPUs, statusInterval: cfg.StatusInterval,
 		c: c, rt: cfg.Runtime, reg: reg, secrets: &secrets.Resolver{Reader: c}, guard: newPolicyGuard(),
 		uids: map[types.NamespacedName]types.UID{}, usage: map[types.UID]taskrules.Resources{}, gpusHeld: map[types.UID][]string{},
-		missed: map[types.NamespacedName]bool{}, done: make(chan struct{}),
+		missed: map[types.NamespacedName]bool{}, done: make(chan struct{}), utilizationReady: make(chan struct{}, 1),
 	}
 	inst.log = a.log.WithValues(logInstance, inst.name)
+	if cfg.UtilizationInterval == 0 {
+		cfg.UtilizationInterval = metrics.DefaultInterval
+	}
+	inst.sampler = metrics.NewSampler(metrics.SamplerConfig{
+		Runtime: cfg.Runtime, Interval: cfg.UtilizationInterval, Lookup: a.taskInfo, Reserved: inst.reservations,
+		Report: inst.setUtilization, Log: inst.log.WithName("utilization"),
+		// Instances started together (a fleet after an outage, berth hollow) would
+		// otherwise measure and write in step.
+		Offset: rand.N(metrics.SampleEvery(cfg.UtilizationInterval)),
+	})
 	inst.eng = engine.New(engine.Config{
 		Runtime:    &policyRuntime{Runtime: cfg.Runtime, guard: inst.guard},
 		PullPolicy: cfg.PullPolicy, StateDir: cfg.StateDir, Network: cfg.Network, Dirs: cfg.Dirs,
@@ -165,15 +187,17 @@ func (i *Instance) registerUntilDone(ctx context.Context) error {
 	}
 }
 
-// runHeartbeat renews the Lease and writes the instance's usage until ctx ends.
+// runHeartbeat renews the Lease, measures the tasks and writes the instance's usage
+// until ctx ends.
 func (i *Instance) runHeartbeat(ctx context.Context, wg *sync.WaitGroup) {
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); i.reg.Heartbeat(ctx) }()
 	go func() { defer wg.Done(); i.reportUsage(ctx) }()
+	go func() { defer wg.Done(); i.sampler.Run(ctx) }()
 }
 
 // reportUsage writes the instance's usage when it changed, at most every
-// statusInterval, and the runtime's health.
+// statusInterval, and the runtime's health; a finished utilization window at once.
 func (i *Instance) reportUsage(ctx context.Context) {
 	t := time.NewTicker(i.statusInterval)
 	defer t.Stop()
@@ -182,6 +206,7 @@ func (i *Instance) reportUsage(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-i.utilizationReady:
 		}
 		u := i.currentUsage()
 		if _, err := i.rt.Version(ctx); err != nil {
@@ -211,6 +236,7 @@ func (i *Instance) currentUsage() registration.Usage {
 	u.Volumes = i.sharedVolumes()
 	i.mu.Lock()
 	defer i.mu.Unlock()
+	u.Utilization = i.utilization
 	for uid, req := range i.usage {
 		if stopped[uid] {
 			continue
@@ -222,6 +248,25 @@ func (i *Instance) currentUsage() registration.Usage {
 		u.GPUs = append(u.GPUs, i.gpusHeld[uid]...)
 	}
 	return u
+}
+
+// setUtilization keeps a window the sampler reports and has it written.
+func (i *Instance) setUtilization(u *ecsv1alpha1.InstanceUtilization) {
+	i.mu.Lock()
+	i.utilization = u
+	i.mu.Unlock()
+	select {
+	case i.utilizationReady <- struct{}{}:
+	default: // a write is due already
+	}
+}
+
+// reservations is what each task the instance accepted reserves on it, for the
+// sampler.
+func (i *Instance) reservations() map[types.UID]taskrules.Resources {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return maps.Clone(i.usage)
 }
 
 // sharedVolumes are the instance's shared Docker volumes, for its status. They are

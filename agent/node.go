@@ -97,7 +97,8 @@ func New(ctx context.Context, o Options) (*Node, error) {
 	}
 	a, err := NewAgent(Config{Client: c, Cache: ch, Log: log}, InstanceConfig{
 		Registration: reg, Runtime: rt, Network: nw, PullPolicy: runtime.PullPolicy(o.PullPolicy),
-		StateDir: o.StateDir, StatusInterval: o.StatusInterval, ResolvConf: string(resolv), DevDir: hostDevDir,
+		StateDir: o.StateDir, StatusInterval: o.StatusInterval, UtilizationInterval: o.UtilizationInterval,
+		ResolvConf: string(resolv), DevDir: hostDevDir,
 		PauseBinary: pauseBinary,
 	})
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berthdev/berth/agent/metrics"
 	"github.com/berthdev/berth/agent/network"
 	"github.com/berthdev/berth/agent/runtime"
 )
@@ -57,8 +58,11 @@ type Options struct {
 	LeaseInterval time.Duration
 	// StatusInterval bounds how often the instance's usage is written.
 	StatusInterval time.Duration
-	QPS            float64
-	Burst          int
+	// UtilizationInterval is the window the tasks' use is averaged over for
+	// status.utilization.
+	UtilizationInterval time.Duration
+	QPS                 float64
+	Burst               int
 	// HousekeepingOptions: the HTTP endpoint, log rotation and cleanup.
 	HousekeepingOptions
 }
@@ -68,23 +72,24 @@ func DefaultOptions() Options {
 	host, _ := os.Hostname()
 	self, _ := os.Executable()
 	o := Options{
-		BerthBinary:       self,
-		Cluster:           "default",
-		Name:              strings.ToLower(host),
-		ContainerdAddress: "/run/containerd/containerd.sock",
-		Namespace:         "berth",
-		StateDir:          "/var/lib/berth",
-		RegistryConfigDir: "/etc/containerd/certs.d",
-		PullPolicy:        string(runtime.PullDefault),
-		BridgeSubnet:      network.DefaultSubnet,
-		Bridge:            network.DefaultBridge,
-		CNIPluginDir:      network.DefaultPluginDir,
-		Attributes:        attributeFlag{},
-		ReservedMemoryMiB: 256,
-		LeaseInterval:     10 * time.Second,
-		StatusInterval:    10 * time.Second,
-		QPS:               50,
-		Burst:             100,
+		BerthBinary:         self,
+		Cluster:             "default",
+		Name:                strings.ToLower(host),
+		ContainerdAddress:   "/run/containerd/containerd.sock",
+		Namespace:           "berth",
+		StateDir:            "/var/lib/berth",
+		RegistryConfigDir:   "/etc/containerd/certs.d",
+		PullPolicy:          string(runtime.PullDefault),
+		BridgeSubnet:        network.DefaultSubnet,
+		Bridge:              network.DefaultBridge,
+		CNIPluginDir:        network.DefaultPluginDir,
+		Attributes:          attributeFlag{},
+		ReservedMemoryMiB:   256,
+		LeaseInterval:       10 * time.Second,
+		StatusInterval:      10 * time.Second,
+		UtilizationInterval: metrics.DefaultInterval,
+		QPS:                 50,
+		Burst:               100,
 	}
 	o.HousekeepingOptions = defaultHousekeeping()
 	return o
@@ -112,6 +117,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.Int64Var(&o.ReservedMemoryMiB, "reserved-memory", o.ReservedMemoryMiB, "MiB of the machine's memory kept from tasks for the system and the agent.")
 	fs.DurationVar(&o.LeaseInterval, "lease-interval", o.LeaseInterval, "How often the heartbeat Lease is renewed.")
 	fs.DurationVar(&o.StatusInterval, "status-interval", o.StatusInterval, "Longest time between writes of the instance's usage, when it changes.")
+	fs.DurationVar(&o.UtilizationInterval, "utilization-interval", o.UtilizationInterval, "Window over which the tasks' CPU and memory use is averaged for status.utilization (ECS's CPUUtilization and MemoryUtilization), written once per window; at least 1s.")
 	fs.Float64Var(&o.QPS, "kube-api-qps", o.QPS, "Sustained requests per second to the apiserver.")
 	fs.IntVar(&o.Burst, "kube-api-burst", o.Burst, "Requests in a burst above --kube-api-qps.")
 	o.bindHousekeepingFlags(fs)
@@ -136,6 +142,8 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("--lease-interval must be between 1s and 40s (the lease's duration), got %s", o.LeaseInterval)
 	case o.StatusInterval < time.Second:
 		return fmt.Errorf("--status-interval must be at least 1s, got %s", o.StatusInterval)
+	case o.UtilizationInterval < metrics.MinInterval:
+		return fmt.Errorf("--utilization-interval must be at least %s, got %s", metrics.MinInterval, o.UtilizationInterval)
 	case o.QPS <= 0 || o.Burst < 1:
 		return fmt.Errorf("--kube-api-qps and --kube-api-burst must be positive, got %v and %d", o.QPS, o.Burst)
 	}

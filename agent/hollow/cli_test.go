@@ -45,6 +45,7 @@ func TestCLIRejectsBadFlags(t *testing.T) {
 		{[]string{"--running-delay", "-1s"}, "--running-delay"},
 		{[]string{"--running-delay", "soon"}, "--running-delay"},
 		{[]string{"--lease-interval", "1m"}, "--lease-interval"},
+		{[]string{"--utilization-interval", "100ms"}, "--utilization-interval"},
 		{[]string{"--fail-image", ""}, "--fail-image"},
 		{[]string{"--unhealthy-image", ""}, "--unhealthy-image"},
 		{[]string{"--kube-api-qps", "0"}, "--kube-api-qps"},

@@ -9,6 +9,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	"github.com/berthdev/berth/agent/metrics"
 	"github.com/berthdev/berth/agent/registration"
 	"github.com/berthdev/berth/agent/runtime/fake"
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
@@ -24,6 +25,8 @@ const (
 	DefaultLeaseInterval = 10 * time.Second
 	// DefaultStatusInterval is the agent's --status-interval.
 	DefaultStatusInterval = 10 * time.Second
+	// DefaultUtilizationInterval is the agent's --utilization-interval.
+	DefaultUtilizationInterval = metrics.DefaultInterval
 
 	// LeaseDurationSeconds is the leaseDurationSeconds of every instance Lease, as a
 	// real agent's.
@@ -71,6 +74,9 @@ type Config struct {
 	// StatusInterval bounds how often each instance writes its usage (default 10s, as
 	// the agent's).
 	StatusInterval time.Duration
+	// UtilizationInterval is the window each instance measures its tasks' use over
+	// for status.utilization (default a minute, as the agent's; at least 1s).
+	UtilizationInterval time.Duration
 	// FailImages: containers whose image contains one of these substrings exit with
 	// code 1 right after they start; the engine then stops a task whose essential
 	// container that is with EssentialContainerExited, as on a machine.
@@ -119,6 +125,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.StatusInterval == 0 {
 		c.StatusInterval = DefaultStatusInterval
+	}
+	if c.UtilizationInterval == 0 {
+		c.UtilizationInterval = DefaultUtilizationInterval
 	}
 	attrs := make(map[string]string, len(c.Attributes))
 	for k, v := range c.Attributes {
@@ -193,6 +202,9 @@ func (c *Config) validate() error {
 	}
 	if c.StatusInterval < 0 {
 		return bad("StatusInterval", "must not be negative, got %v", c.StatusInterval)
+	}
+	if c.UtilizationInterval < metrics.MinInterval {
+		return bad("UtilizationInterval", "must be at least %v, got %v", metrics.MinInterval, c.UtilizationInterval)
 	}
 	for _, s := range c.FailImages {
 		if s == "" {

@@ -21,7 +21,7 @@ func TestConfigValidation(t *testing.T) {
 			c.NamePrefix, c.CPU, c.Memory, c.GPUs = "node", 2048, 4096, 8
 			c.Zones = []string{"eu-1a", "eu-1b"}
 			c.Attributes = map[string]string{"stack": "prod", "ecs.instance-type": "m5.large"}
-			c.RunningDelay, c.LeaseInterval, c.StatusInterval = time.Second, 5*time.Second, 2*time.Second
+			c.RunningDelay, c.LeaseInterval, c.StatusInterval, c.UtilizationInterval = time.Second, 5*time.Second, 2*time.Second, time.Second
 			c.FailImages, c.UnhealthyImages = []string{"crash"}, []string{"sick"}
 		}, ""},
 		{"no cluster", func(c *Config) { c.Cluster = "" }, "Cluster"},
@@ -41,6 +41,7 @@ func TestConfigValidation(t *testing.T) {
 		{"negative running delay", func(c *Config) { c.RunningDelay = -time.Second }, "RunningDelay"},
 		{"lease interval beyond duration", func(c *Config) { c.LeaseInterval = time.Minute }, "LeaseInterval"},
 		{"negative status interval", func(c *Config) { c.StatusInterval = -time.Second }, "StatusInterval"},
+		{"utilization interval under a second", func(c *Config) { c.UtilizationInterval = 500 * time.Millisecond }, "UtilizationInterval"},
 		{"empty fail image", func(c *Config) { c.FailImages = []string{""} }, "FailImages"},
 		{"empty unhealthy image", func(c *Config) { c.UnhealthyImages = []string{""} }, "UnhealthyImages"},
 	}
@@ -69,6 +70,7 @@ func TestConfigDefaults(t *testing.T) {
 		Cluster: "c", Instances: 1, NamePrefix: "hollow", CPU: 4096, Memory: 8192,
 		Zones: []string{"zone-a"}, Attributes: map[string]string{},
 		RunningDelay: 100 * time.Millisecond, LeaseInterval: 10 * time.Second, StatusInterval: 10 * time.Second,
+		UtilizationInterval: time.Minute,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("defaults (-want +got):\n%s", diff)

@@ -17,7 +17,8 @@
 // EssentialContainerExited), health checks in images named by UnhealthyImages fail
 // (so the engine marks them UNHEALTHY after their retries). Disconnect cuts one
 // instance off the apiserver (its writes fail, it sees no changes) while its
-// containers keep running.
+// containers keep running. Every simulated container uses 16 CPU units and 16 MiB,
+// which the agent measures for status.utilization as it would a real one's.
 package hollow
 
 import (
@@ -108,7 +109,7 @@ func New(cfg Config, restConfig *rest.Config) (*Agent, error) {
 func (h *Agent) instance(i int) agent.InstanceConfig {
 	cfg := &h.cfg
 	name := instanceName(cfg.NamePrefix, i)
-	rt := fake.New(fake.Lean(), fake.WithPullLatency(cfg.RunningDelay))
+	rt := fake.New(fake.Lean(), fake.WithPullLatency(cfg.RunningDelay), fake.WithUsage(simulatedCPUShare, simulatedMemory))
 	for sub, b := range cfg.behaviors() {
 		rt.SetBehavior(sub, b)
 	}
@@ -133,7 +134,8 @@ func (h *Agent) instance(i int) agent.InstanceConfig {
 		// pidMode or ipcMode task run as on a real agent.
 		PauseBinary: "/hollow/berth",
 		PullPolicy:  runtime.PullDefault, StateDir: "/hollow/" + name, StatusInterval: cfg.StatusInterval,
-		Client: g,
+		UtilizationInterval: cfg.UtilizationInterval,
+		Client:              g,
 	}
 }
 
@@ -157,6 +159,13 @@ func instanceAddress(i int) string {
 	n := i + 1
 	return fmt.Sprintf("10.%d.%d.%d", 250+n>>16, n>>8&0xff, n&0xff)
 }
+
+// What every simulated container uses, so that status.utilization and the figures
+// the manager adds up from it are not all zero: 16 CPU units and 16 MiB.
+const (
+	simulatedCPUShare = 1.0 / 64
+	simulatedMemory   = 16 << 20
+)
 
 // failAfter is how long a process of a FailImages image runs before it exits.
 const failAfter = 10 * time.Millisecond

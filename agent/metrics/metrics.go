@@ -21,6 +21,10 @@
 //
 // A scrape costs one List of the runtime and one Stats call per running container,
 // bounded by Config.Timeout: what is read by then is exposed.
+//
+// The Sampler reads the same containers the same way for the instance's
+// status.utilization: ECS's CPUUtilization and MemoryUtilization, averaged over a
+// window (a minute) and grouped by namespace, service and family.
 package metrics
 
 import (
@@ -42,10 +46,16 @@ import (
 // DefaultTimeout bounds a scrape when Config.Timeout is zero.
 const DefaultTimeout = 5 * time.Second
 
-// Runtime is what the collector reads from the container runtime.
-type Runtime interface {
+// StatsReader is what the collector and the sampler read of the container runtime:
+// its containers and their stats.
+type StatsReader interface {
 	List(ctx context.Context, labels map[string]string) ([]runtime.ContainerInfo, error)
 	Stats(ctx context.Context, id string) (runtime.ContainerStats, error)
+}
+
+// Runtime is what the collector reads from the container runtime.
+type Runtime interface {
+	StatsReader
 	Version(ctx context.Context) (string, error)
 }
 
@@ -161,57 +171,76 @@ func (c *Collector) collectAgent(ch chan<- prometheus.Metric) {
 	}
 }
 
-// sample is one running container's usage with its labels.
-type sample struct {
-	Cluster, Service, Family, Revision, Namespace, Task, Container string
+// reading is one running task container's stats, with what its labels say.
+type reading struct {
+	// ID is the container's.
+	ID string
 	// UID is the task's UID.
-	UID types.UID
+	UID                                          types.UID
+	Namespace, Task, Family, Revision, Container string
 	// CreatedAt orders containers whose labels collide (a task deleted and created
 	// again under its name): the newest wins.
 	CreatedAt time.Time
 	Stats     runtime.ContainerStats
 }
 
-// read takes one List and one Stats per running task container, until ctx ends.
-func (c *Collector) read(ctx context.Context) ([]sample, error) {
-	infos, err := c.cfg.Runtime.List(ctx, nil)
+// TaskKey is the reading's Task.
+func (r *reading) TaskKey() types.NamespacedName {
+	return types.NamespacedName{Namespace: r.Namespace, Name: r.Task}
+}
+
+// readRunning takes one List and one Stats per running task container (the pause
+// container is the agent's, not one of the task's), until ctx ends. A container
+// that stopped or went between the two is skipped.
+func readRunning(ctx context.Context, rt StatsReader) ([]reading, error) {
+	infos, err := rt.List(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
-	var out []sample
+	var out []reading
 	var errs []error
 	for _, info := range infos {
 		uid := types.UID(info.Labels[runtime.LabelTaskUID])
 		if uid == "" || info.Status != runtime.StatusRunning || runtime.IsPause(info.Labels) {
-			continue // the pause container is the agent's, not one of the task's
+			continue
 		}
 		if ctx.Err() != nil {
 			errs = append(errs, ctx.Err())
 			break
 		}
-		st, err := c.cfg.Runtime.Stats(ctx, info.ID)
+		st, err := rt.Stats(ctx, info.ID)
 		if err != nil {
 			if !errors.Is(err, runtime.ErrNotRunning) && !errors.Is(err, runtime.ErrNotFound) {
 				errs = append(errs, err)
 			}
 			continue
 		}
-		s := c.sample(ctx, info, uid)
-		s.Stats = st
-		out = append(out, s)
+		r := reading{ID: info.ID, UID: uid, Container: info.Labels[runtime.LabelContainer], CreatedAt: info.CreatedAt, Stats: st}
+		r.Namespace, r.Task, _ = strings.Cut(info.Labels[runtime.LabelTask], "/")
+		r.Family, r.Revision = splitRevision(info.Labels[runtime.LabelRevision])
+		out = append(out, r)
 	}
 	return out, errors.Join(errs...)
 }
 
-// sample labels a container from its labels and the agent's lookup.
-func (c *Collector) sample(ctx context.Context, info runtime.ContainerInfo, uid types.UID) sample {
-	s := sample{Cluster: c.cfg.Cluster, Container: info.Labels[runtime.LabelContainer], UID: uid, CreatedAt: info.CreatedAt}
-	s.Namespace, s.Task, _ = strings.Cut(info.Labels[runtime.LabelTask], "/")
-	s.Family, s.Revision = splitRevision(info.Labels[runtime.LabelRevision])
-	if c.cfg.Lookup != nil {
-		s.Service = c.cfg.Lookup(ctx, types.NamespacedName{Namespace: s.Namespace, Name: s.Task}, uid).Service
+// sample is a reading labelled for Prometheus.
+type sample struct {
+	reading
+	Cluster, Service string
+}
+
+// read labels what readRunning read with the cluster and the agent's lookup.
+func (c *Collector) read(ctx context.Context) ([]sample, error) {
+	readings, err := readRunning(ctx, c.cfg.Runtime)
+	out := make([]sample, 0, len(readings))
+	for _, r := range readings {
+		s := sample{reading: r, Cluster: c.cfg.Cluster}
+		if c.cfg.Lookup != nil {
+			s.Service = c.cfg.Lookup(ctx, r.TaskKey(), r.UID).Service
+		}
+		out = append(out, s)
 	}
-	return s
+	return out, err
 }
 
 // splitRevision splits family:N; a value without a colon is all family.

@@ -153,6 +153,10 @@ type Usage struct {
 	// Volumes are the shared Docker volumes kept on the instance, sorted by
 	// namespace and name.
 	Volumes []ecsv1alpha1.InstanceVolume
+	// Utilization is the latest measurement of the tasks' use, nil before the
+	// first. Once there is one it goes with every report: a server-side apply that
+	// leaves it out removes it.
+	Utilization *ecsv1alpha1.InstanceUtilization
 }
 
 // Registrar registers the instance and keeps it alive.
@@ -282,7 +286,11 @@ func (r *Registrar) status(u Usage) *ecsac.ContainerInstanceStatusApplyConfigura
 		r.readySince = metav1.NewTime(time.Now())
 	}
 	ready.WithLastTransitionTime(r.readySince)
-	return ecsac.ContainerInstanceStatus().
+	st := ecsac.ContainerInstanceStatus()
+	if u.Utilization != nil {
+		st.WithUtilization(utilizationStatus(u.Utilization))
+	}
+	return st.
 		WithRegisteredResources(ecsac.Resources().WithCpu(r.cfg.CPU).WithMemory(r.cfg.Memory).
 			WithPorts(r.cfg.ReservedPorts...).WithUDPPorts(r.cfg.ReservedPorts...).WithGPUs(r.cfg.GPUs...)).
 		WithRemainingResources(ecsac.Resources().WithCpu(max(0, r.cfg.CPU-u.CPU)).WithMemory(max(0, r.cfg.Memory-u.Memory)).
@@ -296,6 +304,20 @@ func (r *Registrar) status(u Usage) *ecsac.ContainerInstanceStatusApplyConfigura
 			WithKernelVersion(kernelVersion())).
 		WithRegisteredAt(r.registeredAt).
 		WithConditions(ready)
+}
+
+// utilizationStatus is u as an apply configuration.
+func utilizationStatus(u *ecsv1alpha1.InstanceUtilization) *ecsac.InstanceUtilizationApplyConfiguration {
+	groups := make([]*ecsac.UtilizationGroupApplyConfiguration, 0, len(u.Groups))
+	for _, g := range u.Groups {
+		ag := ecsac.UtilizationGroup().WithNamespace(g.Namespace).WithFamily(g.Family).WithTasks(g.Tasks).
+			WithCPUUsed(g.CPUUsed).WithCPUReserved(g.CPUReserved).WithMemoryUsed(g.MemoryUsed).WithMemoryReserved(g.MemoryReserved)
+		if g.Service != "" {
+			ag.WithService(g.Service)
+		}
+		groups = append(groups, ag)
+	}
+	return ecsac.InstanceUtilization().WithWindowStart(u.WindowStart).WithWindowEnd(u.WindowEnd).WithGroups(groups...)
 }
 
 // RenewLease creates or renews the heartbeat Lease. It is owned by the

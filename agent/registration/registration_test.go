@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -102,6 +103,62 @@ func TestRegisterReportAndReRegister(t *testing.T) {
 	r3, _ := New(env.Client, other)
 	if err := r3.Register(ctx, Usage{}); err == nil || !strings.Contains(err.Error(), `cluster "c1", not "c2"`) {
 		t.Errorf("re-registering in another cluster: %v", err)
+	}
+}
+
+// TestUtilizationReported: the agent's measurement goes into status.utilization
+// with the rest of its status; the same report again writes nothing; a later
+// window replaces it whole (an empty one leaves no groups), and a report without
+// one removes it, which is why the instance sends its last one every time.
+func TestUtilizationReported(t *testing.T) {
+	ctx := context.Background()
+	name := "util-" + env.Namespace(t)
+	c, writes := testenv.RecordingClient(env.Client)
+	r, err := New(c, config(name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Register(ctx, Usage{}); err != nil {
+		t.Fatal(err)
+	}
+	start := metav1.NewTime(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	end := metav1.NewTime(start.Add(time.Minute))
+	u := &ecsv1alpha1.InstanceUtilization{WindowStart: start, WindowEnd: end, Groups: []ecsv1alpha1.UtilizationGroup{
+		{Namespace: "team", Family: "batch", Tasks: 1, CPUUsed: 100, CPUReserved: 256, MemoryUsed: 64, MemoryReserved: 512},
+		{Namespace: "team", Service: "web", Family: "web", Tasks: 2, CPUUsed: 1365, CPUReserved: 1024, MemoryUsed: 240, MemoryReserved: 2048},
+	}}
+	usage := Usage{Running: 3, CPU: 1280, Memory: 2560, Utilization: u}
+	if err := r.Report(ctx, usage); err != nil {
+		t.Fatal(err)
+	}
+	ci := getInstance(t, name)
+	if diff := cmp.Diff(u, ci.Status.Utilization); diff != "" {
+		t.Errorf("status.utilization (-want +got):\n%s", diff)
+	}
+	if ci.Status.RunningTasksCount != 3 || ci.Status.RemainingResources.Cpu != 2048-1280 {
+		t.Errorf("the rest of the status: running %d, remaining %+v", ci.Status.RunningTasksCount, ci.Status.RemainingResources)
+	}
+
+	before := len(writes.List())
+	if err := r.Report(ctx, Usage{Running: 3, CPU: 1280, Memory: 2560, Utilization: u.DeepCopy()}); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(writes.List()); n != before {
+		t.Errorf("an unchanged report wrote: %v", writes.List()[before:])
+	}
+
+	empty := &ecsv1alpha1.InstanceUtilization{WindowStart: end, WindowEnd: metav1.NewTime(end.Add(time.Minute))}
+	if err := r.Report(ctx, Usage{Utilization: empty}); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(empty, getInstance(t, name).Status.Utilization); diff != "" {
+		t.Errorf("after an empty window (-want +got):\n%s", diff)
+	}
+	if err := r.Report(ctx, Usage{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := getInstance(t, name).Status.Utilization; got != nil {
+		t.Errorf("a report without utilization left %+v", got)
 	}
 }
 

@@ -31,19 +31,20 @@ type hollowFlags struct {
 // hollowFlagNames maps hollow.Config options to the flags that set them, so that a
 // validation error names the flag the user typed.
 var hollowFlagNames = map[string]string{
-	"Cluster":         "--cluster",
-	"Instances":       "--instances",
-	"NamePrefix":      "--name-prefix",
-	"CPU":             "--cpu",
-	"Memory":          "--memory",
-	"GPUs":            "--gpus",
-	"Zones":           "--zones",
-	"Attributes":      "--attribute",
-	"RunningDelay":    "--running-delay",
-	"LeaseInterval":   "--lease-interval",
-	"StatusInterval":  "--status-interval",
-	"FailImages":      "--fail-image",
-	"UnhealthyImages": "--unhealthy-image",
+	"Cluster":             "--cluster",
+	"Instances":           "--instances",
+	"NamePrefix":          "--name-prefix",
+	"CPU":                 "--cpu",
+	"Memory":              "--memory",
+	"GPUs":                "--gpus",
+	"Zones":               "--zones",
+	"Attributes":          "--attribute",
+	"RunningDelay":        "--running-delay",
+	"LeaseInterval":       "--lease-interval",
+	"StatusInterval":      "--status-interval",
+	"UtilizationInterval": "--utilization-interval",
+	"FailImages":          "--fail-image",
+	"UnhealthyImages":     "--unhealthy-image",
 }
 
 func newHollowCommand() *cobra.Command {
@@ -51,15 +52,16 @@ func newHollowCommand() *cobra.Command {
 		qps:   500,
 		burst: 1000,
 		cfg: hollow.Config{
-			Cluster:        ecsv1alpha1.DefaultClusterName,
-			Instances:      1,
-			NamePrefix:     hollow.DefaultNamePrefix,
-			CPU:            hollow.DefaultCPU,
-			Memory:         hollow.DefaultMemory,
-			Zones:          []string{hollow.DefaultZone},
-			RunningDelay:   hollow.DefaultRunningDelay,
-			LeaseInterval:  hollow.DefaultLeaseInterval,
-			StatusInterval: hollow.DefaultStatusInterval,
+			Cluster:             ecsv1alpha1.DefaultClusterName,
+			Instances:           1,
+			NamePrefix:          hollow.DefaultNamePrefix,
+			CPU:                 hollow.DefaultCPU,
+			Memory:              hollow.DefaultMemory,
+			Zones:               []string{hollow.DefaultZone},
+			RunningDelay:        hollow.DefaultRunningDelay,
+			LeaseInterval:       hollow.DefaultLeaseInterval,
+			StatusInterval:      hollow.DefaultStatusInterval,
+			UtilizationInterval: hollow.DefaultUtilizationInterval,
 		},
 	}
 	zapOpts := zap.Options{}
@@ -100,6 +102,7 @@ one task watch.`,
 	fs.DurationVar(&f.cfg.RunningDelay, "running-delay", f.cfg.RunningDelay, "How long each simulated image pull takes: about the time from seeing a bound task to its containers running.")
 	fs.DurationVar(&f.cfg.LeaseInterval, "lease-interval", f.cfg.LeaseInterval, "How often each instance renews its Lease (below the Lease's 40s duration).")
 	fs.DurationVar(&f.cfg.StatusInterval, "status-interval", f.cfg.StatusInterval, "Longest time between writes of each instance's usage, when it changes (as the agent's).")
+	fs.DurationVar(&f.cfg.UtilizationInterval, "utilization-interval", f.cfg.UtilizationInterval, "Window over which each instance averages its tasks' CPU and memory use for status.utilization, written once per window (as the agent's); at least 1s.")
 	fs.StringArrayVar(&f.failImages, "fail-image", nil, "Containers whose image contains this substring exit with code 1 as they start; an essential one stops its task with EssentialContainerExited (repeatable).")
 	fs.StringArrayVar(&f.unhealthyImages, "unhealthy-image", nil, "Health checks in containers whose image contains this substring fail, so they turn UNHEALTHY after their retries (repeatable).")
 	fs.Float64Var(&f.qps, "kube-api-qps", f.qps, "Sustained requests per second the process may send to the apiserver (shared by all instances).")

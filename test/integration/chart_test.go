@@ -62,6 +62,7 @@ var chartValues = []struct {
 				"--cluster=default", "--name=$(NODE_NAME)", "--state-dir=/var/lib/berth",
 				"--containerd-address=/run/containerd/containerd.sock", "--cni-plugin-dir=/usr/lib/cni",
 				"--http-bind-address=127.0.0.1:51678", "--berth-binary=/var/lib/berth/bin/berth",
+				"--utilization-interval=1m",
 			},
 		},
 	},
@@ -89,6 +90,7 @@ agent:
   httpBindAddress: "0"
   availabilityZone: zone-a
   attributes: {rack: "7", gpu: nvidia}
+  utilizationInterval: 30s
   extraArgs: ["--image-pull-behavior=prefer-cached"]
 `,
 		want: chartWant{
@@ -101,6 +103,7 @@ agent:
 				"--cni-plugin-dir=/opt/cni/bin:/usr/libexec/cni", "--http-bind-address=0",
 				"--availability-zone=zone-a", "--attribute=gpu=nvidia", "--attribute=rack=7",
 				"--image-pull-behavior=prefer-cached", "--berth-binary=/data/berth/bin/berth",
+				"--utilization-interval=30s",
 			},
 		},
 	},

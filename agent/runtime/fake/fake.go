@@ -80,6 +80,10 @@ type Runtime struct {
 	clock       clock.Clock
 	lean        bool
 	pullLatency time.Duration
+	// usage is what containers without SetStats use (WithUsage).
+	usage runtime.ContainerStats
+	// cpuShare is the part of a core they use (WithUsage).
+	cpuShare float64
 
 	mu         sync.Mutex
 	images     map[string]string    // local refs (normalized) -> digest
@@ -112,9 +116,10 @@ type container struct {
 
 // process is one run of a container: Start makes a new one.
 type process struct {
-	pid  uint32
-	done chan struct{} // closed at exit
-	exit runtime.ExitStatus
+	pid     uint32
+	started time.Time
+	done    chan struct{} // closed at exit
+	exit    runtime.ExitStatus
 	// timers end the process by itself (Behavior.ExitAfter, OOMAfter); stopped at
 	// exit so nothing outlives it.
 	timers []stopper
@@ -136,6 +141,13 @@ func Lean() Option { return func(r *Runtime) { r.lean = true } }
 // (after HoldPulls lets it go); a pull whose context ends meanwhile fails as a held
 // one does.
 func WithPullLatency(d time.Duration) Option { return func(r *Runtime) { r.pullLatency = d } }
+
+// WithUsage makes the containers SetStats did not set use cpuShare of a core from
+// their process's start, and memoryBytes of memory, so that a simulated fleet
+// (berth hollow) reports some utilization.
+func WithUsage(cpuShare float64, memoryBytes uint64) Option {
+	return func(r *Runtime) { r.cpuShare, r.usage.MemoryUsageBytes = cpuShare, memoryBytes }
+}
 
 // New returns an empty runtime on the real clock unless WithClock says otherwise.
 func New(opts ...Option) *Runtime {
@@ -357,7 +369,7 @@ func (r *Runtime) Start(ctx context.Context, id string) (uint32, error) {
 		return 0, err
 	}
 	r.nextPid++
-	c.proc = &process{pid: r.nextPid, done: make(chan struct{})}
+	c.proc = &process{pid: r.nextPid, started: r.clock.Now(), done: make(chan struct{})}
 	c.info.Status, c.info.Pid, c.info.Exit = runtime.StatusRunning, r.nextPid, nil
 	c.signals = nil
 	r.scheduleLocked(c)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/berthdev/berth/agent/runtime"
 )
@@ -39,8 +40,8 @@ func (r *Runtime) RemoveImage(ctx context.Context, ref string) error {
 	return nil
 }
 
-// Stats returns what SetStats set for the container (zeros otherwise), stamped with
-// the runtime's clock, while its process runs.
+// Stats returns what SetStats set for the container (otherwise WithUsage's, or
+// zeros), stamped with the runtime's clock, while its process runs.
 func (r *Runtime) Stats(ctx context.Context, id string) (runtime.ContainerStats, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -55,8 +56,13 @@ func (r *Runtime) Stats(ctx context.Context, id string) (runtime.ContainerStats,
 	if c.info.Status != runtime.StatusRunning {
 		return runtime.ContainerStats{}, fmt.Errorf("container %q: %w", id, runtime.ErrNotRunning)
 	}
-	st := r.stats[id]
-	st.Time = r.clock.Now()
+	now := r.clock.Now()
+	st, ok := r.stats[id]
+	if !ok {
+		st = r.usage
+		st.CPU = time.Duration(r.cpuShare * float64(now.Sub(c.proc.started)))
+	}
+	st.Time = now
 	return st, nil
 }
 

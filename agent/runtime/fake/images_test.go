@@ -71,3 +71,46 @@ func TestStats(t *testing.T) {
 		t.Errorf("stats (-want +got):\n%s", d)
 	}
 }
+
+// TestUsage: containers SetStats did not set use WithUsage's share of a core from
+// their process's start, counted again from a restart.
+func TestUsage(t *testing.T) {
+	ctx := context.Background()
+	clk := clocktesting.NewFakeClock(t0)
+	r := New(WithClock(clk), WithUsage(0.25, 16<<20))
+	r.AddImage("registry.example/a:1")
+	for _, id := range []string{"c", "set"} {
+		if _, err := r.Create(ctx, spec(id, "registry.example/a:1")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.Start(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.SetStats("set", runtime.ContainerStats{CPU: time.Hour})
+	stats := func(id string) runtime.ContainerStats {
+		t.Helper()
+		st, err := r.Stats(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	clk.Step(8 * time.Second)
+	if d := cmp.Diff(runtime.ContainerStats{CPU: 2 * time.Second, MemoryUsageBytes: 16 << 20, Time: t0.Add(8 * time.Second)}, stats("c")); d != "" {
+		t.Errorf("stats after 8 s (-want +got):\n%s", d)
+	}
+	if got := stats("set").CPU; got != time.Hour {
+		t.Errorf("SetStats's CPU %v, want 1h", got)
+	}
+	if err := r.Exit("c", 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Start(ctx, "c"); err != nil {
+		t.Fatal(err)
+	}
+	clk.Step(4 * time.Second)
+	if got := stats("c").CPU; got != time.Second {
+		t.Errorf("CPU 4 s after a restart: %v, want 1s", got)
+	}
+}
