@@ -43,6 +43,8 @@ func TestChangeCounter(t *testing.T) {
 			map[string][2]int{"Service": {1, 0}}},
 		{"another field too", []client.Object{svc("1", 3, at(10))}, []client.Object{svc("2", 4, at(15)), svc("3", 5, at(15))},
 			map[string][2]int{"Service": {0, 2}}},
+		{"listed without type meta, watched with", []client.Object{svc("1", 3, at(10))}, []client.Object{withKind(svc("2", 3, at(15)))},
+			map[string][2]int{"Service": {1, 0}}},
 		{"first seen after the seed", nil, []client.Object{svc("2", 3, at(15)), svc("3", 3, at(20))},
 			map[string][2]int{"Service": {1, 0}}},
 		{"instances apart from services", []client.Object{ci("1", 5), svc("1", 3, at(10))}, []client.Object{ci("2", 10), ci("3", 15), svc("2", 3, at(20))},
@@ -110,4 +112,9 @@ func TestUtilizationFigures(t *testing.T) {
 	if diff := cmp.Diff(want, got, cmpopts.EquateApprox(0, 1e-9)); diff != "" {
 		t.Errorf("figures (-want +got):\n%s", diff)
 	}
+}
+
+func withKind(o client.Object) client.Object {
+	o.GetObjectKind().SetGroupVersionKind(ecsv1alpha1.GroupVersion.WithKind("Service"))
+	return o
 }
