@@ -139,16 +139,20 @@ func (r *runner) managerOptions() manager.Options {
 // the same name in one process unless SkipNameValidation is set, and each scenario
 // starts a manager of its own. Its goroutines carry the pprof label
 // component=manager, so `go tool pprof -tagfocus component=manager` separates them
-// from the harness's in a profile.
-func (l *lab) startManager(ctx context.Context) error {
-	_, err := l.startStoppableManager(ctx)
+// from the harness's in a profile. A scenario that needs another setting than the
+// defaults (a shorter --utilization-interval) changes it in adjust, and says so.
+func (l *lab) startManager(ctx context.Context, adjust ...func(*manager.Options)) error {
+	_, err := l.startStoppableManager(ctx, adjust...)
 	return err
 }
 
 // startStoppableManager is startManager, also returning a function that stops the
 // manager before the lab closes.
-func (l *lab) startStoppableManager(ctx context.Context) (stop func() error, err error) {
+func (l *lab) startStoppableManager(ctx context.Context, adjust ...func(*manager.Options)) (stop func() error, err error) {
 	o := l.run.managerOptions()
+	for _, f := range adjust {
+		f(&o)
+	}
 	cfg, err := kube.RESTConfig(l.env.Kubeconfig, o.QPS, o.Burst)
 	if err != nil {
 		return nil, err

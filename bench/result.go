@@ -18,6 +18,7 @@ const (
 	ServiceScaleOut     = "ServiceScaleOut"
 	RollingDeploy       = "RollingDeploy"
 	WritesPerTask       = "WritesPerTask"
+	UtilizationWrites   = "UtilizationWrites"
 	ECSAPIDescribeTasks = "ECSAPIDescribeTasks"
 	ECSAPIRunTask       = "ECSAPIRunTask"
 	ECSAPIFootprint     = "ECSAPIFootprint"
@@ -28,7 +29,7 @@ const (
 
 // Metrics lists every metric, in the order the suite runs and reports them.
 var Metrics = []string{
-	PlacementThroughput, ServiceScaleOut, RollingDeploy, WritesPerTask,
+	PlacementThroughput, ServiceScaleOut, RollingDeploy, WritesPerTask, UtilizationWrites,
 	ECSAPIDescribeTasks, ECSAPIRunTask, ECSAPIFootprint,
 	TaskStartupLatency, AgentFootprint, HollowScale,
 }
