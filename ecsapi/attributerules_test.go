@@ -83,7 +83,7 @@ func TestWithAttributes(t *testing.T) {
 		t.Errorf("changing a value at the limit: %v", err)
 	}
 	_, err = withAttributes(full, attrs("k10", "v"))
-	if e := wire.AsError(err); e.Type != wire.AttributeLimitExceededException {
+	if e := wire.ECS.AsError(err); e.Type != wire.AttributeLimitExceededException {
 		t.Errorf("an 11th attribute: %v, want AttributeLimitExceededException", err)
 	}
 	// Set past the limit by other means, an instance may still change values.

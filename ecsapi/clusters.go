@@ -147,7 +147,7 @@ func describeClusters(ctx context.Context, c *Call, in *ecs.DescribeClustersInpu
 	for _, ref := range refs {
 		cl, err := c.getCluster(ctx, "clusters", ref)
 		if err != nil {
-			if e := wire.AsError(err); e.Type == wire.ClusterNotFoundException {
+			if e := wire.ECS.AsError(err); e.Type == wire.ClusterNotFoundException {
 				name, _ := c.ARN.ClusterName("clusters", ref)
 				out.Failures = append(out.Failures, missing(c.ARN.Cluster(name)))
 				continue

@@ -17,7 +17,7 @@ type handler func(ctx context.Context, c *Call, body []byte) (any, error)
 func op[In, Out any](f func(context.Context, *Call, *In) (*Out, error)) handler {
 	return func(ctx context.Context, c *Call, body []byte) (any, error) {
 		in := new(In)
-		if err := wire.Unmarshal(body, in); err != nil {
+		if err := c.api.wire.Unmarshal(body, in); err != nil {
 			return nil, err
 		}
 		return f(ctx, c, in)
@@ -47,12 +47,15 @@ func merge(tables ...map[string]handler) map[string]handler {
 	return out
 }
 
-// known are ECS's actions: the methods of the SDK's client that take an input
-// shape. Those Berth does not serve answer UnsupportedFeatureException, anything
-// else UnknownOperationException.
-var known = func() map[string]bool {
+// known are ECS's actions. Those Berth does not serve answer
+// UnsupportedFeatureException, anything else UnknownOperationException.
+var known = actionsOf(&ecs.Client{})
+
+// actionsOf are a service's actions: the methods of its SDK's client that take an
+// input shape.
+func actionsOf(sdkClient any) map[string]bool {
 	out := map[string]bool{}
-	t := reflect.TypeOf(&ecs.Client{})
+	t := reflect.TypeOf(sdkClient)
 	for i := 0; i < t.NumMethod(); i++ {
 		m := t.Method(i)
 		if m.Type.NumIn() >= 3 && strings.HasSuffix(m.Type.In(2).Elem().Name(), "Input") {
@@ -60,7 +63,41 @@ var known = func() map[string]bool {
 		}
 	}
 	return out
-}()
+}
+
+// jsonAPI is one of the awsJson1_1 services the endpoint serves, told apart by the
+// X-Amz-Target prefix.
+type jsonAPI struct {
+	wire         *wire.Service
+	targetPrefix string
+	// scope is the service of the SigV4 credential scope, and the prefix of the
+	// action's name in AccessDeniedException messages (as IAM names actions).
+	scope      string
+	operations map[string]handler
+	known      map[string]bool
+	// metricPrefix tells the service's actions apart in metrics and logs where
+	// both have one of the same name (TagResource).
+	metricPrefix string
+}
+
+var (
+	ecsAPI = &jsonAPI{wire: wire.ECS, targetPrefix: TargetPrefix, scope: "ecs",
+		operations: operations, known: known}
+	autoScalingAPI = &jsonAPI{wire: wire.ApplicationAutoScaling, targetPrefix: AutoScalingTargetPrefix,
+		scope: "application-autoscaling", operations: autoScalingOperations, known: autoScalingKnown,
+		metricPrefix: "application-autoscaling:"}
+	jsonAPIs = []*jsonAPI{ecsAPI, autoScalingAPI}
+)
+
+// apiOf finds the service and action an X-Amz-Target names.
+func apiOf(target string) (*jsonAPI, string) {
+	for _, api := range jsonAPIs {
+		if action, ok := strings.CutPrefix(target, api.targetPrefix); ok {
+			return api, action
+		}
+	}
+	return nil, ""
+}
 
 // Supported lists the actions served, for docs and tests.
 func Supported() []string {

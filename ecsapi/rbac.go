@@ -19,9 +19,10 @@ package ecsapi
 //
 // Reads that are not the caller's to make: whether the cluster a task or instance
 // call names exists (clusters are shared, and a user bound only in its namespace
-// may run tasks in one), and the tasks bound to an instance in every namespace
+// may run tasks in one) and its ECS name (Application Auto Scaling's resource IDs
+// name a service's cluster), and the tasks bound to an instance in every namespace
 // before DeregisterContainerInstance without force (the caller sees only its own).
-// Neither answer carries another namespace's data back to the caller.
+// None of these answers carries another namespace's data back to the caller.
 //
 // +kubebuilder:rbac:groups=ecs.berth.dev,resources=clusters,verbs=get
 // +kubebuilder:rbac:groups=ecs.berth.dev,resources=tasks,verbs=list

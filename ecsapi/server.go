@@ -9,6 +9,8 @@
 // One file per kind of resource holds its operations (clusters.go, taskdefs.go,
 // tasks.go, services.go, instances.go, attributes.go, tags.go); ops.go is the table
 // of actions; arns.go and names.go are the two translations every operation shares.
+// Application Auto Scaling's actions for ECS services, served on the same endpoint,
+// are in autoscaling*.go; STS's GetCallerIdentity in sts.go.
 package ecsapi
 
 import (
@@ -112,6 +114,8 @@ type Call struct {
 	Action    string
 	Log       logr.Logger
 	Now       time.Time
+	// api is the service called: its codec and error types.
+	api *jsonAPI
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -122,46 +126,51 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer func() { s.metrics.observe(rec.action, rec.code(), s.now().Sub(start)) }()
 	log := s.log.WithValues("requestID", requestID)
 	if r.Method != http.MethodPost {
-		wire.WriteError(w, requestID, wire.Errorf(wire.UnknownOperationException, "ECS's API takes POST /, not %s", r.Method))
+		wire.ECS.WriteError(w, requestID, wire.Errorf(wire.UnknownOperationException, "ECS's API takes POST /, not %s", r.Method))
 		return
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 	if err != nil || len(body) > maxBody {
-		wire.WriteError(w, requestID, wire.Errorf(wire.SerializationException, "request body unreadable or larger than %d bytes", maxBody))
+		wire.ECS.WriteError(w, requestID, wire.Errorf(wire.SerializationException, "request body unreadable or larger than %d bytes", maxBody))
 		return
 	}
 	if isSTS(r) {
 		s.serveSTS(w, r, body, requestID, log)
 		return
 	}
-	action, ok := strings.CutPrefix(r.Header.Get("X-Amz-Target"), TargetPrefix)
-	if !ok {
-		wire.WriteError(w, requestID, wire.Errorf(wire.UnknownOperationException, "X-Amz-Target must be %s<Action>", TargetPrefix))
+	api, action := apiOf(r.Header.Get("X-Amz-Target"))
+	if api == nil {
+		wire.ECS.WriteError(w, requestID, wire.Errorf(wire.UnknownOperationException, "X-Amz-Target must be %s<Action> or %s<Action>", TargetPrefix, AutoScalingTargetPrefix))
 		return
 	}
-	log = log.WithValues("action", action)
-	rec.action = action
-	cred, err := s.authenticate(r, body, "ecs")
+	rec.action = api.metricPrefix + action
+	s.serveJSON(w, r, api, action, body, requestID, log.WithValues("action", rec.action))
+}
+
+// serveJSON authenticates and serves one call of an awsJson1_1 service.
+func (s *Server) serveJSON(w http.ResponseWriter, r *http.Request, api *jsonAPI, action string, body []byte, requestID string, log logr.Logger) {
+	start := s.now()
+	cred, err := s.authenticate(r, body, api.scope)
 	if err != nil {
-		e := wire.AsError(err)
+		e := api.wire.AsError(err)
 		log.Info("request refused", "errorType", e.Type, "reason", e.Message, "remote", r.RemoteAddr)
-		wire.WriteError(w, requestID, e)
+		api.wire.WriteError(w, requestID, e)
 		return
 	}
 	log = log.WithValues("namespace", cred.Namespace, "user", cred.User)
-	out, err := s.dispatch(r.Context(), action, body, cred, log)
+	out, err := s.dispatch(r.Context(), api, action, body, cred, log)
 	if err != nil {
-		e := wire.AsError(err)
-		if e.Type == wire.ServerException {
+		e := api.wire.AsError(err)
+		if e.Type == api.wire.Server {
 			log.Error(err, "call failed")
 		} else {
 			log.V(1).Info("call refused", "errorType", e.Type, "reason", e.Message)
 		}
-		wire.WriteError(w, requestID, e)
+		api.wire.WriteError(w, requestID, e)
 		return
 	}
 	log.V(1).Info("call served", "duration", s.now().Sub(start))
-	wire.WriteOutput(w, requestID, out)
+	api.wire.WriteOutput(w, requestID, out)
 }
 
 func (s *Server) authenticate(r *http.Request, body []byte, service string) (*auth.Credential, error) {
@@ -171,20 +180,20 @@ func (s *Server) authenticate(r *http.Request, body []byte, service string) (*au
 	return s.verifier.Verify(r, body, service)
 }
 
-func (s *Server) dispatch(ctx context.Context, action string, body []byte, cred *auth.Credential, log logr.Logger) (any, error) {
-	h, ok := operations[action]
+func (s *Server) dispatch(ctx context.Context, api *jsonAPI, action string, body []byte, cred *auth.Credential, log logr.Logger) (any, error) {
+	h, ok := api.operations[action]
 	if !ok {
-		if known[action] {
-			return nil, wire.Errorf(wire.UnsupportedFeatureException, "%s is not supported by Berth (docs/ecs-api.md lists the actions it serves)", action)
+		if api.known[action] {
+			return nil, wire.Errorf(api.wire.Unsupported, "%s is not supported by Berth (docs/ecs-api.md lists the actions it serves)", action)
 		}
-		return nil, wire.Errorf(wire.UnknownOperationException, "%s is not an ECS action", action)
+		return nil, wire.Errorf(wire.UnknownOperationException, "%s is not an %s action", action, api.wire.Name)
 	}
 	c, err := s.clientFor(cred)
 	if err != nil {
 		return nil, err
 	}
 	call := &Call{Client: c, Self: s.self, Namespace: cred.Namespace, Identity: cred,
-		ARN: ARNs{Region: s.cfg.Region, Account: s.cfg.AccountID}, Action: action, Log: log, Now: s.now()}
+		ARN: ARNs{Region: s.cfg.Region, Account: s.cfg.AccountID}, Action: action, Log: log, Now: s.now(), api: api}
 	out, err := h(ctx, call, body)
 	return out, kubeError(call, err)
 }
@@ -211,9 +220,9 @@ func (s *Server) clientFor(cred *auth.Credential) (client.Client, error) {
 	return c, nil
 }
 
-// kubeError turns the apiserver's answers into ECS's: a denial is
-// AccessDeniedException naming the action, an admission or schema refusal is
-// InvalidParameterException with the apiserver's message (which names the field).
+// kubeError turns the apiserver's answers into the service's: a denial is
+// AccessDeniedException naming the action, an admission or schema refusal is the
+// invalid-parameter error with the apiserver's message (which names the field).
 func kubeError(c *Call, err error) error {
 	if err == nil {
 		return nil
@@ -228,14 +237,14 @@ func kubeError(c *Call, err error) error {
 	}
 	switch {
 	case apierrors.IsForbidden(err):
-		return wire.Errorf(wire.AccessDeniedException, "User: %s is not authorized to perform: ecs:%s (%s)",
-			c.ARN.User(c.Identity.User), c.Action, status.Status().Message)
+		return wire.Errorf(wire.AccessDeniedException, "User: %s is not authorized to perform: %s:%s (%s)",
+			c.ARN.User(c.Identity.User), c.api.scope, c.Action, status.Status().Message)
 	case apierrors.IsInvalid(err), apierrors.IsBadRequest(err):
-		return wire.Errorf(wire.InvalidParameterException, "%s", status.Status().Message)
+		return wire.Errorf(c.api.wire.Invalid, "%s", status.Status().Message)
 	case apierrors.IsConflict(err), apierrors.IsAlreadyExists(err):
-		return wire.Errorf(wire.ClientException, "%s; retry the call", status.Status().Message)
+		return wire.Errorf(c.api.wire.Conflict, "%s; retry the call", status.Status().Message)
 	case apierrors.IsNotFound(err):
-		return wire.Errorf(wire.ClientException, "%s", status.Status().Message)
+		return wire.Errorf(c.api.wire.NotFound, "%s", status.Status().Message)
 	}
 	return err
 }

@@ -336,7 +336,7 @@ func (c *Call) serviceDeployment(ctx context.Context, arn string) (*types.Servic
 	}
 	cl, err := c.getCluster(ctx, "serviceDeploymentArns", r.Parts[0])
 	if err != nil {
-		if wire.AsError(err).Type == wire.ClusterNotFoundException {
+		if wire.ECS.AsError(err).Type == wire.ClusterNotFoundException {
 			return nil, nil
 		}
 		return nil, err

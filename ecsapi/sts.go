@@ -52,7 +52,7 @@ func (s *Server) serveSTS(w http.ResponseWriter, r *http.Request, body []byte, r
 	}
 	cred, err := s.authenticate(r, body, "sts")
 	if err != nil {
-		e := wire.AsError(err)
+		e := wire.ECS.AsError(err)
 		log.Info("request refused", "action", "sts:GetCallerIdentity", "errorType", e.Type, "reason", e.Message, "remote", r.RemoteAddr)
 		writeSTSError(w, requestID, e)
 		return

@@ -172,7 +172,7 @@ func compatibilities(m map[string]any) []types.Compatibility {
 // inputShape is RegisterTaskDefinition's input as ECS's TaskDefinition members, with
 // ECS's defaults: what DescribeTaskDefinition must answer for it.
 func inputShape(in any) (map[string]any, error) {
-	raw, err := wire.Marshal(in)
+	raw, err := wire.ECS.Marshal(in)
 	if err != nil {
 		return nil, err
 	}
@@ -360,7 +360,7 @@ func describeShape(spec *ecsv1alpha1.TaskDefinitionSpec, reg *registration, arns
 	td := &types.TaskDefinition{}
 	// Strict: a Berth field ECS's model lacks is a gap of specShape, not something
 	// to drop.
-	if err := wire.Unmarshal(raw, td); err != nil {
+	if err := wire.ECS.Unmarshal(raw, td); err != nil {
 		return nil, fmt.Errorf("the spec does not fit ECS's task definition: %w", err)
 	}
 	td.Compatibilities = compatibilities(m)

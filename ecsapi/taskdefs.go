@@ -63,7 +63,7 @@ var errRevisionMissing = errors.New("no such task definition revision")
 
 func registerTaskDefinition(ctx context.Context, c *Call, body []byte) (any, error) {
 	in := &ecs.RegisterTaskDefinitionInput{}
-	if err := wire.Unmarshal(body, in); err != nil {
+	if err := wire.ECS.Unmarshal(body, in); err != nil {
 		return nil, err
 	}
 	td, err := c.convertDefinition(body, in)

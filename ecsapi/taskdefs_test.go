@@ -50,7 +50,7 @@ func TestRegisteredAs(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			got, done, err := registeredAs(tc.td, tc.gen, "b", tc.prev)
 			if tc.wantErr != "" {
-				if wire.AsError(err).Type != tc.wantErr {
+				if wire.ECS.AsError(err).Type != tc.wantErr {
 					t.Fatalf("error %v, want %s", err, tc.wantErr)
 				}
 				return

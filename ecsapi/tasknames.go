@@ -56,7 +56,7 @@ func randomTaskName() string {
 // API would encode it (members sorted, absent ones left out), so the same request
 // sent again, in any member order, has the same fingerprint.
 func requestFingerprint(in any) (string, error) {
-	raw, err := wire.Marshal(in)
+	raw, err := wire.ECS.Marshal(in)
 	if err != nil {
 		return "", err
 	}

@@ -53,7 +53,7 @@ func TestRequestFingerprint(t *testing.T) {
 	}
 	// The same request decoded from JSON with its members in another order.
 	var decoded ecs.RunTaskInput
-	if err := wire.Unmarshal([]byte(`{"count": 2, "clientToken": "t", "taskDefinition": "web"}`), &decoded); err != nil {
+	if err := wire.ECS.Unmarshal([]byte(`{"count": 2, "clientToken": "t", "taskDefinition": "web"}`), &decoded); err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := requestFingerprint(&decoded); b != a {
@@ -80,7 +80,7 @@ func TestValidClientToken(t *testing.T) {
 		if (err == nil) != ok {
 			t.Errorf("validClientToken(%q) = %v, want ok=%v", token, err, ok)
 		}
-		if err != nil && !strings.HasPrefix(wire.AsError(err).Message, "clientToken: ") {
+		if err != nil && !strings.HasPrefix(wire.ECS.AsError(err).Message, "clientToken: ") {
 			t.Errorf("error %v does not name clientToken", err)
 		}
 	}

@@ -29,7 +29,7 @@ func taskOverrides(in *types.TaskOverride, spec *ecsv1alpha1.TaskDefinitionSpec)
 	if err := overridesUnsupported(in); err != nil {
 		return nil, err
 	}
-	if raw, err := wire.Marshal(in); err == nil && len(raw) > maxOverridesLength {
+	if raw, err := wire.ECS.Marshal(in); err == nil && len(raw) > maxOverridesLength {
 		return nil, wire.InvalidParameter("overrides", "Container Overrides length must be at most %d characters, these are %d", maxOverridesLength, len(raw))
 	}
 	out := &ecsv1alpha1.TaskOverrides{}

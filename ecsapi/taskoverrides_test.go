@@ -60,7 +60,7 @@ func TestTaskOverrides(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := taskOverrides(tc.in, twoContainers())
 			if tc.wantMember != "" {
-				e := wire.AsError(err)
+				e := wire.ECS.AsError(err)
 				if e.Type != wire.InvalidParameterException || !strings.HasPrefix(e.Message, tc.wantMember+": ") {
 					t.Fatalf("error %v, want InvalidParameterException naming %s", err, tc.wantMember)
 				}

@@ -15,7 +15,7 @@ import (
 // refusedNaming fails unless err is an InvalidParameterException naming member.
 func refusedNaming(t *testing.T, err error, member string) {
 	t.Helper()
-	e := wire.AsError(err)
+	e := wire.ECS.AsError(err)
 	if err == nil || e.Type != wire.InvalidParameterException || !strings.HasPrefix(e.Message, member+": ") {
 		t.Errorf("error %v, want InvalidParameterException naming %s", err, member)
 	}

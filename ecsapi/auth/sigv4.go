@@ -89,8 +89,9 @@ func parseAuthorization(h string) (*signature, error) {
 }
 
 // Verify authenticates r, whose body has already been read, for the given signing
-// service ("ecs" or "sts"). Errors are ECS's: IncompleteSignature, Unrecognized
-// client, InvalidSignature (wrong signature, wrong scope, expired); their messages
+// service ("ecs", "application-autoscaling" or "sts"). Errors are those every AWS
+// service answers: IncompleteSignature, UnrecognizedClient, InvalidSignature (wrong
+// signature, wrong scope, expired); their messages
 // never contain the secret or the expected signature.
 func (v *Verifier) Verify(r *http.Request, body []byte, service string) (*Credential, error) {
 	h := r.Header.Get("Authorization")

@@ -1,8 +1,10 @@
-// Package wire is ECS's awsJson1_1 protocol: the JSON codec for the aws-sdk-go-v2 ECS
-// shapes (lowerCamel member names, timestamps as epoch seconds, absent members left
-// out) and ECS's error shapes. The server decodes requests into the SDK's own input
-// structs and encodes the SDK's own output structs, so a shape is never written twice
-// and a field the SDK's model has is a field the API has.
+// Package wire is the awsJson1_1 protocol as the services `berth api` serves speak
+// it (ECS, Application Auto Scaling): the JSON codec for the aws-sdk-go-v2 shapes
+// (timestamps as epoch seconds, absent members left out) and the error answers. The
+// server decodes requests into the SDK's own input structs and encodes the SDK's own
+// output structs, so a shape is never written twice and a field the SDK's model has
+// is a field the API has. What differs between the services (member names, error
+// types) is a Service (service.go).
 package wire
 
 import (
@@ -28,24 +30,28 @@ var (
 )
 
 // memberName is the wire name of a Go field of the SDK: Smithy's Go generator
-// capitalises the model's member name, and ECS's members are all lowerCamel.
-func memberName(goName string) string {
+// capitalises the model's member name, so ECS's lowerCamel members get their first
+// letter back; Application Auto Scaling's members are PascalCase, as the Go names.
+func (s *Service) memberName(goName string) string {
+	if !s.LowerCamel {
+		return goName
+	}
 	r, n := utf8.DecodeRuneInString(goName)
 	return string(unicode.ToLower(r)) + goName[n:]
 }
 
-// Marshal encodes an SDK output struct as ECS does: members that are nil (pointers,
-// slices, maps) or empty enums are left out; numbers and booleans the model gives a
-// default are always present; times are epoch seconds.
-func Marshal(v any) ([]byte, error) {
-	out, ok := encode(reflect.ValueOf(v))
+// Marshal encodes an SDK output struct as the service does: members that are nil
+// (pointers, slices, maps) or empty enums are left out; numbers and booleans the
+// model gives a default are always present; times are epoch seconds.
+func (s *Service) Marshal(v any) ([]byte, error) {
+	out, ok := s.encode(reflect.ValueOf(v))
 	if !ok {
 		out = map[string]any{}
 	}
 	return json.Marshal(out)
 }
 
-func encode(v reflect.Value) (any, bool) {
+func (s *Service) encode(v reflect.Value) (any, bool) {
 	switch v.Kind() {
 	case reflect.Invalid:
 		return nil, false
@@ -53,21 +59,21 @@ func encode(v reflect.Value) (any, bool) {
 		if v.IsNil() {
 			return nil, false
 		}
-		return encode(v.Elem())
+		return s.encode(v.Elem())
 	case reflect.Struct:
 		if v.Type() == timeType {
 			t := v.Interface().(time.Time)
 			// Milliseconds, as ECS sends them: 1.733486400123E9.
 			return math.Round(float64(t.UnixMilli())) / 1000, true
 		}
-		return encodeStruct(v), true
+		return s.encodeStruct(v), true
 	case reflect.Slice:
 		if v.IsNil() {
 			return nil, false
 		}
 		out := make([]any, v.Len())
 		for i := range out {
-			out[i] = element(v.Index(i))
+			out[i] = s.element(v.Index(i))
 		}
 		return out, true
 	case reflect.Map:
@@ -77,7 +83,7 @@ func encode(v reflect.Value) (any, bool) {
 		out := make(map[string]any, v.Len())
 		iter := v.MapRange()
 		for iter.Next() {
-			out[iter.Key().String()] = element(iter.Value())
+			out[iter.Key().String()] = s.element(iter.Value())
 		}
 		return out, true
 	case reflect.String:
@@ -92,15 +98,15 @@ func encode(v reflect.Value) (any, bool) {
 
 // element encodes a list item or map value: an empty string there is a value (an
 // entryPoint of [""]), not an absent member.
-func element(v reflect.Value) any {
+func (s *Service) element(v reflect.Value) any {
 	if v.Kind() == reflect.String {
 		return v.String()
 	}
-	out, _ := encode(v)
+	out, _ := s.encode(v)
 	return out
 }
 
-func encodeStruct(v reflect.Value) map[string]any {
+func (s *Service) encodeStruct(v reflect.Value) map[string]any {
 	out := map[string]any{}
 	t := v.Type()
 	for i := 0; i < t.NumField(); i++ {
@@ -108,8 +114,8 @@ func encodeStruct(v reflect.Value) map[string]any {
 		if !f.IsExported() || f.Anonymous || f.Type == metadataType {
 			continue
 		}
-		if val, ok := encode(v.Field(i)); ok {
-			out[memberName(f.Name)] = val
+		if val, ok := s.encode(v.Field(i)); ok {
+			out[s.memberName(f.Name)] = val
 		}
 	}
 	return out
@@ -124,11 +130,11 @@ type FieldError struct {
 
 func (e *FieldError) Error() string { return e.Path + ": " + e.Msg }
 
-// Unmarshal decodes a request body into an SDK input struct. It is strict where ECS's
-// clients are (a string where the model has a number is refused, naming the member)
-// and stricter than ECS for unknown members: a member the model does not have is
-// refused rather than ignored, so a request never loses a field without saying so.
-func Unmarshal(data []byte, v any) error {
+// Unmarshal decodes a request body into an SDK input struct. It is strict where the
+// SDKs are (a string where the model has a number is refused, naming the member) and
+// stricter than AWS for unknown members: a member the model does not have is refused
+// rather than ignored, so a request never loses a field without saying so.
+func (s *Service) Unmarshal(data []byte, v any) error {
 	data = bytes.TrimSpace(data)
 	if len(data) == 0 {
 		data = []byte("{}")
@@ -139,7 +145,7 @@ func Unmarshal(data []byte, v any) error {
 	if err := dec.Decode(&raw); err != nil {
 		return &FieldError{Path: "(body)", Msg: "not valid JSON: " + err.Error()}
 	}
-	return decode("", raw, reflect.ValueOf(v).Elem())
+	return s.decode("", raw, reflect.ValueOf(v).Elem())
 }
 
 func child(path, name string) string {
@@ -149,14 +155,14 @@ func child(path, name string) string {
 	return path + "." + name
 }
 
-func decode(path string, raw any, v reflect.Value) error {
+func (s *Service) decode(path string, raw any, v reflect.Value) error {
 	if raw == nil {
 		return nil // null is absent
 	}
 	switch v.Kind() {
 	case reflect.Pointer:
 		elem := reflect.New(v.Type().Elem())
-		if err := decode(path, raw, elem.Elem()); err != nil {
+		if err := s.decode(path, raw, elem.Elem()); err != nil {
 			return err
 		}
 		v.Set(elem)
@@ -165,11 +171,11 @@ func decode(path string, raw any, v reflect.Value) error {
 		if v.Type() == timeType {
 			return decodeTime(path, raw, v)
 		}
-		return decodeStruct(path, raw, v)
+		return s.decodeStruct(path, raw, v)
 	case reflect.Slice:
-		return decodeList(path, raw, v)
+		return s.decodeList(path, raw, v)
 	case reflect.Map:
-		return decodeMap(path, raw, v)
+		return s.decodeMap(path, raw, v)
 	default:
 		return decodeScalar(path, raw, v)
 	}
@@ -188,14 +194,14 @@ func decodeTime(path string, raw any, v reflect.Value) error {
 	return nil
 }
 
-func decodeList(path string, raw any, v reflect.Value) error {
+func (s *Service) decodeList(path string, raw any, v reflect.Value) error {
 	list, ok := raw.([]any)
 	if !ok {
 		return &FieldError{Path: path, Msg: "must be a list"}
 	}
 	out := reflect.MakeSlice(v.Type(), len(list), len(list))
 	for i, item := range list {
-		if err := decode(fmt.Sprintf("%s[%d]", path, i), item, out.Index(i)); err != nil {
+		if err := s.decode(fmt.Sprintf("%s[%d]", path, i), item, out.Index(i)); err != nil {
 			return err
 		}
 	}
@@ -203,7 +209,7 @@ func decodeList(path string, raw any, v reflect.Value) error {
 	return nil
 }
 
-func decodeMap(path string, raw any, v reflect.Value) error {
+func (s *Service) decodeMap(path string, raw any, v reflect.Value) error {
 	m, ok := raw.(map[string]any)
 	if !ok {
 		return &FieldError{Path: path, Msg: "must be an object"}
@@ -211,7 +217,7 @@ func decodeMap(path string, raw any, v reflect.Value) error {
 	out := reflect.MakeMapWithSize(v.Type(), len(m))
 	for k, item := range m {
 		val := reflect.New(v.Type().Elem()).Elem()
-		if err := decode(child(path, k), item, val); err != nil {
+		if err := s.decode(child(path, k), item, val); err != nil {
 			return err
 		}
 		out.SetMapIndex(reflect.ValueOf(k).Convert(v.Type().Key()), val)
@@ -220,7 +226,7 @@ func decodeMap(path string, raw any, v reflect.Value) error {
 	return nil
 }
 
-func decodeStruct(path string, raw any, v reflect.Value) error {
+func (s *Service) decodeStruct(path string, raw any, v reflect.Value) error {
 	m, ok := raw.(map[string]any)
 	if !ok {
 		return &FieldError{Path: path, Msg: "must be an object"}
@@ -229,7 +235,7 @@ func decodeStruct(path string, raw any, v reflect.Value) error {
 	t := v.Type()
 	for i := 0; i < t.NumField(); i++ {
 		if f := t.Field(i); f.IsExported() && !f.Anonymous {
-			fields[memberName(f.Name)] = i
+			fields[s.memberName(f.Name)] = i
 		}
 	}
 	keys := make([]string, 0, len(m))
@@ -240,9 +246,9 @@ func decodeStruct(path string, raw any, v reflect.Value) error {
 	for _, k := range keys {
 		i, ok := fields[k]
 		if !ok {
-			return &FieldError{Path: child(path, k), Msg: "unknown member: ECS's model has no such field here"}
+			return &FieldError{Path: child(path, k), Msg: "unknown member: " + s.Name + "'s model has no such field here"}
 		}
-		if err := decode(child(path, k), m[k], v.Field(i)); err != nil {
+		if err := s.decode(child(path, k), m[k], v.Field(i)); err != nil {
 			return err
 		}
 	}

@@ -25,7 +25,7 @@ func TestMarshalShapes(t *testing.T) {
 		}},
 		Failures: []types.Failure{},
 	}
-	got, err := Marshal(out)
+	got, err := ECS.Marshal(out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func TestUnmarshal(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var in ecs.RunTaskInput
-			err := Unmarshal([]byte(tc.body), &in)
+			err := ECS.Unmarshal([]byte(tc.body), &in)
 			if tc.wantPath == "" {
 				if err != nil {
 					t.Fatal(err)
@@ -86,13 +86,13 @@ func TestUnmarshal(t *testing.T) {
 			if !errors.As(err, &fe) || fe.Path != tc.wantPath {
 				t.Fatalf("err = %v, want a FieldError at %s", err, tc.wantPath)
 			}
-			if e := AsError(err); e.Type != InvalidParameterException || e.Status() != 400 {
+			if e := ECS.AsError(err); e.Type != InvalidParameterException || e.Status() != 400 {
 				t.Errorf("answered as %s %d", e.Type, e.Status())
 			}
 		})
 	}
 	var in ecs.RunTaskInput
-	if err := Unmarshal([]byte(`{"cluster":"c","count":2,"overrides":{"containerOverrides":[{"name":"web","command":["a"]}]}}`), &in); err != nil {
+	if err := ECS.Unmarshal([]byte(`{"cluster":"c","count":2,"overrides":{"containerOverrides":[{"name":"web","command":["a"]}]}}`), &in); err != nil {
 		t.Fatal(err)
 	}
 	if aws.ToString(in.Cluster) != "c" || aws.ToInt32(in.Count) != 2 || in.Overrides.ContainerOverrides[0].Command[0] != "a" {
@@ -109,7 +109,7 @@ func TestErrorStatus(t *testing.T) {
 			t.Errorf("%s answered with %d, want %d", typ, got, want)
 		}
 	}
-	if e := AsError(errors.New("boom")); e.Type != ServerException {
+	if e := ECS.AsError(errors.New("boom")); e.Type != ServerException {
 		t.Errorf("an unexpected error must be a ServerException, got %s", e.Type)
 	}
 }

@@ -4,15 +4,16 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 )
 
-// ECS's error types (the __type of an error response). Every one is an HTTP 400
-// except ServerException: the SDKs retry 5xx answers, and a client error retried is a
-// client error repeated.
+// Error types (the __type of an error response). Every one is an HTTP 400 except
+// the server faults (ServerException, InternalServiceException,
+// ConcurrentUpdateException): the SDKs retry 5xx answers, and a client error retried
+// is a client error repeated.
 const (
+	// ECS's.
 	ClientException                            = "ClientException"
 	ServerException                            = "ServerException"
 	InvalidParameterException                  = "InvalidParameterException"
@@ -30,6 +31,13 @@ const (
 	UnsupportedFeatureException                = "UnsupportedFeatureException"
 	SerializationException                     = "SerializationException"
 	UnknownOperationException                  = "UnknownOperationException"
+	// Application Auto Scaling's.
+	ValidationException       = "ValidationException"
+	ObjectNotFoundException   = "ObjectNotFoundException"
+	ConcurrentUpdateException = "ConcurrentUpdateException"
+	LimitExceededException    = "LimitExceededException"
+	InvalidNextTokenException = "InvalidNextTokenException"
+	InternalServiceException  = "InternalServiceException"
 	// Authentication, as every AWS JSON service answers it.
 	MissingAuthenticationTokenException = "MissingAuthenticationTokenException"
 	UnrecognizedClientException         = "UnrecognizedClientException"
@@ -37,7 +45,7 @@ const (
 	IncompleteSignatureException        = "IncompleteSignatureException"
 )
 
-// Error is an ECS error answer.
+// Error is an error answer.
 type Error struct {
 	Type    string
 	Message string
@@ -45,10 +53,11 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Type + ": " + e.Message }
 
-// Status is the HTTP status ECS answers the error with.
+// Status is the HTTP status the error is answered with: 500 for the faults the
+// models call the server's (a ConcurrentUpdateException is worth retrying).
 func (e *Error) Status() int {
 	switch e.Type {
-	case ServerException:
+	case ServerException, InternalServiceException, ConcurrentUpdateException:
 		return http.StatusInternalServerError
 	case MissingAuthenticationTokenException, AccessDeniedException:
 		return http.StatusForbidden
@@ -57,29 +66,15 @@ func (e *Error) Status() int {
 	}
 }
 
-// Errorf makes an ECS error of the given type.
+// Errorf makes an error of the given type.
 func Errorf(typ, format string, args ...any) *Error {
 	return &Error{Type: typ, Message: fmt.Sprintf(format, args...)}
 }
 
-// InvalidParameter names the request member at fault, as ECS's messages do.
+// InvalidParameter is ECS's InvalidParameterException naming the request member at
+// fault, as ECS's messages do.
 func InvalidParameter(member, format string, args ...any) *Error {
-	return &Error{Type: InvalidParameterException, Message: member + ": " + fmt.Sprintf(format, args...)}
-}
-
-// AsError returns err as an ECS error: itself when it is one, a decoding error as
-// the SerializationException (wrong JSON type) or InvalidParameterException (unknown
-// member) ECS's clients would see, and anything else as a ServerException.
-func AsError(err error) *Error {
-	var e *Error
-	if errors.As(err, &e) {
-		return e
-	}
-	var fe *FieldError
-	if errors.As(err, &fe) {
-		return InvalidParameter(fe.Path, "%s", fe.Msg)
-	}
-	return &Error{Type: ServerException, Message: err.Error()}
+	return ECS.InvalidParameter(member, format, args...)
 }
 
 // ContentType is awsJson1_1's media type.
@@ -95,9 +90,11 @@ func NewRequestID() string {
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
-// WriteError answers an error in ECS's shape: {"__type": ..., "message": ...}.
-func WriteError(w http.ResponseWriter, requestID string, e *Error) {
-	body, _ := json.Marshal(map[string]string{"__type": e.Type, "message": e.Message})
+// WriteError answers an error in awsJson1_1's shape: {"__type": ..., "message": ...},
+// the message member spelt as the service's model spells it ("Message" for
+// Application Auto Scaling; the SDKs read either).
+func (s *Service) WriteError(w http.ResponseWriter, requestID string, e *Error) {
+	body, _ := json.Marshal(map[string]string{"__type": e.Type, s.memberName("Message"): e.Message})
 	w.Header().Set("Content-Type", ContentType)
 	w.Header().Set("x-amzn-RequestId", requestID)
 	w.Header().Set("x-amzn-ErrorType", e.Type)
@@ -106,10 +103,10 @@ func WriteError(w http.ResponseWriter, requestID string, e *Error) {
 }
 
 // WriteOutput answers an operation's output.
-func WriteOutput(w http.ResponseWriter, requestID string, out any) {
-	body, err := Marshal(out)
+func (s *Service) WriteOutput(w http.ResponseWriter, requestID string, out any) {
+	body, err := s.Marshal(out)
 	if err != nil {
-		WriteError(w, requestID, AsError(err))
+		s.WriteError(w, requestID, s.AsError(err))
 		return
 	}
 	w.Header().Set("Content-Type", ContentType)

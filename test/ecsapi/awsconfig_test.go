@@ -18,8 +18,9 @@ import (
 
 // TestAWSCLIConfigurationOfBerthUp: the files `berth up` writes (awsconfig) are all
 // the real aws CLI needs to reach `berth api`: with them alone, `aws sts
-// get-caller-identity` and `aws ecs list-clusters` are signed with the credential
-// and answered by the API, found through the config file's services section; an
+// get-caller-identity`, `aws ecs list-clusters` and `aws application-autoscaling
+// describe-scalable-targets` are signed with the credential and answered by the
+// API, found through the config file's services section; an
 // endpoint the user chooses (--endpoint-url, AWS_ENDPOINT_URL_ECS) still wins over
 // it. boto3 reads the same section: with no endpoint in code it reaches the API,
 // signing with the files' key and region.
@@ -51,13 +52,25 @@ func TestAWSCLIConfigurationOfBerthUp(t *testing.T) {
 		t.Errorf("aws ecs list-clusters = %v, want %s among them", clusters.ClusterArns, clusterARN)
 	}
 
+	// Application Auto Scaling's key in the services section is its service ID in
+	// snake case (application_auto_scaling): with another, the CLI would call AWS,
+	// which is out of reach here.
+	var targets struct{ ScalableTargets *[]any }
+	runCLIJSON(t, testenv.AWSCommand(t, files.Env(), "application-autoscaling", "describe-scalable-targets", "--service-namespace", "ecs",
+		"--cli-connect-timeout", "5"), &targets)
+	if targets.ScalableTargets == nil || len(*targets.ScalableTargets) != 0 {
+		t.Errorf("aws application-autoscaling describe-scalable-targets = %+v, want Berth's empty list", targets)
+	}
+
 	var fromBoto3 struct {
 		ClusterArns []string
 		Account     string
+		Targets     *int
 	}
 	runCLIJSON(t, testenv.Boto3Command(t, files.Env(), boto3Script), &fromBoto3)
-	if !slices.Contains(fromBoto3.ClusterArns, clusterARN) || fromBoto3.Account != account {
-		t.Errorf("boto3 saw clusters %v in account %s, want %s among them in %s", fromBoto3.ClusterArns, fromBoto3.Account, clusterARN, account)
+	if !slices.Contains(fromBoto3.ClusterArns, clusterARN) || fromBoto3.Account != account || fromBoto3.Targets == nil || *fromBoto3.Targets != 0 {
+		t.Errorf("boto3 saw clusters %v in account %s and %v scalable targets, want %s among them in %s, and none",
+			fromBoto3.ClusterArns, fromBoto3.Account, fromBoto3.Targets, clusterARN, account)
 	}
 
 	// The user's own choice of endpoint is left alone: nothing listens on port 1.
@@ -78,14 +91,16 @@ func TestAWSCLIConfigurationOfBerthUp(t *testing.T) {
 	}
 }
 
-// boto3Script lists the clusters and asks STS for the account, with the endpoint,
-// region and key of the AWS config files alone.
+// boto3Script lists the clusters and the scalable targets and asks STS for the
+// account, with the endpoint, region and key of the AWS config files alone.
 const boto3Script = `
 import json, sys, boto3
 session = boto3.Session()
 ecs = session.client("ecs")
 sts = session.client("sts")
-print(json.dumps({"ClusterArns": ecs.list_clusters()["clusterArns"], "Account": sts.get_caller_identity()["Account"]}))
+aas = session.client("application-autoscaling")
+print(json.dumps({"ClusterArns": ecs.list_clusters()["clusterArns"], "Account": sts.get_caller_identity()["Account"],
+                  "Targets": len(aas.describe_scalable_targets(ServiceNamespace="ecs")["ScalableTargets"])}))
 `
 
 // runCLIJSON runs cmd and decodes its standard output into v.

@@ -90,7 +90,7 @@ func cliCorpusCase(t *testing.T, c *ecs.Client, dir string, files awsconfig.File
 			counted("notSent")
 			return
 		}
-		raw, err := wire.Marshal(in)
+		raw, err := wire.ECS.Marshal(in)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -115,7 +115,7 @@ func cliCorpusCase(t *testing.T, c *ecs.Client, dir string, files awsconfig.File
 			t.Fatalf("the CLI printed no JSON: %v\n%s", err, out)
 		}
 		var td types.TaskDefinition
-		if err := wire.Unmarshal(registered.TaskDefinition, &td); err != nil {
+		if err := wire.ECS.Unmarshal(registered.TaskDefinition, &td); err != nil {
 			t.Fatalf("the answer does not decode into ECS's model: %v", err)
 		}
 		registeredEqual(t, in, &td)

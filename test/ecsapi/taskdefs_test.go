@@ -67,7 +67,7 @@ func notEchoed(t *testing.T, in *ecs.RegisterTaskDefinitionInput, got *types.Tas
 
 func jsonOf(t *testing.T, v any) map[string]any {
 	t.Helper()
-	raw, err := wire.Marshal(v)
+	raw, err := wire.ECS.Marshal(v)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -508,7 +508,7 @@ func corpusInput(t *testing.T, file string) (*ecs.RegisterTaskDefinitionInput, e
 		t.Fatal(err)
 	}
 	in := &ecs.RegisterTaskDefinitionInput{}
-	return in, wire.Unmarshal(raw, in)
+	return in, wire.ECS.Unmarshal(raw, in)
 }
 
 // refusal checks a refusal is an InvalidParameterException naming a field (for the

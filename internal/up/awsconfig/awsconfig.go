@@ -4,7 +4,8 @@
 // that nothing in ~/.aws changes.
 //
 // The endpoint is in the config file's services section (`services = berth` in the
-// profile, and a [services berth] section with ecs and sts), which the aws CLI reads
+// profile, and a [services berth] section with ecs, application_auto_scaling and
+// sts), which the aws CLI reads
 // from versions 1.29 and 2.13 and the SDKs from their 2023 releases. Older clients
 // (Debian bookworm's aws CLI 2.9, say) ignore it and need --endpoint-url: no plugin
 // is written for them, because a [plugins] section breaks every aws CLI v1.
@@ -20,9 +21,11 @@ import (
 	"strings"
 )
 
-// Services are the services whose endpoint is Berth's: the API serves ECS, and
-// STS's GetCallerIdentity, which tools call to check a profile or learn the account.
-var Services = []string{"ecs", "sts"}
+// Services are the services whose endpoint is Berth's, by the keys of a services
+// section (the service ID in snake case, as botocore and the SDKs look it up): the
+// API serves ECS, Application Auto Scaling for ECS services, and STS's
+// GetCallerIdentity, which tools call to check a profile or learn the account.
+var Services = []string{"ecs", "application_auto_scaling", "sts"}
 
 // Names in the files.
 const (

@@ -17,7 +17,7 @@ var endpoint = Endpoint{
 }
 
 // TestWriteFiles: the config file names the services section with the endpoint for
-// ecs and sts (and nothing else: a [plugins] section would break aws CLI v1); the
+// ecs, application_auto_scaling and sts (and nothing else: a [plugins] section would break aws CLI v1); the
 // credentials file holds the key, readable by its owner only.
 func TestWriteFiles(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "aws")
@@ -32,6 +32,8 @@ services = berth
 
 [services berth]
 ecs =
+  endpoint_url = http://127.0.0.1:40123
+application_auto_scaling =
   endpoint_url = http://127.0.0.1:40123
 sts =
   endpoint_url = http://127.0.0.1:40123
@@ -86,7 +88,7 @@ func TestWriteReplacesAndNarrows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(string(b), ":40123") || strings.Count(string(b), "endpoint_url = http://127.0.0.1:40999") != 2 {
+	if strings.Contains(string(b), ":40123") || strings.Count(string(b), "endpoint_url = http://127.0.0.1:40999") != len(Services) {
 		t.Errorf("config after the second Write:\n%s", b)
 	}
 	if st, err := os.Stat(f.Credentials); err != nil || st.Mode().Perm() != 0o600 {

@@ -67,6 +67,28 @@ ecs update-service --cluster "$CLUSTER" --service web --desired-count 3 >/dev/nu
 ecs wait services-stable --cluster "$CLUSTER" --services web
 expect "$(ecs describe-services --cluster "$CLUSTER" --services web --query 'services[0].runningCount' --output text)" 3 "running count after scaling"
 
+step "auto scale the service with Application Auto Scaling, then take it back"
+# As an ECS user's script does. The bounds hold the current count and the policy
+# never scales in, so an idle service keeps its 3 tasks throughout.
+aas() { "$AWS" application-autoscaling "$@"; }
+target=(--service-namespace ecs --scalable-dimension ecs:service:DesiredCount --resource-id "service/$CLUSTER/web")
+aas register-scalable-target "${target[@]}" --min-capacity 3 --max-capacity 6 >/dev/null
+policy=$(aas put-scaling-policy "${target[@]}" --policy-name cpu50 --policy-type TargetTrackingScaling \
+	--target-tracking-scaling-policy-configuration '{"TargetValue":50,"PredefinedMetricSpecification":{"PredefinedMetricType":"ECSServiceAverageCPUUtilization"},"ScaleOutCooldown":60,"ScaleInCooldown":60,"DisableScaleIn":true}' \
+	--query PolicyARN --output text)
+[[ $policy == arn:aws:autoscaling:*:scalingPolicy:*:resource/ecs/service/$CLUSTER/web:policyName/cpu50 ]] || fail "policy ARN $policy"
+expect "$(aas describe-scalable-targets --service-namespace ecs --resource-ids "service/$CLUSTER/web" \
+	--query 'ScalableTargets[0].[MinCapacity,MaxCapacity]' --output text)" "3	6" "scalable target's capacity"
+expect "$(aas describe-scaling-policies --service-namespace ecs --resource-id "service/$CLUSTER/web" \
+	--query 'ScalingPolicies[].[PolicyName,PolicyType,TargetTrackingScalingPolicyConfiguration.PredefinedMetricSpecification.PredefinedMetricType]' --output text)" \
+	"cpu50	TargetTrackingScaling	ECSServiceAverageCPUUtilization" "scaling policies"
+aas describe-scaling-activities --service-namespace ecs --resource-id "service/$CLUSTER/web" >/dev/null
+aas delete-scaling-policy "${target[@]}" --policy-name cpu50
+expect "$(aas describe-scaling-policies --service-namespace ecs --query 'length(ScalingPolicies)' --output text)" 0 "policies after deleting"
+aas deregister-scalable-target "${target[@]}"
+expect "$(aas describe-scalable-targets --service-namespace ecs --query 'length(ScalableTargets)' --output text)" 0 "targets after deregistering"
+expect "$(ecs describe-services --cluster "$CLUSTER" --services web --query 'services[0].desiredCount' --output text)" 3 "desired count kept"
+
 step "drain the instance: its service tasks stop; activate it again: the service recovers"
 # As in ECS, draining replaces service tasks within the deployment configuration's
 # bounds: with the default minimumHealthyPercent of 100 and no other instance,
