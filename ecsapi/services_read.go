@@ -104,10 +104,15 @@ func (c *Call) serviceOut(ctx context.Context, svc *ecsv1alpha1.Service, cl *ecs
 
 // serviceDesiredCount is the count the user asked for (ECS answers the request's,
 // not the last the manager acted on); a DAEMON service's is the manager's count of
-// matching instances.
+// matching instances; an auto scaled service whose manifest leaves desiredCount to
+// the auto scaler runs minCapacity until it first sets one (as the service
+// controller does).
 func serviceDesiredCount(svc *ecsv1alpha1.Service) int32 {
-	if svc.Spec.SchedulingStrategy == ecsv1alpha1.SchedulingDaemon {
+	switch {
+	case svc.Spec.SchedulingStrategy == ecsv1alpha1.SchedulingDaemon:
 		return svc.Status.DesiredCount
+	case svc.Spec.DesiredCount == nil && svc.Spec.AutoScaling != nil:
+		return svc.Spec.AutoScaling.MinCapacity
 	}
 	return aws.ToInt32(svc.Spec.DesiredCount)
 }
