@@ -55,6 +55,9 @@ func DefaultOptions() Options {
 			HeartbeatGrace:   40 * time.Second,
 			SchedulerWorkers: controllers.DefaultSchedulerWorkers,
 			ServiceWorkers:   controllers.DefaultServiceWorkers,
+
+			AutoScalingStaleAfter: controllers.DefaultAutoScalingStaleAfter,
+			AutoScalingInterval:   controllers.DefaultAutoScalingInterval,
 		},
 	}
 }
@@ -73,6 +76,8 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.Controllers.HeartbeatGrace, "heartbeat-grace", o.Controllers.HeartbeatGrace, "How long an agent may go without renewing its lease before its instance is disconnected.")
 	fs.IntVar(&o.Controllers.SchedulerWorkers, "scheduler-workers", o.Controllers.SchedulerWorkers, "Tasks placed in parallel.")
 	fs.IntVar(&o.Controllers.ServiceWorkers, "service-workers", o.Controllers.ServiceWorkers, "Services reconciled in parallel.")
+	fs.DurationVar(&o.Controllers.AutoScalingStaleAfter, "autoscaling-stale-after", o.Controllers.AutoScalingStaleAfter, "Service auto scaling ignores a utilization measured longer ago than this (keep it above --utilization-interval).")
+	fs.DurationVar(&o.Controllers.AutoScalingInterval, "autoscaling-evaluation-interval", o.Controllers.AutoScalingInterval, "How often service auto scaling reads customized (Prometheus) metrics; a counter's rate spans this.")
 }
 
 // Validate reports the first invalid option, naming its flag.
@@ -90,6 +95,10 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("--scheduler-workers must be at least 1, got %d", o.Controllers.SchedulerWorkers)
 	case o.Controllers.ServiceWorkers < 1:
 		return fmt.Errorf("--service-workers must be at least 1, got %d", o.Controllers.ServiceWorkers)
+	case o.Controllers.AutoScalingStaleAfter < time.Second:
+		return fmt.Errorf("--autoscaling-stale-after must be at least 1s, got %s", o.Controllers.AutoScalingStaleAfter)
+	case o.Controllers.AutoScalingInterval < time.Second:
+		return fmt.Errorf("--autoscaling-evaluation-interval must be at least 1s, got %s", o.Controllers.AutoScalingInterval)
 	}
 	return nil
 }

@@ -28,6 +28,9 @@ type ManagerOptions struct {
 	// SchedulerWorkers and ServiceWorkers bound the parallel reconciles; tests keep
 	// them low on 2 cores.
 	SchedulerWorkers, ServiceWorkers int
+	// AutoScalingStaleAfter and AutoScalingInterval are short (seconds) in tests
+	// that auto scale services.
+	AutoScalingStaleAfter, AutoScalingInterval time.Duration
 }
 
 // StartManager runs the whole Berth manager against env until the returned stop is
@@ -38,7 +41,8 @@ func StartManager(t testing.TB, env *testenv.Env, o ManagerOptions) (stop func()
 	t.Helper()
 	mo := manager.DefaultOptions()
 	mo.MetricsBindAddress, mo.HealthProbeBindAddress, mo.LeaderElection = "0", "0", false
-	mo.Controllers = controllers.Options{HeartbeatGrace: o.HeartbeatGrace, SchedulerWorkers: o.SchedulerWorkers, ServiceWorkers: o.ServiceWorkers}
+	mo.Controllers = controllers.Options{HeartbeatGrace: o.HeartbeatGrace, SchedulerWorkers: o.SchedulerWorkers, ServiceWorkers: o.ServiceWorkers,
+		AutoScalingStaleAfter: o.AutoScalingStaleAfter, AutoScalingInterval: o.AutoScalingInterval}
 	if mo.Controllers.HeartbeatGrace == 0 {
 		mo.Controllers.HeartbeatGrace = manager.DefaultOptions().Controllers.HeartbeatGrace
 	}
