@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/ptr"
@@ -566,4 +567,36 @@ func TestWatchesThroughTheManager(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitDesired("a lowered maxCapacity applied", "3")
+}
+
+// TestTargetValueForms: the schema's rule that targetValue is positive reads it as
+// a YAML integer or a quantity string alike (it is an int-or-string).
+func TestTargetValueForms(t *testing.T) {
+	ns := env.Namespace(t)
+	tests := []struct {
+		value   any
+		wantErr bool
+	}{
+		{value: int64(50)}, {value: "50"}, {value: "0.5"}, {value: "500m"}, {value: "1e3"},
+		{value: int64(0), wantErr: true}, {value: "-1", wantErr: true}, {value: "0m", wantErr: true},
+	}
+	for i, tc := range tests {
+		t.Run(fmt.Sprintf("%T %v", tc.value, tc.value), func(t *testing.T) {
+			u := &unstructured.Unstructured{Object: map[string]any{
+				"apiVersion": ecsv1alpha1.GroupVersion.String(), "kind": "Service",
+				"metadata": map[string]any{"namespace": ns, "name": fmt.Sprintf("web-%d", i)},
+				"spec": map[string]any{"taskDefinition": "web", "autoScaling": map[string]any{
+					"minCapacity": int64(1), "maxCapacity": int64(2),
+					"targetTracking": []any{map[string]any{"name": "cpu", "predefinedMetric": "ECSServiceAverageCPUUtilization", "targetValue": tc.value}},
+				}},
+			}}
+			err := env.Client.Create(context.Background(), u)
+			switch {
+			case tc.wantErr && (err == nil || !strings.Contains(err.Error(), "targetValue must be positive")):
+				t.Errorf("targetValue %v: error %v, want targetValue must be positive", tc.value, err)
+			case !tc.wantErr && err != nil:
+				t.Errorf("targetValue %v refused: %v", tc.value, err)
+			}
+		})
+	}
 }
