@@ -57,7 +57,7 @@ const (
 )
 
 // +kubebuilder:rbac:groups=ecs.berth.dev,resources=services,verbs=get;list;watch
-// +kubebuilder:rbac:groups=ecs.berth.dev,resources=services/scale,verbs=get;update
+// +kubebuilder:rbac:groups=ecs.berth.dev,resources=services/scale,verbs=update
 // +kubebuilder:rbac:groups=ecs.berth.dev,resources=services/status,verbs=get;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
