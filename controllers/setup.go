@@ -11,6 +11,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 
+	"github.com/berthdev/berth/controllers/autoscaling"
 	"github.com/berthdev/berth/controllers/cluster"
 	"github.com/berthdev/berth/controllers/containerinstance"
 	"github.com/berthdev/berth/controllers/endpoints"
@@ -36,6 +37,12 @@ const (
 	DefaultSchedulerWorkers = scheduler.DefaultWorkers
 	// DefaultServiceWorkers is how many services reconcile in parallel.
 	DefaultServiceWorkers = 4
+	// DefaultAutoScalingStaleAfter: a service's utilization measured longer ago is
+	// no reading for its auto scaling (autoscaling.DefaultStaleAfter, 3m).
+	DefaultAutoScalingStaleAfter = autoscaling.DefaultStaleAfter
+	// DefaultAutoScalingInterval is how often customized auto scaling metrics are
+	// read (autoscaling.DefaultEvaluationInterval, 1m).
+	DefaultAutoScalingInterval = autoscaling.DefaultEvaluationInterval
 )
 
 // Options tune the controllers; zero values mean the defaults.
@@ -52,15 +59,27 @@ type Options struct {
 	// UtilizationInterval bounds how often each Service's, TaskDefinition's and
 	// Cluster's status.utilization is written (utilization.DefaultInterval).
 	UtilizationInterval time.Duration
+	// AutoScalingStaleAfter: a utilization older than this is no reading for
+	// service auto scaling (DefaultAutoScalingStaleAfter).
+	AutoScalingStaleAfter time.Duration
+	// AutoScalingInterval is how often customized auto scaling metrics are read
+	// (DefaultAutoScalingInterval).
+	AutoScalingInterval time.Duration
 }
 
-// withDefaults fills the zero values of the worker counts.
+// withDefaults fills the zero values.
 func (o Options) withDefaults() Options {
 	if o.SchedulerWorkers == 0 {
 		o.SchedulerWorkers = DefaultSchedulerWorkers
 	}
 	if o.ServiceWorkers == 0 {
 		o.ServiceWorkers = DefaultServiceWorkers
+	}
+	if o.AutoScalingStaleAfter == 0 {
+		o.AutoScalingStaleAfter = DefaultAutoScalingStaleAfter
+	}
+	if o.AutoScalingInterval == 0 {
+		o.AutoScalingInterval = DefaultAutoScalingInterval
 	}
 	return o
 }
@@ -102,6 +121,8 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 			Grace: o.HeartbeatGrace},
 		"cluster":   &cluster.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("berth-cluster")},
 		"endpoints": &endpoints.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("berth-endpoints"), Resolver: resolver},
+		"autoscaling": &autoscaling.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
+			Recorder: mgr.GetEventRecorder("berth-autoscaler"), StaleAfter: o.AutoScalingStaleAfter, EvaluationInterval: o.AutoScalingInterval},
 	} {
 		if err := c.SetupWithManager(mgr); err != nil {
 			return fmt.Errorf("setting up the %s controller: %w", name, err)

@@ -82,6 +82,7 @@ type ServiceAutoScaling struct {
 
 // TargetTrackingPolicy is a target tracking scaling policy.
 // +kubebuilder:validation:XValidation:rule="has(self.predefinedMetric) != has(self.customizedMetric)",message="set exactly one of predefinedMetric and customizedMetric"
+// +kubebuilder:validation:XValidation:rule="quantity(string(self.targetValue)).isGreaterThan(quantity('0'))",message="targetValue must be positive",fieldPath=".targetValue"
 type TargetTrackingPolicy struct {
 	// name of the policy, unique in the service.
 	// +required
@@ -100,7 +101,7 @@ type TargetTrackingPolicy struct {
 	CustomizedMetric *CustomizedMetric `json:"customizedMetric,omitempty"`
 
 	// targetValue is the value the policy keeps the metric at (a percentage for
-	// the predefined metrics), e.g. 50 or "0.5".
+	// the predefined metrics), e.g. 50 or "0.5"; positive.
 	// +required
 	TargetValue resource.Quantity `json:"targetValue"`
 

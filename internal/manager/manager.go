@@ -53,10 +53,12 @@ func DefaultOptions() Options {
 		Burst:                   1000,
 		GracefulShutdownTimeout: 30 * time.Second,
 		Controllers: controllers.Options{
-			HeartbeatGrace:      40 * time.Second,
-			SchedulerWorkers:    controllers.DefaultSchedulerWorkers,
-			ServiceWorkers:      controllers.DefaultServiceWorkers,
-			UtilizationInterval: utilization.DefaultInterval,
+			HeartbeatGrace:        40 * time.Second,
+			SchedulerWorkers:      controllers.DefaultSchedulerWorkers,
+			ServiceWorkers:        controllers.DefaultServiceWorkers,
+			UtilizationInterval:   utilization.DefaultInterval,
+			AutoScalingStaleAfter: controllers.DefaultAutoScalingStaleAfter,
+			AutoScalingInterval:   controllers.DefaultAutoScalingInterval,
 		},
 	}
 }
@@ -76,6 +78,8 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.Controllers.SchedulerWorkers, "scheduler-workers", o.Controllers.SchedulerWorkers, "Tasks placed in parallel.")
 	fs.IntVar(&o.Controllers.ServiceWorkers, "service-workers", o.Controllers.ServiceWorkers, "Services reconciled in parallel.")
 	fs.DurationVar(&o.Controllers.UtilizationInterval, "utilization-interval", o.Controllers.UtilizationInterval, "Each Service's, TaskDefinition's and Cluster's status.utilization is written at most this often; match the agents' --utilization-interval.")
+	fs.DurationVar(&o.Controllers.AutoScalingStaleAfter, "autoscaling-stale-after", o.Controllers.AutoScalingStaleAfter, "Service auto scaling ignores a utilization measured longer ago than this (keep it above --utilization-interval).")
+	fs.DurationVar(&o.Controllers.AutoScalingInterval, "autoscaling-evaluation-interval", o.Controllers.AutoScalingInterval, "How often service auto scaling reads customized (Prometheus) metrics; a counter's rate spans this.")
 }
 
 // Validate reports the first invalid option, naming its flag.
@@ -95,6 +99,10 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("--service-workers must be at least 1, got %d", o.Controllers.ServiceWorkers)
 	case o.Controllers.UtilizationInterval < time.Second:
 		return fmt.Errorf("--utilization-interval must be at least 1s, got %s", o.Controllers.UtilizationInterval)
+	case o.Controllers.AutoScalingStaleAfter < time.Second:
+		return fmt.Errorf("--autoscaling-stale-after must be at least 1s, got %s", o.Controllers.AutoScalingStaleAfter)
+	case o.Controllers.AutoScalingInterval < time.Second:
+		return fmt.Errorf("--autoscaling-evaluation-interval must be at least 1s, got %s", o.Controllers.AutoScalingInterval)
 	}
 	return nil
 }

@@ -110,6 +110,9 @@ func TestOptionsValidate(t *testing.T) {
 		{name: "zero qps", mutate: func(o *Options) { o.QPS = 0 }, wantErr: "--kube-api-qps"},
 		{name: "zero burst", mutate: func(o *Options) { o.Burst = 0 }, wantErr: "--kube-api-burst"},
 		{name: "leader election without id", mutate: func(o *Options) { o.LeaderElection, o.LeaderElectionID = true, "" }, wantErr: "--leader-election-id"},
+		{name: "sub-second autoscaling staleness", mutate: func(o *Options) { o.Controllers.AutoScalingStaleAfter = time.Millisecond },
+			wantErr: "--autoscaling-stale-after"},
+		{name: "zero autoscaling interval", mutate: func(o *Options) { o.Controllers.AutoScalingInterval = 0 }, wantErr: "--autoscaling-evaluation-interval"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -130,10 +133,12 @@ func TestFlagsOverrideDefaults(t *testing.T) {
 	o := DefaultOptions()
 	fs := flag.NewFlagSet("test", flag.ContinueOnError)
 	o.BindFlags(fs)
-	if err := fs.Parse([]string{"--kube-api-qps=42", "--kube-api-burst=84", "--leader-elect", "--kubeconfig=/x"}); err != nil {
+	if err := fs.Parse([]string{"--kube-api-qps=42", "--kube-api-burst=84", "--leader-elect", "--kubeconfig=/x",
+		"--autoscaling-stale-after=10s", "--autoscaling-evaluation-interval=2s"}); err != nil {
 		t.Fatal(err)
 	}
-	if o.QPS != 42 || o.Burst != 84 || !o.LeaderElection || o.Kubeconfig != "/x" {
+	if o.QPS != 42 || o.Burst != 84 || !o.LeaderElection || o.Kubeconfig != "/x" ||
+		o.Controllers.AutoScalingStaleAfter != 10*time.Second || o.Controllers.AutoScalingInterval != 2*time.Second {
 		t.Fatalf("flags not applied: %+v", o)
 	}
 }

@@ -30,6 +30,9 @@ type ManagerOptions struct {
 	SchedulerWorkers, ServiceWorkers int
 	// UtilizationInterval is short in tests that watch utilization figures.
 	UtilizationInterval time.Duration
+	// AutoScalingStaleAfter and AutoScalingInterval are short (seconds) in tests
+	// that auto scale services.
+	AutoScalingStaleAfter, AutoScalingInterval time.Duration
 }
 
 // StartManager runs the whole Berth manager against env until the returned stop is
@@ -41,7 +44,7 @@ func StartManager(t testing.TB, env *testenv.Env, o ManagerOptions) (stop func()
 	mo := manager.DefaultOptions()
 	mo.MetricsBindAddress, mo.HealthProbeBindAddress, mo.LeaderElection = "0", "0", false
 	mo.Controllers = controllers.Options{HeartbeatGrace: o.HeartbeatGrace, SchedulerWorkers: o.SchedulerWorkers, ServiceWorkers: o.ServiceWorkers,
-		UtilizationInterval: o.UtilizationInterval}
+		UtilizationInterval: o.UtilizationInterval, AutoScalingStaleAfter: o.AutoScalingStaleAfter, AutoScalingInterval: o.AutoScalingInterval}
 	if mo.Controllers.HeartbeatGrace == 0 {
 		mo.Controllers.HeartbeatGrace = manager.DefaultOptions().Controllers.HeartbeatGrace
 	}

@@ -40,6 +40,7 @@ var wantManagerRules = map[string][]string{
 	"ecs.berth.dev/services":                  {"get", "list", "patch", "watch"}, // patch: the stop-tasks finalizer
 	// Owner references with blockOwnerDeletion (tasks and EndpointSlices of a Service).
 	"ecs.berth.dev/services/finalizers":    {"update"},
+	"ecs.berth.dev/services/scale":         {"update"}, // the auto scaler's desiredCount (controllers/autoscaling)
 	"ecs.berth.dev/services/status":        {"get", "patch"},
 	"ecs.berth.dev/taskdefinitions":        {"get", "list", "watch"},
 	"ecs.berth.dev/taskdefinitions/status": {"get", "patch"},

@@ -88,6 +88,10 @@ func Start() (*Env, error) {
 	}
 	cfg, err := e.Start()
 	if err != nil {
+		// envtest leaves etcd and the apiserver running when it fails after starting
+		// them (a CRD the apiserver refuses): stop them, or they outlive the test
+		// and hold whatever the test process held, such as `flock`'s lock.
+		_ = e.Stop()
 		return nil, fmt.Errorf("starting kube-apiserver and etcd from %s: %w", bin, err)
 	}
 	// Integration tests create many objects quickly; do not let client-side rate

@@ -36,7 +36,7 @@ type TargetTrackingPolicyApplyConfiguration struct {
 	// customizedMetric is a metric of the manager's Prometheus endpoint.
 	CustomizedMetric *CustomizedMetricApplyConfiguration `json:"customizedMetric,omitempty"`
 	// targetValue is the value the policy keeps the metric at (a percentage for
-	// the predefined metrics), e.g. 50 or "0.5".
+	// the predefined metrics), e.g. 50 or "0.5"; positive.
 	TargetValue *resource.Quantity `json:"targetValue,omitempty"`
 	// scaleOutCooldownSeconds: after a scale-out, further scale-outs wait this
 	// long (default 300, as ECS).
