@@ -66,12 +66,6 @@ func newStackWith(t *testing.T, o harness.ManagerOptions) *stack {
 	return s
 }
 
-// startManager runs the whole manager in this process until the test ends.
-func startManager(t *testing.T) {
-	t.Helper()
-	harness.StartManager(t, env, managerOptions)
-}
-
 func (s *stack) agentOptions(t *testing.T, name string) agent.Options {
 	o := harness.AgentOptions(env, s.ctr, s.cluster, name, s.ctrNamespace)
 	o.QPS, o.Burst = 200, 400

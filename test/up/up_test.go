@@ -311,7 +311,7 @@ func checkUtilization(t *testing.T, dir string, begin time.Time) {
 		out, err := exec.Command("kubectl", "--kubeconfig", filepath.Join(dir, "kubeconfig"), "get", "esvc", "web", "-n", "default").CombinedOutput()
 		last = string(out)
 		if err != nil {
-			return fmt.Errorf("%v: %s", err, out)
+			return fmt.Errorf("%w: %s", err, out)
 		}
 		lines := strings.Split(strings.TrimSpace(last), "\n")
 		if len(lines) != 2 {
