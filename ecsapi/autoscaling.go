@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	aas "github.com/aws/aws-sdk-go-v2/service/applicationautoscaling"
 	aastypes "github.com/aws/aws-sdk-go-v2/service/applicationautoscaling/types"
 	"github.com/google/uuid"
@@ -85,6 +86,15 @@ type targetRef struct {
 }
 
 // parseResourceID reads service/CLUSTER/SERVICE.
+// scalableTarget checks the namespace and dimension of a call that names one
+// scalable target, and parses its ResourceId.
+func scalableTarget(namespace aastypes.ServiceNamespace, dimension aastypes.ScalableDimension, resourceID *string) (targetRef, error) {
+	if err := checkTarget(namespace, dimension, true); err != nil {
+		return targetRef{}, err
+	}
+	return parseResourceID("ResourceId", aws.ToString(resourceID))
+}
+
 func parseResourceID(member, id string) (targetRef, error) {
 	if id == "" {
 		return targetRef{}, invalid(member, "is required")

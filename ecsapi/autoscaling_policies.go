@@ -38,10 +38,7 @@ var (
 )
 
 func putScalingPolicy(ctx context.Context, c *Call, in *aas.PutScalingPolicyInput) (*aas.PutScalingPolicyOutput, error) {
-	if err := checkTarget(in.ServiceNamespace, in.ScalableDimension, true); err != nil {
-		return nil, err
-	}
-	ref, err := parseResourceID("ResourceId", aws.ToString(in.ResourceId))
+	ref, err := scalableTarget(in.ServiceNamespace, in.ScalableDimension, in.ResourceId)
 	if err != nil {
 		return nil, err
 	}
@@ -306,10 +303,7 @@ func describeScalingPolicies(ctx context.Context, c *Call, in *aas.DescribeScali
 }
 
 func deleteScalingPolicy(ctx context.Context, c *Call, in *aas.DeleteScalingPolicyInput) (*aas.DeleteScalingPolicyOutput, error) {
-	if err := checkTarget(in.ServiceNamespace, in.ScalableDimension, true); err != nil {
-		return nil, err
-	}
-	ref, err := parseResourceID("ResourceId", aws.ToString(in.ResourceId))
+	ref, err := scalableTarget(in.ServiceNamespace, in.ScalableDimension, in.ResourceId)
 	if err != nil {
 		return nil, err
 	}

@@ -17,10 +17,7 @@ import (
 const maxCapacity = 100000
 
 func registerScalableTarget(ctx context.Context, c *Call, in *aas.RegisterScalableTargetInput) (*aas.RegisterScalableTargetOutput, error) {
-	if err := checkTarget(in.ServiceNamespace, in.ScalableDimension, true); err != nil {
-		return nil, err
-	}
-	ref, err := parseResourceID("ResourceId", aws.ToString(in.ResourceId))
+	ref, err := scalableTarget(in.ServiceNamespace, in.ScalableDimension, in.ResourceId)
 	if err != nil {
 		return nil, err
 	}
@@ -136,10 +133,7 @@ func scalableTargetOut(arns ARNs, svc *ecsv1alpha1.Service, id string) aastypes.
 }
 
 func deregisterScalableTarget(ctx context.Context, c *Call, in *aas.DeregisterScalableTargetInput) (*aas.DeregisterScalableTargetOutput, error) {
-	if err := checkTarget(in.ServiceNamespace, in.ScalableDimension, true); err != nil {
-		return nil, err
-	}
-	ref, err := parseResourceID("ResourceId", aws.ToString(in.ResourceId))
+	ref, err := scalableTarget(in.ServiceNamespace, in.ScalableDimension, in.ResourceId)
 	if err != nil {
 		return nil, err
 	}
