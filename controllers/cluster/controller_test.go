@@ -253,6 +253,19 @@ func TestNothingChangedWritesNothing(t *testing.T) {
 	create(t, testobj.Task(ns, "t1", "web:1").Cluster(name).Obj())
 	setTask(t, ns, "t1", func(task *ecsv1alpha1.Task) { task.Status.LastStatus = ecsv1alpha1.TaskRunning }, true)
 	rv := waitCounts(t, name, counts{Instances: 1, Running: 1}).ResourceVersion
+	// The reconciler below reads through the manager's cache: let it catch up with
+	// the write just seen, or a lagging cache is a change to write (a race seen under
+	// load in CI, not a write of an unchanged cluster).
+	testenv.Eventually(t, "the manager's cache has the counted cluster", func() error {
+		var cached ecsv1alpha1.Cluster
+		if err := mgr.GetClient().Get(ctx, client.ObjectKey{Name: name}, &cached); err != nil {
+			return err
+		}
+		if cached.ResourceVersion != rv {
+			return fmt.Errorf("cache at resourceVersion %s, apiserver at %s", cached.ResourceVersion, rv)
+		}
+		return nil
+	})
 
 	recorder, writes := testenv.RecordingClient(mgr.GetClient())
 	r := &cluster.Reconciler{Client: recorder, Recorder: mgr.GetEventRecorder("test")}
