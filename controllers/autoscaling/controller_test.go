@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/client-go/util/retry"
+
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
@@ -561,9 +563,13 @@ func TestWatchesThroughTheManager(t *testing.T) {
 	scale(t, w.service("web"), 9)
 	waitDesired("a manual desiredCount above maxCapacity moved back", "5")
 
-	svc := w.service("web")
-	svc.Spec.AutoScaling.MaxCapacity = 3
-	if err := env.Client.Update(context.Background(), svc); err != nil {
+	// The auto scaler writes the Service too (its status after each action): a
+	// user's read-modify-write retries on a conflict, as kubectl edit would.
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		svc := w.service("web")
+		svc.Spec.AutoScaling.MaxCapacity = 3
+		return env.Client.Update(context.Background(), svc)
+	}); err != nil {
 		t.Fatal(err)
 	}
 	waitDesired("a lowered maxCapacity applied", "3")
