@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/client-go/util/retry"
+
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -24,12 +26,16 @@ import (
 // setImage changes the first container's image: a new revision.
 func setImage(t *testing.T, ns, td, image string) {
 	t.Helper()
-	var cur ecsv1alpha1.TaskDefinition
-	if err := env.Client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: td}, &cur); err != nil {
-		t.Fatal(err)
-	}
-	cur.Spec.ContainerDefinitions[0].Image = image
-	if err := env.Client.Update(context.Background(), &cur); err != nil {
+	// The manager writes the TaskDefinition's status meanwhile (revisions,
+	// utilization): retry on a conflict, as kubectl edit would.
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		var cur ecsv1alpha1.TaskDefinition
+		if err := env.Client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: td}, &cur); err != nil {
+			return err
+		}
+		cur.Spec.ContainerDefinitions[0].Image = image
+		return env.Client.Update(context.Background(), &cur)
+	}); err != nil {
 		t.Fatal(err)
 	}
 }

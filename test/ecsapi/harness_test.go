@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/client-go/util/retry"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
@@ -97,8 +99,15 @@ func putFamily(t *testing.T, td *ecsv1alpha1.TaskDefinition, wantRevision int32)
 	case err != nil:
 		t.Fatal(err)
 	default:
-		cur.Spec, cur.Annotations = td.Spec, td.Annotations
-		if err := env.Client.Update(ctx, &cur); err != nil {
+		// The manager writes the TaskDefinition's status meanwhile (revisions,
+		// utilization): retry on a conflict, as kubectl edit would.
+		if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			if err := env.Client.Get(ctx, client.ObjectKeyFromObject(td), &cur); err != nil {
+				return err
+			}
+			cur.Spec, cur.Annotations = td.Spec, td.Annotations
+			return env.Client.Update(ctx, &cur)
+		}); err != nil {
 			t.Fatal(err)
 		}
 	}
