@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	"github.com/berthdev/berth/internal/inventory"
 	"github.com/berthdev/berth/internal/revision"
 	"github.com/berthdev/berth/internal/utilization"
 )
@@ -40,8 +41,10 @@ func viewOf(ci *ecsv1alpha1.ContainerInstance) *instanceView {
 	v := &instanceView{
 		cluster:  ci.Spec.Cluster,
 		measured: ci.Status.AgentConnected,
-		active:   ci.Status.AgentConnected && ci.Status.Status == ecsv1alpha1.InstanceActive && !ci.Spec.Draining,
-		report:   ci.Status.Utilization,
+		// The scheduler's rule for an instance that takes tasks (internal/inventory),
+		// so capacity counts what placement can use.
+		active: ci.Status.AgentConnected && inventory.Status(ci) == ecsv1alpha1.InstanceActive,
+		report: ci.Status.Utilization,
 	}
 	if r := ci.Status.RegisteredResources; r != nil {
 		v.registeredCPU, v.registeredMemory = r.Cpu, r.Memory
@@ -151,9 +154,9 @@ func (a *Aggregator) SetInstance(name string, ci *ecsv1alpha1.ContainerInstance)
 	return dedup(k)
 }
 
-// changed reports whether an instance's contribution differs. The agent's other
-// status writes (counts, heartbeats of the condition) reuse the same report pointer
-// content, so compare what is summed.
+// changed reports whether an instance's contribution differs: the agent's other
+// status writes (counts, conditions) re-send the same report, which must wake
+// nothing, so only what is summed is compared (a new report has a new windowEnd).
 func changed(a, b *instanceView) bool {
 	if (a == nil) != (b == nil) {
 		return true
