@@ -144,6 +144,8 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &apisv1alpha1.ServiceSpecApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("ServiceStatus"):
 		return &apisv1alpha1.ServiceStatusApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("StreamingEndpoint"):
+		return &apisv1alpha1.StreamingEndpointApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("SystemControl"):
 		return &apisv1alpha1.SystemControlApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("Tag"):

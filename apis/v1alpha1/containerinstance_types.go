@@ -198,6 +198,12 @@ type ContainerInstanceStatus struct {
 	// +kubebuilder:validation:MaxItems=1024
 	Volumes []InstanceVolume `json:"volumes,omitempty"`
 
+	// streamingEndpoint is where the agent serves exec and container logs to
+	// authenticated callers (see StreamingEndpoint). Empty while the agent runs
+	// without its streaming server.
+	// +optional
+	StreamingEndpoint *StreamingEndpoint `json:"streamingEndpoint,omitempty"`
+
 	// utilization is what the agent measured of its running tasks over its last
 	// window (about a minute), grouped by namespace, service and family.
 	// +optional
@@ -213,6 +219,23 @@ type ContainerInstanceStatus struct {
 	// +listMapKey=type
 	// +kubebuilder:validation:MaxItems=8
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// StreamingEndpoint is the agent's authenticated HTTPS server for exec and logs.
+// The agent generates its serving certificate at start and publishes it here, so a
+// client that can read the ContainerInstance through the apiserver can verify the
+// agent without a PKI of its own (trust rides on the apiserver's).
+type StreamingEndpoint struct {
+	// url of the server, https://host:port.
+	// +required
+	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:XValidation:rule="self.startsWith('https://')",message="url must be https://"
+	URL string `json:"url"`
+
+	// caBundle is the PEM certificate(s) that the server's certificate chains to.
+	// +required
+	// +kubebuilder:validation:MaxLength=16384
+	CABundle string `json:"caBundle"`
 }
 
 // InstanceVolume is a shared Docker volume kept on an instance.

@@ -211,6 +211,12 @@ type ServiceSpec struct {
 	// +kubebuilder:validation:MaxLength=64
 	ForceNewDeployment string `json:"forceNewDeployment,omitempty"`
 
+	// enableExecuteCommand is copied to every task the service starts (see
+	// TaskSpec.enableExecuteCommand). As in ECS, changing it does not replace running
+	// tasks: set forceNewDeployment as well to apply it to them.
+	// +optional
+	EnableExecuteCommand bool `json:"enableExecuteCommand,omitempty"`
+
 	// instanceUnreachableGracePeriodSeconds is how long tasks on an instance that
 	// stopped heartbeating are kept before they are replaced elsewhere. Unset uses the
 	// cluster's default.

@@ -244,6 +244,14 @@ type TaskSpec struct {
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="placementStrategy is immutable"
 	PlacementStrategy []PlacementStrategy `json:"placementStrategy,omitempty"`
 
+	// enableExecuteCommand lets identities with the `exec` verb on
+	// tasks.ecs.berth.dev run commands in the task's containers (ECS Exec: `berth
+	// exec` and the console's terminal). Without it the agent refuses every exec, as
+	// ECS does. Immutable, as in ECS: it is fixed when the task starts.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="enableExecuteCommand is immutable"
+	EnableExecuteCommand bool `json:"enableExecuteCommand,omitempty"`
+
 	// gpuAssignments are the GPUs of the task's instance that each container asking
 	// for GPUs (resourceRequirements type GPU) uses, by ID, as ECS records a
 	// container's gpuIds. The scheduler writes them together with containerInstance;

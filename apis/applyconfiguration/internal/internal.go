@@ -501,6 +501,9 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: status
       type:
         namedType: com.github.berthdev.berth.apis.v1alpha1.InstanceStatusValue
+    - name: streamingEndpoint
+      type:
+        namedType: com.github.berthdev.berth.apis.v1alpha1.StreamingEndpoint
     - name: utilization
       type:
         namedType: com.github.berthdev.berth.apis.v1alpha1.InstanceUtilization
@@ -1210,6 +1213,9 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: desiredCount
       type:
         scalar: numeric
+    - name: enableExecuteCommand
+      type:
+        scalar: boolean
     - name: forceNewDeployment
       type:
         scalar: string
@@ -1299,6 +1305,15 @@ var schemaYAML = typed.YAMLObject(`types:
         namedType: com.github.berthdev.berth.apis.v1alpha1.Utilization
 - name: com.github.berthdev.berth.apis.v1alpha1.StopCode
   scalar: string
+- name: com.github.berthdev.berth.apis.v1alpha1.StreamingEndpoint
+  map:
+    fields:
+    - name: caBundle
+      type:
+        scalar: string
+    - name: url
+      type:
+        scalar: string
 - name: com.github.berthdev.berth.apis.v1alpha1.SystemControl
   map:
     fields:
@@ -1532,6 +1547,9 @@ var schemaYAML = typed.YAMLObject(`types:
       type:
         namedType: com.github.berthdev.berth.apis.v1alpha1.DesiredStatus
       default: RUNNING
+    - name: enableExecuteCommand
+      type:
+        scalar: boolean
     - name: gpuAssignments
       type:
         list:

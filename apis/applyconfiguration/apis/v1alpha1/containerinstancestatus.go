@@ -58,6 +58,10 @@ type ContainerInstanceStatusApplyConfiguration struct {
 	// the operator sees here what the instance keeps (see docs/taskdefinitions.md
 	// for removing one).
 	Volumes []InstanceVolumeApplyConfiguration `json:"volumes,omitempty"`
+	// streamingEndpoint is where the agent serves exec and container logs to
+	// authenticated callers (see StreamingEndpoint). Empty while the agent runs
+	// without its streaming server.
+	StreamingEndpoint *StreamingEndpointApplyConfiguration `json:"streamingEndpoint,omitempty"`
 	// utilization is what the agent measured of its running tasks over its last
 	// window (about a minute), grouped by namespace, service and family.
 	Utilization *InstanceUtilizationApplyConfiguration `json:"utilization,omitempty"`
@@ -173,6 +177,14 @@ func (b *ContainerInstanceStatusApplyConfiguration) WithVolumes(values ...*Insta
 		}
 		b.Volumes = append(b.Volumes, *values[i])
 	}
+	return b
+}
+
+// WithStreamingEndpoint sets the StreamingEndpoint field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the StreamingEndpoint field is set to the value of the last call.
+func (b *ContainerInstanceStatusApplyConfiguration) WithStreamingEndpoint(value *StreamingEndpointApplyConfiguration) *ContainerInstanceStatusApplyConfiguration {
+	b.StreamingEndpoint = value
 	return b
 }
 

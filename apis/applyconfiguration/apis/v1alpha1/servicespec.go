@@ -62,6 +62,10 @@ type ServiceSpecApplyConfiguration struct {
 	// replaces every task even when the task definition is unchanged (set it to a
 	// timestamp, as `kubectl rollout restart` does for Deployments).
 	ForceNewDeployment *string `json:"forceNewDeployment,omitempty"`
+	// enableExecuteCommand is copied to every task the service starts (see
+	// TaskSpec.enableExecuteCommand). As in ECS, changing it does not replace running
+	// tasks: set forceNewDeployment as well to apply it to them.
+	EnableExecuteCommand *bool `json:"enableExecuteCommand,omitempty"`
 	// instanceUnreachableGracePeriodSeconds is how long tasks on an instance that
 	// stopped heartbeating are kept before they are replaced elsewhere. Unset uses the
 	// cluster's default.
@@ -178,6 +182,14 @@ func (b *ServiceSpecApplyConfiguration) WithHealthCheckGracePeriodSeconds(value 
 // If called multiple times, the ForceNewDeployment field is set to the value of the last call.
 func (b *ServiceSpecApplyConfiguration) WithForceNewDeployment(value string) *ServiceSpecApplyConfiguration {
 	b.ForceNewDeployment = &value
+	return b
+}
+
+// WithEnableExecuteCommand sets the EnableExecuteCommand field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the EnableExecuteCommand field is set to the value of the last call.
+func (b *ServiceSpecApplyConfiguration) WithEnableExecuteCommand(value bool) *ServiceSpecApplyConfiguration {
+	b.EnableExecuteCommand = &value
 	return b
 }
 

@@ -56,6 +56,11 @@ type TaskSpecApplyConfiguration struct {
 	PlacementConstraints []PlacementConstraintApplyConfiguration `json:"placementConstraints,omitempty"`
 	// placementStrategy for this task, applied in list order (at most 5).
 	PlacementStrategy []PlacementStrategyApplyConfiguration `json:"placementStrategy,omitempty"`
+	// enableExecuteCommand lets identities with the `exec` verb on
+	// tasks.ecs.berth.dev run commands in the task's containers (ECS Exec: `berth
+	// exec` and the console's terminal). Without it the agent refuses every exec, as
+	// ECS does. Immutable, as in ECS: it is fixed when the task starts.
+	EnableExecuteCommand *bool `json:"enableExecuteCommand,omitempty"`
 	// gpuAssignments are the GPUs of the task's instance that each container asking
 	// for GPUs (resourceRequirements type GPU) uses, by ID, as ECS records a
 	// container's gpuIds. The scheduler writes them together with containerInstance;
@@ -169,6 +174,14 @@ func (b *TaskSpecApplyConfiguration) WithPlacementStrategy(values ...*PlacementS
 		}
 		b.PlacementStrategy = append(b.PlacementStrategy, *values[i])
 	}
+	return b
+}
+
+// WithEnableExecuteCommand sets the EnableExecuteCommand field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the EnableExecuteCommand field is set to the value of the last call.
+func (b *TaskSpecApplyConfiguration) WithEnableExecuteCommand(value bool) *TaskSpecApplyConfiguration {
+	b.EnableExecuteCommand = &value
 	return b
 }
 
