@@ -60,8 +60,13 @@ lint: ## gofmt, go vet and golangci-lint (errorlint, gocyclo, importas, misspell
 	@if [ -x $(BIN)/golangci-lint ]; then $(BIN)/golangci-lint run ./...; else echo "golangci-lint not built (make tools): skipped"; fi
 
 .PHONY: verify
-verify: $(CONTROLLER_GEN) ## Fail when generated files are stale.
+verify: $(CONTROLLER_GEN) ## Fail when generated files or the console's vendored JavaScript are stale.
 	@hack/verify-generated.sh
+	@hack/vendor-js.sh --check
+
+.PHONY: vendor-js
+vendor-js: ## Vendor the console's browser packages (hack/web) into console/web/static/vendor.
+	@hack/vendor-js.sh
 
 ##@ Build
 
