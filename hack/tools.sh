@@ -153,6 +153,7 @@ fi
 
 if [ "$list" = 1 ]; then
 	want apt && echo runc
+	want chromium && echo chromium
 	exit 0
 fi
 if [ "${BERTH_SKIP_APT:-}" != 1 ] && want apt; then
@@ -165,6 +166,11 @@ if [ "${BERTH_SKIP_APT:-}" != 1 ] && want apt; then
 	command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 	command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 	[ -x /bin/busybox ] || missing+=(busybox-static)
+	# Debian's Chromium runs the console's browser tests headless (not needed by
+	# `berth up`, so not in the "up" set).
+	if want chromium; then
+		command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+	fi
 	if ((${#missing[@]})); then
 		if [ "$(id -u)" = 0 ]; then
 			log "installing ${missing[*]} with apt-get"

@@ -1,0 +1,61 @@
+package browser_test
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/berthdev/berth/test/browser"
+)
+
+// TestBrowserMeasuresAndScreenshots checks the harness itself against a page whose
+// server takes a known time: the load it measures includes that time, the page's
+// content is read from the DOM, a click navigates, and the screenshot is a PNG.
+func TestBrowserMeasuresAndScreenshots(t *testing.T) {
+	const delay = 120 * time.Millisecond
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(delay)
+		fmt.Fprint(w, `<!doctype html><title>t</title><h1 id="h">hello</h1><a id="next" href="/next">next</a>`)
+	})
+	mux.HandleFunc("/next", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `<!doctype html><title>n</title><p id="p">second</p>`)
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	t.Setenv("BERTH_ARTIFACTS", t.TempDir())
+	b := browser.New(t, "harness")
+	l := b.Open(t, "first", srv.URL+"/")
+	if l.Response < delay || l.Loaded < l.Response {
+		t.Errorf("load %+v: want response >= %v and loaded >= response", l, delay)
+	}
+	if h := b.Text(t, "#h"); h != "hello" {
+		t.Errorf("h1 = %q", h)
+	}
+	if n := b.Count(t, "a"); n != 1 {
+		t.Errorf("%d links, want 1", n)
+	}
+	b.Do(t, "click next", chromedp.Click(chromedp.CSS("#next")), chromedp.WaitVisible(chromedp.CSS("#p")))
+	if l := b.Measure(t, "second"); l.URL != srv.URL+"/next" {
+		t.Errorf("measured %s after the click, want /next", l.URL)
+	}
+	path := b.Screenshot(t, "second")
+	png, err := os.ReadFile(path)
+	if err != nil || !bytes.HasPrefix(png, []byte("\x89PNG")) {
+		t.Fatalf("screenshot %s: %v (%d bytes)", path, err, len(png))
+	}
+	if got := len(b.Loads()); got != 2 {
+		t.Errorf("%d loads recorded, want 2", got)
+	}
+	if filepath.Dir(path) != filepath.Join(os.Getenv("BERTH_ARTIFACTS"), "harness") {
+		t.Errorf("screenshot in %s", filepath.Dir(path))
+	}
+}
