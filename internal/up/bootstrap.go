@@ -187,27 +187,29 @@ func toUnstructured(obj runtime.Object) (*unstructured.Unstructured, error) {
 	return u, nil
 }
 
-// pushDemoImage builds the demo image around the running berth binary and pushes
-// it to the registry on port as berth/demo:1.0. The same binary gives the same
-// digest, so a second `up` pushes nothing new.
-func pushDemoImage(ctx context.Context, port int) (string, error) {
+// pushDemoImage builds the demo image around the running berth binary (and the
+// host's static busybox as its shell, when there is one; noShell says why not) and
+// pushes it to the registry on port as berth/demo:1.0. The same binaries give the
+// same digest, so a second `up` pushes nothing new.
+func pushDemoImage(ctx context.Context, port int) (digest, noShell string, err error) {
 	bin, err := demo.StaticExecutable()
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
-	img, err := demo.Image(bin)
+	shell, noShell := demo.Shell()
+	img, err := demo.Image(bin, shell)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	ref := fmt.Sprintf("127.0.0.1:%d/%s:%s", port, demo.Repository, demo.Tag)
 	if err := ociimage.Push(ctx, img, ref, nil); err != nil {
-		return "", err
+		return "", "", err
 	}
 	d, err := img.Digest()
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
-	return d.String(), nil
+	return d.String(), noShell, nil
 }
 
 // sampleObjects returns the samples in the order samples/kustomization.yaml lists

@@ -216,9 +216,12 @@ func (s *session) startContainerd(ctx context.Context) error {
 }
 
 func (s *session) pushDemo(ctx context.Context) error {
-	digest, err := pushDemoImage(ctx, s.registryPort)
+	digest, noShell, err := pushDemoImage(ctx, s.registryPort)
 	if err != nil {
 		return err
+	}
+	if noShell != "" {
+		s.out.printf("  the demo image has no shell, so `berth exec` can run only /demo in its tasks: %s", noShell)
 	}
 	s.demoDigest = digest
 	return nil

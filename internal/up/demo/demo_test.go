@@ -1,16 +1,21 @@
 package demo
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"encoding/json"
 	"io"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 )
 
 // syncBuffer is a bytes.Buffer safe for the server's goroutines.
@@ -198,7 +203,7 @@ func TestImageIsStaticAndRunsAsNobody(t *testing.T) {
 	if err := checkStatic("/bin/sh"); err == nil || !strings.Contains(err.Error(), "CGO_ENABLED=0") {
 		t.Errorf("checkStatic(/bin/sh) = %v, want a dynamically linked error", err)
 	}
-	img, err := Image([]byte("\x7fELF fake"))
+	img, err := Image([]byte("\x7fELF fake"), []byte("\x7fELF shell"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,5 +216,22 @@ func TestImageIsStaticAndRunsAsNobody(t *testing.T) {
 	}
 	if cf.Config.User != User {
 		t.Errorf("user = %q, want %q", cf.Config.User, User)
+	}
+	// The shell is in the layer beside the demo, so exec has /bin/sh.
+	files := map[string]string{}
+	tr := tar.NewReader(mutate.Extract(img))
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(tr)
+		files[h.Name] = string(b)
+	}
+	if files["demo"] != "\x7fELF fake" || files["bin/sh"] != "\x7fELF shell" {
+		t.Errorf("layer files %v, want demo and bin/sh", slices.Sorted(maps.Keys(files)))
 	}
 }

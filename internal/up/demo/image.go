@@ -22,12 +22,40 @@ const (
 	User = "65534:65534"
 )
 
-// Image builds the demo image around binary, a static Linux executable of berth.
-func Image(binary []byte) (v1.Image, error) {
-	return ociimage.BuildImage(map[string][]byte{BinaryPath: binary}, []string{BinaryPath},
+// ShellPath is where the image keeps a shell, when it has one: Debian's static
+// busybox (package busybox-static, which `make up` installs), so that `berth exec`
+// and the console's terminal have something to run in the demo's tasks. Busybox runs
+// its applets (ls, cat, ps, ...) itself when started as sh, so /bin/sh alone is a
+// whole toolbox.
+const ShellPath = "/bin/sh"
+
+// HostBusybox is where Debian's busybox-static installs busybox.
+const HostBusybox = "/bin/busybox"
+
+// Image builds the demo image around binary, a static Linux executable of berth,
+// and shell, a static shell for ShellPath (nil for none).
+func Image(binary, shell []byte) (v1.Image, error) {
+	files := map[string][]byte{BinaryPath: binary}
+	if shell != nil {
+		files[ShellPath] = shell
+	}
+	return ociimage.BuildImage(files, []string{BinaryPath},
 		ociimage.WithUser(User),
 		ociimage.WithLabels("org.opencontainers.image.title", "berth demo",
 			"org.opencontainers.image.description", "Says which Berth task, revision and instance it runs in"))
+}
+
+// Shell returns the host's static busybox for ShellPath, or nil and the reason the
+// demo image goes without a shell.
+func Shell() ([]byte, string) {
+	if err := checkStatic(HostBusybox); err != nil {
+		return nil, fmt.Sprintf("no static busybox at %s (apt-get install busybox-static): %v", HostBusybox, err)
+	}
+	b, err := os.ReadFile(HostBusybox)
+	if err != nil {
+		return nil, err.Error()
+	}
+	return b, ""
 }
 
 // StaticExecutable returns the bytes of the running berth binary, which must be
