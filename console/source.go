@@ -80,13 +80,6 @@ type Options struct {
 // informer for each of those, and waits until they have synced. The informers
 // stop when ctx ends.
 func New(ctx context.Context, o Options) (*Server, error) {
-	g, err := newGuard(o.Token)
-	if err != nil {
-		return nil, err
-	}
-	if o.HistoryWindow <= 0 {
-		o.HistoryWindow = 24 * time.Hour
-	}
 	direct, err := client.New(o.Config, client.Options{Scheme: kube.Scheme})
 	if err != nil {
 		return nil, fmt.Errorf("creating a client: %w", err)
@@ -95,14 +88,31 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating the cache: %w", err)
 	}
-	s := &Server{
-		guard: g, reader: c, direct: direct, forbidden: map[string]error{},
-		history: newHistory(o.HistoryWindow), agent: o.Agent, log: o.Log, now: time.Now,
-	}
-	if s.pages, err = parsePages(); err != nil {
+	s, err := assemble(o, c, direct)
+	if err != nil {
 		return nil, err
 	}
 	if err := s.startInformers(ctx, c); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// assemble builds a Server over a reader and a writer; New gives it the informer
+// cache, unit tests a fake client.
+func assemble(o Options, reader client.Reader, direct client.Client) (*Server, error) {
+	g, err := newGuard(o.Token)
+	if err != nil {
+		return nil, err
+	}
+	if o.HistoryWindow <= 0 {
+		o.HistoryWindow = 24 * time.Hour
+	}
+	s := &Server{
+		guard: g, reader: reader, direct: direct, forbidden: map[string]error{},
+		history: newHistory(o.HistoryWindow), agent: o.Agent, log: o.Log, now: time.Now,
+	}
+	if s.pages, err = parsePages(); err != nil {
 		return nil, err
 	}
 	s.routes()
