@@ -16,9 +16,9 @@ const (
 
 // diffRow is one line of a side-by-side diff. A side without a line has number 0.
 type diffRow struct {
-	Kind             string
-	LeftNo, RightNo  int
-	Left, Right      string
+	Kind            string
+	LeftNo, RightNo int
+	Left, Right     string
 }
 
 // sideBySide aligns the lines of a and b: equal lines face each other, replaced

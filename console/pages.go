@@ -46,10 +46,10 @@ func (s *Server) clustersPage(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	p := page{Title: "Clusters", Nav: "clusters"}
 	var (
-		cl  ecsv1alpha1.ClusterList
-		il  ecsv1alpha1.ContainerInstanceList
-		sl  ecsv1alpha1.ServiceList
-		tl  ecsv1alpha1.TaskList
+		cl ecsv1alpha1.ClusterList
+		il ecsv1alpha1.ContainerInstanceList
+		sl ecsv1alpha1.ServiceList
+		tl ecsv1alpha1.TaskList
 	)
 	s.listInto(ctx, kindClusters, &cl, &p.Notices)
 	s.listInto(ctx, kindInstances, &il, &p.Notices)
@@ -104,12 +104,12 @@ func (s *Server) clusterPage(w http.ResponseWriter, r *http.Request) {
 type kv struct{ Name, Value string }
 
 type instanceBody struct {
-	Row                     instanceRow
-	Instance                *ecsv1alpha1.ContainerInstance
-	Attributes              []kv
-	Tasks                   []taskRow
-	Events                  []eventRow
-	EventsNotice            string
+	Row          instanceRow
+	Instance     *ecsv1alpha1.ContainerInstance
+	Attributes   []kv
+	Tasks        []taskRow
+	Events       []eventRow
+	EventsNotice string
 }
 
 func (s *Server) instancePage(w http.ResponseWriter, r *http.Request) {

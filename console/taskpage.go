@@ -29,14 +29,14 @@ type logBlock struct {
 }
 
 type taskBody struct {
-	Task           *ecsv1alpha1.Task
-	Row            taskRow
-	Family         string
-	Logs           []logBlock
-	Events         []eventRow
-	EventsNotice   string
-	Stoppable      bool
-	ExecEnabled    bool
+	Task         *ecsv1alpha1.Task
+	Row          taskRow
+	Family       string
+	Logs         []logBlock
+	Events       []eventRow
+	EventsNotice string
+	Stoppable    bool
+	ExecEnabled  bool
 }
 
 func (s *Server) taskPage(w http.ResponseWriter, r *http.Request) {

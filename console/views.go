@@ -100,12 +100,12 @@ type clusterRow struct {
 	Name string
 	// Status is ACTIVE, DELETING, or NO OBJECT for a cluster that instances or
 	// services name without a Cluster object (they use the defaults).
-	Status                           string
-	Active, Draining, Registering    int
-	Services, Running, Pending       int32
-	Utilization                      *ecsv1alpha1.ClusterUtilization
-	CapacityAvailable                *metav1.Condition
-	ContainerPolicy                  ecsv1alpha1.ContainerPolicyLevel
+	Status                        string
+	Active, Draining, Registering int
+	Services, Running, Pending    int32
+	Utilization                   *ecsv1alpha1.ClusterUtilization
+	CapacityAvailable             *metav1.Condition
+	ContainerPolicy               ecsv1alpha1.ContainerPolicyLevel
 }
 
 // clusterRows joins Cluster objects with the clusters their instances and services
