@@ -21,11 +21,17 @@ type browser struct {
 
 func newBrowser(t testing.TB, srv *httptest.Server) *browser {
 	t.Helper()
+	return newBrowserAt(t, srv.URL)
+}
+
+// newBrowserAt is a browser for a console at base (http://host:port).
+func newBrowserAt(t testing.TB, base string) *browser {
+	t.Helper()
 	jar, err := cookiejar.New(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &browser{t: t, base: srv.URL, c: &http.Client{
+	return &browser{t: t, base: base, c: &http.Client{
 		Jar:           jar,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}}

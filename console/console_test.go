@@ -2,13 +2,18 @@ package console
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -312,4 +317,56 @@ func TestForbiddenForALimitedUser(t *testing.T) {
 	if res, body := b.get("/tasks/" + w.ns + "/web-d-2-1/exec?container=app"); res.StatusCode != http.StatusForbidden || !strings.Contains(body, "exec verb") {
 		t.Errorf("terminal without the exec verb: status %d: %s", res.StatusCode, body)
 	}
+}
+
+// syncBuffer is an io.Writer safe to read while Run writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestRun: `berth console` prints a URL whose token signs in, keeps the token in
+// a 0600 file, and refuses a non-loopback address.
+func TestRun(t *testing.T) {
+	needEnv(t)
+	if err := Run(context.Background(), RunOptions{Config: env.Config, Address: "0.0.0.0:0", Out: io.Discard, Log: logr.Discard()}); err == nil || !strings.Contains(err.Error(), "--address") {
+		t.Fatalf("Run on 0.0.0.0: %v, want an --address error", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	out := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, RunOptions{Config: env.Config, Address: "127.0.0.1:0", TokenFile: tokenFile, Out: out, Log: logr.Discard()})
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	re := regexp.MustCompile(`Berth console: (http://127\.0\.0\.1:\d+)/\?token=(\S+)`)
+	var m []string
+	eventually(t, "the console's URL", func() bool { m = re.FindStringSubmatch(out.String()); return m != nil })
+	st, err := os.Stat(tokenFile)
+	mustDo(t, "reading the token file", err)
+	raw, _ := os.ReadFile(tokenFile)
+	if st.Mode().Perm() != 0o600 || strings.TrimSpace(string(raw)) != m[2] {
+		t.Errorf("token file mode %v, content %q; want 0600 with the printed token", st.Mode().Perm(), raw)
+	}
+	b := newBrowserAt(t, m[1])
+	b.login(m[2])
+	b.page(t, "/", `id="clusters"`)
 }
