@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/gorilla/websocket"
 	authorizationv1 "k8s.io/api/authorization/v1"
@@ -175,46 +176,67 @@ func (s *Server) execRun(w http.ResponseWriter, r *http.Request) {
 // words and single or double quotes (no variables, globs or escapes but \" in
 // double quotes): enough to type `sh -c 'echo $HOME'`.
 func splitCommand(s string) ([]string, error) {
-	var (
-		args  []string
-		cur   strings.Builder
-		inArg bool
-		quote rune
-	)
+	var sp splitter
 	rs := []rune(s)
 	for i := 0; i < len(rs); i++ {
-		c := rs[i]
-		switch {
-		case quote != 0 && c == quote:
-			quote = 0
-		case quote == '"' && c == '\\' && i+1 < len(rs) && rs[i+1] == '"':
-			cur.WriteRune('"')
-			i++
-		case quote != 0:
-			cur.WriteRune(c)
-		case c == '\'' || c == '"':
-			quote, inArg = c, true
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
-			if inArg {
-				args = append(args, cur.String())
-				cur.Reset()
-				inArg = false
-			}
-		default:
-			cur.WriteRune(c)
-			inArg = true
+		if sp.quote != 0 {
+			i = sp.quoted(rs, i)
+			continue
 		}
+		sp.plain(rs[i])
 	}
-	if quote != 0 {
-		return nil, &fieldError{"command", fmt.Sprintf("unterminated %c quote", quote)}
+	if sp.quote != 0 {
+		return nil, &fieldError{"command", fmt.Sprintf("unterminated %c quote", sp.quote)}
 	}
-	if inArg {
-		args = append(args, cur.String())
-	}
-	if len(args) == 0 {
+	sp.endArg()
+	if len(sp.args) == 0 {
 		return nil, &fieldError{"command", "is required"}
 	}
-	return args, nil
+	return sp.args, nil
+}
+
+// splitter is splitCommand's state: the arguments so far, the one being read, and
+// the quote it is inside of (0 outside quotes).
+type splitter struct {
+	args  []string
+	cur   strings.Builder
+	inArg bool
+	quote rune
+}
+
+func (sp *splitter) endArg() {
+	if sp.inArg {
+		sp.args = append(sp.args, sp.cur.String())
+		sp.cur.Reset()
+		sp.inArg = false
+	}
+}
+
+// plain reads a character outside quotes.
+func (sp *splitter) plain(c rune) {
+	switch {
+	case c == '\'' || c == '"':
+		sp.quote, sp.inArg = c, true
+	case unicode.IsSpace(c):
+		sp.endArg()
+	default:
+		sp.cur.WriteRune(c)
+		sp.inArg = true
+	}
+}
+
+// quoted reads rs[i] inside quotes and returns the index of the last rune read.
+func (sp *splitter) quoted(rs []rune, i int) int {
+	switch c := rs[i]; {
+	case c == sp.quote:
+		sp.quote = 0
+	case sp.quote == '"' && c == '\\' && i+1 < len(rs) && rs[i+1] == '"':
+		sp.cur.WriteRune('"')
+		return i + 1
+	default:
+		sp.cur.WriteRune(c)
+	}
+	return i
 }
 
 // cappedBuffer keeps the first max bytes written and drops the rest.
