@@ -140,7 +140,9 @@ type serviceBody struct {
 	EventsNotice string
 	Tasks        []taskRow
 	Daemon       bool
-	SpecDesired  string
+	// SpecDesired fills the scale form: spec.desiredCount, or the status's count
+	// when an auto scaled service leaves it unset.
+	SpecDesired int32
 }
 
 func (s *Server) servicePage(w http.ResponseWriter, r *http.Request) {
@@ -156,7 +158,10 @@ func (s *Server) servicePage(w http.ResponseWriter, r *http.Request) {
 	samples := s.history.samples(types.NamespacedName(key))
 	b := serviceBody{Service: svc, Row: serviceRows([]ecsv1alpha1.Service{*svc})[0], Tasks: taskRows(tl.Items),
 		Graph: utilizationGraph(samples, s.now()), Samples: len(samples),
-		Daemon: svc.Spec.SchedulingStrategy == ecsv1alpha1.SchedulingDaemon, SpecDesired: num(svc.Spec.DesiredCount)}
+		Daemon: svc.Spec.SchedulingStrategy == ecsv1alpha1.SchedulingDaemon, SpecDesired: svc.Status.DesiredCount}
+	if svc.Spec.DesiredCount != nil {
+		b.SpecDesired = *svc.Spec.DesiredCount
+	}
 	b.Events, b.EventsNotice = s.events(ctx, svc, "Service")
 	p.Body = b
 	s.render(w, r, http.StatusOK, "service.html", p)
