@@ -109,12 +109,12 @@ func TestValidateAddress(t *testing.T) {
 		{"example.com:8484", "not a loopback address"},
 		{"127.0.0.1", "not host:port"},
 	} {
-		err := validateAddress(tc.addr)
+		err := ValidateAddress(tc.addr)
 		switch {
 		case tc.wantErr == "" && err != nil:
-			t.Errorf("validateAddress(%q): %v", tc.addr, err)
+			t.Errorf("ValidateAddress(%q): %v", tc.addr, err)
 		case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), "--address")):
-			t.Errorf("validateAddress(%q) = %v, want an --address error containing %q", tc.addr, err, tc.wantErr)
+			t.Errorf("ValidateAddress(%q) = %v, want an --address error containing %q", tc.addr, err, tc.wantErr)
 		}
 	}
 }

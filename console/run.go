@@ -35,9 +35,9 @@ type RunOptions struct {
 	Log logr.Logger
 }
 
-// validateAddress refuses any address but a loopback one: the console acts with
+// ValidateAddress refuses any address but a loopback one: the console acts with
 // the caller's credentials and must not be reachable from other machines.
-func validateAddress(addr string) error {
+func ValidateAddress(addr string) error {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return fmt.Errorf("--address: %q is not host:port: %w", addr, err)
@@ -57,7 +57,7 @@ func validateAddress(addr string) error {
 
 // Run serves the console until ctx ends.
 func Run(ctx context.Context, o RunOptions) error {
-	if err := validateAddress(o.Address); err != nil {
+	if err := ValidateAddress(o.Address); err != nil {
 		return err
 	}
 	token, err := NewToken()

@@ -37,6 +37,10 @@ with a one-time access token; open that URL in your browser. docs/console.md
 describes the pages and the security model.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// Refuse a bad address before reading any credentials.
+			if err := console.ValidateAddress(o.Address); err != nil {
+				return err
+			}
 			log := zap.New(zap.UseFlagOptions(&zapOpts))
 			ctrl.SetLogger(log)
 			cfg, err := kube.RESTConfig(kubeconfig, 50, 100)
