@@ -37,10 +37,12 @@ const (
 )
 
 // securityHeaders are set on every response. default-src 'self' without
-// 'unsafe-inline' allows our own script and style files and nothing inline; the
-// terminal's websocket is same-origin ('self' covers ws: on the same host).
+// 'unsafe-inline' allows our own script files and no inline script; the terminal's
+// websocket is same-origin ('self' covers ws: on the same host). Inline styles are
+// allowed, and only them: xterm.js's renderer writes its theme into a <style>
+// element it creates, and style cannot run code.
 var securityHeaders = map[string]string{
-	"Content-Security-Policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+	"Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
 	"X-Frame-Options":         "DENY",
 	"X-Content-Type-Options":  "nosniff",
 	// The login URL carries the token: never send it, or any URL, to another site.
