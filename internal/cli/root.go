@@ -49,7 +49,7 @@ controllers and run by node agents on containerd.`,
 	}
 	root.AddCommand(newManagerCommand(), newAgentCommand(), newVersionCommand())
 	root.AddCommand(newHollowCommand(), newUpCommand(), newDownCommand(), newDemoCommand(), newConvertCommand())
-	root.AddCommand(newAPICommand())
+	root.AddCommand(newAPICommand(), newConsoleCommand())
 	root.AddCommand(newPauseCommand(), newLogDriverCommand())
 	return root
 }

@@ -24,6 +24,9 @@ image, applies the samples, waits for the sample web Service to be steady and se
 it on --web-port. It also runs Berth's ECS API (berth api) on loopback with a
 credential for --namespace, and writes an AWS configuration for it in
 <state-dir>/aws: the two exports it prints make 'aws ecs ...' and boto3 call it.
+And it runs the web console (berth console) on --console-port with the admin
+kubeconfig: the summary prints its URL with the access token, which is also kept in
+<state-dir>/console-token.
 
 Everything lives in --state-dir: the admin kubeconfig (<state-dir>/kubeconfig),
 certificates, data, and one log per component in <state-dir>/logs. Running it again
@@ -48,6 +51,7 @@ containers, mounts or processes behind. Needs root (containers) and the tools of
 	f.StringVar(&o.BinDir, "bin-dir", o.BinDir, "Directory of etcd, kube-apiserver, containerd, containerd-shim-runc-v2 and registry (default: the berth binary's directory, then $PATH).")
 	f.IntVar(&o.APIServerPort, "apiserver-port", o.APIServerPort, "Port of the apiserver on 127.0.0.1 (a free one when taken).")
 	f.IntVar(&o.WebPort, "web-port", o.WebPort, "Port on 127.0.0.1 serving the sample web Service (a free one when taken).")
+	f.IntVar(&o.ConsolePort, "console-port", o.ConsolePort, "Port on 127.0.0.1 of the web console (berth console; a free one when taken); 0 runs no console.")
 	f.StringVar(&o.InstanceName, "instance-name", o.InstanceName, "Name of this machine's ContainerInstance (the samples pre-register worker-1).")
 	f.IntVar(&o.HollowInstances, "hollow-instances", o.HollowInstances, "Simulated extra instances (berth hollow) to try placement on; their tasks only pretend to run.")
 	f.StringVar(&o.BridgeSubnet, "bridge-subnet", o.BridgeSubnet, "IPv4 range of bridge-mode task addresses (default: the agent's).")

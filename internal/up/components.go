@@ -25,12 +25,13 @@ const (
 	compAgent      = "agent"
 	compHollow     = "hollow"
 	compAPI        = "api"
+	compConsole    = "console"
 )
 
 // stopOrder is the order components stop in: first what writes through the
-// apiserver (the ECS API first: its callers are people and scripts), then what runs
+// apiserver (the console and the ECS API first: their callers are people and scripts), then what runs
 // containers, then storage.
-var stopOrder = []string{compAPI, compHollow, compManager, compAgent, compContainerd, compRegistry, compAPIServer, compEtcd}
+var stopOrder = []string{compConsole, compAPI, compHollow, compManager, compAgent, compContainerd, compRegistry, compAPIServer, compEtcd}
 
 // binaries `up` runs besides itself, with what to do when one is missing.
 var binaries = []string{compEtcd, compAPIServer, compContainerd, "containerd-shim-runc-v2", compRegistry}

@@ -1,8 +1,8 @@
 // Package up runs the whole of Berth on one machine: `berth up` starts etcd, a
 // kube-apiserver with real TLS, containerd, a loopback OCI registry, the manager
-// and one agent (plus optional hollow instances) under one state directory,
-// installs the CRDs and RBAC, pushes the demo image, applies the samples and serves
-// the sample web Service on a local port. `berth down` stops a running `up`, or
+// and one agent (plus optional hollow instances), the ECS API and the web console
+// under one state directory, installs the CRDs and RBAC, pushes the demo image,
+// applies the samples and serves the sample web Service on a local port. `berth down` stops a running `up`, or
 // cleans up after one that died.
 //
 // Every component runs as its own process, with its log in <state>/logs, so the
@@ -12,6 +12,7 @@
 // Layout of the state directory:
 //
 //	kubeconfig                admin kubeconfig (system:masters)
+//	console-token             the web console's access token (berth console --token-file)
 //	pki/                      CA, serving and client certificates, service-account key
 //	kubeconfigs/              the manager's, the agent's and the ECS API's kubeconfigs
 //	aws/                      config and credentials for the aws CLI and SDKs
@@ -43,6 +44,9 @@ type Options struct {
 	// WebPort is where the sample web Service is served on 127.0.0.1; when it is
 	// taken, a free one is used instead.
 	WebPort int
+	// ConsolePort is where the web console (`berth console`) listens on 127.0.0.1;
+	// when it is taken, a free one is used instead. 0 runs no console.
+	ConsolePort int
 	// InstanceName is the local ContainerInstance. The default, worker-1, is the
 	// instance the samples pre-register, so the agent takes it over.
 	InstanceName string
@@ -67,6 +71,7 @@ type Options struct {
 const (
 	DefaultAPIServerPort = 6443
 	DefaultWebPort       = 8080
+	DefaultConsolePort   = 8484
 	DefaultInstanceName  = "worker-1"
 	DefaultNamespace     = "default"
 	// ClusterName is the cluster the agent and hollow instances join; the samples
@@ -80,6 +85,7 @@ func DefaultOptions() Options {
 		StateDir:      ".berth",
 		APIServerPort: DefaultAPIServerPort,
 		WebPort:       DefaultWebPort,
+		ConsolePort:   DefaultConsolePort,
 		InstanceName:  DefaultInstanceName,
 		Namespace:     DefaultNamespace,
 		Out:           os.Stdout,
@@ -115,6 +121,9 @@ func (o *Options) Validate() error {
 		if p.v < 1 || p.v > 65535 {
 			errs = append(errs, fmt.Errorf("%s: %d is not a port (1-65535)", p.flag, p.v))
 		}
+	}
+	if err := validConsolePort(o.ConsolePort); err != nil {
+		errs = append(errs, err)
 	}
 	if o.HollowInstances < 0 || o.HollowInstances > 10000 {
 		errs = append(errs, fmt.Errorf("--hollow-instances: %d is out of range (0-10000)", o.HollowInstances))

@@ -423,6 +423,9 @@ func (s *session) printSummary() {
 	}
 	fmt.Fprintf(&b, "  aws ecs list-clusters                 # the ECS API, as %s in namespace %s\n", ECSUser, s.o.Namespace)
 	fmt.Fprintf(&b, "\n  demo image:   %s/%s:%s (%s)\n", SampleRegistry, "berth/demo", "1.0", s.demoDigest)
+	if s.consoleURL != "" {
+		fmt.Fprintf(&b, "  console:      %s (token also in %s)\n", s.consoleURL, s.l.consoleTokenFile())
+	}
 	fmt.Fprintf(&b, "  ECS API:      %s (region %s, account %s; aws CLI configuration in %s)\n", s.apiURL, ECSRegion, ECSAccountID, s.l.awsDir())
 	fmt.Fprintf(&b, "  agent:        %s/v1/tasks, metrics %s/metrics\n", s.agentURL, s.agentURL)
 	fmt.Fprintf(&b, "  manager:      metrics %s\n", s.metricsURL)

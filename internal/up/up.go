@@ -44,6 +44,7 @@ type session struct {
 	demoDigest             string
 	agentURL, metricsURL   string
 	apiURL                 string
+	consoleURL             string
 	aws                    awsconfig.Files
 
 	// stopProxy ends the web proxy, when it runs.
@@ -245,6 +246,7 @@ func (s *session) shutdown() error {
 			delete(s.procs, name)
 		}
 	}
+	stop(compConsole, 10*time.Second)
 	stop(compAPI, 15*time.Second)
 	stop(compHollow, 30*time.Second)
 	stop(compManager, 30*time.Second)
@@ -301,6 +303,12 @@ func (s *session) start(ctx context.Context) error {
 		{compManager, s.startManager},
 		{compAgent, s.startAgent},
 		{"ECS API", s.startAPI},
+	}
+	if s.o.ConsolePort != 0 {
+		steps = append(steps, struct {
+			name string
+			fn   func(context.Context) error
+		}{compConsole, s.startConsole})
 	}
 	if s.o.HollowInstances > 0 {
 		steps = append(steps, struct {

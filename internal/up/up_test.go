@@ -27,6 +27,8 @@ func TestOptionsValidate(t *testing.T) {
 		{name: "socket path too long", mutate: func(o *Options) { o.StateDir = long }, wantErr: "--state-dir: " + long + " is too long"},
 		{name: "bad apiserver port", mutate: func(o *Options) { o.APIServerPort = 70000 }, wantErr: "--apiserver-port: 70000 is not a port"},
 		{name: "bad web port", mutate: func(o *Options) { o.WebPort = 0 }, wantErr: "--web-port: 0 is not a port"},
+		{name: "no console", mutate: func(o *Options) { o.ConsolePort = 0 }},
+		{name: "bad console port", mutate: func(o *Options) { o.ConsolePort = -1 }, wantErr: "--console-port: -1 is not a port"},
 		{name: "negative hollow", mutate: func(o *Options) { o.HollowInstances = -1 }, wantErr: "--hollow-instances: -1 is out of range"},
 		{name: "no instance name", mutate: func(o *Options) { o.InstanceName = "" }, wantErr: "--instance-name: must not be empty"},
 	}
@@ -189,5 +191,16 @@ func TestFreePortNeverRepeats(t *testing.T) {
 			t.Fatalf("port %d picked twice", p)
 		}
 		seen[p] = true
+	}
+}
+
+// TestConsoleArgs: the console acts as the admin, listens on loopback only and
+// leaves its token where `up` reads it.
+func TestConsoleArgs(t *testing.T) {
+	l := newLayout("/state")
+	got := strings.Join(consoleArgs(l, 8484), " ")
+	want := "console --kubeconfig=/state/kubeconfig --address=127.0.0.1:8484 --token-file=/state/console-token"
+	if got != want {
+		t.Errorf("consoleArgs = %q, want %q", got, want)
 	}
 }

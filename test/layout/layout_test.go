@@ -46,6 +46,8 @@ func TestImportRules(t *testing.T) {
 			[]string{module + "/internal", module + "/controllers", module + "/agent", "sigs.k8s.io/controller-runtime"}},
 		{"the ECS API links neither the controllers nor the agent", []string{"./ecsapi/..."},
 			[]string{module + "/controllers", module + "/agent", module + "/internal/manager", module + "/test", module + "/bench"}},
+		{"the console links neither the controllers nor the agent", []string{"./console/..."},
+			[]string{module + "/controllers", module + "/agent", module + "/internal/manager", module + "/test", module + "/bench"}},
 		{"the binary does not link test harnesses or the benchmarks", []string{"."},
 			[]string{module + "/test", module + "/bench"}},
 	}

@@ -142,6 +142,19 @@ func Run(m *testing.M, env **Env) int {
 	return code
 }
 
+// AddUser makes a user the apiserver authenticates by a client certificate and
+// returns a configuration that acts as it, with the Env's rate limits. The user has
+// no rights until a test binds it a role: tests of what RBAC allows use it.
+func (e *Env) AddUser(name string, groups ...string) (*rest.Config, error) {
+	u, err := e.env.ControlPlane.AddUser(envtest.User{Name: name, Groups: groups}, e.Config)
+	if err != nil {
+		return nil, fmt.Errorf("adding user %s: %w", name, err)
+	}
+	cfg := u.Config()
+	cfg.QPS, cfg.Burst = e.Config.QPS, e.Config.Burst
+	return cfg, nil
+}
+
 // Namespace creates a namespace unique to the test and deletes it at cleanup.
 func (e *Env) Namespace(t testing.TB) string {
 	t.Helper()

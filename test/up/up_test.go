@@ -13,6 +13,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -87,7 +88,7 @@ func (p *upProcess) output() string {
 func startUp(t *testing.T, bin, dir string, args ...string) *upProcess {
 	t.Helper()
 	args = append([]string{"up", "--state-dir", dir, "--bin-dir", testenv.BinDir(),
-		"--apiserver-port", freePort(t), "--web-port", freePort(t), "--bridge-subnet", bridgeSubnet, "--bridge-name", bridgeName}, args...)
+		"--apiserver-port", freePort(t), "--web-port", freePort(t), "--console-port", freePort(t), "--bridge-subnet", bridgeSubnet, "--bridge-name", bridgeName}, args...)
 	p := &upProcess{cmd: exec.Command(bin, args...), done: make(chan struct{})}
 	r, w := io.Pipe()
 	p.cmd.Stdout, p.cmd.Stderr = w, w
@@ -250,6 +251,7 @@ func TestUpServesTheSampleAndDownLeavesNothing(t *testing.T) {
 		t.Errorf("kubectl get ecs: %v\n%s", err, out)
 	}
 
+	t.Run("console", func(t *testing.T) { checkConsole(t, p.output()) })
 	t.Run("utilization", func(t *testing.T) { checkUtilization(t, dir, begin) })
 	awsEnv := awsExports(t, p.output())
 	t.Run("aws CLI", func(t *testing.T) { checkAWSCLI(t, awsEnv) })
@@ -507,5 +509,38 @@ func assertNothingLeft(t *testing.T, dir string) {
 	}
 	if netns, _ := os.ReadDir(filepath.Join(dir, "agent", "netns")); len(netns) > 0 {
 		t.Errorf("%d network namespace(s) left in %s", len(netns), filepath.Join(dir, "agent", "netns"))
+	}
+}
+
+// checkConsole opens the console URL `up` printed, as a browser would: the token
+// signs in, and the clusters page shows the default cluster with worker-1 active.
+func checkConsole(t *testing.T, out string) {
+	m := regexp.MustCompile(`console:\s+(http://127\.0\.0\.1:\d+)/\?token=(\S+)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("berth up printed no console URL:\n%s", out)
+	}
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	get := func(url string) (int, string) {
+		res, err := c.Get(url)
+		if err != nil {
+			t.Fatalf("GET %s: %v", url, err)
+		}
+		defer func() { _ = res.Body.Close() }()
+		body, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(body)
+	}
+	if code, _ := get(m[1] + "/"); code != http.StatusUnauthorized {
+		t.Errorf("console without the token: status %d, want 401", code)
+	}
+	if code, body := get(m[1] + "/?token=" + m[2]); code != http.StatusOK {
+		t.Fatalf("console sign-in: status %d: %s", code, body)
+	}
+	code, body := get(m[1] + "/")
+	if code != http.StatusOK || !strings.Contains(body, `<tr data-name="default">`) || !strings.Contains(body, `<span class="active">1</span>`) {
+		t.Errorf("console clusters page: status %d, want the default cluster with one active instance:\n%s", code, body)
 	}
 }

@@ -1,0 +1,60 @@
+package cli
+
+import (
+	"flag"
+
+	"github.com/spf13/cobra"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/berthdev/berth/console"
+	"github.com/berthdev/berth/internal/kube"
+)
+
+// consoleAgent builds the console's agent client (exec and container logs) from the
+// caller's identity; nil runs the console without them. It is a variable so that
+// the streaming client is wired in one place (consoleagent.go, when it exists)
+// without the console package depending on it.
+var consoleAgent func(cfg *rest.Config, s *console.Server) (console.Agent, error)
+
+func newConsoleCommand() *cobra.Command {
+	o := console.RunOptions{Address: console.DefaultAddress}
+	var kubeconfig string
+	zapOpts := zap.Options{}
+	cmd := &cobra.Command{
+		Use:   "console",
+		Short: "Serve a web console for Berth on loopback, acting with your kubeconfig's identity",
+		Long: `Serve a web console: clusters and instances, services with their deployments,
+events and utilization, tasks with their containers and recent log lines, task
+definition revisions side by side, the usual actions (scale, force a new
+deployment, stop a task, drain an instance) and a terminal into a task's containers
+(ECS Exec).
+
+Every read and write is made with your kubeconfig's identity, so RBAC decides what
+the console shows and does. The console listens on loopback only and prints a URL
+with a one-time access token; open that URL in your browser. docs/console.md
+describes the pages and the security model.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			// Refuse a bad address before reading any credentials.
+			if err := console.ValidateAddress(o.Address); err != nil {
+				return err
+			}
+			log := zap.New(zap.UseFlagOptions(&zapOpts))
+			ctrl.SetLogger(log)
+			cfg, err := kube.RESTConfig(kubeconfig, 50, 100)
+			if err != nil {
+				return err
+			}
+			o.Config, o.Out, o.Log, o.NewAgent = cfg, cmd.OutOrStdout(), log, consoleAgent
+			return console.Run(cmd.Context(), o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&kubeconfig, "kubeconfig", "", "Path to a kubeconfig file: the identity the console acts as. Without it: $KUBECONFIG, the in-cluster configuration, then ~/.kube/config.")
+	f.StringVar(&o.Address, "address", o.Address, "host:port to listen on; the host must be a loopback address (127.0.0.1, ::1 or localhost).")
+	f.StringVar(&o.TokenFile, "token-file", "", "Also write the access token to this file (mode 0600).")
+	goFlags(cmd, func(fs *flag.FlagSet) { zapOpts.BindFlags(fs) })
+	return cmd
+}
