@@ -251,10 +251,11 @@ func TestUpServesTheSampleAndDownLeavesNothing(t *testing.T) {
 		t.Errorf("kubectl get ecs: %v\n%s", err, out)
 	}
 
-	t.Run("console", func(t *testing.T) { checkConsole(t, p.output()) })
+	t.Run("console sign-in", func(t *testing.T) { checkConsoleSignIn(t, p.output()) })
 	t.Run("utilization", func(t *testing.T) { checkUtilization(t, dir, begin) })
 	awsEnv := awsExports(t, p.output())
 	t.Run("aws CLI", func(t *testing.T) { checkAWSCLI(t, awsEnv) })
+	t.Run("console", func(t *testing.T) { checkConsole(t, bin, dir, p.output()) })
 	firstKey := credentialsKey(t, awsEnv)
 
 	// A second `up` on the same state directory is refused at once.
@@ -512,9 +513,10 @@ func assertNothingLeft(t *testing.T, dir string) {
 	}
 }
 
-// checkConsole opens the console URL `up` printed, as a browser would: the token
-// signs in, and the clusters page shows the default cluster with worker-1 active.
-func checkConsole(t *testing.T, out string) {
+// checkConsoleSignIn opens the console URL `up` printed with a plain HTTP client: no
+// page without the token, and the token signs in. checkConsole then drives it in a
+// browser.
+func checkConsoleSignIn(t *testing.T, out string) {
 	m := regexp.MustCompile(`console:\s+(http://127\.0\.0\.1:\d+)/\?token=(\S+)`).FindStringSubmatch(out)
 	if m == nil {
 		t.Fatalf("berth up printed no console URL:\n%s", out)
