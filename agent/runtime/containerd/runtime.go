@@ -119,7 +119,8 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connecting to containerd at %s: %w", opts.Address, err)
 	}
-	r := &Runtime{started: time.Now(),
+	r := &Runtime{
+		started:     time.Now(),
 		client:      client,
 		namespace:   opts.Namespace,
 		snapshotter: opts.Snapshotter,
