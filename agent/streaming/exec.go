@@ -10,6 +10,7 @@ import (
 
 	"github.com/berthdev/berth/agent/runtime"
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	routes "github.com/berthdev/berth/internal/streaming"
 )
 
 // MessageExecNotEnabled is ECS's refusal of ExecuteCommand in a task run without
@@ -23,7 +24,7 @@ const MessageExecNotEnabled = "execute command was not enabled when the task was
 func (s *Server) exec(w http.ResponseWriter, r *http.Request) {
 	key := types.NamespacedName{Namespace: r.PathValue("namespace"), Name: r.PathValue("task")}
 	log := s.cfg.Log.WithValues(logTask, key.String())
-	cmd := r.URL.Query()[ParamCommand]
+	cmd := r.URL.Query()[routes.ParamCommand]
 	u, ok := s.authorize(w, r, func(u user.Info) authorizer.Attributes { return execAttributes(u, key.Namespace, key.Name) })
 	if !ok {
 		if u != nil {
@@ -74,7 +75,7 @@ func (s *Server) execTarget(r *http.Request, key types.NamespacedName, req *exec
 	if !t.Spec.EnableExecuteCommand {
 		return nil, "", statusError(http.StatusConflict, "ExecuteCommandNotEnabled", "task %s: %s", key, MessageExecNotEnabled)
 	}
-	name, err := PickContainer(t, req.container)
+	name, err := routes.PickContainer(t, req.container)
 	if err != nil {
 		return nil, "", apierrors.NewBadRequest(err.Error())
 	}

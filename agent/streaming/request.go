@@ -4,34 +4,9 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
-	"strings"
 
-	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	routes "github.com/berthdev/berth/internal/streaming"
 )
-
-// Query parameters of /exec, the names kubelet's exec endpoint uses.
-const (
-	ParamContainer = "container"
-	ParamCommand   = "command"
-	ParamStdin     = "stdin"
-	ParamStdout    = "stdout"
-	ParamStderr    = "stderr"
-	ParamTTY       = "tty"
-	// ParamTail and ParamFollow are /logs' parameters.
-	ParamTail   = "tail"
-	ParamFollow = "follow"
-)
-
-// ExecPath is the path of an exec in a task; ExecPath and LogsPath are the one
-// home of the routes, for the server and for internal/streaming's client.
-func ExecPath(namespace, task string) string {
-	return "/exec/" + url.PathEscape(namespace) + "/" + url.PathEscape(task)
-}
-
-// LogsPath is the path of a container's log.
-func LogsPath(namespace, task, container string) string {
-	return "/logs/" + url.PathEscape(namespace) + "/" + url.PathEscape(task) + "/" + url.PathEscape(container)
-}
 
 // execRequest is what an exec asks for.
 type execRequest struct {
@@ -46,14 +21,14 @@ type execRequest struct {
 // parseExecQuery reads an exec's parameters. A terminal merges stderr into stdout,
 // so tty turns stderr off, as kubelet does.
 func parseExecQuery(q url.Values) (execRequest, error) {
-	r := execRequest{container: q.Get(ParamContainer), command: q[ParamCommand]}
+	r := execRequest{container: q.Get(routes.ParamContainer), command: q[routes.ParamCommand]}
 	if len(r.command) == 0 || r.command[0] == "" {
-		return r, fmt.Errorf("%s: at least one command argument is required, and the first must not be empty", ParamCommand)
+		return r, fmt.Errorf("%s: at least one command argument is required, and the first must not be empty", routes.ParamCommand)
 	}
 	for _, b := range []struct {
 		name string
 		dst  *bool
-	}{{ParamStdin, &r.stdin}, {ParamStdout, &r.stdout}, {ParamStderr, &r.stderr}, {ParamTTY, &r.tty}} {
+	}{{routes.ParamStdin, &r.stdin}, {routes.ParamStdout, &r.stdout}, {routes.ParamStderr, &r.stderr}, {routes.ParamTTY, &r.tty}} {
 		v := q.Get(b.name)
 		if v == "" {
 			continue
@@ -65,43 +40,10 @@ func parseExecQuery(q url.Values) (execRequest, error) {
 		*b.dst = parsed
 	}
 	if !r.stdin && !r.stdout && !r.stderr {
-		return r, fmt.Errorf("at least one of %s, %s and %s must be true", ParamStdin, ParamStdout, ParamStderr)
+		return r, fmt.Errorf("at least one of %s, %s and %s must be true", routes.ParamStdin, routes.ParamStdout, routes.ParamStderr)
 	}
 	if r.tty {
 		r.stderr = false
 	}
 	return r, nil
-}
-
-// ContainerNames are the names of a task's containers, in the task's order.
-func ContainerNames(t *ecsv1alpha1.Task) []string {
-	names := make([]string, 0, len(t.Status.Containers))
-	for _, c := range t.Status.Containers {
-		names = append(names, c.Name)
-	}
-	return names
-}
-
-// PickContainer is the container an exec or a log means: the one named, which the
-// task must have, or, when none is named, the task's only container. The rule of
-// kubectl exec without a default-container annotation, shared by the server and
-// internal/streaming's client so both say the same.
-func PickContainer(t *ecsv1alpha1.Task, name string) (string, error) {
-	names := ContainerNames(t)
-	if name == "" {
-		switch len(names) {
-		case 0:
-			return "", fmt.Errorf("task %s/%s has no containers yet: it has not been started on its instance", t.Namespace, t.Name)
-		case 1:
-			return names[0], nil
-		}
-		return "", fmt.Errorf("task %s/%s has %d containers: name one with container (-c), one of: %s",
-			t.Namespace, t.Name, len(names), strings.Join(names, ", "))
-	}
-	for _, n := range names {
-		if n == name {
-			return name, nil
-		}
-	}
-	return "", fmt.Errorf("task %s/%s has no container %q; its containers: %s", t.Namespace, t.Name, name, strings.Join(names, ", "))
 }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/berthdev/berth/agent/runtime"
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	routes "github.com/berthdev/berth/internal/streaming"
 )
 
 // DefaultAddress is where `berth agent` serves exec and logs unless told otherwise:
@@ -241,9 +242,9 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, &serr.ErrStatus)
 		return
 	}
-	if tail := r.URL.Query().Get(ParamTail); tail != "" {
+	if tail := r.URL.Query().Get(routes.ParamTail); tail != "" {
 		if _, err := strconv.Atoi(tail); err != nil {
-			writeStatus(w, &apierrors.NewBadRequest(ParamTail+" must be a number of lines, got "+strconv.Quote(tail)).ErrStatus)
+			writeStatus(w, &apierrors.NewBadRequest(routes.ParamTail+" must be a number of lines, got "+strconv.Quote(tail)).ErrStatus)
 			return
 		}
 	}
