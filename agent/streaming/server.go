@@ -47,12 +47,8 @@ type LogServer interface {
 	ServeContainerLog(w http.ResponseWriter, r *http.Request, task types.NamespacedName, container string)
 }
 
-// Config configures a Server.
+// Config configures the handler.
 type Config struct {
-	// Address to listen on, host:port (port 0 picks one).
-	Address string
-	// AdvertiseHost is the host of the published URL and of the certificate.
-	AdvertiseHost string
 	// Instance is the ContainerInstance this agent runs: only its tasks are served.
 	Instance string
 	// Tasks reads Tasks (the agent's cache of its own).
@@ -66,60 +62,69 @@ type Config struct {
 	Log   logr.Logger
 }
 
-// Server is the agent's streaming server.
+// Server serves the routes.
 type Server struct {
-	cfg      Config
-	ln       net.Listener
-	cert     tls.Certificate
-	endpoint ecsv1alpha1.StreamingEndpoint
-	handler  http.Handler
+	cfg Config
 }
 
-// Listen binds the address and makes the serving certificate; Endpoint is then what
-// the agent publishes.
-func Listen(cfg Config) (*Server, error) {
+// NewHandler returns the server's routes.
+func NewHandler(cfg Config) (http.Handler, error) {
 	if cfg.Auth == nil || cfg.Tasks == nil || cfg.Runtime == nil || cfg.Logs == nil || cfg.Audit == nil {
 		return nil, errors.New("the streaming server needs auth, a task reader, a runtime, a log server and an auditor")
 	}
 	if cfg.Log.GetSink() == nil {
 		cfg.Log = logr.Discard()
 	}
-	ln, err := net.Listen("tcp", cfg.Address)
+	s := &Server{cfg: cfg}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /exec/{namespace}/{task}", s.exec)
+	mux.HandleFunc("POST /exec/{namespace}/{task}", s.exec)
+	mux.HandleFunc("GET /logs/{namespace}/{task}/{container}", s.logs)
+	return mux, nil
+}
+
+// Listener is the server's socket and serving certificate, made before the agent
+// registers so that it can publish them.
+type Listener struct {
+	ln       net.Listener
+	cert     tls.Certificate
+	endpoint ecsv1alpha1.StreamingEndpoint
+}
+
+// Listen binds address (port 0 picks one) and makes a certificate for
+// advertiseHost, the host of the published URL.
+func Listen(address, advertiseHost string) (*Listener, error) {
+	ln, err := net.Listen("tcp", address)
 	if err != nil {
-		return nil, fmt.Errorf("listening on --streaming-address %s: %w", cfg.Address, err)
+		return nil, fmt.Errorf("listening on --streaming-address %s: %w", address, err)
 	}
-	cert, caPEM, err := selfSignedCert(servingHosts(cfg.AdvertiseHost), time.Now())
+	cert, caPEM, err := selfSignedCert(servingHosts(advertiseHost), time.Now())
 	if err != nil {
 		_ = ln.Close()
 		return nil, err
 	}
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	s := &Server{cfg: cfg, ln: ln, cert: cert, endpoint: ecsv1alpha1.StreamingEndpoint{
-		URL: "https://" + net.JoinHostPort(cfg.AdvertiseHost, port), CABundle: string(caPEM),
-	}}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /exec/{namespace}/{task}", s.exec)
-	mux.HandleFunc("POST /exec/{namespace}/{task}", s.exec)
-	mux.HandleFunc("GET /logs/{namespace}/{task}/{container}", s.logs)
-	s.handler = mux
-	return s, nil
+	return &Listener{ln: ln, cert: cert, endpoint: ecsv1alpha1.StreamingEndpoint{
+		URL: "https://" + net.JoinHostPort(advertiseHost, port), CABundle: string(caPEM),
+	}}, nil
 }
 
 // Endpoint is the URL and CA bundle the agent publishes in its ContainerInstance.
-func (s *Server) Endpoint() ecsv1alpha1.StreamingEndpoint { return s.endpoint }
+func (l *Listener) Endpoint() ecsv1alpha1.StreamingEndpoint { return l.endpoint }
 
-// Handler serves the routes (tests call it without TLS).
-func (s *Server) Handler() http.Handler { return s.handler }
+// Close closes the socket of a listener that is not served.
+func (l *Listener) Close() error { return l.ln.Close() }
 
-// Serve serves TLS until ctx ends. Client certificates are asked for but verified
-// by the authenticator against the cluster's client CA, which changes at run time.
-func (s *Server) Serve(ctx context.Context) error {
+// Serve serves h over TLS until ctx ends. Client certificates are asked for but
+// verified by the authenticator against the cluster's client CA, which changes at
+// run time.
+func (l *Listener) Serve(ctx context.Context, h http.Handler) error {
 	srv := &http.Server{
-		Handler:           s.handler,
+		Handler:           h,
 		ReadHeaderTimeout: readHeaderTimeout,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 		TLSConfig: &tls.Config{
-			Certificates: []tls.Certificate{s.cert},
+			Certificates: []tls.Certificate{l.cert},
 			ClientAuth:   tls.RequestClientCert,
 			MinVersion:   tls.VersionTLS12,
 			// Websockets and SPDY upgrade HTTP/1.1 connections.
@@ -127,7 +132,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		},
 	}
 	done := make(chan error, 1)
-	go func() { done <- srv.ServeTLS(s.ln, "", "") }()
+	go func() { done <- srv.ServeTLS(l.ln, "", "") }()
 	select {
 	case err := <-done:
 		return err
