@@ -334,7 +334,6 @@ func TestServiceErrors(t *testing.T) {
 		{"Service Connect", base(func(in *ecs.CreateServiceInput) {
 			in.ServiceConnectConfiguration = &types.ServiceConnectConfiguration{Enabled: true}
 		}), "InvalidParameterException", "serviceConnectConfiguration"},
-		{"ECS Exec", base(func(in *ecs.CreateServiceInput) { in.EnableExecuteCommand = true }), "InvalidParameterException", "enableExecuteCommand"},
 		{"EBS volumes", base(func(in *ecs.CreateServiceInput) {
 			in.VolumeConfigurations = []types.ServiceVolumeConfiguration{{Name: aws.String("data")}}
 		}), "InvalidParameterException", "volumeConfigurations"},
