@@ -93,6 +93,10 @@ func (n *Node) runStreaming(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go auth.Run(ctx)
+	if !auth.WaitForClientCA(ctx) {
+		log.Info("the cluster's client CA is not readable yet: client certificates are refused until it is; bearer tokens work",
+			"configMap", streaming.ClientCANamespace+"/"+streaming.ClientCAConfigMap)
+	}
 	audit := streaming.NewAuditor(cs, n.opts.Name)
 	defer audit.Shutdown()
 	logs, err := httpapi.New(httpapi.Config{Runtime: n.inst.rt, Tasks: n.inst.eng.Tasks, StateDir: n.opts.StateDir, Log: log})

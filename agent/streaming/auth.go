@@ -43,6 +43,22 @@ type Delegated struct {
 	Authorizer    authorizer.Authorizer
 	// run follows the client CA ConfigMap until ctx ends.
 	run func(ctx context.Context)
+	// caLoaded tells whether the client CA has been read.
+	caLoaded func() bool
+}
+
+// clientCAWait bounds how long WaitForClientCA waits.
+const clientCAWait = 10 * time.Second
+
+// WaitForClientCA waits, after Run started, until the cluster's client CA is
+// loaded, so that the first client certificates are not refused as missing
+// credentials; false when it is not there within a few seconds (a cluster without
+// one: tokens still work).
+func (d *Delegated) WaitForClientCA(ctx context.Context) bool {
+	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, clientCAWait, true, func(context.Context) (bool, error) {
+		return d.caLoaded(), nil
+	})
+	return err == nil
 }
 
 // Run follows the cluster's client CA until ctx ends.
@@ -54,14 +70,13 @@ func (d *Delegated) Run(ctx context.Context) {
 
 // NewDelegated builds authentication by TokenReview and by client certificates
 // against the cluster's client CA, and authorization by SubjectAccessReview. The
-// client CA is read once now (a cluster without it accepts tokens only) and then
-// followed by a watch once Run is called.
+// client CA is read and followed by a watch once Run is called (a cluster without
+// one accepts tokens only).
 func NewDelegated(ctx context.Context, kube kubernetes.Interface) (*Delegated, error) {
 	ca, err := dynamiccertificates.NewDynamicCAFromConfigMapController("berth-agent-client-ca", ClientCANamespace, ClientCAConfigMap, clientCAKey, kube)
 	if err != nil {
 		return nil, fmt.Errorf("client CA: %w", err)
 	}
-	_ = ca.RunOnce(ctx) // a missing ConfigMap leaves certificates unaccepted until it appears
 	authn, _, err := authenticatorfactory.DelegatingAuthenticatorConfig{
 		TokenAccessReviewClient:            kube.AuthenticationV1(),
 		TokenAccessReviewTimeout:           webhookTimeout,
@@ -81,5 +96,9 @@ func NewDelegated(ctx context.Context, kube kubernetes.Interface) (*Delegated, e
 	if err != nil {
 		return nil, fmt.Errorf("delegated authorization: %w", err)
 	}
-	return &Delegated{Authenticator: authn, Authorizer: authz, run: func(ctx context.Context) { ca.Run(ctx, 1) }}, nil
+	return &Delegated{
+		Authenticator: authn, Authorizer: authz,
+		run:      func(ctx context.Context) { ca.Run(ctx, 1) },
+		caLoaded: func() bool { _, ok := ca.VerifyOptions(); return ok },
+	}, nil
 }

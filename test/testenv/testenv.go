@@ -207,3 +207,14 @@ func (e *Env) StartManager(t testing.TB, opts ctrl.Options, setup func(context.C
 	}
 	return mgr
 }
+
+// AddUser returns the config of a new user of the apiserver, authenticated by a
+// client certificate of the cluster's client CA, with no rights until a test binds
+// some.
+func (e *Env) AddUser(name string, groups ...string) (*rest.Config, error) {
+	u, err := e.env.ControlPlane.AddUser(envtest.User{Name: name, Groups: groups}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("adding user %s: %w", name, err)
+	}
+	return u.Config(), nil
+}
