@@ -370,10 +370,18 @@ func (r *Runtime) ExecStream(ctx context.Context, id string, o runtime.StreamOpt
 		return -1, err
 	}
 	pspec.Terminal = o.TTY
+	stdin := &stdinCloser{}
+	if o.Stdin != nil {
+		stdin.r = o.Stdin
+		o.Stdin = stdin
+	}
 	process, err := task.Exec(ctx, r.streamExecID(), pspec, cio.NewCreator(streamIO(o, r.fifoDir)...))
 	if err != nil {
 		return -1, fmt.Errorf("exec in container %q: %w", id, err)
 	}
+	// The end of the caller's stdin reaches the command only when the shim closes
+	// its end of the FIFO, as `ctr task exec` does.
+	stdin.setCloser(func() { _ = process.CloseIO(context.WithoutCancel(ctx), ctrd.WithStdinCloser) })
 	// Always remove the exec process (and its FIFOs), even when ctx has ended.
 	defer func() {
 		if _, err := process.Delete(context.WithoutCancel(ctx), ctrd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
@@ -406,6 +414,39 @@ func (r *Runtime) ExecStream(ctx context.Context, id string, o runtime.StreamOpt
 		return -1, fmt.Errorf("exec in container %q: %w", id, err)
 	}
 	return int(code), nil
+}
+
+// stdinCloser calls its closer when the reader it wraps ends, even if that happens
+// before the closer is set (an empty stdin ends before the process exists).
+type stdinCloser struct {
+	r      io.Reader
+	mu     sync.Mutex
+	closer func()
+	ended  bool
+}
+
+func (s *stdinCloser) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if errors.Is(err, io.EOF) {
+		s.mu.Lock()
+		s.ended = true
+		closer := s.closer
+		s.mu.Unlock()
+		if closer != nil {
+			closer()
+		}
+	}
+	return n, err
+}
+
+func (s *stdinCloser) setCloser(f func()) {
+	s.mu.Lock()
+	s.closer = f
+	ended := s.ended
+	s.mu.Unlock()
+	if ended {
+		f()
+	}
 }
 
 // streamIO are the cio options of an interactive exec: the caller's streams, and a
