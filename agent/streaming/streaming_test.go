@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -20,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/remotecommand"
 	"k8s.io/client-go/util/exec"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -187,6 +189,30 @@ func TestExecAuthorization(t *testing.T) {
 		t.Errorf("alice's logs: %q, %v", logs, err)
 	}
 
+	// The SPDY protocol, which older clients and the fallback speak.
+	ci := &ecsv1alpha1.ContainerInstance{}
+	if err := env.Client.Get(ctx, types.NamespacedName{Name: instance}, ci); err != nil {
+		t.Fatal(err)
+	}
+	ep := ci.Status.StreamingEndpoint
+	spdyCfg := &rest.Config{Host: ep.URL, TLSClientConfig: rest.TLSClientConfig{CAData: []byte(ep.CABundle), CertData: alice.CertData, KeyData: alice.KeyData}}
+	u, _ := url.Parse(ep.URL + clientstreaming.ExecPath(ns, "web-1") + "?container=app&command=exit&command=5&stdout=true")
+	spdyExec, err := remotecommand.NewSPDYExecutor(spdyCfg, http.MethodPost, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := spdyExec.StreamWithContext(ctx, remotecommand.StreamOptions{Stdout: io.Discard}); !errors.As(err, &ee) || ee.ExitStatus() != 5 {
+		t.Errorf("exit 5 over SPDY returned %v", err)
+	}
+	u, _ = url.Parse(ep.URL + clientstreaming.ExecPath(ns, "web-1") + "?container=app&command=cat&stdin=true&stdout=true")
+	if spdyExec, err = remotecommand.NewSPDYExecutor(spdyCfg, http.MethodPost, u); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if err := spdyExec.StreamWithContext(ctx, remotecommand.StreamOptions{Stdin: strings.NewReader("over spdy"), Stdout: &out}); err != nil || out.String() != "over spdy" {
+		t.Errorf("cat over SPDY: %q, %v", out.String(), err)
+	}
+
 	_, err = execAs(bob, "web-1", "echo", "hi")
 	if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), fmt.Sprintf(`user "bob-%s" cannot exec tasks.ecs.berth.dev web-1`, ns)) {
 		t.Errorf("bob's exec: %v, want forbidden naming bob", err)
@@ -231,10 +257,6 @@ func TestExecAuthorization(t *testing.T) {
 	}
 
 	// No credentials at all.
-	ci := &ecsv1alpha1.ContainerInstance{}
-	if err := env.Client.Get(ctx, types.NamespacedName{Name: instance}, ci); err != nil {
-		t.Fatal(err)
-	}
 	anon, err := rest.HTTPClientFor(&rest.Config{Host: ci.Status.StreamingEndpoint.URL,
 		TLSClientConfig: rest.TLSClientConfig{CAData: []byte(ci.Status.StreamingEndpoint.CABundle)}})
 	if err != nil {
