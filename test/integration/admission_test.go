@@ -113,7 +113,7 @@ func auditEvent(ns, instance string) *corev1.Event {
 		Reason:         "ExecCommand", Message: "alice ran [\"ls\"] in container app", Type: corev1.EventTypeNormal,
 		Source:              corev1.EventSource{Component: "berth-agent", Host: instance},
 		ReportingController: "berth-agent", ReportingInstance: instance,
-		FirstTimestamp:      metav1.Now(), LastTimestamp: metav1.Now(), Count: 1,
+		FirstTimestamp: metav1.Now(), LastTimestamp: metav1.Now(), Count: 1,
 	}
 }
 
