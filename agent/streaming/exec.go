@@ -1,6 +1,7 @@
 package streaming
 
 import (
+	"context"
 	"net/http"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -27,7 +28,7 @@ func (s *Server) exec(w http.ResponseWriter, r *http.Request) {
 	cmd := r.URL.Query()[routes.ParamCommand]
 	u, ok := s.authorize(w, r, func(u user.Info) authorizer.Attributes { return execAttributes(u, key.Namespace, key.Name) })
 	if !ok {
-		if u != nil {
+		if u != nil { // denied (not unauthenticated, nor an error asking)
 			t, _ := s.task(r.Context(), key)
 			s.cfg.Audit.denied(t, key, u, cmd)
 			log.Info("exec denied", logUser, u.GetName(), logCommand, cmd)
@@ -50,9 +51,18 @@ func (s *Server) exec(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer sess.close()
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	go func() {
+		select {
+		case <-sess.done:
+			cancel() // the client went away: so does its command
+		case <-ctx.Done():
+		}
+	}()
 	s.cfg.Audit.started(t, u, req.container, req.command)
 	log.Info("exec started", logUser, u.GetName(), logContainer, req.container, logCommand, req.command)
-	code, err := s.cfg.Runtime.ExecStream(r.Context(), id, runtime.StreamOptions{
+	code, err := s.cfg.Runtime.ExecStream(ctx, id, runtime.StreamOptions{
 		Cmd: req.command, TTY: req.tty, Stdin: sess.stdin, Stdout: sess.stdout, Stderr: sess.stderr, Resize: sess.resize,
 	})
 	st := exitStatus(code)

@@ -41,7 +41,10 @@ type session struct {
 	resize         <-chan runtime.TerminalSize
 	// writeStatus sends the outcome on the error channel.
 	writeStatus func(*metav1.Status) error
-	close       func()
+	// done is closed when the client's connection ends: the command is then killed
+	// (a hijacked connection does not end the request's context).
+	done  <-chan struct{}
+	close func()
 }
 
 // openSession upgrades the connection and returns the session, or writes an HTTP
@@ -63,10 +66,12 @@ const (
 )
 
 func openWebSocket(w http.ResponseWriter, req *http.Request, r execRequest) (*session, error) {
+	// The resize channel is read even without a terminal: it ends when the
+	// connection does, which is how the session learns the client went away.
 	channels := []wsstream.ChannelType{
 		chanStdin: channelIf(r.stdin, wsstream.ReadChannel), chanStdout: channelIf(r.stdout, wsstream.WriteChannel),
 		chanStderr: channelIf(r.stderr, wsstream.WriteChannel), chanError: wsstream.WriteChannel,
-		chanResize: channelIf(r.tty, wsstream.ReadChannel),
+		chanResize: wsstream.ReadChannel,
 	}
 	conn := wsstream.NewConn(map[string]wsstream.ChannelProtocolConfig{
 		remotecommand.StreamProtocolV5Name: {Binary: true, Channels: channels},
@@ -87,7 +92,9 @@ func openWebSocket(w http.ResponseWriter, req *http.Request, r execRequest) (*se
 	default:
 		_, _ = streams[chanError].Write(nil)
 	}
-	s := &session{writeStatus: statusWriter(streams[chanError]), close: func() { _ = conn.Close() }}
+	stop := make(chan struct{})
+	sizes, done := decodeSizes(streams[chanResize], stop)
+	s := &session{writeStatus: statusWriter(streams[chanError]), done: done, close: func() { close(stop); _ = conn.Close() }}
 	if r.stdin {
 		s.stdin = streams[chanStdin]
 	}
@@ -98,7 +105,7 @@ func openWebSocket(w http.ResponseWriter, req *http.Request, r execRequest) (*se
 		s.stderr = streams[chanStderr]
 	}
 	if r.tty {
-		s.resize = decodeSizes(streams[chanResize])
+		s.resize = sizes
 	}
 	return s, nil
 }
@@ -148,7 +155,16 @@ func openSPDY(w http.ResponseWriter, req *http.Request, r execRequest) (*session
 		_ = conn.Close()
 		return nil, errors.New("the client opened no error stream")
 	}
-	s := &session{writeStatus: statusWriter(errStream), close: func() { _ = conn.Close() }}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-conn.CloseChan():
+			close(done)
+		case <-stop:
+		}
+	}()
+	s := &session{writeStatus: statusWriter(errStream), done: done, close: func() { close(stop); _ = conn.Close() }}
 	if st, ok := streams[streamStdin]; ok {
 		s.stdin = st
 	}
@@ -159,7 +175,7 @@ func openSPDY(w http.ResponseWriter, req *http.Request, r execRequest) (*session
 		s.stderr = st
 	}
 	if st, ok := streams[streamResize]; ok {
-		s.resize = decodeSizes(st)
+		s.resize, _ = decodeSizes(st, stop)
 	}
 	return s, nil
 }
@@ -207,10 +223,13 @@ func awaitStreams(created <-chan spdyStream, n int, timeout <-chan time.Time) (m
 }
 
 // decodeSizes reads the terminal sizes the client sends, as JSON objects, until the
-// stream ends.
-func decodeSizes(r io.Reader) <-chan runtime.TerminalSize {
+// stream ends (done is then closed) or stop is closed. Sizes nobody takes are
+// dropped for newer ones.
+func decodeSizes(r io.Reader, stop <-chan struct{}) (<-chan runtime.TerminalSize, <-chan struct{}) {
 	sizes := make(chan runtime.TerminalSize, 1)
+	done := make(chan struct{})
 	go func() {
+		defer close(done)
 		defer close(sizes)
 		dec := json.NewDecoder(r)
 		for {
@@ -218,10 +237,18 @@ func decodeSizes(r io.Reader) <-chan runtime.TerminalSize {
 			if err := dec.Decode(&sz); err != nil {
 				return
 			}
-			sizes <- runtime.TerminalSize{Width: sz.Width, Height: sz.Height}
+			select {
+			case <-sizes: // an older size not taken yet
+			default:
+			}
+			select {
+			case sizes <- runtime.TerminalSize{Width: sz.Width, Height: sz.Height}:
+			case <-stop:
+				return
+			}
 		}
 	}()
-	return sizes
+	return sizes, done
 }
 
 // statusWriter writes a metav1.Status as JSON on the error stream (v4 and v5).

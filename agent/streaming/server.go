@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -22,7 +21,6 @@ import (
 
 	"github.com/berthdev/berth/agent/runtime"
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
-	routes "github.com/berthdev/berth/internal/streaming"
 )
 
 // DefaultAddress is where `berth agent` serves exec and logs unless told otherwise:
@@ -145,7 +143,8 @@ func (l *Listener) Serve(ctx context.Context, h http.Handler) error {
 }
 
 // authorize authenticates the caller and asks the apiserver whether attrs allow
-// it; on failure it has answered (401, 403 or 500) and returns false.
+// it; on failure it has answered (401, 403 or 500) and returns false, with the user
+// only when RBAC denied it.
 func (s *Server) authorize(w http.ResponseWriter, r *http.Request, attrs func(user.Info) authorizer.Attributes) (user.Info, bool) {
 	resp, ok, err := s.cfg.Auth.Authenticator.AuthenticateRequest(r)
 	if err != nil || !ok {
@@ -161,7 +160,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, attrs func(us
 	if err != nil && decision != authorizer.DecisionAllow {
 		s.cfg.Log.Error(err, "authorizing a streaming request", logUser, resp.User.GetName())
 		writeStatus(w, &apierrors.NewInternalError(fmt.Errorf("authorizing: %w", err)).ErrStatus)
-		return resp.User, false
+		return nil, false
 	}
 	if decision != authorizer.DecisionAllow {
 		writeStatus(w, &forbidden(a, reason).ErrStatus)
@@ -246,12 +245,6 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 	if _, serr := s.task(r.Context(), key); serr != nil {
 		writeStatus(w, &serr.ErrStatus)
 		return
-	}
-	if tail := r.URL.Query().Get(routes.ParamTail); tail != "" {
-		if _, err := strconv.Atoi(tail); err != nil {
-			writeStatus(w, &apierrors.NewBadRequest(routes.ParamTail+" must be a number of lines, got "+strconv.Quote(tail)).ErrStatus)
-			return
-		}
 	}
 	s.cfg.Logs.ServeContainerLog(w, r, key, r.PathValue("container"))
 }

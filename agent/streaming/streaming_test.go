@@ -1,6 +1,7 @@
 package streaming_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -39,11 +40,20 @@ var env *testenv.Env
 func TestMain(m *testing.M) { os.Exit(testenv.Run(m, &env)) }
 
 // fakeRuntime runs "commands" in memory: echo prints its arguments, exit N exits N,
-// cat copies stdin. It stands in for containerd, which test/e2e exercises.
-type fakeRuntime struct{ taskUID types.UID }
+// cat copies stdin, block runs until its context ends (and says so on ended). It
+// stands in for containerd, which test/e2e exercises.
+type fakeRuntime struct {
+	taskUID types.UID
+	ended   chan struct{}
+}
 
-func (f *fakeRuntime) ExecStream(_ context.Context, id string, o runtime.StreamOptions) (int, error) {
+func (f *fakeRuntime) ExecStream(ctx context.Context, id string, o runtime.StreamOptions) (int, error) {
 	switch o.Cmd[0] {
+	case "block":
+		_, _ = fmt.Fprintln(o.Stdout, "blocking")
+		<-ctx.Done()
+		close(f.ended)
+		return -1, ctx.Err()
 	case "echo":
 		_, _ = fmt.Fprintf(o.Stdout, "%s in %s\n", strings.Join(o.Cmd[1:], " "), id)
 	case "cat":
@@ -146,7 +156,8 @@ func TestExecAuthorization(t *testing.T) {
 	if err := env.Client.Status().Update(ctx, plain); err != nil {
 		t.Fatal(err)
 	}
-	setup(t, ctx, instance, &fakeRuntime{taskUID: task.UID})
+	rt := &fakeRuntime{taskUID: task.UID, ended: make(chan struct{})}
+	setup(t, ctx, instance, rt)
 
 	// A client-certificate user with exec and logs.
 	alice, err := env.AddUser("alice-" + ns)
@@ -249,6 +260,24 @@ func TestExecAuthorization(t *testing.T) {
 			t.Fatalf("the ServiceAccount with exec: %q, %v", out, err)
 		}
 		time.Sleep(time.Second)
+	}
+
+	// A client that goes away takes its command with it.
+	blockCtx, blockCancel := context.WithCancel(ctx)
+	pr, pw := io.Pipe()
+	go func() {
+		_ = clientstreaming.NewClient(alice, env.Client).Exec(blockCtx, clientstreaming.ExecOptions{
+			Namespace: ns, Task: "web-1", Command: []string{"block"}, Stdout: pw})
+		_ = pw.Close()
+	}()
+	if line, err := bufio.NewReader(pr).ReadString('\n'); err != nil || line != "blocking\n" {
+		t.Fatalf("block: %q, %v", line, err)
+	}
+	blockCancel()
+	select {
+	case <-rt.ended:
+	case <-time.After(20 * time.Second):
+		t.Error("the command of a client that went away still runs")
 	}
 
 	// A task run without enableExecuteCommand.
