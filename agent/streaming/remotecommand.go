@@ -41,8 +41,9 @@ type session struct {
 	resize         <-chan runtime.TerminalSize
 	// writeStatus sends the outcome on the error channel.
 	writeStatus func(*metav1.Status) error
-	// done is closed when the client's connection ends: the command is then killed
-	// (a hijacked connection does not end the request's context).
+	// done is closed when the client's connection ends: the command is then killed.
+	// net/http does not promise that a hijacked connection's end ends the request's
+	// context (today it does), so the protocol's own signal is watched as well.
 	done  <-chan struct{}
 	close func()
 }

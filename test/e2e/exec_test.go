@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	containerd "github.com/containerd/containerd/v2/client"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -23,6 +25,7 @@ import (
 	utilexec "k8s.io/client-go/util/exec"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/berthdev/berth/agent/runtime"
 	"github.com/berthdev/berth/agent/streaming"
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
 	clientstreaming "github.com/berthdev/berth/internal/streaming"
@@ -89,6 +92,37 @@ func TestExec(t *testing.T) {
 		Command: []string{regtest.TestBinaryPath, "tty=0", "stdin"}}); err != nil || out != "tty 0: no\nstdin closed\n" {
 		t.Errorf("exec with stdin: %q, %v", out, err)
 	}
+	// A client that goes away: its command is killed and its exec process removed.
+	blockCtx, blockCancel := context.WithCancel(ctx)
+	pr, pw := io.Pipe()
+	go func() {
+		_ = clientstreaming.NewClient(alice, env.Client).Exec(blockCtx, clientstreaming.ExecOptions{Namespace: s.ns, Task: "execd",
+			Command: []string{regtest.TestBinaryPath, "echo=started", "sleep=inf"}, Stdout: pw})
+		_ = pw.Close()
+	}()
+	if line, err := bufio.NewReader(pr).ReadString('\n'); err != nil || line != "started\n" {
+		t.Fatalf("sleeping exec: %q, %v", line, err)
+	}
+	blockCancel()
+	ctrID := runtime.ContainerID(string(getTask(t, s.ns, "execd").UID), "app")
+	testenv.EventuallyWithin(t, 30*time.Second, "the abandoned exec process removed", func() error {
+		var pids int
+		s.eachContainer(t, func(ctx context.Context, c containerd.Container) {
+			if c.ID() != ctrID {
+				return
+			}
+			if task, err := c.Task(ctx, nil); err == nil {
+				if ps, err := task.Pids(ctx); err == nil {
+					pids = len(ps)
+				}
+			}
+		})
+		if pids != 1 {
+			return fmt.Errorf("container %s has %d processes, want its own only", ctrID, pids)
+		}
+		return nil
+	})
+
 	// The log, through the same server.
 	if logs, err := clientstreaming.NewClient(alice, env.Client).Logs(ctx, s.ns, "execd", "", -1); err != nil || !strings.Contains(string(logs), "ready") {
 		t.Errorf("logs: %q, %v", logs, err)
