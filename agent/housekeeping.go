@@ -18,6 +18,7 @@ import (
 	"github.com/berthdev/berth/agent/logs"
 	"github.com/berthdev/berth/agent/metrics"
 	"github.com/berthdev/berth/agent/runtime"
+	"github.com/berthdev/berth/agent/streaming"
 	"github.com/berthdev/berth/internal/revision"
 )
 
@@ -27,6 +28,13 @@ import (
 type HousekeepingOptions struct {
 	// HTTPBindAddress is the HTTP endpoint's host:port; "0" disables it.
 	HTTPBindAddress string
+	// StreamingAddress is the authenticated exec and logs server's host:port
+	// (agent/streaming); empty disables it.
+	StreamingAddress string
+	// StreamingAdvertiseAddress is the host clients reach that server at (default:
+	// the listen host, or the instance's first InternalIP when it listens on all
+	// interfaces).
+	StreamingAdvertiseAddress string
 	// TaskCleanupWait is how long a STOPPED task's containers, volumes and logs are
 	// kept (ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION).
 	TaskCleanupWait time.Duration
@@ -40,15 +48,18 @@ type HousekeepingOptions struct {
 // defaultHousekeeping returns the ECS agent's defaults.
 func defaultHousekeeping() HousekeepingOptions {
 	return HousekeepingOptions{
-		HTTPBindAddress: httpapi.DefaultAddress,
-		TaskCleanupWait: cleanup.DefaultTaskCleanupWait,
-		ImageCleanupAge: cleanup.DefaultImageCleanupAge,
-		CleanupInterval: cleanup.DefaultInterval,
+		HTTPBindAddress:  httpapi.DefaultAddress,
+		StreamingAddress: streaming.DefaultAddress,
+		TaskCleanupWait:  cleanup.DefaultTaskCleanupWait,
+		ImageCleanupAge:  cleanup.DefaultImageCleanupAge,
+		CleanupInterval:  cleanup.DefaultInterval,
 	}
 }
 
 func (o *HousekeepingOptions) bindHousekeepingFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.HTTPBindAddress, "http-bind-address", o.HTTPBindAddress, "host:port of the agent's HTTP endpoint (/healthz, /metrics, /v1/tasks, /v1/logs/<namespace>/<task>/<container>); \"0\" disables it. It serves container output: keep it on loopback.")
+	fs.StringVar(&o.StreamingAddress, "streaming-address", o.StreamingAddress, "host:port of the agent's HTTPS server for exec (berth exec, the console's terminal) and container logs, authenticated and authorized by the apiserver; empty disables it. Its URL and certificate are published in the ContainerInstance's status.streamingEndpoint.")
+	fs.StringVar(&o.StreamingAdvertiseAddress, "streaming-advertise-address", o.StreamingAdvertiseAddress, "Host (IP or name) clients reach the streaming server at, and that its certificate names (default: the --streaming-address host, or the instance's first InternalIP when it listens on all interfaces).")
 	fs.DurationVar(&o.TaskCleanupWait, "task-cleanup-wait", o.TaskCleanupWait, "How long the containers, volumes and logs of a stopped task are kept (as ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION).")
 	fs.DurationVar(&o.ImageCleanupAge, "image-cleanup-age", o.ImageCleanupAge, "Images the agent pulled that no container uses are removed this long after their pull (as ECS_IMAGE_MINIMUM_CLEANUP_AGE); 0 disables image cleanup.")
 	fs.DurationVar(&o.CleanupInterval, "cleanup-interval", o.CleanupInterval, "Time between cleanup passes.")
@@ -58,6 +69,11 @@ func (o *HousekeepingOptions) validateHousekeeping() error {
 	if o.HTTPBindAddress != "0" {
 		if _, _, err := net.SplitHostPort(o.HTTPBindAddress); err != nil {
 			return fmt.Errorf("--http-bind-address must be host:port or 0, got %q", o.HTTPBindAddress)
+		}
+	}
+	if o.StreamingAddress != "" {
+		if _, _, err := net.SplitHostPort(o.StreamingAddress); err != nil {
+			return fmt.Errorf("--streaming-address must be host:port or empty, got %q", o.StreamingAddress)
 		}
 	}
 	switch {
@@ -85,6 +101,9 @@ func (n *Node) startHousekeeping(ctx context.Context) (stop func()) {
 	run := func(f func()) {
 		wg.Add(1)
 		go func() { defer wg.Done(); f() }()
+	}
+	if n.streamingLn != nil {
+		run(func() { n.serveStreaming(ctx) })
 	}
 	if n.opts.HTTPBindAddress != "0" {
 		cfg := httpapi.Config{

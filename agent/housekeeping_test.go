@@ -14,13 +14,22 @@ func TestHousekeepingFlags(t *testing.T) {
 		want    HousekeepingOptions
 		wantErr string
 	}{
-		{name: "defaults", want: HousekeepingOptions{HTTPBindAddress: "127.0.0.1:51678", TaskCleanupWait: 3 * time.Hour, ImageCleanupAge: time.Hour, CleanupInterval: time.Minute}},
+		{name: "defaults", want: HousekeepingOptions{HTTPBindAddress: "127.0.0.1:51678", StreamingAddress: "127.0.0.1:51680",
+			TaskCleanupWait: 3 * time.Hour, ImageCleanupAge: time.Hour, CleanupInterval: time.Minute}},
 		{
 			name: "set",
-			args: []string{"--http-bind-address", "0", "--task-cleanup-wait", "10m", "--image-cleanup-age", "0", "--cleanup-interval", "5s"},
-			want: HousekeepingOptions{HTTPBindAddress: "0", TaskCleanupWait: 10 * time.Minute, CleanupInterval: 5 * time.Second},
+			args: []string{"--http-bind-address", "0", "--task-cleanup-wait", "10m", "--image-cleanup-age", "0", "--cleanup-interval", "5s",
+				"--streaming-address", "0.0.0.0:51680", "--streaming-advertise-address", "node-1.example"},
+			want: HousekeepingOptions{HTTPBindAddress: "0", StreamingAddress: "0.0.0.0:51680", StreamingAdvertiseAddress: "node-1.example",
+				TaskCleanupWait: 10 * time.Minute, CleanupInterval: 5 * time.Second},
+		},
+		{
+			name: "streaming disabled",
+			args: []string{"--streaming-address", ""},
+			want: HousekeepingOptions{HTTPBindAddress: "127.0.0.1:51678", TaskCleanupWait: 3 * time.Hour, ImageCleanupAge: time.Hour, CleanupInterval: time.Minute},
 		},
 		{name: "bad address", args: []string{"--http-bind-address", "51678"}, wantErr: "--http-bind-address must be host:port or 0"},
+		{name: "bad streaming address", args: []string{"--streaming-address", "51680"}, wantErr: "--streaming-address must be host:port or empty"},
 		{name: "negative wait", args: []string{"--task-cleanup-wait", "-1s"}, wantErr: "--task-cleanup-wait must not be negative"},
 		{name: "negative age", args: []string{"--image-cleanup-age", "-1s"}, wantErr: "--image-cleanup-age must not be negative"},
 		{name: "zero interval", args: []string{"--cleanup-interval", "0s"}, wantErr: "--cleanup-interval must be positive"},

@@ -20,6 +20,7 @@ import (
 	"github.com/berthdev/berth/agent/registration"
 	"github.com/berthdev/berth/agent/runtime"
 	"github.com/berthdev/berth/agent/runtime/containerd"
+	"github.com/berthdev/berth/agent/streaming"
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
 	"github.com/berthdev/berth/internal/kube"
 	"github.com/berthdev/berth/internal/version"
@@ -32,6 +33,11 @@ type Node struct {
 	agent   *Agent
 	inst    *Instance
 	network *network.Manager
+	// restConfig is the agent's identity, for the streaming server's delegated
+	// authentication and its Events.
+	restConfig *rest.Config
+	// streamingLn is the bound exec and logs server; nil when disabled.
+	streamingLn *streaming.Listener
 }
 
 // Run runs the agent until ctx ends. Containers keep running when it returns.
@@ -89,6 +95,11 @@ func New(ctx context.Context, o Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	sl, ep, err := listenStreaming(o, reg.Addresses)
+	if err != nil {
+		return nil, err
+	}
+	reg.StreamingEndpoint = ep
 	// Containers with a network of their own get a resolv.conf built on the
 	// instance's; an instance without one gives them none but their dnsServers.
 	resolv, err := os.ReadFile("/etc/resolv.conf")
@@ -104,7 +115,7 @@ func New(ctx context.Context, o Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Node{opts: o, agent: a, inst: a.Instance(o.Name), network: nw}, nil
+	return &Node{opts: o, agent: a, inst: a.Instance(o.Name), network: nw, restConfig: cfg, streamingLn: sl}, nil
 }
 
 // NewCache builds the cache of an agent process: the Tasks that tasks selects (the

@@ -554,7 +554,7 @@ func TestActionsNotServed(t *testing.T) {
 			map[string]string{"__type": "UnknownOperationException", "Message": "ScaleEverything is not an Application Auto Scaling action"},
 			`berth_ecs_api_requests_total{action="application-autoscaling:ScaleEverything",code="UnknownOperationException"} 1`},
 		{"AmazonEC2ContainerServiceV20141113.ExecuteCommand", 400,
-			map[string]string{"__type": "UnsupportedFeatureException", "message": "ExecuteCommand is not supported by Berth (docs/ecs-api.md lists the actions it serves)"},
+			map[string]string{"__type": "UnsupportedFeatureException", "message": "ExecuteCommand is not supported by Berth's ECS API, which has no Session Manager: run `berth exec TASK -- COMMAND` (docs/exec.md) for tasks started with enableExecuteCommand"},
 			`berth_ecs_api_requests_total{action="ExecuteCommand",code="UnsupportedFeatureException"} 1`},
 	}
 	for _, tc := range cases {

@@ -183,6 +183,10 @@ func (s *Server) authenticate(r *http.Request, body []byte, service string) (*au
 func (s *Server) dispatch(ctx context.Context, api *jsonAPI, action string, body []byte, cred *auth.Credential, log logr.Logger) (any, error) {
 	h, ok := api.operations[action]
 	if !ok {
+		if api.known[action] && action == "ExecuteCommand" {
+			return nil, wire.Errorf(api.wire.Unsupported, "ExecuteCommand is not supported by Berth's ECS API, which has no Session Manager: "+
+				"run `berth exec TASK -- COMMAND` (docs/exec.md) for tasks started with enableExecuteCommand")
+		}
 		if api.known[action] {
 			return nil, wire.Errorf(api.wire.Unsupported, "%s is not supported by Berth (docs/ecs-api.md lists the actions it serves)", action)
 		}

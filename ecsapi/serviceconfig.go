@@ -27,7 +27,6 @@ type serviceAWSOnly struct {
 	GatewayConnectors           []types.GatewayConnector
 	Monitoring                  *types.MonitoringConfiguration
 	PlatformVersion             *string
-	EnableExecuteCommand        bool
 	EnableECSManagedTags        bool
 	PropagateTags               types.PropagateTags
 	DeploymentController        *types.DeploymentController
@@ -62,7 +61,6 @@ func (f serviceAWSOnly) check() error {
 		{"vpcLatticeConfigurations", len(f.VpcLattice) > 0, "VPC Lattice is an AWS network service"},
 		{"gatewayConnectors", len(f.GatewayConnectors) > 0, "gateway connectors are an AWS network service"},
 		{"monitoring", f.Monitoring != nil, "service monitoring is CloudWatch's; Berth's metrics are on the manager's and agents' /metrics"},
-		{"enableExecuteCommand", f.EnableExecuteCommand, "ECS Exec needs AWS Systems Manager's agent in every task"},
 		{"enableECSManagedTags", f.EnableECSManagedTags,
 			"Berth does not tag the tasks a service starts; they carry the labels ecs.berth.dev/service and ecs.berth.dev/deployment"},
 		{"propagateTags", f.PropagateTags != "" && f.PropagateTags != types.PropagateTagsNone,

@@ -52,7 +52,6 @@ func TestServiceAWSOnly(t *testing.T) {
 		{name: "VPC Lattice", in: serviceAWSOnly{VpcLattice: []types.VpcLatticeConfiguration{{}}}, wantMember: "vpcLatticeConfigurations"},
 		{name: "gateway connectors", in: serviceAWSOnly{GatewayConnectors: []types.GatewayConnector{{}}}, wantMember: "gatewayConnectors"},
 		{name: "monitoring", in: serviceAWSOnly{Monitoring: &types.MonitoringConfiguration{}}, wantMember: "monitoring"},
-		{name: "ECS Exec", in: serviceAWSOnly{EnableExecuteCommand: true}, wantMember: "enableExecuteCommand"},
 		{name: "managed tags", in: serviceAWSOnly{EnableECSManagedTags: true}, wantMember: "enableECSManagedTags"},
 		{name: "tag propagation", in: serviceAWSOnly{PropagateTags: types.PropagateTagsService}, wantMember: "propagateTags"},
 		{name: "zone rebalancing", in: serviceAWSOnly{AvailabilityZoneRebalancing: types.AvailabilityZoneRebalancingEnabled}, wantMember: "availabilityZoneRebalancing"},

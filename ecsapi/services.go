@@ -216,6 +216,7 @@ func (c *Call) newService(ctx context.Context, cl *ecsv1alpha1.Cluster, in *ecs.
 	svc.Spec.DesiredCount = in.DesiredCount
 	svc.Spec.HealthCheckGracePeriodSeconds = in.HealthCheckGracePeriodSeconds
 	svc.Spec.PlacementConstraints, svc.Spec.PlacementStrategy = placementSpec(in.PlacementConstraints, in.PlacementStrategy)
+	svc.Spec.EnableExecuteCommand = in.EnableExecuteCommand
 	if svc.Spec.DeploymentConfiguration, err = deploymentConfigurationSpec(in.DeploymentConfiguration, svc.Spec.DeploymentConfiguration, strategy, true); err != nil {
 		return nil, err
 	}
@@ -266,7 +267,7 @@ func createServiceAWSOnly(in *ecs.CreateServiceInput) error {
 		CapacityProviderStrategy: in.CapacityProviderStrategy, ServiceRegistries: in.ServiceRegistries,
 		ServiceConnect: in.ServiceConnectConfiguration, VolumeConfigurations: in.VolumeConfigurations,
 		VpcLattice: in.VpcLatticeConfigurations, GatewayConnectors: in.GatewayConnectors, Monitoring: in.Monitoring,
-		PlatformVersion: in.PlatformVersion, EnableExecuteCommand: in.EnableExecuteCommand,
+		PlatformVersion:      in.PlatformVersion,
 		EnableECSManagedTags: in.EnableECSManagedTags, PropagateTags: in.PropagateTags,
 		DeploymentController: in.DeploymentController, AvailabilityZoneRebalancing: in.AvailabilityZoneRebalancing,
 	}.check()
@@ -361,7 +362,7 @@ func updateServiceAWSOnly(in *ecs.UpdateServiceInput) error {
 		CapacityProviderStrategy: in.CapacityProviderStrategy, ServiceRegistries: in.ServiceRegistries,
 		ServiceConnect: in.ServiceConnectConfiguration, VolumeConfigurations: in.VolumeConfigurations,
 		VpcLattice: in.VpcLatticeConfigurations, GatewayConnectors: in.GatewayConnectors, Monitoring: in.Monitoring,
-		PlatformVersion: in.PlatformVersion, EnableExecuteCommand: aws.ToBool(in.EnableExecuteCommand),
+		PlatformVersion:      in.PlatformVersion,
 		EnableECSManagedTags: aws.ToBool(in.EnableECSManagedTags), PropagateTags: in.PropagateTags,
 		DeploymentController: in.DeploymentController, AvailabilityZoneRebalancing: in.AvailabilityZoneRebalancing,
 	}.check()
@@ -375,6 +376,10 @@ func (c *Call) applyUpdate(ctx context.Context, svc *ecsv1alpha1.Service, in *ec
 			return wire.InvalidParameter("desiredCount", "a DAEMON service runs one task on each instance and takes no desiredCount")
 		}
 		svc.Spec.DesiredCount = aws.Int32(*in.DesiredCount)
+	}
+	if in.EnableExecuteCommand != nil {
+		// As in ECS, running tasks keep theirs until a new deployment replaces them.
+		svc.Spec.EnableExecuteCommand = *in.EnableExecuteCommand
 	}
 	if in.ForceNewDeployment {
 		// Any new token starts a deployment; the request time is unique enough and

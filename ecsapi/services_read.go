@@ -78,6 +78,7 @@ func (c *Call) serviceOut(ctx context.Context, svc *ecsv1alpha1.Service, cl *ecs
 		DeploymentController:          &types.DeploymentController{Type: types.DeploymentControllerTypeEcs},
 		Deployments:                   deploymentsOut(withPendingDeployment(svc, c.Now), arn),
 		LoadBalancers:                 loadBalancersOut(svc.Spec.LoadBalancers),
+		EnableExecuteCommand:          svc.Spec.EnableExecuteCommand,
 		ServiceRegistries:             []types.ServiceRegistry{},
 		PlacementConstraints:          constraints,
 		PlacementStrategy:             placement,

@@ -34,10 +34,9 @@ const (
 var startedByPattern = regexp.MustCompile(`^[a-zA-Z0-9_/-]{1,128}$`)
 
 // taskStartUnsupported refuses the members RunTask and StartTask share that need AWS.
-func taskStartUnsupported(execCommand, managedTags bool, referenceID *string, volumes []types.TaskVolumeConfiguration) error {
+// enableExecuteCommand is served: it lets `berth exec` into the task (docs/exec.md).
+func taskStartUnsupported(managedTags bool, referenceID *string, volumes []types.TaskVolumeConfiguration) error {
 	switch {
-	case execCommand:
-		return wire.InvalidParameter("enableExecuteCommand", "ECS Exec needs AWS Systems Manager, which Berth does not have")
 	case managedTags:
 		return wire.InvalidParameter("enableECSManagedTags", "ECS managed tags (aws:ecs:*) are not supported by Berth")
 	case aws.ToString(referenceID) != "":

@@ -35,13 +35,12 @@ func TestRunLaunch(t *testing.T) {
 }
 
 func TestTaskStartUnsupported(t *testing.T) {
-	if err := taskStartUnsupported(false, false, nil, nil); err != nil {
+	if err := taskStartUnsupported(false, nil, nil); err != nil {
 		t.Fatal(err)
 	}
-	refusedNaming(t, taskStartUnsupported(true, false, nil, nil), "enableExecuteCommand")
-	refusedNaming(t, taskStartUnsupported(false, true, nil, nil), "enableECSManagedTags")
-	refusedNaming(t, taskStartUnsupported(false, false, aws.String("x"), nil), "referenceId")
-	refusedNaming(t, taskStartUnsupported(false, false, nil, []types.TaskVolumeConfiguration{{}}), "volumeConfigurations")
+	refusedNaming(t, taskStartUnsupported(true, nil, nil), "enableECSManagedTags")
+	refusedNaming(t, taskStartUnsupported(false, aws.String("x"), nil), "referenceId")
+	refusedNaming(t, taskStartUnsupported(false, nil, []types.TaskVolumeConfiguration{{}}), "volumeConfigurations")
 }
 
 func TestRunCount(t *testing.T) {

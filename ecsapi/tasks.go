@@ -67,6 +67,7 @@ type launchRequest struct {
 	LaunchType              types.LaunchType
 	Constraints             []types.PlacementConstraint
 	Strategy                []types.PlacementStrategy
+	EnableExecuteCommand    bool
 }
 
 // taskLaunch is a checked launch: the cluster, the revision, and the Task every new
@@ -116,6 +117,7 @@ func (c *Call) prepareLaunch(ctx context.Context, r launchRequest) (*taskLaunch,
 		Overrides:            overrides,
 		PlacementConstraints: constraints,
 		PlacementStrategy:    strategies,
+		EnableExecuteCommand: r.EnableExecuteCommand,
 	}
 	return l, nil
 }
@@ -128,7 +130,7 @@ func runTask(ctx context.Context, c *Call, in *ecs.RunTaskInput) (*ecs.RunTaskOu
 	if err := runLaunch(in.LaunchType, in.CapacityProviderStrategy, in.PlatformVersion); err != nil {
 		return nil, err
 	}
-	if err := taskStartUnsupported(in.EnableExecuteCommand, in.EnableECSManagedTags, in.ReferenceId, in.VolumeConfigurations); err != nil {
+	if err := taskStartUnsupported(in.EnableECSManagedTags, in.ReferenceId, in.VolumeConfigurations); err != nil {
 		return nil, err
 	}
 	count, err := runCount(in.Count)
@@ -142,7 +144,7 @@ func runTask(ctx context.Context, c *Call, in *ecs.RunTaskInput) (*ecs.RunTaskOu
 	l, err := c.prepareLaunch(ctx, launchRequest{Cluster: in.Cluster, TaskDefinition: in.TaskDefinition,
 		Overrides: in.Overrides, Group: in.Group, StartedBy: in.StartedBy, Network: in.NetworkConfiguration,
 		PropagateTags: in.PropagateTags, Tags: in.Tags, LaunchType: in.LaunchType,
-		Constraints: in.PlacementConstraints, Strategy: in.PlacementStrategy})
+		Constraints: in.PlacementConstraints, Strategy: in.PlacementStrategy, EnableExecuteCommand: in.EnableExecuteCommand})
 	if err != nil {
 		return nil, err
 	}
@@ -227,7 +229,7 @@ func (c *Call) createOrFindTask(ctx context.Context, cluster string, t *ecsv1alp
 }
 
 func startTask(ctx context.Context, c *Call, in *ecs.StartTaskInput) (*ecs.StartTaskOutput, error) {
-	if err := taskStartUnsupported(in.EnableExecuteCommand, in.EnableECSManagedTags, in.ReferenceId, in.VolumeConfigurations); err != nil {
+	if err := taskStartUnsupported(in.EnableECSManagedTags, in.ReferenceId, in.VolumeConfigurations); err != nil {
 		return nil, err
 	}
 	if err := describeCount("containerInstances", len(in.ContainerInstances), maxStartTaskInstances, "containerInstances can not be empty."); err != nil {
@@ -235,7 +237,7 @@ func startTask(ctx context.Context, c *Call, in *ecs.StartTaskInput) (*ecs.Start
 	}
 	l, err := c.prepareLaunch(ctx, launchRequest{Cluster: in.Cluster, TaskDefinition: in.TaskDefinition,
 		Overrides: in.Overrides, Group: in.Group, StartedBy: in.StartedBy, Network: in.NetworkConfiguration,
-		PropagateTags: in.PropagateTags, Tags: in.Tags})
+		PropagateTags: in.PropagateTags, Tags: in.Tags, EnableExecuteCommand: in.EnableExecuteCommand})
 	if err != nil {
 		return nil, err
 	}

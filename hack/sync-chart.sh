@@ -4,6 +4,8 @@
 #   config/crd/bases/*.yaml     -> charts/berth/crds/ (installed by helm, never upgraded)
 #   config/rbac/role.yaml       -> charts/berth/files/manager-role.yaml (manager ClusterRole)
 #   config/rbac/agent/role.yaml -> charts/berth/files/agent-role.yaml   (agent ClusterRole)
+#                               and charts/berth/files/agent-ca-role.yaml (its Role in
+#                               kube-system: the cluster's client CA, for exec's authn)
 #   config/rbac/api/role.yaml   -> charts/berth/files/api-role.yaml     (`berth api`'s ClusterRole)
 #                               and charts/berth/files/api-secrets-role.yaml (its Role for
 #                               the credential Secrets, rendered in the release namespace)
@@ -20,7 +22,6 @@ chart=charts/berth
 rm -rf "$chart/crds" && mkdir -p "$chart/crds" "$chart/files"
 cp config/crd/bases/*.yaml "$chart/crds/"
 cp config/rbac/role.yaml "$chart/files/manager-role.yaml"
-cp config/rbac/agent/role.yaml "$chart/files/agent-role.yaml"
 
 # document KIND FILE prints the YAML document of FILE whose kind is KIND (controller-gen
 # writes a ClusterRole and, for namespaced markers, a Role into one file), and fails
@@ -32,6 +33,8 @@ document() {
 		END { if (keep) printf "%s", doc; exit !found }' "$2" ||
 		{ echo "sync-chart: no $1 in $2" >&2; return 1; }
 }
+document ClusterRole config/rbac/agent/role.yaml >"$chart/files/agent-role.yaml"
+document Role config/rbac/agent/role.yaml >"$chart/files/agent-ca-role.yaml"
 document ClusterRole config/rbac/api/role.yaml >"$chart/files/api-role.yaml"
 document Role config/rbac/api/role.yaml >"$chart/files/api-secrets-role.yaml"
 cp config/rbac/api/user_role.yaml "$chart/files/ecs-user-role.yaml"

@@ -63,13 +63,21 @@ func notFound(format string, args ...any) *httpError {
 
 // logs serves GET /v1/logs/{namespace}/{task}/{container}.
 func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
+	task := types.NamespacedName{Namespace: r.PathValue("namespace"), Name: r.PathValue("task")}
+	s.ServeContainerLog(w, r, task, r.PathValue("container"))
+}
+
+// ServeContainerLog answers r with the log of a container of a task the engine
+// knows, as GET /v1/logs does, with r's ?tail and ?follow. The agent's
+// authenticated streaming server (agent/streaming) calls it once it has authorized
+// the caller: one reader of log files for both endpoints.
+func (s *Server) ServeContainerLog(w http.ResponseWriter, r *http.Request, task types.NamespacedName, container string) {
 	q, err := parseLogQuery(r.URL.Query())
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	task := types.NamespacedName{Namespace: r.PathValue("namespace"), Name: r.PathValue("task")}
-	path, herr := s.logPath(r.Context(), task, r.PathValue("container"))
+	path, herr := s.logPath(r.Context(), task, container)
 	if herr != nil {
 		http.Error(w, herr.msg, herr.status)
 		return

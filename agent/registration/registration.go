@@ -68,6 +68,9 @@ type Config struct {
 	RuntimeName string
 	// LeaseInterval is how often the Lease is renewed (default 10s).
 	LeaseInterval time.Duration
+	// StreamingEndpoint is the agent's exec and logs server, published in the
+	// status; nil when it runs none (hollow agents, --streaming-address "").
+	StreamingEndpoint *ecsv1alpha1.StreamingEndpoint
 }
 
 // DetectResources returns this machine's cores x 1024 and its memory in MiB minus
@@ -289,6 +292,9 @@ func (r *Registrar) status(u Usage) *ecsac.ContainerInstanceStatusApplyConfigura
 	st := ecsac.ContainerInstanceStatus()
 	if u.Utilization != nil {
 		st.WithUtilization(utilizationStatus(u.Utilization))
+	}
+	if ep := r.cfg.StreamingEndpoint; ep != nil {
+		st.WithStreamingEndpoint(ecsac.StreamingEndpoint().WithURL(ep.URL).WithCABundle(ep.CABundle))
 	}
 	return st.
 		WithRegisteredResources(ecsac.Resources().WithCpu(r.cfg.CPU).WithMemory(r.cfg.Memory).

@@ -118,6 +118,9 @@ func (s *state) buildTask(slot string, attempt int, daemonInstance string) *ecsv
 			StartedBy:            "ecs-svc/" + s.primary.ID,
 			PlacementConstraints: svc.Spec.PlacementConstraints,
 			PlacementStrategy:    svc.Spec.PlacementStrategy,
+			// ECS Exec follows the service's setting at the task's start (it is
+			// immutable on the task, as in ECS).
+			EnableExecuteCommand: svc.Spec.EnableExecuteCommand,
 		},
 	}
 	// The deployment's pinned image digests (versionConsistency, digests.go).

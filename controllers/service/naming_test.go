@@ -106,6 +106,7 @@ func TestNewTasks(t *testing.T) {
 func TestBuildTask(t *testing.T) {
 	svc := testobj.Service("ns", "web", "web", 0).Daemon().Obj()
 	svc.Spec.PlacementConstraints = []ecsv1alpha1.PlacementConstraint{{Type: ecsv1alpha1.PlacementConstraintMemberOf, Expression: "attribute:zone == a"}}
+	svc.Spec.EnableExecuteCommand = true
 	s := newTestState(svc, nil)
 	got := s.buildTask("i1234", 2, "i-1")
 
@@ -126,7 +127,8 @@ func TestBuildTask(t *testing.T) {
 	if len(svc.Spec.PlacementConstraints) != 1 {
 		t.Errorf("the service's constraints changed: %v", svc.Spec.PlacementConstraints)
 	}
-	if got.Spec.TaskDefinition != "web:2" || got.Spec.StartedBy != "ecs-svc/"+primaryID || got.Spec.Group != "service:web" {
+	if got.Spec.TaskDefinition != "web:2" || got.Spec.StartedBy != "ecs-svc/"+primaryID || got.Spec.Group != "service:web" ||
+		!got.Spec.EnableExecuteCommand {
 		t.Errorf("spec %+v", got.Spec)
 	}
 	if ref := got.OwnerReferences; len(ref) != 1 || ref[0].UID != svc.UID || ref[0].Controller == nil || !*ref[0].Controller {

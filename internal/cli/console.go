@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"flag"
 
 	"github.com/spf13/cobra"
@@ -10,13 +11,28 @@ import (
 
 	"github.com/berthdev/berth/console"
 	"github.com/berthdev/berth/internal/kube"
+	"github.com/berthdev/berth/internal/streaming"
 )
 
-// consoleAgent builds the console's agent client (exec and container logs) from the
-// caller's identity; nil runs the console without them. It is a variable so that
-// the streaming client is wired in one place (consoleagent.go, when it exists)
-// without the console package depending on it.
-var consoleAgent func(cfg *rest.Config, s *console.Server) (console.Agent, error)
+// consoleAgent reaches the agents for the console (exec and container logs)
+// through internal/streaming with the caller's identity, so each agent authorizes
+// the console's user as it does `berth exec`. The console reads Tasks and
+// ContainerInstances from its own cache.
+func consoleAgent(cfg *rest.Config, s *console.Server) (console.Agent, error) {
+	return streamingAgent{streaming.NewClient(cfg, s.Reader())}, nil
+}
+
+// streamingAgent adapts the streaming client to console.Agent: the request types
+// have the same fields, so one converts to the other.
+type streamingAgent struct{ c *streaming.Client }
+
+func (a streamingAgent) Exec(ctx context.Context, r console.ExecRequest) error {
+	return a.c.Exec(ctx, streaming.ExecOptions(r))
+}
+
+func (a streamingAgent) Logs(ctx context.Context, namespace, task, container string, tail int) ([]byte, error) {
+	return a.c.Logs(ctx, namespace, task, container, tail)
+}
 
 func newConsoleCommand() *cobra.Command {
 	o := console.RunOptions{Address: console.DefaultAddress}

@@ -28,6 +28,10 @@ func Execute() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := NewRootCommand().ExecuteContext(ctx); err != nil {
+		var exit *exitCodeError
+		if errors.As(err, &exit) {
+			return exit.code // the remote command's own (berth exec); it said why itself
+		}
 		if !errors.Is(err, context.Canceled) {
 			fmt.Fprintln(os.Stderr, "Error:", err)
 		}
@@ -49,7 +53,7 @@ controllers and run by node agents on containerd.`,
 	}
 	root.AddCommand(newManagerCommand(), newAgentCommand(), newVersionCommand())
 	root.AddCommand(newHollowCommand(), newUpCommand(), newDownCommand(), newDemoCommand(), newConvertCommand())
-	root.AddCommand(newAPICommand(), newConsoleCommand())
+	root.AddCommand(newAPICommand(), newConsoleCommand(), newExecCommand())
 	root.AddCommand(newPauseCommand(), newLogDriverCommand())
 	return root
 }

@@ -117,10 +117,11 @@ func waitEstablished(ctx context.Context, c client.Client, name string) error {
 	})
 }
 
-// installRBAC applies the generated ClusterRoles of the manager and the agent and
-// binds them to the users of the certificates `up` issues. Agents are bound one
-// user each, not through their group: a certificate cannot be revoked, a binding
-// can be deleted.
+// installRBAC applies the generated roles of the manager and the agent (the agent's
+// ClusterRole, and its Role in kube-system for the cluster's client CA, which its
+// streaming server reads) and binds them to the users of the certificates `up`
+// issues. Agents are bound one user each, not through their group: a certificate
+// cannot be revoked, a binding can be deleted.
 func installRBAC(ctx context.Context, c client.Client, agentUsers ...string) error {
 	roles, err := embeddedObjects(berthconfig.RBAC, berthconfig.ManagerRole, berthconfig.AgentRole)
 	if err != nil {
@@ -133,8 +134,20 @@ func installRBAC(ctx context.Context, c client.Client, agentUsers ...string) err
 		bindings = append(bindings, binding("berth-agent", "berth-agent-up-"+strings.TrimPrefix(u, AgentUserPrefix),
 			rbacv1.Subject{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: u}))
 	}
+	objs := make([]runtime.Object, 0, len(bindings)+len(agentUsers))
 	for _, b := range bindings {
-		u, err := toUnstructured(b)
+		objs = append(objs, b)
+	}
+	for _, u := range agentUsers {
+		objs = append(objs, &rbacv1.RoleBinding{
+			TypeMeta:   metav1.TypeMeta{APIVersion: rbacv1.SchemeGroupVersion.String(), Kind: "RoleBinding"},
+			ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "berth-agent-up-" + strings.TrimPrefix(u, AgentUserPrefix)},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "berth-agent"},
+			Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: u}},
+		})
+	}
+	for _, o := range objs {
+		u, err := toUnstructured(o)
 		if err != nil {
 			return err
 		}

@@ -253,12 +253,22 @@ func (s *session) startManager(ctx context.Context) error {
 // uses too; `up` takes another when it is busy.
 const DefaultAgentPort = 51678
 
+// DefaultStreamingPort is the agent's exec and logs server's (agent/streaming);
+// `up` takes another when it is busy.
+const DefaultStreamingPort = 51680
+
 func (s *session) startAgent(ctx context.Context) error {
 	port, err := freePort(DefaultAgentPort)
 	if err != nil {
 		return err
 	}
 	s.agentURL = "http://" + hostPort(port)
+	// The streaming server (berth exec, the console's terminal) on loopback, on a
+	// port of its own; the agent publishes it in its ContainerInstance.
+	streamingPort, err := freePort(DefaultStreamingPort)
+	if err != nil {
+		return err
+	}
 	args := []string{"agent",
 		"--kubeconfig=" + s.l.kubeconfig(kubeconfigAgent),
 		"--cluster=" + ClusterName,
@@ -269,6 +279,7 @@ func (s *session) startAgent(ctx context.Context) error {
 		"--registry-config-dir=" + s.l.registryHostsDir(),
 		"--runc-root=" + s.l.runcRoot(),
 		"--http-bind-address=" + hostPort(port),
+		"--streaming-address=" + hostPort(streamingPort),
 	}
 	if s.o.BridgeSubnet != "" {
 		args = append(args, "--bridge-subnet="+s.o.BridgeSubnet)

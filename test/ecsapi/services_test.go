@@ -216,9 +216,18 @@ func TestServiceLifecycle(t *testing.T) {
 
 	t.Run("forceNewDeployment", func(t *testing.T) {
 		before := primary(t, describeOne(t, c, cluster, "Web_App"))
-		up, err := c.UpdateService(ctx, &ecs.UpdateServiceInput{Cluster: aws.String(cluster), Service: aws.String("Web_App"), ForceNewDeployment: true})
+		if before := describeOne(t, c, cluster, "Web_App"); before.EnableExecuteCommand {
+			t.Errorf("enableExecuteCommand of a service created without it: %v", before.EnableExecuteCommand)
+		}
+		// With ECS Exec switched on, as `aws ecs update-service --enable-execute-command
+		// --force-new-deployment` does.
+		up, err := c.UpdateService(ctx, &ecs.UpdateServiceInput{Cluster: aws.String(cluster), Service: aws.String("Web_App"), ForceNewDeployment: true,
+			EnableExecuteCommand: aws.Bool(true)})
 		if err != nil {
 			t.Fatal(err)
+		}
+		if !up.Service.EnableExecuteCommand {
+			t.Error("UpdateService with enableExecuteCommand answered a service without it")
 		}
 		if len(up.Service.Deployments) != 2 {
 			t.Fatalf("deployments after a forced deployment = %+v", up.Service.Deployments)
@@ -227,6 +236,20 @@ func TestServiceLifecycle(t *testing.T) {
 		after := primary(t, describeOne(t, c, cluster, "Web_App"))
 		if aws.ToString(after.Id) == aws.ToString(before.Id) || aws.ToString(after.TaskDefinition) != aws.ToString(before.TaskDefinition) {
 			t.Errorf("forced deployment: before %+v, after %+v", before, after)
+		}
+		// The new deployment's tasks can be exec'd into; DescribeTasks says so.
+		list, err := c.ListTasks(ctx, &ecs.ListTasksInput{Cluster: aws.String(cluster), ServiceName: aws.String("Web_App")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tasks, err := c.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String(cluster), Tasks: list.TaskArns})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, task := range tasks.Tasks {
+			if !task.EnableExecuteCommand {
+				t.Errorf("task %s of the deployment with enableExecuteCommand has it off", aws.ToString(task.TaskArn))
+			}
 		}
 	})
 
@@ -334,7 +357,6 @@ func TestServiceErrors(t *testing.T) {
 		{"Service Connect", base(func(in *ecs.CreateServiceInput) {
 			in.ServiceConnectConfiguration = &types.ServiceConnectConfiguration{Enabled: true}
 		}), "InvalidParameterException", "serviceConnectConfiguration"},
-		{"ECS Exec", base(func(in *ecs.CreateServiceInput) { in.EnableExecuteCommand = true }), "InvalidParameterException", "enableExecuteCommand"},
 		{"EBS volumes", base(func(in *ecs.CreateServiceInput) {
 			in.VolumeConfigurations = []types.ServiceVolumeConfiguration{{Name: aws.String("data")}}
 		}), "InvalidParameterException", "volumeConfigurations"},

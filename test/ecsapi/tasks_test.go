@@ -138,12 +138,16 @@ func TestRunTaskLifecycle(t *testing.T) {
 
 	// A new revision changes what `batch` runs from now on, not what runs already.
 	putFamily(t, batchFamily(u.Namespace, "job:2"), 2)
-	second, err := c.RunTask(ctx, &ecs.RunTaskInput{Cluster: aws.String(cluster), TaskDefinition: aws.String("batch")})
+	// enableExecuteCommand is served (berth exec) and described back.
+	second, err := c.RunTask(ctx, &ecs.RunTaskInput{Cluster: aws.String(cluster), TaskDefinition: aws.String("batch"), EnableExecuteCommand: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := aws.ToString(second.Tasks[0].TaskDefinitionArn); got != prefix+"task-definition/batch:2" {
 		t.Errorf("RunTask of the family after a new revision runs %s", got)
+	}
+	if !second.Tasks[0].EnableExecuteCommand || second.Tasks[0].EnableExecuteCommand == run.Tasks[0].EnableExecuteCommand {
+		t.Errorf("enableExecuteCommand of a task run with it: %v, of one run without: %v", second.Tasks[0].EnableExecuteCommand, run.Tasks[0].EnableExecuteCommand)
 	}
 	all := append(slices.Clone(arns), taskARNs(second.Tasks)...)
 	if err := waitTasks(t, c, cluster, all, false); err != nil {
@@ -332,7 +336,6 @@ func TestRunTaskRefusals(t *testing.T) {
 		{"cluster without instances", func(in *ecs.RunTaskInput) { in.Cluster = aws.String(empty) }, "InvalidParameterException", "No Container Instances were found in your cluster."},
 		{"Fargate", func(in *ecs.RunTaskInput) { in.LaunchType = types.LaunchTypeFargate }, "InvalidParameterException", "launchType"},
 		{"count 11", func(in *ecs.RunTaskInput) { in.Count = aws.Int32(11) }, "InvalidParameterException", "count"},
-		{"ECS Exec", func(in *ecs.RunTaskInput) { in.EnableExecuteCommand = true }, "InvalidParameterException", "enableExecuteCommand"},
 		{"an unknown container", func(in *ecs.RunTaskInput) {
 			in.Overrides = &types.TaskOverride{ContainerOverrides: []types.ContainerOverride{{Name: aws.String("db")}}}
 		}, "InvalidParameterException", "Override for container named db is not a container in the TaskDefinition."},

@@ -195,14 +195,15 @@ func tail(s string, lines int) string {
 }
 
 // agentArgs are the flags of `berth agent` called name on this stack, reaching the
-// apiserver through kubeconfig: fast heartbeats and status, no HTTP endpoint.
+// apiserver through kubeconfig: fast heartbeats and status, no HTTP endpoint, a
+// free port for the streaming server.
 func (s *stack) agentArgs(name, kubeconfig string) []string {
 	return []string{"agent", "--kubeconfig", kubeconfig, "--cluster", s.cluster, "--name", name,
 		"--containerd-address", s.ctr.Address, "--containerd-namespace", s.ctrNamespace,
 		"--state-dir", s.stateDir(name), "--snapshotter", s.ctr.Snapshotter,
 		"--registry-config-dir", s.ctr.HostsDir, "--runc-root", s.ctr.RuncRoot,
 		"--lease-interval", "1s", "--status-interval", "1s", "--reserved-memory", "0",
-		"--http-bind-address", "0", "--kube-api-qps", "200", "--kube-api-burst", "400"}
+		"--http-bind-address", "0", "--streaming-address", "127.0.0.1:0", "--kube-api-qps", "200", "--kube-api-burst", "400"}
 }
 
 func (s *stack) stateDir(agent string) string { return filepath.Join(s.ctr.Dir, "agent-"+agent) }

@@ -18,8 +18,8 @@ import (
 
 // AgentOptions are `berth agent`'s production defaults with what a test changes: the
 // instance name and cluster, the test's containerd (in namespace), a state directory
-// of its own under containerd's, 1 s lease and status intervals, and no memory kept
-// back for the machine.
+// of its own under containerd's, 1 s lease and status intervals, no memory kept
+// back for the machine, and a free port for the streaming server.
 func AgentOptions(env *testenv.Env, ctr *ctrtest.Containerd, cluster, name, namespace string) agent.Options {
 	o := agent.DefaultOptions()
 	o.Kubeconfig, o.Cluster, o.Name = env.Kubeconfig, cluster, name
@@ -28,6 +28,8 @@ func AgentOptions(env *testenv.Env, ctr *ctrtest.Containerd, cluster, name, name
 	o.StateDir = filepath.Join(ctr.Dir, "agent-"+name)
 	o.LeaseInterval, o.StatusInterval = time.Second, time.Second
 	o.ReservedMemoryMiB = 0
+	// A port of its own: tests run several agents at once.
+	o.StreamingAddress = "127.0.0.1:0"
 	return o
 }
 

@@ -91,6 +91,30 @@ var allowedActions = []agentAction{
 	{name: "write the status of a task bound to it", do: func(ctx context.Context, c client.Client, ns string) error {
 		return c.Status().Patch(ctx, task(ns, taskHere, ""), mergePatch(`{"status":{"lastStatus":"PENDING"}}`))
 	}},
+	// The streaming server (exec, logs): audit Events, and asking who a caller is and
+	// what it may do.
+	{name: "record an Event as its own instance", do: func(ctx context.Context, c client.Client, ns string) error {
+		return c.Create(ctx, auditEvent(ns, ownInstance))
+	}},
+	{name: "review a token", do: func(ctx context.Context, c client.Client, _ string) error {
+		return c.Create(ctx, &authenticationv1.TokenReview{Spec: authenticationv1.TokenReviewSpec{Token: "not-a-token"}})
+	}},
+	{name: "review a caller's access", do: func(ctx context.Context, c client.Client, ns string) error {
+		return c.Create(ctx, &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{User: "alice",
+			ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: ns, Verb: "exec", Group: "ecs.berth.dev", Resource: "tasks", Name: taskHere}}})
+	}},
+}
+
+// auditEvent is an exec audit Event on taskHere reported by instance.
+func auditEvent(ns, instance string) *corev1.Event {
+	return &corev1.Event{
+		ObjectMeta:     metav1.ObjectMeta{Namespace: ns, GenerateName: taskHere + "."},
+		InvolvedObject: corev1.ObjectReference{Kind: "Task", APIVersion: ecsv1alpha1.GroupVersion.String(), Namespace: ns, Name: taskHere},
+		Reason:         "ExecCommand", Message: "alice ran [\"ls\"] in container app", Type: corev1.EventTypeNormal,
+		Source:              corev1.EventSource{Component: "berth-agent", Host: instance},
+		ReportingController: "berth-agent", ReportingInstance: instance,
+		FirstTimestamp: metav1.Now(), LastTimestamp: metav1.Now(), Count: 1,
+	}
 }
 
 var forbiddenActions = []agentAction{
@@ -213,12 +237,19 @@ var forbiddenActions = []agentAction{
 		policy: "berth agent worker-1 may only write the status of tasks bound to it (task is not bound to an instance)",
 	},
 	{
+		name: "record an Event as another instance",
+		do: func(ctx context.Context, c client.Client, ns string) error {
+			return c.Create(ctx, auditEvent(ns, otherInstance))
+		},
+		policy: "berth agent worker-1 may only create and patch Events whose reportingInstance is worker-1",
+	},
+	{
 		name: "create a Secret",
 		do: func(ctx context.Context, c client.Client, ns string) error {
 			return c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "planted"}})
 		},
 		rbac:   `secrets is forbidden: User "{user}" cannot create resource "secrets" in API group "" in the namespace "{ns}"`,
-		policy: "berth agent worker-1 may not create secrets: agents write only their own ContainerInstance, their heartbeat Lease and the status of the tasks bound to them",
+		policy: "berth agent worker-1 may not create secrets: agents write only their own ContainerInstance, their heartbeat Lease, the status of the tasks bound to them and their Events",
 	},
 	{
 		name: "create a TaskDefinition",
@@ -228,7 +259,7 @@ var forbiddenActions = []agentAction{
 			return c.Create(ctx, td)
 		},
 		rbac:   `taskdefinitions.ecs.berth.dev is forbidden: User "{user}" cannot create resource "taskdefinitions" in API group "ecs.berth.dev" in the namespace "{ns}"`,
-		policy: "berth agent worker-1 may not create taskdefinitions.ecs.berth.dev: agents write only their own ContainerInstance, their heartbeat Lease and the status of the tasks bound to them",
+		policy: "berth agent worker-1 may not create taskdefinitions.ecs.berth.dev: agents write only their own ContainerInstance, their heartbeat Lease, the status of the tasks bound to them and their Events",
 	},
 }
 

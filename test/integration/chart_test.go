@@ -533,6 +533,8 @@ func checkChartRBAC(t *testing.T, c chartObjects, want chartWant) {
 	generated := map[string]string{
 		"ClusterRole/" + releaseName + "-manager": repoPath("config", "rbac", "role.yaml"),
 		"ClusterRole/" + releaseName + "-agent":   repoPath("config", "rbac", "agent", "role.yaml"),
+		// The agent's streaming server reads the cluster's client CA in kube-system.
+		"Role/" + releaseName + "-agent-client-ca": repoPath("config", "rbac", "agent", "role.yaml"),
 	}
 	apiRoles := map[string]string{
 		"ClusterRole/" + releaseName + "-api":      repoPath("config", "rbac", "api", "role.yaml"),

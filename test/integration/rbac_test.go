@@ -69,6 +69,20 @@ var wantAgentRules = map[string][]string{
 	// Its tasks, watched with a field selector; their status (server-side apply).
 	"ecs.berth.dev/tasks":        {"get", "list", "watch"},
 	"ecs.berth.dev/tasks/status": {"get", "patch"},
+	// The streaming server (exec, logs; agent/streaming) has the apiserver
+	// authenticate its callers' tokens and authorize every request, as the kubelet
+	// does, and audits execs as Events on the tasks (the admission policy keeps them
+	// to its own reportingInstance).
+	"authentication.k8s.io/tokenreviews":        {"create"},
+	"authorization.k8s.io/subjectaccessreviews": {"create"},
+	"/events": {"create", "patch"},
+}
+
+// wantAgentCARules is the agent's Role in kube-system: the cluster's client CA (for
+// the streaming server's client certificates), that one ConfigMap only, followed
+// with a watch.
+var wantAgentCARules = map[string][]string{
+	"/configmaps[extension-apiserver-authentication]": {"get", "list", "watch"},
 }
 
 // wantAPIRules is `berth api`'s ClusterRole. Every call is made as its caller, so
@@ -105,6 +119,7 @@ func TestRBACLeastPrivilege(t *testing.T) {
 	}{
 		{kind: "ClusterRole", name: "berth-manager", files: []string{repoPath("config", "rbac", "role.yaml"), filepath.Join(chartFiles, "manager-role.yaml")}, want: wantManagerRules},
 		{kind: "ClusterRole", name: "berth-agent", files: []string{repoPath("config", "rbac", "agent", "role.yaml"), filepath.Join(chartFiles, "agent-role.yaml")}, want: wantAgentRules},
+		{kind: "Role", name: "berth-agent", files: []string{repoPath("config", "rbac", "agent", "role.yaml"), filepath.Join(chartFiles, "agent-ca-role.yaml")}, want: wantAgentCARules},
 		{kind: "ClusterRole", name: "berth-api", files: []string{apiRole, filepath.Join(chartFiles, "api-role.yaml")}, want: wantAPIRules},
 		{kind: "Role", name: "berth-api", files: []string{apiRole, filepath.Join(chartFiles, "api-secrets-role.yaml")}, want: wantAPISecretsRules},
 	}
@@ -191,8 +206,9 @@ func checkRuleInvariants(t *testing.T, role string, got map[string][]string) {
 	}
 }
 
-// verbsByResource flattens rules into sorted verbs by "group/resource", failing on
-// wildcards, resource names and non-resource URLs (markers never need them).
+// verbsByResource flattens rules into sorted verbs by "group/resource" (with
+// "[name,...]" appended for rules narrowed to resourceNames), failing on wildcards
+// and non-resource URLs (markers never need them).
 func verbsByResource(t *testing.T, rules []rbacv1.PolicyRule) map[string][]string {
 	t.Helper()
 	out := map[string][]string{}
@@ -202,12 +218,16 @@ func verbsByResource(t *testing.T, rules []rbacv1.PolicyRule) map[string][]strin
 				t.Errorf("rule %d has a wildcard in %s: %q", i, field, values)
 			}
 		}
-		if len(r.ResourceNames) > 0 || len(r.NonResourceURLs) > 0 {
-			t.Errorf("rule %d has resourceNames %q or nonResourceURLs %q", i, r.ResourceNames, r.NonResourceURLs)
+		if len(r.NonResourceURLs) > 0 {
+			t.Errorf("rule %d has nonResourceURLs %q", i, r.NonResourceURLs)
+		}
+		names := ""
+		if len(r.ResourceNames) > 0 {
+			names = "[" + strings.Join(r.ResourceNames, ",") + "]"
 		}
 		for _, g := range r.APIGroups {
 			for _, res := range r.Resources {
-				key := g + "/" + res
+				key := g + "/" + res + names
 				for _, v := range r.Verbs {
 					if !slices.Contains(out[key], v) {
 						out[key] = append(out[key], v)

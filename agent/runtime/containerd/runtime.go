@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	ctrd "github.com/containerd/containerd/v2/client"
@@ -82,9 +83,15 @@ type Runtime struct {
 	locks       idLocks
 	used        imageUse
 	creds       credentialMemo
+	// started and execSeq name interactive exec processes (streamExecID).
+	started time.Time
+	execSeq atomic.Uint64
 }
 
-var _ runtime.Runtime = (*Runtime)(nil)
+var (
+	_ runtime.Runtime = (*Runtime)(nil)
+	_ runtime.Execer  = (*Runtime)(nil)
+)
 
 // New connects to containerd and makes sure the namespace exists.
 func New(ctx context.Context, opts Options) (*Runtime, error) {
@@ -113,6 +120,7 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 		return nil, fmt.Errorf("connecting to containerd at %s: %w", opts.Address, err)
 	}
 	r := &Runtime{
+		started:     time.Now(),
 		client:      client,
 		namespace:   opts.Namespace,
 		snapshotter: opts.Snapshotter,

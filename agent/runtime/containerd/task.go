@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"sync"
@@ -356,6 +357,138 @@ func awaitExecOutput(process ctrd.Process) {
 	case <-time.After(2 * time.Second):
 		process.IO().Cancel()
 	}
+}
+
+// ExecStream runs an interactive command in the container; see runtime.Execer.
+func (r *Runtime) ExecStream(ctx context.Context, id string, o runtime.StreamOptions) (int, error) {
+	if len(o.Cmd) == 0 {
+		return -1, errors.New("exec: empty command")
+	}
+	ctx = r.withNamespace(ctx)
+	task, pspec, err := r.execTarget(ctx, id, o.Cmd)
+	if err != nil {
+		return -1, err
+	}
+	pspec.Terminal = o.TTY
+	stdin := &stdinCloser{}
+	if o.Stdin != nil {
+		stdin.r = o.Stdin
+		o.Stdin = stdin
+	}
+	process, err := task.Exec(ctx, r.streamExecID(), pspec, cio.NewCreator(streamIO(o, r.fifoDir)...))
+	if err != nil {
+		return -1, fmt.Errorf("exec in container %q: %w", id, err)
+	}
+	// The end of the caller's stdin reaches the command only when the shim closes
+	// its end of the FIFO, as `ctr task exec` does.
+	stdin.setCloser(func() { _ = process.CloseIO(context.WithoutCancel(ctx), ctrd.WithStdinCloser) })
+	// Always remove the exec process (and its FIFOs), even when ctx has ended.
+	defer func() {
+		if _, err := process.Delete(context.WithoutCancel(ctx), ctrd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+			logr.FromContextOrDiscard(ctx).Error(err, "deleting exec process", logContainer, id)
+		}
+	}()
+	statusC, err := process.Wait(ctx)
+	if err != nil {
+		return -1, fmt.Errorf("exec in container %q: %w", id, err)
+	}
+	if err := process.Start(ctx); err != nil {
+		return -1, fmt.Errorf("exec in container %q: %w", id, err)
+	}
+	if o.TTY && o.Resize != nil {
+		go resizeLoop(ctx, process, o.Resize)
+	}
+	var es ctrd.ExitStatus
+	select {
+	case es = <-statusC:
+	case <-ctx.Done():
+		// The caller went away: the command goes with it, as kubelet's exec does.
+		es, _ = waitExec(ctx, process, statusC, 0)
+	}
+	awaitExecOutput(process)
+	if ctx.Err() != nil {
+		return -1, ctx.Err()
+	}
+	code, _, err := es.Result()
+	if err != nil {
+		return -1, fmt.Errorf("exec in container %q: %w", id, err)
+	}
+	return int(code), nil
+}
+
+// stdinCloser calls its closer when the reader it wraps ends, even if that happens
+// before the closer is set (an empty stdin ends before the process exists).
+type stdinCloser struct {
+	r      io.Reader
+	mu     sync.Mutex
+	closer func()
+	ended  bool
+}
+
+func (s *stdinCloser) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if errors.Is(err, io.EOF) {
+		s.mu.Lock()
+		s.ended = true
+		closer := s.closer
+		s.mu.Unlock()
+		if closer != nil {
+			closer()
+		}
+	}
+	return n, err
+}
+
+func (s *stdinCloser) setCloser(f func()) {
+	s.mu.Lock()
+	s.closer = f
+	ended := s.ended
+	s.mu.Unlock()
+	if ended {
+		f()
+	}
+}
+
+// streamIO are the cio options of an interactive exec: the caller's streams, and a
+// terminal (whose output is all on stdout) when asked.
+func streamIO(o runtime.StreamOptions, fifoDir string) []cio.Opt {
+	stdout, stderr := o.Stdout, o.Stderr
+	if stdout == nil {
+		stdout = io.Discard
+	}
+	if stderr == nil || o.TTY {
+		stderr = io.Discard
+	}
+	opts := []cio.Opt{cio.WithStreams(o.Stdin, stdout, stderr), cio.WithFIFODir(fifoDir)}
+	if o.TTY {
+		opts = append(opts, cio.WithTerminal)
+	}
+	return opts
+}
+
+// resizeLoop passes terminal sizes to the process until the channel closes or ctx
+// ends.
+func resizeLoop(ctx context.Context, process ctrd.Process, sizes <-chan runtime.TerminalSize) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case sz, ok := <-sizes:
+			if !ok {
+				return
+			}
+			if err := process.Resize(ctx, uint32(sz.Width), uint32(sz.Height)); err != nil && !errdefs.IsNotFound(err) {
+				logr.FromContextOrDiscard(ctx).V(1).Info("resizing an exec terminal", logReason, err.Error())
+			}
+		}
+	}
+}
+
+// streamExecID names an interactive exec process: the runtime's start time and a
+// sequence number, unique within containerd's task (a restarted agent starts from
+// another time) and telling in `ctr task ps` which session came first.
+func (r *Runtime) streamExecID() string {
+	return fmt.Sprintf("session-%x-%d", r.started.UnixNano(), r.execSeq.Add(1))
 }
 
 func newExecID() (string, error) {
