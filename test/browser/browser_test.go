@@ -23,10 +23,10 @@ func TestBrowserMeasuresAndScreenshots(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		time.Sleep(delay)
-		fmt.Fprint(w, `<!doctype html><title>t</title><h1 id="h">hello</h1><a id="next" href="/next">next</a>`)
+		_, _ = fmt.Fprint(w, `<!doctype html><title>t</title><h1 id="h">hello</h1><a id="next" href="/next">next</a>`)
 	})
 	mux.HandleFunc("/next", func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprint(w, `<!doctype html><title>n</title><p id="p">second</p>`)
+		_, _ = fmt.Fprint(w, `<!doctype html><title>n</title><p id="p">second</p>`)
 	})
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
