@@ -46,7 +46,9 @@ var securityHeaders = map[string]string{
 	"X-Frame-Options":         "DENY",
 	"X-Content-Type-Options":  "nosniff",
 	// The login URL carries the token: never send it, or any URL, to another site.
-	"Referrer-Policy":              "no-referrer",
+	// same-origin, not no-referrer: under no-referrer browsers send "Origin: null"
+	// on the console's own form posts, which the Origin check must refuse.
+	"Referrer-Policy":              "same-origin",
 	"Cache-Control":                "no-store",
 	"Cross-Origin-Opener-Policy":   "same-origin",
 	"Cross-Origin-Resource-Policy": "same-origin",

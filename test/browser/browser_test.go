@@ -25,6 +25,15 @@ func TestBrowserMeasuresAndScreenshots(t *testing.T) {
 		time.Sleep(delay)
 		_, _ = fmt.Fprint(w, `<!doctype html><title>t</title><h1 id="h">hello</h1><a id="next" href="/next">next</a>`)
 	})
+	mux.HandleFunc("/type", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = fmt.Fprint(w, `<!doctype html><textarea id="ta"></textarea><p id="n"></p><script>
+let inputs = 0, enters = 0;
+const ta = document.getElementById("ta"), n = document.getElementById("n");
+const show = () => { n.textContent = inputs + " " + enters + " " + ta.value; };
+ta.addEventListener("input", () => { inputs++; show(); });
+ta.addEventListener("keydown", (e) => { if (e.key === "Enter") { enters++; show(); } });
+</script>`)
+	})
 	mux.HandleFunc("/next", func(w http.ResponseWriter, r *http.Request) {
 		_, _ = fmt.Fprint(w, `<!doctype html><title>n</title><p id="p">second</p>`)
 	})
@@ -54,6 +63,13 @@ func TestBrowserMeasuresAndScreenshots(t *testing.T) {
 	}
 	if got := len(b.Loads()); got != 2 {
 		t.Errorf("%d loads recorded, want 2", got)
+	}
+
+	// Type gives one input event for the text and one Enter.
+	b.Open(t, "type", srv.URL+"/type")
+	b.Type(t, "#ta", "echo hi", true)
+	if got := b.Text(t, "#n"); got != "2 1 echo hi" {
+		t.Errorf("after Type: inputs, enters and value %q, want %q", got, "2 1 echo hi")
 	}
 	if filepath.Dir(path) != filepath.Join(os.Getenv("BERTH_ARTIFACTS"), "harness") {
 		t.Errorf("screenshot in %s", filepath.Dir(path))

@@ -171,7 +171,7 @@ func checkConsoleExec(t *testing.T, b *browser.Browser, base string, task *ecsv1
 	b.Do(t, "start a shell", chromedp.SetValue(chromedp.CSS("input#terminal-command"), "sh"),
 		chromedp.Click(chromedp.CSS("button#terminal-start")),
 		chromedp.WaitVisible(chromedp.CSS(`span#terminal-status[data-state="open"]`)))
-	b.Do(t, "type in the terminal", chromedp.SendKeys(chromedp.CSS("#terminal textarea"), "echo term-$((7*6))\r"))
+	b.Type(t, "#terminal textarea", "echo term-$((7*6))", true)
 	testenv.EventuallyWithin(t, 20*time.Second, "the terminal shows the command's output", func() error {
 		if s := b.Text(t, "#terminal .xterm-rows"); !strings.Contains(s, "term-42") {
 			return fmt.Errorf("terminal shows %q", s)
@@ -179,8 +179,8 @@ func checkConsoleExec(t *testing.T, b *browser.Browser, base string, task *ecsv1
 		return nil
 	})
 	b.Screenshot(t, "07-terminal")
-	b.Do(t, "exit the shell", chromedp.SendKeys(chromedp.CSS("#terminal textarea"), "exit 5\r"),
-		chromedp.WaitVisible(chromedp.CSS(`span#terminal-status[data-state="exited"]`)))
+	b.Type(t, "#terminal textarea", "exit 5", true)
+	b.Do(t, "wait for the shell to exit", chromedp.WaitVisible(chromedp.CSS(`span#terminal-status[data-state="exited"]`)))
 	if code := browser.Get(t, b, "terminal exit code", chromedp.AttributeValue(chromedp.CSS("span#terminal-exit-code"), "data-value")); code.Value != "5" {
 		t.Errorf("terminal exit code %+v, want 5", code)
 	}
