@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 
 	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -100,6 +101,14 @@ func New(ctx context.Context, o Options) (*Node, error) {
 		return nil, err
 	}
 	reg.StreamingEndpoint = ep
+	if sl != nil {
+		// No task may publish the streaming server's port, as ECS keeps its agent's
+		// ports (51678, 51679) from tasks.
+		if reg.ReservedPorts == nil {
+			reg.ReservedPorts = registration.DefaultReservedPorts
+		}
+		reg.ReservedPorts = append(slices.Clone(reg.ReservedPorts), sl.Port())
+	}
 	// Containers with a network of their own get a resolv.conf built on the
 	// instance's; an instance without one gives them none but their dnsServers.
 	resolv, err := os.ReadFile("/etc/resolv.conf")

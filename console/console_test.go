@@ -13,9 +13,10 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/berthdev/berth/test/testenv"
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
@@ -319,24 +320,6 @@ func TestForbiddenForALimitedUser(t *testing.T) {
 	}
 }
 
-// syncBuffer is an io.Writer safe to read while Run writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestRun: `berth console` prints a URL whose token signs in, keeps the token in
 // a 0600 file, and refuses a non-loopback address.
 func TestRun(t *testing.T) {
@@ -346,7 +329,7 @@ func TestRun(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	tokenFile := filepath.Join(t.TempDir(), "token")
-	out := &syncBuffer{}
+	out := &testenv.SyncBuffer{}
 	done := make(chan error, 1)
 	go func() {
 		done <- Run(ctx, RunOptions{Config: env.Config, Address: "127.0.0.1:0", TokenFile: tokenFile, Out: out, Log: logr.Discard()})

@@ -98,15 +98,24 @@ type execBody struct {
 	HasAgent   bool
 }
 
-func (s *Server) execPage(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	if err := s.mayExec(ctx, r.PathValue("ns"), r.PathValue("name")); err != nil {
+// execPageTarget checks that the caller may exec in the task and finds the task and
+// container a page's request names; when not, it has answered with the error page.
+func (s *Server) execPageTarget(w http.ResponseWriter, r *http.Request) (*ecsv1alpha1.Task, string, bool) {
+	if err := s.mayExec(r.Context(), r.PathValue("ns"), r.PathValue("name")); err != nil {
 		s.fail(w, r, nil, http.StatusForbidden, err)
-		return
+		return nil, "", false
 	}
-	t, container, err := s.execTarget(ctx, r)
+	t, container, err := s.execTarget(r.Context(), r)
 	if err != nil {
 		s.actionFailed(w, r, err)
+		return nil, "", false
+	}
+	return t, container, true
+}
+
+func (s *Server) execPage(w http.ResponseWriter, r *http.Request) {
+	t, container, ok := s.execPageTarget(w, r)
+	if !ok {
 		return
 	}
 	b := execBody{Task: t, Container: container, Command: defaultShell, HasAgent: s.agent != nil,
@@ -131,13 +140,8 @@ type runBody struct {
 // script, and for scripted checks.
 func (s *Server) execRun(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if err := s.mayExec(ctx, r.PathValue("ns"), r.PathValue("name")); err != nil {
-		s.fail(w, r, nil, http.StatusForbidden, err)
-		return
-	}
-	t, container, err := s.execTarget(ctx, r)
-	if err != nil {
-		s.actionFailed(w, r, err)
+	t, container, ok := s.execPageTarget(w, r)
+	if !ok {
 		return
 	}
 	raw := r.PostFormValue("command")

@@ -110,6 +110,9 @@ func Listen(address, advertiseHost string) (*Listener, error) {
 // Endpoint is the URL and CA bundle the agent publishes in its ContainerInstance.
 func (l *Listener) Endpoint() ecsv1alpha1.StreamingEndpoint { return l.endpoint }
 
+// Port is the port the server listens on.
+func (l *Listener) Port() int32 { return int32(l.ln.Addr().(*net.TCPAddr).Port) }
+
 // Close closes the socket of a listener that is not served.
 func (l *Listener) Close() error { return l.ln.Close() }
 

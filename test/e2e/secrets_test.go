@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -9,8 +8,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/berthdev/berth/test/testenv"
 
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"go.uber.org/zap/zapcore"
@@ -24,24 +24,6 @@ import (
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
 	regtest "github.com/berthdev/berth/test/testenv/registry"
 )
-
-// lockedBuffer collects the agent's log lines from its goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 func randomValue(t *testing.T, prefix string) string {
 	t.Helper()
@@ -81,7 +63,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 		}
 	}
 
-	logs := &lockedBuffer{}
+	logs := &testenv.SyncBuffer{}
 	o := s.agentOptions(t, "secrets-"+s.ns)
 	logger := zap.New(zap.WriteTo(logs), zap.Level(zapcore.Level(-127)))
 	actx, cancel := context.WithCancel(ctrl.LoggerInto(ctx, logger))

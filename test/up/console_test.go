@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -79,6 +81,17 @@ func checkConsole(t *testing.T, bin, dir, upOutput string) {
 	}
 	b.Screenshot(t, "02-cluster")
 
+	// The agent's streaming server is published, and its port is kept from tasks.
+	ci := &ecsv1alpha1.ContainerInstance{}
+	if err := c.Get(ctx, client.ObjectKey{Name: "worker-1"}, ci); err != nil {
+		t.Fatal(err)
+	}
+	if ep := ci.Status.StreamingEndpoint; ep == nil || ci.Status.RegisteredResources == nil {
+		t.Errorf("worker-1 publishes no streaming endpoint or resources: %+v", ci.Status)
+	} else if u, err := neturl.Parse(ep.URL); err != nil || !slices.Contains(ci.Status.RegisteredResources.Ports, int32(atoi(t, u.Port()))) {
+		t.Errorf("worker-1's streaming port (%s) is not among its reserved ports %v", ep.URL, ci.Status.RegisteredResources.Ports)
+	}
+
 	b.Open(t, "instance", base+"/instances/worker-1")
 	if st := b.Text(t, "dd#instance-status"); !strings.Contains(st, "ACTIVE") {
 		t.Errorf("instance page: status %q, want ACTIVE", st)
@@ -122,6 +135,15 @@ func checkConsole(t *testing.T, bin, dir, upOutput string) {
 	for _, l := range b.Loads() {
 		t.Logf("page load %-16s %7.1f ms (server %6.1f ms)", l.Name, ms(l.Loaded), ms(l.Response))
 	}
+}
+
+func atoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

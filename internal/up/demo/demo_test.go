@@ -11,30 +11,13 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/berthdev/berth/test/testenv"
+
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 )
-
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // start serves cfg on a loopback port; the returned channel gets the exit code.
 func start(t *testing.T, ctx context.Context, cfg Config) (string, <-chan int) {
@@ -44,7 +27,7 @@ func start(t *testing.T, ctx context.Context, cfg Config) (string, <-chan int) {
 		t.Fatal(err)
 	}
 	done := make(chan int, 1)
-	go func() { done <- Serve(ctx, ln, cfg, &syncBuffer{}) }()
+	go func() { done <- Serve(ctx, ln, cfg, &testenv.SyncBuffer{}) }()
 	return "http://" + ln.Addr().String(), done
 }
 
