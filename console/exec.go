@@ -137,11 +137,15 @@ type runBody struct {
 }
 
 // execRun runs one command without a terminal: the form for browsers without
-// script, and for scripted checks.
+// script, and for scripted checks. It asks no SelfSubjectAccessReview of its own:
+// a command is an exec attempt, and the agent decides it and records the decision
+// as an Event on the task (its 403 comes back as this page's 403), so an attempt
+// from the console is audited as one from `berth exec` is.
 func (s *Server) execRun(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	t, container, ok := s.execPageTarget(w, r)
-	if !ok {
+	t, container, err := s.execTarget(ctx, r)
+	if err != nil {
+		s.actionFailed(w, r, err)
 		return
 	}
 	raw := r.PostFormValue("command")

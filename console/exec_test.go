@@ -15,6 +15,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	authorizationv1 "k8s.io/api/authorization/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/remotecommand"
 	utilexec "k8s.io/client-go/util/exec"
@@ -153,6 +154,23 @@ func TestExecForbidden(t *testing.T) {
 	}
 	if len(agent.execs) != 0 {
 		t.Errorf("the agent was asked to exec %d times for a user without the exec verb", len(agent.execs))
+	}
+}
+
+// TestExecRunForbiddenByTheAgent: a command posted without the terminal page goes
+// to the agent, which decides (and audits); its refusal is the console's 403.
+func TestExecRunForbiddenByTheAgent(t *testing.T) {
+	agent := &recordingAgent{exec: func(r ExecRequest) error {
+		return apierrors.NewForbidden(ecsv1alpha1.GroupVersion.WithResource("tasks").GroupResource(), r.Task, errors.New("user bob cannot exec"))
+	}}
+	b, _ := execServer(t, true, agent)
+	_, page := b.get("/tasks/default/web-abc/exec?container=web")
+	res, body := b.post("/tasks/default/web-abc/exec", url.Values{"csrf": {csrfOf(t, page)}, "container": {"web"}, "command": {"true"}})
+	if res.StatusCode != http.StatusForbidden || !strings.Contains(body, "user bob cannot exec") {
+		t.Errorf("status %d, want the agent's 403: %s", res.StatusCode, body)
+	}
+	if len(agent.execs) != 1 {
+		t.Errorf("the agent was asked %d times, want once", len(agent.execs))
 	}
 }
 
