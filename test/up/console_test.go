@@ -368,6 +368,14 @@ func checkExecDenied(t *testing.T, bin, dir string, task *ecsv1alpha1.Task) {
 		t.Errorf("admin berth exec: %v\n%s", err, out)
 	}
 
+	// -it under a real pseudo-terminal (util-linux script gives berth one): the
+	// command gets a terminal of its own in the container, and its exit code back.
+	line := fmt.Sprintf("%s exec --kubeconfig %s -n default %s -c app -it -- sh -c 'tty; exit 4'", bin, admin, task.Name)
+	out, err = exec.Command("script", "-qec", line, "/dev/null").CombinedOutput()
+	if !errors.As(err, &ee) || ee.ExitCode() != 4 || !strings.Contains(string(out), "/dev/pts/") {
+		t.Errorf("berth exec -it under a pty: %v\n%s", err, out)
+	}
+
 	viewer := viewerKubeconfig(t, dir)
 	out, err = exec.Command(bin, "exec", "--kubeconfig", viewer, "-n", "default", task.Name, "-c", "app", "--", "true").CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "forbidden") {
