@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berthdev/berth/internal/taskrules"
+
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -171,12 +173,7 @@ func prepareStop(ctx context.Context, s *Server, r *http.Request) (*pending, err
 		Question: fmt.Sprintf("Stop task %s?", t.Name),
 		Back:     taskPath(t.Namespace, t.Name),
 		do: func(ctx context.Context, c client.Client) (string, error) {
-			patch := map[string]any{"spec": map[string]any{
-				"desiredStatus": ecsv1alpha1.DesiredStopped,
-				"stopCode":      ecsv1alpha1.StopUserInitiated,
-				"stopReason":    StopReason,
-			}}
-			if err := mergePatch(ctx, c, t, patch); err != nil {
+			if err := c.Patch(ctx, t, taskrules.StopPatch(ecsv1alpha1.StopUserInitiated, StopReason), client.FieldOwner(FieldManager)); err != nil {
 				return "", err
 			}
 			return fmt.Sprintf("Task %s is stopping.", t.Name), nil

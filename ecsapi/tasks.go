@@ -311,11 +311,7 @@ func stopTask(ctx context.Context, c *Call, in *ecs.StopTaskInput) (*ecs.StopTas
 		return nil, wire.Errorf(wire.InvalidParameterException, "The referenced task was not found.")
 	}
 	if _, desired := taskStatuses(t); desired != string(ecsv1alpha1.DesiredStopped) {
-		patch := client.MergeFrom(t.DeepCopy())
-		t.Spec.DesiredStatus = ecsv1alpha1.DesiredStopped
-		t.Spec.StopCode = ecsv1alpha1.StopUserInitiated
-		t.Spec.StopReason = reason
-		if err := c.Client.Patch(ctx, t, patch); err != nil {
+		if err := c.Client.Patch(ctx, t, taskrules.StopPatch(ecsv1alpha1.StopUserInitiated, reason)); err != nil {
 			return nil, err
 		}
 	}

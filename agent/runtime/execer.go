@@ -26,6 +26,8 @@ type StreamOptions struct {
 	// Stderr is unused.
 	TTY bool
 	// Stdin, Stdout and Stderr are optional; a nil Stdin gives the command none.
+	// With TTY, the end of Stdin reaches the command as a typed end-of-file
+	// (Ctrl-D), not as a hang-up.
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
 	// Resize delivers the terminal's size whenever it changes (TTY only); optional.

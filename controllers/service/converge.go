@@ -2,14 +2,12 @@ package service
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -141,17 +139,10 @@ func stopFor(lt *liveTask, primaryID string) (ecsv1alpha1.StopCode, string) {
 	return code, reason
 }
 
-// stopTask asks a task to stop with a merge patch of only the stop fields, leaving the
-// rest of the object (and the cached copy) alone.
+// stopTask asks a task to stop, leaving the cached copy alone.
 func (r *Reconciler) stopTask(ctx context.Context, t *ecsv1alpha1.Task, code ecsv1alpha1.StopCode, reason string) error {
-	patch, err := json.Marshal(map[string]any{"spec": map[string]any{
-		"desiredStatus": ecsv1alpha1.DesiredStopped, "stopCode": code, "stopReason": taskrules.TruncateReason(reason),
-	}})
-	if err != nil {
-		return err
-	}
 	target := &ecsv1alpha1.Task{ObjectMeta: metav1.ObjectMeta{Name: t.Name, Namespace: t.Namespace}}
-	if err := r.Client.Patch(ctx, target, client.RawPatch(types.MergePatchType, patch), client.FieldOwner(ecsv1alpha1.FieldManagerManager)); client.IgnoreNotFound(err) != nil {
+	if err := r.Client.Patch(ctx, target, taskrules.StopPatch(code, reason), client.FieldOwner(ecsv1alpha1.FieldManagerManager)); client.IgnoreNotFound(err) != nil {
 		return fmt.Errorf("stopping task %s: %w", t.Name, err)
 	}
 	return nil

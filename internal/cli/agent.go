@@ -29,7 +29,7 @@ the agent restarts; a restarted agent adopts them.`,
 				return err
 			}
 			log := zap.New(zap.UseFlagOptions(&zapOpts))
-			ctrl.SetLogger(log)
+			setLogger(log)
 			log.Info("berth agent", "version", version.Version, "commit", version.GitCommit)
 			return agent.Run(ctrl.LoggerInto(cmd.Context(), log), opts)
 		},

@@ -40,7 +40,7 @@ docs/ecs-api.md lists the actions and fields served.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log := zap.New(zap.UseFlagOptions(&zapOpts))
-			ctrl.SetLogger(log)
+			setLogger(log)
 			log.Info("berth api", "version", version.Version, "commit", version.GitCommit)
 			return ecsapi.Run(ctrl.LoggerInto(cmd.Context(), log), o)
 		},

@@ -6,7 +6,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/rest"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/berthdev/berth/console"
@@ -58,7 +57,7 @@ describes the pages and the security model.`,
 				return err
 			}
 			log := zap.New(zap.UseFlagOptions(&zapOpts))
-			ctrl.SetLogger(log)
+			setLogger(log)
 			cfg, err := kube.RESTConfig(kubeconfig, 50, 100)
 			if err != nil {
 				return err

@@ -84,7 +84,7 @@ one task watch.`,
 				return err
 			}
 			log := zap.New(zap.UseFlagOptions(&zapOpts))
-			ctrl.SetLogger(log)
+			setLogger(log)
 			log.Info("berth hollow", "version", version.Version, "commit", version.GitCommit)
 			return agent.Run(ctrl.LoggerInto(cmd.Context(), log))
 		},

@@ -23,7 +23,7 @@ revisions. Run it in a cluster (in-cluster configuration) or anywhere with --kub
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log := zap.New(zap.UseFlagOptions(&zapOpts))
-			ctrl.SetLogger(log)
+			setLogger(log)
 			log.Info("berth manager", "version", version.Version, "commit", version.GitCommit)
 			return manager.Run(ctrl.LoggerInto(cmd.Context(), log), opts)
 		},

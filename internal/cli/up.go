@@ -4,7 +4,6 @@ import (
 	"flag"
 
 	"github.com/spf13/cobra"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/berthdev/berth/internal/up"
@@ -40,7 +39,7 @@ containers, mounts or processes behind. Needs root (containers) and the tools of
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			// Progress goes to Out; the logger gets only what the Kubernetes
 			// clients log (retries, warnings), on stderr.
-			ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+			setLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 			o.Out = cmd.OutOrStdout()
 			return up.Run(cmd.Context(), o)
 		},
@@ -72,7 +71,7 @@ and left components running, stop them and clean up. The state stays for the nex
 ` + "`berth up`" + `; delete the directory to start afresh.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctrl.SetLogger(zap.New())
+			setLogger(zap.New())
 			o.Out = cmd.OutOrStdout()
 			return up.Down(cmd.Context(), o)
 		},

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/berthdev/berth/internal/taskrules"
+
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/berthdev/berth/agent/network"
@@ -40,11 +42,7 @@ func drainInstance(ctx context.Context, c client.Client, instance string, report
 		if t.Spec.DesiredStatus == ecsv1alpha1.DesiredStopped {
 			continue
 		}
-		patch := client.MergeFrom(t.DeepCopy())
-		t.Spec.DesiredStatus = ecsv1alpha1.DesiredStopped
-		t.Spec.StopCode = ecsv1alpha1.StopUserInitiated
-		t.Spec.StopReason = stopReason
-		if err := c.Patch(ctx, t, patch, client.FieldOwner(FieldManager)); client.IgnoreNotFound(err) != nil {
+		if err := c.Patch(ctx, t, taskrules.StopPatch(ecsv1alpha1.StopUserInitiated, stopReason), client.FieldOwner(FieldManager)); client.IgnoreNotFound(err) != nil {
 			return fmt.Errorf("stopping task %s: %w", client.ObjectKeyFromObject(t), err)
 		}
 	}

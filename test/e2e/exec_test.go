@@ -83,9 +83,11 @@ func TestExec(t *testing.T) {
 	if !errors.As(err, &ee) || ee.ExitStatus() != 3 {
 		t.Errorf("exit=3 returned %v, want an ExitError with status 3", err)
 	}
-	// A terminal, and standard input that ends.
+	// A terminal, and standard input that ends: the command reads the end as a
+	// typed Ctrl-D and finishes its output (a hang-up would race it).
 	if out, err := run(alice, clientstreaming.ExecOptions{Container: "app", TTY: true, Stdin: strings.NewReader(""),
-		Command: []string{regtest.TestBinaryPath, "tty=0", "tty=1"}}); err != nil || !strings.Contains(out, "tty 0: yes") || !strings.Contains(out, "tty 1: yes") {
+		Command: []string{regtest.TestBinaryPath, "tty=0", "tty=1", "stdin"}}); err != nil ||
+		!strings.Contains(out, "tty 0: yes") || !strings.Contains(out, "tty 1: yes") || !strings.Contains(out, "stdin closed") {
 		t.Errorf("exec with a terminal: %q, %v", out, err)
 	}
 	if out, err := run(alice, clientstreaming.ExecOptions{Stdin: strings.NewReader("typed"),

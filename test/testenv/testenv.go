@@ -21,6 +21,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -125,6 +126,11 @@ func Run(m *testing.M, env **Env) int {
 	flag.Parse()
 	// controller-runtime warns when no logger is set; tests opt in with BERTH_TEST_LOGS.
 	ctrl.SetLogger(logr.Discard())
+	if os.Getenv("BERTH_TEST_LOGS") == "" {
+		// klog is what the Kubernetes libraries in the agents these tests start
+		// log through (delegated authentication starts a controller per agent).
+		klog.SetLogger(logr.Discard())
+	}
 	if testing.Short() {
 		fmt.Println("skipping integration tests in -short mode")
 		return 0

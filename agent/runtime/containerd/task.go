@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -370,18 +371,16 @@ func (r *Runtime) ExecStream(ctx context.Context, id string, o runtime.StreamOpt
 		return -1, err
 	}
 	pspec.Terminal = o.TTY
-	stdin := &stdinCloser{}
-	if o.Stdin != nil {
-		stdin.r = o.Stdin
-		o.Stdin = stdin
-	}
+	stdin := newStdinCloser(&o)
 	process, err := task.Exec(ctx, r.streamExecID(), pspec, cio.NewCreator(streamIO(o, r.fifoDir)...))
 	if err != nil {
 		return -1, fmt.Errorf("exec in container %q: %w", id, err)
 	}
 	// The end of the caller's stdin reaches the command only when the shim closes
 	// its end of the FIFO, as `ctr task exec` does.
-	stdin.setCloser(func() { _ = process.CloseIO(context.WithoutCancel(ctx), ctrd.WithStdinCloser) })
+	if !stdin.typed {
+		stdin.setCloser(func() { _ = process.CloseIO(context.WithoutCancel(ctx), ctrd.WithStdinCloser) })
+	}
 	// Always remove the exec process (and its FIFOs), even when ctx has ended.
 	defer func() {
 		if _, err := process.Delete(context.WithoutCancel(ctx), ctrd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
@@ -416,13 +415,38 @@ func (r *Runtime) ExecStream(ctx context.Context, id string, o runtime.StreamOpt
 	return int(code), nil
 }
 
+// terminalEOF is VEOF, the character a terminal in canonical mode reads as the end
+// of input (Ctrl-D).
+const terminalEOF = "\x04"
+
 // stdinCloser calls its closer when the reader it wraps ends, even if that happens
 // before the closer is set (an empty stdin ends before the process exists).
 type stdinCloser struct {
 	r      io.Reader
+	typed  bool // a terminal's: its end is the typed terminalEOF, never a close
 	mu     sync.Mutex
 	closer func()
 	ended  bool
+}
+
+// newStdinCloser wraps o.Stdin, when there is one, in the stdinCloser it returns.
+func newStdinCloser(o *runtime.StreamOptions) *stdinCloser {
+	s := &stdinCloser{}
+	if o.Stdin == nil {
+		return s
+	}
+	s.r = o.Stdin
+	if o.TTY {
+		// Closing a terminal's input hangs it up: the command would get SIGHUP,
+		// racing its own output. The end of the caller's input is typed as a
+		// terminal user ends input instead, with one end-of-file character
+		// (Ctrl-D); the terminal stays open until the command exits or the
+		// caller goes away.
+		s.r = io.MultiReader(o.Stdin, strings.NewReader(terminalEOF))
+		s.typed = true
+	}
+	o.Stdin = s
+	return s
 }
 
 func (s *stdinCloser) Read(p []byte) (int, error) {
