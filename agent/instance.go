@@ -367,12 +367,9 @@ func (i *Instance) desired(ctx context.Context, a *Agent, t *ecsv1alpha1.Task) (
 		DesiredStatus: t.Spec.DesiredStatus, StopCode: t.Spec.StopCode, StopReason: t.Spec.StopReason,
 		Status: t.Status.DeepCopy(),
 	}
-	ref, err := revision.ParseRef(t.Spec.TaskDefinition)
+	ref, err := revision.TaskRef(t)
 	if err != nil {
 		return d, &startFailure{reason: "spec.taskDefinition: " + err.Error()}
-	}
-	if n := t.Status.TaskDefinitionRevision; n > 0 {
-		ref.Revision = n
 	}
 	res, err := a.revs.Resolve(ctx, t.Namespace, ref)
 	if err != nil {

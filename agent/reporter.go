@@ -184,7 +184,7 @@ func statusFromReport(t *ecsv1alpha1.Task, rep engine.Report) *ecsac.TaskStatusA
 	if rep.HealthStatus != "" {
 		st.WithHealthStatus(rep.HealthStatus)
 	}
-	if n := revisionNumber(t); n > 0 {
+	if n := revision.OfTask(t); n > 0 {
 		st.WithTaskDefinitionRevision(n)
 	}
 	created := t.CreationTimestamp
@@ -224,21 +224,17 @@ func statusFromReport(t *ecsv1alpha1.Task, rep engine.Report) *ecsac.TaskStatusA
 	return st
 }
 
-func revisionNumber(t *ecsv1alpha1.Task) int32 {
-	if t.Status.TaskDefinitionRevision > 0 {
-		return t.Status.TaskDefinitionRevision
-	}
-	if ref, err := revision.ParseRef(t.Spec.TaskDefinition); err == nil {
-		return ref.Revision
-	}
-	return 0
-}
-
-// taskConditions are the agent's conditions: Running (for `kubectl wait
+// taskConditions are the agent's conditions: Placed, Running (for `kubectl wait
 // --for=condition=Running`) and, once stopped, Stopped with the stop code as reason.
 func taskConditions(t *ecsv1alpha1.Task, rep engine.Report) []*metav1ac.ConditionApplyConfiguration {
 	now := time.Now()
-	var out []*metav1ac.ConditionApplyConfiguration
+	// Placed, as the task's own record of where it went: the binding is a single
+	// write of the spec (the scheduler's, or the Service's create), and this report
+	// is the first status write after it.
+	out := []*metav1ac.ConditionApplyConfiguration{
+		conditions.Apply(t.Status.Conditions, t.Generation, ecsv1alpha1.TaskConditionPlaced, metav1.ConditionTrue, ecsv1alpha1.ReasonPlaced,
+			"Placed on container instance "+t.Spec.ContainerInstance, now),
+	}
 	switch rep.LastStatus {
 	case ecsv1alpha1.TaskRunning:
 		out = append(out, conditions.Apply(t.Status.Conditions, t.Generation, ecsv1alpha1.TaskConditionRunning, metav1.ConditionTrue, "Started", "The task's essential containers are running", now))

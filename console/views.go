@@ -16,6 +16,7 @@ import (
 
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
 	"github.com/berthdev/berth/internal/inventory"
+	"github.com/berthdev/berth/internal/revision"
 )
 
 // funcs are the template helpers.
@@ -258,8 +259,8 @@ func taskRows(list []ecsv1alpha1.Task) []taskRow {
 
 // taskDefinitionOf is family:N once the task's revision is resolved.
 func taskDefinitionOf(t *ecsv1alpha1.Task) string {
-	if n := t.Status.TaskDefinitionRevision; n > 0 && !strings.Contains(t.Spec.TaskDefinition, ":") {
-		return fmt.Sprintf("%s:%d", t.Spec.TaskDefinition, n)
+	if ref, err := revision.TaskRef(t); err == nil && ref.Pinned() {
+		return ref.String()
 	}
 	return t.Spec.TaskDefinition
 }

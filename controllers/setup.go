@@ -114,8 +114,9 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	}
 	for name, c := range map[string]interface{ SetupWithManager(ctrl.Manager) error }{
 		"taskdefinition": &taskdefinition.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("berth-taskdefinition")},
+		// The scheduler places service tasks before the service controller creates them.
 		"service": &service.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("berth-service"),
-			Resolver: resolver, MaxConcurrentReconciles: o.ServiceWorkers},
+			Resolver: resolver, MaxConcurrentReconciles: o.ServiceWorkers, Placer: sched},
 		"task": &task.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("berth-task")},
 		"containerinstance": &containerinstance.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("berth-containerinstance"),
 			Grace: o.HeartbeatGrace},

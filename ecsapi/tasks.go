@@ -533,13 +533,10 @@ func newTaskRevisions(c *Call) *taskRevisions {
 // facts are what describing t needs. A revision that no longer exists leaves the
 // task described from its status alone.
 func (r *taskRevisions) facts(ctx context.Context, cluster string, t *ecsv1alpha1.Task) (taskFacts, error) {
-	ref, err := revision.ParseRef(t.Spec.TaskDefinition)
+	ref, err := revision.TaskRef(t)
 	if err != nil {
 		family, _, _ := strings.Cut(t.Spec.TaskDefinition, ":")
 		return taskFacts{Cluster: cluster, Family: family}, nil
-	}
-	if !ref.Pinned() && t.Status.TaskDefinitionRevision > 0 {
-		ref.Revision = t.Status.TaskDefinitionRevision
 	}
 	f := taskFacts{Cluster: cluster, Revision: ref.Revision}
 	resolved, err := r.revisions.get(ref, func() (*revision.Resolved, error) {

@@ -13,6 +13,12 @@ const (
 	// False while it is IN_PROGRESS or after it FAILED. `kubectl wait
 	// --for=condition=RolloutComplete` waits for a rollout.
 	ServiceConditionRolloutComplete = "RolloutComplete"
+	// ServiceConditionTasksPlaced is False while the service needs tasks that no
+	// container instance has room for (reason Unplaceable, with the count of
+	// instances each reason excluded), True otherwise (reason Placed). The service
+	// creates no task it cannot place: the shortfall counts in pendingCount and
+	// unplacedCount, and the tasks are created as room appears.
+	ServiceConditionTasksPlaced = "TasksPlaced"
 
 	ReasonDeploymentInProgress   = "DeploymentInProgress"
 	ReasonDeploymentCompleted    = "DeploymentCompleted"
@@ -309,9 +315,16 @@ type ServiceStatus struct {
 	// +optional
 	RunningCount int32 `json:"runningCount"`
 
-	// pendingCount of the service's tasks placed or starting.
+	// pendingCount of the service's tasks placed or starting, and of those it needs
+	// but has no room to place (unplacedCount), as ECS counts them.
 	// +optional
 	PendingCount int32 `json:"pendingCount"`
+
+	// unplacedCount is how many tasks the service needs that no container instance
+	// has room for: they are not created until room appears (TasksPlaced says why).
+	// A Berth addition; included in pendingCount.
+	// +optional
+	UnplacedCount int32 `json:"unplacedCount,omitempty"`
 
 	// taskDefinition is the resolved revision of the PRIMARY deployment, `family:N`.
 	// +optional

@@ -41,6 +41,11 @@ const (
 	// metadata.generation the creating manager planned from. A manager whose cached
 	// Service is older than a task's knows its cache is behind another manager's.
 	AnnotationServiceGeneration = "ecs.berth.dev/service-generation"
+	// AnnotationTaskDefinitionRevision is the revision the scheduler resolved a task's
+	// family reference (spec.taskDefinition without ":N") to, written in the same write
+	// as the binding so that placing a task costs one write. The agent reports it in
+	// status.taskDefinitionRevision; read it through revision.OfTask.
+	AnnotationTaskDefinitionRevision = "ecs.berth.dev/task-definition-revision"
 
 	// NodeLeaseNamespace holds one Lease per container instance, named after it,
 	// renewed by the instance's agent.

@@ -69,16 +69,12 @@ func (r *Reconciler) instance(ctx context.Context, name string) (*ecsv1alpha1.Co
 	return ci, nil
 }
 
-// healthChecks resolves the task's revision (status.taskDefinitionRevision, else a
-// pinned spec.taskDefinition) and says whether an essential container of it has a
+// healthChecks resolves the task's revision (revision.TaskRef) and says whether an essential container of it has a
 // health check. A revision that cannot be found is checksUnknown: the endpoint is not ready.
 func (r *Reconciler) healthChecks(ctx context.Context, t *ecsv1alpha1.Task) (healthChecks, error) {
-	ref, err := revision.ParseRef(t.Spec.TaskDefinition)
+	ref, err := revision.TaskRef(t)
 	if err != nil {
 		return checksUnknown, nil
-	}
-	if n := t.Status.TaskDefinitionRevision; n > 0 {
-		ref.Revision = n
 	}
 	if !ref.Pinned() {
 		return checksUnknown, nil // not resolved yet; "the latest" may differ by now

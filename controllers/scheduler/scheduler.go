@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -26,6 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -37,6 +39,7 @@ import (
 	"github.com/berthdev/berth/internal/placement"
 	"github.com/berthdev/berth/internal/revision"
 	"github.com/berthdev/berth/internal/taskrules"
+	"github.com/berthdev/berth/internal/wakeup"
 )
 
 // +kubebuilder:rbac:groups=ecs.berth.dev,resources=tasks,verbs=get;list;watch;patch
@@ -67,13 +70,15 @@ type Scheduler struct {
 	// unplaced holds, per cluster, the tasks waiting for placement, to wake when an
 	// instance joins or resources free up.
 	unplaced map[string]map[types.NamespacedName]bool
-	// markedFalse holds the tasks this scheduler marked Placed=False.
-	markedFalse map[types.NamespacedName]bool
 	// attempts counts, per waiting task, the attempts that left it waiting: its
 	// clock-driven retry backs off with them.
 	attempts map[types.NamespacedName]int
-	wakeups  wakeups
+	wakeups  wakeup.Source
 	synced   []toolscache.ResourceEventHandlerRegistration
+	// placed batches the Placed Events (placedevents.go).
+	placed placedBatch
+	// roomListeners are called when room may have appeared in a cluster (OnRoom).
+	roomListeners []func(cluster string)
 }
 
 // SetupWithManager feeds the engine from the manager's informers and registers the
@@ -82,6 +87,7 @@ func (s *Scheduler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) erro
 	if s.MaxConcurrentReconciles == 0 {
 		s.MaxConcurrentReconciles = DefaultWorkers
 	}
+	s.wakeups.Name = "scheduler wake-ups"
 
 	instances, err := mgr.GetCache().GetInformer(ctx, &ecsv1alpha1.ContainerInstance{})
 	if err != nil {
@@ -109,6 +115,9 @@ func (s *Scheduler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) erro
 		return err
 	}
 	s.synced = append(s.synced, reg)
+	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error { return s.placed.run(ctx, s.Recorder) })); err != nil {
+		return err
+	}
 
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("scheduler").
@@ -131,11 +140,9 @@ func needsPlacement(t *ecsv1alpha1.Task) bool {
 
 // Reconcile places one task, or leaves it waiting with a retry.
 func (s *Scheduler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	for _, r := range s.synced {
-		if !r.HasSynced() {
-			// Placing before every bound task is assumed could overcommit an instance.
-			return ctrl.Result{RequeueAfter: 200 * time.Millisecond}, nil
-		}
+	if !s.Synced() {
+		// Placing before every bound task is assumed could overcommit an instance.
+		return ctrl.Result{RequeueAfter: 200 * time.Millisecond}, nil
 	}
 	var task ecsv1alpha1.Task
 	if err := s.Client.Get(ctx, req.NamespacedName, &task); err != nil {
@@ -262,12 +269,9 @@ func (e *invalidTaskError) Error() string { return e.msg }
 // resolve finds the revision a task runs: the one already resolved in its status, or
 // its reference's.
 func (s *Scheduler) resolve(ctx context.Context, t *ecsv1alpha1.Task) (*revision.Resolved, error) {
-	ref, err := revision.ParseRef(t.Spec.TaskDefinition)
+	ref, err := revision.TaskRef(t)
 	if err != nil {
 		return nil, &invalidTaskError{msg: "spec.taskDefinition: " + err.Error()}
-	}
-	if n := t.Status.TaskDefinitionRevision; n > 0 {
-		ref.Revision = n
 	}
 	return s.Resolver.Resolve(ctx, t.Namespace, ref)
 }
@@ -290,73 +294,70 @@ func (s *Scheduler) request(t *ecsv1alpha1.Task, res *revision.Resolved) (placem
 
 func keyOf(t *ecsv1alpha1.Task) string { return t.Namespace + "/" + t.Name }
 
-// bind records the resolved revision (for `family` references) and then sets
-// spec.containerInstance. Pinned references skip the status write: the agent reports
-// the revision, which keeps a service task at three writes from creation to RUNNING.
+// bind binds the task in one write: spec.containerInstance, the GPUs it is given and,
+// for a `family` reference, the revision it resolved to (an annotation, as status is
+// another write). The agent reports the revision and the Placed condition in its
+// first status write, which it makes anyway.
 func (s *Scheduler) bind(ctx context.Context, t *ecsv1alpha1.Task, res *revision.Resolved, decision placement.Decision) error {
-	instance := decision.Instance
-	patch, err := bindingPatch(res, decision)
+	patch, err := bindingPatch(t, res, decision)
 	if err != nil {
 		return err
 	}
-	pinned, _ := revision.ParseRef(t.Spec.TaskDefinition)
-	// The cache may not show a Placed=False this scheduler wrote moments ago, so its
-	// own record counts too: a bound task must not keep saying it cannot be placed.
-	s.mu.Lock()
-	hadPlacedFalse := s.markedFalse[client.ObjectKeyFromObject(t)]
-	s.mu.Unlock()
-	if c := findCondition(t, ecsv1alpha1.TaskConditionPlaced); c != nil && c.Status == metav1.ConditionFalse {
-		hadPlacedFalse = true
-	}
-	if !pinned.Pinned() || hadPlacedFalse {
-		// The binding below is a spec change, so the bound task is the next generation:
-		// the condition describes that one. With the current generation, `kubectl wait
-		// --for=condition=Placed` (which ignores conditions older than the object's
-		// generation) would never see the task placed.
-		st := schedulerStatus(t, res).WithConditions(
-			condition(t, t.Generation+1, ecsv1alpha1.TaskConditionPlaced, metav1.ConditionTrue, ecsv1alpha1.ReasonPlaced, "Placed on container instance "+instance))
-		ac := ecsac.Task(t.Name, t.Namespace).WithStatus(st)
-		if err := s.Client.Status().Apply(ctx, ac, client.FieldOwner(ecsv1alpha1.FieldManagerScheduler), client.ForceOwnership); err != nil {
-			return fmt.Errorf("recording revision %s: %w", res.Ref, err)
-		}
-	}
 	target := &ecsv1alpha1.Task{ObjectMeta: metav1.ObjectMeta{Name: t.Name, Namespace: t.Namespace}}
 	if err := s.Client.Patch(ctx, target, client.RawPatch(types.MergePatchType, patch), client.FieldOwner(ecsv1alpha1.FieldManagerScheduler)); err != nil {
-		return fmt.Errorf("binding to %s: %w", instance, err)
+		return fmt.Errorf("binding to %s: %w", decision.Instance, err)
 	}
-	// Once per task, as the Kubernetes scheduler's Scheduled event for a Pod.
-	s.Recorder.Eventf(t, nil, "Normal", ecsv1alpha1.ReasonPlaced, "Place", "Placed on container instance %s", instance)
+	s.placed.add(t.Spec.Cluster, decision.Instance)
 	return nil
 }
 
 // bindingPatch is the binding: spec.containerInstance and, for a task that needs
 // GPUs, spec.gpuAssignments, in one write so that the agent never sees the task
-// bound without its GPUs. Only these fields are sent. The schema makes both
-// immutable once set, so if another manager bound the task first this fails instead
-// of moving it.
-func bindingPatch(res *revision.Resolved, decision placement.Decision) ([]byte, error) {
+// bound without its GPUs, and the resolved revision of a family reference. Only these
+// fields are sent. The schema makes the spec fields immutable once set, so if another
+// manager bound the task first this fails instead of moving it.
+func bindingPatch(t *ecsv1alpha1.Task, res *revision.Resolved, decision placement.Decision) ([]byte, error) {
 	type bindingSpec struct {
 		ContainerInstance string                      `json:"containerInstance"`
 		GPUAssignments    []ecsv1alpha1.GPUAssignment `json:"gpuAssignments,omitempty"`
 	}
-	spec := bindingSpec{ContainerInstance: decision.Instance}
-	if len(decision.GPUs) > 0 {
-		reqs, err := taskrules.GPURequests(res.Spec)
-		if err != nil {
-			return nil, err
-		}
-		if spec.GPUAssignments, err = taskrules.AssignGPUs(reqs, decision.GPUs); err != nil {
-			return nil, err
-		}
+	type bindingMeta struct {
+		Annotations map[string]string `json:"annotations"`
 	}
-	return json.Marshal(map[string]bindingSpec{"spec": spec})
+	type binding struct {
+		Metadata *bindingMeta `json:"metadata,omitempty"`
+		Spec     bindingSpec  `json:"spec"`
+	}
+	b := binding{Spec: bindingSpec{ContainerInstance: decision.Instance}}
+	gpus, err := gpuAssignments(res, decision)
+	if err != nil {
+		return nil, err
+	}
+	b.Spec.GPUAssignments = gpus
+	if ref, err := revision.ParseRef(t.Spec.TaskDefinition); err == nil && !ref.Pinned() {
+		b.Metadata = &bindingMeta{Annotations: map[string]string{
+			ecsv1alpha1.AnnotationTaskDefinitionRevision: strconv.Itoa(int(res.Ref.Revision)),
+		}}
+	}
+	return json.Marshal(b)
+}
+
+// gpuAssignments names the GPUs a decision gives the task, per container.
+func gpuAssignments(res *revision.Resolved, decision placement.Decision) ([]ecsv1alpha1.GPUAssignment, error) {
+	if len(decision.GPUs) == 0 {
+		return nil, nil
+	}
+	reqs, err := taskrules.GPURequests(res.Spec)
+	if err != nil {
+		return nil, err
+	}
+	return taskrules.AssignGPUs(reqs, decision.GPUs)
 }
 
 // markUnplaced records why a task cannot be placed, on its Placed condition and in an
 // Event, only when the reason changed, and remembers it for a retry when the cluster
 // changes.
 func (s *Scheduler) markUnplaced(ctx context.Context, t *ecsv1alpha1.Task, res *revision.Resolved, reason, msg string) error {
-	key := client.ObjectKeyFromObject(t)
 	if c := findCondition(t, ecsv1alpha1.TaskConditionPlaced); c != nil && c.Status == metav1.ConditionFalse && c.Message == conditions.Truncate(msg) {
 		return nil
 	}
@@ -365,12 +366,6 @@ func (s *Scheduler) markUnplaced(ctx context.Context, t *ecsv1alpha1.Task, res *
 		client.FieldOwner(ecsv1alpha1.FieldManagerScheduler), client.ForceOwnership); client.IgnoreNotFound(err) != nil {
 		return fmt.Errorf("recording that the task cannot be placed: %w", err)
 	}
-	s.mu.Lock()
-	if s.markedFalse == nil {
-		s.markedFalse = map[types.NamespacedName]bool{}
-	}
-	s.markedFalse[key] = true
-	s.mu.Unlock()
 	s.Recorder.Eventf(t, nil, "Warning", reason, "Place", "%s", conditions.Truncate(msg))
 	ctrl.LoggerFrom(ctx).Info("task cannot be placed", "reason", reason, "message", msg)
 	return nil
@@ -416,7 +411,6 @@ func schedulerStatus(t *ecsv1alpha1.Task, res *revision.Resolved) *ecsac.TaskSta
 func (s *Scheduler) settle(key types.NamespacedName, cluster string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.markedFalse, key)
 	delete(s.attempts, key)
 	if cluster != "" {
 		delete(s.unplaced[cluster], key)
@@ -435,8 +429,16 @@ func (s *Scheduler) kick(cluster string) {
 	for k := range s.unplaced[cluster] {
 		keys = append(keys, k)
 	}
+	listeners := s.roomListeners
 	s.mu.Unlock()
-	s.wakeups.add(keys)
+	reqs := make([]reconcile.Request, len(keys))
+	for i, k := range keys {
+		reqs[i] = reconcile.Request{NamespacedName: k}
+	}
+	s.wakeups.Add(reqs...)
+	for _, f := range listeners {
+		f(cluster)
+	}
 }
 
 func (s *Scheduler) upsertInstance(o any) {

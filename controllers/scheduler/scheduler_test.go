@@ -139,7 +139,7 @@ type placed struct {
 }
 
 func placedOf(tk *ecsv1alpha1.Task) placed {
-	p := placed{Instance: tk.Spec.ContainerInstance, Revision: tk.Status.TaskDefinitionRevision}
+	p := placed{Instance: tk.Spec.ContainerInstance, Revision: revision.OfTask(tk)}
 	if c := meta.FindStatusCondition(tk.Status.Conditions, ecsv1alpha1.TaskConditionPlaced); c != nil {
 		p.Status, p.Reason, p.Current = c.Status, c.Reason, c.ObservedGeneration == tk.Generation
 	}
@@ -155,8 +155,8 @@ func (w *world) eventReasons() []string {
 }
 
 // TestBindsTask: a task of a `family` reference is bound to the instance that fits,
-// with the revision resolved and a Placed condition `kubectl wait` can see, and one
-// Placed Event.
+// with the revision resolved, in one write (the agent's first report adds the Placed
+// condition); the cluster's batched Placed Event counts it.
 func TestBindsTask(t *testing.T) {
 	w := newWorld(t)
 	w.s.upsertInstance(w.instance("small", 128, true))
@@ -167,12 +167,19 @@ func TestBindsTask(t *testing.T) {
 	if res := w.reconcile(t, key); res != (ctrl.Result{}) {
 		t.Errorf("result %+v, want none", res)
 	}
-	want := placed{Instance: big.Name, Revision: 1, Status: metav1.ConditionTrue, Reason: ecsv1alpha1.ReasonPlaced, Current: true}
+	want := placed{Instance: big.Name, Revision: 1}
 	if diff := cmp.Diff(want, placedOf(getTask(t, key))); diff != "" {
 		t.Errorf("task (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]string{ecsv1alpha1.ReasonPlaced}, w.eventReasons()); diff != "" {
-		t.Errorf("events (-want +got):\n%s", diff)
+	if got := w.writes.List(); len(got) != 1 {
+		t.Errorf("writes %q, want the binding only", got)
+	}
+	if got := w.eventReasons(); len(got) != 0 {
+		t.Errorf("events %q before the batch is flushed, want none", got)
+	}
+	w.s.placed.flush(w.rec)
+	if got := <-w.rec.Events; got != "Normal Placed Placed 1 task on 1 container instance: "+big.Name+" (1)" {
+		t.Errorf("batched event %q", got)
 	}
 }
 
@@ -239,7 +246,9 @@ func TestInstanceJoiningWakesWaitingTasks(t *testing.T) {
 	if res := w.reconcile(t, key); res != (ctrl.Result{}) {
 		t.Errorf("result %+v, want none", res)
 	}
-	want := placed{Instance: joined.Name, Revision: 1, Status: metav1.ConditionTrue, Reason: ecsv1alpha1.ReasonPlaced, Current: true}
+	// Bound in one write: the Placed=False of the earlier generation stays until the
+	// agent's first report replaces it.
+	want := placed{Instance: joined.Name, Revision: 1, Status: metav1.ConditionFalse, Reason: ecsv1alpha1.ReasonUnplaceable}
 	if diff := cmp.Diff(want, placedOf(getTask(t, key))); diff != "" {
 		t.Errorf("task (-want +got):\n%s", diff)
 	}

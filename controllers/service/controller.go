@@ -35,6 +35,7 @@ import (
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
 	"github.com/berthdev/berth/internal/expectations"
 	"github.com/berthdev/berth/internal/revision"
+	"github.com/berthdev/berth/internal/wakeup"
 )
 
 // Finalizer holds a deleted Service until its tasks have stopped.
@@ -58,6 +59,13 @@ type Reconciler struct {
 	// Expectations remember the tasks this manager just created or stopped, so a
 	// reconcile on a cache that has not caught up does not repeat the writes.
 	Expectations *expectations.Store
+	// Placer places tasks before they are created (place.go). Without one, tasks are
+	// created unbound and whatever scheduler runs binds them.
+	Placer Placer
+
+	// short holds the services short of room, woken through wakeups.
+	short   shortOfRoom
+	wakeups wakeup.Source
 }
 
 // SetupWithManager watches Services, their Tasks, the instances of their clusters,
@@ -72,8 +80,14 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Expectations == nil {
 		r.Expectations = expectations.New()
 	}
+	r.wakeups.Name = "services short of room"
+	r.short.wakeups = &r.wakeups
+	if r.Placer != nil {
+		r.Placer.OnRoom(r.short.room)
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("service").
+		WatchesRawSource(&r.wakeups).
 		For(&ecsv1alpha1.Service{}).
 		Owns(&ecsv1alpha1.Task{}, builder.WithPredicates(taskChanged())).
 		Watches(&ecsv1alpha1.ContainerInstance{}, handler.EnqueueRequestsFromMapFunc(r.servicesInCluster),
@@ -92,6 +106,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := r.Client.Get(ctx, req.NamespacedName, &svc); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.Expectations.Forget(req.String())
+			r.short.set(req.NamespacedName, "", false)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}

@@ -21,8 +21,15 @@ import (
 // what to stop and how many to start within the deployment's bounds; this file
 // carries out the stops and hands the starts to launch.
 
-// maxParallelWrites bounds the independent writes (stops, deletes) of one pass.
-const maxParallelWrites = 16
+// maxParallelWrites bounds the writes of a pass in flight at once: creates (the
+// largest slow-start batch), stops and deletes alike.
+const maxParallelWrites = 64
+
+// maxWritesPerPass bounds the creates, and the stops, of one pass, as the ReplicaSet
+// controller's burstReplicas does: a pass that scales by thousands ends after this
+// many, writes the service's status, and the next pass (woken as the cache shows
+// them) goes on, so status stays current through a long scale-out or rollout.
+const maxWritesPerPass = 500
 
 // converge starts and stops tasks as the deployment arithmetic plans.
 func (r *Reconciler) converge(ctx context.Context, s *state) error {
@@ -108,6 +115,9 @@ func (r *Reconciler) stopPlanned(ctx context.Context, s *state, key string) erro
 	for i := range s.live {
 		byName[s.live[i].task.Name] = &s.live[i]
 	}
+	if len(s.plan.Stop) > maxWritesPerPass {
+		s.plan.Stop = s.plan.Stop[:maxWritesPerPass] // the planner lists the most urgent first
+	}
 	done, err := parallel(ctx, len(s.plan.Stop), func(i int) error {
 		lt := byName[s.plan.Stop[i]]
 		code, reason := stopFor(lt, s.primary.ID)
@@ -153,7 +163,11 @@ func (r *Reconciler) stopTask(ctx context.Context, t *ecsv1alpha1.Task, code ecs
 func (s *state) reportTaskWrites(ctx context.Context) {
 	if len(s.started) > 0 {
 		ctrl.LoggerFrom(ctx).Info("started tasks", "count", len(s.started), "deployment", s.primary.ID)
-		s.writtenEvent("TasksStarted", "Scale", "has started %d tasks: %s", len(s.started), listNames(s.started))
+		on := ""
+		if n := len(s.startedOn); n > 0 {
+			on = fmt.Sprintf(" on %d container %s", n, plural(n, "instance", "instances"))
+		}
+		s.writtenEvent("TasksStarted", "Scale", "has started %d tasks%s: %s", len(s.started), on, listNames(s.started))
 	}
 	if len(s.stopped) > 0 {
 		ctrl.LoggerFrom(ctx).Info("stopped tasks", "count", len(s.stopped))

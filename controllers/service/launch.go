@@ -29,7 +29,7 @@ const (
 // launch creates the tasks the plan starts, unless the deployment's failures call
 // for a pause or the cluster's container policy refuses its revision.
 func (r *Reconciler) launch(ctx context.Context, s *state, key string) error {
-	start := int(s.plan.Start)
+	start := min(int(s.plan.Start), maxWritesPerPass)
 	if start > 0 {
 		if refused := r.primaryRefused(ctx, s); refused != "" {
 			// Tightened since the deployment started: what runs keeps running (a Cluster
@@ -44,16 +44,34 @@ func (r *Reconciler) launch(ctx context.Context, s *state, key string) error {
 			start = 0
 		}
 	}
-	created, err := slowStartBatch(s.newTasks(start), func(t *ecsv1alpha1.Task) error {
+	tasks, err := r.placeNew(ctx, s, s.newTasks(start), int32(max(s.plan.Start, 0)))
+	if err != nil {
+		return err
+	}
+	created, err := slowStartBatch(tasks, func(t *ecsv1alpha1.Task) error {
 		err := r.Client.Create(ctx, t, client.FieldOwner(ecsv1alpha1.FieldManagerManager))
 		if apierrors.IsAlreadyExists(err) {
 			// Created by us before a restart, or by another manager: the name is the
-			// fence. The cache will show it shortly.
+			// fence. The cache will show it shortly, and with it where it runs.
 			return nil
 		}
 		return err
 	})
+	if err != nil && r.Placer != nil {
+		// The room of every task not created is released: the one that failed and the
+		// batches after it, which never ran.
+		made := make(map[string]bool, len(created))
+		for _, name := range created {
+			made[name] = true
+		}
+		for _, t := range tasks {
+			if !made[t.Name] {
+				r.Placer.Unplace(t)
+			}
+		}
+	}
 	s.started = append(s.started, created...)
+	s.countInstances(tasks, created)
 	r.Expectations.ExpectCreates(key, created, s.now)
 	if err != nil {
 		return fmt.Errorf("creating tasks: %w", err)
@@ -110,7 +128,7 @@ func launchBackoffKeep() int32 {
 // It returns the names it created and the first error; no batch starts after a
 // failed one.
 func slowStartBatch(tasks []*ecsv1alpha1.Task, create func(*ecsv1alpha1.Task) error) ([]string, error) {
-	const maxBatch = 64
+	const maxBatch = maxParallelWrites
 	var created []string
 	for next, batch := 0, 1; next < len(tasks); batch = min(2*batch, maxBatch) {
 		end := min(next+batch, len(tasks))

@@ -67,6 +67,16 @@ type state struct {
 	started []string
 	stopped []string
 
+	// unplaced is how many of the tasks the plan starts found no room (place.go);
+	// unplacedWhy explains the first that found none, unplacedInvalid a request the
+	// placement engine refused as invalid.
+	// startedOn counts the tasks started per instance, for the TasksStarted Event.
+	startedOn map[string]int
+
+	unplaced        int32
+	unplacedWhy     *placement.UnplaceableError
+	unplacedInvalid string
+
 	requeueAfter time.Duration
 	events       []pendingEvent
 }

@@ -19,6 +19,7 @@ func computeStatus(s *state) {
 	st.DesiredCount = s.desired
 	running, pending := setCounts(s)
 	setAccepted(s)
+	setPlaced(s)
 	if s.primary == nil {
 		gen := s.svc.Generation
 		st.TaskDefinition, st.RolloutState = "", ""
@@ -49,6 +50,13 @@ func setCounts(s *state) (running, pending int32) {
 			runningBy[lt.deployment]++
 			running++
 		}
+	}
+	// Tasks the primary deployment needs but has no room for are pending, as ECS
+	// counts them, though they do not exist yet (place.go).
+	st.UnplacedCount = s.unplaced
+	pending += s.unplaced
+	if s.primary != nil {
+		pendingBy[s.primary.ID] += s.unplaced
 	}
 	st.RunningCount, st.PendingCount = running, pending
 	for i := range st.Deployments {

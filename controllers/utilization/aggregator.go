@@ -72,11 +72,14 @@ func (v *instanceView) touches(k *Keys) {
 	}
 }
 
-// Waiting is a task that no instance has room for: its cluster, and the revision
-// and overrides that say what it reserves.
+// Waiting is a task that no instance has room for, or Count alike tasks a Service
+// needs and could not place (it creates none it cannot place): their cluster, and the
+// revision and overrides that say what each reserves.
 type Waiting struct {
 	Cluster   string
 	Namespace string
+	// Count is how many tasks wait (1 for a task).
+	Count int64
 	// TaskDefinition is the reference to resolve (family:N once known).
 	TaskDefinition string
 	Overrides      *ecsv1alpha1.TaskOverrides
@@ -102,16 +105,25 @@ func waitingOf(t *ecsv1alpha1.Task) (Waiting, bool) {
 		return Waiting{}, false
 	}
 	ref := t.Spec.TaskDefinition
-	if r, err := revision.ParseRef(ref); err == nil && !r.Pinned() && t.Status.TaskDefinitionRevision > 0 {
-		r.Revision = t.Status.TaskDefinitionRevision
+	if r, err := revision.TaskRef(t); err == nil && r.Pinned() {
 		ref = r.String()
 	}
-	return Waiting{Cluster: t.Spec.Cluster, Namespace: t.Namespace, TaskDefinition: ref, Overrides: t.Spec.Overrides}, true
+	return Waiting{Cluster: t.Spec.Cluster, Namespace: t.Namespace, Count: 1, TaskDefinition: ref, Overrides: t.Spec.Overrides}, true
+}
+
+// serviceWaitingOf returns the tasks svc needs and has no room for (status.unplacedCount,
+// of its PRIMARY deployment's revision), or false when it has none.
+func serviceWaitingOf(svc *ecsv1alpha1.Service) (Waiting, bool) {
+	if svc == nil || svc.Status.UnplacedCount <= 0 || svc.Status.TaskDefinition == "" || !svc.DeletionTimestamp.IsZero() {
+		return Waiting{}, false
+	}
+	return Waiting{Cluster: svc.Spec.Cluster, Namespace: svc.Namespace, Count: int64(svc.Status.UnplacedCount),
+		TaskDefinition: svc.Status.TaskDefinition}, true
 }
 
 // sameAs ignores the overrides: a task's are immutable.
 func (w Waiting) sameAs(o Waiting) bool {
-	return w.Cluster == o.Cluster && w.Namespace == o.Namespace && w.TaskDefinition == o.TaskDefinition
+	return w.Cluster == o.Cluster && w.Namespace == o.Namespace && w.TaskDefinition == o.TaskDefinition && w.Count == o.Count
 }
 
 // Aggregator keeps the latest measurement and capacity of every instance and the
@@ -179,6 +191,18 @@ func changed(a, b *instanceView) bool {
 // cluster to wake when that changed.
 func (a *Aggregator) SetTask(uid types.UID, t *ecsv1alpha1.Task) Keys {
 	w, waits := waitingOf(t)
+	return a.setWaiting(uid, w, waits)
+}
+
+// SetService records the tasks Service uid needs and has no room for (svc nil:
+// deleted) and returns the cluster to wake when that changed.
+func (a *Aggregator) SetService(uid types.UID, svc *ecsv1alpha1.Service) Keys {
+	w, waits := serviceWaitingOf(svc)
+	return a.setWaiting(uid, w, waits)
+}
+
+// setWaiting records what uid (a task's or a service's) waits with.
+func (a *Aggregator) setWaiting(uid types.UID, w Waiting, waits bool) Keys {
 	a.mu.Lock()
 	old, had := a.waiting[uid]
 	if had && waits && old.sameAs(w) {
@@ -326,9 +350,9 @@ func (a *Aggregator) Cluster(name string) (utilization.Totals, utilization.Capac
 	}
 	for _, w := range a.waiting {
 		if w.Cluster == name {
-			c.Unplaceable++
-			c.WaitingCPU += w.CPU
-			c.WaitingMemory += w.Memory
+			c.Unplaceable += int32(w.Count)
+			c.WaitingCPU += w.Count * w.CPU
+			c.WaitingMemory += w.Count * w.Memory
 		}
 	}
 	a.mu.RUnlock()
@@ -387,9 +411,9 @@ func (a *Aggregator) Snapshot() Snapshot {
 	}
 	for _, w := range a.waiting {
 		cs := s.Clusters[w.Cluster]
-		cs.Capacity.Unplaceable++
-		cs.Capacity.WaitingCPU += w.CPU
-		cs.Capacity.WaitingMemory += w.Memory
+		cs.Capacity.Unplaceable += int32(w.Count)
+		cs.Capacity.WaitingCPU += w.Count * w.CPU
+		cs.Capacity.WaitingMemory += w.Count * w.Memory
 		s.Clusters[w.Cluster] = cs
 	}
 	return s

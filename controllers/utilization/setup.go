@@ -51,6 +51,13 @@ func (w *Writer) SetupWithManager(mgr ctrl.Manager) error {
 				wake(q, w.Aggregate.SetInstance(e.Object.GetName(), nil))
 			},
 		}).
+		Watches(&ecsv1alpha1.Service{}, handler.Funcs{
+			CreateFunc: func(_ context.Context, e event.CreateEvent, q queue) { w.service(e.Object, q) },
+			UpdateFunc: func(_ context.Context, e event.UpdateEvent, q queue) { w.service(e.ObjectNew, q) },
+			DeleteFunc: func(_ context.Context, e event.DeleteEvent, q queue) {
+				wake(q, w.Aggregate.SetService(e.Object.GetUID(), nil))
+			},
+		}).
 		Watches(&ecsv1alpha1.Task{}, handler.Funcs{
 			CreateFunc: func(_ context.Context, e event.CreateEvent, q queue) { w.task(e.Object, q) },
 			UpdateFunc: func(_ context.Context, e event.UpdateEvent, q queue) { w.task(e.ObjectNew, q) },
@@ -64,6 +71,12 @@ func (w *Writer) SetupWithManager(mgr ctrl.Manager) error {
 func (w *Writer) instance(o client.Object, q queue) {
 	if ci, ok := o.(*ecsv1alpha1.ContainerInstance); ok {
 		wake(q, w.Aggregate.SetInstance(ci.Name, ci))
+	}
+}
+
+func (w *Writer) service(o client.Object, q queue) {
+	if svc, ok := o.(*ecsv1alpha1.Service); ok {
+		wake(q, w.Aggregate.SetService(svc.UID, svc))
 	}
 }
 

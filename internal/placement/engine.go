@@ -94,6 +94,10 @@ func (e *UnplaceableError) Error() string {
 	return b.String()
 }
 
+// ErrNotTried is the outcome of a request a caller did not place because an identical
+// one before it found no room (see scheduler.PlaceNew): it waits for room as that one.
+var ErrNotTried = errors.New("not tried: an identical task before it found no room")
+
 // Engine places tasks on container instances. It holds every instance and every task
 // assumed on one, and is safe for concurrent use. See the package documentation.
 type Engine struct {

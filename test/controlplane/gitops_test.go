@@ -171,6 +171,7 @@ func TestKubectlDescribeExplainsState(t *testing.T) {
 				ecsv1alpha1.ConditionAccepted:               ecsv1alpha1.ReasonValid,
 				ecsv1alpha1.ServiceConditionRolloutComplete: ecsv1alpha1.ReasonDeploymentCompleted,
 				ecsv1alpha1.ServiceConditionSteady:          ecsv1alpha1.ReasonDeploymentCompleted,
+				ecsv1alpha1.ServiceConditionTasksPlaced:     ecsv1alpha1.ReasonPlaced,
 			},
 			events: []string{"DeploymentStarted", "TasksStarted", ecsv1alpha1.ReasonDeploymentCompleted, "SteadyState"},
 			// Applied in one sync, the ECS Service may reach the endpoints
@@ -179,17 +180,18 @@ func TestKubectlDescribeExplainsState(t *testing.T) {
 			warnings: []string{endpoints.ReasonLoadBalancerServiceNotFound},
 		},
 		{
-			resource:   "tasks.ecs.berth.dev/" + serviceTask,
-			conditions: map[string]string{ecsv1alpha1.TaskConditionRunning: "Started"},
-			events:     []string{ecsv1alpha1.ReasonPlaced},
+			resource: "tasks.ecs.berth.dev/" + serviceTask,
+			// Where it went is its Placed condition: placements are announced per
+			// batch on the Cluster and the Service, not per task.
+			conditions: map[string]string{ecsv1alpha1.TaskConditionPlaced: ecsv1alpha1.ReasonPlaced, ecsv1alpha1.TaskConditionRunning: "Started"},
 		},
 		{
 			resource: "tasks.ecs.berth.dev/migrate-once",
 			conditions: map[string]string{
+				ecsv1alpha1.TaskConditionPlaced:  ecsv1alpha1.ReasonPlaced,
 				ecsv1alpha1.TaskConditionRunning: "Stopped",
 				ecsv1alpha1.TaskConditionStopped: string(ecsv1alpha1.StopEssentialContainerExited),
 			},
-			events: []string{ecsv1alpha1.ReasonPlaced},
 		},
 	}
 	for _, tc := range tests {

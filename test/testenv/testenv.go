@@ -86,6 +86,10 @@ func Start() (*Env, error) {
 		BinaryAssetsDirectory: bin,
 		CRDDirectoryPaths:     []string{filepath.Join(RepoRoot(), "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
+		// envtest's default of 20 s is too short when several apiservers start at
+		// once on 2 busy cores (the benchmark smoke test starts six): one timed out
+		// after 49-55 s starts of the others.
+		ControlPlaneStartTimeout: 2 * time.Minute,
 	}
 	cfg, err := e.Start()
 	if err != nil {

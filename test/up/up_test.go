@@ -256,6 +256,7 @@ func TestUpServesTheSampleAndDownLeavesNothing(t *testing.T) {
 	awsEnv := awsExports(t, p.output())
 	t.Run("aws CLI", func(t *testing.T) { checkAWSCLI(t, awsEnv) })
 	t.Run("console", func(t *testing.T) { checkConsole(t, bin, dir, p.output()) })
+	t.Run("scale beyond room", func(t *testing.T) { checkScaleBeyondRoom(t, dir) })
 	firstKey := credentialsKey(t, awsEnv)
 
 	// A second `up` on the same state directory is refused at once.

@@ -1300,6 +1300,9 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: taskDefinition
       type:
         scalar: string
+    - name: unplacedCount
+      type:
+        scalar: numeric
     - name: utilization
       type:
         namedType: com.github.berthdev.berth.apis.v1alpha1.Utilization

@@ -35,8 +35,13 @@ type ServiceStatusApplyConfiguration struct {
 	DesiredCount *int32 `json:"desiredCount,omitempty"`
 	// runningCount of the service's tasks that are RUNNING.
 	RunningCount *int32 `json:"runningCount,omitempty"`
-	// pendingCount of the service's tasks placed or starting.
+	// pendingCount of the service's tasks placed or starting, and of those it needs
+	// but has no room to place (unplacedCount), as ECS counts them.
 	PendingCount *int32 `json:"pendingCount,omitempty"`
+	// unplacedCount is how many tasks the service needs that no container instance
+	// has room for: they are not created until room appears (TasksPlaced says why).
+	// A Berth addition; included in pendingCount.
+	UnplacedCount *int32 `json:"unplacedCount,omitempty"`
 	// taskDefinition is the resolved revision of the PRIMARY deployment, `family:N`.
 	TaskDefinition *string `json:"taskDefinition,omitempty"`
 	// rolloutState of the PRIMARY deployment.
@@ -90,6 +95,14 @@ func (b *ServiceStatusApplyConfiguration) WithRunningCount(value int32) *Service
 // If called multiple times, the PendingCount field is set to the value of the last call.
 func (b *ServiceStatusApplyConfiguration) WithPendingCount(value int32) *ServiceStatusApplyConfiguration {
 	b.PendingCount = &value
+	return b
+}
+
+// WithUnplacedCount sets the UnplacedCount field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the UnplacedCount field is set to the value of the last call.
+func (b *ServiceStatusApplyConfiguration) WithUnplacedCount(value int32) *ServiceStatusApplyConfiguration {
+	b.UnplacedCount = &value
 	return b
 }
 

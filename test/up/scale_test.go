@@ -1,0 +1,85 @@
+package up_test
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	"github.com/berthdev/berth/test/testenv"
+)
+
+// checkScaleBeyondRoom is what a new user tries: `kubectl scale` of the sample far
+// past the machine's room. The service creates only the tasks that fit and says why
+// the rest wait; scaling back to 3 settles at once, with nothing left to stop.
+func checkScaleBeyondRoom(t *testing.T, dir string) {
+	c := adminClient(t, dir)
+	ctx := context.Background()
+	kubectlScale := func(n int) {
+		t.Helper()
+		if out, err := exec.Command("kubectl", "--kubeconfig", filepath.Join(dir, "kubeconfig"), "-n", "default",
+			"scale", "esvc/web", fmt.Sprintf("--replicas=%d", n)).CombinedOutput(); err != nil {
+			t.Fatalf("kubectl scale --replicas=%d: %v\n%s", n, err, out)
+		}
+	}
+	webTasks := func() (all, live int) {
+		var tasks ecsv1alpha1.TaskList
+		if err := c.List(ctx, &tasks, client.InNamespace("default"), client.MatchingLabels{ecsv1alpha1.LabelService: "web"}); err != nil {
+			t.Fatal(err)
+		}
+		for _, task := range tasks.Items {
+			if task.Status.LastStatus != ecsv1alpha1.TaskStopped && task.Spec.DesiredStatus != ecsv1alpha1.DesiredStopped {
+				live++
+			}
+		}
+		return len(tasks.Items), live
+	}
+
+	kubectlScale(5000)
+	var svc ecsv1alpha1.Service
+	testenv.EventuallyWithin(t, time.Minute, "web says which tasks it could not place", func() error {
+		if err := c.Get(ctx, client.ObjectKey{Namespace: "default", Name: "web"}, &svc); err != nil {
+			return err
+		}
+		st := svc.Status
+		cond := meta.FindStatusCondition(st.Conditions, ecsv1alpha1.ServiceConditionTasksPlaced)
+		if st.ObservedGeneration != svc.Generation || cond == nil || cond.Status != metav1.ConditionFalse || st.UnplacedCount == 0 {
+			return fmt.Errorf("unplacedCount %d, TasksPlaced %+v", st.UnplacedCount, cond)
+		}
+		if _, live := webTasks(); int32(live)+st.UnplacedCount != 5000 || st.RunningCount != int32(live) {
+			return fmt.Errorf("%d live tasks, %d running, %d not placed; want them to add up to 5000, all placed ones running", live, st.RunningCount, st.UnplacedCount)
+		}
+		return nil
+	})
+	all, live := webTasks()
+	t.Logf("at desiredCount 5000: %d web tasks exist (%d live), %d not placed: %s", all, live, svc.Status.UnplacedCount,
+		meta.FindStatusCondition(svc.Status.Conditions, ecsv1alpha1.ServiceConditionTasksPlaced).Message)
+	if live > 50 {
+		t.Errorf("%d live web tasks on one machine's room, want only the few that fit", live)
+	}
+
+	start := time.Now()
+	kubectlScale(3)
+	testenv.EventuallyWithin(t, time.Minute, "web back at 3 running, nothing pending", func() error {
+		if err := c.Get(ctx, client.ObjectKey{Namespace: "default", Name: "web"}, &svc); err != nil {
+			return err
+		}
+		st := svc.Status
+		if st.ObservedGeneration != svc.Generation || st.RunningCount != 3 || st.PendingCount != 0 || st.UnplacedCount != 0 ||
+			!meta.IsStatusConditionTrue(st.Conditions, ecsv1alpha1.ServiceConditionSteady) {
+			return fmt.Errorf("running %d pending %d unplaced %d", st.RunningCount, st.PendingCount, st.UnplacedCount)
+		}
+		if _, live := webTasks(); live != 3 {
+			return fmt.Errorf("%d live web tasks", live)
+		}
+		return nil
+	})
+	t.Logf("scaling back to 3 settled in %s", time.Since(start).Round(10*time.Millisecond))
+}
