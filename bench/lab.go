@@ -342,6 +342,8 @@ type measurement struct {
 	stopProfiles func()
 	meter        *cpuMeter
 	lat          latencySnapshot
+	// cpu is what the processes used over the measurement, once stopped.
+	cpu serverCPU
 }
 
 func (l *lab) startMeasurement(ctx context.Context, metric string, children map[string]*child) *measurement {
@@ -354,6 +356,7 @@ func (l *lab) startMeasurement(ctx context.Context, metric string, children map[
 // stop ends the measurement and returns its context items, with the live heap of
 // this process (the manager's caches, mostly) after a collection.
 func (m *measurement) stop(ctx context.Context) []Context {
+	m.cpu = cpuOf(m.meter)
 	cores := m.meter.cores()
 	m.stopProfiles()
 	out := append(cpuContext(m.metric, cores), latencyContext(m.metric, m.lat, m.l.latencies(ctx), m.l.managerRunning)...)

@@ -191,14 +191,28 @@ func newCPUMeter(pids map[string]int) *cpuMeter {
 // cores returns, per process, the CPU seconds used since the meter started divided
 // by the wall time: 1.0 is one core busy all along.
 func (m *cpuMeter) cores() map[string]float64 {
+	secs, wall := m.seconds()
+	out := map[string]float64{}
+	if wall <= 0 {
+		return out
+	}
+	for name, s := range secs {
+		out[name] = s / wall
+	}
+	return out
+}
+
+// seconds returns, per process, the CPU seconds used since the meter started, and
+// the wall seconds since then.
+func (m *cpuMeter) seconds() (map[string]float64, float64) {
 	wall := time.Since(m.at).Seconds()
 	out := map[string]float64{}
 	for name, pid := range m.pids {
 		now, err := cpuSeconds(pid)
-		if err != nil || wall <= 0 {
+		if err != nil {
 			continue
 		}
-		out[name] = (now - m.start[name]) / wall
+		out[name] = now - m.start[name]
 	}
-	return out
+	return out, wall
 }

@@ -18,6 +18,7 @@ const (
 	ServiceScaleOut     = "ServiceScaleOut"
 	RollingDeploy       = "RollingDeploy"
 	WritesPerTask       = "WritesPerTask"
+	BindingPatchCost    = "BindingPatchCost"
 	UtilizationWrites   = "UtilizationWrites"
 	ECSAPIDescribeTasks = "ECSAPIDescribeTasks"
 	ECSAPIRunTask       = "ECSAPIRunTask"
@@ -29,7 +30,7 @@ const (
 
 // Metrics lists every metric, in the order the suite runs and reports them.
 var Metrics = []string{
-	PlacementThroughput, ServiceScaleOut, RollingDeploy, WritesPerTask, UtilizationWrites,
+	PlacementThroughput, ServiceScaleOut, RollingDeploy, WritesPerTask, BindingPatchCost, UtilizationWrites,
 	ECSAPIDescribeTasks, ECSAPIRunTask, ECSAPIFootprint,
 	TaskStartupLatency, AgentFootprint, HollowScale,
 }

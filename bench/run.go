@@ -100,6 +100,7 @@ func (o *outcome) note(format string, args ...any) {
 var scenarios = []scenario{
 	{name: "placement", metrics: []string{PlacementThroughput}, run: runPlacement},
 	{name: "service", metrics: []string{ServiceScaleOut, RollingDeploy, WritesPerTask}, run: runService},
+	{name: "bindingpatch", metrics: []string{BindingPatchCost}, run: runBindingPatch},
 	{name: "utilization", metrics: []string{UtilizationWrites}, run: runUtilization},
 	{name: "ecsapi", metrics: []string{ECSAPIDescribeTasks, ECSAPIRunTask, ECSAPIFootprint}, run: runECSAPI},
 	{name: "containerd", metrics: []string{TaskStartupLatency, AgentFootprint}, run: runContainerd},
