@@ -23,6 +23,7 @@ import (
 	"github.com/berthdev/berth/internal/index"
 	"github.com/berthdev/berth/internal/placement"
 	"github.com/berthdev/berth/internal/revision"
+	"github.com/berthdev/berth/internal/usage"
 )
 
 // Defaults of Options' zero values.
@@ -108,19 +109,22 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	if err := sched.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("setting up the scheduler: %w", err)
 	}
+	// One count of tasks for the TaskDefinition and Cluster controllers, fed by one
+	// handler on the Task informer.
+	tasks := usage.NewTracker()
 	util := &utilization.Writer{Client: mgr.GetClient(), Resolver: resolver, Interval: o.UtilizationInterval}
 	if err := util.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the utilization writer: %w", err)
 	}
 	for name, c := range map[string]interface{ SetupWithManager(ctrl.Manager) error }{
-		"taskdefinition": &taskdefinition.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("berth-taskdefinition")},
+		"taskdefinition": &taskdefinition.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("berth-taskdefinition"), Usage: tasks},
 		// The scheduler places service tasks before the service controller creates them.
 		"service": &service.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("berth-service"),
 			Resolver: resolver, MaxConcurrentReconciles: o.ServiceWorkers, Placer: sched},
 		"task": &task.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("berth-task")},
 		"containerinstance": &containerinstance.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("berth-containerinstance"),
 			Grace: o.HeartbeatGrace},
-		"cluster":   &cluster.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("berth-cluster")},
+		"cluster":   &cluster.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("berth-cluster"), Usage: tasks},
 		"endpoints": &endpoints.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("berth-endpoints"), Resolver: resolver},
 		"autoscaling": &autoscaling.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
 			Recorder: mgr.GetEventRecorder("berth-autoscaler"), StaleAfter: o.AutoScalingStaleAfter, EvaluationInterval: o.AutoScalingInterval},

@@ -6,6 +6,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -21,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	"github.com/berthdev/berth/internal/usage"
 )
 
 // +kubebuilder:rbac:groups=ecs.berth.dev,resources=clusters,verbs=get;list;watch;patch
@@ -31,12 +33,29 @@ import (
 type Reconciler struct {
 	Client   client.Client
 	Recorder events.EventRecorder
+	// Usage counts each cluster's running and pending tasks from the Task informer;
+	// shared with the TaskDefinition controller. SetupWithManager makes one when nil.
+	Usage *usage.Tracker
+	// Window is how long a change of a cluster's task counts waits, joining every
+	// other change in the meantime, before the cluster is recounted
+	// (usage.DefaultWindow when zero).
+	Window time.Duration
 }
 
-// SetupWithManager watches Clusters and the instances, services and tasks that name
-// them. Every event maps to its cluster's name, so a burst of task changes collapses
-// into one recount in the workqueue.
+// SetupWithManager watches Clusters and the instances and services that name them,
+// and the task counts the tracker keeps. A task event never recounts anything: it
+// moves the tracker's counts by its difference, and a burst of them collapses, within
+// the window, into one pass and at most one status write.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Usage == nil {
+		r.Usage = usage.NewTracker()
+	}
+	if r.Window == 0 {
+		r.Window = usage.DefaultWindow
+	}
+	if err := r.Usage.Register(mgr.GetCache()); err != nil {
+		return err
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("cluster").
 		For(&ecsv1alpha1.Cluster{}, builder.WithPredicates(clusterChanged())).
@@ -44,8 +63,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 			builder.WithPredicates(createOrDelete())).
 		Watches(&ecsv1alpha1.Service{}, handler.EnqueueRequestsFromMapFunc(clusterOf),
 			builder.WithPredicates(serviceCountChanged())).
-		Watches(&ecsv1alpha1.Task{}, handler.EnqueueRequestsFromMapFunc(clusterOf),
-			builder.WithPredicates(taskCountChanged())).
+		WatchesRawSource(r.Usage.ClusterChanges(r.Window)).
 		Complete(r)
 }
 
@@ -105,8 +123,6 @@ func clusterOf(_ context.Context, o client.Object) []reconcile.Request {
 		name = x.Spec.Cluster
 	case *ecsv1alpha1.Service:
 		name = x.Spec.Cluster
-	case *ecsv1alpha1.Task:
-		name = x.Spec.Cluster
 	}
 	if name == "" {
 		return nil
@@ -142,18 +158,6 @@ func serviceCountChanged() predicate.Predicate {
 	return predicate.Funcs{
 		UpdateFunc: func(e event.UpdateEvent) bool {
 			return e.ObjectOld.GetDeletionTimestamp().IsZero() != e.ObjectNew.GetDeletionTimestamp().IsZero()
-		},
-		GenericFunc: func(event.GenericEvent) bool { return false },
-	}
-}
-
-// taskCountChanged passes creations, deletions and changes of the two fields the
-// counts read; the rest of a task's status churn never triggers a recount.
-func taskCountChanged() predicate.Predicate {
-	return predicate.Funcs{
-		UpdateFunc: func(e event.UpdateEvent) bool {
-			o, n := e.ObjectOld.(*ecsv1alpha1.Task), e.ObjectNew.(*ecsv1alpha1.Task)
-			return o.Status.LastStatus != n.Status.LastStatus || o.Spec.DesiredStatus != n.Spec.DesiredStatus
 		},
 		GenericFunc: func(event.GenericEvent) bool { return false },
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/berthdev/berth/controllers/cluster"
 	"github.com/berthdev/berth/internal/index"
 	"github.com/berthdev/berth/internal/manager"
+	"github.com/berthdev/berth/internal/usage"
 	"github.com/berthdev/berth/test/testenv"
 	"github.com/berthdev/berth/test/testobj"
 )
@@ -30,14 +31,23 @@ var env *testenv.Env
 
 func TestMain(m *testing.M) { os.Exit(testenv.Run(m, &env)) }
 
-func startController(t *testing.T) ctrl.Manager {
+// testWindow keeps the tests' waits short; the batching itself is internal/usage's
+// to test.
+const testWindow = 100 * time.Millisecond
+
+// startController runs the controller in a manager and returns the manager and the
+// controller's task counts.
+func startController(t *testing.T) (ctrl.Manager, *usage.Tracker) {
 	t.Helper()
-	return env.StartManager(t, ctrl.Options{Cache: manager.CacheOptions()}, func(ctx context.Context, mgr ctrl.Manager) error {
+	tasks := usage.NewTracker()
+	mgr := env.StartManager(t, ctrl.Options{Cache: manager.CacheOptions()}, func(ctx context.Context, mgr ctrl.Manager) error {
 		if err := index.Setup(ctx, mgr.GetFieldIndexer()); err != nil {
 			return err
 		}
-		return (&cluster.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("test")}).SetupWithManager(mgr)
+		return (&cluster.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("test"),
+			Usage: tasks, Window: testWindow}).SetupWithManager(mgr)
 	})
+	return mgr, tasks
 }
 
 func create(t *testing.T, obj client.Object) {
@@ -245,7 +255,7 @@ func TestTasksAloneDoNotHoldDeletion(t *testing.T) {
 // TestNothingChangedWritesNothing: a recount that finds the same numbers, and task
 // status churn that changes no count, must not write the Cluster.
 func TestNothingChangedWritesNothing(t *testing.T) {
-	mgr := startController(t)
+	mgr, tasks := startController(t)
 	ns := env.Namespace(t)
 	ctx := context.Background()
 	name := newCluster(t, ns)
@@ -268,7 +278,7 @@ func TestNothingChangedWritesNothing(t *testing.T) {
 	})
 
 	recorder, writes := testenv.RecordingClient(mgr.GetClient())
-	r := &cluster.Reconciler{Client: recorder, Recorder: mgr.GetEventRecorder("test")}
+	r := &cluster.Reconciler{Client: recorder, Recorder: mgr.GetEventRecorder("test"), Usage: tasks}
 	for i := 0; i < 3; i++ {
 		if _, err := r.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKey{Name: name}}); err != nil {
 			t.Fatal(err)

@@ -11,10 +11,12 @@ import (
 
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
 	"github.com/berthdev/berth/internal/index"
+	"github.com/berthdev/berth/internal/usage"
 )
 
-// usage is what uses a cluster, counted from the cache.
-type usage struct {
+// clusterUsage is what uses a cluster: instances and services from the cache, task
+// counts from the usage tracker.
+type clusterUsage struct {
 	// instances and services name every object whose spec.cluster is the cluster,
 	// sorted; services as namespace/name. Objects being deleted are included: they
 	// still use the cluster until they are gone.
@@ -22,22 +24,22 @@ type usage struct {
 	services  []string
 	// activeServices excludes services being deleted (ECS's DRAINING services).
 	activeServices int32
-	running        int32
-	pending        int32
+	tasks          usage.ClusterTasks
 }
 
 // blocksDeletion reports whether the cluster must outlive its deletion. Tasks alone
 // do not block: without instances they cannot run, and without services nothing
 // replaces them.
-func (u *usage) blocksDeletion() bool {
+func (u *clusterUsage) blocksDeletion() bool {
 	return len(u.instances) > 0 || len(u.services) > 0
 }
 
-// usage counts the instances, services and tasks that name the cluster. Lists come
-// from the cache's indexes without deep copies: a cluster can hold tens of thousands
-// of tasks, and this function only reads them.
-func (r *Reconciler) usage(ctx context.Context, cluster string) (*usage, error) {
-	u := &usage{}
+// usage lists the instances and services that name the cluster, from the cache's
+// indexes without deep copies (they are few, and only read), and reads its task
+// counts from the tracker: a cluster can hold tens of thousands of tasks, and a pass
+// must cost the same whatever their number.
+func (r *Reconciler) usage(ctx context.Context, cluster string) (*clusterUsage, error) {
+	u := &clusterUsage{}
 	var instances ecsv1alpha1.ContainerInstanceList
 	if err := r.Client.List(ctx, &instances, client.MatchingFields{index.InstanceCluster: cluster},
 		client.UnsafeDisableDeepCopy); err != nil {
@@ -61,44 +63,8 @@ func (r *Reconciler) usage(ctx context.Context, cluster string) (*usage, error) 
 		}
 	}
 	sort.Strings(u.services)
-
-	var tasks ecsv1alpha1.TaskList
-	if err := r.Client.List(ctx, &tasks, client.MatchingFields{index.TaskCluster: cluster},
-		client.UnsafeDisableDeepCopy); err != nil {
-		return nil, fmt.Errorf("listing tasks: %w", err)
-	}
-	for i := range tasks.Items {
-		switch taskPhase(&tasks.Items[i]) {
-		case phaseRunning:
-			u.running++
-		case phasePending:
-			u.pending++
-		}
-	}
+	u.tasks = r.Usage.Cluster(cluster)
 	return u, nil
-}
-
-type phase int
-
-const (
-	phaseOther phase = iota
-	phaseRunning
-	phasePending
-)
-
-// taskPhase says whether a task counts as running, pending or neither. Running is
-// lastStatus RUNNING whatever is desired (a task being stopped still runs); pending
-// is a task meant to run that has not started yet.
-func taskPhase(t *ecsv1alpha1.Task) phase {
-	switch t.Status.LastStatus {
-	case ecsv1alpha1.TaskRunning:
-		return phaseRunning
-	case "", ecsv1alpha1.TaskProvisioning, ecsv1alpha1.TaskPending, ecsv1alpha1.TaskActivating:
-		if t.Spec.DesiredStatus == ecsv1alpha1.DesiredRunning {
-			return phasePending
-		}
-	}
-	return phaseOther
 }
 
 // ensureFinalizer adds the cluster's finalizer to a live Cluster. The patch carries

@@ -20,11 +20,11 @@ func setCondition(c *ecsv1alpha1.Cluster, typ string, status metav1.ConditionSta
 }
 
 // setCounts writes the counts, Ready and observedGeneration of a successful pass.
-func setCounts(c *ecsv1alpha1.Cluster, u *usage) {
+func setCounts(c *ecsv1alpha1.Cluster, u *clusterUsage) {
 	c.Status.RegisteredContainerInstancesCount = int32(len(u.instances))
 	c.Status.ActiveServicesCount = u.activeServices
-	c.Status.RunningTasksCount = u.running
-	c.Status.PendingTasksCount = u.pending
+	c.Status.RunningTasksCount = u.tasks.Running
+	c.Status.PendingTasksCount = u.tasks.Pending
 	setCondition(c, ecsv1alpha1.ConditionReady, metav1.ConditionTrue, ecsv1alpha1.ReasonReconcileComplete,
 		"The counts are current")
 	c.Status.ObservedGeneration = c.Generation
@@ -32,7 +32,7 @@ func setCounts(c *ecsv1alpha1.Cluster, u *usage) {
 
 // setDeletionBlocked says, on a deleted Cluster, what keeps it. The condition is
 // removed when nothing does (or the Cluster is not being deleted).
-func setDeletionBlocked(c *ecsv1alpha1.Cluster, u *usage) {
+func setDeletionBlocked(c *ecsv1alpha1.Cluster, u *clusterUsage) {
 	if c.DeletionTimestamp.IsZero() || !u.blocksDeletion() {
 		meta.RemoveStatusCondition(&c.Status.Conditions, ecsv1alpha1.ClusterConditionDeletionBlocked)
 		return
@@ -63,7 +63,7 @@ func newlyBlocked(before, after *ecsv1alpha1.Cluster) (string, bool) {
 
 // blockedMessage says what still uses the cluster, for example
 // "2 container instances (a, b) and 1 service (default/web) still use this cluster".
-func blockedMessage(u *usage) string {
+func blockedMessage(u *clusterUsage) string {
 	var parts []string
 	if n := len(u.instances); n > 0 {
 		parts = append(parts, counted(n, "container instance", "container instances", u.instances))

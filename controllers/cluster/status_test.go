@@ -7,56 +7,33 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	"github.com/berthdev/berth/internal/usage"
 )
-
-func TestTaskPhase(t *testing.T) {
-	for _, tc := range []struct {
-		last    ecsv1alpha1.TaskStatusValue
-		desired ecsv1alpha1.DesiredStatus
-		want    phase
-	}{
-		{"", ecsv1alpha1.DesiredRunning, phasePending},
-		{ecsv1alpha1.TaskProvisioning, ecsv1alpha1.DesiredRunning, phasePending},
-		{ecsv1alpha1.TaskPending, ecsv1alpha1.DesiredRunning, phasePending},
-		{ecsv1alpha1.TaskActivating, ecsv1alpha1.DesiredRunning, phasePending},
-		{ecsv1alpha1.TaskRunning, ecsv1alpha1.DesiredRunning, phaseRunning},
-		{ecsv1alpha1.TaskRunning, ecsv1alpha1.DesiredStopped, phaseRunning},
-		{ecsv1alpha1.TaskPending, ecsv1alpha1.DesiredStopped, phaseOther},
-		{"", ecsv1alpha1.DesiredStopped, phaseOther},
-		{ecsv1alpha1.TaskDeactivating, ecsv1alpha1.DesiredStopped, phaseOther},
-		{ecsv1alpha1.TaskStopped, ecsv1alpha1.DesiredRunning, phaseOther},
-	} {
-		task := &ecsv1alpha1.Task{Spec: ecsv1alpha1.TaskSpec{DesiredStatus: tc.desired}, Status: ecsv1alpha1.TaskStatus{LastStatus: tc.last}}
-		if got := taskPhase(task); got != tc.want {
-			t.Errorf("taskPhase(last %q, desired %q) = %v, want %v", tc.last, tc.desired, got, tc.want)
-		}
-	}
-}
 
 func TestBlockedMessage(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		u    usage
+		u    clusterUsage
 		want string
 	}{
 		{
 			name: "instances and a service",
-			u:    usage{instances: []string{"a", "b"}, services: []string{"default/web"}},
+			u:    clusterUsage{instances: []string{"a", "b"}, services: []string{"default/web"}},
 			want: "2 container instances (a, b) and 1 service (default/web) still use this cluster",
 		},
 		{
 			name: "one instance",
-			u:    usage{instances: []string{"a"}},
+			u:    clusterUsage{instances: []string{"a"}},
 			want: "1 container instance (a) still uses this cluster",
 		},
 		{
 			name: "services only",
-			u:    usage{services: []string{"x/api", "y/web"}},
+			u:    clusterUsage{services: []string{"x/api", "y/web"}},
 			want: "2 services (x/api, y/web) still use this cluster",
 		},
 		{
 			name: "names are capped",
-			u:    usage{instances: []string{"i1", "i2", "i3", "i4", "i5", "i6", "i7"}},
+			u:    clusterUsage{instances: []string{"i1", "i2", "i3", "i4", "i5", "i6", "i7"}},
 			want: "7 container instances (i1, i2, i3, i4, i5, and 2 more) still use this cluster",
 		},
 	} {
@@ -73,13 +50,13 @@ func TestSetDeletionBlocked(t *testing.T) {
 	for _, tc := range []struct {
 		name        string
 		deleting    bool
-		u           usage
+		u           clusterUsage
 		wantBlocked bool
 		wantNew     bool
 	}{
-		{name: "live cluster in use", u: usage{instances: []string{"a"}}},
-		{name: "deleted and in use", deleting: true, u: usage{instances: []string{"a"}}, wantBlocked: true, wantNew: true},
-		{name: "deleted with only tasks", deleting: true, u: usage{running: 3, pending: 1}},
+		{name: "live cluster in use", u: clusterUsage{instances: []string{"a"}}},
+		{name: "deleted and in use", deleting: true, u: clusterUsage{instances: []string{"a"}}, wantBlocked: true, wantNew: true},
+		{name: "deleted with only tasks", deleting: true, u: clusterUsage{tasks: usage.ClusterTasks{Running: 3, Pending: 1}}},
 		{name: "deleted and unused", deleting: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -114,7 +91,7 @@ func TestSetDeletionBlocked(t *testing.T) {
 
 func TestSetCounts(t *testing.T) {
 	c := &ecsv1alpha1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: "c", Generation: 3}}
-	setCounts(c, &usage{instances: []string{"a", "b"}, services: []string{"n/s", "n/t"}, activeServices: 1, running: 4, pending: 2})
+	setCounts(c, &clusterUsage{instances: []string{"a", "b"}, services: []string{"n/s", "n/t"}, activeServices: 1, tasks: usage.ClusterTasks{Running: 4, Pending: 2}})
 	got := c.Status
 	got.Conditions = nil
 	want := ecsv1alpha1.ClusterStatus{

@@ -11,7 +11,7 @@ package taskdefinition
 import (
 	"context"
 	"slices"
-	"strings"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -27,6 +27,7 @@ import (
 
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
 	"github.com/berthdev/berth/internal/index"
+	"github.com/berthdev/berth/internal/usage"
 )
 
 // +kubebuilder:rbac:groups=ecs.berth.dev,resources=taskdefinitions,verbs=get;list;watch
@@ -38,11 +39,27 @@ import (
 type Reconciler struct {
 	Client   client.Client
 	Recorder events.EventRecorder
+	// Usage counts, per family, the tasks that keep each revision in use; shared
+	// with the Cluster controller. SetupWithManager makes one when nil.
+	Usage *usage.Tracker
+	// Window is how long a change of a family's revisions in use waits, joining
+	// every other change in the meantime, before the family is reconciled
+	// (usage.DefaultWindow when zero).
+	Window time.Duration
 }
 
-// SetupWithManager watches TaskDefinitions, their ControllerRevisions, the Tasks whose
-// use keeps a revision ACTIVE, and the Services that use revisions or follow a family.
+// SetupWithManager watches TaskDefinitions, their ControllerRevisions, the Services
+// that use revisions or follow a family, and the tracker's revisions in use.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Usage == nil {
+		r.Usage = usage.NewTracker()
+	}
+	if r.Window == 0 {
+		r.Window = usage.DefaultWindow
+	}
+	if err := r.Usage.Register(mgr.GetCache()); err != nil {
+		return err
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("taskdefinition").
 		// The deregistration records are an annotation, which leaves the generation as
@@ -50,12 +67,12 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&ecsv1alpha1.TaskDefinition{}, builder.WithPredicates(predicate.Or[client.Object](
 			predicate.GenerationChangedPredicate{}, deregistrationsChanged()))).
 		Owns(&appsv1.ControllerRevision{}).
-		// A revision's ACTIVE/INACTIVE state depends on who uses it; only a task's
-		// creation, deletion or stop can change that, not its status churn.
-		Watches(&ecsv1alpha1.Task{}, handler.EnqueueRequestsFromMapFunc(familyOfTask),
-			builder.WithPredicates(taskUseChanged())).
-		// Likewise a Service's status changes with every task it counts; only its
-		// reference and its deployments' revisions, roles and rollout states matter here.
+		// A revision's ACTIVE/INACTIVE state depends on whether any task uses it: the
+		// tracker wakes a family only when a revision starts or stops being used, not
+		// on every task of it that starts or stops.
+		WatchesRawSource(r.Usage.FamilyChanges(r.Window)).
+		// A Service's status changes with every task it counts; only its reference
+		// and its deployments' revisions, roles and rollout states matter here.
 		Watches(&ecsv1alpha1.Service{}, handler.EnqueueRequestsFromMapFunc(familiesOfService),
 			builder.WithPredicates(serviceRolloutChanged())).
 		Complete(r)
@@ -127,15 +144,6 @@ func (r *Reconciler) patchStatus(ctx context.Context, before, td *ecsv1alpha1.Ta
 		client.FieldOwner(ecsv1alpha1.FieldManagerManager))
 }
 
-func familyOfTask(_ context.Context, o client.Object) []reconcile.Request {
-	t := o.(*ecsv1alpha1.Task)
-	fam := index.Family(t.Spec.TaskDefinition)
-	if fam == "" {
-		return nil
-	}
-	return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: t.Namespace, Name: fam}}}
-}
-
 // familiesOfService maps a Service to the TaskDefinitions (named as their families) it
 // names: the keys under which the ServiceFamily index finds it again.
 func familiesOfService(_ context.Context, o client.Object) []reconcile.Request {
@@ -155,20 +163,6 @@ func deregistrationsChanged() predicate.Predicate {
 		UpdateFunc: func(e event.UpdateEvent) bool {
 			return e.ObjectOld.GetAnnotations()[ecsv1alpha1.AnnotationDeregistered] !=
 				e.ObjectNew.GetAnnotations()[ecsv1alpha1.AnnotationDeregistered]
-		},
-		GenericFunc: func(event.GenericEvent) bool { return false },
-	}
-}
-
-// taskUseChanged passes task events that can change which revisions are in use.
-func taskUseChanged() predicate.Predicate {
-	return predicate.Funcs{
-		UpdateFunc: func(e event.UpdateEvent) bool {
-			o, n := e.ObjectOld.(*ecsv1alpha1.Task), e.ObjectNew.(*ecsv1alpha1.Task)
-			// A pinned reference (family:N) says its revision from the start; only a
-			// `family` reference learns it later, when it is resolved.
-			return index.TaskInUse(o) != index.TaskInUse(n) ||
-				(o.Status.TaskDefinitionRevision != n.Status.TaskDefinitionRevision && !strings.Contains(n.Spec.TaskDefinition, ":"))
 		},
 		GenericFunc: func(event.GenericEvent) bool { return false },
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/berthdev/berth/internal/index"
 	"github.com/berthdev/berth/internal/manager"
 	"github.com/berthdev/berth/internal/revision"
+	"github.com/berthdev/berth/internal/usage"
 	"github.com/berthdev/berth/test/testenv"
 	"github.com/berthdev/berth/test/testobj"
 )
@@ -388,11 +389,15 @@ func cacheCaughtUp(t *testing.T, cache client.Reader, ns string) {
 func TestRolledOutJudgesTheLatestRevision(t *testing.T) {
 	ctx := context.Background()
 	ns := env.Namespace(t)
+	tasks := usage.NewTracker()
 	mgr := env.StartManager(t, ctrl.Options{Cache: manager.CacheOptions()}, func(ctx context.Context, mgr ctrl.Manager) error {
-		return index.Setup(ctx, mgr.GetFieldIndexer())
+		if err := index.Setup(ctx, mgr.GetFieldIndexer()); err != nil {
+			return err
+		}
+		return tasks.Register(mgr.GetCache())
 	})
 	c, writes := testenv.RecordingClient(mgr.GetClient())
-	r := &taskdefinition.Reconciler{Client: c, Recorder: mgr.GetEventRecorder("test")}
+	r := &taskdefinition.Reconciler{Client: c, Recorder: mgr.GetEventRecorder("test"), Usage: tasks}
 	reconcile := func() (rolledOutSummary, int64) {
 		t.Helper()
 		cacheCaughtUp(t, mgr.GetClient(), ns)

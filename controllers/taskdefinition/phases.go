@@ -17,6 +17,7 @@ import (
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
 	"github.com/berthdev/berth/internal/index"
 	"github.com/berthdev/berth/internal/revision"
+	"github.com/berthdev/berth/internal/usage"
 	"github.com/berthdev/berth/internal/validation"
 )
 
@@ -163,24 +164,13 @@ func (r *Reconciler) loadServices(ctx context.Context, s *state) error {
 	return nil
 }
 
-// markUsage finds the revisions that Services and non-stopped Tasks still use.
-func (r *Reconciler) markUsage(ctx context.Context, s *state) error {
+// markUsage finds the revisions that Services and non-stopped Tasks still use. The
+// tasks' share is the tracker's count, kept from the Task informer's events: reading
+// it costs the same whatever the number of tasks of the family.
+func (r *Reconciler) markUsage(_ context.Context, s *state) error {
 	s.inUse = map[int32]bool{}
-	var tasks ecsv1alpha1.TaskList
-	if err := r.Client.List(ctx, &tasks, client.InNamespace(s.td.Namespace),
-		client.MatchingFields{index.TaskFamily: s.td.Name}, client.UnsafeDisableDeepCopy); err != nil {
-		return fmt.Errorf("listing tasks of the family: %w", err)
-	}
-	for i := range tasks.Items {
-		t := &tasks.Items[i]
-		if !index.TaskInUse(t) {
-			continue
-		}
-		if n := t.Status.TaskDefinitionRevision; n > 0 {
-			s.inUse[n] = true
-		} else if ref, err := revision.ParseRef(t.Spec.TaskDefinition); err == nil && ref.Pinned() {
-			s.inUse[ref.Revision] = true
-		}
+	for _, n := range r.Usage.RevisionsInUse(usage.Family{Namespace: s.td.Namespace, Name: s.td.Name}) {
+		s.inUse[n] = true
 	}
 	mark := func(ref string) {
 		if parsed, err := revision.ParseRef(ref); err == nil && parsed.Family == s.td.Name && parsed.Pinned() {

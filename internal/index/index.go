@@ -22,8 +22,6 @@ const (
 	// TaskService indexes tasks by the Service that created them (label
 	// ecs.berth.dev/service).
 	TaskService = "berth.taskService"
-	// TaskCluster indexes tasks by spec.cluster.
-	TaskCluster = "berth.taskCluster"
 	// ServiceCluster indexes services by spec.cluster.
 	ServiceCluster = "berth.serviceCluster"
 	// ServiceFamily indexes services by every task definition family they name:
@@ -55,9 +53,6 @@ func Setup(ctx context.Context, i Indexer) error {
 		}},
 		{&ecsv1alpha1.Task{}, TaskService, func(o client.Object) []string {
 			return nonEmpty(o.GetLabels()[ecsv1alpha1.LabelService])
-		}},
-		{&ecsv1alpha1.Task{}, TaskCluster, func(o client.Object) []string {
-			return []string{o.(*ecsv1alpha1.Task).Spec.Cluster}
 		}},
 		{&ecsv1alpha1.Service{}, ServiceCluster, func(o client.Object) []string {
 			return []string{o.(*ecsv1alpha1.Service).Spec.Cluster}
