@@ -1,6 +1,12 @@
 package scheduler
 
-import "testing"
+import (
+	"testing"
+
+	"sigs.k8s.io/controller-runtime/pkg/event"
+
+	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+)
 
 func TestPlacedNote(t *testing.T) {
 	for _, tc := range []struct {
@@ -33,5 +39,32 @@ func TestPlacedBatchTakesOnce(t *testing.T) {
 	}
 	if again := b.take(); len(again) != 0 {
 		t.Errorf("second take = %v, want nothing", again)
+	}
+}
+
+func TestRevisionsChanged(t *testing.T) {
+	td := func(latest int32, revisions int, utilization bool) *ecsv1alpha1.TaskDefinition {
+		o := &ecsv1alpha1.TaskDefinition{}
+		o.Status.LatestRevision = latest
+		o.Status.Revisions = make([]ecsv1alpha1.TaskDefinitionRevision, revisions)
+		if utilization {
+			o.Status.Utilization = &ecsv1alpha1.Utilization{}
+		}
+		return o
+	}
+	for _, tc := range []struct {
+		name     string
+		old, new *ecsv1alpha1.TaskDefinition
+		want     bool
+	}{
+		{name: "a revision registered", old: td(1, 1, false), new: td(2, 2, false), want: true},
+		{name: "an old revision pruned", old: td(3, 3, false), new: td(3, 2, false), want: true},
+		{name: "a utilization write", old: td(2, 2, false), new: td(2, 2, true)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := revisionsChanged().Update(event.UpdateEvent{ObjectOld: tc.old, ObjectNew: tc.new}); got != tc.want {
+				t.Errorf("passes = %v, want %v", got, tc.want)
+			}
+		})
 	}
 }

@@ -26,6 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -125,7 +126,8 @@ func (s *Scheduler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) erro
 			return needsPlacement(o.(*ecsv1alpha1.Task))
 		}))).
 		WatchesRawSource(&s.wakeups).
-		Watches(&ecsv1alpha1.TaskDefinition{}, handler.EnqueueRequestsFromMapFunc(s.unplacedOfFamily)).
+		Watches(&ecsv1alpha1.TaskDefinition{}, handler.EnqueueRequestsFromMapFunc(s.unplacedOfFamily),
+			builder.WithPredicates(revisionsChanged())).
 		Watches(&ecsv1alpha1.Cluster{}, handler.EnqueueRequestsFromMapFunc(s.unplacedOfCluster),
 			builder.WithPredicates(containerPolicyChanged())).
 		WithOptions(controller.Options{MaxConcurrentReconciles: s.MaxConcurrentReconciles}).
@@ -500,6 +502,18 @@ func (s *Scheduler) forgetTask(o any) {
 		s.Engine.Forget(keyOf(t))
 		s.settle(client.ObjectKeyFromObject(t), t.Spec.Cluster)
 		s.kick(t.Spec.Cluster)
+	}
+}
+
+// revisionsChanged passes TaskDefinition updates that register or remove revisions,
+// what a task waiting for its revision waits for; not the utilization and condition
+// writes, which would list the family's tasks for nothing.
+func revisionsChanged() predicate.Predicate {
+	return predicate.Funcs{
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			o, n := e.ObjectOld.(*ecsv1alpha1.TaskDefinition), e.ObjectNew.(*ecsv1alpha1.TaskDefinition)
+			return o.Status.LatestRevision != n.Status.LatestRevision || len(o.Status.Revisions) != len(n.Status.Revisions)
+		},
 	}
 }
 
