@@ -253,7 +253,10 @@ func TestBridgeNetworkSurvivesAgentKill(t *testing.T) {
 		cmd := exec.Command(bin, "agent", "--kubeconfig", o.Kubeconfig, "--cluster", o.Cluster, "--name", o.Name,
 			"--containerd-address", o.ContainerdAddress, "--containerd-namespace", o.Namespace, "--state-dir", o.StateDir,
 			"--snapshotter", o.Snapshotter, "--registry-config-dir", o.RegistryConfigDir, "--runc-root", o.RuncRoot,
-			"--lease-interval", "1s", "--status-interval", "1s", "--reserved-memory", "0")
+			"--lease-interval", "1s", "--status-interval", "1s", "--reserved-memory", "0",
+			// No fixed ports: `berth up` in the suite run next to this one holds the
+			// defaults.
+			"--http-bind-address", "0", "--streaming-address", "127.0.0.1:0")
 		if testing.Verbose() {
 			cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		}
