@@ -47,13 +47,8 @@ type Reconciler struct {
 // moves the tracker's counts by its difference, and a burst of them collapses, within
 // the window, into one pass and at most one status write.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
-	if r.Usage == nil {
-		r.Usage = usage.NewTracker()
-	}
-	if r.Window == 0 {
-		r.Window = usage.DefaultWindow
-	}
-	if err := r.Usage.Register(mgr.GetCache()); err != nil {
+	var err error
+	if r.Usage, r.Window, err = usage.Prepare(mgr.GetCache(), r.Usage, r.Window); err != nil {
 		return err
 	}
 	return ctrl.NewControllerManagedBy(mgr).

@@ -51,13 +51,8 @@ type Reconciler struct {
 // SetupWithManager watches TaskDefinitions, their ControllerRevisions, the Services
 // that use revisions or follow a family, and the tracker's revisions in use.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
-	if r.Usage == nil {
-		r.Usage = usage.NewTracker()
-	}
-	if r.Window == 0 {
-		r.Window = usage.DefaultWindow
-	}
-	if err := r.Usage.Register(mgr.GetCache()); err != nil {
+	var err error
+	if r.Usage, r.Window, err = usage.Prepare(mgr.GetCache(), r.Usage, r.Window); err != nil {
 		return err
 	}
 	return ctrl.NewControllerManagedBy(mgr).

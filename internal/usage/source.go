@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 )
@@ -94,4 +95,17 @@ func (s *Source) String() string {
 		return "task usage of revisions"
 	}
 	return "task counts of clusters"
+}
+
+// Prepare is the part of SetupWithManager every controller that reads a tracker
+// shares: its own tracker when it was given none, DefaultWindow when window is zero,
+// and the tracker registered on the cache (once, however many controllers share it).
+func Prepare(c cache.Informers, tr *Tracker, window time.Duration) (*Tracker, time.Duration, error) {
+	if tr == nil {
+		tr = NewTracker()
+	}
+	if window == 0 {
+		window = DefaultWindow
+	}
+	return tr, window, tr.Register(c)
 }
