@@ -264,10 +264,9 @@ func (s *session) shutdown() error {
 		s.out.printf("  removed leftover %s", k)
 	}
 	stop(compContainerd, 15*time.Second)
-	pids, _ := localrun.ShimPIDs(s.l.containerdSocket())
-	for _, pid := range pids {
-		s.out.printf("  killed leftover containerd shim (pid %d)", pid)
-		_ = syscall.Kill(pid, syscall.SIGKILL)
+	for _, shim := range localrun.LeftoverShims(s.l.containerdSocket(), 5*time.Second) {
+		s.out.printf("  killed leftover containerd shim %s", shim)
+		_ = syscall.Kill(shim.PID, syscall.SIGKILL)
 	}
 	stop(compRegistry, 10*time.Second)
 	stop(compAPIServer, 30*time.Second)

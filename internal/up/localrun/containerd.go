@@ -135,14 +135,24 @@ func PurgeContainers(ctx context.Context, socket string) (nss, running []string,
 	return nss, running, errors.Join(errs...)
 }
 
-// ShimPIDs lists the containerd-shim processes started for the containerd at
-// socket: their command line names its address.
-func ShimPIDs(socket string) ([]int, error) {
+// Shim is a containerd-shim process, named by what its command line says.
+type Shim struct {
+	PID int
+	// Namespace and ID are the containerd namespace and the task (or sandbox) the
+	// shim was started for.
+	Namespace, ID string
+}
+
+func (s Shim) String() string { return fmt.Sprintf("pid %d (%s/%s)", s.PID, s.Namespace, s.ID) }
+
+// Shims lists the containerd-shim processes started for the containerd at socket:
+// their command line names its address.
+func Shims(socket string) ([]Shim, error) {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil, err
 	}
-	var pids []int
+	var shims []Shim
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil {
@@ -156,14 +166,48 @@ func ShimPIDs(socket string) ([]int, error) {
 		if len(args) == 0 || !strings.HasPrefix(filepath.Base(args[0]), "containerd-shim") {
 			continue
 		}
+		s, ours := Shim{PID: pid}, false
 		for i := 0; i+1 < len(args); i++ {
-			if args[i] == "-address" && args[i+1] == socket {
-				pids = append(pids, pid)
-				break
+			switch args[i] {
+			case "-address":
+				ours = args[i+1] == socket
+			case "-namespace":
+				s.Namespace = args[i+1]
+			case "-id":
+				s.ID = args[i+1]
 			}
 		}
+		if ours {
+			shims = append(shims, s)
+		}
 	}
-	return pids, nil
+	return shims, nil
+}
+
+// ShimPIDs lists the pids of Shims(socket).
+func ShimPIDs(socket string) ([]int, error) {
+	shims, err := Shims(socket)
+	pids := make([]int, 0, len(shims))
+	for _, s := range shims {
+		pids = append(pids, s.PID)
+	}
+	return pids, err
+}
+
+// LeftoverShims returns the shims of the containerd at socket that still run after
+// grace. A shim exits on its own a moment after its last task is deleted, and the
+// delete returns before it has: right after deleting tasks (PurgeContainers, an
+// agent's cleanup) a shim may still be on its way out. Only one still running after
+// grace is left behind.
+func LeftoverShims(socket string, grace time.Duration) []Shim {
+	deadline := time.Now().Add(grace)
+	for {
+		shims, _ := Shims(socket)
+		if len(shims) == 0 || !time.Now().Before(deadline) {
+			return shims
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // MountsUnder lists the mount points at or under dir, deepest first.

@@ -227,8 +227,8 @@ func (c *Containerd) Stop() error {
 			}
 		}
 	}
-	if n := c.killShims(); n > 0 {
-		errs = append(errs, fmt.Errorf("killed %d shim process(es) left running", n))
+	if left := c.killShims(); len(left) > 0 {
+		errs = append(errs, fmt.Errorf("killed %d shim process(es) left running: %v", len(left), left))
 	}
 	if err := unmountUnder(c.Dir); err != nil {
 		errs = append(errs, err)
@@ -257,14 +257,17 @@ func removeEmptyHostDirs(namespaces []string) {
 	}
 }
 
-// killShims kills shim processes still serving this containerd (their command line
-// names its address) and returns how many it found.
-func (c *Containerd) killShims() int {
-	pids, _ := ShimPIDs(c.Address)
-	for _, pid := range pids {
-		_ = syscall.Kill(pid, syscall.SIGKILL)
+// shimExitGrace is how long a shim whose task was just deleted may take to exit.
+const shimExitGrace = 5 * time.Second
+
+// killShims kills shim processes of this containerd (their command line names its
+// address) still running after shimExitGrace, and returns them.
+func (c *Containerd) killShims() []localrun.Shim {
+	left := localrun.LeftoverShims(c.Address, shimExitGrace)
+	for _, s := range left {
+		_ = syscall.Kill(s.PID, syscall.SIGKILL)
 	}
-	return len(pids)
+	return left
 }
 
 func (c *Containerd) cleanupDir(err error) error {
