@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/tools/events"
 
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	"github.com/berthdev/berth/internal/conditions"
 )
 
 // Placements are announced in batches, as ECS's service events are: one Event per
@@ -90,17 +91,10 @@ func placedNote(perInstance map[string]int) string {
 	for _, name := range instances[:min(shown, len(instances))] {
 		parts = append(parts, fmt.Sprintf("%s (%d)", name, perInstance[name]))
 	}
-	note := fmt.Sprintf("Placed %d %s on %d container %s: %s", total, plural(total, "task", "tasks"),
-		len(instances), plural(len(instances), "instance", "instances"), strings.Join(parts, ", "))
+	note := fmt.Sprintf("Placed %s on %s: %s", conditions.Count(total, "task", "tasks"),
+		conditions.Count(len(instances), "container instance", "container instances"), strings.Join(parts, ", "))
 	if len(instances) > shown {
 		note += fmt.Sprintf(" and %d more", len(instances)-shown)
 	}
 	return note
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }

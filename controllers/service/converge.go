@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	"github.com/berthdev/berth/internal/conditions"
 	"github.com/berthdev/berth/internal/deployment"
 	"github.com/berthdev/berth/internal/taskrules"
 )
@@ -165,7 +166,7 @@ func (s *state) reportTaskWrites(ctx context.Context) {
 		ctrl.LoggerFrom(ctx).Info("started tasks", "count", len(s.started), "deployment", s.primary.ID)
 		on := ""
 		if n := len(s.startedOn); n > 0 {
-			on = fmt.Sprintf(" on %d container %s", n, plural(n, "instance", "instances"))
+			on = " on " + conditions.Count(n, "container instance", "container instances")
 		}
 		s.writtenEvent("TasksStarted", "Scale", "has started %d tasks%s: %s", len(s.started), on, listNames(s.started))
 	}

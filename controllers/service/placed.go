@@ -23,10 +23,10 @@ func setPlaced(s *state) {
 		return
 	}
 	why := unplacedReason(s)
-	msg := fmt.Sprintf("%d %s not placed: %s", s.unplaced, plural(int(s.unplaced), "task", "tasks"), why)
+	msg := fmt.Sprintf("%s not placed: %s", conditions.Count(int(s.unplaced), "task", "tasks"), why)
 	was := meta.FindStatusCondition(st.Conditions, ecsv1alpha1.ServiceConditionTasksPlaced)
 	if was == nil || was.Status != metav1.ConditionFalse || !strings.HasSuffix(was.Message, why) {
-		s.event(true, ecsv1alpha1.ReasonUnplaceable, "Place", "was unable to place %d %s: %s", s.unplaced, plural(int(s.unplaced), "task", "tasks"), why)
+		s.event(true, ecsv1alpha1.ReasonUnplaceable, "Place", "was unable to place %s: %s", conditions.Count(int(s.unplaced), "task", "tasks"), why)
 	}
 	conditions.Set(&st.Conditions, gen, ecsv1alpha1.ServiceConditionTasksPlaced, metav1.ConditionFalse, ecsv1alpha1.ReasonUnplaceable, msg)
 }
@@ -41,11 +41,4 @@ func unplacedReason(s *state) string {
 		return s.unplacedInvalid
 	}
 	return "no container instance has room"
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }

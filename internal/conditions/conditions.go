@@ -4,6 +4,7 @@
 package conditions
 
 import (
+	"strconv"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -45,4 +46,13 @@ func Apply(existing []metav1.Condition, generation int64, typ string, status met
 	return metav1ac.Condition().
 		WithType(typ).WithStatus(status).WithReason(reason).WithMessage(Truncate(msg)).
 		WithObservedGeneration(generation).WithLastTransitionTime(transition)
+}
+
+// Count writes n and the noun that goes with it ("1 task", "3 tasks"), for the
+// messages of conditions and events.
+func Count(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
 }
