@@ -2,10 +2,8 @@ package cluster
 
 import (
 	"context"
-	"fmt"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -36,13 +34,9 @@ func costOfATaskStart(t *testing.T, n int) eventCost {
 		testobj.Service("ns", "web", "web", 1).Cluster("c").Obj(),
 	}
 	tr := usage.NewTracker()
-	var tasks []*ecsv1alpha1.Task
-	for i := range n {
-		task := testobj.Task("ns", fmt.Sprint("t", i), "web").Cluster("c").Obj()
-		task.Status.TaskDefinitionRevision = 1
-		tasks = append(tasks, task)
+	tasks := usagetest.Tasks(tr, n, "ns", "c", "")
+	for _, task := range tasks {
 		objs = append(objs, task)
-		tr.OnAdd(task, true)
 	}
 	c := usagetest.Counting(usagetest.FakeClient(t, []client.Object{&ecsv1alpha1.Cluster{}}, objs...))
 	r := &Reconciler{Client: c, Recorder: events.NewFakeRecorder(10), Usage: tr}
@@ -79,15 +73,7 @@ func costOfATaskStart(t *testing.T, n int) eventCost {
 // TestPerEventWorkIsFlat: with ten times the tasks in the cluster, a task event costs
 // the same: the pass lists the cluster's instances and services and no task.
 func TestPerEventWorkIsFlat(t *testing.T) {
-	small, large := costOfATaskStart(t, 300), costOfATaskStart(t, 3000)
-	if diff := cmp.Diff(small, large); diff != "" {
-		t.Errorf("cost of one task event (-300 tasks +3000 tasks):\n%s", diff)
-	}
-	if n := large.Visited["*v1alpha1.TaskList"]; n != 0 {
-		t.Errorf("a task event listed %d tasks, want none", n)
-	}
-	want := map[string]int{"*v1alpha1.ContainerInstanceList": 2, "*v1alpha1.ServiceList": 1}
-	if diff := cmp.Diff(want, large.Visited); diff != "" {
-		t.Errorf("objects a pass visits (-want +got):\n%s", diff)
-	}
+	few, many := costOfATaskStart(t, 300), costOfATaskStart(t, 3000)
+	usagetest.CheckFlat(t, few, many, many.Visited,
+		map[string]int{"*v1alpha1.ContainerInstanceList": 2, "*v1alpha1.ServiceList": 1})
 }

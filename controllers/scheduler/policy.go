@@ -48,13 +48,7 @@ func (s *Scheduler) policyViolation(ctx context.Context, t *ecsv1alpha1.Task, re
 // unplacedOfCluster retries the unplaced tasks of a Cluster whose container policy
 // changed (or that appeared or went away).
 func (s *Scheduler) unplacedOfCluster(_ context.Context, o client.Object) []reconcile.Request {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]reconcile.Request, 0, len(s.unplaced[o.GetName()]))
-	for k := range s.unplaced[o.GetName()] {
-		out = append(out, reconcile.Request{NamespacedName: k})
-	}
-	return out
+	return s.waitingIn(o.GetName())
 }
 
 // containerPolicyChanged passes Cluster updates that change the container policy.

@@ -409,6 +409,17 @@ func schedulerStatus(t *ecsv1alpha1.Task, res *revision.Resolved) *ecsac.TaskSta
 	return st
 }
 
+// waitingIn returns the requests of the tasks waiting for placement in cluster.
+func (s *Scheduler) waitingIn(cluster string) []reconcile.Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]reconcile.Request, 0, len(s.unplaced[cluster]))
+	for k := range s.unplaced[cluster] {
+		out = append(out, reconcile.Request{NamespacedName: k})
+	}
+	return out
+}
+
 // settle forgets a task that no longer waits for placement.
 func (s *Scheduler) settle(key types.NamespacedName, cluster string) {
 	s.mu.Lock()
@@ -426,18 +437,10 @@ func (s *Scheduler) settle(key types.NamespacedName, cluster string) {
 // kick retries every unplaced task of a cluster: an instance joined or changed, or a
 // task stopped and freed resources.
 func (s *Scheduler) kick(cluster string) {
+	s.wakeups.Add(s.waitingIn(cluster)...)
 	s.mu.Lock()
-	keys := make([]types.NamespacedName, 0, len(s.unplaced[cluster]))
-	for k := range s.unplaced[cluster] {
-		keys = append(keys, k)
-	}
 	listeners := s.roomListeners
 	s.mu.Unlock()
-	reqs := make([]reconcile.Request, len(keys))
-	for i, k := range keys {
-		reqs[i] = reconcile.Request{NamespacedName: k}
-	}
-	s.wakeups.Add(reqs...)
 	for _, f := range listeners {
 		f(cluster)
 	}

@@ -57,21 +57,16 @@ func (r *Reconciler) launch(ctx context.Context, s *state, key string) error {
 		}
 		return err
 	})
-	if err != nil && r.Placer != nil {
+	made, notMade := splitCreated(tasks, created)
+	if r.Placer != nil {
 		// The room of every task not created is released: the one that failed and the
 		// batches after it, which never ran.
-		made := make(map[string]bool, len(created))
-		for _, name := range created {
-			made[name] = true
-		}
-		for _, t := range tasks {
-			if !made[t.Name] {
-				r.Placer.Unplace(t)
-			}
+		for _, t := range notMade {
+			r.Placer.Unplace(t)
 		}
 	}
 	s.started = append(s.started, created...)
-	s.countInstances(tasks, created)
+	s.countInstances(made)
 	r.Expectations.ExpectCreates(key, created, s.now)
 	if err != nil {
 		return fmt.Errorf("creating tasks: %w", err)

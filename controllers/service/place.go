@@ -138,14 +138,26 @@ func (r *Reconciler) placeNew(ctx context.Context, s *state, tasks []*ecsv1alpha
 	return placed, nil
 }
 
-// countInstances counts the created tasks per instance they were placed on.
-func (s *state) countInstances(tasks []*ecsv1alpha1.Task, created []string) {
-	made := make(map[string]bool, len(created))
+// splitCreated splits tasks into those created (named in created) and the rest.
+func splitCreated(tasks []*ecsv1alpha1.Task, created []string) (made, notMade []*ecsv1alpha1.Task) {
+	names := make(map[string]bool, len(created))
 	for _, name := range created {
-		made[name] = true
+		names[name] = true
 	}
 	for _, t := range tasks {
-		if made[t.Name] && t.Spec.ContainerInstance != "" {
+		if names[t.Name] {
+			made = append(made, t)
+		} else {
+			notMade = append(notMade, t)
+		}
+	}
+	return made, notMade
+}
+
+// countInstances counts the created tasks per instance they were placed on.
+func (s *state) countInstances(made []*ecsv1alpha1.Task) {
+	for _, t := range made {
+		if t.Spec.ContainerInstance != "" {
 			if s.startedOn == nil {
 				s.startedOn = map[string]int{}
 			}

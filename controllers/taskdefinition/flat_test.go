@@ -2,7 +2,6 @@ package taskdefinition
 
 import (
 	"context"
-	"fmt"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -26,14 +25,9 @@ func costOfATaskStop(t *testing.T, n int) map[string]int {
 		testobj.Service("ns", "web", "web", int32(n)).Obj(),
 	}
 	tr := usage.NewTracker()
-	var tasks []*ecsv1alpha1.Task
-	for i := range n {
-		task := testobj.Task("ns", fmt.Sprint("t", i), "web").Obj()
-		task.Status.TaskDefinitionRevision = 1
-		task.Status.LastStatus = ecsv1alpha1.TaskRunning
-		tasks = append(tasks, task)
+	tasks := usagetest.Tasks(tr, n, "ns", "", ecsv1alpha1.TaskRunning)
+	for _, task := range tasks {
 		objs = append(objs, task)
-		tr.OnAdd(task, true)
 	}
 	c := usagetest.Counting(usagetest.FakeClient(t, []client.Object{&ecsv1alpha1.TaskDefinition{}}, objs...))
 	r := &Reconciler{Client: c, Recorder: events.NewFakeRecorder(10), Usage: tr}
@@ -79,12 +73,7 @@ func costOfATaskStop(t *testing.T, n int) map[string]int {
 // TestPerEventWorkIsFlat: with ten times the tasks of the family, a task event costs
 // the same pass: the family's revisions and services are listed, no task is.
 func TestPerEventWorkIsFlat(t *testing.T) {
-	small, large := costOfATaskStop(t, 300), costOfATaskStop(t, 3000)
-	if diff := cmp.Diff(small, large); diff != "" {
-		t.Errorf("objects listed after one task event (-300 tasks +3000 tasks):\n%s", diff)
-	}
-	want := map[string]int{"*v1.ControllerRevisionList": 2, "*v1alpha1.ServiceList": 1}
-	if diff := cmp.Diff(want, large); diff != "" {
-		t.Errorf("objects a pass visits (-want +got):\n%s", diff)
-	}
+	few, many := costOfATaskStop(t, 300), costOfATaskStop(t, 3000)
+	usagetest.CheckFlat(t, few, many, many,
+		map[string]int{"*v1.ControllerRevisionList": 2, "*v1alpha1.ServiceList": 1})
 }

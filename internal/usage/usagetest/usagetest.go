@@ -13,8 +13,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
+	"github.com/google/go-cmp/cmp"
+
+	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
 	"github.com/berthdev/berth/internal/index"
 	"github.com/berthdev/berth/internal/kube"
+	"github.com/berthdev/berth/internal/usage"
+	"github.com/berthdev/berth/test/testobj"
 )
 
 // FakeClient is a fake API holding objs, with the manager's cache indexes and status
@@ -66,4 +71,35 @@ func (c *CountingClient) Visited() map[string]int {
 	v := c.visited
 	c.visited = map[string]int{}
 	return v
+}
+
+// Tasks makes n tasks t0…t(n-1) of family web in ns at revision 1 (in cluster when
+// not empty, with lastStatus when not empty), and tells tr of them as a cache's first
+// list does.
+func Tasks(tr *usage.Tracker, n int, ns, cluster string, lastStatus ecsv1alpha1.TaskStatusValue) []*ecsv1alpha1.Task {
+	tasks := make([]*ecsv1alpha1.Task, 0, n)
+	for i := range n {
+		b := testobj.Task(ns, fmt.Sprint("t", i), "web")
+		if cluster != "" {
+			b = b.Cluster(cluster)
+		}
+		task := b.Obj()
+		task.Status.TaskDefinitionRevision = 1
+		task.Status.LastStatus = lastStatus
+		tasks = append(tasks, task)
+		tr.OnAdd(task, true)
+	}
+	return tasks
+}
+
+// CheckFlat fails t unless the cost of one event measured with few and with ten times
+// the tasks is the same, and the larger one's pass visited exactly want.
+func CheckFlat(t *testing.T, few, many any, visited map[string]int, want map[string]int) {
+	t.Helper()
+	if diff := cmp.Diff(few, many); diff != "" {
+		t.Errorf("cost of one task event (-few tasks +ten times the tasks):\n%s", diff)
+	}
+	if diff := cmp.Diff(want, visited); diff != "" {
+		t.Errorf("objects a pass visits (-want +got):\n%s", diff)
+	}
 }
