@@ -3,8 +3,10 @@ package service
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -35,7 +37,12 @@ func (r *Reconciler) collectStoppedTasks(ctx context.Context, s *state) error {
 	if !next.IsZero() {
 		s.requeueAt(next)
 	}
-	_, err := parallel(ctx, len(collect), func(i int) error {
+	key := client.ObjectKeyFromObject(s.svc).String()
+	collect = slices.DeleteFunc(collect, func(name string) bool {
+		// Deleted by an earlier pass; the cache has not shown it gone yet.
+		return r.Expectations.Deleted(key, name, byName[name].UID, s.now)
+	})
+	done, err := parallel(ctx, len(collect), func(i int) error {
 		t := byName[collect[i]]
 		uid := t.UID
 		if err := r.Client.Delete(ctx, &ecsv1alpha1.Task{ObjectMeta: metav1.ObjectMeta{Name: t.Name, Namespace: t.Namespace}},
@@ -44,8 +51,15 @@ func (r *Reconciler) collectStoppedTasks(ctx context.Context, s *state) error {
 		}
 		return nil
 	})
-	if len(collect) > 0 {
-		ctrl.LoggerFrom(ctx).V(1).Info("deleted stopped tasks", "count", len(collect))
+	deleted := make(map[string]types.UID, len(collect))
+	for i, ok := range done {
+		if ok {
+			deleted[collect[i]] = byName[collect[i]].UID
+		}
+	}
+	r.Expectations.ExpectDeletes(key, deleted, s.now)
+	if len(deleted) > 0 {
+		ctrl.LoggerFrom(ctx).V(1).Info("deleted stopped tasks", "count", len(deleted))
 	}
 	return err
 }

@@ -8,11 +8,14 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
 	"github.com/berthdev/berth/internal/deployment"
+	"github.com/berthdev/berth/internal/expectations"
 	"github.com/berthdev/berth/test/testobj"
 )
 
@@ -159,7 +162,7 @@ func TestCollectStoppedTasks(t *testing.T) {
 				objs = append(objs, tk)
 			}
 			c := fakeClient(t, objs...)
-			r := &Reconciler{Client: c}
+			r := &Reconciler{Client: c, Expectations: expectations.New()}
 			s := newTestState(tc.svc, nil, tasks...)
 			if err := r.collectStoppedTasks(ctx, s); err != nil {
 				t.Fatal(err)
@@ -185,5 +188,48 @@ func TestCollectStoppedTasks(t *testing.T) {
 				t.Errorf("requeue after %v, want %v", s.requeueAfter, tc.wantRequeue)
 			}
 		})
+	}
+}
+
+// TestCollectDeletesOnce: a pass on a cache that still shows the tasks the last pass
+// deleted (the rollout's many task events wake the service faster than deletions
+// reach its cache) deletes nothing again; once the expectation expires it would.
+func TestCollectDeletesOnce(t *testing.T) {
+	ctx := context.Background()
+	svc := testobj.Service("ns", "web", "web", 2).Obj()
+	svc.UID = "svc-uid"
+	svc.Spec.StoppedTaskHistoryLimit = ptr.To[int32](1)
+	var tasks []*ecsv1alpha1.Task
+	objs := []client.Object{svc}
+	for i := range 3 {
+		tk := task(fmt.Sprintf("old-%d", i), oldID, ownedBy(svc), stoppedWith(ecsv1alpha1.StopServiceSchedulerInitiated, now.Add(-time.Hour-time.Duration(i)*time.Minute)))
+		tk.UID = types.UID(fmt.Sprint("uid-", i))
+		tasks = append(tasks, tk)
+		objs = append(objs, tk)
+	}
+	deletes := 0
+	c := interceptor.NewClient(fakeClient(t, objs...).(client.WithWatch), interceptor.Funcs{
+		Delete: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.DeleteOption) error {
+			deletes++
+			return c.Delete(ctx, obj, opts...)
+		},
+	})
+	r := &Reconciler{Client: c, Expectations: expectations.New()}
+	for pass, want := range []int{2, 2} { // the second pass sees the same stale cache
+		s := newTestState(svc, nil, tasks...)
+		if err := r.collectStoppedTasks(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+		if deletes != want {
+			t.Fatalf("pass %d: %d deletes in all, want %d", pass+1, deletes, want)
+		}
+	}
+	s := newTestState(svc, nil, tasks...)
+	s.now = now.Add(expectations.DefaultTTL + time.Second)
+	if err := r.collectStoppedTasks(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if deletes != 4 {
+		t.Errorf("after the expectations expired: %d deletes in all, want 4 (the cache is trusted again)", deletes)
 	}
 }

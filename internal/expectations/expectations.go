@@ -1,6 +1,7 @@
 // Package expectations remembers what a controller just wrote so that it does not act
 // again on a cache that has not caught up: after creating tasks a service waits until
-// its cache shows them (as the ReplicaSet controller does). Expectations expire, so a
+// its cache shows them (as the ReplicaSet controller does), and a task it deleted is
+// not deleted again while the cache still shows it. Expectations expire, so a
 // lost watch event delays a controller instead of stopping it.
 //
 // Expectations save wasted requests within one manager; deterministic object names
@@ -10,6 +11,8 @@ package expectations
 import (
 	"sync"
 	"time"
+
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // DefaultTTL bounds how long a controller waits for its cache; the ReplicaSet
@@ -25,8 +28,11 @@ type Store struct {
 }
 
 type entry struct {
-	creates  map[string]bool
-	stops    map[string]bool
+	creates map[string]bool
+	stops   map[string]bool
+	// deletes are by name and UID: a later object of the same name is not the one
+	// deleted.
+	deletes  map[string]types.UID
 	deadline time.Time
 }
 
@@ -36,7 +42,7 @@ func New() *Store { return &Store{TTL: DefaultTTL, m: map[string]*entry{}} }
 func (s *Store) entry(key string, now time.Time) *entry {
 	e := s.m[key]
 	if e == nil {
-		e = &entry{creates: map[string]bool{}, stops: map[string]bool{}}
+		e = &entry{creates: map[string]bool{}, stops: map[string]bool{}, deletes: map[string]types.UID{}}
 		s.m[key] = e
 	}
 	e.deadline = now.Add(s.TTL)
@@ -69,6 +75,31 @@ func (s *Store) ExpectStops(key string, names []string, now time.Time) {
 	}
 }
 
+// ExpectDeletes records objects deleted for key (name to UID) that the cache must stop
+// showing. Unlike creates and stops they do not hold Satisfied back: what is deleted
+// is stopped already and plans nothing; they only answer Deleted.
+func (s *Store) ExpectDeletes(key string, deleted map[string]types.UID, now time.Time) {
+	if len(deleted) == 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.entry(key, now)
+	for n, uid := range deleted {
+		e.deletes[n] = uid
+	}
+}
+
+// Deleted reports whether the object name with uid was deleted for key and the
+// expectation stands: a cache that still shows it has not caught up, and deleting it
+// again would only be answered 404.
+func (s *Store) Deleted(key, name string, uid types.UID, now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.m[key]
+	return e != nil && !now.After(e.deadline) && e.deletes[name] == uid
+}
+
 // Observed reports what the cache shows of one object.
 type Observed func(name string) (exists, stopping bool)
 
@@ -91,11 +122,16 @@ func (s *Store) Satisfied(key string, now time.Time, observed Observed) bool {
 			delete(e.stops, n)
 		}
 	}
-	if len(e.creates) == 0 && len(e.stops) == 0 || now.After(e.deadline) {
+	for n := range e.deletes {
+		if exists, _ := observed(n); !exists {
+			delete(e.deletes, n)
+		}
+	}
+	if now.After(e.deadline) || len(e.creates)+len(e.stops)+len(e.deletes) == 0 {
 		delete(s.m, key)
 		return true
 	}
-	return false
+	return len(e.creates) == 0 && len(e.stops) == 0
 }
 
 // Forget drops every expectation of key (the owner was deleted).
