@@ -42,7 +42,7 @@ func ContainerHardening(level ecsv1alpha1.ContainerPolicyLevel, def *ecsv1alpha1
 	optOut := def.Privileged || slices.ContainsFunc(def.DockerSecurityOptions, UnconfinedSeccomp)
 	return Hardening{
 		NoNewPrivileges: level == ecsv1alpha1.ContainerPolicyRestricted || slices.ContainsFunc(def.DockerSecurityOptions, noNewPrivileges),
-		Seccomp:         !(level == ecsv1alpha1.ContainerPolicyPrivileged && optOut),
+		Seccomp:         level != ecsv1alpha1.ContainerPolicyPrivileged || !optOut,
 	}
 }
 
