@@ -298,7 +298,7 @@ func (i *Instance) sync(ctx context.Context, a *Agent, t *ecsv1alpha1.Task) erro
 	}
 	d, err := i.desired(ctx, a, t)
 	if err == nil {
-		err = i.admit(ctx, a, t, d)
+		err = i.admit(ctx, a, t, &d)
 	}
 	if err != nil {
 		var failure *startFailure

@@ -165,10 +165,16 @@ func (p *policyRuntime) Create(ctx context.Context, spec runtime.ContainerSpec) 
 }
 
 // admit checks task t, whose desired state is d, against the container policy of the
-// instance's cluster before the engine gets it, so before anything of it starts. A
-// task asked to stop needs no check.
-func (i *Instance) admit(ctx context.Context, a *Agent, t *ecsv1alpha1.Task, d engine.Desired) error {
-	if d.Spec == nil || d.DesiredStatus == ecsv1alpha1.DesiredStopped || i.guard.isAdmitted(t.UID) {
+// instance's cluster before the engine gets it, so before anything of it starts, and
+// gives d the level, which decides how its containers are confined
+// (policy.ContainerHardening). A task asked to stop needs neither.
+//
+// The engine takes the level with the task's first desired state: a task admitted
+// before keeps the level it started at. A task recovered after a restart of the
+// agent takes the level of the moment, the only one known, for the containers it
+// has yet to create.
+func (i *Instance) admit(ctx context.Context, a *Agent, t *ecsv1alpha1.Task, d *engine.Desired) error {
+	if d.Spec == nil || d.DesiredStatus == ecsv1alpha1.DesiredStopped {
 		return nil
 	}
 	var cluster ecsv1alpha1.Cluster
@@ -179,6 +185,10 @@ func (i *Instance) admit(ctx context.Context, a *Agent, t *ecsv1alpha1.Task, d e
 		level = ecsv1alpha1.EffectiveContainerPolicyLevel(&cluster)
 	case !apierrors.IsNotFound(err):
 		return fmt.Errorf("reading cluster %s for its container policy: %w", i.cluster, err)
+	}
+	d.ContainerPolicy = level
+	if i.guard.isAdmitted(t.UID) {
+		return nil
 	}
 	return i.guard.check(t.UID, d.Revision, i.cluster, level, d.Spec)
 }

@@ -659,3 +659,27 @@ func TestScratchVolumeWritableByTaskUsers(t *testing.T) {
 		t.Errorf("scratch volume mode = %v, want %v", got, want)
 	}
 }
+
+// TestContainerPolicyReachesTheRuntime: the level a task was admitted at
+// (Desired.ContainerPolicy) confines the containers the engine creates.
+func TestContainerPolicyReachesTheRuntime(t *testing.T) {
+	h := newHarness(t)
+	spec := taskDef().Container("app", image("app")).Last(func(c *ecsv1alpha1.ContainerDefinition) {
+		c.DockerSecurityOptions = []string{"seccomp=unconfined"}
+	}).Obj().Spec
+	restricted, privileged := desired("restricted-1", &spec), desired("privileged-1", &spec)
+	restricted.ContainerPolicy, privileged.ContainerPolicy = ecsv1alpha1.ContainerPolicyRestricted, ecsv1alpha1.ContainerPolicyPrivileged
+	h.eng.Update(restricted)
+	h.eng.Update(privileged)
+	for _, tc := range []struct {
+		d                                          Desired
+		wantNoNewPrivileges, wantSeccompUnconfined bool
+	}{{restricted, true, false}, {privileged, false, true}} {
+		h.waitFor(tc.d.UID, "RUNNING", hasStatus(ecsv1alpha1.TaskRunning))
+		s, ok := h.rt.Spec(id(tc.d, "app"))
+		if !ok || s.NoNewPrivileges != tc.wantNoNewPrivileges || s.SeccompUnconfined != tc.wantSeccompUnconfined {
+			t.Errorf("%s: created %v, noNewPrivileges %v seccompUnconfined %v, want %v %v", tc.d.ContainerPolicy, ok,
+				s.NoNewPrivileges, s.SeccompUnconfined, tc.wantNoNewPrivileges, tc.wantSeccompUnconfined)
+		}
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/berthdev/berth/agent/pause"
 	"github.com/berthdev/berth/agent/runtime"
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	"github.com/berthdev/berth/internal/policy"
 	"github.com/berthdev/berth/internal/taskrules"
 )
 
@@ -59,6 +60,9 @@ type taskInput struct {
 	// digests pin containers' images (by container name): the task's
 	// spec.imageDigests (versionConsistency).
 	digests map[string]string
+	// level is the container policy level the task was admitted at
+	// (Desired.ContainerPolicy).
+	level ecsv1alpha1.ContainerPolicyLevel
 	// pausePID is the pid of the task's pause process once it runs, whose
 	// namespaces the containers join (0 without one).
 	pausePID uint32
@@ -362,7 +366,7 @@ func containerSpec(in *taskInput, def *ecsv1alpha1.ContainerDefinition) (runtime
 		}
 		linuxParameters(&s, lp)
 	}
-	securityOptions(&s, def)
+	securityOptions(&s, in.level, def)
 	gpus(&s, in, def.Name)
 	resources(&s, in, def, ov)
 	if lp := def.LinuxParameters; lp != nil && lp.MaxSwap != nil && s.MemoryLimitBytes > 0 {
@@ -521,8 +525,10 @@ func linuxParameters(s *runtime.ContainerSpec, lp *ecsv1alpha1.LinuxParameters) 
 }
 
 // securityOptions maps systemControls and dockerSecurityOptions (the CRD admits
-// only the forms handled here).
-func securityOptions(s *runtime.ContainerSpec, def *ecsv1alpha1.ContainerDefinition) {
+// only the forms handled here). No-new-privileges and seccomp are the container
+// policy's to decide at the task's level (policy.ContainerHardening), from those
+// options and the level together.
+func securityOptions(s *runtime.ContainerSpec, level ecsv1alpha1.ContainerPolicyLevel, def *ecsv1alpha1.ContainerDefinition) {
 	for _, sc := range def.SystemControls {
 		if s.Sysctls == nil {
 			s.Sysctls = map[string]string{}
@@ -530,14 +536,12 @@ func securityOptions(s *runtime.ContainerSpec, def *ecsv1alpha1.ContainerDefinit
 		s.Sysctls[sc.Namespace] = sc.Value
 	}
 	for _, o := range def.DockerSecurityOptions {
-		switch {
-		case strings.HasPrefix(o, "no-new-privileges"):
-			s.NoNewPrivileges = true
-		case strings.HasPrefix(o, "apparmor"):
+		if strings.HasPrefix(o, "apparmor") {
 			s.AppArmorProfile = o[len("apparmor:"):]
 		}
-		// seccomp=unconfined: Berth applies no seccomp profile to lift.
 	}
+	h := policy.ContainerHardening(level, def)
+	s.NoNewPrivileges, s.SeccompUnconfined = h.NoNewPrivileges, !h.Seccomp
 }
 
 func ulimits(in []ecsv1alpha1.Ulimit) []runtime.Ulimit {

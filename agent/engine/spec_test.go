@@ -118,6 +118,50 @@ func TestContainerSpec(t *testing.T) {
 	}
 }
 
+// TestContainerSpecHardening: the runtime spec confines each container as the
+// container policy decides at the task's level (policy.ContainerHardening, whose
+// own table covers every case): no-new-privileges and the default seccomp profile
+// at restricted, the profile at baseline, and the opt-outs at privileged.
+func TestContainerSpecHardening(t *testing.T) {
+	tests := []struct {
+		name                  string
+		level                 ecsv1alpha1.ContainerPolicyLevel
+		edit                  func(*ecsv1alpha1.ContainerDefinition)
+		wantNoNewPrivileges   bool
+		wantSeccompUnconfined bool
+	}{
+		{"restricted", ecsv1alpha1.ContainerPolicyRestricted, nil, true, false},
+		{"baseline", ecsv1alpha1.ContainerPolicyBaseline, nil, false, false},
+		{"unset level is baseline", "", nil, false, false},
+		{"privileged level, plain container", ecsv1alpha1.ContainerPolicyPrivileged, nil, false, false},
+		{"privileged level, seccomp=unconfined", ecsv1alpha1.ContainerPolicyPrivileged,
+			func(c *ecsv1alpha1.ContainerDefinition) { c.DockerSecurityOptions = []string{"seccomp=unconfined"} }, false, true},
+		{"privileged level, privileged container", ecsv1alpha1.ContainerPolicyPrivileged,
+			func(c *ecsv1alpha1.ContainerDefinition) { c.Privileged = true }, false, true},
+		{"baseline does not honour seccomp=unconfined", ecsv1alpha1.ContainerPolicyBaseline,
+			func(c *ecsv1alpha1.ContainerDefinition) { c.DockerSecurityOptions = []string{"seccomp:unconfined"} }, false, false},
+		{"no-new-privileges asked for at privileged", ecsv1alpha1.ContainerPolicyPrivileged,
+			func(c *ecsv1alpha1.ContainerDefinition) { c.DockerSecurityOptions = []string{"no-new-privileges"} }, true, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			def := ecsv1alpha1.ContainerDefinition{Name: "app", Image: "app:1"}
+			if tc.edit != nil {
+				tc.edit(&def)
+			}
+			in := input(&ecsv1alpha1.TaskDefinitionSpec{NetworkMode: ecsv1alpha1.NetworkModeHost, ContainerDefinitions: []ecsv1alpha1.ContainerDefinition{def}})
+			in.level = tc.level
+			s, err := containerSpec(in, &in.spec.ContainerDefinitions[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.NoNewPrivileges != tc.wantNoNewPrivileges || s.SeccompUnconfined != tc.wantSeccompUnconfined {
+				t.Errorf("noNewPrivileges %v seccompUnconfined %v, want %v %v", s.NoNewPrivileges, s.SeccompUnconfined, tc.wantNoNewPrivileges, tc.wantSeccompUnconfined)
+			}
+		})
+	}
+}
+
 func TestContainerSpecVariants(t *testing.T) {
 	base := func(edit func(*ecsv1alpha1.TaskDefinitionSpec)) *ecsv1alpha1.TaskDefinitionSpec {
 		s := &ecsv1alpha1.TaskDefinitionSpec{
@@ -171,7 +215,9 @@ func TestContainerSpecVariants(t *testing.T) {
 				Tmpfs:   []runtime.Tmpfs{{ContainerPath: "/scratch", SizeBytes: 16 << 20, Options: []string{"noexec"}}},
 				Devices: []runtime.Device{{HostPath: "/dev/fuse", ContainerPath: "/dev/fuse", Permissions: "rwm"}, {HostPath: "/dev/null", ContainerPath: "/dev/n", Permissions: "rw"}},
 			}
-			got := runtime.ContainerSpec{Sysctls: s.Sysctls, NoNewPrivileges: s.NoNewPrivileges, AppArmorProfile: s.AppArmorProfile,
+			// seccomp=unconfined is honoured at level privileged only; the task's is
+			// the default, baseline.
+			got := runtime.ContainerSpec{Sysctls: s.Sysctls, NoNewPrivileges: s.NoNewPrivileges, AppArmorProfile: s.AppArmorProfile, SeccompUnconfined: s.SeccompUnconfined,
 				ShmSizeBytes: s.ShmSizeBytes, SwapLimitBytes: s.SwapLimitBytes, Swappiness: s.Swappiness, Tmpfs: s.Tmpfs, Devices: s.Devices}
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("spec (-want +got):\n%s", diff)

@@ -142,6 +142,11 @@ type Desired struct {
 	// ImageDigests pin containers' images (by container name) to the digests of
 	// the task's spec.imageDigests (versionConsistency). Fixed for the task's life.
 	ImageDigests map[string]string
+	// ContainerPolicy is the container policy level of the instance's cluster the
+	// task was admitted at; it decides the confinement of the task's containers
+	// (policy.ContainerHardening). Fixed for the task's life, as admission is: a
+	// policy tightened later does not change a running task. "" is the default level.
+	ContainerPolicy ecsv1alpha1.ContainerPolicyLevel
 
 	// Status is the task's status as the API shows it: what this agent reported
 	// before it restarted. The engine reads it only when it learns of the task, to

@@ -246,7 +246,7 @@ func (w *worker) setUp(ctx context.Context, d *Desired) {
 	w.in = &taskInput{
 		uid: w.uid, task: d.Task, revision: d.Revision, spec: spec, overrides: d.Overrides,
 		stateDir: w.e.stateDir, cluster: w.e.cfg.Cluster, instance: w.e.cfg.Instance, resolvConf: w.e.cfg.ResolvConf,
-		gpus: d.GPUs, devDir: w.e.cfg.DevDir, digests: d.ImageDigests,
+		gpus: d.GPUs, devDir: w.e.cfg.DevDir, digests: d.ImageDigests, level: d.ContainerPolicy,
 	}
 	cs, err := newContainers(w.in)
 	switch {

@@ -96,6 +96,10 @@ type ContainerSpec struct {
 	NoNewPrivileges bool
 	// AppArmorProfile confines the process ("" = the runtime's default).
 	AppArmorProfile string
+	// SeccompUnconfined runs the process without a seccomp filter; otherwise the
+	// runtime's default profile (containerd's, Docker's) filters its system calls.
+	// The container policy decides it (policy.ContainerHardening).
+	SeccompUnconfined bool
 	// SwapLimitBytes is memory plus swap (0: equal to MemoryLimitBytes, no swap);
 	// Swappiness, when set, is the kernel's swappiness for the container (0-100).
 	SwapLimitBytes int64

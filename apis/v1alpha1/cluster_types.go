@@ -26,14 +26,18 @@ const (
 type ContainerPolicyLevel string
 
 const (
-	// ContainerPolicyPrivileged allows anything a task definition can express.
+	// ContainerPolicyPrivileged allows anything a task definition can express,
+	// including running without the default seccomp profile (seccomp=unconfined, or
+	// a privileged container).
 	ContainerPolicyPrivileged ContainerPolicyLevel = "privileged"
 	// ContainerPolicyBaseline refuses known privilege escalations: privileged
-	// containers, the host's network, PID and IPC namespaces, host path volumes, and
-	// capabilities beyond Docker's default set.
+	// containers, the host's network, PID and IPC namespaces, host path volumes,
+	// capabilities beyond Docker's default set, and unconfined seccomp or AppArmor
+	// profiles; every container runs under the runtime's default seccomp profile.
 	ContainerPolicyBaseline ContainerPolicyLevel = "baseline"
 	// ContainerPolicyRestricted is baseline plus hardening: containers drop ALL
-	// capabilities (adding back only NET_BIND_SERVICE) and never run as root.
+	// capabilities (adding back only NET_BIND_SERVICE), never run as root, and run
+	// with no-new-privileges, so a setuid binary cannot give them root.
 	ContainerPolicyRestricted ContainerPolicyLevel = "restricted"
 )
 
@@ -44,8 +48,10 @@ const DefaultContainerPolicyLevel = ContainerPolicyBaseline
 // ContainerPolicy limits what the task definitions run in a cluster may ask for.
 type ContainerPolicy struct {
 	// level is privileged (anything), baseline (default: no privileged containers,
-	// host namespaces, host path volumes or extra capabilities) or restricted
-	// (baseline, plus drop ALL capabilities and never run as root). Services and
+	// host namespaces, host path volumes, extra capabilities or unconfined seccomp
+	// and AppArmor profiles; the runtime's default seccomp profile always applies)
+	// or restricted (baseline, plus drop ALL capabilities, never run as root, and
+	// no-new-privileges on every container). Services and
 	// Tasks whose revision exceeds it are not started; tasks already running keep
 	// running when it is tightened. See docs/container-policy.md.
 	// +optional
@@ -78,7 +84,8 @@ type ClusterSpec struct {
 
 	// containerPolicy limits what the tasks of the cluster may ask of their
 	// instances (privileged containers, host namespaces and paths, capabilities,
-	// running as root); the default level is baseline.
+	// running as root, unconfined seccomp and AppArmor) and how their containers are
+	// confined; the default level is baseline.
 	// +optional
 	// +kubebuilder:default={}
 	ContainerPolicy *ContainerPolicy `json:"containerPolicy,omitempty"`

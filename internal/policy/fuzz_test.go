@@ -19,8 +19,12 @@ import (
 //   - Check never panics, and gives the same answer twice;
 //   - privileged allows everything;
 //   - whatever shares the host (a privileged container, host network, PID or IPC
-//     namespace, a host path volume or bind) or adds a capability outside Docker's default set is
-//     always refused at baseline and restricted, at that field's path;
+//     namespace, a host path volume or bind), adds a capability outside Docker's
+//     default set, or lifts the seccomp or AppArmor profile is always refused at
+//     baseline and restricted, at that field's path;
+//   - every container of a spec restricted allows runs with no-new-privileges and
+//     the default seccomp profile (ContainerHardening), and every container of a
+//     spec baseline allows with the profile;
 //   - the levels are ordered: every path refused at baseline is refused at
 //     restricted, so a spec restricted allows is allowed at baseline and privileged;
 //   - every violation names a field of the spec and says why.
@@ -34,6 +38,7 @@ func FuzzCheck(f *testing.F) {
 			s.NetworkMode, s.PidMode, s.IpcMode = ecsv1alpha1.NetworkModeHost, ecsv1alpha1.NamespaceModeHost, ecsv1alpha1.NamespaceModeHost
 		}),
 		spec(caps([]ecsv1alpha1.Capability{"cap_sys_admin", "NET_BIND_SERVICE"}, []ecsv1alpha1.Capability{"ALL"}), user("0")),
+		spec(hardened, secopts("seccomp=unconfined", "apparmor:unconfined", "no-new-privileges")),
 	} {
 		data, err := json.Marshal(s)
 		if err != nil {
@@ -63,6 +68,9 @@ func FuzzCheck(f *testing.F) {
 				}
 			}
 			byLevel[level] = got
+			if len(errs) == 0 {
+				checkHardened(t, level, &s)
+			}
 		}
 		for _, p := range byLevel[baseline] {
 			if !slices.Contains(byLevel[restricted], p) {
@@ -96,9 +104,15 @@ func alwaysRefused(s *ecsv1alpha1.TaskDefinitionSpec) []string {
 		}
 	}
 	dangerous := map[string]bool{"ALL": true, "SYS_ADMIN": true, "NET_ADMIN": true, "NET_RAW": true, "SYS_PTRACE": true, "SYS_MODULE": true, "DAC_READ_SEARCH": true, "BPF": true}
+	unconfined := []string{"seccomp=unconfined", "seccomp:unconfined", "apparmor=unconfined", "apparmor:unconfined"}
 	for i, c := range s.ContainerDefinitions {
 		if c.Privileged {
 			out = append(out, fmt.Sprintf("spec.containerDefinitions[%d].privileged", i))
+		}
+		for j, o := range c.DockerSecurityOptions {
+			if slices.Contains(unconfined, o) {
+				out = append(out, fmt.Sprintf("spec.containerDefinitions[%d].dockerSecurityOptions[%d]", i, j))
+			}
 		}
 		if c.LinuxParameters == nil || c.LinuxParameters.Capabilities == nil {
 			continue
@@ -111,6 +125,18 @@ func alwaysRefused(s *ecsv1alpha1.TaskDefinitionSpec) []string {
 		}
 	}
 	return out
+}
+
+// checkHardened: what level allows runs confined: under the default seccomp profile,
+// and with no-new-privileges at restricted.
+func checkHardened(t *testing.T, level ecsv1alpha1.ContainerPolicyLevel, s *ecsv1alpha1.TaskDefinitionSpec) {
+	t.Helper()
+	for i := range s.ContainerDefinitions {
+		h := ContainerHardening(level, &s.ContainerDefinitions[i])
+		if !h.Seccomp || (level == restricted && !h.NoNewPrivileges) {
+			t.Fatalf("%s allows container %d but runs it with %+v", level, i, h)
+		}
+	}
 }
 
 func checkWellFormed(t *testing.T, level ecsv1alpha1.ContainerPolicyLevel, errs field.ErrorList) {

@@ -64,6 +64,7 @@ func Check(level ecsv1alpha1.ContainerPolicyLevel, spec *ecsv1alpha1.TaskDefinit
 			errs = append(errs, field.Forbidden(path.Child("privileged"), "privileged containers are not allowed at level "+string(level)))
 		}
 		errs = append(errs, checkCapabilities(level, path.Child("linuxParameters", "capabilities"), c.LinuxParameters)...)
+		errs = append(errs, checkSecurityOptions(level, path.Child("dockerSecurityOptions"), c.DockerSecurityOptions)...)
 		if restricted && c.User != "" {
 			if ok, why := NonRootUser(c.User); !ok {
 				errs = append(errs, field.Forbidden(path.Child("user"), why+"; not allowed at level "+string(level)))
@@ -132,6 +133,22 @@ func checkCapabilities(level ecsv1alpha1.ContainerPolicyLevel, path *field.Path,
 	}
 	if restricted && (caps == nil || !slices.ContainsFunc(caps.Drop, func(c ecsv1alpha1.Capability) bool { return CapabilityName(c) == "ALL" })) {
 		errs = append(errs, field.Required(path.Child("drop"), "must include ALL at level restricted"))
+	}
+	return errs
+}
+
+// checkSecurityOptions refuses, as Pod Security Standards' baseline does, the
+// dockerSecurityOptions that lift the process's confinement: an unconfined seccomp
+// or AppArmor profile.
+func checkSecurityOptions(level ecsv1alpha1.ContainerPolicyLevel, path *field.Path, opts []string) field.ErrorList {
+	var errs field.ErrorList
+	for j, o := range opts {
+		switch {
+		case UnconfinedSeccomp(o):
+			errs = append(errs, field.Forbidden(path.Index(j), fmt.Sprintf("%s: an unconfined seccomp profile is not allowed at level %s (the runtime's default profile applies)", o, level)))
+		case unconfinedAppArmor(o):
+			errs = append(errs, field.Forbidden(path.Index(j), fmt.Sprintf("%s: an unconfined AppArmor profile is not allowed at level %s", o, level)))
+		}
 	}
 	return errs
 }

@@ -41,6 +41,10 @@ func caps(add, drop []ecsv1alpha1.Capability) func(*ecsv1alpha1.TaskDefinitionSp
 	})
 }
 
+func secopts(opts ...string) func(*ecsv1alpha1.TaskDefinitionSpec) {
+	return app(func(c *ecsv1alpha1.ContainerDefinition) { c.DockerSecurityOptions = opts })
+}
+
 func user(u string) func(*ecsv1alpha1.TaskDefinitionSpec) {
 	return app(func(c *ecsv1alpha1.ContainerDefinition) { c.User = u })
 }
@@ -192,6 +196,22 @@ func TestCheck(t *testing.T) {
 			spec: spec(hardened, user("")),
 		},
 		{
+			name: "unconfined seccomp and AppArmor, in either spelling",
+			spec: spec(hardened, secopts("no-new-privileges", "seccomp=unconfined", "apparmor:unconfined", "seccomp:unconfined", "apparmor=unconfined")),
+			wantBaseline: []string{
+				"FieldValueForbidden " + c0 + ".dockerSecurityOptions[1]", "FieldValueForbidden " + c0 + ".dockerSecurityOptions[2]",
+				"FieldValueForbidden " + c0 + ".dockerSecurityOptions[3]", "FieldValueForbidden " + c0 + ".dockerSecurityOptions[4]",
+			},
+			wantRestricted: []string{
+				"FieldValueForbidden " + c0 + ".dockerSecurityOptions[1]", "FieldValueForbidden " + c0 + ".dockerSecurityOptions[2]",
+				"FieldValueForbidden " + c0 + ".dockerSecurityOptions[3]", "FieldValueForbidden " + c0 + ".dockerSecurityOptions[4]",
+			},
+		},
+		{
+			name: "an AppArmor profile of its own and no-new-privileges confine more",
+			spec: spec(hardened, secopts("apparmor:berth-web", "no-new-privileges:true")),
+		},
+		{
 			name: "every violation of every container, in order",
 			spec: spec(func(s *ecsv1alpha1.TaskDefinitionSpec) {
 				s.NetworkMode, s.PidMode = ecsv1alpha1.NetworkModeHost, ecsv1alpha1.NamespaceModeHost
@@ -250,13 +270,14 @@ func TestMessagesNameFieldAndLevel(t *testing.T) {
 	s := spec(app(func(c *ecsv1alpha1.ContainerDefinition) { c.Privileged = true }),
 		func(s *ecsv1alpha1.TaskDefinitionSpec) {
 			s.Volumes = []ecsv1alpha1.Volume{{Name: "proc", Host: &ecsv1alpha1.HostVolume{SourcePath: "/proc"}}}
-		}, caps([]ecsv1alpha1.Capability{"NET_ADMIN"}, nil))
+		}, caps([]ecsv1alpha1.Capability{"NET_ADMIN"}, nil), secopts("seccomp=unconfined"))
 	got := Message("web:3", "prod", baseline, Check(baseline, s))
 	for _, want := range []string{
 		"task definition web:3 exceeds the container policy of cluster prod (level baseline): ",
 		"spec.volumes[0].host: Forbidden: host path volumes (/proc) are not allowed at level baseline",
 		"spec.containerDefinitions[0].privileged: Forbidden: privileged containers are not allowed at level baseline",
 		"spec.containerDefinitions[0].linuxParameters.capabilities.add[0]: Forbidden: capability NET_ADMIN is not allowed at level baseline (allowed: AUDIT_WRITE, CHOWN,",
+		"spec.containerDefinitions[0].dockerSecurityOptions[0]: Forbidden: seccomp=unconfined: an unconfined seccomp profile is not allowed at level baseline",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("message %q lacks %q", got, want)
@@ -309,5 +330,48 @@ func TestOverridesCarryNoPolicyField(t *testing.T) {
 				t.Errorf("%s.%s is new: decide whether the container policy must check it (internal/policy.Check)", typ.Name(), name)
 			}
 		}
+	}
+}
+
+// TestContainerHardening is the confinement each level gives a container: the
+// runtime's default seccomp profile unless the level is privileged and the container
+// is privileged or opts out; no-new-privileges at restricted or when asked for.
+func TestContainerHardening(t *testing.T) {
+	none, nnp, seccomp, both := Hardening{}, Hardening{NoNewPrivileges: true}, Hardening{Seccomp: true}, Hardening{NoNewPrivileges: true, Seccomp: true}
+	plain := ecsv1alpha1.ContainerDefinition{Name: "app"}
+	priv := ecsv1alpha1.ContainerDefinition{Name: "app", Privileged: true}
+	opts := func(o ...string) ecsv1alpha1.ContainerDefinition {
+		return ecsv1alpha1.ContainerDefinition{Name: "app", DockerSecurityOptions: o}
+	}
+	tests := []struct {
+		name                                         string
+		def                                          ecsv1alpha1.ContainerDefinition
+		wantPrivileged, wantBaseline, wantRestricted Hardening
+	}{
+		{"plain container", plain, seccomp, seccomp, both},
+		{"privileged: no profile, as Docker, where the level allows it", priv, none, seccomp, both},
+		{"seccomp=unconfined is honoured at privileged only", opts("seccomp=unconfined"), none, seccomp, both},
+		{"seccomp:unconfined too", opts("seccomp:unconfined"), none, seccomp, both},
+		{"no-new-privileges asked for", opts("no-new-privileges"), both, both, both},
+		{"no-new-privileges:true", opts("no-new-privileges:true"), both, both, both},
+		{"no-new-privileges=true with seccomp=unconfined", opts("no-new-privileges=true", "seccomp=unconfined"), nnp, both, both},
+		{"no-new-privileges:false is not asking", opts("no-new-privileges:false"), seccomp, seccomp, both},
+		{"an AppArmor profile changes neither", opts("apparmor:unconfined"), seccomp, seccomp, both},
+		{"a seccomp profile that is not unconfined keeps the default", opts("seccomp=default.json"), seccomp, seccomp, both},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, c := range []struct {
+				level ecsv1alpha1.ContainerPolicyLevel
+				want  Hardening
+			}{
+				{privileged, tc.wantPrivileged}, {baseline, tc.wantBaseline}, {restricted, tc.wantRestricted},
+				{"", tc.wantBaseline}, {"paranoid", tc.wantRestricted}, // unset is the default; unknown fails closed
+			} {
+				if diff := cmp.Diff(c.want, ContainerHardening(c.level, &tc.def)); diff != "" {
+					t.Errorf("level %q (-want +got):\n%s", c.level, diff)
+				}
+			}
+		})
 	}
 }

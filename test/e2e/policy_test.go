@@ -142,3 +142,116 @@ func TestContainerPolicyRestrictedRefusesRootImage(t *testing.T) {
 		return nil
 	})
 }
+
+// confinementStack is a stack whose cluster is at level, with an agent and the
+// setuid test image (regtest.SetuidTestImage) in its registry; it returns the
+// agent's instance name and HTTP address, and the image.
+func confinementStack(t *testing.T, level ecsv1alpha1.ContainerPolicyLevel) (s *stack, instance, agentAddr, image string) {
+	t.Helper()
+	s = newStack(t)
+	s.withPolicy(t, level)
+	instance = "node-" + s.ns
+	s.startAgent(t, instance)
+	image, _ = s.reg.Push(t, regtest.SetuidTestImage(t), "e2e/setuid", "1")
+	return s, instance, httpAddress(t, instance), image
+}
+
+// confinedProbe is a container that runs the setuid-root copy of the test program
+// as UID 1000 with no capability (what restricted asks of a container) and prints
+// its no_new_privs and seccomp modes and its effective UID.
+func confinedProbe(name, image string, edit func(*ecsv1alpha1.ContainerDefinition)) func(*ecsv1alpha1.TaskDefinitionSpec) {
+	return func(spec *ecsv1alpha1.TaskDefinitionSpec) {
+		c := &spec.ContainerDefinitions[0]
+		c.Name, c.Image, c.User = name, image, "1000"
+		c.LinuxParameters = &ecsv1alpha1.LinuxParameters{Capabilities: &ecsv1alpha1.KernelCapabilities{Drop: []ecsv1alpha1.Capability{"ALL"}}}
+		c.EntryPoint = []string{regtest.SetuidBinaryPath}
+		c.Command = []string{"status=NoNewPrivs,Seccomp", "euid", "echo=done", "sleep=inf"}
+		if edit != nil {
+			edit(c)
+		}
+	}
+}
+
+// wantOutput checks that the task's container printed every want (once it printed
+// "done").
+func wantOutput(t *testing.T, agentAddr, ns, task, container string, wants ...string) {
+	t.Helper()
+	waitOutput(t, agentAddr, ns, task, container, "done")
+	out := logOf(t, agentAddr, ns, task, container)
+	for _, want := range wants {
+		if !strings.Contains(out, want) {
+			t.Errorf("%s/%s printed %q, which lacks %q", task, container, out, want)
+		}
+	}
+}
+
+// TestContainerPolicyRestrictedConfines: at level restricted every container runs
+// with no_new_privs and containerd's default seccomp profile, so a setuid-root binary
+// run by a non-root user stays that user; a task that asks for seccomp=unconfined,
+// created already bound to the instance so only the agent's check stands in its
+// way, is refused before anything of it is created.
+func TestContainerPolicyRestrictedConfines(t *testing.T) {
+	s, instance, agentAddr, image := confinementStack(t, ecsv1alpha1.ContainerPolicyRestricted)
+	s.run(t, "confined", confinedProbe("app", image, nil))
+	// Compliant but for the option under test.
+	td := testobj.TaskDefinition(s.ns, "unconfined").Container("app", image).Network(ecsv1alpha1.NetworkModeNone).Obj()
+	confinedProbe("app", image, func(c *ecsv1alpha1.ContainerDefinition) {
+		c.Cpu, c.DockerSecurityOptions = 64, []string{"no-new-privileges", "seccomp=unconfined"}
+	})(&td.Spec)
+	registered(t, td)
+	if err := env.Client.Create(context.Background(), testobj.Task(s.ns, "forged", "unconfined:1").Cluster(s.cluster).On(instance).Obj()); err != nil {
+		t.Fatal(err)
+	}
+
+	wantOutput(t, agentAddr, s.ns, "confined", "app", "NoNewPrivs:\t1", "Seccomp:\t2", "euid=1000")
+	s.refusedWith(t, "forged", "spec.containerDefinitions[0].dockerSecurityOptions[1]: Forbidden: seccomp=unconfined", "level restricted")
+}
+
+// TestContainerPolicyBaselineConfines: at level baseline every container runs under
+// the default seccomp profile, without no_new_privs (as Docker, so ECS, runs it):
+// the same setuid-root binary that restricted keeps at UID 1000 gives UID 0 here,
+// which shows the restricted test can fail. A task bound to the instance that asks
+// for apparmor:unconfined is refused by the agent.
+func TestContainerPolicyBaselineConfines(t *testing.T) {
+	s, instance, agentAddr, image := confinementStack(t, ecsv1alpha1.ContainerPolicyBaseline)
+	s.run(t, "setuid", confinedProbe("app", image, nil))
+	td := testobj.TaskDefinition(s.ns, "noarmor").Container("app", image).Network(ecsv1alpha1.NetworkModeNone).Obj()
+	confinedProbe("app", image, func(c *ecsv1alpha1.ContainerDefinition) {
+		c.Cpu, c.DockerSecurityOptions = 64, []string{"apparmor:unconfined"}
+	})(&td.Spec)
+	registered(t, td)
+	if err := env.Client.Create(context.Background(), testobj.Task(s.ns, "forged", "noarmor:1").Cluster(s.cluster).On(instance).Obj()); err != nil {
+		t.Fatal(err)
+	}
+
+	wantOutput(t, agentAddr, s.ns, "setuid", "app", "NoNewPrivs:\t0", "Seccomp:\t2", "euid=0")
+	s.refusedWith(t, "forged", "spec.containerDefinitions[0].dockerSecurityOptions[0]: Forbidden: apparmor:unconfined", "level baseline")
+}
+
+// TestContainerPolicyPrivilegedOptOut: only at level privileged may a container run
+// without the default seccomp profile, by asking for seccomp=unconfined or by being
+// privileged (as Docker does); a container that asks for neither keeps the profile.
+func TestContainerPolicyPrivilegedOptOut(t *testing.T) {
+	s, _, agentAddr, image := confinementStack(t, ecsv1alpha1.ContainerPolicyPrivileged)
+	probe := func(c *ecsv1alpha1.ContainerDefinition) {
+		c.Image, c.Cpu = image, 64
+		c.Command = []string{"status=NoNewPrivs,Seccomp", "echo=done", "sleep=inf"}
+	}
+	td := testobj.TaskDefinition(s.ns, "optout").Network(ecsv1alpha1.NetworkModeNone).
+		Container("unconfined", image).Last(func(c *ecsv1alpha1.ContainerDefinition) {
+		probe(c)
+		c.DockerSecurityOptions = []string{"seccomp=unconfined"}
+	}).
+		Container("privileged", image).Last(func(c *ecsv1alpha1.ContainerDefinition) {
+		probe(c)
+		c.Privileged = true
+	}).
+		Container("plain", image).Last(probe).Obj()
+	registered(t, td)
+	if err := env.Client.Create(context.Background(), testobj.Task(s.ns, "optout", "optout").Cluster(s.cluster).Obj()); err != nil {
+		t.Fatal(err)
+	}
+	wantOutput(t, agentAddr, s.ns, "optout", "unconfined", "NoNewPrivs:\t0", "Seccomp:\t0")
+	wantOutput(t, agentAddr, s.ns, "optout", "privileged", "Seccomp:\t0")
+	wantOutput(t, agentAddr, s.ns, "optout", "plain", "Seccomp:\t2")
+}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/containerd/containerd/api/types/runc/options"
 	ctrd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/contrib/seccomp"
 	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/containerd/v2/plugins"
@@ -327,6 +328,11 @@ func securityOpts(spec runtime.ContainerSpec) []oci.SpecOpts {
 	}
 	for _, d := range spec.Devices {
 		opts = append(opts, oci.WithDevices(d.HostPath, d.ContainerPath, d.Permissions))
+	}
+	if !spec.SeccompUnconfined {
+		// Last: the profile allows the system calls of the capabilities the options
+		// above settled (privileged, capAdd, capDrop).
+		opts = append(opts, seccomp.WithDefaultProfile())
 	}
 	return opts
 }

@@ -15,10 +15,11 @@ import (
 )
 
 // ociSpec applies the agent's options (all but the image's, which need an image)
-// to containerd's default Linux spec.
+// to containerd's default Linux spec, in specOpts' order.
 func ociSpec(t *testing.T, s runtime.ContainerSpec) *oci.Spec {
 	t.Helper()
-	opts := resourceOpts(s)
+	opts := processOpts(s, nil)
+	opts = append(opts, resourceOpts(s)...)
 	opts = append(opts, securityOpts(s)...)
 	if len(s.Mounts) > 0 {
 		opts = append(opts, oci.WithMounts(bindMounts(s.Mounts)))
@@ -36,21 +37,24 @@ func ociSpec(t *testing.T, s runtime.ContainerSpec) *oci.Spec {
 // without Privileged no device is open to all, paths stay masked and the
 // capabilities are containerd's defaults plus those asked for; the container has
 // its own network, PID and IPC namespaces unless it asked for the host's; the
-// memory limit is the one asked for.
+// memory limit is the one asked for; the default seccomp profile filters the
+// process unless SeccompUnconfined, and no_new_privs is set exactly when asked.
 func FuzzOCISpec(f *testing.F) {
-	f.Add(false, false, false, false, "", "", int64(0), uint64(0), false)
-	f.Add(true, true, true, true, "ALL", "", int64(1<<30), uint64(512), true)
-	f.Add(false, false, false, false, "NET_ADMIN, sys_time", "ALL", int64(256<<20), uint64(128), false)
-	f.Add(false, true, false, false, "cap_net_raw", "CHOWN,KILL", int64(4<<20), uint64(2), true)
-	f.Fuzz(func(t *testing.T, privileged, hostNet, hostPID, hostIPC bool, capAdd, capDrop string, memory int64, cpu uint64, readonly bool) {
+	f.Add(false, false, false, false, "", "", int64(0), uint64(0), false, false, false)
+	f.Add(true, true, true, true, "ALL", "", int64(1<<30), uint64(512), true, false, true)
+	f.Add(false, false, false, false, "NET_ADMIN, sys_time", "ALL", int64(256<<20), uint64(128), false, true, false)
+	f.Add(false, true, false, false, "cap_net_raw", "CHOWN,KILL", int64(4<<20), uint64(2), true, true, true)
+	f.Fuzz(func(t *testing.T, privileged, hostNet, hostPID, hostIPC bool, capAdd, capDrop string, memory int64, cpu uint64, readonly, noNewPrivs, unconfined bool) {
 		s := runtime.ContainerSpec{
 			ID: "fuzz", Privileged: privileged, HostNetwork: hostNet, HostPID: hostPID, HostIPC: hostIPC,
 			CapAdd: splitList(capAdd), CapDrop: splitList(capDrop), MemoryLimitBytes: memory, CPUShares: cpu, ReadonlyRootfs: readonly,
+			NoNewPrivileges: noNewPrivs, SeccompUnconfined: unconfined,
 		}
 		got := ociSpec(t, s)
 		if !privileged {
 			checkUnprivileged(t, s, got)
 		}
+		checkConfinement(t, s, got)
 		checkNamespaces(t, s, got)
 		if memory > 0 && (got.Linux.Resources.Memory == nil || got.Linux.Resources.Memory.Limit == nil || *got.Linux.Resources.Memory.Limit != memory) {
 			t.Fatalf("memory limit %d not applied: %+v", memory, got.Linux.Resources.Memory)
@@ -96,6 +100,21 @@ func checkUnprivileged(t *testing.T, s runtime.ContainerSpec, got *oci.Spec) {
 		if !asked {
 			t.Fatalf("capability %s granted without asking (asked %q)", c, s.CapAdd)
 		}
+	}
+}
+
+// checkConfinement: the default seccomp profile (which refuses what it does not
+// allow) unless the spec lifts it, and no_new_privs as asked.
+func checkConfinement(t *testing.T, s runtime.ContainerSpec, got *oci.Spec) {
+	t.Helper()
+	if filtered := got.Linux.Seccomp != nil; filtered == s.SeccompUnconfined {
+		t.Fatalf("seccomp profile set %v with SeccompUnconfined %v", filtered, s.SeccompUnconfined)
+	}
+	if sc := got.Linux.Seccomp; sc != nil && (sc.DefaultAction != specs.ActErrno || len(sc.Syscalls) == 0) {
+		t.Fatalf("seccomp profile is not the default one: default action %s, %d rules", sc.DefaultAction, len(sc.Syscalls))
+	}
+	if got.Process.NoNewPrivileges != s.NoNewPrivileges {
+		t.Fatalf("no_new_privs %v, asked %v", got.Process.NoNewPrivileges, s.NoNewPrivileges)
 	}
 }
 

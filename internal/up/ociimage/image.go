@@ -64,7 +64,13 @@ var epoch = time.Unix(0, 0)
 // get mode 0755, others 0644; parent directories are created, and /tmp always exists
 // (mode 1777). entrypoint is the image's ENTRYPOINT.
 func BuildImage(files map[string][]byte, entrypoint []string, opts ...Option) (v1.Image, error) {
-	data, err := layerTar(files)
+	return BuildImageWithModes(files, nil, entrypoint, opts...)
+}
+
+// BuildImageWithModes is BuildImage with the modes of some files set (path as in
+// files -> mode bits, setuid and setgid included); every file is owned by root.
+func BuildImageWithModes(files map[string][]byte, modes map[string]int64, entrypoint []string, opts ...Option) (v1.Image, error) {
+	data, err := layerTar(files, modes)
 	if err != nil {
 		return nil, err
 	}
@@ -78,8 +84,9 @@ func BuildImage(files map[string][]byte, entrypoint []string, opts ...Option) (v
 }
 
 // layerTar returns the tar of the layer: /tmp, then the files in name order (the same
-// files always give the same digest), each after its parent directories.
-func layerTar(files map[string][]byte) ([]byte, error) {
+// files always give the same digest), each after its parent directories, with the
+// mode modes gives them, if any.
+func layerTar(files map[string][]byte, modes map[string]int64) ([]byte, error) {
 	var buf bytes.Buffer
 	w := &layerWriter{tw: tar.NewWriter(&buf), dirs: map[string]bool{}}
 	if err := w.addDir("tmp", 0o1777); err != nil {
@@ -91,7 +98,7 @@ func layerTar(files map[string][]byte) ([]byte, error) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		if err := w.addFile(n, files[n]); err != nil {
+		if err := w.addFile(n, files[n], modes[n]); err != nil {
 			return nil, err
 		}
 	}
@@ -119,16 +126,20 @@ func (w *layerWriter) addDir(dir string, mode int64) error {
 	return w.tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: dir + "/", Mode: mode, ModTime: epoch})
 }
 
-// addFile writes the regular file name (made relative) after its parent directories;
-// ELF binaries and scripts get mode 0755, other files 0644.
-func (w *layerWriter) addFile(name string, content []byte) error {
+// addFile writes the regular file name (made relative) after its parent directories,
+// with mode if it is not 0; otherwise ELF binaries and scripts get mode 0755, other
+// files 0644.
+func (w *layerWriter) addFile(name string, content []byte, mode int64) error {
 	clean := strings.TrimPrefix(path.Clean("/"+name), "/")
 	if err := w.addDir(path.Dir(clean), 0o755); err != nil {
 		return err
 	}
-	mode := int64(0o644)
-	if bytes.HasPrefix(content, []byte("\x7fELF")) || bytes.HasPrefix(content, []byte("#!")) {
+	switch {
+	case mode != 0:
+	case bytes.HasPrefix(content, []byte("\x7fELF")) || bytes.HasPrefix(content, []byte("#!")):
 		mode = 0o755
+	default:
+		mode = 0o644
 	}
 	hdr := &tar.Header{Typeflag: tar.TypeReg, Name: clean, Mode: mode, Size: int64(len(content)), ModTime: epoch}
 	if err := w.tw.WriteHeader(hdr); err != nil {

@@ -18,13 +18,14 @@ type ImageOption = ociimage.Option
 
 // Image building lives in internal/up/ociimage; these names keep tests short.
 var (
-	BuildImage     = ociimage.BuildImage
-	WithCmd        = ociimage.WithCmd
-	WithEnv        = ociimage.WithEnv
-	WithWorkingDir = ociimage.WithWorkingDir
-	WithUser       = ociimage.WithUser
-	WithStopSignal = ociimage.WithStopSignal
-	WithLabels     = ociimage.WithLabels
+	BuildImage          = ociimage.BuildImage
+	BuildImageWithModes = ociimage.BuildImageWithModes
+	WithCmd             = ociimage.WithCmd
+	WithEnv             = ociimage.WithEnv
+	WithWorkingDir      = ociimage.WithWorkingDir
+	WithUser            = ociimage.WithUser
+	WithStopSignal      = ociimage.WithStopSignal
+	WithLabels          = ociimage.WithLabels
 )
 
 // Push uploads img as ref. auth may be nil for an anonymous push.

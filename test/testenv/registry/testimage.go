@@ -15,6 +15,11 @@ import (
 // TestBinaryPath is where the test program lives inside images built by TestImage.
 const TestBinaryPath = "/bin/testimage"
 
+// SetuidBinaryPath is, in images built by SetuidTestImage, a copy of the test
+// program owned by root with the setuid bit (mode 04755): run by any user, it runs
+// with effective UID 0 unless no-new-privileges stops that.
+const SetuidBinaryPath = "/bin/testimage-setuid"
+
 var testBinary struct {
 	once sync.Once
 	data []byte
@@ -71,6 +76,19 @@ func TestImage(t testing.TB, extra map[string][]byte, opts ...ImageOption) v1.Im
 	img, err := BuildImage(files, []string{TestBinaryPath}, opts...)
 	if err != nil {
 		t.Fatalf("building test image: %v", err)
+	}
+	return img
+}
+
+// SetuidTestImage is TestImage with a setuid-root copy of the test program at
+// SetuidBinaryPath, for tests of what stops a process from gaining privileges.
+func SetuidTestImage(t testing.TB, opts ...ImageOption) v1.Image {
+	t.Helper()
+	bin := TestBinary(t)
+	img, err := BuildImageWithModes(map[string][]byte{TestBinaryPath: bin, SetuidBinaryPath: bin},
+		map[string]int64{SetuidBinaryPath: 0o4755}, []string{TestBinaryPath}, opts...)
+	if err != nil {
+		t.Fatalf("building the setuid test image: %v", err)
 	}
 	return img
 }

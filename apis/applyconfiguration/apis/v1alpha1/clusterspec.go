@@ -33,7 +33,8 @@ type ClusterSpecApplyConfiguration struct {
 	StoppedTaskRetentionSeconds *int32 `json:"stoppedTaskRetentionSeconds,omitempty"`
 	// containerPolicy limits what the tasks of the cluster may ask of their
 	// instances (privileged containers, host namespaces and paths, capabilities,
-	// running as root); the default level is baseline.
+	// running as root, unconfined seccomp and AppArmor) and how their containers are
+	// confined; the default level is baseline.
 	ContainerPolicy *ContainerPolicyApplyConfiguration `json:"containerPolicy,omitempty"`
 }
 

@@ -129,9 +129,13 @@ type ContainerDefinitionApplyConfiguration struct {
 	// host) and fs.mqueue.*.
 	SystemControls []SystemControlApplyConfiguration `json:"systemControls,omitempty"`
 	// dockerSecurityOptions, as Docker's --security-opt: no-new-privileges,
-	// seccomp=unconfined (Berth applies no seccomp profile, so it changes nothing)
-	// and apparmor:PROFILE (on instances with AppArmor). SELinux labels and
-	// credential specs are refused.
+	// seccomp=unconfined and apparmor:PROFILE (on instances with AppArmor).
+	// Every container runs under the runtime's default seccomp profile (Docker's)
+	// unless it is privileged or sets seccomp=unconfined, which only clusters at
+	// container policy level privileged allow: baseline and restricted refuse
+	// seccomp=unconfined and apparmor:unconfined. Level restricted sets
+	// no-new-privileges on every container. SELinux labels and credential specs
+	// are refused.
 	DockerSecurityOptions []string `json:"dockerSecurityOptions,omitempty"`
 	// disableNetworking gives the container a network namespace of its own with
 	// only loopback, whatever the task's network mode.

@@ -28,8 +28,10 @@ import (
 // ContainerPolicy limits what the task definitions run in a cluster may ask for.
 type ContainerPolicyApplyConfiguration struct {
 	// level is privileged (anything), baseline (default: no privileged containers,
-	// host namespaces, host path volumes or extra capabilities) or restricted
-	// (baseline, plus drop ALL capabilities and never run as root). Services and
+	// host namespaces, host path volumes, extra capabilities or unconfined seccomp
+	// and AppArmor profiles; the runtime's default seccomp profile always applies)
+	// or restricted (baseline, plus drop ALL capabilities, never run as root, and
+	// no-new-privileges on every container). Services and
 	// Tasks whose revision exceeds it are not started; tasks already running keep
 	// running when it is tightened. See docs/container-policy.md.
 	Level *apisv1alpha1.ContainerPolicyLevel `json:"level,omitempty"`

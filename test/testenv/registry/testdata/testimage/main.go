@@ -12,6 +12,9 @@
 //	trywrite=PATH:TEXT write TEXT to PATH and print "write ok" or "write failed: ERR"
 //	cat=PATH           print the content of PATH
 //	id                 print uid=N gid=N
+//	euid               print euid=N (the effective UID: 0 after a setuid-root binary)
+//	status=NAME,...    print the lines of /proc/self/status with those names
+//	                   (NoNewPrivs, Seccomp, CapEff, ...)
 //	pwd                print the working directory
 //	rlimit=NAME        print the soft and hard limit of nofile, nproc, core or stack
 //	alloc=MIB          allocate and touch MIB mebibytes, then print "allocated"
@@ -142,6 +145,23 @@ func main() {
 	}
 }
 
+// status prints the lines of /proc/self/status named in names.
+func status(names []string) error {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		name, _, _ := strings.Cut(line, ":")
+		for _, n := range names {
+			if name == n {
+				fmt.Println(line)
+			}
+		}
+	}
+	return nil
+}
+
 func run(action string) error {
 	verb, arg, _ := strings.Cut(action, "=")
 	switch verb {
@@ -173,6 +193,10 @@ func run(action string) error {
 		fmt.Print(string(b))
 	case "id":
 		fmt.Printf("uid=%d gid=%d\n", os.Getuid(), os.Getgid())
+	case "euid":
+		fmt.Printf("euid=%d\n", os.Geteuid())
+	case "status":
+		return status(strings.Split(arg, ","))
 	case "pwd":
 		wd, err := os.Getwd()
 		if err != nil {
