@@ -147,7 +147,7 @@ func (l *Listener) Serve(ctx context.Context, h http.Handler) error {
 
 // authorize authenticates the caller and asks the apiserver whether attrs allow
 // it; on failure it has answered (401, 403, 500 or 503) and returns false, with the
-// user only when it was authenticated.
+// user only when RBAC denied it.
 func (s *Server) authorize(w http.ResponseWriter, r *http.Request, attrs func(user.Info) authorizer.Attributes) (user.Info, bool) {
 	u, serr := s.cfg.Auth.Check(r, attrs)
 	if serr != nil {
