@@ -13,6 +13,7 @@ import (
 
 	ctrl "sigs.k8s.io/controller-runtime"
 
+	"github.com/berthdev/berth/agent/access"
 	"github.com/berthdev/berth/agent/cleanup"
 	"github.com/berthdev/berth/agent/httpapi"
 	"github.com/berthdev/berth/agent/logs"
@@ -57,7 +58,7 @@ func defaultHousekeeping() HousekeepingOptions {
 }
 
 func (o *HousekeepingOptions) bindHousekeepingFlags(fs *flag.FlagSet) {
-	fs.StringVar(&o.HTTPBindAddress, "http-bind-address", o.HTTPBindAddress, "host:port of the agent's HTTP endpoint (/healthz, /metrics, /v1/tasks, /v1/logs/<namespace>/<task>/<container>); \"0\" disables it. It serves container output: keep it on loopback.")
+	fs.StringVar(&o.HTTPBindAddress, "http-bind-address", o.HTTPBindAddress, "host:port of the agent's HTTP endpoint (/healthz, /metrics, /v1/tasks, /v1/logs/<namespace>/<task>/<container>); \"0\" disables it. /v1/tasks and /v1/logs take a Kubernetes bearer token and answer what RBAC lets its identity read; tokens travel in clear: keep it on loopback.")
 	fs.StringVar(&o.StreamingAddress, "streaming-address", o.StreamingAddress, "host:port of the agent's HTTPS server for exec (berth exec, the console's terminal) and container logs, authenticated and authorized by the apiserver; empty disables it. Its URL and certificate are published in the ContainerInstance's status.streamingEndpoint.")
 	fs.StringVar(&o.StreamingAdvertiseAddress, "streaming-advertise-address", o.StreamingAdvertiseAddress, "Host (IP or name) clients reach the streaming server at, and that its certificate names (default: the --streaming-address host, or the instance's first InternalIP when it listens on all interfaces).")
 	fs.DurationVar(&o.TaskCleanupWait, "task-cleanup-wait", o.TaskCleanupWait, "How long the containers, volumes and logs of a stopped task are kept (as ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION).")
@@ -90,10 +91,10 @@ func (o *HousekeepingOptions) validateHousekeeping() error {
 // httpRetry is how long the agent waits before binding its HTTP endpoint again.
 const httpRetry = 10 * time.Second
 
-// startHousekeeping starts the HTTP endpoint, the log rotator and the cleanup loop;
-// the returned func stops them and waits. An address in use does not stop the
-// agent (its tasks matter more than its endpoint): the error is logged and binding
-// is retried.
+// startHousekeeping starts the HTTP endpoint, the streaming server, the log rotator
+// and the cleanup loop; the returned func stops them and waits. An address in use
+// does not stop the agent (its tasks matter more than its endpoint): the error is
+// logged and binding is retried.
 func (n *Node) startHousekeeping(ctx context.Context) (stop func()) {
 	log := ctrl.LoggerFrom(ctx)
 	ctx, cancel := context.WithCancel(ctx)
@@ -102,19 +103,7 @@ func (n *Node) startHousekeeping(ctx context.Context) (stop func()) {
 		wg.Add(1)
 		go func() { defer wg.Done(); f() }()
 	}
-	if n.streamingLn != nil {
-		run(func() { n.serveStreaming(ctx) })
-	}
-	if n.opts.HTTPBindAddress != "0" {
-		cfg := httpapi.Config{
-			Address: n.opts.HTTPBindAddress, Runtime: n.inst.rt, Tasks: n.inst.eng.Tasks, StateDir: n.opts.StateDir,
-			Collector: metrics.NewCollector(metrics.Config{
-				Runtime: n.inst.rt, Cluster: n.opts.Cluster, Lookup: n.agent.taskInfo, Tasks: n.inst.eng.Tasks, Log: log.WithName("metrics"),
-			}),
-			Log: log.WithName("http"),
-		}
-		run(func() { serveHTTP(ctx, cfg) })
-	}
+	n.startServers(ctx, run)
 	rotator := logs.NewRotator(logs.Config{
 		Runtime: n.inst.rt, Options: n.logOptions, Root: filepath.Join(n.opts.StateDir, "logs"), Log: log.WithName("logs"),
 	})
@@ -125,6 +114,35 @@ func (n *Node) startHousekeeping(ctx context.Context) (stop func()) {
 	})
 	run(func() { cleaner.Run(ctx) })
 	return func() { cancel(); wg.Wait() }
+}
+
+// startServers starts, with run, the streaming server and the HTTP endpoint that
+// are enabled, sharing one delegated authentication between them.
+func (n *Node) startServers(ctx context.Context, run func(func())) {
+	log := ctrl.LoggerFrom(ctx)
+	var auth *access.Delegated
+	if n.streamingLn != nil || n.opts.HTTPBindAddress != "0" {
+		auth = n.delegated(ctx)
+	}
+	switch {
+	case n.streamingLn != nil && auth != nil:
+		// The client CA is followed for the streaming server's client certificates;
+		// the HTTP endpoint is plain HTTP and takes tokens only.
+		run(func() { auth.Run(ctx) })
+		run(func() { n.serveStreaming(ctx, auth) })
+	case n.streamingLn != nil:
+		_ = n.streamingLn.Close()
+	}
+	if n.opts.HTTPBindAddress != "0" {
+		cfg := httpapi.Config{
+			Address: n.opts.HTTPBindAddress, Runtime: n.inst.rt, Tasks: n.inst.eng.Tasks, StateDir: n.opts.StateDir,
+			Collector: metrics.NewCollector(metrics.Config{
+				Runtime: n.inst.rt, Cluster: n.opts.Cluster, Lookup: n.agent.taskInfo, Tasks: n.inst.eng.Tasks, Log: log.WithName("metrics"),
+			}),
+			Auth: auth, Log: log.WithName("http"),
+		}
+		run(func() { serveHTTP(ctx, cfg) })
+	}
 }
 
 // serveHTTP serves the endpoint until ctx ends, binding again after a failure.

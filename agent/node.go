@@ -34,8 +34,8 @@ type Node struct {
 	agent   *Agent
 	inst    *Instance
 	network *network.Manager
-	// restConfig is the agent's identity, for the streaming server's delegated
-	// authentication and its Events.
+	// restConfig is the agent's identity, for the delegated authentication its
+	// servers share and the streaming server's Events.
 	restConfig *rest.Config
 	// streamingLn is the bound exec and logs server; nil when disabled.
 	streamingLn *streaming.Listener

@@ -9,16 +9,19 @@ import (
 	"k8s.io/client-go/kubernetes"
 	ctrl "sigs.k8s.io/controller-runtime"
 
+	"github.com/berthdev/berth/agent/access"
 	"github.com/berthdev/berth/agent/httpapi"
 	"github.com/berthdev/berth/agent/runtime"
 	"github.com/berthdev/berth/agent/streaming"
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
 )
 
-// RBAC of the streaming server (agent/streaming): it has the apiserver authenticate
-// its callers (TokenReview, and the client CA in kube-system's
+// RBAC of the streaming server (agent/streaming) and the HTTP endpoint
+// (agent/httpapi): they have the apiserver authenticate their callers (TokenReview,
+// and for the streaming server the client CA in kube-system's
 // extension-apiserver-authentication, as aggregated apiservers read it) and
-// authorize them (SubjectAccessReview), and audits execs as Events on tasks.
+// authorize them (SubjectAccessReview, agent/access); the streaming server audits
+// execs as Events on tasks.
 //
 // +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
 // +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
@@ -62,12 +65,28 @@ func listenStreaming(o Options, addrs []ecsv1alpha1.InstanceAddress) (*streaming
 	return l, &ep, nil
 }
 
+// delegated builds the authentication and authorization by the apiserver that the
+// HTTP endpoint and the streaming server share (one set of caches, one client CA).
+// Nil, logged, when it cannot be built: the HTTP endpoint then refuses whatever
+// needs a caller (closed, never open) and the streaming server is not served.
+func (n *Node) delegated(ctx context.Context) *access.Delegated {
+	cs, err := kubernetes.NewForConfig(n.restConfig)
+	if err == nil {
+		var auth *access.Delegated
+		if auth, err = access.NewDelegated(ctx, cs); err == nil {
+			return auth
+		}
+	}
+	ctrl.LoggerFrom(ctx).Error(err, "no authentication by the apiserver: the HTTP endpoint refuses /v1/tasks and /v1/logs, the streaming server is off")
+	return nil
+}
+
 // serveStreaming serves exec and logs on the bound listener until ctx ends,
-// building the handler again after a failure (the apiserver away at start).
-func (n *Node) serveStreaming(ctx context.Context) {
+// building the handler again after a failure.
+func (n *Node) serveStreaming(ctx context.Context, auth *access.Delegated) {
 	log := ctrl.LoggerFrom(ctx).WithName("streaming")
 	for {
-		err := n.runStreaming(ctx)
+		err := n.runStreaming(ctx, auth)
 		if err == nil || ctx.Err() != nil {
 			return
 		}
@@ -80,25 +99,21 @@ func (n *Node) serveStreaming(ctx context.Context) {
 	}
 }
 
-func (n *Node) runStreaming(ctx context.Context) error {
+// runStreaming serves with auth, whose client CA the caller follows (Run).
+func (n *Node) runStreaming(ctx context.Context, auth *access.Delegated) error {
 	log := ctrl.LoggerFrom(ctx).WithName("streaming")
 	cs, err := kubernetes.NewForConfig(n.restConfig)
 	if err != nil {
 		return err
 	}
-	auth, err := streaming.NewDelegated(ctx, cs)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go auth.Run(ctx)
 	if !auth.WaitForClientCA(ctx) {
 		log.Info("the cluster's client CA is not readable yet: client certificates are refused until it is; bearer tokens work",
-			"configMap", streaming.ClientCANamespace+"/"+streaming.ClientCAConfigMap)
+			"configMap", access.ClientCANamespace+"/"+access.ClientCAConfigMap)
 	}
 	audit := streaming.NewAuditor(cs, n.opts.Name)
 	defer audit.Shutdown()
+	// A log reader only: its own routes are not served (the streaming server
+	// authorizes before it reads).
 	logs, err := httpapi.New(httpapi.Config{Runtime: n.inst.rt, Tasks: n.inst.eng.Tasks, StateDir: n.opts.StateDir, Log: log})
 	if err != nil {
 		return err

@@ -5,4 +5,6 @@ const (
 	logAddress = "address"
 	logReason  = "reason"
 	logPath    = "path"
+	logCode    = "code"
+	logUser    = "user"
 )

@@ -14,7 +14,10 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apiserver/pkg/authentication/user"
+	"k8s.io/apiserver/pkg/authorization/authorizer"
 
+	"github.com/berthdev/berth/agent/access"
 	"github.com/berthdev/berth/agent/engine"
 	"github.com/berthdev/berth/agent/runtime"
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
@@ -61,16 +64,23 @@ func notFound(format string, args ...any) *httpError {
 	return &httpError{status: http.StatusNotFound, msg: fmt.Sprintf(format, args...)}
 }
 
-// logs serves GET /v1/logs/{namespace}/{task}/{container}.
+// logs serves GET /v1/logs/{namespace}/{task}/{container} to a caller that may
+// get tasks/log of the task, asked before the task is looked up, so that a caller
+// without it cannot learn which tasks run here either.
 func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 	task := types.NamespacedName{Namespace: r.PathValue("namespace"), Name: r.PathValue("task")}
+	u, serr := s.cfg.Auth.Check(r, func(u user.Info) authorizer.Attributes { return access.LogAttributes(u, task.Namespace, task.Name) })
+	if serr != nil {
+		s.refuse(w, r, u, serr)
+		return
+	}
 	s.ServeContainerLog(w, r, task, r.PathValue("container"))
 }
 
 // ServeContainerLog answers r with the log of a container of a task the engine
-// knows, as GET /v1/logs does, with r's ?tail and ?follow. The agent's
-// authenticated streaming server (agent/streaming) calls it once it has authorized
-// the caller: one reader of log files for both endpoints.
+// knows, as GET /v1/logs does, with r's ?tail and ?follow, without asking who is
+// calling: its callers have. The streaming server (agent/streaming) calls it once
+// it has authorized the caller: one reader of log files for both endpoints.
 func (s *Server) ServeContainerLog(w http.ResponseWriter, r *http.Request, task types.NamespacedName, container string) {
 	q, err := parseLogQuery(r.URL.Query())
 	if err != nil {

@@ -1,11 +1,24 @@
 // Package httpapi is the agent's HTTP endpoint, on the ECS agent's introspection
-// port (127.0.0.1:51678 by default, loopback only: it serves container output):
+// port (127.0.0.1:51678 by default):
 //
 //	GET /healthz                                 200 "ok" when containerd answers, else 503 with the error
 //	GET /metrics                                 Prometheus metrics (agent/metrics, Go and process collectors)
-//	GET /v1/tasks                                JSON list of the engine's task reports
-//	GET /v1/logs/{namespace}/{task}/{container}  the container's log file; ?tail=N for the last N
-//	                                             lines, ?follow=true to stream what is appended
+//	GET /v1/tasks                                JSON list of the engine's reports of the tasks the caller may get
+//	GET /v1/logs/{namespace}/{task}/{container}  the container's log file, for a caller that may get tasks/log
+//	                                             of the task; ?tail=N for the last N lines, ?follow=true to
+//	                                             stream what is appended
+//
+// /healthz and /metrics are open, as the kubelet's are (probes and node-local
+// scrapers carry no identity; neither reveals a task's data beyond its name in
+// metric labels). /v1/tasks and /v1/logs reveal tasks, so they take a Kubernetes
+// bearer token (Authorization: Bearer) that the apiserver checks (agent/access:
+// TokenReview, then SubjectAccessReviews, cached a few seconds): anything on the
+// machine, a task on the host network included, reaches this port, and must not
+// read another team's output. The rules are the apiserver's own for the same data:
+// get on tasks/log for a task's logs (as the streaming server's /logs, and
+// pods/log), get on tasks for a task's report (visible.go). Without credentials
+// they answer 401 with a WWW-Authenticate: Bearer challenge; an agent without
+// delegated authentication answers 503 and serves no task's data.
 //
 // Container output is the file containerd's shim writes,
 // StateDir/logs/<namespace>_<task>_<taskUID>/<container>.log, found through the
@@ -26,7 +39,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apiserver/pkg/authentication/user"
 
+	"github.com/berthdev/berth/agent/access"
 	"github.com/berthdev/berth/agent/engine"
 	"github.com/berthdev/berth/agent/runtime"
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
@@ -64,7 +80,11 @@ type Config struct {
 	Collector prometheus.Collector
 	// FollowPoll is how often a followed log is checked (DefaultFollowPoll).
 	FollowPoll time.Duration
-	Log        logr.Logger
+	// Auth authenticates and authorizes the callers of /v1/tasks and /v1/logs
+	// (access.NewDelegated, shared with the streaming server). Nil refuses them
+	// all with 503: closed, never open.
+	Auth *access.Delegated
+	Log  logr.Logger
 }
 
 // Server is the agent's HTTP endpoint.
@@ -183,8 +203,17 @@ type Task struct {
 	Containers    []ecsv1alpha1.ContainerStatus `json:"containers"`
 }
 
-func (s *Server) tasks(w http.ResponseWriter, _ *http.Request) {
-	reports := s.cfg.Tasks()
+func (s *Server) tasks(w http.ResponseWriter, r *http.Request) {
+	u, serr := s.cfg.Auth.Authenticate(r)
+	if serr != nil {
+		s.refuse(w, r, nil, serr)
+		return
+	}
+	reports, err := visible(r.Context(), s.cfg.Auth, u, s.cfg.Tasks())
+	if err != nil {
+		s.refuse(w, r, u, apierrors.NewInternalError(err))
+		return
+	}
 	out := make([]Task, 0, len(reports))
 	for _, r := range reports {
 		t := Task{
@@ -198,9 +227,25 @@ func (s *Server) tasks(w http.ResponseWriter, _ *http.Request) {
 		out = append(out, t)
 	}
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(out); err != nil {
 		s.cfg.Log.V(1).Info("writing /v1/tasks", logReason, err.Error())
 	}
+}
+
+// refuse answers serr as plain text and logs who was refused what; u is nil when
+// the caller is unknown. The request's credentials are never logged.
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, u user.Info, serr *apierrors.StatusError) {
+	kv := []any{logPath, r.URL.Path, logCode, serr.ErrStatus.Code, logReason, serr.ErrStatus.Message}
+	if u != nil {
+		kv = append(kv, logUser, u.GetName())
+	}
+	if serr.ErrStatus.Code >= http.StatusInternalServerError {
+		s.cfg.Log.Info("refused a request: the caller could not be checked", kv...)
+	} else {
+		s.cfg.Log.V(1).Info("refused a request", kv...)
+	}
+	access.WriteText(w, serr)
 }

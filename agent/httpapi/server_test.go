@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/berthdev/berth/agent/access"
 	"github.com/berthdev/berth/agent/engine"
 	"github.com/berthdev/berth/agent/metrics"
 	"github.com/berthdev/berth/agent/runtime"
@@ -30,8 +31,9 @@ const image = "registry.example/app:1"
 
 // fixture is an endpoint over a fake runtime with one task, team/web, whose
 // containers are app (logging to a file), quiet (logDriver none) and late (not
-// created yet).
+// created yet). Its callers are checked by fakeAuth.
 type fixture struct {
+	ns       string
 	rt       *fake.Runtime
 	srv      *httptest.Server
 	stateDir string
@@ -41,13 +43,20 @@ type fixture struct {
 
 func newFixture(t *testing.T, rt Runtime) *fixture {
 	t.Helper()
-	f := &fixture{rt: fake.New(), stateDir: t.TempDir()}
+	return newFixtureIn(t, rt, "team", fakeAuth)
+}
+
+// newFixtureIn is the fixture with its task web in namespace ns, its callers
+// checked by auth.
+func newFixtureIn(t *testing.T, rt Runtime, ns string, auth *access.Delegated) *fixture {
+	t.Helper()
+	f := &fixture{ns: ns, rt: fake.New(), stateDir: t.TempDir()}
 	if rt == nil {
 		rt = f.rt
 	}
 	f.rt.AddImage(image)
-	task := types.NamespacedName{Namespace: "team", Name: "web"}
-	f.appLog = filepath.Join(f.stateDir, "logs", "team_web_uid-1", "app.log")
+	task := types.NamespacedName{Namespace: ns, Name: "web"}
+	f.appLog = filepath.Join(f.stateDir, "logs", ns+"_web_uid-1", "app.log")
 	f.create(t, "uid-1", "app", f.appLog)
 	f.create(t, "uid-1", "quiet", "")
 	f.reports = []engine.Report{
@@ -61,28 +70,57 @@ func newFixture(t *testing.T, rt Runtime) *fixture {
 	s, err := New(Config{
 		Runtime: rt, StateDir: f.stateDir, Tasks: func() []engine.Report { return f.reports },
 		Collector: metrics.NewCollector(metrics.Config{Runtime: f.rt, Cluster: "prod"}), FollowPoll: 10 * time.Millisecond,
+		Auth: auth,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.srv = httptest.NewServer(s.Handler())
-	t.Cleanup(f.srv.Close)
+	f.srv = httptestServer(t, s.Handler())
 	return f
+}
+
+// httptestServer serves h until the test ends.
+func httptestServer(t *testing.T, h http.Handler) *httptest.Server {
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv
 }
 
 func (f *fixture) create(t *testing.T, uid, name, logPath string) {
 	t.Helper()
 	spec := runtime.ContainerSpec{ID: runtime.ContainerID(uid, name), Image: image, LogPath: logPath, Labels: map[string]string{
-		runtime.LabelTaskUID: uid, runtime.LabelTask: "team/web", runtime.LabelContainer: name, runtime.LabelRevision: "web:1",
+		runtime.LabelTaskUID: uid, runtime.LabelTask: f.ns + "/web", runtime.LabelContainer: name, runtime.LabelRevision: "web:1",
 	}}
 	if _, err := f.rt.Create(context.Background(), spec); err != nil {
 		t.Fatal(err)
 	}
 }
 
+// get GETs path as reader, who may read everything.
 func (f *fixture) get(t *testing.T, path string) (int, string) {
 	t.Helper()
-	resp, err := http.Get(f.srv.URL + path)
+	resp, body := f.getAs(t, "reader", path)
+	return resp.StatusCode, body
+}
+
+// getAs GETs path with user's token for fakeAuth ("" for none).
+func (f *fixture) getAs(t *testing.T, user, path string) (*http.Response, string) {
+	t.Helper()
+	return f.getWith(t, fakeToken(user), path)
+}
+
+// fakeToken is user's token for fakeAuth; "" for none.
+func fakeToken(user string) string {
+	if user == "" {
+		return ""
+	}
+	return user + "-token"
+}
+
+// getWith GETs path with a bearer token ("" for none).
+func (f *fixture) getWith(t *testing.T, token, path string) (*http.Response, string) {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(request(t, context.Background(), token, f.srv.URL+path))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +129,20 @@ func (f *fixture) get(t *testing.T, path string) (int, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return resp.StatusCode, string(b)
+	return resp, string(b)
+}
+
+// request is a GET of url with a bearer token ("" for none).
+func request(t *testing.T, ctx context.Context, token, url string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	return req
 }
 
 func writeFile(t *testing.T, path, content string) {
@@ -217,7 +268,7 @@ func TestLogs(t *testing.T) {
 func TestLogsFollow(t *testing.T) {
 	f := newFixture(t, nil)
 	writeFile(t, f.appLog, "old\nready\n")
-	resp, err := http.Get(f.srv.URL + "/v1/logs/team/web/app?tail=1&follow=true")
+	resp, err := http.DefaultClient.Do(request(t, context.Background(), fakeToken("reader"), f.srv.URL+"/v1/logs/team/web/app?tail=1&follow=true"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,11 +326,7 @@ func TestLogsFollowEndsWithClient(t *testing.T) {
 	f := newFixture(t, nil)
 	writeFile(t, f.appLog, "ready\n")
 	ctx, cancel := context.WithCancel(context.Background())
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.srv.URL+"/v1/logs/team/web/app?follow=true", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := http.DefaultClient.Do(request(t, ctx, fakeToken("reader"), f.srv.URL+"/v1/logs/team/web/app?follow=true"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/tools/record"
 
+	"github.com/berthdev/berth/agent/access"
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
 	"github.com/berthdev/berth/internal/kube"
 )
@@ -66,7 +67,7 @@ func (a *Auditor) denied(t *ecsv1alpha1.Task, key types.NamespacedName, u user.I
 		obj.Namespace, obj.Name = key.Namespace, key.Name
 	}
 	a.recorder.Eventf(obj, corev1.EventTypeWarning, ReasonExecDenied, "%s may not exec in task %s (RBAC: verb %s on %s.%s): command %s refused",
-		u.GetName(), key.Name, VerbExec, ResourceTasks, ecsv1alpha1.GroupVersion.Group, quoteCommand(cmd))
+		u.GetName(), key.Name, access.VerbExec, access.ResourceTasks, ecsv1alpha1.GroupVersion.Group, quoteCommand(cmd))
 }
 
 // quoteCommand shows a command as its quoted arguments, bounded: an Event's note

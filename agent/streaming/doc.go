@@ -10,10 +10,12 @@
 //   - The server's certificate is self-signed, generated in memory at start; the
 //     agent publishes it with its URL in its ContainerInstance's
 //     status.streamingEndpoint, which clients read through the apiserver.
-//   - Callers are authenticated by the apiserver, as an aggregated apiserver or the
+//   - Callers are authenticated by the apiserver (agent/access, whose Delegated the
+//     agent shares with its HTTP endpoint), as an aggregated apiserver or the
 //     kubelet does it: a bearer token by TokenReview, a client certificate against
 //     the cluster's client CA (ConfigMap kube-system/extension-apiserver-authentication,
-//     followed as it changes). No credentials answer 401.
+//     followed as it changes). No credentials answer 401 with a
+//     WWW-Authenticate: Bearer challenge.
 //   - Each request is authorized by a SubjectAccessReview for the caller: verb exec
 //     on tasks.ecs.berth.dev (a custom verb, as pods/exec is a subresource), verb get
 //     on tasks/log for logs (as pods/log). Denied answers 403 with a metav1.Status.

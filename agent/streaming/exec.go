@@ -9,6 +9,7 @@ import (
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 
+	"github.com/berthdev/berth/agent/access"
 	"github.com/berthdev/berth/agent/runtime"
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
 	routes "github.com/berthdev/berth/internal/streaming"
@@ -26,7 +27,7 @@ func (s *Server) exec(w http.ResponseWriter, r *http.Request) {
 	key := types.NamespacedName{Namespace: r.PathValue("namespace"), Name: r.PathValue("task")}
 	log := s.cfg.Log.WithValues(logTask, key.String())
 	cmd := r.URL.Query()[routes.ParamCommand]
-	u, ok := s.authorize(w, r, func(u user.Info) authorizer.Attributes { return execAttributes(u, key.Namespace, key.Name) })
+	u, ok := s.authorize(w, r, func(u user.Info) authorizer.Attributes { return access.ExecAttributes(u, key.Namespace, key.Name) })
 	if !ok {
 		if u != nil { // denied (not unauthenticated, nor an error asking)
 			t, _ := s.task(r.Context(), key)
@@ -37,12 +38,12 @@ func (s *Server) exec(w http.ResponseWriter, r *http.Request) {
 	}
 	req, err := parseExecQuery(r.URL.Query())
 	if err != nil {
-		writeStatus(w, &apierrors.NewBadRequest(err.Error()).ErrStatus)
+		access.WriteStatus(w, &apierrors.NewBadRequest(err.Error()).ErrStatus)
 		return
 	}
 	t, id, serr := s.execTarget(r, key, &req)
 	if serr != nil {
-		writeStatus(w, &serr.ErrStatus)
+		access.WriteStatus(w, &serr.ErrStatus)
 		return
 	}
 	sess, err := openSession(w, r, req)

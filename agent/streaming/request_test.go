@@ -6,8 +6,6 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"k8s.io/apiserver/pkg/authentication/user"
-	"k8s.io/apiserver/pkg/authorization/authorizer"
 )
 
 func TestParseExecQuery(t *testing.T) {
@@ -42,29 +40,6 @@ func TestParseExecQuery(t *testing.T) {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})
-	}
-}
-
-// TestAttributes: what the SubjectAccessReviews ask, which RBAC rules must match.
-func TestAttributes(t *testing.T) {
-	u := &user.DefaultInfo{Name: "alice"}
-	for _, tc := range []struct {
-		name string
-		got  authorizer.Attributes
-		want authorizer.AttributesRecord
-	}{
-		{"exec", execAttributes(u, "ns", "web-1"), authorizer.AttributesRecord{User: u, Verb: "exec", Namespace: "ns",
-			APIGroup: "ecs.berth.dev", APIVersion: "v1alpha1", Resource: "tasks", Name: "web-1", ResourceRequest: true}},
-		{"logs", logAttributes(u, "ns", "web-1"), authorizer.AttributesRecord{User: u, Verb: "get", Namespace: "ns",
-			APIGroup: "ecs.berth.dev", APIVersion: "v1alpha1", Resource: "tasks", Subresource: "log", Name: "web-1", ResourceRequest: true}},
-	} {
-		if diff := cmp.Diff(tc.want, tc.got); diff != "" {
-			t.Errorf("%s attributes (-want +got):\n%s", tc.name, diff)
-		}
-	}
-	msg := forbidden(execAttributes(u, "ns", "web-1"), "").Error()
-	if want := `user "alice" cannot exec tasks.ecs.berth.dev web-1 in namespace "ns"`; !strings.Contains(msg, want) {
-		t.Errorf("forbidden message %q lacks %q", msg, want)
 	}
 }
 

@@ -3,7 +3,6 @@ package streaming
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -13,12 +12,12 @@ import (
 	"github.com/go-logr/logr"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/berthdev/berth/agent/access"
 	"github.com/berthdev/berth/agent/runtime"
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
 )
@@ -53,8 +52,9 @@ type Config struct {
 	Tasks   client.Reader
 	Runtime Runtime
 	Logs    LogServer
-	// Auth authenticates and authorizes callers (NewDelegated).
-	Auth *Delegated
+	// Auth authenticates and authorizes callers (access.NewDelegated), shared with
+	// the agent's HTTP endpoint.
+	Auth *access.Delegated
 	// Audit records the exec decisions on the tasks.
 	Audit *Auditor
 	Log   logr.Logger
@@ -146,58 +146,27 @@ func (l *Listener) Serve(ctx context.Context, h http.Handler) error {
 }
 
 // authorize authenticates the caller and asks the apiserver whether attrs allow
-// it; on failure it has answered (401, 403 or 500) and returns false, with the user
-// only when RBAC denied it.
+// it; on failure it has answered (401, 403, 500 or 503) and returns false, with the
+// user only when RBAC denied it.
 func (s *Server) authorize(w http.ResponseWriter, r *http.Request, attrs func(user.Info) authorizer.Attributes) (user.Info, bool) {
-	resp, ok, err := s.cfg.Auth.Authenticator.AuthenticateRequest(r)
-	if err != nil || !ok {
-		msg := "no credentials: present a bearer token or a client certificate of the cluster"
-		if err != nil {
-			msg = "authentication failed: " + err.Error()
+	u, serr := s.cfg.Auth.Check(r, attrs)
+	if serr != nil {
+		if serr.ErrStatus.Code == http.StatusInternalServerError {
+			s.cfg.Log.Error(serr, "authorizing a streaming request", logUser, u.GetName())
 		}
-		writeStatus(w, &apierrors.NewUnauthorized(msg).ErrStatus)
-		return nil, false
+		access.WriteStatus(w, &serr.ErrStatus)
+		return denied(u, serr), false
 	}
-	a := attrs(resp.User)
-	decision, reason, err := s.cfg.Auth.Authorizer.Authorize(r.Context(), a)
-	if err != nil && decision != authorizer.DecisionAllow {
-		s.cfg.Log.Error(err, "authorizing a streaming request", logUser, resp.User.GetName())
-		writeStatus(w, &apierrors.NewInternalError(fmt.Errorf("authorizing: %w", err)).ErrStatus)
-		return nil, false
-	}
-	if decision != authorizer.DecisionAllow {
-		writeStatus(w, &forbidden(a, reason).ErrStatus)
-		return resp.User, false
-	}
-	return resp.User, true
+	return u, true
 }
 
-// forbidden names who may not do what, as the apiserver's own 403s do.
-func forbidden(a authorizer.Attributes, reason string) *apierrors.StatusError {
-	resource := a.GetResource()
-	if a.GetSubresource() != "" {
-		resource += "/" + a.GetSubresource()
+// denied is u when RBAC refused it, nil otherwise (unauthenticated, or the
+// apiserver could not be asked): only RBAC's refusals are audited.
+func denied(u user.Info, serr *apierrors.StatusError) user.Info {
+	if apierrors.IsForbidden(serr) {
+		return u
 	}
-	msg := fmt.Sprintf("user %q cannot %s %s.%s %s in namespace %q", a.GetUser().GetName(), a.GetVerb(), resource,
-		a.GetAPIGroup(), a.GetName(), a.GetNamespace())
-	if reason != "" {
-		msg += ": " + reason
-	}
-	return apierrors.NewForbidden(schema.GroupResource{Group: a.GetAPIGroup(), Resource: resource}, a.GetName(), errors.New(msg))
-}
-
-// writeStatus answers with a metav1.Status, as the apiserver does, so clients
-// decode it into an apierrors.StatusError.
-func writeStatus(w http.ResponseWriter, st *metav1.Status) {
-	st.Kind, st.APIVersion = "Status", "v1"
-	if st.Status == "" {
-		st.Status = metav1.StatusFailure
-	}
-	data, _ := json.Marshal(st)
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(int(st.Code))
-	_, _ = w.Write(data)
+	return nil
 }
 
 // statusError is a refusal with its HTTP code.
@@ -242,11 +211,11 @@ func (s *Server) runningContainer(ctx context.Context, t *ecsv1alpha1.Task, name
 // logs serves GET /logs/{namespace}/{task}/{container}.
 func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 	key := types.NamespacedName{Namespace: r.PathValue("namespace"), Name: r.PathValue("task")}
-	if _, ok := s.authorize(w, r, func(u user.Info) authorizer.Attributes { return logAttributes(u, key.Namespace, key.Name) }); !ok {
+	if _, ok := s.authorize(w, r, func(u user.Info) authorizer.Attributes { return access.LogAttributes(u, key.Namespace, key.Name) }); !ok {
 		return
 	}
 	if _, serr := s.task(r.Context(), key); serr != nil {
-		writeStatus(w, &serr.ErrStatus)
+		access.WriteStatus(w, &serr.ErrStatus)
 		return
 	}
 	s.cfg.Logs.ServeContainerLog(w, r, key, r.PathValue("container"))

@@ -27,6 +27,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/berthdev/berth/agent/access"
 	"github.com/berthdev/berth/agent/runtime"
 	"github.com/berthdev/berth/agent/streaming"
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
@@ -84,7 +85,7 @@ func (fakeLogs) ServeContainerLog(w http.ResponseWriter, _ *http.Request, task t
 func setup(t *testing.T, ctx context.Context, instance string, rt *fakeRuntime) {
 	t.Helper()
 	cs := kubernetes.NewForConfigOrDie(env.Config)
-	auth, err := streaming.NewDelegated(ctx, cs)
+	auth, err := access.NewDelegated(ctx, cs)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -181,12 +181,12 @@ func installAdmission(ctx context.Context, c client.Client) error {
 	return apply(ctx, c, append(objs, warnings...)...)
 }
 
-func binding(role, name string, subject rbacv1.Subject) *rbacv1.ClusterRoleBinding {
+func binding(role, name string, subjects ...rbacv1.Subject) *rbacv1.ClusterRoleBinding {
 	return &rbacv1.ClusterRoleBinding{
 		TypeMeta:   metav1.TypeMeta{APIVersion: rbacv1.SchemeGroupVersion.String(), Kind: "ClusterRoleBinding"},
 		ObjectMeta: metav1.ObjectMeta{Name: name},
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role},
-		Subjects:   []rbacv1.Subject{subject},
+		Subjects:   subjects,
 	}
 }
 

@@ -34,6 +34,10 @@ const (
 	ECSUser = "berth-ecs-user"
 	// ECSUserRole is the ClusterRole of config/rbac/api/user_role.yaml.
 	ECSUserRole = "berth-ecs-user"
+	// ECSUserServiceAccount, in CredentialsNamespace, is bound with ECSUser to
+	// berth-ecs-user: `kubectl create token` makes tokens for it, which the agent's
+	// /v1/tasks and /v1/logs take (an admin's client certificate is not a token).
+	ECSUserServiceAccount = "berth-ecs-user"
 	// ECSRegion and ECSAccountID are what the API answers as: the region and
 	// account of its ARNs, and the only region it accepts signatures for.
 	ECSRegion    = "us-east-1"
@@ -49,7 +53,7 @@ const managedBy = "app.kubernetes.io/managed-by"
 
 // installAPIRBAC applies the API's generated roles and berth-ecs-user, and binds
 // them: berth-api to APIUser (the Role in CredentialsNamespace), berth-ecs-user to
-// ECSUser cluster-wide.
+// ECSUser and to the ServiceAccount ECSUserServiceAccount cluster-wide.
 func installAPIRBAC(ctx context.Context, c client.Client) error {
 	objs, err := embeddedObjects(berthconfig.RBAC, berthconfig.APIRole)
 	if err != nil {
@@ -60,6 +64,14 @@ func installAPIRBAC(ctx context.Context, c client.Client) error {
 		return fmt.Errorf("%s: %w", "rbac/api/user_role.yaml", err)
 	}
 	objs = append(objs, userRole...)
+	sa, err := toUnstructured(&corev1.ServiceAccount{
+		TypeMeta:   metav1.TypeMeta{APIVersion: corev1.SchemeGroupVersion.String(), Kind: "ServiceAccount"},
+		ObjectMeta: metav1.ObjectMeta{Name: ECSUserServiceAccount, Namespace: CredentialsNamespace},
+	})
+	if err != nil {
+		return err
+	}
+	objs = append(objs, sa)
 	for _, u := range objs {
 		if u.GetKind() == "Role" {
 			u.SetNamespace(CredentialsNamespace)
@@ -74,7 +86,8 @@ func installAPIRBAC(ctx context.Context, c client.Client) error {
 			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "berth-api"},
 			Subjects:   []rbacv1.Subject{apiSubject},
 		},
-		binding(ECSUserRole, "berth-ecs-user-up", rbacv1.Subject{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: ECSUser}),
+		binding(ECSUserRole, "berth-ecs-user-up", rbacv1.Subject{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: ECSUser},
+			rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Namespace: CredentialsNamespace, Name: ECSUserServiceAccount}),
 	}
 	for _, b := range bindings {
 		u, err := toUnstructured(b)

@@ -411,6 +411,13 @@ func (s *session) serveWeb(ctx context.Context) error {
 	return nil
 }
 
+// agentCurl is the command that reads path from the agent's HTTP endpoint at url
+// as ECSUserServiceAccount: its /v1/tasks and /v1/logs take Kubernetes bearer
+// tokens, and the admin's client certificate is none.
+func agentCurl(url, path string) string {
+	return fmt.Sprintf(`curl -H "Authorization: Bearer $(kubectl create token %s -n %s)" %s%s`, ECSUserServiceAccount, CredentialsNamespace, url, path)
+}
+
 // printSummary tells a newcomer what to do next, and keeps it in the state
 // directory for `berth down` and scripts.
 func (s *session) printSummary() {
@@ -428,6 +435,9 @@ func (s *session) printSummary() {
 		fmt.Fprintf(&b, "  curl %s        # the sample web Service, served by its tasks\n", s.webURL)
 		fmt.Fprintf(&b, "  kubectl scale esvc/%s --replicas=5 -n %s\n", webService, s.o.Namespace)
 	}
+	fmt.Fprintf(&b, "\n  # The agent's tasks, and a container's output at /v1/logs/<namespace>/<task>/<container>,\n")
+	fmt.Fprintf(&b, "  # as ServiceAccount %s/%s (the agent asks the apiserver about the token):\n", CredentialsNamespace, ECSUserServiceAccount)
+	fmt.Fprintf(&b, "  %s\n", agentCurl(s.agentURL, "/v1/tasks"))
 	fmt.Fprintf(&b, "\n")
 	for _, e := range s.aws.Exports() {
 		fmt.Fprintf(&b, "  %s\n", e)
@@ -438,7 +448,7 @@ func (s *session) printSummary() {
 		fmt.Fprintf(&b, "  console:      %s (token also in %s)\n", s.consoleURL, s.l.consoleTokenFile())
 	}
 	fmt.Fprintf(&b, "  ECS API:      %s (region %s, account %s; aws CLI configuration in %s)\n", s.apiURL, ECSRegion, ECSAccountID, s.l.awsDir())
-	fmt.Fprintf(&b, "  agent:        %s/v1/tasks, metrics %s/metrics\n", s.agentURL, s.agentURL)
+	fmt.Fprintf(&b, "  agent:        %s/v1/tasks (with a token, above), metrics %s/metrics\n", s.agentURL, s.agentURL)
 	fmt.Fprintf(&b, "  manager:      metrics %s\n", s.metricsURL)
 	fmt.Fprintf(&b, "  logs:         %s\n", s.l.path("logs"))
 	fmt.Fprintf(&b, "  stop:         Ctrl-C here, or berth down --state-dir %s\n", s.l.dir)

@@ -51,7 +51,7 @@ func TestLinuxKnobs(t *testing.T) {
 	agentAddr := httpAddress(t, "node-"+s.ns)
 	waitOutput(t, agentAddr, s.ns, "knobs", "app", "done")
 	waitOutput(t, agentAddr, s.ns, "knobs", "alone", "done")
-	_, app, err := agentGet(agentAddr, "/v1/logs/"+s.ns+"/knobs/app")
+	_, app, err := agentGet(t, agentAddr, "/v1/logs/"+s.ns+"/knobs/app")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +73,7 @@ func TestLinuxKnobs(t *testing.T) {
 	if swappiness["app"] != 10 {
 		t.Errorf("swappiness in the containers' specs: %v, want app: 10", swappiness)
 	}
-	_, alone, err := agentGet(agentAddr, "/v1/logs/"+s.ns+"/knobs/alone")
+	_, alone, err := agentGet(t, agentAddr, "/v1/logs/"+s.ns+"/knobs/alone")
 	if err != nil {
 		t.Fatal(err)
 	}

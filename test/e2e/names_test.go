@@ -44,7 +44,7 @@ func TestBridgeNameResolution(t *testing.T) {
 	}
 	agentAddr := httpAddress(t, "node-"+s.ns)
 	waitOutput(t, agentAddr, s.ns, "linked", "web", "done")
-	_, out, err := agentGet(agentAddr, "/v1/logs/"+s.ns+"/linked/web")
+	_, out, err := agentGet(t, agentAddr, "/v1/logs/"+s.ns+"/linked/web")
 	if err != nil {
 		t.Fatal(err)
 	}

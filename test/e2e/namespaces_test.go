@@ -52,7 +52,7 @@ func (s *stack) runTask(t *testing.T, td *ecsv1alpha1.TaskDefinition, task strin
 // logOf returns what the task's container printed, from the agent's logs endpoint.
 func logOf(t *testing.T, agentAddr, ns, task, container string) string {
 	t.Helper()
-	_, body, err := agentGet(agentAddr, "/v1/logs/"+ns+"/"+task+"/"+container)
+	_, body, err := agentGet(t, agentAddr, "/v1/logs/"+ns+"/"+task+"/"+container)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +268,7 @@ func TestPauseSurvivesAgentKill(t *testing.T) {
 	second := start()
 	t.Cleanup(func() { _ = second.Process.Signal(syscall.SIGTERM); _ = second.Wait() })
 	testenv.EventuallyWithin(t, 30*time.Second, "the restarted agent serves logs", func() error {
-		_, _, err := agentGet(addr, "/healthz")
+		_, _, err := agentGetWith(addr, "/healthz", "")
 		return err
 	})
 	// The processes are those from before the kill: none ended, none started again.

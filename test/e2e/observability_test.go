@@ -62,9 +62,18 @@ func (s *stack) startAgentWith(t *testing.T, o agent.Options) {
 	harness.StartAgent(t, o)
 }
 
-// agentGet GETs path from the agent's HTTP endpoint.
-func agentGet(addr, path string) (int, string, error) {
-	resp, err := http.Get("http://" + addr + path)
+// agentGet GETs path from the agent's HTTP endpoint as the test env's task reader
+// (a ServiceAccount token that may read every task and its logs), which its
+// /v1/tasks and /v1/logs ask for.
+func agentGet(t *testing.T, addr, path string) (int, string, error) {
+	t.Helper()
+	return agentGetWith(addr, path, env.TaskReaderToken(t))
+}
+
+// agentGetWith GETs path from the agent's HTTP endpoint with a bearer token, or
+// none when token is "" (/healthz and /metrics are open).
+func agentGetWith(addr, path, token string) (int, string, error) {
+	resp, err := http.DefaultClient.Do(agentRequest(addr, path, token))
 	if err != nil {
 		return 0, "", err
 	}
@@ -93,9 +102,20 @@ func serviceTask(t *testing.T, ns, service string, status ecsv1alpha1.TaskStatus
 	return found
 }
 
-// scrape parses the agent's /metrics.
+// agentRequest is a GET of path from the agent's HTTP endpoint with a bearer token
+// ("" for none).
+func agentRequest(addr, path, token string) *http.Request {
+	req, _ := http.NewRequest(http.MethodGet, "http://"+addr+path, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	return req
+}
+
+// scrape parses the agent's /metrics, read without credentials as a node-local
+// scraper does.
 func scrape(addr string) (map[string]*dto.MetricFamily, error) {
-	code, body, err := agentGet(addr, "/metrics")
+	code, body, err := agentGetWith(addr, "/metrics", "")
 	if err != nil {
 		return nil, err
 	}
@@ -151,7 +171,7 @@ func TestHealthAndMetrics(t *testing.T) {
 	s.startAgent(t, name)
 	addr := httpAddress(t, name)
 	testenv.EventuallyWithin(t, 30*time.Second, "/healthz answers 200", func() error {
-		code, body, err := agentGet(addr, "/healthz")
+		code, body, err := agentGetWith(addr, "/healthz", "")
 		if err != nil {
 			return err
 		}
@@ -206,7 +226,7 @@ func TestHealthAndMetrics(t *testing.T) {
 		return wantSample(families, "berth_agent_runtime_up", map[string]string{}, 1)
 	})
 
-	code, body, err := agentGet(addr, "/v1/tasks")
+	code, body, err := agentGet(t, addr, "/v1/tasks")
 	if err != nil || code != http.StatusOK {
 		t.Fatalf("/v1/tasks: %d %v", code, err)
 	}
@@ -228,7 +248,9 @@ func TestHealthAndMetrics(t *testing.T) {
 }
 
 // TestLogs: /v1/logs serves what a container printed, its last lines, follows what it
-// prints later, and says 404 for tasks and containers it does not know.
+// prints later, and says 404 for tasks and containers it does not know; it asks the
+// apiserver who is calling (401 without a token, 403 for an identity without
+// tasks/log).
 func TestLogs(t *testing.T) {
 	s := newStack(t)
 	name := "node-" + s.ns
@@ -269,7 +291,7 @@ func TestLogs(t *testing.T) {
 	// Follow talk's output from as soon as it has a log: "second" comes 4s after
 	// "first", so it arrives through the stream, not in what was there at first.
 	testenv.EventuallyWithin(t, 90*time.Second, "talk has a log", func() error {
-		code, body, err := agentGet(addr, base+"talk")
+		code, body, err := agentGet(t, addr, base+"talk")
 		if err != nil {
 			return err
 		}
@@ -278,7 +300,7 @@ func TestLogs(t *testing.T) {
 		}
 		return nil
 	})
-	resp, err := http.Get("http://" + addr + base + "talk?follow=true")
+	resp, err := http.DefaultClient.Do(agentRequest(addr, base+"talk?follow=true", env.TaskReaderToken(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,7 +340,7 @@ func TestLogs(t *testing.T) {
 	_ = resp.Body.Close()
 
 	testenv.EventuallyWithin(t, 30*time.Second, "app's log says ready", func() error {
-		code, body, err := agentGet(addr, base+"app")
+		code, body, err := agentGet(t, addr, base+"app")
 		if err != nil {
 			return err
 		}
@@ -327,15 +349,23 @@ func TestLogs(t *testing.T) {
 		}
 		return nil
 	})
-	if code, body, err := agentGet(addr, base+"talk?tail=1"); err != nil || code != http.StatusOK || body != "second\n" {
+	if code, body, err := agentGet(t, addr, base+"talk?tail=1"); err != nil || code != http.StatusOK || body != "second\n" {
 		t.Errorf("tail=1: %d %q %v, want \"second\\n\"", code, body, err)
+	}
+	if code, body, err := agentGetWith(addr, base+"app", ""); err != nil || code != http.StatusUnauthorized {
+		t.Errorf("no token: %d %q %v, want 401", code, body, err)
+	}
+	stranger := env.ServiceAccountToken(t, s.ns, "stranger")
+	if code, body, err := agentGetWith(addr, base+"app", stranger); err != nil || code != http.StatusForbidden ||
+		!strings.Contains(body, testenv.ServiceAccountUser(s.ns, "stranger")) || strings.Contains(body, "ready") {
+		t.Errorf("an identity without tasks/log: %d %q %v, want 403 naming it", code, body, err)
 	}
 	for path, want := range map[string]string{
 		base + "db":                                    `has no container "db"`,
 		"/v1/logs/" + s.ns + "/no-such-task/app":       "is not known to this agent",
 		base + "..%2F..%2F..%2F..%2F..%2Fetc%2Fpasswd": "has no container",
 	} {
-		code, body, err := agentGet(addr, path)
+		code, body, err := agentGet(t, addr, path)
 		if err != nil || code != http.StatusNotFound || !strings.Contains(body, want) {
 			t.Errorf("%s: %d %q %v, want 404 saying %q", path, code, body, err, want)
 		}

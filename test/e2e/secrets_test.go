@@ -101,7 +101,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	haystacks["tasks"] = jsonOf(t, &ecsv1alpha1.TaskList{}, client.InNamespace(s.ns))
 	haystacks["container instances"] = jsonOf(t, &ecsv1alpha1.ContainerInstanceList{})
 	for _, path := range []string{"/v1/tasks", "/metrics"} {
-		_, body, err := agentGet(o.HTTPBindAddress, path)
+		_, body, err := agentGet(t, o.HTTPBindAddress, path)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -245,7 +245,7 @@ func TestStandaloneTasks(t *testing.T) {
 func waitOutput(t *testing.T, agentAddr, ns, task, container, want string) {
 	t.Helper()
 	testenv.EventuallyWithin(t, 90*time.Second, task+"/"+container+" printed "+want, func() error {
-		code, body, err := agentGet(agentAddr, "/v1/logs/"+ns+"/"+task+"/"+container)
+		code, body, err := agentGet(t, agentAddr, "/v1/logs/"+ns+"/"+task+"/"+container)
 		if err != nil {
 			return err
 		}

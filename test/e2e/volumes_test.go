@@ -117,7 +117,7 @@ func TestDockerVolumes(t *testing.T) {
 		}
 		task := create(td, "scoped")
 		waitOutput(t, agentAddr, s.ns, "scoped", "reader", "done")
-		_, out, err := agentGet(agentAddr, "/v1/logs/"+s.ns+"/scoped/reader")
+		_, out, err := agentGet(t, agentAddr, "/v1/logs/"+s.ns+"/scoped/reader")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -2,7 +2,6 @@ package harness
 
 import (
 	"context"
-	"fmt"
 	"testing"
 	"time"
 
@@ -114,15 +113,6 @@ func waitAuthorized(t testing.TB, env *testenv.Env, user, ns string, clusterWide
 		attrs = append(attrs, &authorizationv1.ResourceAttributes{Verb: "create", Group: ecsv1alpha1.GroupVersion.Group, Resource: "clusters"})
 	}
 	for _, a := range attrs {
-		testenv.Eventually(t, fmt.Sprintf("RBAC allows %s to %s %s", user, a.Verb, a.Resource), func() error {
-			sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{User: user, ResourceAttributes: a}}
-			if err := env.Client.Create(context.Background(), sar); err != nil {
-				return err
-			}
-			if !sar.Status.Allowed {
-				return fmt.Errorf("not yet: %s", sar.Status.Reason)
-			}
-			return nil
-		})
+		env.WaitAllowed(t, user, a)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	goruntime "runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -42,6 +43,11 @@ type Env struct {
 	Kubeconfig string
 
 	env *envtest.Environment
+
+	// The token of TaskReaderToken, made once.
+	readerOnce  sync.Once
+	readerToken string
+	readerErr   error
 }
 
 // RepoRoot is the root of the Berth repository.

@@ -252,6 +252,7 @@ func TestUpServesTheSampleAndDownLeavesNothing(t *testing.T) {
 	}
 
 	t.Run("console sign-in", func(t *testing.T) { checkConsoleSignIn(t, p.output()) })
+	t.Run("agent endpoint", func(t *testing.T) { checkAgentEndpoint(t, dir, p.output()) })
 	t.Run("utilization", func(t *testing.T) { checkUtilization(t, dir, begin) })
 	awsEnv := awsExports(t, p.output())
 	t.Run("aws CLI", func(t *testing.T) { checkAWSCLI(t, awsEnv) })
@@ -517,6 +518,54 @@ func assertNothingLeft(t *testing.T, dir string) {
 // checkConsoleSignIn opens the console URL `up` printed with a plain HTTP client: no
 // page without the token, and the token signs in. checkConsole then drives it in a
 // browser.
+// checkAgentEndpoint: the curl command `up` printed, run as printed with the admin
+// kubeconfig, lists the web tasks through the agent's /v1/tasks, and a container's
+// output through /v1/logs; the same without the token is refused.
+func checkAgentEndpoint(t *testing.T, dir, out string) {
+	m := regexp.MustCompile(`(?m)^\s*(curl -H "Authorization: Bearer \$\(kubectl create token \S+ -n \S+\)" (http://127\.0\.0\.1:\d+))/v1/tasks$`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("berth up printed no command for the agent's /v1/tasks:\n%s", out)
+	}
+	run := func(path string) string {
+		t.Helper()
+		cmd := exec.Command("sh", "-c", m[1]+path)
+		cmd.Env = append(os.Environ(), "KUBECONFIG="+filepath.Join(dir, "kubeconfig"))
+		got, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("%s%s: %v", m[1], path, err)
+		}
+		return string(got)
+	}
+	var tasks []struct {
+		Task, Name, Namespace string
+	}
+	body := run("/v1/tasks")
+	if err := json.Unmarshal([]byte(body), &tasks); err != nil || len(tasks) == 0 {
+		t.Fatalf("/v1/tasks answered %v:\n%s", err, body)
+	}
+	var web string
+	for _, task := range tasks {
+		if strings.HasPrefix(task.Task, "default/web-") {
+			web = task.Name
+		}
+	}
+	if web == "" {
+		t.Fatalf("/v1/tasks lists no web task:\n%s", body)
+	}
+	// -w: the status code, after the log (which may be empty).
+	if code := run("/v1/logs/default/" + web + "/app -s -o /dev/null -w %{http_code}"); code != "200" {
+		t.Errorf("/v1/logs of web's app: status %s, want 200", code)
+	}
+	res, err := http.Get(m[2] + "/v1/tasks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = res.Body.Close()
+	if res.StatusCode != http.StatusUnauthorized {
+		t.Errorf("/v1/tasks without a token: status %d, want 401", res.StatusCode)
+	}
+}
+
 func checkConsoleSignIn(t *testing.T, out string) {
 	m := regexp.MustCompile(`console:\s+(http://127\.0\.0\.1:\d+)/\?token=(\S+)`).FindStringSubmatch(out)
 	if m == nil {

@@ -1,4 +1,4 @@
-package streaming
+package access
 
 import (
 	"context"
@@ -23,7 +23,8 @@ const (
 )
 
 // Cache lifetimes of the delegated decisions: short, so a revoked RoleBinding stops
-// new execs within seconds (an exec already running is not cut, as with kubelet).
+// new execs and log reads within seconds (an exec or a followed log already
+// running is not cut, as with kubelet).
 const (
 	tokenCacheTTL  = 10 * time.Second
 	allowCacheTTL  = 10 * time.Second
@@ -37,7 +38,8 @@ func webhookBackoff() *wait.Backoff {
 	return &wait.Backoff{Duration: 500 * time.Millisecond, Factor: 1.5, Jitter: 0.2, Steps: 5}
 }
 
-// Delegated is authentication and authorization by the apiserver.
+// Delegated is authentication and authorization by the apiserver. One is shared by
+// the agent's servers, so that they share its caches and its client CA.
 type Delegated struct {
 	Authenticator authenticator.Request
 	Authorizer    authorizer.Authorizer
@@ -56,7 +58,7 @@ const clientCAWait = 10 * time.Second
 // one: tokens still work).
 func (d *Delegated) WaitForClientCA(ctx context.Context) bool {
 	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, clientCAWait, true, func(context.Context) (bool, error) {
-		return d.caLoaded(), nil
+		return d.caLoaded != nil && d.caLoaded(), nil
 	})
 	return err == nil
 }
