@@ -51,43 +51,41 @@ func (s *Store) entry(key string, now time.Time) *entry {
 
 // ExpectCreates records objects created for key that the cache must show.
 func (s *Store) ExpectCreates(key string, names []string, now time.Time) {
-	if len(names) == 0 {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	e := s.entry(key, now)
-	for _, n := range names {
-		e.creates[n] = true
-	}
+	s.expect(key, len(names), now, func(e *entry) {
+		for _, n := range names {
+			e.creates[n] = true
+		}
+	})
 }
 
 // ExpectStops records objects asked to stop that the cache must show stopping.
 func (s *Store) ExpectStops(key string, names []string, now time.Time) {
-	if len(names) == 0 {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	e := s.entry(key, now)
-	for _, n := range names {
-		e.stops[n] = true
-	}
+	s.expect(key, len(names), now, func(e *entry) {
+		for _, n := range names {
+			e.stops[n] = true
+		}
+	})
 }
 
 // ExpectDeletes records objects deleted for key (name to UID) that the cache must stop
 // showing. Unlike creates and stops they do not hold Satisfied back: what is deleted
 // is stopped already and plans nothing; they only answer Deleted.
 func (s *Store) ExpectDeletes(key string, deleted map[string]types.UID, now time.Time) {
-	if len(deleted) == 0 {
+	s.expect(key, len(deleted), now, func(e *entry) {
+		for n, uid := range deleted {
+			e.deletes[n] = uid
+		}
+	})
+}
+
+// expect adds n expectations to key's entry with add, and restarts its deadline.
+func (s *Store) expect(key string, n int, now time.Time, add func(*entry)) {
+	if n == 0 {
 		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e := s.entry(key, now)
-	for n, uid := range deleted {
-		e.deletes[n] = uid
-	}
+	add(s.entry(key, now))
 }
 
 // Deleted reports whether the object name with uid was deleted for key and the

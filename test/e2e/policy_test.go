@@ -193,18 +193,25 @@ func wantOutput(t *testing.T, agentAddr, ns, task, container string, wants ...st
 func TestContainerPolicyRestrictedConfines(t *testing.T) {
 	s, instance, agentAddr, image := confinementStack(t, ecsv1alpha1.ContainerPolicyRestricted)
 	s.run(t, "confined", confinedProbe("app", image, nil))
-	// Compliant but for the option under test.
+	s.forge(t, instance, image, "no-new-privileges", "seccomp=unconfined")
+
+	wantOutput(t, agentAddr, s.ns, "confined", "app", "NoNewPrivs:\t1", "Seccomp:\t2", "euid=1000")
+	s.refusedWith(t, "forged", "spec.containerDefinitions[0].dockerSecurityOptions[1]: Forbidden: seccomp=unconfined", "level restricted")
+}
+
+// forge registers a task definition compliant but for the security options opts and
+// creates its task "forged" bound straight to instance, past the scheduler's check,
+// for the agent's own check to refuse.
+func (s *stack) forge(t *testing.T, instance, image string, opts ...string) {
+	t.Helper()
 	td := testobj.TaskDefinition(s.ns, "unconfined").Container("app", image).Network(ecsv1alpha1.NetworkModeNone).Obj()
 	confinedProbe("app", image, func(c *ecsv1alpha1.ContainerDefinition) {
-		c.Cpu, c.DockerSecurityOptions = 64, []string{"no-new-privileges", "seccomp=unconfined"}
+		c.Cpu, c.DockerSecurityOptions = 64, opts
 	})(&td.Spec)
 	registered(t, td)
 	if err := env.Client.Create(context.Background(), testobj.Task(s.ns, "forged", "unconfined:1").Cluster(s.cluster).On(instance).Obj()); err != nil {
 		t.Fatal(err)
 	}
-
-	wantOutput(t, agentAddr, s.ns, "confined", "app", "NoNewPrivs:\t1", "Seccomp:\t2", "euid=1000")
-	s.refusedWith(t, "forged", "spec.containerDefinitions[0].dockerSecurityOptions[1]: Forbidden: seccomp=unconfined", "level restricted")
 }
 
 // TestContainerPolicyBaselineConfines: at level baseline every container runs under
@@ -215,14 +222,7 @@ func TestContainerPolicyRestrictedConfines(t *testing.T) {
 func TestContainerPolicyBaselineConfines(t *testing.T) {
 	s, instance, agentAddr, image := confinementStack(t, ecsv1alpha1.ContainerPolicyBaseline)
 	s.run(t, "setuid", confinedProbe("app", image, nil))
-	td := testobj.TaskDefinition(s.ns, "noarmor").Container("app", image).Network(ecsv1alpha1.NetworkModeNone).Obj()
-	confinedProbe("app", image, func(c *ecsv1alpha1.ContainerDefinition) {
-		c.Cpu, c.DockerSecurityOptions = 64, []string{"apparmor:unconfined"}
-	})(&td.Spec)
-	registered(t, td)
-	if err := env.Client.Create(context.Background(), testobj.Task(s.ns, "forged", "noarmor:1").Cluster(s.cluster).On(instance).Obj()); err != nil {
-		t.Fatal(err)
-	}
+	s.forge(t, instance, image, "apparmor:unconfined")
 
 	wantOutput(t, agentAddr, s.ns, "setuid", "app", "NoNewPrivs:\t0", "Seccomp:\t2", "euid=0")
 	s.refusedWith(t, "forged", "spec.containerDefinitions[0].dockerSecurityOptions[0]: Forbidden: apparmor:unconfined", "level baseline")
