@@ -95,7 +95,8 @@ func Run(ctx context.Context, o RunOptions) error {
 	if o.Auth == AuthSigV4 {
 		// Credentials come from a watch of the labelled Secrets of one namespace:
 		// a request reads the cache, and a revoked key stops working as soon as
-		// its Secret's deletion is seen.
+		// its Secret's deletion is seen; a key the cache does not know yet is read
+		// through the API's own client, at a bounded rate.
 		secrets, err := cache.New(cfg, cache.Options{
 			Scheme: kube.Scheme, Mapper: mapper,
 			DefaultNamespaces: map[string]cache.Config{o.CredentialsNamespace: {}},
@@ -113,7 +114,7 @@ func Run(ctx context.Context, o RunOptions) error {
 		if !secrets.WaitForCacheSync(ctx) {
 			return errors.New("credential Secrets never synced")
 		}
-		opts.Lookup = auth.SecretLookup(secrets, o.CredentialsNamespace)
+		opts.Lookup = auth.SecretLookup(secrets, self, o.CredentialsNamespace)
 	} else {
 		logger.Info("authentication is off (--auth=none): every call acts as the server's own identity", "namespace", o.Namespace)
 	}

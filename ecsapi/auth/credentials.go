@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 
+	"golang.org/x/time/rate"
+
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -34,22 +36,48 @@ func SecretName(accessKeyID string) string {
 	return "ecs-api-" + strings.ToLower(accessKeyID)
 }
 
-// SecretLookup reads credentials from Secrets in namespace through r, which should
-// be a cache watching labelled Secrets there: a request costs no apiserver read.
-func SecretLookup(r client.Reader, namespace string) Lookup {
+// Reads of keys the cache does not know, through the live client: a few a second is
+// plenty for keys just created, and bounds what a flood of unknown keys (anyone can
+// send them) costs the apiserver.
+const (
+	missReadsPerSecond = 5
+	missReadsBurst     = 10
+)
+
+// SecretLookup reads credentials from Secrets in namespace through cached, which
+// should be a cache watching labelled Secrets there: a request costs no apiserver
+// read. A key the cache does not show is read through live (when not nil), at a
+// bounded rate: the key `berth api credentials create` just printed works at once,
+// before the watch brings its Secret, as a script that creates a key and uses it
+// expects.
+func SecretLookup(cached, live client.Reader, namespace string) Lookup {
+	misses := rate.NewLimiter(missReadsPerSecond, missReadsBurst)
 	return func(ctx context.Context, accessKeyID string) (*Credential, error) {
 		if accessKeyID == "" || len(accessKeyID) > 128 {
 			return nil, nil
 		}
-		var s corev1.Secret
-		if err := r.Get(ctx, client.ObjectKey{Namespace: namespace, Name: SecretName(accessKeyID)}, &s); err != nil {
-			if apierrors.IsNotFound(err) {
-				return nil, nil
-			}
-			return nil, fmt.Errorf("reading credential: %w", err)
+		key := client.ObjectKey{Namespace: namespace, Name: SecretName(accessKeyID)}
+		s, err := getSecret(ctx, cached, key)
+		if s == nil && err == nil && live != nil && misses.Allow() {
+			s, err = getSecret(ctx, live, key)
 		}
-		return FromSecret(&s)
+		if s == nil || err != nil {
+			return nil, err
+		}
+		return FromSecret(s)
 	}
+}
+
+// getSecret reads the Secret key through r: nil when there is none.
+func getSecret(ctx context.Context, r client.Reader, key client.ObjectKey) (*corev1.Secret, error) {
+	var s corev1.Secret
+	if err := r.Get(ctx, key, &s); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("reading credential: %w", err)
+	}
+	return &s, nil
 }
 
 // FromSecret reads a credential Secret; one without the label, a namespace or a user
