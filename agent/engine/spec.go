@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
-	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -536,8 +535,8 @@ func securityOptions(s *runtime.ContainerSpec, level ecsv1alpha1.ContainerPolicy
 		s.Sysctls[sc.Namespace] = sc.Value
 	}
 	for _, o := range def.DockerSecurityOptions {
-		if strings.HasPrefix(o, "apparmor") {
-			s.AppArmorProfile = o[len("apparmor:"):]
+		if p := policy.AppArmorProfile(o); p != "" {
+			s.AppArmorProfile = p
 		}
 	}
 	h := policy.ContainerHardening(level, def)

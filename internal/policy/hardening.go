@@ -52,10 +52,16 @@ func UnconfinedSeccomp(o string) bool {
 	return profileOption(o, "seccomp") == "unconfined"
 }
 
+// AppArmorProfile is the profile the Docker security option o names
+// (apparmor:PROFILE or apparmor=PROFILE), or "" when o names none.
+func AppArmorProfile(o string) string {
+	return profileOption(o, "apparmor")
+}
+
 // unconfinedAppArmor reports whether o runs the process outside AppArmor:
 // apparmor=unconfined or apparmor:unconfined.
 func unconfinedAppArmor(o string) bool {
-	return profileOption(o, "apparmor") == "unconfined"
+	return AppArmorProfile(o) == "unconfined"
 }
 
 // noNewPrivileges reports whether o is no-new-privileges (alone, :true or =true,
