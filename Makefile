@@ -46,6 +46,7 @@ manifests: $(CONTROLLER_GEN) ## Generate CRDs and RBAC into config/ and the Helm
 	$(CONTROLLER_GEN) crd paths=./apis/v1alpha1/... output:crd:artifacts:config=config/crd/bases
 	$(CONTROLLER_GEN) rbac:roleName=berth-manager paths=./internal/manager/... paths=./controllers/... output:rbac:artifacts:config=config/rbac
 	$(CONTROLLER_GEN) rbac:roleName=berth-agent paths=./agent output:rbac:artifacts:config=config/rbac/agent
+	$(CONTROLLER_GEN) rbac:roleName=berth-hollow paths=./agent/hollow output:rbac:artifacts:config=config/rbac/hollow
 	$(CONTROLLER_GEN) rbac:roleName=berth-api paths=./ecsapi/... output:rbac:artifacts:config=config/rbac/api
 	@hack/sync-chart.sh
 

@@ -38,20 +38,10 @@ import (
 	"github.com/berthdev/berth/internal/revision"
 )
 
-// RBAC of the agent. RBAC cannot express "its own": the admission policy of
-// config/admission narrows these writes to the agent's own ContainerInstance, its own
-// Lease and the status of the tasks bound to it (docs/security.md). Secrets and
-// ConfigMaps are read by name only (get, never list or watch).
-//
-// +kubebuilder:rbac:groups=ecs.berth.dev,resources=containerinstances,verbs=get;create
-// +kubebuilder:rbac:groups=ecs.berth.dev,resources=containerinstances/status,verbs=get;patch
-// +kubebuilder:rbac:groups=ecs.berth.dev,resources=tasks,verbs=get;list;watch
-// +kubebuilder:rbac:groups=ecs.berth.dev,resources=tasks/status,verbs=get;patch
-// +kubebuilder:rbac:groups=ecs.berth.dev,resources=taskdefinitions,verbs=get;list;watch
-// +kubebuilder:rbac:groups=ecs.berth.dev,resources=clusters,verbs=get;list;watch
-// +kubebuilder:rbac:groups=apps,resources=controllerrevisions,verbs=get;list;watch
-// +kubebuilder:rbac:groups="",resources=secrets;configmaps,verbs=get
-// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;create;update
+// RBAC of the agent: its writes, in reads.go. RBAC cannot express "its own": the
+// admission policy of config/admission narrows these writes to the agent's own
+// ContainerInstance, its own Lease and the status of the tasks bound to it, and the
+// manager's gateway its reads to what its tasks need (docs/security.md).
 
 // Defaults of Config.
 const (

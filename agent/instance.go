@@ -63,6 +63,9 @@ type InstanceConfig struct {
 	// the Secrets its tasks read; nil uses the agent's. A simulator gives each
 	// instance its own so that one can lose its connection alone.
 	Client client.Client
+	// Secrets reads the Secrets and ConfigMaps task ns/task references; nil reads
+	// them with the instance's client.
+	Secrets func(ns, task string) client.Reader
 }
 
 // Instance runs the tasks bound to one container instance: it registers the instance,
@@ -79,7 +82,8 @@ type Instance struct {
 	rt             runtime.Runtime
 	eng            *engine.Engine
 	reg            *registration.Registrar
-	secrets        *secrets.Resolver
+	// secrets reads what a task references (the manager's gateway, for a real agent).
+	secrets func(ns, task string) client.Reader
 	// guard checks tasks against the cluster's container policy before they start.
 	guard *policyGuard
 	// sampler measures the tasks' use; each window it reports goes to utilization,
@@ -123,9 +127,12 @@ func newInstance(a *Agent, cfg InstanceConfig) (*Instance, error) {
 	}
 	inst := &Instance{
 		name: cfg.Registration.Name, cluster: cfg.Registration.Cluster, gpus: cfg.Registration.GPUs, statusInterval: cfg.StatusInterval,
-		c: c, rt: cfg.Runtime, reg: reg, secrets: &secrets.Resolver{Reader: c}, guard: newPolicyGuard(),
+		c: c, rt: cfg.Runtime, reg: reg, secrets: cfg.Secrets, guard: newPolicyGuard(),
 		uids: map[types.NamespacedName]types.UID{}, usage: map[types.UID]taskrules.Resources{}, gpusHeld: map[types.UID][]string{},
 		missed: map[types.NamespacedName]bool{}, done: make(chan struct{}), utilizationReady: make(chan struct{}, 1),
+	}
+	if inst.secrets == nil {
+		inst.secrets = func(string, string) client.Reader { return c }
 	}
 	inst.log = a.log.WithValues(logInstance, inst.name)
 	if cfg.UtilizationInterval == 0 {
@@ -405,7 +412,7 @@ func (i *Instance) desired(ctx context.Context, a *Agent, t *ecsv1alpha1.Task) (
 	if d.GPUs, err = taskrules.CheckGPUAssignments(res.Spec, t.Spec.GPUAssignments, i.gpus); err != nil {
 		return d, &startFailure{reason: "resourceRequirements: " + err.Error()}
 	}
-	if err := i.credentials(ctx, t.Namespace, res.Spec, &d); err != nil {
+	if err := i.credentials(ctx, t, res.Spec, &d); err != nil {
 		return d, err
 	}
 	if req, err := taskrules.TaskResources(res.Spec, t.Spec.Overrides); err == nil {
@@ -419,8 +426,9 @@ func (i *Instance) desired(ctx context.Context, a *Agent, t *ecsv1alpha1.Task) (
 
 // credentials adds what the task's containers read from Secrets: their environment
 // (secrets[].valueFrom) and their registries' auth (repositoryCredentials).
-func (i *Instance) credentials(ctx context.Context, namespace string, spec *ecsv1alpha1.TaskDefinitionSpec, d *engine.Desired) error {
-	env, err := i.secrets.Env(ctx, namespace, spec)
+func (i *Instance) credentials(ctx context.Context, t *ecsv1alpha1.Task, spec *ecsv1alpha1.TaskDefinitionSpec, d *engine.Desired) error {
+	r := &secrets.Resolver{Reader: i.secrets(t.Namespace, t.Name)}
+	env, err := r.Env(ctx, t.Namespace, spec)
 	if err != nil {
 		var missing *secrets.MissingError
 		if errors.As(err, &missing) {
@@ -437,7 +445,7 @@ func (i *Instance) credentials(ctx context.Context, namespace string, spec *ecsv
 		}
 		d.Env[name] = vals
 	}
-	auth, err := i.secrets.RegistryAuth(ctx, namespace, spec)
+	auth, err := r.RegistryAuth(ctx, t.Namespace, spec)
 	if err != nil {
 		return &startFailure{reason: "CannotPullContainerError: " + err.Error()}
 	}

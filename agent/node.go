@@ -10,6 +10,7 @@ import (
 	"slices"
 
 	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/rest"
@@ -65,8 +66,7 @@ func New(ctx context.Context, o Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Only this instance's tasks: the apiserver filters with the CRD's selectable field.
-	ch, err := NewCache(cfg, o.Cluster, fields.OneTermEqualSelector(ecsv1alpha1.TaskFieldContainerInstance, o.Name))
+	reads, err := newReads(cfg, o)
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +115,8 @@ func New(ctx context.Context, o Options) (*Node, error) {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("reading the instance's resolv.conf: %w", err)
 	}
-	a, err := NewAgent(Config{Client: c, Cache: ch, Log: log}, InstanceConfig{
+	a, err := NewAgent(Config{Client: c, Cache: reads.cache, Log: log}, InstanceConfig{
+		Secrets:      reads.secrets,
 		Registration: reg, Runtime: rt, Network: nw, PullPolicy: runtime.PullPolicy(o.PullPolicy),
 		StateDir: o.StateDir, StatusInterval: o.StatusInterval, UtilizationInterval: o.UtilizationInterval,
 		ResolvConf: string(resolv), DevDir: hostDevDir,
@@ -131,13 +132,14 @@ func New(ctx context.Context, o Options) (*Node, error) {
 // apiserver filters them), task definition revisions only (not every
 // ControllerRevision of the cluster), and the instances' Cluster only. Nothing the
 // agent does reads managed fields, which are most of a cached task's memory.
-func NewCache(cfg *rest.Config, cluster string, tasks fields.Selector) (cache.Cache, error) {
+func NewCache(cfg *rest.Config, cluster string, tasks fields.Selector, mapper meta.RESTMapper) (cache.Cache, error) {
 	family, err := labels.Parse(ecsv1alpha1.LabelFamily)
 	if err != nil {
 		return nil, err
 	}
 	return cache.New(cfg, cache.Options{
 		Scheme:           kube.Scheme,
+		Mapper:           mapper,
 		DefaultTransform: cache.TransformStripManagedFields(),
 		ByObject: map[client.Object]cache.ByObject{
 			&ecsv1alpha1.Task{}:          {Field: tasks},

@@ -18,7 +18,14 @@ import (
 // Options configure `berth agent`. Defaults fit a normal host: containerd's standard
 // socket, the hostname as the instance name, state under /var/lib/berth.
 type Options struct {
-	Kubeconfig        string
+	Kubeconfig string
+	// GatewayURL is the manager's read gateway (internal/gateway): the agent's
+	// tasks, and the Secrets and ConfigMaps they reference, are read through it.
+	// Empty reads them with the agent's own credential, which the berth-agent
+	// ClusterRole does not allow: for identities with broader rights only.
+	GatewayURL string
+	// GatewayCAFile is the CA the gateway's certificate is checked against.
+	GatewayCAFile     string
 	Cluster           string
 	Name              string
 	ContainerdAddress string
@@ -98,6 +105,8 @@ func DefaultOptions() Options {
 // BindFlags registers the options as flags.
 func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "Path to a kubeconfig file. Without it: $KUBECONFIG, the in-cluster configuration, then ~/.kube/config.")
+	fs.StringVar(&o.GatewayURL, "gateway-url", o.GatewayURL, "URL of the manager's read gateway (https://host:port): the agent reads its tasks, and the Secrets and ConfigMaps they reference, through it. Without it the agent reads them with its own credential, which the berth-agent ClusterRole does not allow.")
+	fs.StringVar(&o.GatewayCAFile, "gateway-ca-file", o.GatewayCAFile, "CA certificate (PEM) the gateway's serving certificate is checked against.")
 	fs.StringVar(&o.Cluster, "cluster", o.Cluster, "Cluster the instance registers in.")
 	fs.StringVar(&o.Name, "name", o.Name, "Name of the ContainerInstance (default: the hostname).")
 	fs.StringVar(&o.ContainerdAddress, "containerd-address", o.ContainerdAddress, "containerd's socket.")
@@ -130,6 +139,10 @@ func (o *Options) Validate() error {
 		return errors.New("--cluster must not be empty")
 	case o.Name == "":
 		return errors.New("--name must not be empty (the hostname could not be read)")
+	case o.GatewayURL != "" && !strings.HasPrefix(o.GatewayURL, "https://"):
+		return fmt.Errorf("--gateway-url must be an https:// URL, got %q", o.GatewayURL)
+	case o.GatewayURL != "" && o.GatewayCAFile == "":
+		return errors.New("--gateway-ca-file must be set with --gateway-url")
 	case o.ContainerdAddress == "":
 		return errors.New("--containerd-address must not be empty")
 	case o.StateDir == "" || !strings.HasPrefix(o.StateDir, "/"):

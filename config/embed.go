@@ -18,12 +18,13 @@ import (
 //go:embed crd/bases/*.yaml
 var CRDs embed.FS
 
-// RBAC holds the generated roles: rbac/role.yaml (ClusterRole berth-manager),
-// rbac/agent/role.yaml (ClusterRole berth-agent) and rbac/api/role.yaml (`berth
-// api`'s ClusterRole berth-api, and its Role berth-api for the credential Secrets
-// of berth-system).
+// RBAC holds the generated roles: rbac/role.yaml (ClusterRole berth-manager, and
+// its Role in kube-system for the cluster's client CA, which its gateway reads),
+// rbac/agent/role.yaml (ClusterRole berth-agent), rbac/hollow/role.yaml (the reads
+// of `berth hollow`) and rbac/api/role.yaml (`berth api`'s ClusterRole berth-api,
+// and its Role berth-api for the credential Secrets of berth-system).
 //
-//go:embed rbac/role.yaml rbac/agent/role.yaml rbac/api/role.yaml
+//go:embed rbac/role.yaml rbac/agent/role.yaml rbac/hollow/role.yaml rbac/api/role.yaml
 var RBAC embed.FS
 
 // APIUserRole is rbac/api/user_role.yaml: the ClusterRole berth-ecs-user, what an
@@ -56,6 +57,7 @@ var Samples embed.FS
 const (
 	ManagerRole            = "rbac/role.yaml"
 	AgentRole              = "rbac/agent/role.yaml"
+	HollowRole             = "rbac/hollow/role.yaml"
 	APIRole                = "rbac/api/role.yaml"
 	AdmissionKustomization = "admission/kustomization.yaml"
 	WarningsKustomization  = "warnings/kustomization.yaml"

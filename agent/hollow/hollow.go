@@ -87,7 +87,7 @@ func New(cfg Config, restConfig *rest.Config) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("hollow: building client: %w", err)
 	}
-	ch, err := agent.NewCache(rc, cfg.Cluster, fields.OneTermEqualSelector(ecsv1alpha1.TaskFieldCluster, cfg.Cluster))
+	ch, err := agent.NewCache(rc, cfg.Cluster, fields.OneTermEqualSelector(ecsv1alpha1.TaskFieldCluster, cfg.Cluster), nil)
 	if err != nil {
 		return nil, fmt.Errorf("hollow: building cache: %w", err)
 	}
@@ -311,3 +311,11 @@ func (noDirs) ReadDir(string) ([]string, error)           { return nil, fs.ErrNo
 func (noDirs) MountTmpfs(string, []string) error          { return nil }
 func (noDirs) UnmountAll(string) error                    { return nil }
 func (noDirs) Mkfifo(string, os.FileMode, int, int) error { return nil }
+
+// RBAC of `berth hollow`, beside the berth-agent ClusterRole's writes: it simulates
+// many instances through one identity, so it reads their tasks directly, not
+// through the gateway (which serves one instance per identity). Never give a real
+// machine this identity.
+//
+// +kubebuilder:rbac:groups=ecs.berth.dev,resources=tasks;taskdefinitions;clusters,verbs=get;list;watch
+// +kubebuilder:rbac:groups=apps,resources=controllerrevisions,verbs=get;list;watch

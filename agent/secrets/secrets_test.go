@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -16,6 +17,7 @@ import (
 
 	"github.com/berthdev/berth/agent/runtime"
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	"github.com/berthdev/berth/internal/taskrules"
 	"github.com/berthdev/berth/test/testenv"
 )
 
@@ -45,7 +47,8 @@ func TestEnvAndRegistryAuth(t *testing.T) {
 		},
 		RepositoryCredentials: &ecsv1alpha1.RepositoryCredentials{CredentialsParameter: "pull"},
 	}, {Name: "plain", Image: "busybox"}}}
-	r := &Resolver{Reader: env.Client}
+	read := &readsRecorder{Reader: env.Client}
+	r := &Resolver{Reader: read}
 
 	got, err := r.Env(ctx, ns, spec)
 	if err != nil {
@@ -69,6 +72,28 @@ func TestEnvAndRegistryAuth(t *testing.T) {
 	if strings.Contains(auth["app"].String(), "hunter2") {
 		t.Errorf("Auth.String shows the password")
 	}
+	// What the resolver read is exactly what the manager's gateway lets an agent
+	// read for this task (taskrules.References): one rule on both sides.
+	if diff := cmp.Diff(taskrules.References(spec), read.refs); diff != "" {
+		t.Errorf("objects read differ from taskrules.References (-references +read):\n%s", diff)
+	}
+}
+
+// readsRecorder records each Secret and ConfigMap read, once, in order.
+type readsRecorder struct {
+	client.Reader
+	refs []taskrules.Reference
+}
+
+func (r *readsRecorder) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	ref := taskrules.Reference{Kind: taskrules.KindConfigMap, Name: key.Name}
+	if _, ok := obj.(*corev1.Secret); ok {
+		ref.Kind = taskrules.KindSecret
+	}
+	if !slices.Contains(r.refs, ref) {
+		r.refs = append(r.refs, ref)
+	}
+	return r.Reader.Get(ctx, key, obj, opts...)
 }
 
 func TestMissingReferencesNameTheField(t *testing.T) {

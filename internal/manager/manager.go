@@ -25,6 +25,7 @@ import (
 	"github.com/berthdev/berth/controllers"
 	"github.com/berthdev/berth/controllers/endpoints"
 	"github.com/berthdev/berth/controllers/utilization"
+	"github.com/berthdev/berth/internal/agentidentity"
 	"github.com/berthdev/berth/internal/kube"
 )
 
@@ -41,6 +42,7 @@ type Options struct {
 	Burst                   int
 	GracefulShutdownTimeout time.Duration
 	Controllers             controllers.Options
+	Gateway                 GatewayOptions
 }
 
 // DefaultOptions returns the options a production manager starts with.
@@ -52,6 +54,7 @@ func DefaultOptions() Options {
 		QPS:                     500,
 		Burst:                   1000,
 		GracefulShutdownTimeout: 30 * time.Second,
+		Gateway:                 GatewayOptions{BindAddress: "0", DaemonSetUser: agentidentity.DefaultDaemonSetUser},
 		Controllers: controllers.Options{
 			HeartbeatGrace:        40 * time.Second,
 			SchedulerWorkers:      controllers.DefaultSchedulerWorkers,
@@ -74,6 +77,9 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.Float64Var(&o.QPS, "kube-api-qps", o.QPS, "Sustained requests per second the manager may send to the apiserver.")
 	fs.IntVar(&o.Burst, "kube-api-burst", o.Burst, "Requests the manager may send to the apiserver in a burst above --kube-api-qps.")
 	fs.DurationVar(&o.GracefulShutdownTimeout, "graceful-shutdown-timeout", o.GracefulShutdownTimeout, "How long running reconciles may take to finish on shutdown.")
+	fs.StringVar(&o.Gateway.BindAddress, "gateway-bind-address", o.Gateway.BindAddress, "Address the agents' read gateway binds to (HTTPS): agents read their tasks, and the Secrets and ConfigMaps those reference, through it; 0 disables it.")
+	fs.StringVar(&o.Gateway.CertDir, "gateway-cert-dir", o.Gateway.CertDir, "Directory with the gateway's serving certificate, tls.crt and tls.key (read again when they change).")
+	fs.StringVar(&o.Gateway.DaemonSetUser, "gateway-daemonset-user", o.Gateway.DaemonSetUser, "User of the agent DaemonSet's ServiceAccount, whose tokens name the node they are bound to (the Helm chart sets its release's).")
 	fs.DurationVar(&o.Controllers.HeartbeatGrace, "heartbeat-grace", o.Controllers.HeartbeatGrace, "How long an agent may go without renewing its lease before its instance is disconnected.")
 	fs.IntVar(&o.Controllers.SchedulerWorkers, "scheduler-workers", o.Controllers.SchedulerWorkers, "Tasks placed in parallel.")
 	fs.IntVar(&o.Controllers.ServiceWorkers, "service-workers", o.Controllers.ServiceWorkers, "Services reconciled in parallel.")
@@ -91,6 +97,8 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("--kube-api-burst must be at least 1, got %d", o.Burst)
 	case o.LeaderElection && o.LeaderElectionID == "":
 		return fmt.Errorf("--leader-election-id must be set with --leader-elect")
+	case o.Gateway.enabled() && o.Gateway.CertDir == "":
+		return fmt.Errorf("--gateway-cert-dir must be set with --gateway-bind-address")
 	case o.Controllers.HeartbeatGrace < time.Second:
 		return fmt.Errorf("--heartbeat-grace must be at least 1s, got %s", o.Controllers.HeartbeatGrace)
 	case o.Controllers.SchedulerWorkers < 1:
@@ -152,6 +160,9 @@ func Build(ctx context.Context, cfg *rest.Config, o Options, tweaks ...func(*ctr
 	if err := controllers.Setup(ctx, mgr, o.Controllers); err != nil {
 		return nil, err
 	}
+	if _, err := addGateway(ctx, mgr, cfg, o.Gateway); err != nil {
+		return nil, err
+	}
 	return mgr, nil
 }
 
@@ -196,6 +207,6 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	log := ctrl.LoggerFrom(ctx)
-	log.Info("starting manager", "metricsAddress", o.MetricsBindAddress, "probeAddress", o.HealthProbeBindAddress, "leaderElection", o.LeaderElection, "qps", o.QPS, "burst", o.Burst)
+	log.Info("starting manager", "metricsAddress", o.MetricsBindAddress, "probeAddress", o.HealthProbeBindAddress, "leaderElection", o.LeaderElection, "gatewayAddress", o.Gateway.BindAddress, "qps", o.QPS, "burst", o.Burst)
 	return mgr.Start(ctx)
 }

@@ -117,34 +117,27 @@ func waitEstablished(ctx context.Context, c client.Client, name string) error {
 	})
 }
 
-// installRBAC applies the generated roles of the manager and the agent (the agent's
-// ClusterRole, and its Role in kube-system for the cluster's client CA, which its
-// streaming server reads) and binds them to the users of the certificates `up`
-// issues. Agents are bound one user each, not through their group: a certificate
-// cannot be revoked, a binding can be deleted.
+// installRBAC applies the generated roles of the manager, the agent and hollow (with
+// the Roles in kube-system for the cluster's client CA, which the agent's streaming
+// server and the manager's gateway read) and binds them to the users of the
+// certificates `up` issues. Agents are bound one user each, not through their group:
+// a certificate cannot be revoked, a binding can be deleted.
 func installRBAC(ctx context.Context, c client.Client, agentUsers ...string) error {
-	roles, err := embeddedObjects(berthconfig.RBAC, berthconfig.ManagerRole, berthconfig.AgentRole)
+	roles, err := embeddedObjects(berthconfig.RBAC, berthconfig.ManagerRole, berthconfig.AgentRole, berthconfig.HollowRole)
 	if err != nil {
 		return err
 	}
-	bindings := []*rbacv1.ClusterRoleBinding{
-		binding("berth-manager", "berth-manager-up", rbacv1.Subject{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: ManagerUser}),
+	user := func(name string) rbacv1.Subject {
+		return rbacv1.Subject{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: name}
+	}
+	objs := []runtime.Object{
+		binding("berth-manager", "berth-manager-up", user(ManagerUser)),
+		binding("berth-hollow", "berth-hollow-up", user(hollowUser)),
+		clientCABinding("berth-manager", "berth-manager-up", user(ManagerUser)),
 	}
 	for _, u := range agentUsers {
-		bindings = append(bindings, binding("berth-agent", "berth-agent-up-"+strings.TrimPrefix(u, AgentUserPrefix),
-			rbacv1.Subject{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: u}))
-	}
-	objs := make([]runtime.Object, 0, len(bindings)+len(agentUsers))
-	for _, b := range bindings {
-		objs = append(objs, b)
-	}
-	for _, u := range agentUsers {
-		objs = append(objs, &rbacv1.RoleBinding{
-			TypeMeta:   metav1.TypeMeta{APIVersion: rbacv1.SchemeGroupVersion.String(), Kind: "RoleBinding"},
-			ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "berth-agent-up-" + strings.TrimPrefix(u, AgentUserPrefix)},
-			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "berth-agent"},
-			Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: u}},
-		})
+		name := "berth-agent-up-" + strings.TrimPrefix(u, AgentUserPrefix)
+		objs = append(objs, binding("berth-agent", name, user(u)), clientCABinding("berth-agent", name, user(u)))
 	}
 	for _, o := range objs {
 		u, err := toUnstructured(o)
@@ -154,6 +147,16 @@ func installRBAC(ctx context.Context, c client.Client, agentUsers ...string) err
 		roles = append(roles, u)
 	}
 	return apply(ctx, c, roles...)
+}
+
+// clientCABinding binds the Role role in kube-system (the cluster's client CA) to subject.
+func clientCABinding(role, name string, subject rbacv1.Subject) *rbacv1.RoleBinding {
+	return &rbacv1.RoleBinding{
+		TypeMeta:   metav1.TypeMeta{APIVersion: rbacv1.SchemeGroupVersion.String(), Kind: "RoleBinding"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: name},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: role},
+		Subjects:   []rbacv1.Subject{subject},
+	}
 }
 
 // installAdmission applies the admission policy that restricts every agent to its

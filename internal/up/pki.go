@@ -13,10 +13,13 @@ import (
 	"math/big"
 	"net"
 	"os"
+	"path/filepath"
 	"time"
 
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/berthdev/berth/internal/agentidentity"
 )
 
 // Identities of the clients `up` gives certificates to. The apiserver takes the
@@ -27,8 +30,8 @@ const (
 	ManagerUser = "berth-manager"
 	// AgentGroup holds every agent's user (AgentUserPrefix + instance name); each
 	// user is bound to the generated berth-agent ClusterRole.
-	AgentGroup      = "berth:agents"
-	AgentUserPrefix = "berth:agent:"
+	AgentGroup      = agentidentity.Group
+	AgentUserPrefix = agentidentity.UserPrefix
 )
 
 // Lifetimes: the CA outlives many runs; leaf certificates are renewed by the `up`
@@ -88,6 +91,21 @@ func (p *pki) serving() (certFile, keyFile string, err error) {
 		return &x509.Certificate{
 			Subject:     pkix.Name{CommonName: "kube-apiserver"},
 			DNSNames:    []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"},
+			IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		}
+	})
+}
+
+// gatewayServing returns the directory of the manager's gateway serving pair
+// (tls.crt and tls.key, as --gateway-cert-dir reads them) for 127.0.0.1 and
+// localhost; agents check it against the CA.
+func (p *pki) gatewayServing() (dir string, err error) {
+	dir = p.l.pki("gateway")
+	return dir, p.ensure(filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key"), func() *x509.Certificate {
+		return &x509.Certificate{
+			Subject:     pkix.Name{CommonName: "berth-manager-gateway"},
+			DNSNames:    []string{"localhost"},
 			IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
 			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		}

@@ -44,6 +44,9 @@ func (s *session) startPKI(context.Context) error {
 	if _, _, err := p.serviceAccountKey(); err != nil {
 		return err
 	}
+	if _, err := p.gatewayServing(); err != nil {
+		return err
+	}
 	clients := []struct{ file, user, group string }{
 		{"admin", AdminUser, "system:masters"},
 		{kubeconfigManager, ManagerUser, ""},
@@ -236,8 +239,16 @@ func (s *session) startManager(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// The agents' read gateway, on loopback: the agent reads its tasks and their
+	// Secrets through it.
+	gateway, err := freePort(0)
+	if err != nil {
+		return err
+	}
+	s.gatewayURL = "https://" + hostPort(gateway)
 	args := []string{"manager",
 		"--kubeconfig=" + s.l.kubeconfig(kubeconfigManager),
+		"--gateway-bind-address=" + hostPort(gateway), "--gateway-cert-dir=" + s.l.pki("gateway"),
 		"--health-probe-bind-address=" + hostPort(probe),
 		"--metrics-bind-address=" + hostPort(metrics),
 		// Leader election as in production; the lock already keeps a second `up`
@@ -280,6 +291,7 @@ func (s *session) startAgent(ctx context.Context) error {
 		"--runc-root=" + s.l.runcRoot(),
 		"--http-bind-address=" + hostPort(port),
 		"--streaming-address=" + hostPort(streamingPort),
+		"--gateway-url=" + s.gatewayURL, "--gateway-ca-file=" + s.l.pki("ca.crt"),
 	}
 	if s.o.BridgeSubnet != "" {
 		args = append(args, "--bridge-subnet="+s.o.BridgeSubnet)

@@ -43,9 +43,11 @@ type session struct {
 	snapshotter            string
 	demoDigest             string
 	agentURL, metricsURL   string
-	apiURL                 string
-	consoleURL             string
-	aws                    awsconfig.Files
+	// gatewayURL is the manager's read gateway, which the agent reads through.
+	gatewayURL string
+	apiURL     string
+	consoleURL string
+	aws        awsconfig.Files
 
 	// stopProxy ends the web proxy, when it runs.
 	stopProxy context.CancelFunc

@@ -15,6 +15,7 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -212,8 +213,10 @@ var forbiddenActions = []agentAction{
 	{
 		name: "update a task bound to it (main resource)",
 		do: func(ctx context.Context, c client.Client, ns string) error {
+			// Read as the administrator: an agent may not get tasks (it watches its
+			// own through the manager's gateway).
 			t := &ecsv1alpha1.Task{}
-			if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: taskHere}, t); err != nil {
+			if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: taskHere}, t); err != nil {
 				return err
 			}
 			t.Spec.DesiredStatus = ecsv1alpha1.DesiredStopped
@@ -326,15 +329,18 @@ func TestAgentAdmissionPolicy(t *testing.T) {
 		})
 	}
 
-	// Reads cannot be restricted by admission: RBAC allows getting any Task,
-	// Secret or ConfigMap by name, and never listing Secrets or ConfigMaps.
+	// Reads: the generated role allows none of Secrets, ConfigMaps, Tasks and their
+	// definitions; the agent reads what its tasks need through the manager's gateway
+	// (test/integration/gateway_test.go).
 	t.Run("reads", func(t *testing.T) {
 		c := clientFor(t, asGenerated[0].config)
-		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "db"}, &corev1.Secret{}); err != nil {
-			t.Errorf("getting a Secret by name: %v (the agent resolves its tasks' secrets this way)", err)
+		for _, obj := range []client.Object{&corev1.Secret{}, &corev1.ConfigMap{}, &ecsv1alpha1.Task{}, &ecsv1alpha1.TaskDefinition{}} {
+			if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "db"}, obj); !apierrors.IsForbidden(err) {
+				t.Errorf("getting a %T by name: %v, want Forbidden", obj, err)
+			}
 		}
-		for _, list := range []client.ObjectList{&corev1.SecretList{}, &corev1.ConfigMapList{}} {
-			if err := c.List(ctx, list, client.InNamespace(ns)); !apierrors.IsForbidden(err) {
+		for _, list := range []client.ObjectList{&corev1.SecretList{}, &corev1.ConfigMapList{}, &ecsv1alpha1.TaskList{}, &appsv1.ControllerRevisionList{}} {
+			if err := c.List(ctx, list); !apierrors.IsForbidden(err) {
 				t.Errorf("listing %T: %v, want Forbidden", list, err)
 			}
 		}
@@ -799,7 +805,7 @@ func overprivilegedRole(t *testing.T) string {
 
 // bindClusterRole binds role to subjects (creating the generated berth-agent role
 // first when it is the one), removes the binding at cleanup, and waits until RBAC
-// lets each of ids get tasks.
+// lets each of ids register an instance.
 func bindClusterRole(t *testing.T, role, name string, subjects []rbacv1.Subject, ids []agentIdentity) {
 	t.Helper()
 	ctx := t.Context()
@@ -819,7 +825,7 @@ func bindClusterRole(t *testing.T, role, name string, subjects []rbacv1.Subject,
 	}
 	t.Cleanup(func() { _ = env.Client.Delete(context.Background(), b) })
 	for _, id := range ids {
-		waitAllowed(t, id, "get", ecsv1alpha1.GroupVersion.Group, "tasks")
+		waitAllowed(t, id, "create", ecsv1alpha1.GroupVersion.Group, "containerinstances")
 	}
 }
 
