@@ -231,7 +231,7 @@ func TestAgentReadsOnlyItsTasksSecrets(t *testing.T) {
 		t.Fatal(err)
 	}
 	worker1 := map[string]*rest.Config{
-		"external ServiceAccount": w.as(agentToken(t, w.ns, "berth-agent-worker-1", "")),
+		"external ServiceAccount":                w.as(agentToken(t, w.ns, "berth-agent-worker-1", "")),
 		"DaemonSet token bound to node worker-1": w.as(agentToken(t, w.ns, "berth-agent", "worker-1")),
 		"client certificate":                     gateway.RESTConfig(certCfg, w.url, w.caFile),
 	}
