@@ -13,13 +13,13 @@ import (
 
 	ctrl "sigs.k8s.io/controller-runtime"
 
-	"github.com/berthdev/berth/agent/access"
 	"github.com/berthdev/berth/agent/cleanup"
 	"github.com/berthdev/berth/agent/httpapi"
 	"github.com/berthdev/berth/agent/logs"
 	"github.com/berthdev/berth/agent/metrics"
 	"github.com/berthdev/berth/agent/runtime"
 	"github.com/berthdev/berth/agent/streaming"
+	"github.com/berthdev/berth/internal/access"
 	"github.com/berthdev/berth/internal/revision"
 )
 

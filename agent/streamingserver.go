@@ -9,18 +9,18 @@ import (
 	"k8s.io/client-go/kubernetes"
 	ctrl "sigs.k8s.io/controller-runtime"
 
-	"github.com/berthdev/berth/agent/access"
 	"github.com/berthdev/berth/agent/httpapi"
 	"github.com/berthdev/berth/agent/runtime"
 	"github.com/berthdev/berth/agent/streaming"
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	"github.com/berthdev/berth/internal/access"
 )
 
 // RBAC of the streaming server (agent/streaming) and the HTTP endpoint
 // (agent/httpapi): they have the apiserver authenticate their callers (TokenReview,
 // and for the streaming server the client CA in kube-system's
 // extension-apiserver-authentication, as aggregated apiservers read it) and
-// authorize them (SubjectAccessReview, agent/access); the streaming server audits
+// authorize them (SubjectAccessReview, internal/access); the streaming server audits
 // execs as Events on tasks.
 //
 // +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create

@@ -12,9 +12,9 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/berthdev/berth/agent/access"
 	"github.com/berthdev/berth/agent/engine"
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	"github.com/berthdev/berth/internal/access"
 	"github.com/berthdev/berth/test/testenv"
 )
 

@@ -13,9 +13,9 @@ import (
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 
-	"github.com/berthdev/berth/agent/access"
 	"github.com/berthdev/berth/agent/engine"
 	"github.com/berthdev/berth/agent/runtime/fake"
+	"github.com/berthdev/berth/internal/access"
 )
 
 // fakeAuth stands in for the apiserver (TestAgainstTheAPIServer asks the real one):

@@ -17,10 +17,10 @@ import (
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 
-	"github.com/berthdev/berth/agent/access"
 	"github.com/berthdev/berth/agent/engine"
 	"github.com/berthdev/berth/agent/runtime"
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	"github.com/berthdev/berth/internal/access"
 )
 
 // tailChunk is how much of a file is read at a time when looking for its last lines.

@@ -11,7 +11,7 @@
 // /healthz and /metrics are open, as the kubelet's are (probes and node-local
 // scrapers carry no identity; neither reveals a task's data beyond its name in
 // metric labels). /v1/tasks and /v1/logs reveal tasks, so they take a Kubernetes
-// bearer token (Authorization: Bearer) that the apiserver checks (agent/access:
+// bearer token (Authorization: Bearer) that the apiserver checks (internal/access:
 // TokenReview, then SubjectAccessReviews, cached a few seconds): anything on the
 // machine, a task on the host network included, reaches this port, and must not
 // read another team's output. The rules are the apiserver's own for the same data:
@@ -42,10 +42,10 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apiserver/pkg/authentication/user"
 
-	"github.com/berthdev/berth/agent/access"
 	"github.com/berthdev/berth/agent/engine"
 	"github.com/berthdev/berth/agent/runtime"
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	"github.com/berthdev/berth/internal/access"
 )
 
 // DefaultAddress is the ECS agent's introspection address.

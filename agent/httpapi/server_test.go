@@ -19,12 +19,12 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/types"
 
-	"github.com/berthdev/berth/agent/access"
 	"github.com/berthdev/berth/agent/engine"
 	"github.com/berthdev/berth/agent/metrics"
 	"github.com/berthdev/berth/agent/runtime"
 	"github.com/berthdev/berth/agent/runtime/fake"
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	"github.com/berthdev/berth/internal/access"
 )
 
 const image = "registry.example/app:1"

@@ -6,8 +6,8 @@ import (
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 
-	"github.com/berthdev/berth/agent/access"
 	"github.com/berthdev/berth/agent/engine"
+	"github.com/berthdev/berth/internal/access"
 )
 
 // visible keeps the reports of the tasks u may see, by the rule the apiserver

@@ -10,7 +10,7 @@
 //   - The server's certificate is self-signed, generated in memory at start; the
 //     agent publishes it with its URL in its ContainerInstance's
 //     status.streamingEndpoint, which clients read through the apiserver.
-//   - Callers are authenticated by the apiserver (agent/access, whose Delegated the
+//   - Callers are authenticated by the apiserver (internal/access, whose Delegated the
 //     agent shares with its HTTP endpoint), as an aggregated apiserver or the
 //     kubelet does it: a bearer token by TokenReview, a client certificate against
 //     the cluster's client CA (ConfigMap kube-system/extension-apiserver-authentication,

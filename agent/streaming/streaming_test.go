@@ -27,10 +27,10 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/berthdev/berth/agent/access"
 	"github.com/berthdev/berth/agent/runtime"
 	"github.com/berthdev/berth/agent/streaming"
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	"github.com/berthdev/berth/internal/access"
 	clientstreaming "github.com/berthdev/berth/internal/streaming"
 	"github.com/berthdev/berth/test/testenv"
 	"github.com/berthdev/berth/test/testobj"

@@ -1,7 +1,8 @@
 // Package agentidentity says which container instance an authenticated caller acts
 // for. It is the Go form of the rule config/admission/agent-policy.yaml states in
 // CEL for writes; the manager's gateway applies it to reads. Both must agree, and
-// test/integration's gateway test checks every identity form against the policy.
+// test/integration/admission_test.go (TestAgentIdentityRuleMatchesPolicy) holds the two
+// to one answer for every identity form.
 package agentidentity
 
 import (

@@ -16,7 +16,7 @@
 //     revisions. Nothing else is passed on, and no header of the caller but Accept.
 //
 // The caller is authenticated by the apiserver (TokenReview, or a client certificate
-// of the cluster's CA, agent/access), and its instance follows from its identity
+// of the cluster's CA, internal/access), and its instance follows from its identity
 // (internal/agentidentity, the admission policy's rule). Refusals are Kubernetes
 // Status objects: 401 without credentials, 403 naming the instance and what it may
 // not read.

@@ -25,9 +25,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/berthdev/berth/agent"
-	"github.com/berthdev/berth/agent/access"
 	"github.com/berthdev/berth/agent/secrets"
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	"github.com/berthdev/berth/internal/access"
 	"github.com/berthdev/berth/internal/agentidentity"
 	"github.com/berthdev/berth/internal/gateway"
 	"github.com/berthdev/berth/internal/kube"

@@ -12,7 +12,7 @@ import (
 
 	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 
-	"github.com/berthdev/berth/agent/access"
+	"github.com/berthdev/berth/internal/access"
 )
 
 // Files of the serving certificate in a certificate directory, as

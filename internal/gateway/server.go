@@ -18,8 +18,8 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/berthdev/berth/agent/access"
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	"github.com/berthdev/berth/internal/access"
 	"github.com/berthdev/berth/internal/agentidentity"
 	"github.com/berthdev/berth/internal/revision"
 	"github.com/berthdev/berth/internal/taskrules"

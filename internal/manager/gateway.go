@@ -9,7 +9,7 @@ import (
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 
-	"github.com/berthdev/berth/agent/access"
+	"github.com/berthdev/berth/internal/access"
 	"github.com/berthdev/berth/internal/gateway"
 	"github.com/berthdev/berth/internal/revision"
 )

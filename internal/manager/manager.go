@@ -41,8 +41,11 @@ type Options struct {
 	QPS                     float64
 	Burst                   int
 	GracefulShutdownTimeout time.Duration
-	Controllers             controllers.Options
-	Gateway                 GatewayOptions
+	// RunControllers runs the controllers; without them the process serves only the
+	// agents' read gateway.
+	RunControllers bool
+	Controllers    controllers.Options
+	Gateway        GatewayOptions
 }
 
 // DefaultOptions returns the options a production manager starts with.
@@ -54,6 +57,7 @@ func DefaultOptions() Options {
 		QPS:                     500,
 		Burst:                   1000,
 		GracefulShutdownTimeout: 30 * time.Second,
+		RunControllers:          true,
 		Gateway:                 GatewayOptions{BindAddress: "0", DaemonSetUser: agentidentity.DefaultDaemonSetUser},
 		Controllers: controllers.Options{
 			HeartbeatGrace:        40 * time.Second,
@@ -77,6 +81,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.Float64Var(&o.QPS, "kube-api-qps", o.QPS, "Sustained requests per second the manager may send to the apiserver.")
 	fs.IntVar(&o.Burst, "kube-api-burst", o.Burst, "Requests the manager may send to the apiserver in a burst above --kube-api-qps.")
 	fs.DurationVar(&o.GracefulShutdownTimeout, "graceful-shutdown-timeout", o.GracefulShutdownTimeout, "How long running reconciles may take to finish on shutdown.")
+	fs.BoolVar(&o.RunControllers, "controllers", o.RunControllers, "Run the controllers. false serves only the agents' read gateway: a gateway apart from the controllers, which agents keep reading through while the controllers are stopped (berth up runs one so).")
 	fs.StringVar(&o.Gateway.BindAddress, "gateway-bind-address", o.Gateway.BindAddress, "Address the agents' read gateway binds to (HTTPS): agents read their tasks, and the Secrets and ConfigMaps those reference, through it; 0 disables it.")
 	fs.StringVar(&o.Gateway.CertDir, "gateway-cert-dir", o.Gateway.CertDir, "Directory with the gateway's serving certificate, tls.crt and tls.key (read again when they change).")
 	fs.StringVar(&o.Gateway.DaemonSetUser, "gateway-daemonset-user", o.Gateway.DaemonSetUser, "User of the agent DaemonSet's ServiceAccount, whose tokens name the node they are bound to (the Helm chart sets its release's).")
@@ -97,6 +102,8 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("--kube-api-burst must be at least 1, got %d", o.Burst)
 	case o.LeaderElection && o.LeaderElectionID == "":
 		return fmt.Errorf("--leader-election-id must be set with --leader-elect")
+	case !o.RunControllers && !o.Gateway.enabled():
+		return fmt.Errorf("--controllers=false needs --gateway-bind-address: the process would do nothing")
 	case o.Gateway.enabled() && o.Gateway.CertDir == "":
 		return fmt.Errorf("--gateway-cert-dir must be set with --gateway-bind-address")
 	case o.Controllers.HeartbeatGrace < time.Second:
@@ -157,8 +164,10 @@ func Build(ctx context.Context, cfg *rest.Config, o Options, tweaks ...func(*ctr
 	if err := mgr.AddReadyzCheck("crds", crdsServed(mgr)); err != nil {
 		return nil, err
 	}
-	if err := controllers.Setup(ctx, mgr, o.Controllers); err != nil {
-		return nil, err
+	if o.RunControllers {
+		if err := controllers.Setup(ctx, mgr, o.Controllers); err != nil {
+			return nil, err
+		}
 	}
 	if _, err := addGateway(ctx, mgr, cfg, o.Gateway); err != nil {
 		return nil, err
@@ -207,6 +216,6 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	log := ctrl.LoggerFrom(ctx)
-	log.Info("starting manager", "metricsAddress", o.MetricsBindAddress, "probeAddress", o.HealthProbeBindAddress, "leaderElection", o.LeaderElection, "gatewayAddress", o.Gateway.BindAddress, "qps", o.QPS, "burst", o.Burst)
+	log.Info("starting manager", "metricsAddress", o.MetricsBindAddress, "probeAddress", o.HealthProbeBindAddress, "leaderElection", o.LeaderElection, "controllers", o.RunControllers, "gatewayAddress", o.Gateway.BindAddress, "qps", o.QPS, "burst", o.Burst)
 	return mgr.Start(ctx)
 }

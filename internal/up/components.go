@@ -22,6 +22,7 @@ const (
 	compContainerd = "containerd"
 	compRegistry   = "registry"
 	compManager    = "manager"
+	compGateway    = "gateway"
 	compAgent      = "agent"
 	compHollow     = "hollow"
 	compAPI        = "api"
@@ -30,8 +31,8 @@ const (
 
 // stopOrder is the order components stop in: first what writes through the
 // apiserver (the console and the ECS API first: their callers are people and scripts), then what runs
-// containers, then storage.
-var stopOrder = []string{compConsole, compAPI, compHollow, compManager, compAgent, compContainerd, compRegistry, compAPIServer, compEtcd}
+// containers (the agent sees its tasks through the gateway until it stops), then storage.
+var stopOrder = []string{compConsole, compAPI, compHollow, compManager, compAgent, compGateway, compContainerd, compRegistry, compAPIServer, compEtcd}
 
 // binaries `up` runs besides itself, with what to do when one is missing.
 var binaries = []string{compEtcd, compAPIServer, compContainerd, "containerd-shim-runc-v2", compRegistry}

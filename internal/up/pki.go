@@ -102,6 +102,9 @@ func (p *pki) serving() (certFile, keyFile string, err error) {
 // localhost; agents check it against the CA.
 func (p *pki) gatewayServing() (dir string, err error) {
 	dir = p.l.pki("gateway")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
 	return dir, p.ensure(filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key"), func() *x509.Certificate {
 		return &x509.Certificate{
 			Subject:     pkix.Name{CommonName: "berth-manager-gateway"},

@@ -230,6 +230,29 @@ func (s *session) pushDemo(ctx context.Context) error {
 	return nil
 }
 
+// startGateway runs the agents' read gateway on loopback as a process of its own
+// (`berth manager --controllers=false`, with the manager's identity): on shutdown the
+// controllers stop first, so that no replacement task starts, and the agent still
+// sees its tasks stopped through the gateway.
+func (s *session) startGateway(ctx context.Context) error {
+	probe, err := freePort(0)
+	if err != nil {
+		return err
+	}
+	port, err := freePort(0)
+	if err != nil {
+		return err
+	}
+	s.gatewayURL = "https://" + hostPort(port)
+	args := []string{"manager", "--controllers=false",
+		"--kubeconfig=" + s.l.kubeconfig(kubeconfigManager),
+		"--health-probe-bind-address=" + hostPort(probe), "--metrics-bind-address=0",
+		"--gateway-bind-address=" + hostPort(port), "--gateway-cert-dir=" + s.l.pki("gateway"),
+	}
+	return s.launch(ctx, compGateway, s.berth, args, nil,
+		httpOK(&http.Client{Timeout: 2 * time.Second}, fmt.Sprintf("http://%s/readyz", hostPort(probe))))
+}
+
 func (s *session) startManager(ctx context.Context) error {
 	probe, err := freePort(0)
 	if err != nil {
@@ -239,16 +262,8 @@ func (s *session) startManager(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// The agents' read gateway, on loopback: the agent reads its tasks and their
-	// Secrets through it.
-	gateway, err := freePort(0)
-	if err != nil {
-		return err
-	}
-	s.gatewayURL = "https://" + hostPort(gateway)
 	args := []string{"manager",
 		"--kubeconfig=" + s.l.kubeconfig(kubeconfigManager),
-		"--gateway-bind-address=" + hostPort(gateway), "--gateway-cert-dir=" + s.l.pki("gateway"),
 		"--health-probe-bind-address=" + hostPort(probe),
 		"--metrics-bind-address=" + hostPort(metrics),
 		// Leader election as in production; the lock already keeps a second `up`
@@ -462,6 +477,7 @@ func (s *session) printSummary() {
 	fmt.Fprintf(&b, "  ECS API:      %s (region %s, account %s; aws CLI configuration in %s)\n", s.apiURL, ECSRegion, ECSAccountID, s.l.awsDir())
 	fmt.Fprintf(&b, "  agent:        %s/v1/tasks (with a token, above), metrics %s/metrics\n", s.agentURL, s.agentURL)
 	fmt.Fprintf(&b, "  manager:      metrics %s\n", s.metricsURL)
+	fmt.Fprintf(&b, "  gateway:      %s (agents read their tasks and Secrets through it)\n", s.gatewayURL)
 	fmt.Fprintf(&b, "  logs:         %s\n", s.l.path("logs"))
 	fmt.Fprintf(&b, "  stop:         Ctrl-C here, or berth down --state-dir %s\n", s.l.dir)
 	s.out.printf("%s", b.String())

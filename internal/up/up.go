@@ -258,6 +258,7 @@ func (s *session) shutdown() error {
 		}
 	}
 	stop(compAgent, 30*time.Second)
+	stop(compGateway, 10*time.Second)
 	killed, err := cleanupLocal(ctx, s.l, s.o, s.alive(compContainerd))
 	if err != nil {
 		errs = append(errs, err)
@@ -301,6 +302,7 @@ func (s *session) start(ctx context.Context) error {
 		{compRegistry, s.startRegistry},
 		{compContainerd, s.startContainerd},
 		{"demo image", s.pushDemo},
+		{compGateway, s.startGateway},
 		{compManager, s.startManager},
 		{compAgent, s.startAgent},
 		{"ECS API", s.startAPI},

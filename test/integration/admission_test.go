@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -22,12 +23,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	"github.com/berthdev/berth/internal/agentidentity"
 	"github.com/berthdev/berth/test/testenv"
 )
 
@@ -881,3 +884,49 @@ func task(ns, name, instance string) *ecsv1alpha1.Task {
 }
 
 func mergePatch(p string) client.Patch { return client.RawPatch(types.MergePatchType, []byte(p)) }
+
+// TestAgentIdentityRuleMatchesPolicy holds the admission policy's CEL and
+// internal/agentidentity (the manager's gateway's rule for reads) to one answer: for
+// each identity, the policy lets it write the status of exactly the instance
+// agentidentity.Instance names, and of none when that names none.
+func TestAgentIdentityRuleMatchesPolicy(t *testing.T) {
+	ctx := t.Context()
+	ns := env.Namespace(t)
+	daemonSetUser := "system:serviceaccount:" + ns + ":berth-agent"
+	installAgentPolicy(t, daemonSetUser)
+	waitForPolicy(t, daemonSetUser)
+	bindClusterRole(t, overprivilegedRole(t), "berth-test-overprivileged-rule-"+ns, []rbacv1.Subject{
+		{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: overprivilegedGroup},
+	}, nil)
+	resetOwnInstance(t)
+	for _, name := range []string{ownInstance, otherInstance} {
+		if err := env.Client.Create(ctx, instance(name)); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatal(err)
+		}
+	}
+	node := func(n string) map[string][]string { return map[string][]string{nodeNameExtra: {n}} }
+	for _, u := range []user.DefaultInfo{
+		{Name: "berth:agent:" + ownInstance, Groups: []string{agentidentity.Group}},
+		{Name: "berth:agent:" + otherInstance},
+		{Name: "system:serviceaccount:" + ns + ":berth-agent-" + ownInstance},
+		{Name: daemonSetUser, Extra: node(ownInstance)},
+		{Name: daemonSetUser, Extra: node(otherInstance)},
+		{Name: daemonSetUser},
+		{Name: "mallory", Groups: []string{agentidentity.Group}},
+		{Name: "system:serviceaccount:" + ns + ":berth-agent", Extra: map[string][]string{nodeNameExtra: {ownInstance, otherInstance}}},
+	} {
+		want, err := agentidentity.Instance(&u, daemonSetUser)
+		if err != nil {
+			want = ""
+		}
+		t.Run(fmt.Sprintf("%s %v", u.Name, u.Extra[nodeNameExtra]), func(t *testing.T) {
+			c := clientFor(t, impersonate(u.Name, append(slices.Clone(u.Groups), overprivilegedGroup), u.Extra))
+			for _, inst := range []string{ownInstance, otherInstance} {
+				err := c.Status().Patch(ctx, instance(inst), mergePatch(`{"status":{"runningTasksCount":3}}`))
+				if allowed := err == nil; allowed != (inst == want) {
+					t.Errorf("writing the status of %s: %v; agentidentity.Instance says %q", inst, err, want)
+				}
+			}
+		})
+	}
+}

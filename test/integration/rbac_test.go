@@ -46,29 +46,43 @@ var wantManagerRules = map[string][]string{
 	"ecs.berth.dev/taskdefinitions/status": {"get", "patch"},
 	"ecs.berth.dev/tasks":                  {"create", "delete", "get", "list", "patch", "watch"}, // services' tasks; binding; stopping; collection
 	"ecs.berth.dev/tasks/status":           {"get", "patch"},
+	// The agents' read gateway (internal/gateway): the Secrets and ConfigMaps a task
+	// bound to the calling agent references, read live by name for that agent, and
+	// the agents' tokens, authenticated by the apiserver.
+	"/secrets":                           {"get"},
+	"/configmaps":                        {"get"},
+	"authentication.k8s.io/tokenreviews": {"create"},
+}
+
+// wantManagerCARules is the manager's Role in kube-system: the cluster's client CA,
+// which the gateway checks agents' client certificates against.
+var wantManagerCARules = map[string][]string{
+	"/configmaps[extension-apiserver-authentication]": {"get", "list", "watch"},
+}
+
+// wantHollowRules is what `berth hollow` reads beside the agent's role: the tasks of
+// all the instances it simulates, directly (one identity for many instances).
+var wantHollowRules = map[string][]string{
+	"apps/controllerrevisions":      {"get", "list", "watch"},
+	"ecs.berth.dev/clusters":        {"get", "list", "watch"},
+	"ecs.berth.dev/taskdefinitions": {"get", "list", "watch"},
+	"ecs.berth.dev/tasks":           {"get", "list", "watch"},
 }
 
 // wantAgentRules is the agent's ClusterRole. The admission policy (config/admission)
 // narrows its writes to the agent's own objects.
 var wantAgentRules = map[string][]string{
-	// The tasks' secrets, environment files and registry credentials, read by name.
-	"/configmaps": {"get"},
-	"/secrets":    {"get"},
-	// Revisions of the task definitions its tasks name (and for `family` references
-	// the TaskDefinition), through a cache.
-	"apps/controllerrevisions":      {"get", "list", "watch"},
-	"ecs.berth.dev/taskdefinitions": {"get", "list", "watch"},
-	// Its Cluster's container policy, which the agent enforces again before it runs a
-	// task, through a cache.
-	"ecs.berth.dev/clusters": {"get", "list", "watch"},
+	// No reads of Secrets, ConfigMaps, Tasks, TaskDefinitions, ControllerRevisions or
+	// Clusters: RBAC cannot say "those of my tasks", so the agent reads them through
+	// the manager's gateway, which can.
+	//
 	// Its heartbeat Lease, renewed with an update.
 	"coordination.k8s.io/leases": {"create", "get", "update"},
 	// Registration, then its part of the status (server-side apply).
 	"ecs.berth.dev/containerinstances":        {"create", "get"},
 	"ecs.berth.dev/containerinstances/status": {"get", "patch"},
-	// Its tasks, watched with a field selector; their status (server-side apply).
-	"ecs.berth.dev/tasks":        {"get", "list", "watch"},
-	"ecs.berth.dev/tasks/status": {"get", "patch"},
+	// Its tasks' status (server-side apply), without a read.
+	"ecs.berth.dev/tasks/status": {"patch"},
 	// The streaming server (exec, logs; agent/streaming) has the apiserver
 	// authenticate its callers' tokens and authorize every request, as the kubelet
 	// does, and audits execs as Events on the tasks (the admission policy keeps them
@@ -119,6 +133,8 @@ func TestRBACLeastPrivilege(t *testing.T) {
 	}{
 		{kind: "ClusterRole", name: "berth-manager", files: []string{repoPath("config", "rbac", "role.yaml"), filepath.Join(chartFiles, "manager-role.yaml")}, want: wantManagerRules},
 		{kind: "ClusterRole", name: "berth-agent", files: []string{repoPath("config", "rbac", "agent", "role.yaml"), filepath.Join(chartFiles, "agent-role.yaml")}, want: wantAgentRules},
+		{kind: "Role", name: "berth-manager", files: []string{repoPath("config", "rbac", "role.yaml"), filepath.Join(chartFiles, "manager-ca-role.yaml")}, want: wantManagerCARules},
+		{kind: "ClusterRole", name: "berth-hollow", files: []string{repoPath("config", "rbac", "hollow", "role.yaml")}, want: wantHollowRules},
 		{kind: "Role", name: "berth-agent", files: []string{repoPath("config", "rbac", "agent", "role.yaml"), filepath.Join(chartFiles, "agent-ca-role.yaml")}, want: wantAgentCARules},
 		{kind: "ClusterRole", name: "berth-api", files: []string{apiRole, filepath.Join(chartFiles, "api-role.yaml")}, want: wantAPIRules},
 		{kind: "Role", name: "berth-api", files: []string{apiRole, filepath.Join(chartFiles, "api-secrets-role.yaml")}, want: wantAPISecretsRules},
@@ -185,13 +201,15 @@ func checkRuleInvariants(t *testing.T, role string, got map[string][]string) {
 			t.Errorf("the API may write credential Secrets: %v", got["/secrets"])
 		}
 	case "ClusterRole/berth-manager":
-		if _, ok := got["/secrets"]; ok {
-			t.Errorf("the manager has access to Secrets: %v", got["/secrets"])
+		// The gateway reads the Secrets agents' tasks reference by name; it never
+		// lists, watches or caches them.
+		if !slices.Equal(got["/secrets"], []string{"get"}) {
+			t.Errorf("the manager's access to Secrets is %v, want get only (never list or watch)", got["/secrets"])
 		}
 	case "ClusterRole/berth-agent":
-		for _, r := range []string{"/secrets", "/configmaps"} {
-			if !slices.Equal(got[r], []string{"get"}) {
-				t.Errorf("the agent's access to %s is %v, want get only (never list or watch)", r, got[r])
+		for _, r := range []string{"/secrets", "/configmaps", "ecs.berth.dev/tasks", "ecs.berth.dev/taskdefinitions", "apps/controllerrevisions"} {
+			if _, ok := got[r]; ok {
+				t.Errorf("the agent may read %s (%v): it reads what its tasks need through the manager's gateway", r, got[r])
 			}
 		}
 		if has("ecs.berth.dev/tasks", "create", "update", "patch", "delete", "deletecollection") {
@@ -279,11 +297,15 @@ func TestRBACAsAuthorized(t *testing.T) {
 
 	tests := []accessCheck{
 		{manager.Name, "get", "ecs.berth.dev", "tasks", true}, // the bindings are in force
-		{manager.Name, "get", "", "secrets", false},
+		{manager.Name, "get", "", "secrets", true},
 		{manager.Name, "list", "", "secrets", false},
 		{manager.Name, "watch", "", "secrets", false},
 		{manager.Name, "delete", "coordination.k8s.io", "leases", false},
-		{agent.Name, "get", "", "secrets", true},
+		{agent.Name, "create", "ecs.berth.dev", "containerinstances", true}, // the bindings are in force
+		{agent.Name, "get", "", "secrets", false},
+		{agent.Name, "get", "", "configmaps", false},
+		{agent.Name, "get", "ecs.berth.dev", "tasks", false},
+		{agent.Name, "list", "ecs.berth.dev", "tasks", false},
 		{agent.Name, "list", "", "secrets", false},
 		{agent.Name, "watch", "", "secrets", false},
 		{agent.Name, "list", "", "configmaps", false},

@@ -1,6 +1,7 @@
-// Package access decides who may reach the agent's servers: the HTTP endpoint
+// Package access decides who may reach Berth's servers that act for a caller: the
+// manager's read gateway (internal/gateway, agents only) and the agent's HTTP endpoint
 // (agent/httpapi, /v1/tasks and /v1/logs) and the streaming server
-// (agent/streaming, exec and logs). Both ask the apiserver, as the kubelet and
+// (agent/streaming, exec and logs). All ask the apiserver, as the kubelet and
 // aggregated apiservers do, through one Delegated:
 //
 //   - Authentication: a bearer token by TokenReview; on TLS connections also a
