@@ -139,10 +139,6 @@ func (o *Options) Validate() error {
 		return errors.New("--cluster must not be empty")
 	case o.Name == "":
 		return errors.New("--name must not be empty (the hostname could not be read)")
-	case o.GatewayURL != "" && !strings.HasPrefix(o.GatewayURL, "https://"):
-		return fmt.Errorf("--gateway-url must be an https:// URL, got %q", o.GatewayURL)
-	case o.GatewayURL != "" && o.GatewayCAFile == "":
-		return errors.New("--gateway-ca-file must be set with --gateway-url")
 	case o.ContainerdAddress == "":
 		return errors.New("--containerd-address must not be empty")
 	case o.StateDir == "" || !strings.HasPrefix(o.StateDir, "/"):
@@ -160,10 +156,7 @@ func (o *Options) Validate() error {
 	case o.QPS <= 0 || o.Burst < 1:
 		return fmt.Errorf("--kube-api-qps and --kube-api-burst must be positive, got %v and %d", o.QPS, o.Burst)
 	}
-	if _, err := o.declaredGPUs(); err != nil {
-		return err
-	}
-	return o.validateHousekeeping()
+	return o.validateRest()
 }
 
 // gpuIDPattern is what a GPU ID may hold: NVIDIA's indexes and UUIDs (GPU-<hex>,
@@ -213,5 +206,31 @@ func (a attributeFlag) Set(s string) error {
 		return fmt.Errorf("want name=value, got %q", s)
 	}
 	a[name] = value
+	return nil
+}
+
+// validateRest checks the options that need more than a comparison.
+func (o *Options) validateRest() error {
+	if _, err := o.declaredGPUs(); err != nil {
+		return err
+	}
+	if err := o.validateGateway(); err != nil {
+		return err
+	}
+	return o.validateHousekeeping()
+}
+
+// validateGateway checks the gateway's flags: both or neither, over TLS.
+func (o *Options) validateGateway() error {
+	switch {
+	case o.GatewayURL == "" && o.GatewayCAFile != "":
+		return errors.New("--gateway-ca-file needs --gateway-url")
+	case o.GatewayURL == "":
+		return nil
+	case !strings.HasPrefix(o.GatewayURL, "https://"):
+		return fmt.Errorf("--gateway-url must be an https:// URL, got %q", o.GatewayURL)
+	case o.GatewayCAFile == "":
+		return errors.New("--gateway-ca-file must be set with --gateway-url")
+	}
 	return nil
 }

@@ -27,3 +27,20 @@ func TestUtilizationIntervalFlag(t *testing.T) {
 		})
 	}
 }
+
+func TestGatewayFlags(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		wantErr string
+	}{
+		{name: "none: direct reads"},
+		{name: "both", args: []string{"--gateway-url", "https://berth-gateway.berth-system.svc:9444", "--gateway-ca-file", "/etc/berth/gateway/ca.crt"}},
+		{name: "plain HTTP", args: []string{"--gateway-url", "http://gw:9444", "--gateway-ca-file", "/ca.crt"},
+			wantErr: `--gateway-url must be an https:// URL, got "http://gw:9444"`},
+		{name: "no CA", args: []string{"--gateway-url", "https://gw:9444"}, wantErr: "--gateway-ca-file must be set with --gateway-url"},
+		{name: "a CA for no gateway", args: []string{"--gateway-ca-file", "/ca.crt"}, wantErr: "--gateway-ca-file needs --gateway-url"},
+	} {
+		t.Run(tc.name, func(t *testing.T) { parseOptions(t, tc.args, tc.wantErr) })
+	}
+}

@@ -25,8 +25,8 @@ import (
 func RESTConfig(cfg *rest.Config, url, caFile string) *rest.Config {
 	c := rest.CopyConfig(cfg)
 	c.Host = url
-	c.TLSClientConfig.CAFile, c.TLSClientConfig.CAData = caFile, nil
-	c.TLSClientConfig.ServerName, c.TLSClientConfig.Insecure = "", false
+	c.CAFile, c.CAData = caFile, nil
+	c.ServerName, c.Insecure = "", false
 	return c
 }
 

@@ -148,7 +148,12 @@ func (w *world) serve(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- ln.Start(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("the gateway ended with %v", err)
+		}
+	})
 	w.url = "https://" + ln.Addr().String()
 }
 
@@ -363,7 +368,7 @@ func TestAgentReadsOnlyItsTasksSecrets(t *testing.T) {
 		testenv.Eventually(t, "a stopping task's Secret to be refused", func() error {
 			_, err := w.read(t, cfg, "new", "Secret", "db")
 			if !apierrors.IsForbidden(err) {
-				return fmt.Errorf("read: %v, want Forbidden", err)
+				return fmt.Errorf("read: %w, want Forbidden", err)
 			}
 			return nil
 		})
@@ -373,7 +378,7 @@ func TestAgentReadsOnlyItsTasksSecrets(t *testing.T) {
 		testenv.Eventually(t, "a deleted task's Secret to be refused", func() error {
 			_, err := w.read(t, cfg, "new", "Secret", "db")
 			if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "there is no task new") {
-				return fmt.Errorf("read: %v, want Forbidden: there is no task", err)
+				return fmt.Errorf("read: %w, want Forbidden: there is no task", err)
 			}
 			return nil
 		})

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httputil"
@@ -157,21 +158,14 @@ func (s *Server) object(kind string) http.HandlerFunc {
 		}
 		ns, task, name := r.PathValue("namespace"), r.PathValue("task"), r.PathValue("name")
 		if err := s.mayRead(r.Context(), inst, ns, task, kind, name); err != nil {
-			var st *apierrors.StatusError
-			if !asStatus(err, &st) {
-				st = apierrors.NewInternalError(err)
-			}
+			st := asStatus(err)
 			s.log.V(1).Info("refused a read", "instance", inst, "namespace", ns, "task", task, "kind", kind, "name", name, "reason", st.ErrStatus.Message)
 			writeStatus(w, st)
 			return
 		}
 		obj, err := s.read(r.Context(), kind, ns, name)
 		if err != nil {
-			st, ok := err.(*apierrors.StatusError)
-			if !ok {
-				st = apierrors.NewInternalError(err)
-			}
-			writeStatus(w, st)
+			writeStatus(w, asStatus(err))
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
@@ -267,12 +261,14 @@ func forbidden(msg string) *apierrors.StatusError {
 	}}
 }
 
-func asStatus(err error, st **apierrors.StatusError) bool {
-	s, ok := err.(*apierrors.StatusError)
-	if ok {
-		*st = s
+// asStatus is err as the Status it carries (the apiserver's refusals pass on as
+// they are), else an internal error.
+func asStatus(err error) *apierrors.StatusError {
+	var st *apierrors.StatusError
+	if errors.As(err, &st) {
+		return st
 	}
-	return ok
+	return apierrors.NewInternalError(err)
 }
 
 func writeStatus(w http.ResponseWriter, serr *apierrors.StatusError) {

@@ -99,7 +99,7 @@ func checkAgentReads(t *testing.T, dir, out string) {
 		testenv.Eventually(t, "the stopped task's Secret to be refused", func() error {
 			err := gw.ForTask("default", first.Name).Get(ctx, client.ObjectKey{Namespace: "default", Name: "greeting"}, &corev1.Secret{})
 			if !apierrors.IsForbidden(err) {
-				return fmt.Errorf("read: %v, want Forbidden", err)
+				return fmt.Errorf("read: %w, want Forbidden", err)
 			}
 			return nil
 		})
