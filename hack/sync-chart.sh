@@ -3,6 +3,8 @@
 # config/ and charts/berth have one source and no hand-edited copies:
 #   config/crd/bases/*.yaml     -> charts/berth/crds/ (installed by helm, never upgraded)
 #   config/rbac/role.yaml       -> charts/berth/files/manager-role.yaml (manager ClusterRole)
+#                               and charts/berth/files/manager-ca-role.yaml (its Role in
+#                               kube-system: the cluster's client CA, for the gateway's authn)
 #   config/rbac/agent/role.yaml -> charts/berth/files/agent-role.yaml   (agent ClusterRole)
 #                               and charts/berth/files/agent-ca-role.yaml (its Role in
 #                               kube-system: the cluster's client CA, for exec's authn)
@@ -21,7 +23,6 @@ cd "$(dirname "$0")/.."
 chart=charts/berth
 rm -rf "$chart/crds" && mkdir -p "$chart/crds" "$chart/files"
 cp config/crd/bases/*.yaml "$chart/crds/"
-cp config/rbac/role.yaml "$chart/files/manager-role.yaml"
 
 # document KIND FILE prints the YAML document of FILE whose kind is KIND (controller-gen
 # writes a ClusterRole and, for namespaced markers, a Role into one file), and fails
@@ -33,6 +34,8 @@ document() {
 		END { if (keep) printf "%s", doc; exit !found }' "$2" ||
 		{ echo "sync-chart: no $1 in $2" >&2; return 1; }
 }
+document ClusterRole config/rbac/role.yaml >"$chart/files/manager-role.yaml"
+document Role config/rbac/role.yaml >"$chart/files/manager-ca-role.yaml"
 document ClusterRole config/rbac/agent/role.yaml >"$chart/files/agent-role.yaml"
 document Role config/rbac/agent/role.yaml >"$chart/files/agent-ca-role.yaml"
 document ClusterRole config/rbac/api/role.yaml >"$chart/files/api-role.yaml"

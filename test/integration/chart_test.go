@@ -123,6 +123,21 @@ agent:
 		},
 	},
 	{
+		name: "gateway behind a load balancer with an existing Secret",
+		values: `
+gateway:
+  port: 8443
+  service: {type: LoadBalancer}
+  tls: {existingSecret: gw-tls, caBundle: ` + fmt.Sprintf("%q", testCA) + `}
+`,
+		want: chartWant{
+			agent: true, pdb: true, agentProbe: true, managerReplicas: 2,
+			api:      apiWant{replicas: 2, servicePort: 80, serviceType: "ClusterIP"},
+			stateDir: "/var/lib/berth", containerdDir: "/run/containerd",
+			gateway: gatewayWant{port: 8443, serviceType: "LoadBalancer", existingSecret: "gw-tls"},
+		},
+	},
+	{
 		name: "API with TLS behind a load balancer",
 		values: `
 api:
@@ -161,6 +176,7 @@ type chartWant struct {
 	// hostPluginDirs are CNI plugin directories mounted from the node.
 	hostPluginDirs []string
 	agentArgs      []string
+	gateway        gatewayWant
 }
 
 // TestHelmChartLint runs `helm lint --strict` with each value set.
@@ -194,6 +210,7 @@ func TestHelmChartRender(t *testing.T) {
 				t.Errorf("agent.enabled=false still renders the DaemonSet")
 			}
 			checkMetrics(t, c, tc.want)
+			checkGateway(t, c, tc.want)
 		})
 	}
 }
@@ -473,6 +490,14 @@ func checkChartIdentities(t *testing.T, c chartObjects, want chartWant) {
 	if !boundTo(t, c, "RoleBinding", "Role", releaseName+"-manager", c.ns, releaseName+"-manager-leader-election") {
 		t.Errorf("no RoleBinding binds the manager to its leader election Role")
 	}
+	if !boundTo(t, c, "RoleBinding", "Role", releaseName+"-manager", c.ns, releaseName+"-manager-client-ca") {
+		t.Errorf("no RoleBinding binds the manager to its client CA Role")
+	}
+	for _, kind := range []string{"Role", "RoleBinding"} {
+		if u := c.get(kind, releaseName+"-manager-client-ca"); u.GetNamespace() != "kube-system" {
+			t.Errorf("the manager's client CA %s is in namespace %q, want kube-system, where the apiserver publishes that CA", kind, u.GetNamespace())
+		}
+	}
 }
 
 // boundTo tells whether a binding of bindingKind grants role (of roleKind) to the
@@ -535,6 +560,8 @@ func checkChartRBAC(t *testing.T, c chartObjects, want chartWant) {
 		"ClusterRole/" + releaseName + "-agent":   repoPath("config", "rbac", "agent", "role.yaml"),
 		// The agent's streaming server reads the cluster's client CA in kube-system.
 		"Role/" + releaseName + "-agent-client-ca": repoPath("config", "rbac", "agent", "role.yaml"),
+		// The manager's gateway authenticates agents' client certificates with it too.
+		"Role/" + releaseName + "-manager-client-ca": repoPath("config", "rbac", "role.yaml"),
 	}
 	apiRoles := map[string]string{
 		"ClusterRole/" + releaseName + "-api":      repoPath("config", "rbac", "api", "role.yaml"),

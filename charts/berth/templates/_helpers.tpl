@@ -122,3 +122,72 @@ the value.
 {{- fail "api.tls.secretName: api.tls.enabled needs the name of a kubernetes.io/tls Secret in the release namespace" -}}
 {{- end -}}
 {{- end -}}
+
+{{/*
+berth.agentUser is the Kubernetes user of the agent DaemonSet's ServiceAccount: the
+admission policy's DaemonSet identity and the gateway's --gateway-daemonset-user,
+whose tokens name the node they are bound to. One definition for both: were they to
+differ, the gateway would refuse the agents the policy admits.
+*/}}
+{{- define "berth.agentUser" -}}
+system:serviceaccount:{{ .Release.Namespace }}:{{ include "berth.fullname" . }}-agent
+{{- end -}}
+
+{{/*
+berth.gatewayHost is the in-cluster DNS name of the gateway's Service, the one the
+agents dial. berth.gatewayDNSNames are the names its generated certificate holds.
+*/}}
+{{- define "berth.gatewayHost" -}}
+{{ include "berth.fullname" . }}-gateway.{{ .Release.Namespace }}.svc
+{{- end -}}
+{{- define "berth.gatewayDNSNames" -}}
+{{- $svc := printf "%s-gateway" (include "berth.fullname" .) -}}
+{{- $ns := .Release.Namespace -}}
+{{- $names := list $svc (printf "%s.%s" $svc $ns) (printf "%s.%s.svc" $svc $ns) (printf "%s.%s.svc.cluster.local" $svc $ns) -}}
+{{- toJson (concat $names .Values.gateway.tls.extraDNSNames) -}}
+{{- end -}}
+
+{{/* berth.gatewayTLSSecret is the name of the Secret the manager serves the gateway with. */}}
+{{- define "berth.gatewayTLSSecret" -}}
+{{- .Values.gateway.tls.existingSecret | default (printf "%s-gateway-tls" (include "berth.fullname" .)) -}}
+{{- end -}}
+
+{{/*
+berth.gatewayTLS is the gateway's TLS material as JSON: "ca", the CA certificate (PEM)
+the agents check the gateway against, and, unless gateway.tls.existingSecret names
+the Secret, "crt" and "key" for the Secret the chart makes. It is made once per
+render and kept in .Values, because the manager's Secret, the agents' ConfigMap and
+the DaemonSet's checksum of it are rendered by different templates and must agree.
+The Secret of an earlier release is kept (lookup) while it was made for the same
+names ("sans" below); a render without a cluster (helm template) makes a new one.
+*/}}
+{{- define "berth.gatewayTLS" -}}
+{{- if not (hasKey .Values "berthGatewayTLSRendered") -}}
+{{- $_ := set .Values "berthGatewayTLSRendered" (include "berth.gatewayTLSMake" . | fromJson) -}}
+{{- end -}}
+{{- toJson .Values.berthGatewayTLSRendered -}}
+{{- end -}}
+{{- define "berth.gatewayTLSMake" -}}
+{{- $tls := .Values.gateway.tls -}}
+{{- if $tls.existingSecret -}}
+{{- if not (contains "-----BEGIN CERTIFICATE-----" (toString $tls.caBundle)) -}}
+{{- fail "gateway.tls.caBundle: gateway.tls.existingSecret needs the PEM certificate of the CA that signed it; the agents check the gateway against it" -}}
+{{- end -}}
+{{- toJson (dict "ca" $tls.caBundle) -}}
+{{- else -}}
+{{- if $tls.caBundle -}}
+{{- fail "gateway.tls.caBundle is the CA of gateway.tls.existingSecret; without it the chart makes its own CA: set both or neither" -}}
+{{- end -}}
+{{- $names := include "berth.gatewayDNSNames" . | fromJsonArray -}}
+{{- $sans := concat $names $tls.extraIPAddresses | join "," -}}
+{{- $old := lookup "v1" "Secret" .Release.Namespace (include "berth.gatewayTLSSecret" .) -}}
+{{- $oldData := dig "data" (dict) $old -}}
+{{- if and (eq (dig "metadata" "annotations" "berth.dev/gateway-sans" "" $old) $sans) (get $oldData "tls.crt") (get $oldData "tls.key") (get $oldData "ca.crt") -}}
+{{- toJson (dict "ca" (b64dec (get $oldData "ca.crt")) "crt" (b64dec (get $oldData "tls.crt")) "key" (b64dec (get $oldData "tls.key")) "sans" $sans) -}}
+{{- else -}}
+{{- $ca := genCA (printf "%s-gateway-ca" (include "berth.fullname" .)) (int $tls.validityDays) -}}
+{{- $cert := genSignedCert (printf "%s-gateway" (include "berth.fullname" .)) $tls.extraIPAddresses $names (int $tls.validityDays) $ca -}}
+{{- toJson (dict "ca" $ca.Cert "crt" $cert.Cert "key" $cert.Key "sans" $sans) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
