@@ -117,6 +117,9 @@ func diff(before, after map[string]float64) map[string]float64 {
 
 // describeWrites lists write counts by resource, largest first.
 func describeWrites(w map[string]float64) string {
+	if len(w) == 0 {
+		return "none"
+	}
 	keys := slices.Collect(maps.Keys(w))
 	slices.SortFunc(keys, func(a, b string) int { return cmp.Compare(w[b], w[a]) })
 	parts := make([]string, len(keys))

@@ -23,6 +23,7 @@ const (
 	ECSAPIDescribeTasks = "ECSAPIDescribeTasks"
 	ECSAPIRunTask       = "ECSAPIRunTask"
 	ECSAPIFootprint     = "ECSAPIFootprint"
+	GatewayRead         = "GatewayRead"
 	TaskStartupLatency  = "TaskStartupLatency"
 	AgentFootprint      = "AgentFootprint"
 	HollowScale         = "HollowScale"
@@ -31,7 +32,7 @@ const (
 // Metrics lists every metric, in the order the suite runs and reports them.
 var Metrics = []string{
 	PlacementThroughput, ServiceScaleOut, RollingDeploy, WritesPerTask, BindingPatchCost, UtilizationWrites,
-	ECSAPIDescribeTasks, ECSAPIRunTask, ECSAPIFootprint,
+	ECSAPIDescribeTasks, ECSAPIRunTask, ECSAPIFootprint, GatewayRead,
 	TaskStartupLatency, AgentFootprint, HollowScale,
 }
 

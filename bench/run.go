@@ -103,6 +103,7 @@ var scenarios = []scenario{
 	{name: "bindingpatch", metrics: []string{BindingPatchCost}, run: runBindingPatch},
 	{name: "utilization", metrics: []string{UtilizationWrites}, run: runUtilization},
 	{name: "ecsapi", metrics: []string{ECSAPIDescribeTasks, ECSAPIRunTask, ECSAPIFootprint}, run: runECSAPI},
+	{name: "gateway", metrics: []string{GatewayRead}, run: runGateway},
 	{name: "containerd", metrics: []string{TaskStartupLatency, AgentFootprint}, run: runContainerd},
 	{name: "hollowscale", metrics: []string{HollowScale}, run: runHollowScale},
 }
