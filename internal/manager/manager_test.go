@@ -114,7 +114,9 @@ func TestOptionsValidate(t *testing.T) {
 			wantErr: "--autoscaling-stale-after"},
 		{name: "zero autoscaling interval", mutate: func(o *Options) { o.Controllers.AutoScalingInterval = 0 }, wantErr: "--autoscaling-evaluation-interval"},
 		{name: "gateway without a certificate", mutate: func(o *Options) { o.Gateway.BindAddress = ":9444" }, wantErr: "--gateway-cert-dir"},
-		{name: "gateway only", mutate: func(o *Options) { o.RunControllers, o.Gateway.BindAddress, o.Gateway.CertDir = false, ":9444", "/certs" }},
+		{name: "gateway only", mutate: func(o *Options) {
+			o.RunControllers, o.Gateway.BindAddress, o.Gateway.CertDir = false, ":9444", "/certs"
+		}},
 		{name: "neither controllers nor gateway", mutate: func(o *Options) { o.RunControllers = false }, wantErr: "--controllers=false needs --gateway-bind-address"},
 	}
 	for _, tc := range cases {
