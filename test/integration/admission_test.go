@@ -281,10 +281,7 @@ type agentIdentity struct {
 // the generated ClusterRole, then with a broad one.
 func TestAgentAdmissionPolicy(t *testing.T) {
 	ctx := t.Context()
-	ns := env.Namespace(t)
-	daemonSetUser := "system:serviceaccount:" + ns + ":berth-agent"
-	installAgentPolicy(t, daemonSetUser)
-	waitForPolicy(t, daemonSetUser)
+	ns, daemonSetUser := policyNamespace(t)
 	setupAgentWorld(t, ns)
 
 	// The generated role, as deployed: real ServiceAccount tokens for the two
@@ -387,10 +384,7 @@ func TestAgentAdmissionPolicy(t *testing.T) {
 // instance may write nothing; administrators and the manager are not restricted.
 func TestAgentAdmissionPolicyIdentities(t *testing.T) {
 	ctx := t.Context()
-	ns := env.Namespace(t)
-	daemonSetUser := "system:serviceaccount:" + ns + ":berth-agent"
-	installAgentPolicy(t, daemonSetUser)
-	waitForPolicy(t, daemonSetUser)
+	ns, daemonSetUser := policyNamespace(t)
 	setupAgentWorld(t, ns)
 	bindClusterRole(t, overprivilegedRole(t), "berth-test-overprivileged-"+ns, []rbacv1.Subject{
 		{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: overprivilegedGroup},
@@ -734,6 +728,17 @@ func resetOwnInstance(t *testing.T) {
 	}
 }
 
+// policyNamespace is a namespace of the test with the admission policy in force for
+// the DaemonSet account berth-agent of that namespace, returned with its user.
+func policyNamespace(t *testing.T) (ns, daemonSetUser string) {
+	t.Helper()
+	ns = env.Namespace(t)
+	daemonSetUser = "system:serviceaccount:" + ns + ":berth-agent"
+	installAgentPolicy(t, daemonSetUser)
+	waitForPolicy(t, daemonSetUser)
+	return ns, daemonSetUser
+}
+
 // serviceAccountToken creates the ServiceAccount ns/name and returns a config with a
 // token of it: bound to a pod on node when node is set (as the kubelet's projected
 // tokens are, carrying the node's name), else a plain one.
@@ -891,10 +896,7 @@ func mergePatch(p string) client.Patch { return client.RawPatch(types.MergePatch
 // agentidentity.Instance names, and of none when that names none.
 func TestAgentIdentityRuleMatchesPolicy(t *testing.T) {
 	ctx := t.Context()
-	ns := env.Namespace(t)
-	daemonSetUser := "system:serviceaccount:" + ns + ":berth-agent"
-	installAgentPolicy(t, daemonSetUser)
-	waitForPolicy(t, daemonSetUser)
+	ns, daemonSetUser := policyNamespace(t)
 	bindClusterRole(t, overprivilegedRole(t), "berth-test-overprivileged-rule-"+ns, []rbacv1.Subject{
 		{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: overprivilegedGroup},
 	}, nil)

@@ -187,16 +187,7 @@ func TestHelmChartRefusesBadAPIValues(t *testing.T) {
 		{"TLS without a Secret", "api: {tls: {enabled: true}}", "api.tls.secretName"},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			cmd := exec.Command(filepath.Join(testenv.BinDir(), "helm"), "template", releaseName, chartPath, "--values", "-")
-			cmd.Dir = testenv.RepoRoot()
-			cmd.Stdin = strings.NewReader(tc.values)
-			var stderr bytes.Buffer
-			cmd.Stderr = &stderr
-			if err := cmd.Run(); err == nil || !strings.Contains(stderr.String(), tc.wantErr) {
-				t.Errorf("helm template with %s: %v, want a failure naming %s:\n%s", tc.values, err, tc.wantErr, stderr.String())
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { checkHelmRefuses(t, tc.values, tc.wantErr) })
 	}
 	// And the same values with api.enabled=false render: nothing of the API is made.
 	runHelmInput(t, "api: {enabled: false, auth: none}", "template", releaseName, chartPath, "--values", "-")
@@ -230,4 +221,18 @@ func flagValue(args []string, flag string) string {
 		}
 	}
 	return ""
+}
+
+// checkHelmRefuses renders the chart with values and wants the render to fail with
+// a message naming wantErr (the value at fault).
+func checkHelmRefuses(t *testing.T, values, wantErr string) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(testenv.BinDir(), "helm"), "template", releaseName, chartPath, "--values", "-")
+	cmd.Dir = testenv.RepoRoot()
+	cmd.Stdin = strings.NewReader(values)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err == nil || !strings.Contains(stderr.String(), wantErr) {
+		t.Errorf("helm template with %s: %v, want a failure naming %s:\n%s", values, err, wantErr, stderr.String())
+	}
 }
