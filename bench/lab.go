@@ -129,6 +129,9 @@ func (r *runner) managerOptions() manager.Options {
 	if ov.ServiceWorkers > 0 {
 		o.Controllers.ServiceWorkers = ov.ServiceWorkers
 	}
+	if ov.WritesPerPass > 0 {
+		o.Controllers.ServiceMaxWritesPerPass = ov.WritesPerPass
+	}
 	return o
 }
 

@@ -58,6 +58,9 @@ type ManagerOverrides struct {
 	Burst            int
 	SchedulerWorkers int
 	ServiceWorkers   int
+	// WritesPerPass is the service controller's bound on one pass's creates and
+	// stops; a very large one is unbounded.
+	WritesPerPass int
 }
 
 func (m ManagerOverrides) String() string {
@@ -73,6 +76,9 @@ func (m ManagerOverrides) String() string {
 	}
 	if m.ServiceWorkers > 0 {
 		parts = append(parts, fmt.Sprintf("--service-workers=%d", m.ServiceWorkers))
+	}
+	if m.WritesPerPass > 0 {
+		parts = append(parts, fmt.Sprintf("--service-max-writes-per-pass=%d", m.WritesPerPass))
 	}
 	return strings.Join(parts, " ")
 }

@@ -57,6 +57,9 @@ type Options struct {
 	// ServiceWorkers is how many services reconcile in parallel
 	// (DefaultServiceWorkers).
 	ServiceWorkers int
+	// ServiceMaxWritesPerPass bounds a service pass's creates and stops
+	// (service.DefaultMaxWritesPerPass when 0).
+	ServiceMaxWritesPerPass int
 	// UtilizationInterval bounds how often each Service's, TaskDefinition's and
 	// Cluster's status.utilization is written (utilization.DefaultInterval).
 	UtilizationInterval time.Duration
@@ -120,7 +123,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 		"taskdefinition": &taskdefinition.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("berth-taskdefinition"), Usage: tasks},
 		// The scheduler places service tasks before the service controller creates them.
 		"service": &service.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("berth-service"),
-			Resolver: resolver, MaxConcurrentReconciles: o.ServiceWorkers, Placer: sched},
+			Resolver: resolver, MaxConcurrentReconciles: o.ServiceWorkers, MaxWritesPerPass: o.ServiceMaxWritesPerPass, Placer: sched},
 		"task": &task.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("berth-task")},
 		"containerinstance": &containerinstance.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("berth-containerinstance"),
 			Grace: o.HeartbeatGrace},

@@ -56,6 +56,9 @@ type Reconciler struct {
 	Now func() time.Time
 	// MaxConcurrentReconciles bounds parallel services (default 4).
 	MaxConcurrentReconciles int
+	// MaxWritesPerPass bounds the creates, and the stops, of one pass
+	// (DefaultMaxWritesPerPass when 0).
+	MaxWritesPerPass int
 	// Expectations remember the tasks this manager just created or stopped, so a
 	// reconcile on a cache that has not caught up does not repeat the writes.
 	Expectations *expectations.Store
@@ -77,6 +80,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.MaxConcurrentReconciles == 0 {
 		r.MaxConcurrentReconciles = 4
 	}
+
 	if r.Expectations == nil {
 		r.Expectations = expectations.New()
 	}

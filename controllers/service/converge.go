@@ -26,11 +26,21 @@ import (
 // largest slow-start batch), stops and deletes alike.
 const maxParallelWrites = 64
 
-// maxWritesPerPass bounds the creates, and the stops, of one pass, as the ReplicaSet
-// controller's burstReplicas does: a pass that scales by thousands ends after this
-// many, writes the service's status, and the next pass (woken as the cache shows
-// them) goes on, so status stays current through a long scale-out or rollout.
-const maxWritesPerPass = 500
+// DefaultMaxWritesPerPass bounds the creates, and the stops, of one pass, as the
+// ReplicaSet controller's burstReplicas does: a pass that scales by thousands ends
+// after this many, writes the service's status, and the next pass (woken as the
+// cache shows them) goes on, so status stays current through a long scale-out or
+// rollout. Reconciler.MaxWritesPerPass overrides it (the manager's
+// --service-max-writes-per-pass, for measurements).
+const DefaultMaxWritesPerPass = 500
+
+// writesPerPass is MaxWritesPerPass, or its default.
+func (r *Reconciler) writesPerPass() int {
+	if r.MaxWritesPerPass > 0 {
+		return r.MaxWritesPerPass
+	}
+	return DefaultMaxWritesPerPass
+}
 
 // converge starts and stops tasks as the deployment arithmetic plans.
 func (r *Reconciler) converge(ctx context.Context, s *state) error {
@@ -116,8 +126,8 @@ func (r *Reconciler) stopPlanned(ctx context.Context, s *state, key string) erro
 	for i := range s.live {
 		byName[s.live[i].task.Name] = &s.live[i]
 	}
-	if len(s.plan.Stop) > maxWritesPerPass {
-		s.plan.Stop = s.plan.Stop[:maxWritesPerPass] // the planner lists the most urgent first
+	if n := r.writesPerPass(); len(s.plan.Stop) > n {
+		s.plan.Stop = s.plan.Stop[:n] // the planner lists the most urgent first
 	}
 	done, err := parallel(ctx, len(s.plan.Stop), func(i int) error {
 		lt := byName[s.plan.Stop[i]]

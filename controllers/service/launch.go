@@ -29,7 +29,7 @@ const (
 // launch creates the tasks the plan starts, unless the deployment's failures call
 // for a pause or the cluster's container policy refuses its revision.
 func (r *Reconciler) launch(ctx context.Context, s *state, key string) error {
-	start := min(int(s.plan.Start), maxWritesPerPass)
+	start := min(int(s.plan.Start), r.writesPerPass())
 	if start > 0 {
 		if refused := r.primaryRefused(ctx, s); refused != "" {
 			// Tightened since the deployment started: what runs keeps running (a Cluster

@@ -89,7 +89,7 @@ func (w *shortOfRoom) room(cluster string) {
 // placeNew places the tasks about to be created and returns those placed. It records
 // the shortfall (s.unplaced, s.unplacedWhy) for status, and the service as short of
 // room for a requeue when room appears. wanted is how many the plan starts, of which
-// tasks are this pass's share (maxWritesPerPass): once one finds no room, all that
+// tasks are this pass's share (MaxWritesPerPass): once one finds no room, all that
 // were wanted and not placed are short, not only this pass's.
 func (r *Reconciler) placeNew(ctx context.Context, s *state, tasks []*ecsv1alpha1.Task, wanted int32) ([]*ecsv1alpha1.Task, error) {
 	if r.Placer == nil || len(tasks) == 0 {

@@ -23,6 +23,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/berthdev/berth/agent"
 	"github.com/berthdev/berth/agent/secrets"
@@ -382,6 +383,36 @@ func TestAgentReadsOnlyItsTasksSecrets(t *testing.T) {
 			}
 			return nil
 		})
+	})
+
+	t.Run("counted", func(t *testing.T) {
+		got := map[string]float64{}
+		families, err := metrics.Registry.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range families {
+			if f.GetName() != "berth_gateway_requests_total" {
+				continue
+			}
+			for _, m := range f.GetMetric() {
+				var route, code string
+				for _, l := range m.GetLabel() {
+					switch l.GetName() {
+					case "route":
+						route = l.GetValue()
+					case "code":
+						code = l.GetValue()
+					}
+				}
+				got[route+" "+code] = m.GetCounter().GetValue()
+			}
+		}
+		for _, k := range []string{"secrets 200", "secrets 403", "secrets 401", "tasks 200", "tasks 403", "configmaps 200"} {
+			if got[k] == 0 {
+				t.Errorf("berth_gateway_requests_total{%s} is 0; series: %v", k, got)
+			}
+		}
 	})
 
 	t.Run("missing", func(t *testing.T) {

@@ -99,15 +99,15 @@ func NewServer(cfg Config) (*Server, error) {
 			},
 		},
 	}
-	s.mux.HandleFunc(secretRoute, s.object(taskrules.KindSecret))
-	s.mux.HandleFunc(configMapRoute, s.object(taskrules.KindConfigMap))
-	s.mux.HandleFunc(tasksRoute, s.passList(taskList))
-	s.mux.HandleFunc(taskDefinitionsRoute, s.passList(anyList))
-	s.mux.HandleFunc(clustersRoute, s.passList(clusterList))
-	s.mux.HandleFunc(revisionsRoute, s.passList(revisionList))
-	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	s.mux.HandleFunc(secretRoute, counted("secrets", s.object(taskrules.KindSecret)))
+	s.mux.HandleFunc(configMapRoute, counted("configmaps", s.object(taskrules.KindConfigMap)))
+	s.mux.HandleFunc(tasksRoute, counted("tasks", s.passList(taskList)))
+	s.mux.HandleFunc(taskDefinitionsRoute, counted("taskdefinitions", s.passList(anyList)))
+	s.mux.HandleFunc(clustersRoute, counted("clusters", s.passList(clusterList)))
+	s.mux.HandleFunc(revisionsRoute, counted("controllerrevisions", s.passList(revisionList)))
+	s.mux.HandleFunc("/", counted("other", func(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, apierrors.NewNotFound(schema.GroupResource{Resource: "path"}, r.URL.Path))
-	})
+	}))
 	return s, nil
 }
 
@@ -159,7 +159,9 @@ func (s *Server) object(kind string) http.HandlerFunc {
 		ns, task, name := r.PathValue("namespace"), r.PathValue("task"), r.PathValue("name")
 		if err := s.mayRead(r.Context(), inst, ns, task, kind, name); err != nil {
 			st := asStatus(err)
-			s.log.V(1).Info("refused a read", "instance", inst, "namespace", ns, "task", task, "kind", kind, "name", name, "reason", st.ErrStatus.Message)
+			// Rare in normal operation (an agent asks only for what its tasks name):
+			// worth an operator's look.
+			s.log.Info("refused a read", "instance", inst, "namespace", ns, "task", task, "kind", kind, "name", name, "reason", st.ErrStatus.Message)
 			writeStatus(w, st)
 			return
 		}

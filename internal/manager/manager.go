@@ -88,6 +88,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.Controllers.HeartbeatGrace, "heartbeat-grace", o.Controllers.HeartbeatGrace, "How long an agent may go without renewing its lease before its instance is disconnected.")
 	fs.IntVar(&o.Controllers.SchedulerWorkers, "scheduler-workers", o.Controllers.SchedulerWorkers, "Tasks placed in parallel.")
 	fs.IntVar(&o.Controllers.ServiceWorkers, "service-workers", o.Controllers.ServiceWorkers, "Services reconciled in parallel.")
+	fs.IntVar(&o.Controllers.ServiceMaxWritesPerPass, "service-max-writes-per-pass", o.Controllers.ServiceMaxWritesPerPass, "Creates, and stops, of one service pass before its status is written and the next pass goes on (0: the default, 500).")
 	fs.DurationVar(&o.Controllers.UtilizationInterval, "utilization-interval", o.Controllers.UtilizationInterval, "Each Service's, TaskDefinition's and Cluster's status.utilization is written at most this often; match the agents' --utilization-interval.")
 	fs.DurationVar(&o.Controllers.AutoScalingStaleAfter, "autoscaling-stale-after", o.Controllers.AutoScalingStaleAfter, "Service auto scaling ignores a utilization measured longer ago than this (keep it above --utilization-interval).")
 	fs.DurationVar(&o.Controllers.AutoScalingInterval, "autoscaling-evaluation-interval", o.Controllers.AutoScalingInterval, "How often service auto scaling reads customized (Prometheus) metrics; a counter's rate spans this.")
@@ -112,6 +113,8 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("--scheduler-workers must be at least 1, got %d", o.Controllers.SchedulerWorkers)
 	case o.Controllers.ServiceWorkers < 1:
 		return fmt.Errorf("--service-workers must be at least 1, got %d", o.Controllers.ServiceWorkers)
+	case o.Controllers.ServiceMaxWritesPerPass < 0:
+		return fmt.Errorf("--service-max-writes-per-pass must not be negative, got %d", o.Controllers.ServiceMaxWritesPerPass)
 	case o.Controllers.UtilizationInterval < time.Second:
 		return fmt.Errorf("--utilization-interval must be at least 1s, got %s", o.Controllers.UtilizationInterval)
 	case o.Controllers.AutoScalingStaleAfter < time.Second:

@@ -118,6 +118,7 @@ func TestOptionsValidate(t *testing.T) {
 			o.RunControllers, o.Gateway.BindAddress, o.Gateway.CertDir = false, ":9444", "/certs"
 		}},
 		{name: "neither controllers nor gateway", mutate: func(o *Options) { o.RunControllers = false }, wantErr: "--controllers=false needs --gateway-bind-address"},
+		{name: "negative writes per pass", mutate: func(o *Options) { o.Controllers.ServiceMaxWritesPerPass = -1 }, wantErr: "--service-max-writes-per-pass"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -243,7 +243,7 @@ func TestHelmChartKeepsGatewayCertificate(t *testing.T) {
 		t.Errorf("an upgrade changed the agents' gateway CA")
 	}
 	checksum := func(c chartObjects) string {
-		return typed[appsv1.DaemonSet](t, c.get("DaemonSet", releaseName+"-agent")).Spec.Template.Annotations["berth.dev/gateway-ca-checksum"]
+		return typed[appsv1.DaemonSet](t, c.get("DaemonSet", releaseName+"-agent")).Spec.Template.Annotations["ecs.berth.dev/gateway-ca-checksum"]
 	}
 	if checksum(again) == "" || checksum(again) != checksum(first) {
 		t.Errorf("agent CA checksum %q after an upgrade, want the first's %q", checksum(again), checksum(first))

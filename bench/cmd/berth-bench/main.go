@@ -34,6 +34,7 @@ func main() {
 	flag.IntVar(&o.Manager.Burst, "manager-burst", 0, "Experiment: the manager's --kube-api-burst instead of its default.")
 	flag.IntVar(&o.Manager.SchedulerWorkers, "scheduler-workers", 0, "Experiment: the manager's --scheduler-workers instead of its default.")
 	flag.IntVar(&o.Manager.ServiceWorkers, "service-workers", 0, "Experiment: the manager's --service-workers instead of its default.")
+	flag.IntVar(&o.Manager.WritesPerPass, "service-max-writes-per-pass", 0, "Experiment: the manager's --service-max-writes-per-pass instead of its default (500); 1000000 is unbounded.")
 	flag.Parse()
 	if only != "" {
 		o.Only = strings.Split(only, ",")

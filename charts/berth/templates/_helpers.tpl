@@ -182,7 +182,7 @@ names ("sans" below); a render without a cluster (helm template) makes a new one
 {{- $sans := concat $names $tls.extraIPAddresses | join "," -}}
 {{- $old := lookup "v1" "Secret" .Release.Namespace (include "berth.gatewayTLSSecret" .) -}}
 {{- $oldData := dig "data" (dict) $old -}}
-{{- if and (eq (dig "metadata" "annotations" "berth.dev/gateway-sans" "" $old) $sans) (get $oldData "tls.crt") (get $oldData "tls.key") (get $oldData "ca.crt") -}}
+{{- if and (eq (dig "metadata" "annotations" "ecs.berth.dev/gateway-sans" "" $old) $sans) (get $oldData "tls.crt") (get $oldData "tls.key") (get $oldData "ca.crt") -}}
 {{- toJson (dict "ca" (b64dec (get $oldData "ca.crt")) "crt" (b64dec (get $oldData "tls.crt")) "key" (b64dec (get $oldData "tls.key")) "sans" $sans) -}}
 {{- else -}}
 {{- $ca := genCA (printf "%s-gateway-ca" (include "berth.fullname" .)) (int $tls.validityDays) -}}
