@@ -266,6 +266,11 @@ func (s *session) shutdown() error {
 	for _, k := range killed {
 		s.out.printf("  removed leftover %s", k)
 	}
+	if s.alive(compContainerd) {
+		// containerd shuts each shim down after its task's delete: give them that
+		// time while it still runs.
+		_ = localrun.LeftoverShims(s.l.containerdSocket(), 5*time.Second)
+	}
 	stop(compContainerd, 15*time.Second)
 	for _, shim := range localrun.LeftoverShims(s.l.containerdSocket(), 5*time.Second) {
 		s.out.printf("  killed leftover containerd shim %s", shim)

@@ -564,8 +564,11 @@ func withUlimits(ulimits []runtime.Ulimit) oci.SpecOpts {
 }
 
 // Delete removes the container's task (killing it), the container and its snapshot.
+// It runs to its end whatever the caller's context (deleteTask says why), bounded by
+// taskDeleteTimeout.
 func (r *Runtime) Delete(ctx context.Context, id string) error {
-	ctx = r.withNamespace(ctx)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.withNamespace(ctx)), taskDeleteTimeout)
+	defer cancel()
 	defer r.locks.lock(id)()
 	ctr, err := r.client.LoadContainer(ctx, id)
 	if errdefs.IsNotFound(err) {
@@ -574,7 +577,7 @@ func (r *Runtime) Delete(ctx context.Context, id string) error {
 		return fmt.Errorf("looking up container %q: %w", id, err)
 	}
 	if task, err := ctr.Task(ctx, nil); err == nil {
-		if _, err := task.Delete(ctx, ctrd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+		if err := deleteTask(ctx, task); err != nil {
 			return fmt.Errorf("deleting task of container %q: %w", id, err)
 		}
 	} else if !errdefs.IsNotFound(err) {

@@ -1,6 +1,7 @@
 package containerd_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/berthdev/berth/agent/runtime"
 	"github.com/berthdev/berth/agent/runtime/containerd"
+	"github.com/berthdev/berth/internal/up/localrun"
 	"github.com/berthdev/berth/test/testenv"
 	regtest "github.com/berthdev/berth/test/testenv/registry"
 )
@@ -785,4 +787,33 @@ func TestVersion(t *testing.T) {
 	if !strings.HasPrefix(v, "v2.") {
 		t.Errorf("version %q, want v2.x", v)
 	}
+}
+
+// TestDeleteOutlivesItsCaller: a delete whose caller is cancelled (an agent stopping
+// while it cleans up) still removes the task and lets its shim exit; cut short, it
+// would leave the shim running with no task to show for it.
+func TestDeleteOutlivesItsCaller(t *testing.T) {
+	e := newEnv(t)
+	spec := e.spec("app", e.image(), "ignore-term", "echo=ready", "sleep=inf")
+	e.startAndWait(spec)
+	cancelled, cancel := context.WithCancel(e.ctx)
+	cancel()
+	if err := e.rt.Delete(cancelled, spec.ID); err != nil {
+		t.Fatalf("delete with a cancelled context: %v", err)
+	}
+	if left := e.leftovers(); len(left) > 0 {
+		t.Errorf("delete left %v", left)
+	}
+	testenv.EventuallyWithin(t, 10*time.Second, "the container's shim to exit", func() error {
+		shims, err := localrun.Shims(daemon.Address)
+		if err != nil {
+			return err
+		}
+		for _, s := range shims {
+			if s.Namespace == e.ns {
+				return fmt.Errorf("shim %s still runs", s)
+			}
+		}
+		return nil
+	})
 }

@@ -51,7 +51,7 @@ func (r *Runtime) Start(ctx context.Context, id string) (uint32, error) {
 			return r.startTask(ctx, id, task)
 		default:
 			// Stopped (or unknown): a start is a restart with a new task.
-			if _, err := task.Delete(ctx, ctrd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+			if err := deleteTask(ctx, task); err != nil {
 				return 0, fmt.Errorf("deleting the previous task of container %q: %w", id, err)
 			}
 		}
@@ -63,7 +63,12 @@ func (r *Runtime) Start(ctx context.Context, id string) (uint32, error) {
 	if err != nil {
 		return 0, fmt.Errorf("container %q: %w", id, err)
 	}
-	task, err = ctr.NewTask(ctx, ioCreator)
+	// Runs to its end, as a delete does (deleteTask): containerd starts the task's
+	// shim first, and a create cut short by its caller may leave that shim behind. A
+	// task created while the agent stops is adopted by the next agent.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), taskDeleteTimeout)
+	defer cancel()
+	task, err = ctr.NewTask(cctx, ioCreator)
 	if err != nil {
 		return 0, fmt.Errorf("creating task of container %q: %w", id, err)
 	}
@@ -129,9 +134,26 @@ func (shimIO) Cancel()              {}
 func (shimIO) Wait()                {}
 func (shimIO) Close() error         { return nil }
 
+// taskDeleteTimeout bounds a task's create and delete.
+const taskDeleteTimeout = 30 * time.Second
+
+// deleteTask deletes task (killing its process) and runs to the end whatever ctx
+// says: containerd shuts a task's shim down only once its delete returns, and a
+// delete cut short by its caller (an agent stopping while it cleans up) leaves the
+// shim running with no task to show for it, for good ("the shim might be leaked",
+// containerd logs). A task already gone is no error.
+func deleteTask(ctx context.Context, task ctrd.Task) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), taskDeleteTimeout)
+	defer cancel()
+	if _, err := task.Delete(ctx, ctrd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+		return err
+	}
+	return nil
+}
+
 func (r *Runtime) startTask(ctx context.Context, id string, task ctrd.Task) (uint32, error) {
 	if err := task.Start(ctx); err != nil {
-		if _, derr := task.Delete(context.WithoutCancel(ctx), ctrd.WithProcessKill); derr != nil && !errdefs.IsNotFound(derr) {
+		if derr := deleteTask(ctx, task); derr != nil {
 			logr.FromContextOrDiscard(ctx).Error(derr, "deleting a task that failed to start", logContainer, id)
 		}
 		return 0, fmt.Errorf("starting container %q: %w", id, err)
@@ -157,7 +179,7 @@ func (r *Runtime) Stop(ctx context.Context, id string, timeout time.Duration) (r
 		return r.exitStatus(ctx, task, st.ExitStatus, st.ExitTime), nil
 	case ctrd.Created:
 		// Never started: its process is runc's, waiting to exec the entrypoint.
-		if _, err := task.Delete(ctx, ctrd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+		if err := deleteTask(ctx, task); err != nil {
 			return runtime.ExitStatus{}, fmt.Errorf("deleting unstarted task of container %q: %w", id, err)
 		}
 		return runtime.ExitStatus{}, fmt.Errorf("container %q: %w", id, runtime.ErrNotStarted)

@@ -218,6 +218,10 @@ func (c *Containerd) Stop() error {
 			if err != nil {
 				errs = append(errs, fmt.Errorf("removing containers: %w", err))
 			}
+			// containerd shuts each shim down after its task's delete: give them
+			// that time while it still runs. A shim left after this and the grace
+			// below was leaked.
+			_ = localrun.LeftoverShims(c.Address, shimExitGrace)
 			_ = c.cmd.Process.Signal(syscall.SIGTERM)
 			select {
 			case <-c.exited:
