@@ -54,7 +54,8 @@ type InstanceConfig struct {
 	// PauseBinary is the static berth binary run as tasks' pause process ("" fails
 	// tasks with pidMode or ipcMode task).
 	PauseBinary string
-	// StatusInterval bounds how often the instance's usage is written (default 10s).
+	// StatusInterval bounds how often the instance's usage is written while its tasks
+	// change (DefaultStatusInterval).
 	StatusInterval time.Duration
 	// UtilizationInterval is the window its tasks' use is measured over, for
 	// status.utilization (default metrics.DefaultInterval, a minute).
@@ -115,7 +116,7 @@ func newInstance(a *Agent, cfg InstanceConfig) (*Instance, error) {
 		return nil, errors.New("an instance needs a container runtime")
 	}
 	if cfg.StatusInterval == 0 {
-		cfg.StatusInterval = 10 * time.Second
+		cfg.StatusInterval = DefaultStatusInterval
 	}
 	c := cfg.Client
 	if c == nil {
@@ -203,19 +204,29 @@ func (i *Instance) runHeartbeat(ctx context.Context, wg *sync.WaitGroup) {
 	go func() { defer wg.Done(); i.sampler.Run(ctx) }()
 }
 
-// reportUsage writes the instance's usage when it changed, at most every
-// statusInterval, and the runtime's health; a finished utilization window at once.
+// reportUsage writes the instance's usage and the runtime's health when it is due
+// (statusDue: at most every statusInterval while tasks change, at once when the
+// instance empties or a utilization window ends). Report itself skips a write that
+// would change nothing.
 func (i *Instance) reportUsage(ctx context.Context) {
-	t := time.NewTicker(i.statusInterval)
+	t := time.NewTicker(min(statusCheckEvery, i.statusInterval))
 	defer t.Stop()
+	var last usageState
 	for {
+		ready := false
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		case <-i.utilizationReady:
+			ready = true
 		}
 		u := i.currentUsage()
+		busy := u.Running+u.Pending > 0
+		if !statusDue(time.Now(), last, i.statusInterval, busy, ready) {
+			continue
+		}
+		last = usageState{written: time.Now(), busy: busy}
 		if _, err := i.rt.Version(ctx); err != nil {
 			u.RuntimeErr = fmt.Errorf("the container runtime is not reachable: %w", err)
 		}

@@ -205,6 +205,9 @@ type hollowConfig struct {
 func (l *lab) startHollow(h hollowConfig) (*child, error) {
 	args := []string{l.run.berth, "hollow", "--kubeconfig", l.env.Kubeconfig, "--cluster", h.cluster,
 		"--instances", strconv.Itoa(h.instances), "--name-prefix", h.prefix, "--running-delay", "100ms"}
+	if d := l.run.o.HollowStatusInterval; d > 0 {
+		args = append(args, "--status-interval", d.String())
+	}
 	c, err := startChild("berth hollow", l.run.workFile(l.name+"-hollow.log"), append(args, h.extra...)...)
 	if err != nil {
 		return nil, err

@@ -50,6 +50,9 @@ type Options struct {
 	// Manager overrides the manager's production defaults for an A/B experiment;
 	// zero fields keep the defaults. Results say when an override was used.
 	Manager ManagerOverrides
+	// HollowStatusInterval, when set, is the hollow instances' --status-interval
+	// instead of the agent's default: an A/B experiment on the fleet's own writes.
+	HollowStatusInterval time.Duration
 }
 
 // ManagerOverrides are manager options to try instead of the defaults.
@@ -182,6 +185,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	rep := &Report{Version: "v1", Size: o.Size, StartedAt: r.started, Machine: readMachine(), Versions: readVersions(r.berth)}
 	if s := o.Manager.String(); s != "" {
 		rep.Versions["Manager options (overridden)"] = s
+	}
+	if d := o.HollowStatusInterval; d > 0 {
+		rep.Versions["Hollow options (overridden)"] = "--status-interval=" + d.String()
 	}
 	r.runScenarios(ctx, rep)
 	rep.Duration = time.Since(r.started).Seconds()

@@ -9,6 +9,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	"github.com/berthdev/berth/agent"
 	"github.com/berthdev/berth/agent/metrics"
 	"github.com/berthdev/berth/agent/registration"
 	"github.com/berthdev/berth/agent/runtime/fake"
@@ -24,7 +25,7 @@ const (
 	DefaultRunningDelay  = 100 * time.Millisecond
 	DefaultLeaseInterval = 10 * time.Second
 	// DefaultStatusInterval is the agent's --status-interval.
-	DefaultStatusInterval = 10 * time.Second
+	DefaultStatusInterval = agent.DefaultStatusInterval
 	// DefaultUtilizationInterval is the agent's --utilization-interval.
 	DefaultUtilizationInterval = metrics.DefaultInterval
 
@@ -71,7 +72,7 @@ type Config struct {
 	// LeaseInterval is how often each instance renews its Lease (default 10s); it
 	// must be shorter than the Lease's 40 s duration.
 	LeaseInterval time.Duration
-	// StatusInterval bounds how often each instance writes its usage (default 10s, as
+	// StatusInterval bounds how often each instance writes its usage (default 30s, as
 	// the agent's).
 	StatusInterval time.Duration
 	// UtilizationInterval is the window each instance measures its tasks' use over

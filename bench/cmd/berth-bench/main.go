@@ -35,6 +35,7 @@ func main() {
 	flag.IntVar(&o.Manager.SchedulerWorkers, "scheduler-workers", 0, "Experiment: the manager's --scheduler-workers instead of its default.")
 	flag.IntVar(&o.Manager.ServiceWorkers, "service-workers", 0, "Experiment: the manager's --service-workers instead of its default.")
 	flag.IntVar(&o.Manager.WritesPerPass, "service-max-writes-per-pass", 0, "Experiment: the manager's --service-max-writes-per-pass instead of its default (500); 1000000 is unbounded.")
+	flag.DurationVar(&o.HollowStatusInterval, "hollow-status-interval", 0, "Experiment: the hollow instances' --status-interval instead of the agent's default.")
 	flag.Parse()
 	if only != "" {
 		o.Only = strings.Split(only, ",")
