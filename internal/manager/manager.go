@@ -103,10 +103,6 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("--kube-api-burst must be at least 1, got %d", o.Burst)
 	case o.LeaderElection && o.LeaderElectionID == "":
 		return fmt.Errorf("--leader-election-id must be set with --leader-elect")
-	case !o.RunControllers && !o.Gateway.enabled():
-		return fmt.Errorf("--controllers=false needs --gateway-bind-address: the process would do nothing")
-	case o.Gateway.enabled() && o.Gateway.CertDir == "":
-		return fmt.Errorf("--gateway-cert-dir must be set with --gateway-bind-address")
 	case o.Controllers.HeartbeatGrace < time.Second:
 		return fmt.Errorf("--heartbeat-grace must be at least 1s, got %s", o.Controllers.HeartbeatGrace)
 	case o.Controllers.SchedulerWorkers < 1:
@@ -121,6 +117,17 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("--autoscaling-stale-after must be at least 1s, got %s", o.Controllers.AutoScalingStaleAfter)
 	case o.Controllers.AutoScalingInterval < time.Second:
 		return fmt.Errorf("--autoscaling-evaluation-interval must be at least 1s, got %s", o.Controllers.AutoScalingInterval)
+	}
+	return o.validateGateway()
+}
+
+// validateGateway checks the gateway's options against what the process runs.
+func (o *Options) validateGateway() error {
+	switch {
+	case !o.RunControllers && !o.Gateway.enabled():
+		return fmt.Errorf("--controllers=false needs --gateway-bind-address: the process would do nothing")
+	case o.Gateway.enabled() && o.Gateway.CertDir == "":
+		return fmt.Errorf("--gateway-cert-dir must be set with --gateway-bind-address")
 	}
 	return nil
 }
