@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -303,6 +305,25 @@ func TestAgentReadsOnlyItsTasksSecrets(t *testing.T) {
 		err = c.List(ctx, &list, client.MatchingFields{ecsv1alpha1.TaskFieldContainerInstance: "worker-2"})
 		wantForbidden(t, "listing worker-2's tasks", err, "a list of tasks must select fieldSelector=spec.containerInstance=worker-1 exactly")
 		wantForbidden(t, "listing every task", c.List(ctx, &list), "may not list")
+		// Two field selectors: the first checked, another applied, were the gateway
+		// to look at one only.
+		twice := url.Values{"fieldSelector": {ecsv1alpha1.TaskFieldContainerInstance + "=worker-1", ""}}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, w.url+"/apis/ecs.berth.dev/v1alpha1/tasks?"+twice.Encode(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hc, err := rest.HTTPClientFor(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("a task list with two field selectors: %s, want 403", resp.Status)
+		}
 		if err := c.List(ctx, &corev1.SecretList{}); !apierrors.IsNotFound(err) {
 			t.Errorf("listing Secrets: %v, want NotFound (the gateway serves no such list)", err)
 		}

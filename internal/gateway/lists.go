@@ -15,6 +15,17 @@ import (
 // The lists and watches an agent may pass through the gateway: those of its cache
 // (agent.NewCache), each no wider than the agent needs.
 
+// selectors checks a list's query with check, after making sure each selector is
+// given once: what is checked is what the apiserver applies.
+func selectors(q url.Values, instance string, check func(string, url.Values) error) error {
+	for _, k := range []string{"fieldSelector", "labelSelector"} {
+		if len(q[k]) > 1 {
+			return fmt.Errorf("%s is given %d times; give it once", k, len(q[k]))
+		}
+	}
+	return check(instance, q)
+}
+
 // taskList allows only the instance's own tasks.
 func taskList(instance string, q url.Values) error {
 	want := ecsv1alpha1.TaskFieldContainerInstance + "=" + instance

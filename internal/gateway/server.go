@@ -139,7 +139,7 @@ func (s *Server) passList(check func(instance string, q url.Values) error) http.
 			writeStatus(w, serr)
 			return
 		}
-		if err := check(inst, r.URL.Query()); err != nil {
+		if err := selectors(r.URL.Query(), inst, check); err != nil {
 			s.log.V(1).Info("refused a list", "instance", inst, "path", r.URL.Path, "reason", err.Error())
 			writeStatus(w, forbidden(fmt.Sprintf("berth agent %s may not list %s: %v", inst, r.URL.Path, err)))
 			return
