@@ -221,12 +221,19 @@ func (i *Instance) reportUsage(ctx context.Context) {
 		case <-i.utilizationReady:
 			ready = true
 		}
-		u := i.currentUsage()
-		busy := u.Running+u.Pending > 0
-		if !statusDue(time.Now(), last, i.statusInterval, busy, ready) {
+		var u registration.Usage
+		summed := false
+		busy := func() bool {
+			u, summed = i.currentUsage(), true
+			return u.Running+u.Pending > 0
+		}
+		if !statusDue(time.Now(), last, i.statusInterval, ready, busy) {
 			continue
 		}
-		last = usageState{written: time.Now(), busy: busy}
+		if !summed {
+			busy()
+		}
+		last = usageState{written: time.Now(), busy: u.Running+u.Pending > 0}
 		if _, err := i.rt.Version(ctx); err != nil {
 			u.RuntimeErr = fmt.Errorf("the container runtime is not reachable: %w", err)
 		}

@@ -66,7 +66,7 @@ func New(ctx context.Context, o Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	reads, err := newReads(cfg, o)
+	reads, err := newReads(cfg, c.RESTMapper(), o)
 	if err != nil {
 		return nil, err
 	}

@@ -1,13 +1,11 @@
 package agent
 
 import (
-	"fmt"
-
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
 	"github.com/berthdev/berth/internal/gateway"
@@ -31,24 +29,16 @@ type reads struct {
 
 // newReads builds the agent's cache (this instance's tasks, task definitions and
 // their revisions, its Cluster) and its Secret reader: through the gateway when
-// --gateway-url is set, else with cfg itself.
-func newReads(cfg *rest.Config, o Options) (reads, error) {
+// --gateway-url is set, else with cfg itself. mapper is the direct client's:
+// discovery is the apiserver's, the gateway serves lists and watches only.
+func newReads(cfg *rest.Config, mapper meta.RESTMapper, o Options) (reads, error) {
 	// Only this instance's tasks: the apiserver filters with the CRD's selectable field.
 	tasks := fields.OneTermEqualSelector(ecsv1alpha1.TaskFieldContainerInstance, o.Name)
 	if o.GatewayURL == "" {
-		ch, err := NewCache(cfg, o.Cluster, tasks, nil)
+		ch, err := NewCache(cfg, o.Cluster, tasks, mapper)
 		return reads{cache: ch}, err
 	}
 	gw := gateway.RESTConfig(cfg, o.GatewayURL, o.GatewayCAFile)
-	// Discovery is the apiserver's: the gateway serves lists and watches only.
-	hc, err := rest.HTTPClientFor(cfg)
-	if err != nil {
-		return reads{}, err
-	}
-	mapper, err := apiutil.NewDynamicRESTMapper(cfg, hc)
-	if err != nil {
-		return reads{}, fmt.Errorf("discovering the apiserver's kinds: %w", err)
-	}
 	ch, err := NewCache(gw, o.Cluster, tasks, mapper)
 	if err != nil {
 		return reads{}, err

@@ -26,13 +26,15 @@ type usageState struct {
 // statusDue tells whether an instance writes its usage now: a utilization window
 // ended, the interval has passed since the last write, or the instance has just
 // emptied, which drain scripts wait for (runningTasksCount 0) and which should not
-// wait out the interval.
-func statusDue(now time.Time, last usageState, interval time.Duration, busy, utilizationReady bool) bool {
+// wait out the interval. busy is asked only when the answer depends on it (the last
+// write was busy and the interval has not passed), so an idle instance does not sum
+// its usage every check.
+func statusDue(now time.Time, last usageState, interval time.Duration, utilizationReady bool, busy func() bool) bool {
 	switch {
-	case utilizationReady, last.written.IsZero():
+	case utilizationReady, last.written.IsZero(), now.Sub(last.written) >= interval:
 		return true
-	case last.busy && !busy:
-		return true
+	case last.busy:
+		return !busy()
 	}
-	return now.Sub(last.written) >= interval
+	return false
 }

@@ -25,7 +25,7 @@ func TestStatusDue(t *testing.T) {
 		{"a utilization window ended", busy, time.Second, true, true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := statusDue(t0.Add(tc.after), tc.last, 30*time.Second, tc.busy, tc.ready); got != tc.want {
+			if got := statusDue(t0.Add(tc.after), tc.last, 30*time.Second, tc.ready, func() bool { return tc.busy }); got != tc.want {
 				t.Errorf("statusDue = %v, want %v", got, tc.want)
 			}
 		})

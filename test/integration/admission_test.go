@@ -744,33 +744,12 @@ func policyNamespace(t *testing.T) (ns, daemonSetUser string) {
 // tokens are, carrying the node's name), else a plain one.
 func serviceAccountToken(t *testing.T, ns, name, node string) *rest.Config {
 	t.Helper()
-	ctx := t.Context()
-	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
-	if err := env.Client.Create(ctx, sa); err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatal(err)
-	}
-	tr := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)}}
-	if node != "" {
-		n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: node}}
-		if err := env.Client.Create(ctx, n); err != nil && !apierrors.IsAlreadyExists(err) {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = env.Client.Delete(context.Background(), n) })
-		pod := &corev1.Pod{
-			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-" + node},
-			Spec: corev1.PodSpec{NodeName: node, ServiceAccountName: name,
-				Containers: []corev1.Container{{Name: "agent", Image: "berth-agent"}}},
-		}
-		if err := env.Client.Create(ctx, pod); err != nil {
-			t.Fatal(err)
-		}
-		tr.Spec.BoundObjectRef = &authenticationv1.BoundObjectReference{Kind: "Pod", APIVersion: "v1", Name: pod.Name, UID: pod.UID}
-	}
-	if err := env.Client.SubResource("token").Create(ctx, sa, tr); err != nil {
-		t.Fatalf("requesting a token of %s/%s: %v", ns, name, err)
-	}
 	cfg := rest.AnonymousClientConfig(env.Config)
-	cfg.BearerToken = tr.Status.Token
+	if node != "" {
+		cfg.BearerToken = env.NodeBoundToken(t, ns, name, node)
+	} else {
+		cfg.BearerToken = env.ServiceAccountToken(t, ns, name)
+	}
 	return cfg
 }
 

@@ -155,3 +155,35 @@ func (e *Env) TaskReaderToken(t testing.TB) string {
 	}
 	return e.readerToken
 }
+
+// NodeBoundToken creates the ServiceAccount ns/name unless it exists, a Node node
+// and a pod of that account on it, and returns a token bound to the pod: what the
+// kubelet projects into a DaemonSet's pod, whose user the apiserver gives the extra
+// authentication.kubernetes.io/node-name. The Node is removed at cleanup.
+func (e *Env) NodeBoundToken(t testing.TB, ns, name, node string) string {
+	t.Helper()
+	e.ServiceAccountToken(t, ns, name) // creates the account
+	ctx := context.Background()
+	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: node}}
+	if err := e.Client.Create(ctx, n); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Client.Delete(context.Background(), n) })
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-" + node},
+		Spec: corev1.PodSpec{NodeName: node, ServiceAccountName: name, Containers: []corev1.Container{{Name: "agent", Image: "berth"}}}}
+	if err := e.Client.Create(ctx, pod); err != nil {
+		t.Fatal(err)
+	}
+	cs, err := kubernetes.NewForConfig(e.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := cs.CoreV1().ServiceAccounts(ns).CreateToken(ctx, name, &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{
+		ExpirationSeconds: ptr.To(int64(tokenLifetime / time.Second)),
+		BoundObjectRef:    &authenticationv1.BoundObjectReference{Kind: "Pod", APIVersion: "v1", Name: pod.Name, UID: pod.UID},
+	}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("requesting a token of %s/%s bound to a pod on %s: %v", ns, name, node, err)
+	}
+	return tr.Status.Token
+}
