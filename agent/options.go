@@ -125,7 +125,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.GPUIDs, "gpu-ids", o.GPUIDs, "The machine's GPUs offered to tasks, as IDs separated by ',' (for NVIDIA_VISIBLE_DEVICES: indexes or UUIDs); default: detected from /dev/nvidia[0-9]*; none: no GPUs.")
 	fs.Int64Var(&o.ReservedMemoryMiB, "reserved-memory", o.ReservedMemoryMiB, "MiB of the machine's memory kept from tasks for the system and the agent.")
 	fs.DurationVar(&o.LeaseInterval, "lease-interval", o.LeaseInterval, "How often the heartbeat Lease is renewed.")
-	fs.DurationVar(&o.StatusInterval, "status-interval", o.StatusInterval, "Longest time between writes of the instance's usage (task counts, remaining resources) while its tasks change; an instance that empties writes at once.")
+	fs.DurationVar(&o.StatusInterval, "status-interval", o.StatusInterval, "Longest time between writes of the instance's usage (task counts, remaining resources) while its tasks change; a busy instance writes it with each utilization window, and one that empties writes at once.")
 	fs.DurationVar(&o.UtilizationInterval, "utilization-interval", o.UtilizationInterval, "Window over which the tasks' CPU and memory use is averaged for status.utilization (ECS's CPUUtilization and MemoryUtilization), written once per window; at least 1s.")
 	fs.Float64Var(&o.QPS, "kube-api-qps", o.QPS, "Sustained requests per second to the apiserver.")
 	fs.IntVar(&o.Burst, "kube-api-burst", o.Burst, "Requests in a burst above --kube-api-qps.")

@@ -1,17 +1,25 @@
 package agent
 
-import "time"
+import (
+	"time"
+
+	"github.com/berthdev/berth/agent/metrics"
+)
 
 // DefaultStatusInterval is how long an instance's usage (running and pending task
-// counts, remaining resources) may go unwritten while its tasks change. At a
-// thousand instances every write of it costs the apiserver about five Task creates
-// (a server-side apply of the whole status, measured in issue 16's placement
-// profile), and every instance writes it once per interval while tasks churn, so the
-// interval is the fleet's largest lever on the apiserver after the tasks
-// themselves: 30 s took placement from 126 to 176 tasks/s on 1,000 hollow
-// instances. Placement does not read these figures (the scheduler counts from
-// tasks), and an instance that has just emptied says so at once (statusDue).
-const DefaultStatusInterval = 30 * time.Second
+// counts, remaining resources) may go unwritten while its tasks change, when no
+// utilization window carries it. At a thousand instances these writes are the
+// fleet's own load on the apiserver (a server-side apply of the whole status each),
+// and placement does not read them (the scheduler counts from tasks), so a busy
+// instance writes its usage with each utilization window it reports (one write a
+// minute by default) and the interval only bounds the rest: an instance whose tasks
+// are all pending, or whose window reported nothing new. It is one and a half
+// default windows so that it never fires just before a window closes, which would
+// make two writes where one does. An instance that has just emptied says so at once
+// (statusDue). Measured in issue 16 on 1,000 hollow instances: 10 s to 30 s took
+// placement from 126 to 176 tasks/s; riding the window cut the instances' writes
+// per task from 0.57 to 0.38 on scale-out and from 1.05 to 0.57 in a rollout.
+const DefaultStatusInterval = metrics.DefaultInterval * 3 / 2
 
 // statusCheckEvery is how often an instance looks whether its usage is due.
 const statusCheckEvery = time.Second

@@ -72,8 +72,8 @@ type Config struct {
 	// LeaseInterval is how often each instance renews its Lease (default 10s); it
 	// must be shorter than the Lease's 40 s duration.
 	LeaseInterval time.Duration
-	// StatusInterval bounds how often each instance writes its usage (default 30s, as
-	// the agent's).
+	// StatusInterval bounds how often each instance writes its usage when no
+	// utilization window carries it (default 90s, as the agent's).
 	StatusInterval time.Duration
 	// UtilizationInterval is the window each instance measures its tasks' use over
 	// for status.utilization (default a minute, as the agent's; at least 1s).

@@ -56,8 +56,22 @@ func checkScaleBeyondRoom(t *testing.T, dir string) {
 		return ""
 	}
 
-	kubectlScale(5000)
+	// Start from a steady service, as a user would: the console test before this one
+	// drained and undrained the instance, and the tasks that restarted wait out the
+	// sample's 10 s health check interval before the service is steady again. Scaling
+	// back then measured that wait (about 10 s), not the control plane's.
 	var svc ecsv1alpha1.Service
+	testenv.EventuallyWithin(t, 2*time.Minute, "web steady before scaling", func() error {
+		if err := c.Get(ctx, client.ObjectKey{Namespace: "default", Name: "web"}, &svc); err != nil {
+			return err
+		}
+		if st := svc.Status; st.ObservedGeneration != svc.Generation || !meta.IsStatusConditionTrue(st.Conditions, ecsv1alpha1.ServiceConditionSteady) {
+			return fmt.Errorf("observed generation %d of %d, conditions %+v", st.ObservedGeneration, svc.Generation, st.Conditions)
+		}
+		return nil
+	})
+
+	kubectlScale(5000)
 	testenv.EventuallyWithin(t, time.Minute, "web says which tasks it could not place", func() error {
 		if err := c.Get(ctx, client.ObjectKey{Namespace: "default", Name: "web"}, &svc); err != nil {
 			return err
