@@ -77,12 +77,15 @@ ta.addEventListener("keydown", (e) => { if (e.key === "Enter") { enters++; show(
 	}
 	// A page that replaces itself while it is measured is measured, never failed:
 	// the timing and the location come from one of the two documents. Repeated,
-	// since the refresh lands between reads only sometimes.
+	// since the refresh lands between reads only sometimes. Each round waits for the
+	// refresh to land, as the console test waits for the page after sign-in: a new
+	// navigation started before it would be aborted by it (net::ERR_ABORTED).
 	for i := range 20 {
 		l := b.Open(t, fmt.Sprintf("refresh-%d", i), srv.URL+"/refresh")
 		if l.URL != srv.URL+"/refresh" && l.URL != srv.URL+"/next" {
 			t.Errorf("measured %s after opening a page that refreshes to /next", l.URL)
 		}
+		b.Do(t, "wait for the refresh to land", chromedp.WaitVisible(chromedp.CSS("#p")))
 	}
 
 	if filepath.Dir(path) != filepath.Join(os.Getenv("BERTH_ARTIFACTS"), "harness") {
