@@ -69,7 +69,7 @@ func TestConfigDefaults(t *testing.T) {
 	want := Config{
 		Cluster: "c", Instances: 1, NamePrefix: "hollow", CPU: 4096, Memory: 8192,
 		Zones: []string{"zone-a"}, Attributes: map[string]string{},
-		RunningDelay: 100 * time.Millisecond, LeaseInterval: 10 * time.Second, StatusInterval: 30 * time.Second,
+		RunningDelay: 100 * time.Millisecond, LeaseInterval: 10 * time.Second, StatusInterval: 90 * time.Second,
 		UtilizationInterval: time.Minute,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {

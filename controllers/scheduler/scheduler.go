@@ -237,9 +237,9 @@ func (s *Scheduler) retryAfter(key types.NamespacedName) time.Duration {
 // reference as Placed=False, and returns any other error for a retry.
 func (s *Scheduler) unresolved(ctx context.Context, t *ecsv1alpha1.Task, err error) error {
 	if revision.IsNotFound(err) && s.registrationPending(ctx, t) {
-		// Applied together with its TaskDefinition: the TaskDefinition's status write
-		// that registers the revision requeues the task (unplacedOfFamily), so neither a
-		// Placed=False nor a Warning is due.
+		// Applied together with its TaskDefinition, or just before it: the
+		// TaskDefinition's status write that registers the revision requeues the task
+		// (unplacedOfFamily), so neither a Placed=False nor a Warning is due.
 		ctrl.LoggerFrom(ctx).V(1).Info("waiting for the task definition to be registered", "reason", err.Error())
 		return nil
 	}
@@ -254,14 +254,19 @@ func (s *Scheduler) unresolved(ctx context.Context, t *ecsv1alpha1.Task, err err
 	return err
 }
 
-// registrationPending reports whether the task's TaskDefinition exists and its
-// current spec is about to be registered.
+// registrationPending reports whether the task's revision may still come
+// (mayBeRegistered): its TaskDefinition is about to register it, or does not exist
+// yet and the task has just been applied.
 func (s *Scheduler) registrationPending(ctx context.Context, t *ecsv1alpha1.Task) bool {
 	var td ecsv1alpha1.TaskDefinition
-	if err := s.Client.Get(ctx, client.ObjectKey{Namespace: t.Namespace, Name: index.Family(t.Spec.TaskDefinition)}, &td); err != nil {
+	err := s.Client.Get(ctx, client.ObjectKey{Namespace: t.Namespace, Name: index.Family(t.Spec.TaskDefinition)}, &td)
+	switch {
+	case apierrors.IsNotFound(err):
+		return mayBeRegistered(nil, t.CreationTimestamp.Time, time.Now())
+	case err != nil:
 		return false
 	}
-	return revision.RegistrationPending(&td)
+	return mayBeRegistered(&td, t.CreationTimestamp.Time, time.Now())
 }
 
 type invalidTaskError struct{ msg string }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
@@ -163,6 +164,20 @@ func TestPlacementStrategiesAndConstraints(t *testing.T) {
 		create(t, testobj.Task(ns, "badexpr", "job").Cluster(cluster).
 			Constraint(ecsv1alpha1.PlacementConstraintMemberOf, "attribute:stack in [a, b").Obj())
 		unplaced(t, ns, "badexpr", ecsv1alpha1.ReasonInvalidSpec, "spec.placementConstraints[0].expression: position")
+	})
+
+	t.Run("task applied before its TaskDefinition waits quietly", func(t *testing.T) {
+		// `kubectl apply -f dir/` creates task-*.yaml before taskdefinition-*.yaml.
+		create(t, testobj.Task(ns, "early", "later").Cluster(cluster).Obj())
+		deadline := time.Now().Add(2 * time.Second)
+		for time.Now().Before(deadline) {
+			if c := meta.FindStatusCondition(getTask(t, ns, "early").Status.Conditions, ecsv1alpha1.TaskConditionPlaced); c != nil && c.Status == metav1.ConditionFalse {
+				t.Fatalf("a task whose TaskDefinition is about to be applied was reported: %s %s", c.Reason, c.Message)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		create(t, testobj.TaskDefinition(ns, "later").Container("app", "demo:1").Obj())
+		placed(t, ns, "early")
 	})
 
 	t.Run("missing revision", func(t *testing.T) {
