@@ -255,18 +255,18 @@ func (s *Scheduler) unresolved(ctx context.Context, t *ecsv1alpha1.Task, err err
 }
 
 // registrationPending reports whether the task's revision may still come
-// (mayBeRegistered): its TaskDefinition is about to register it, or does not exist
-// yet and the task has just been applied.
+// (revision.MayBeRegistered): its TaskDefinition is about to register it, or does
+// not exist yet and the task has just been applied.
 func (s *Scheduler) registrationPending(ctx context.Context, t *ecsv1alpha1.Task) bool {
 	var td ecsv1alpha1.TaskDefinition
 	err := s.Client.Get(ctx, client.ObjectKey{Namespace: t.Namespace, Name: index.Family(t.Spec.TaskDefinition)}, &td)
 	switch {
 	case apierrors.IsNotFound(err):
-		return mayBeRegistered(nil, t.CreationTimestamp.Time, time.Now())
+		return revision.MayBeRegistered(nil, t.CreationTimestamp.Time, time.Now())
 	case err != nil:
 		return false
 	}
-	return mayBeRegistered(&td, t.CreationTimestamp.Time, time.Now())
+	return revision.MayBeRegistered(&td, t.CreationTimestamp.Time, time.Now())
 }
 
 type invalidTaskError struct{ msg string }

@@ -2,7 +2,9 @@ package service
 
 import (
 	"context"
+	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
@@ -21,11 +23,16 @@ func (r *Reconciler) resolveTarget(ctx context.Context, s *state) error {
 	}
 	target, err := r.Resolver.Resolve(ctx, s.svc.Namespace, ref)
 	if revision.IsNotFound(err) {
-		if r.registrationPending(ctx, s.svc.Namespace, ref.Family) {
-			// Applied together with its TaskDefinition: said on the condition, but no
-			// Warning for what the next TaskDefinition status write resolves.
-			s.reject(ecsv1alpha1.ReasonRevisionNotFound, "spec.taskDefinition: %v; the task definition is being registered", err)
+		if r.registrationPending(ctx, s.svc, ref.Family, s.now) {
+			// Applied together with its TaskDefinition, or just before it: said on the
+			// condition, but no Warning for what the next TaskDefinition status write
+			// resolves.
+			s.reject(ecsv1alpha1.ReasonRevisionNotFound, "spec.taskDefinition: %v; waiting for the task definition to be registered", err)
 			s.rejectQuietly = true
+			// If the TaskDefinition never comes, the pass after the grace says so loudly.
+			if end := s.svc.CreationTimestamp.Add(revision.ApplyGrace); end.After(s.now) {
+				s.requeueAt(end)
+			}
 			return nil
 		}
 		s.reject(ecsv1alpha1.ReasonRevisionNotFound, "spec.taskDefinition: %v", err)
@@ -60,14 +67,19 @@ func (r *Reconciler) resolveTarget(ctx context.Context, s *state) error {
 	return nil
 }
 
-// registrationPending reports whether the family's TaskDefinition exists and its
-// current spec is about to be registered.
-func (r *Reconciler) registrationPending(ctx context.Context, namespace, family string) bool {
+// registrationPending reports whether the family's revision may still come
+// (revision.MayBeRegistered, the scheduler's rule for tasks): its TaskDefinition is
+// about to register it, or does not exist yet and the service has just been applied.
+func (r *Reconciler) registrationPending(ctx context.Context, svc *ecsv1alpha1.Service, family string, now time.Time) bool {
 	var td ecsv1alpha1.TaskDefinition
-	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: namespace, Name: family}, &td); err != nil {
+	err := r.Client.Get(ctx, client.ObjectKey{Namespace: svc.Namespace, Name: family}, &td)
+	switch {
+	case apierrors.IsNotFound(err):
+		return revision.MayBeRegistered(nil, svc.CreationTimestamp.Time, now)
+	case err != nil:
 		return false
 	}
-	return revision.RegistrationPending(&td)
+	return revision.MayBeRegistered(&td, svc.CreationTimestamp.Time, now)
 }
 
 func publishesPort(spec *ecsv1alpha1.TaskDefinitionSpec, container string, port int32) bool {

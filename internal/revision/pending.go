@@ -1,6 +1,8 @@
 package revision
 
 import (
+	"time"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
@@ -21,4 +23,24 @@ func RegistrationPending(td *ecsv1alpha1.TaskDefinition) bool {
 		}
 	}
 	return true
+}
+
+// ApplyGrace is how long a Service or Task whose TaskDefinition does not exist at all
+// waits quietly for it before it is reported RevisionNotFound. `kubectl apply -f
+// dir/` and GitOps tools create a directory's objects one at a time in file order,
+// and service-*.yaml and task-*.yaml sort before taskdefinition-*.yaml: the referrer
+// is there first, by design of the tool, and a Warning for it would be noise.
+const ApplyGrace = 10 * time.Second
+
+// MayBeRegistered tells whether a Service or Task (created at referrerCreated) whose
+// revision does not resolve waits quietly rather than being reported: its
+// TaskDefinition (nil when it does not exist) is about to register the revision
+// (RegistrationPending), or does not exist yet and the referrer was created less than
+// ApplyGrace ago. The scheduler and the service controller both ask it, so that a
+// Task and a Service applied the same way are treated the same.
+func MayBeRegistered(td *ecsv1alpha1.TaskDefinition, referrerCreated, now time.Time) bool {
+	if td == nil {
+		return now.Sub(referrerCreated) < ApplyGrace
+	}
+	return RegistrationPending(td)
 }

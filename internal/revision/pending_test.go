@@ -2,6 +2,7 @@ package revision
 
 import (
 	"testing"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -35,6 +36,31 @@ func TestRegistrationPending(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := RegistrationPending(tc.td); got != tc.want {
 				t.Errorf("RegistrationPending = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestMayBeRegistered(t *testing.T) {
+	now := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	pending := &ecsv1alpha1.TaskDefinition{ObjectMeta: metav1.ObjectMeta{Generation: 2},
+		Status: ecsv1alpha1.TaskDefinitionStatus{ObservedGeneration: 1}}
+	registered := &ecsv1alpha1.TaskDefinition{ObjectMeta: metav1.ObjectMeta{Generation: 2},
+		Status: ecsv1alpha1.TaskDefinitionStatus{ObservedGeneration: 2}}
+	for _, tc := range []struct {
+		name string
+		td   *ecsv1alpha1.TaskDefinition
+		age  time.Duration
+		want bool
+	}{
+		{"no TaskDefinition yet, referrer just applied", nil, time.Second, true},
+		{"no TaskDefinition after the grace", nil, ApplyGrace, false},
+		{"TaskDefinition registering", pending, time.Hour, true},
+		{"TaskDefinition registered, revision missing", registered, time.Second, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := MayBeRegistered(tc.td, now.Add(-tc.age), now); got != tc.want {
+				t.Errorf("MayBeRegistered = %v, want %v", got, tc.want)
 			}
 		})
 	}

@@ -175,6 +175,13 @@ func TestServiceWaitsForItsTaskDefinition(t *testing.T) {
 		}
 		return fmt.Errorf("conditions: %s", describe(svc.Status.Conditions))
 	})
+	// Said on the condition, but no Warning while the TaskDefinition may still be
+	// applied (revision.ApplyGrace): `kubectl apply -f dir/` creates service-*.yaml
+	// before taskdefinition-*.yaml. Events are written asynchronously: give them time.
+	time.Sleep(time.Second)
+	if notes, err := warningNotes(context.Background(), ns, "Service", "web", ecsv1alpha1.ReasonRevisionNotFound); err != nil || len(notes) > 0 {
+		t.Errorf("RevisionNotFound Warnings within the grace: %q (%v)", notes, err)
+	}
 	create(t, testobj.TaskDefinition(ns, "later").Container("app", "demo:1").Obj())
 	svc := steady(t, ns, "web", 2, "later:1")
 	if !conditionTrue(svc.Status.Conditions, ecsv1alpha1.ConditionAccepted) {

@@ -176,6 +176,9 @@ func TestPlacementStrategiesAndConstraints(t *testing.T) {
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
+		if notes, err := warningNotes(context.Background(), ns, "Task", "early", ecsv1alpha1.ReasonRevisionNotFound); err != nil || len(notes) > 0 {
+			t.Errorf("RevisionNotFound Warnings within the grace: %q (%v)", notes, err)
+		}
 		create(t, testobj.TaskDefinition(ns, "later").Container("app", "demo:1").Obj())
 		placed(t, ns, "early")
 	})

@@ -172,15 +172,29 @@ func hasCondition(conds []metav1.Condition, typ string, status metav1.ConditionS
 // hasWarning finds a ContainerPolicyViolation Warning about an object whose note
 // contains note.
 func hasWarning(ctx context.Context, ns, kind, name, note string) error {
-	var list eventsv1.EventList
-	if err := env.Client.List(ctx, &list, client.InNamespace(ns)); err != nil {
+	notes, err := warningNotes(ctx, ns, kind, name, ecsv1alpha1.ReasonContainerPolicyViolation)
+	if err != nil {
 		return err
 	}
-	for _, e := range list.Items {
-		if e.Regarding.Kind == kind && e.Regarding.Name == name && e.Type == "Warning" &&
-			e.Reason == ecsv1alpha1.ReasonContainerPolicyViolation && strings.Contains(e.Note, note) {
+	for _, n := range notes {
+		if strings.Contains(n, note) {
 			return nil
 		}
 	}
-	return fmt.Errorf("no %s Warning for %s %s naming %q among %d events", ecsv1alpha1.ReasonContainerPolicyViolation, kind, name, note, len(list.Items))
+	return fmt.Errorf("no %s Warning for %s %s naming %q among %q", ecsv1alpha1.ReasonContainerPolicyViolation, kind, name, note, notes)
+}
+
+// warningNotes are the notes of the Warning Events with reason about an object.
+func warningNotes(ctx context.Context, ns, kind, name, reason string) ([]string, error) {
+	var list eventsv1.EventList
+	if err := env.Client.List(ctx, &list, client.InNamespace(ns)); err != nil {
+		return nil, err
+	}
+	var notes []string
+	for _, e := range list.Items {
+		if e.Regarding.Kind == kind && e.Regarding.Name == name && e.Type == "Warning" && e.Reason == reason {
+			notes = append(notes, e.Note)
+		}
+	}
+	return notes, nil
 }

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
@@ -133,15 +132,9 @@ func waitShort(t *testing.T, ns string, running, unplaced int32) {
 // hasUnplaceableWarning finds exactly one Unplaceable Warning about the service whose
 // note contains note.
 func hasUnplaceableWarning(ns, name, note string) error {
-	var list eventsv1.EventList
-	if err := env.Client.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
+	found, err := warningNotes(context.Background(), ns, "Service", name, ecsv1alpha1.ReasonUnplaceable)
+	if err != nil {
 		return err
-	}
-	var found []string
-	for _, e := range list.Items {
-		if e.Regarding.Kind == "Service" && e.Regarding.Name == name && e.Type == "Warning" && e.Reason == ecsv1alpha1.ReasonUnplaceable {
-			found = append(found, e.Note)
-		}
 	}
 	if len(found) != 1 || !strings.Contains(found[0], note) {
 		return fmt.Errorf("Unplaceable Warnings about service %s: %q, want one naming %q", name, found, note)
