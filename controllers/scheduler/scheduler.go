@@ -236,7 +236,8 @@ func (s *Scheduler) retryAfter(key types.NamespacedName) time.Duration {
 // TaskDefinition that is being registered, reports a missing revision or an invalid
 // reference as Placed=False, and returns any other error for a retry.
 func (s *Scheduler) unresolved(ctx context.Context, t *ecsv1alpha1.Task, err error) error {
-	if revision.IsNotFound(err) && s.registrationPending(ctx, t) {
+	if revision.IsNotFound(err) && revision.AwaitingRegistration(ctx, s.Client, t.Namespace,
+		index.Family(t.Spec.TaskDefinition), t.CreationTimestamp.Time, time.Now()) {
 		// Applied together with its TaskDefinition, or just before it: the
 		// TaskDefinition's status write that registers the revision requeues the task
 		// (unplacedOfFamily), so neither a Placed=False nor a Warning is due.
@@ -252,21 +253,6 @@ func (s *Scheduler) unresolved(ctx context.Context, t *ecsv1alpha1.Task, err err
 		return s.markUnplaced(ctx, t, nil, reason, err.Error())
 	}
 	return err
-}
-
-// registrationPending reports whether the task's revision may still come
-// (revision.MayBeRegistered): its TaskDefinition is about to register it, or does
-// not exist yet and the task has just been applied.
-func (s *Scheduler) registrationPending(ctx context.Context, t *ecsv1alpha1.Task) bool {
-	var td ecsv1alpha1.TaskDefinition
-	err := s.Client.Get(ctx, client.ObjectKey{Namespace: t.Namespace, Name: index.Family(t.Spec.TaskDefinition)}, &td)
-	switch {
-	case apierrors.IsNotFound(err):
-		return revision.MayBeRegistered(nil, t.CreationTimestamp.Time, time.Now())
-	case err != nil:
-		return false
-	}
-	return revision.MayBeRegistered(&td, t.CreationTimestamp.Time, time.Now())
 }
 
 type invalidTaskError struct{ msg string }

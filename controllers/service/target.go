@@ -2,10 +2,6 @@ package service
 
 import (
 	"context"
-	"time"
-
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
 	"github.com/berthdev/berth/internal/placement"
@@ -23,7 +19,7 @@ func (r *Reconciler) resolveTarget(ctx context.Context, s *state) error {
 	}
 	target, err := r.Resolver.Resolve(ctx, s.svc.Namespace, ref)
 	if revision.IsNotFound(err) {
-		if r.registrationPending(ctx, s.svc, ref.Family, s.now) {
+		if revision.AwaitingRegistration(ctx, r.Client, s.svc.Namespace, ref.Family, s.svc.CreationTimestamp.Time, s.now) {
 			// Applied together with its TaskDefinition, or just before it: said on the
 			// condition, but no Warning for what the next TaskDefinition status write
 			// resolves.
@@ -65,21 +61,6 @@ func (r *Reconciler) resolveTarget(ctx context.Context, s *state) error {
 	s.target = target
 	s.constraints = append(svcConstraints, tdConstraints...)
 	return nil
-}
-
-// registrationPending reports whether the family's revision may still come
-// (revision.MayBeRegistered, the scheduler's rule for tasks): its TaskDefinition is
-// about to register it, or does not exist yet and the service has just been applied.
-func (r *Reconciler) registrationPending(ctx context.Context, svc *ecsv1alpha1.Service, family string, now time.Time) bool {
-	var td ecsv1alpha1.TaskDefinition
-	err := r.Client.Get(ctx, client.ObjectKey{Namespace: svc.Namespace, Name: family}, &td)
-	switch {
-	case apierrors.IsNotFound(err):
-		return revision.MayBeRegistered(nil, svc.CreationTimestamp.Time, now)
-	case err != nil:
-		return false
-	}
-	return revision.MayBeRegistered(&td, svc.CreationTimestamp.Time, now)
 }
 
 func publishesPort(spec *ecsv1alpha1.TaskDefinitionSpec, container string, port int32) bool {

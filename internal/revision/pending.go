@@ -1,9 +1,12 @@
 package revision
 
 import (
+	"context"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
 )
@@ -43,4 +46,20 @@ func MayBeRegistered(td *ecsv1alpha1.TaskDefinition, referrerCreated, now time.T
 		return now.Sub(referrerCreated) < ApplyGrace
 	}
 	return RegistrationPending(td)
+}
+
+// AwaitingRegistration reads the family's TaskDefinition and tells MayBeRegistered
+// for a Service or Task created at referrerCreated whose revision did not resolve.
+// A read that fails otherwise than NotFound says no: the referrer is then reported,
+// and retried as any failure is.
+func AwaitingRegistration(ctx context.Context, r client.Reader, namespace, family string, referrerCreated, now time.Time) bool {
+	var td ecsv1alpha1.TaskDefinition
+	err := r.Get(ctx, client.ObjectKey{Namespace: namespace, Name: family}, &td)
+	switch {
+	case apierrors.IsNotFound(err):
+		return MayBeRegistered(nil, referrerCreated, now)
+	case err != nil:
+		return false
+	}
+	return MayBeRegistered(&td, referrerCreated, now)
 }
