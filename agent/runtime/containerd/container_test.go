@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -410,6 +411,45 @@ func TestExec(t *testing.T) {
 			}
 		})
 	}
+	// A caller that goes away at any moment, even while the start is in flight (an
+	// exec client that disconnects under load), leaves no command running: the
+	// start runs to its end and the command is killed. It failed (a process left
+	// running that could neither be killed nor deleted) before the start ran outside
+	// the caller's context.
+	t.Run("caller gone at any moment leaves no process", func(t *testing.T) {
+		c, cctx := e.client()
+		ctr, err := c.LoadContainer(cctx, spec.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		task, err := ctr.Task(cctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Every 4 ms up to 200 ms covers the create, the start and the wait here.
+		for d := time.Duration(0); d <= 200*time.Millisecond; d += 4 * time.Millisecond {
+			{
+				ctx, cancel := context.WithCancel(e.ctx)
+				timer := time.AfterFunc(d, cancel)
+				_, err := e.rt.ExecStream(ctx, spec.ID, runtime.StreamOptions{Cmd: []string{bin, "echo=started", "sleep=inf"}, Stdout: io.Discard})
+				timer.Stop()
+				cancel()
+				if !errors.Is(err, context.Canceled) {
+					t.Errorf("cancelled after %s: %v, want context.Canceled", d, err)
+				}
+				testenv.EventuallyWithin(t, 15*time.Second, fmt.Sprintf("no exec left after a cancel at %s", d), func() error {
+					pids, err := task.Pids(cctx)
+					if err != nil {
+						return err
+					}
+					if len(pids) != 1 {
+						return fmt.Errorf("the container has %d processes, want its own only", len(pids))
+					}
+					return nil
+				})
+			}
+		}
+	})
 	t.Run("missing executable", func(t *testing.T) {
 		code, _, err := e.rt.Exec(e.ctx, spec.ID, []string{"/no/such/binary"}, 10*time.Second)
 		if err == nil && code == 0 {

@@ -290,23 +290,11 @@ func (r *Runtime) Exec(ctx context.Context, id string, cmd []string, timeout tim
 		return -1, nil, err
 	}
 	out := &limitedBuffer{max: runtime.MaxExecOutput}
-	process, err := task.Exec(ctx, execID, pspec, cio.NewCreator(cio.WithStreams(nil, out, out), cio.WithFIFODir(r.fifoDir)))
+	process, statusC, remove, err := startExec(ctx, task, id, execID, pspec, cio.NewCreator(cio.WithStreams(nil, out, out), cio.WithFIFODir(r.fifoDir)))
 	if err != nil {
-		return -1, nil, fmt.Errorf("exec in container %q: %w", id, err)
+		return -1, nil, err
 	}
-	// Always remove the exec process (and its FIFOs), even when ctx has ended.
-	defer func() {
-		if _, err := process.Delete(context.WithoutCancel(ctx), ctrd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
-			logr.FromContextOrDiscard(ctx).Error(err, "deleting exec process", logContainer, id)
-		}
-	}()
-	statusC, err := process.Wait(ctx)
-	if err != nil {
-		return -1, nil, fmt.Errorf("exec in container %q: %w", id, err)
-	}
-	if err := process.Start(ctx); err != nil {
-		return -1, nil, fmt.Errorf("exec in container %q: %w", id, err)
-	}
+	defer remove()
 	es, timedOut := waitExec(ctx, process, statusC, timeout)
 	awaitExecOutput(process)
 	if timedOut {
@@ -348,6 +336,46 @@ func (r *Runtime) execTarget(ctx context.Context, id string, cmd []string) (ctrd
 	pspec.Args = cmd
 	pspec.Terminal = false
 	return task, &pspec, nil
+}
+
+// startExec creates and starts exec process execID of task (container id) and
+// returns it, its exit and remove, which deletes it (killing it first) with its
+// FIFOs: call remove once the output is copied, whatever happened.
+//
+// The create, the start and remove run to their end whatever ctx says (bounded by
+// taskDeleteTimeout), and the exit is waited for outside ctx: a start cut short by
+// its caller (an exec client that went away, under load, before the start's reply)
+// can leave the command running in the container while the exec process holds no
+// pid to kill, so it can neither be killed nor deleted, for good. The caller acts
+// on ctx's end itself (waitExec kills the process), and the exit then reports the
+// process's real end, not the caller's cancellation.
+func startExec(ctx context.Context, task ctrd.Task, id, execID string, pspec *specs.Process, ioc cio.Creator) (
+	ctrd.Process, <-chan ctrd.ExitStatus, func(), error) {
+	detached := context.WithoutCancel(ctx)
+	rctx, cancel := context.WithTimeout(detached, taskDeleteTimeout)
+	defer cancel()
+	process, err := task.Exec(rctx, execID, pspec, ioc)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("exec in container %q: %w", id, err)
+	}
+	remove := func() {
+		dctx, cancel := context.WithTimeout(detached, taskDeleteTimeout)
+		defer cancel()
+		if _, err := process.Delete(dctx, ctrd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+			logr.FromContextOrDiscard(ctx).Error(err, "deleting exec process", logContainer, id)
+		}
+	}
+	// Waited for outside ctx: the wait ends with the process, or with remove.
+	statusC, err := process.Wait(detached)
+	if err != nil {
+		remove()
+		return nil, nil, nil, fmt.Errorf("exec in container %q: %w", id, err)
+	}
+	if err := process.Start(rctx); err != nil {
+		remove()
+		return nil, nil, nil, fmt.Errorf("exec in container %q: %w", id, err)
+	}
+	return process, statusC, remove, nil
 }
 
 // waitExec waits up to timeout for the exec process to exit. When the timeout passes
@@ -394,27 +422,15 @@ func (r *Runtime) ExecStream(ctx context.Context, id string, o runtime.StreamOpt
 	}
 	pspec.Terminal = o.TTY
 	stdin := newStdinCloser(&o)
-	process, err := task.Exec(ctx, r.streamExecID(), pspec, cio.NewCreator(streamIO(o, r.fifoDir)...))
+	process, statusC, remove, err := startExec(ctx, task, id, r.streamExecID(), pspec, cio.NewCreator(streamIO(o, r.fifoDir)...))
 	if err != nil {
-		return -1, fmt.Errorf("exec in container %q: %w", id, err)
+		return -1, err
 	}
+	defer remove()
 	// The end of the caller's stdin reaches the command only when the shim closes
 	// its end of the FIFO, as `ctr task exec` does.
 	if !stdin.typed {
 		stdin.setCloser(func() { _ = process.CloseIO(context.WithoutCancel(ctx), ctrd.WithStdinCloser) })
-	}
-	// Always remove the exec process (and its FIFOs), even when ctx has ended.
-	defer func() {
-		if _, err := process.Delete(context.WithoutCancel(ctx), ctrd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
-			logr.FromContextOrDiscard(ctx).Error(err, "deleting exec process", logContainer, id)
-		}
-	}()
-	statusC, err := process.Wait(ctx)
-	if err != nil {
-		return -1, fmt.Errorf("exec in container %q: %w", id, err)
-	}
-	if err := process.Start(ctx); err != nil {
-		return -1, fmt.Errorf("exec in container %q: %w", id, err)
 	}
 	if o.TTY && o.Resize != nil {
 		go resizeLoop(ctx, process, o.Resize)
