@@ -14,11 +14,14 @@ import (
 // The agent's RBAC lets it read no Secret, no ConfigMap and no list of tasks
 // (config/rbac/agent): RBAC cannot say "those of my tasks". It reads them through
 // the manager's gateway, which answers only what this instance's tasks need, with
-// the agent's own identity. Writes go to the apiserver directly.
+// the agent's own identity. Writes go to the apiserver directly. It deletes only
+// the stopped tasks their service does not keep (reporter.delete); its admission
+// policy holds it to those.
 //
 // +kubebuilder:rbac:groups=ecs.berth.dev,resources=containerinstances,verbs=get;create
 // +kubebuilder:rbac:groups=ecs.berth.dev,resources=containerinstances/status,verbs=get;patch
 // +kubebuilder:rbac:groups=ecs.berth.dev,resources=tasks/status,verbs=patch
+// +kubebuilder:rbac:groups=ecs.berth.dev,resources=tasks,verbs=delete
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;create;update
 
 // reads is where an agent process reads from.

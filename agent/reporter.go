@@ -148,7 +148,35 @@ func (r *reporter) write(ctx context.Context, inst *Instance, rep engine.Report)
 	if t.UID != rep.UID {
 		return nil // a newer task of the same name
 	}
+	if rep.LastStatus == ecsv1alpha1.TaskStopped && taskrules.DeletedWhenStopped(&t) {
+		err := r.delete(ctx, inst, &t)
+		if !apierrors.IsForbidden(err) {
+			return err
+		}
+		// A role or admission policy older than this agent (an upgrade in progress)
+		// refuses the delete: report STOPPED as before, and collection deletes it.
+		ctrl.LoggerFrom(ctx).Info("may not delete a stopped task its service does not keep; reporting it STOPPED",
+			logTask, rep.Task.String(), logInstance, inst.name, logReason, err.Error())
+	}
 	return r.apply(ctx, inst, &t, statusFromReport(&t, rep))
+}
+
+// delete ends a stopped task its service will not keep (taskrules.DeletedWhenStopped)
+// with one write, where a STOPPED report would be deleted right after. The UID
+// precondition keeps it off a re-created task of the same name; the watch's delete
+// event then has the engine remove the containers.
+func (r *reporter) delete(ctx context.Context, inst *Instance, t *ecsv1alpha1.Task) error {
+	uid := t.UID
+	err := inst.c.Delete(ctx, &ecsv1alpha1.Task{ObjectMeta: metav1.ObjectMeta{Name: t.Name, Namespace: t.Namespace}},
+		client.Preconditions{UID: &uid})
+	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
+		return nil // deleted already, or deleted and re-created
+	}
+	if err != nil {
+		return fmt.Errorf("deleting stopped task %s: %w", t.Name, err) // wrapped: the caller tells Forbidden apart
+	}
+	ctrl.LoggerFrom(ctx).V(1).Info("deleted stopped task its service does not keep", logTask, client.ObjectKeyFromObject(t).String(), logInstance, inst.name)
+	return nil
 }
 
 // failed reports a task that cannot start (a missing revision or Secret) as STOPPED

@@ -92,8 +92,11 @@ func (f watchFunc) WatchWithContext(ctx context.Context, opts metav1.ListOptions
 // watchObjects delivers every change of the objects of list's kind that match opts
 // to fn, with the time it was received, through one watch that resumes where it left
 // off if the apiserver closes it. With seed, the objects that exist now are listed
-// and delivered first; without, the watch starts from now. It returns once the
-// watch is established; the watch ends with ctx.
+// and delivered first; without, the watch starts from now. A deleted object is
+// delivered in its last state with metadata.deletionTimestamp set (to the time its
+// deletion was received, when it had none): a task its agent deleted once stopped
+// (spec.deleteWhenStopped) never reports STOPPED. It returns once the watch is
+// established; the watch ends with ctx.
 func watchObjects(ctx context.Context, c client.WithWatch, list client.ObjectList, opts *client.ListOptions, seed bool,
 	fn func(obj client.Object, at time.Time)) error {
 	lopts := *opts
@@ -133,9 +136,7 @@ func watchObjects(ctx context.Context, c client.WithWatch, list client.ObjectLis
 				if !ok {
 					return
 				}
-				if obj, isObj := ev.Object.(client.Object); isObj && ev.Type != watch.Error && ev.Type != watch.Bookmark {
-					fn(obj, time.Now())
-				}
+				deliver(ev, fn)
 			}
 		}
 	})
@@ -152,4 +153,18 @@ func waitSignal(ctx context.Context, ch <-chan struct{}, timeout time.Duration, 
 	case <-time.After(timeout):
 		return fmt.Errorf("timed out after %s waiting for %s", timeout, what())
 	}
+}
+
+// deliver hands an object's change to fn; a deleted object with its
+// deletionTimestamp set (watchObjects says why).
+func deliver(ev watch.Event, fn func(obj client.Object, at time.Time)) {
+	obj, isObj := ev.Object.(client.Object)
+	if !isObj || ev.Type == watch.Error || ev.Type == watch.Bookmark {
+		return
+	}
+	now := time.Now()
+	if ev.Type == watch.Deleted && obj.GetDeletionTimestamp() == nil {
+		obj.SetDeletionTimestamp(&metav1.Time{Time: now})
+	}
+	fn(obj, now)
 }

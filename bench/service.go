@@ -271,13 +271,13 @@ func (sp *serviceRun) rollingDeploy(ctx context.Context, baseline Baseline) erro
 			Metric: RollingDeploy, Name: "NewRevisionEverywhere", Unit: "s",
 			Values:   map[string]float64{"Value": elapsed.Seconds()},
 			Baseline: baseline,
-			Note: fmt.Sprintf("time from the task definition change (revision 2) until all %d tasks run web:2 and every web:1 task is STOPPED (tasks seen through a watch) and the Service is Steady; minimumHealthyPercent 100, maximumPercent 200, stopTimeout 0. The baseline is %d creates while the rollout writes at least %d times (a create and a stop per task), so about 2 is the floor of the ratio.",
+			Note: fmt.Sprintf("time from the task definition change (revision 2) until all %d tasks run web:2 and every web:1 task is STOPPED or deleted (tasks seen through a watch) and the Service is Steady; minimumHealthyPercent 100, maximumPercent 200, stopTimeout 0. The baseline is %d creates while the rollout writes at least %d times (a create and a stop per task), so about 2 is the floor of the ratio.",
 				n, n, 2*n),
 		},
 		writesFigure(diff(before, after), n, "RollingDeploy",
 			fmt.Sprintf("apiserver mutating requests per task replaced by the rolling deployment, until %s after it finished.", sp.settleWrites()),
 			Baseline{
-				What: "5 writes, the bound the control plane is held to; the design minimum of a replacement is 4: the new task's create and RUNNING, the old one's stop and STOPPED",
+				What: "5 writes, the bound the control plane is held to; the design minimum of a replacement is 4: the new task's create and RUNNING, the old one's stop and its agent's delete once stopped (spec.deleteWhenStopped: the service keeps 20 stopped tasks, so the rest report no STOPPED)",
 				Unit: "writes/task", Values: map[string]float64{"Value": designWritesPerTask + 2},
 			}))
 	return nil
@@ -363,8 +363,11 @@ func (t *rolloutTracker) observe(obj client.Object, at time.Time) {
 	}
 	st := taskState{
 		newUp: task.Spec.TaskDefinition == t.newRev && task.Spec.DesiredStatus == ecsv1alpha1.DesiredRunning &&
-			task.Status.LastStatus == ecsv1alpha1.TaskRunning,
-		oldAlive: task.Spec.TaskDefinition == t.oldRev && task.Status.LastStatus != ecsv1alpha1.TaskStopped,
+			task.Status.LastStatus == ecsv1alpha1.TaskRunning && task.DeletionTimestamp.IsZero(),
+		// An old task is gone once STOPPED, or once deleted (its agent deletes a task
+		// the service does not keep instead of reporting it STOPPED).
+		oldAlive: task.Spec.TaskDefinition == t.oldRev && task.Status.LastStatus != ecsv1alpha1.TaskStopped &&
+			task.DeletionTimestamp.IsZero(),
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()

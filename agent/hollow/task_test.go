@@ -7,7 +7,10 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/berthdev/berth/agent/runtime"
 	"github.com/berthdev/berth/agent/runtime/fake"
@@ -177,6 +180,62 @@ func TestStopTask(t *testing.T) {
 	if got := a.RunningTasks("stop-0000"); got != 0 {
 		t.Errorf("RunningTasks after the stop = %d, want 0", got)
 	}
+}
+
+// TestStopAndDeleteTask: a task its service will not keep (stopped with
+// deleteWhenStopped) ends with the agent's delete once its containers have stopped,
+// not with a STOPPED report: after the stop, the task sees no status write, only its
+// deletion.
+func TestStopAndDeleteTask(t *testing.T) {
+	needEnv(t)
+	ns := env.Namespace(t)
+	a, _ := runAgent(t, Config{Cluster: "gone", Instances: 1, NamePrefix: "gone"})
+	createRevision(t, testobj.TaskDefinition(ns, "web").Container("app", "web:1").Port(80, 0).Obj())
+	createTask(t, testobj.Task(ns, "t", "web:1").Cluster("gone").On("gone-0000").Obj())
+	running := waitTaskStatus(t, ns, "t", ecsv1alpha1.TaskRunning)
+
+	wc, err := client.NewWithWatch(env.Config, client.Options{Scheme: env.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := wc.Watch(t.Context(), &ecsv1alpha1.TaskList{}, client.InNamespace(ns), client.MatchingFields{"metadata.name": "t"},
+		&client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: running.ResourceVersion}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	if err := env.Client.Patch(t.Context(), running, taskrules.StopAndDeletePatch(ecsv1alpha1.StopServiceSchedulerInitiated, "Scaling in")); err != nil {
+		t.Fatal(err)
+	}
+	var seen []string
+	timeout := time.After(20 * time.Second)
+	for deleted := false; !deleted; {
+		select {
+		case ev := <-w.ResultChan():
+			tk, ok := ev.Object.(*ecsv1alpha1.Task)
+			if !ok {
+				t.Fatalf("watch event %s: %v", ev.Type, ev.Object)
+			}
+			seen = append(seen, fmt.Sprintf("%s desiredStatus=%s deleteWhenStopped=%v lastStatus=%s",
+				ev.Type, tk.Spec.DesiredStatus, tk.Spec.DeleteWhenStopped, tk.Status.LastStatus))
+			deleted = ev.Type == watch.Deleted
+		case <-timeout:
+			t.Fatalf("task not deleted within 20s; its events: %v", seen)
+		}
+	}
+	want := []string{
+		"MODIFIED desiredStatus=STOPPED deleteWhenStopped=true lastStatus=RUNNING", // the stop
+		"DELETED desiredStatus=STOPPED deleteWhenStopped=true lastStatus=RUNNING",  // the agent's delete
+	}
+	if diff := cmp.Diff(want, seen); diff != "" {
+		t.Errorf("the task's writes after the stop (-want +got):\n%s", diff)
+	}
+	testenv.EventuallyWithin(t, 10*time.Second, "the instance's running tasks 0", func() error {
+		if got := a.RunningTasks("gone-0000"); got != 0 {
+			return fmt.Errorf("RunningTasks = %d", got)
+		}
+		return nil
+	})
 }
 
 // TestRemainingResources: the instance reports what its running tasks hold with the

@@ -232,8 +232,11 @@ type ServiceSpec struct {
 	InstanceUnreachableGracePeriodSeconds *int32 `json:"instanceUnreachableGracePeriodSeconds,omitempty"`
 
 	// stoppedTaskHistoryLimit is how many stopped tasks of this service are kept for
-	// inspection (default 20); older ones are deleted once past the cluster's
-	// retention period.
+	// inspection (default 20), the newest first; the service's failures its decisions
+	// still count are kept besides. A burst of stops (a rollout, a large scale-in)
+	// keeps at most this many a minute: the service marks the rest deleteWhenStopped
+	// and their agents delete them once stopped. Kept tasks are deleted once past the
+	// cluster's retention period.
 	// +optional
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=1000

@@ -171,6 +171,7 @@ type TaskOverrides struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.gpuAssignments) || has(self.containerInstance)",message="gpuAssignments are set together with containerInstance: they are GPUs of that instance",fieldPath=".gpuAssignments"
 // +kubebuilder:validation:XValidation:rule="self.desiredStatus == 'STOPPED' || (!has(self.stopCode) && !has(self.stopReason))",message="stopCode and stopReason are only set with desiredStatus STOPPED",fieldPath=".stopCode"
 // +kubebuilder:validation:XValidation:rule="!has(self.stopCode) || self.stopCode in ['UserInitiated', 'ServiceSchedulerInitiated', 'InstanceUnreachable', 'TerminationNotice']",message="stopCode set on the spec must be UserInitiated, ServiceSchedulerInitiated, InstanceUnreachable or TerminationNotice",fieldPath=".stopCode"
+// +kubebuilder:validation:XValidation:rule="!has(self.deleteWhenStopped) || !self.deleteWhenStopped || self.desiredStatus == 'STOPPED'",message="deleteWhenStopped is only set with desiredStatus STOPPED",fieldPath=".deleteWhenStopped"
 type TaskSpec struct {
 	// cluster the task runs in (default "default"). Immutable.
 	// +optional
@@ -211,6 +212,15 @@ type TaskSpec struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=1024
 	StopReason string `json:"stopReason,omitempty"`
+
+	// deleteWhenStopped asks the task's agent to delete the task once its containers
+	// have stopped, instead of reporting it STOPPED. The service scheduler sets it,
+	// with desiredStatus STOPPED, on the tasks it stops that its stopped-task history
+	// would not keep (stoppedTaskHistoryLimit), and on every task of a deleted
+	// Service: a status write that would be deleted right after is not made. A task
+	// whose agent is gone is still stopped and collected by the manager.
+	// +optional
+	DeleteWhenStopped bool `json:"deleteWhenStopped,omitempty"`
 
 	// group of related tasks, for example `service:web`; distinctInstance and spread
 	// work within a group. Immutable.

@@ -204,7 +204,8 @@ func (r *Reconciler) finalize(ctx context.Context, svc *ecsv1alpha1.Service) (ct
 		}
 	}
 	if _, err := parallel(ctx, len(stop), func(i int) error {
-		return r.stopTask(ctx, stop[i], ecsv1alpha1.StopServiceSchedulerInitiated, "Service deleted")
+		// The Service's tasks go with it (their owner reference): none is kept.
+		return r.stopTask(ctx, stop[i], ecsv1alpha1.StopServiceSchedulerInitiated, "Service deleted", true)
 	}); err != nil {
 		return ctrl.Result{}, err
 	}

@@ -129,10 +129,11 @@ func (r *Reconciler) stopPlanned(ctx context.Context, s *state, key string) erro
 	if n := r.writesPerPass(); len(s.plan.Stop) > n {
 		s.plan.Stop = s.plan.Stop[:n] // the planner lists the most urgent first
 	}
+	deleted := deletedWhenStopped(s.plan.Stop, byName, s.history(), recentKeptStops(s.tasks, s.now))
 	done, err := parallel(ctx, len(s.plan.Stop), func(i int) error {
 		lt := byName[s.plan.Stop[i]]
 		code, reason := stopFor(lt, s.primary.ID)
-		return r.stopTask(ctx, lt.task, code, reason)
+		return r.stopTask(ctx, lt.task, code, reason, deleted[lt.task.Name])
 	})
 	for i, ok := range done {
 		if ok {
@@ -160,10 +161,15 @@ func stopFor(lt *liveTask, primaryID string) (ecsv1alpha1.StopCode, string) {
 	return code, reason
 }
 
-// stopTask asks a task to stop, leaving the cached copy alone.
-func (r *Reconciler) stopTask(ctx context.Context, t *ecsv1alpha1.Task, code ecsv1alpha1.StopCode, reason string) error {
+// stopTask asks a task to stop, leaving the cached copy alone; with deleteWhenStopped
+// its agent deletes it once it has stopped.
+func (r *Reconciler) stopTask(ctx context.Context, t *ecsv1alpha1.Task, code ecsv1alpha1.StopCode, reason string, deleteWhenStopped bool) error {
 	target := &ecsv1alpha1.Task{ObjectMeta: metav1.ObjectMeta{Name: t.Name, Namespace: t.Namespace}}
-	if err := r.Client.Patch(ctx, target, taskrules.StopPatch(code, reason), client.FieldOwner(ecsv1alpha1.FieldManagerManager)); client.IgnoreNotFound(err) != nil {
+	patch := taskrules.StopPatch(code, reason)
+	if deleteWhenStopped {
+		patch = taskrules.StopAndDeletePatch(code, reason)
+	}
+	if err := r.Client.Patch(ctx, target, patch, client.FieldOwner(ecsv1alpha1.FieldManagerManager)); client.IgnoreNotFound(err) != nil {
 		return fmt.Errorf("stopping task %s: %w", t.Name, err)
 	}
 	return nil

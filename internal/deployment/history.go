@@ -131,3 +131,33 @@ func (h History) exempt(newestFirst []StoppedTask) []bool {
 	}
 	return out
 }
+
+// KeptStopsWindow is how far apart the stops a burst keeps are: while stops come in
+// passes, one after another (a rollout, a long scale-in), the history keeps its
+// limit of them per window and no more (Unkept).
+const KeptStopsWindow = time.Minute
+
+// Unkept is how many of n tasks the owner stops together now the history will not
+// keep once they have stopped. They will be newer than every stopped task it keeps,
+// so it could keep its limit of them; but recent (the stops it already kept that are
+// still in flight, or stopped within KeptStopsWindow) take their place first, so a
+// burst of passes keeps its limit once per window, not once per pass. The kept ones
+// are then at most a window older than the newest stop. With a zero retention
+// period only the newest one is kept (KeepNewest).
+//
+// The service scheduler has its agents delete that many of its planned stops instead
+// of reporting them STOPPED (spec.deleteWhenStopped): collection would delete them
+// right after, so a replaced task costs no status write of its last state.
+func (h History) Unkept(n, recent int) int {
+	keep := n
+	if h.Limit > 0 {
+		keep = min(n, max(0, h.Limit-recent))
+	}
+	if h.Retention <= 0 {
+		keep = 0
+		if h.KeepNewest {
+			keep = min(n, 1)
+		}
+	}
+	return n - keep
+}

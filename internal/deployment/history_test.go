@@ -1,6 +1,8 @@
 package deployment
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -126,5 +128,68 @@ func TestRetention(t *testing.T) {
 	}
 	if got := Retention(nil); got != DefaultStoppedTaskRetention {
 		t.Errorf("Retention(nil) = %v, want %v", got, DefaultStoppedTaskRetention)
+	}
+}
+
+func TestHistoryUnkept(t *testing.T) {
+	tests := []struct {
+		name      string
+		history   History
+		n, recent int
+		want      int
+	}{
+		{name: "fewer stops than the limit: all kept", history: History{Retention: time.Hour, Limit: 20}, n: 5, want: 0},
+		{name: "as many as the limit", history: History{Retention: time.Hour, Limit: 20}, n: 20, want: 0},
+		{name: "a batch beyond the limit", history: History{Retention: time.Hour, Limit: 20, KeepNewest: true}, n: 500, want: 480},
+		{name: "recent kept stops take their place first", history: History{Retention: time.Hour, Limit: 20}, n: 30, recent: 15, want: 25},
+		{name: "a window's limit already kept: none more", history: History{Retention: time.Hour, Limit: 20}, n: 30, recent: 20, want: 30},
+		{name: "more recent than the limit", history: History{Retention: time.Hour, Limit: 20}, n: 3, recent: 25, want: 3},
+		{name: "no limit keeps all until the retention period ends", history: History{Retention: time.Hour}, n: 500, recent: 40, want: 0},
+		{name: "zero retention keeps only the newest", history: History{Limit: 20, KeepNewest: true}, n: 30, want: 29},
+		{name: "zero retention without KeepNewest keeps none", history: History{Limit: 20}, n: 30, want: 30},
+		{name: "nothing stopped", history: History{Retention: time.Hour, Limit: 20}, n: 0, recent: 3, want: 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.history.Unkept(tc.n, tc.recent); got != tc.want {
+				t.Errorf("Unkept(%d, %d) = %d, want %d", tc.n, tc.recent, got, tc.want)
+			}
+		})
+	}
+}
+
+// TestHistoryUnkeptAgreesWithCollect holds Unkept to Collect: of a batch stopped
+// after the tasks already kept, with none of them recent, Collect deletes at least as
+// many as Unkept says (tasks deleted by their agents are ones collection would have
+// deleted anyway), and exactly as many when the batch alone fills the history.
+func TestHistoryUnkeptAgreesWithCollect(t *testing.T) {
+	now := time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
+	for _, h := range []History{
+		{Retention: time.Hour, Limit: 20, KeepNewest: true},
+		{Retention: time.Hour, Limit: 3},
+		{Limit: 20, KeepNewest: true},
+		{Retention: time.Hour},
+	} {
+		for _, older := range []int{0, 5, 40} {
+			for _, n := range []int{0, 1, 3, 20, 21, 100} {
+				var tasks []StoppedTask
+				for i := range older {
+					tasks = append(tasks, StoppedTask{Name: fmt.Sprintf("old-%03d", i), StoppedAt: now.Add(-time.Minute - time.Duration(i)*time.Second)})
+				}
+				for i := range n {
+					tasks = append(tasks, StoppedTask{Name: fmt.Sprintf("new-%03d", i), StoppedAt: now.Add(time.Duration(i) * time.Millisecond)})
+				}
+				collect, _ := h.Collect(tasks, now.Add(time.Second))
+				newCollected := 0
+				for _, name := range collect {
+					if strings.HasPrefix(name, "new-") {
+						newCollected++
+					}
+				}
+				if u := h.Unkept(n, 0); newCollected < u || (older == 0 && newCollected != u) {
+					t.Errorf("%+v, %d older, %d new: Unkept says %d, Collect deletes %d of the new", h, older, n, u, newCollected)
+				}
+			}
+		}
 	}
 }

@@ -14,11 +14,33 @@ import (
 // task first and leaves every other field, and its field owner, alone. The ECS API's
 // StopTask, the service scheduler, the console and `berth down` all stop tasks with it.
 func StopPatch(code ecsv1alpha1.StopCode, reason string) client.Patch {
-	raw, err := json.Marshal(map[string]any{"spec": map[string]any{
-		"desiredStatus": ecsv1alpha1.DesiredStopped, "stopCode": code, "stopReason": TruncateReason(reason),
-	}})
+	return stopPatch(code, reason, false)
+}
+
+// StopAndDeletePatch is StopPatch with deleteWhenStopped: the task's agent deletes it
+// once its containers have stopped (DeletedWhenStopped), instead of reporting
+// STOPPED. The service scheduler stops with it the tasks its stopped-task history
+// would not keep.
+func StopAndDeletePatch(code ecsv1alpha1.StopCode, reason string) client.Patch {
+	return stopPatch(code, reason, true)
+}
+
+func stopPatch(code ecsv1alpha1.StopCode, reason string, deleteWhenStopped bool) client.Patch {
+	spec := map[string]any{"desiredStatus": ecsv1alpha1.DesiredStopped, "stopCode": code, "stopReason": TruncateReason(reason)}
+	if deleteWhenStopped {
+		spec["deleteWhenStopped"] = true
+	}
+	raw, err := json.Marshal(map[string]any{"spec": spec})
 	if err != nil {
-		panic(err) // strings only: cannot fail
+		panic(err) // strings and a bool only: cannot fail
 	}
 	return client.RawPatch(types.MergePatchType, raw)
+}
+
+// DeletedWhenStopped reports whether the agent ends task t, once its containers have
+// stopped, by deleting it rather than by reporting STOPPED. The agent's admission
+// policy (config/admission) lets an agent delete exactly these tasks, and only its
+// own.
+func DeletedWhenStopped(t *ecsv1alpha1.Task) bool {
+	return t.Spec.DeleteWhenStopped && t.Spec.DesiredStatus == ecsv1alpha1.DesiredStopped
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -68,8 +69,32 @@ func TestServiceConvergesAndScales(t *testing.T) {
 	}
 	steady(t, ns, "web", 50, "web:1")
 
+	ends := watchEnds(t, ns, "web")
 	scale(t, ns, "web", 5)
 	steady(t, ns, "web", 5, "web:1")
+	// Of the 45 tasks stopped, the history keeps its limit (20) as STOPPED tasks; the
+	// rest end with their agent's delete, without a STOPPED report, when the service
+	// marked them deleteWhenStopped, or with collection's after one.
+	waitFor(t, 20*time.Second, "the stopped-task history at its limit", func() error {
+		var stopped int
+		for _, task := range listTasks(t, ns, client.MatchingLabels{ecsv1alpha1.LabelService: "web"}) {
+			if task.Status.LastStatus == ecsv1alpha1.TaskStopped {
+				stopped++
+			}
+		}
+		if stopped != 20 {
+			return fmt.Errorf("%d STOPPED tasks kept, want 20", stopped)
+		}
+		return nil
+	})
+	marked, reported := ends()
+	if marked == 0 {
+		t.Errorf("no task stopped with deleteWhenStopped in a scale-in of 45 beyond a history of 20")
+	}
+	if len(reported) > 0 {
+		t.Errorf("tasks marked deleteWhenStopped were reported STOPPED before their delete: %v", reported)
+	}
+	t.Logf("scale-in from 50 to 5: %d tasks deleted by their agents without a STOPPED report", marked)
 	// Nothing ran twice: every live task has its own name and slot.
 	slots := map[string]bool{}
 	for _, task := range liveTasks(listTasks(t, ns, client.MatchingLabels{ecsv1alpha1.LabelService: "web"})) {
@@ -294,6 +319,46 @@ func eventReasons(t *testing.T, ns, name string) map[string]bool {
 }
 
 // envWatch lists the service's tasks into list and watches them from there on.
+// watchEnds follows the service's tasks from now on; ends returns how many were
+// deleted marked deleteWhenStopped, and those of them that had been reported STOPPED.
+func watchEnds(t *testing.T, ns, service string) (ends func() (marked int, reported []string)) {
+	t.Helper()
+	var list ecsv1alpha1.TaskList
+	w, err := envWatch(ns, service, &list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	var mu sync.Mutex
+	stoppedSeen := map[string]bool{}
+	n := 0
+	var reportedNames []string
+	go func() {
+		for ev := range w.ResultChan() {
+			task, ok := ev.Object.(*ecsv1alpha1.Task)
+			if !ok {
+				continue
+			}
+			mu.Lock()
+			if task.Status.LastStatus == ecsv1alpha1.TaskStopped {
+				stoppedSeen[task.Name] = true
+			}
+			if ev.Type == watch.Deleted && task.Spec.DeleteWhenStopped {
+				n++
+				if stoppedSeen[task.Name] {
+					reportedNames = append(reportedNames, task.Name)
+				}
+			}
+			mu.Unlock()
+		}
+	}()
+	return func() (int, []string) {
+		mu.Lock()
+		defer mu.Unlock()
+		return n, slices.Clone(reportedNames)
+	}
+}
+
 func envWatch(ns, service string, list *ecsv1alpha1.TaskList) (watch.Interface, error) {
 	c, err := client.NewWithWatch(env.Config, client.Options{Scheme: env.Scheme})
 	if err != nil {

@@ -74,6 +74,9 @@ const (
 	taskHere      = "bound-here"
 	taskThere     = "bound-there"
 	taskUnbound   = "unbound"
+	// taskMarkedThere is a stopped task bound to worker-2 that its service does not
+	// keep: worker-2's agent may delete it, worker-1's may not.
+	taskMarkedThere = "marked-there"
 	// managerLease stands for the manager's leader election Lease (and any other Lease
 	// of the cluster): the agent ClusterRole's lease rights are cluster-wide.
 	managerLease = "berth-manager.ecs.berth.dev"
@@ -94,6 +97,15 @@ var allowedActions = []agentAction{
 	}},
 	{name: "write the status of a task bound to it", do: func(ctx context.Context, c client.Client, ns string) error {
 		return c.Status().Patch(ctx, task(ns, taskHere, ""), mergePatch(`{"status":{"lastStatus":"PENDING"}}`))
+	}},
+	// Instead of reporting STOPPED, a task its service does not keep (the service
+	// scheduler created this one as the administrator).
+	{name: "delete a stopped task bound to it that its service does not keep", do: func(ctx context.Context, c client.Client, ns string) error {
+		t := markedTask(ns, "", ownInstance)
+		if err := env.Client.Create(ctx, t); err != nil {
+			return fmt.Errorf("creating it as the administrator: %w", err)
+		}
+		return c.Delete(ctx, t)
 	}},
 	// The streaming server (exec, logs): audit Events, and asking who a caller is and
 	// what it may do.
@@ -198,12 +210,20 @@ var forbiddenActions = []agentAction{
 		policy: "berth agent worker-1 may not create tasks",
 	},
 	{
-		name: "delete a task bound to it",
+		name: "delete a task bound to it that is not marked deleteWhenStopped",
 		do: func(ctx context.Context, c client.Client, ns string) error {
 			return c.Delete(ctx, task(ns, taskHere, ""))
 		},
-		rbac:   `tasks.ecs.berth.dev "bound-here" is forbidden: User "{user}" cannot delete resource "tasks" in API group "ecs.berth.dev" in the namespace "{ns}"`,
-		policy: "berth agent worker-1 may not delete tasks",
+		policy: "berth agent worker-1 may delete only the stopped tasks bound to it that their service does not keep " +
+			"(spec.deleteWhenStopped with desiredStatus STOPPED); task bound-here is not marked deleteWhenStopped",
+	},
+	{
+		name: "delete a marked task bound to worker-2",
+		do: func(ctx context.Context, c client.Client, ns string) error {
+			return c.Delete(ctx, task(ns, taskMarkedThere, ""))
+		},
+		policy: "berth agent worker-1 may delete only the stopped tasks bound to it that their service does not keep " +
+			"(spec.deleteWhenStopped with desiredStatus STOPPED); task marked-there is bound to worker-2",
 	},
 	{
 		name: "bind an unbound task to itself (spec)",
@@ -690,6 +710,7 @@ func setupAgentWorld(t *testing.T, ns string) {
 		task(ns, taskHere, ownInstance),
 		task(ns, taskThere, otherInstance),
 		task(ns, taskUnbound, ""),
+		markedTask(ns, taskMarkedThere, otherInstance),
 	}
 	for _, o := range objs {
 		if err := env.Client.Create(ctx, o); err != nil && !apierrors.IsAlreadyExists(err) {
@@ -864,6 +885,18 @@ func task(ns, name, instance string) *ecsv1alpha1.Task {
 	t := &ecsv1alpha1.Task{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
 	t.Spec.TaskDefinition = "web:1"
 	t.Spec.ContainerInstance = instance
+	return t
+}
+
+// markedTask is a task the service scheduler stopped with deleteWhenStopped: its
+// agent deletes it once stopped. An empty name is generated.
+func markedTask(ns, name, instance string) *ecsv1alpha1.Task {
+	t := task(ns, name, instance)
+	if name == "" {
+		t.GenerateName = "marked-"
+	}
+	t.Spec.DesiredStatus = ecsv1alpha1.DesiredStopped
+	t.Spec.DeleteWhenStopped = true
 	return t
 }
 

@@ -83,6 +83,9 @@ var wantAgentRules = map[string][]string{
 	"ecs.berth.dev/containerinstances/status": {"get", "patch"},
 	// Its tasks' status (server-side apply), without a read.
 	"ecs.berth.dev/tasks/status": {"patch"},
+	// Delete, never read: a stopped task its service does not keep, instead of
+	// reporting STOPPED (the admission policy allows exactly those, and only its own).
+	"ecs.berth.dev/tasks": {"delete"},
 	// The streaming server (exec, logs; agent/streaming) has the apiserver
 	// authenticate its callers' tokens and authorize every request, as the kubelet
 	// does, and audits execs as Events on the tasks (the admission policy keeps them
@@ -207,13 +210,16 @@ func checkRuleInvariants(t *testing.T, role string, got map[string][]string) {
 			t.Errorf("the manager's access to Secrets is %v, want get only (never list or watch)", got["/secrets"])
 		}
 	case "ClusterRole/berth-agent":
-		for _, r := range []string{"/secrets", "/configmaps", "ecs.berth.dev/tasks", "ecs.berth.dev/taskdefinitions", "apps/controllerrevisions"} {
+		for _, r := range []string{"/secrets", "/configmaps", "ecs.berth.dev/taskdefinitions", "apps/controllerrevisions"} {
 			if _, ok := got[r]; ok {
 				t.Errorf("the agent may read %s (%v): it reads what its tasks need through the manager's gateway", r, got[r])
 			}
 		}
-		if has("ecs.berth.dev/tasks", "create", "update", "patch", "delete", "deletecollection") {
-			t.Errorf("the agent may write tasks (not only their status): %v", got["ecs.berth.dev/tasks"])
+		if has("ecs.berth.dev/tasks", "get", "list", "watch") {
+			t.Errorf("the agent may read tasks (%v): it reads its own through the manager's gateway", got["ecs.berth.dev/tasks"])
+		}
+		if has("ecs.berth.dev/tasks", "create", "update", "patch", "deletecollection") {
+			t.Errorf("the agent may write tasks (not only their status, or delete one): %v", got["ecs.berth.dev/tasks"])
 		}
 		if has("ecs.berth.dev/containerinstances", "update", "patch", "delete", "deletecollection") {
 			t.Errorf("the agent may change or delete container instances: %v", got["ecs.berth.dev/containerinstances"])
@@ -310,7 +316,10 @@ func TestRBACAsAuthorized(t *testing.T) {
 		{agent.Name, "watch", "", "secrets", false},
 		{agent.Name, "list", "", "configmaps", false},
 		{agent.Name, "create", "ecs.berth.dev", "tasks", false},
-		{agent.Name, "delete", "ecs.berth.dev", "tasks", false},
+		// RBAC allows it; the admission policy allows only the stopped tasks bound to the
+		// agent that their service does not keep (admission_test.go).
+		{agent.Name, "delete", "ecs.berth.dev", "tasks", true},
+		{agent.Name, "deletecollection", "ecs.berth.dev", "tasks", false},
 		{agent.Name, "patch", "ecs.berth.dev", "tasks", false},
 		{agent.Name, "delete", "ecs.berth.dev", "containerinstances", false},
 		{agent.Name, "create", "", "pods", false},

@@ -1546,6 +1546,9 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: containerInstance
       type:
         scalar: string
+    - name: deleteWhenStopped
+      type:
+        scalar: boolean
     - name: desiredStatus
       type:
         namedType: com.github.berthdev.berth.apis.v1alpha1.DesiredStatus

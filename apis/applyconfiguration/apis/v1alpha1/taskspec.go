@@ -45,6 +45,13 @@ type TaskSpecApplyConfiguration struct {
 	StopCode *apisv1alpha1.StopCode `json:"stopCode,omitempty"`
 	// stopReason is a free-text reason for stopping the task.
 	StopReason *string `json:"stopReason,omitempty"`
+	// deleteWhenStopped asks the task's agent to delete the task once its containers
+	// have stopped, instead of reporting it STOPPED. The service scheduler sets it,
+	// with desiredStatus STOPPED, on the tasks it stops that its stopped-task history
+	// would not keep (stoppedTaskHistoryLimit), and on every task of a deleted
+	// Service: a status write that would be deleted right after is not made. A task
+	// whose agent is gone is still stopped and collected by the manager.
+	DeleteWhenStopped *bool `json:"deleteWhenStopped,omitempty"`
 	// group of related tasks, for example `service:web`; distinctInstance and spread
 	// work within a group. Immutable.
 	Group *string `json:"group,omitempty"`
@@ -124,6 +131,14 @@ func (b *TaskSpecApplyConfiguration) WithStopCode(value apisv1alpha1.StopCode) *
 // If called multiple times, the StopReason field is set to the value of the last call.
 func (b *TaskSpecApplyConfiguration) WithStopReason(value string) *TaskSpecApplyConfiguration {
 	b.StopReason = &value
+	return b
+}
+
+// WithDeleteWhenStopped sets the DeleteWhenStopped field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the DeleteWhenStopped field is set to the value of the last call.
+func (b *TaskSpecApplyConfiguration) WithDeleteWhenStopped(value bool) *TaskSpecApplyConfiguration {
+	b.DeleteWhenStopped = &value
 	return b
 }
 

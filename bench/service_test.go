@@ -1,0 +1,43 @@
+package bench
+
+import (
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	"github.com/berthdev/berth/test/testobj"
+)
+
+// TestRolloutTrackerOldTaskGone: an old task is gone once it reports STOPPED or once
+// it is deleted (watchObjects marks a deleted one), as its agent deletes a task the
+// service does not keep without a STOPPED report.
+func TestRolloutTrackerOldTaskGone(t *testing.T) {
+	running := func(name, rev string) *ecsv1alpha1.Task {
+		task := testobj.Task("ns", name, rev).Obj()
+		task.Status.LastStatus = ecsv1alpha1.TaskRunning
+		return task
+	}
+	tr := newRolloutTracker(1, "web:1", "web:2")
+	now := time.Now()
+	oldA, oldB := running("old-a", "web:1"), running("old-b", "web:1")
+	tr.observe(oldA, now)
+	tr.observe(oldB, now)
+	tr.observe(running("new", "web:2"), now)
+
+	oldA.Status.LastStatus = ecsv1alpha1.TaskStopped
+	tr.observe(oldA, now)
+	select {
+	case <-tr.done:
+		t.Fatalf("done with old-b still running: %s", tr.progress())
+	default:
+	}
+	oldB.DeletionTimestamp = &metav1.Time{Time: now}
+	tr.observe(oldB, now)
+	select {
+	case <-tr.done:
+	default:
+		t.Fatalf("not done once old-b was deleted: %s", tr.progress())
+	}
+}
