@@ -155,15 +155,23 @@ func TestFailImages(t *testing.T) {
 	})
 }
 
+// runOneTask runs one hollow instance, <cluster>-0000, and task "t" of web:1 (a
+// container with a dynamic port) on it; it returns the agent, the test's namespace
+// and the task once RUNNING.
+func runOneTask(t *testing.T, cluster string) (*Agent, string, *ecsv1alpha1.Task) {
+	t.Helper()
+	needEnv(t)
+	ns := env.Namespace(t)
+	a, _ := runAgent(t, Config{Cluster: cluster, Instances: 1, NamePrefix: cluster})
+	createRevision(t, testobj.TaskDefinition(ns, "web").Container("app", "web:1").Port(80, 0).Obj())
+	createTask(t, testobj.Task(ns, "t", "web:1").Cluster(cluster).On(cluster+"-0000").Obj())
+	return a, ns, waitTaskStatus(t, ns, "t", ecsv1alpha1.TaskRunning)
+}
+
 // TestStopTask: a stop the control plane asks for goes through the engine: SIGTERM,
 // the exit code of a process without a handler, the stop code and reason asked for.
 func TestStopTask(t *testing.T) {
-	needEnv(t)
-	ns := env.Namespace(t)
-	a, _ := runAgent(t, Config{Cluster: "stop", Instances: 1, NamePrefix: "stop"})
-	createRevision(t, testobj.TaskDefinition(ns, "web").Container("app", "web:1").Port(80, 0).Obj())
-	createTask(t, testobj.Task(ns, "t", "web:1").Cluster("stop").On("stop-0000").Obj())
-	running := waitTaskStatus(t, ns, "t", ecsv1alpha1.TaskRunning)
+	a, ns, running := runOneTask(t, "stop")
 	if got := a.RunningTasks("stop-0000"); got != 1 {
 		t.Fatalf("RunningTasks = %d, want 1", got)
 	}
@@ -187,12 +195,7 @@ func TestStopTask(t *testing.T) {
 // not with a STOPPED report: after the stop, the task sees no status write, only its
 // deletion.
 func TestStopAndDeleteTask(t *testing.T) {
-	needEnv(t)
-	ns := env.Namespace(t)
-	a, _ := runAgent(t, Config{Cluster: "gone", Instances: 1, NamePrefix: "gone"})
-	createRevision(t, testobj.TaskDefinition(ns, "web").Container("app", "web:1").Port(80, 0).Obj())
-	createTask(t, testobj.Task(ns, "t", "web:1").Cluster("gone").On("gone-0000").Obj())
-	running := waitTaskStatus(t, ns, "t", ecsv1alpha1.TaskRunning)
+	a, ns, running := runOneTask(t, "gone")
 
 	wc, err := client.NewWithWatch(env.Config, client.Options{Scheme: env.Scheme})
 	if err != nil {

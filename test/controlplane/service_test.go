@@ -149,47 +149,36 @@ func TestRollingDeploymentStaysWithinBounds(t *testing.T) {
 // which more than maxTotal tasks were live or fewer than minHealthy were RUNNING.
 func watchBounds(t *testing.T, ns, service string, minHealthy, maxTotal int) (violations func() []string, steps func() int) {
 	t.Helper()
-	var list ecsv1alpha1.TaskList
-	w, err := envWatch(ns, service, &list)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var mu sync.Mutex
 	var found []string
 	n := 0
 	state := map[string]ecsv1alpha1.Task{}
-	for _, task := range list.Items {
-		state[task.Name] = task
-	}
-	go func() {
-		for ev := range w.ResultChan() {
-			task, ok := ev.Object.(*ecsv1alpha1.Task)
-			if !ok {
-				continue
-			}
-			mu.Lock()
-			if ev.Type == watch.Deleted {
-				delete(state, task.Name)
-			} else {
-				state[task.Name] = *task
-			}
-			live, running := 0, 0
-			for _, s := range state {
-				if s.Spec.DesiredStatus == ecsv1alpha1.DesiredRunning && s.Status.LastStatus != ecsv1alpha1.TaskStopped {
-					live++
-					if s.Status.LastStatus == ecsv1alpha1.TaskRunning {
-						running++
-					}
+	followTasks(t, ns, service, func(tasks []ecsv1alpha1.Task) {
+		for _, task := range tasks {
+			state[task.Name] = task
+		}
+	}, func(ev watch.EventType, task *ecsv1alpha1.Task) {
+		mu.Lock()
+		defer mu.Unlock()
+		if ev == watch.Deleted {
+			delete(state, task.Name)
+		} else {
+			state[task.Name] = *task
+		}
+		live, running := 0, 0
+		for _, s := range state {
+			if s.Spec.DesiredStatus == ecsv1alpha1.DesiredRunning && s.Status.LastStatus != ecsv1alpha1.TaskStopped {
+				live++
+				if s.Status.LastStatus == ecsv1alpha1.TaskRunning {
+					running++
 				}
 			}
-			n++
-			if live > maxTotal || running < minHealthy {
-				found = append(found, fmt.Sprintf("step %d (%s %s): %d live, %d running", n, ev.Type, task.Name, live, running))
-			}
-			mu.Unlock()
 		}
-	}()
-	t.Cleanup(w.Stop)
+		n++
+		if live > maxTotal || running < minHealthy {
+			found = append(found, fmt.Sprintf("step %d (%s %s): %d live, %d running", n, ev, task.Name, live, running))
+		}
+	})
 	return func() []string {
 			mu.Lock()
 			defer mu.Unlock()
@@ -323,40 +312,50 @@ func eventReasons(t *testing.T, ns, name string) map[string]bool {
 // deleted marked deleteWhenStopped, and those of them that had been reported STOPPED.
 func watchEnds(t *testing.T, ns, service string) (ends func() (marked int, reported []string)) {
 	t.Helper()
+	var mu sync.Mutex
+	stoppedSeen := map[string]bool{}
+	n := 0
+	var reportedNames []string
+	followTasks(t, ns, service, nil, func(ev watch.EventType, task *ecsv1alpha1.Task) {
+		mu.Lock()
+		defer mu.Unlock()
+		if task.Status.LastStatus == ecsv1alpha1.TaskStopped {
+			stoppedSeen[task.Name] = true
+		}
+		if ev == watch.Deleted && task.Spec.DeleteWhenStopped {
+			n++
+			if stoppedSeen[task.Name] {
+				reportedNames = append(reportedNames, task.Name)
+			}
+		}
+	})
+	return func() (int, []string) {
+		mu.Lock()
+		defer mu.Unlock()
+		return n, slices.Clone(reportedNames)
+	}
+}
+
+// followTasks hands the service's tasks that exist now to seed (when not nil), then
+// every change of them to fn, in order, until the test ends.
+func followTasks(t *testing.T, ns, service string, seed func([]ecsv1alpha1.Task), fn func(watch.EventType, *ecsv1alpha1.Task)) {
+	t.Helper()
 	var list ecsv1alpha1.TaskList
 	w, err := envWatch(ns, service, &list)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.Stop)
-	var mu sync.Mutex
-	stoppedSeen := map[string]bool{}
-	n := 0
-	var reportedNames []string
+	if seed != nil {
+		seed(list.Items)
+	}
 	go func() {
 		for ev := range w.ResultChan() {
-			task, ok := ev.Object.(*ecsv1alpha1.Task)
-			if !ok {
-				continue
+			if task, ok := ev.Object.(*ecsv1alpha1.Task); ok {
+				fn(ev.Type, task)
 			}
-			mu.Lock()
-			if task.Status.LastStatus == ecsv1alpha1.TaskStopped {
-				stoppedSeen[task.Name] = true
-			}
-			if ev.Type == watch.Deleted && task.Spec.DeleteWhenStopped {
-				n++
-				if stoppedSeen[task.Name] {
-					reportedNames = append(reportedNames, task.Name)
-				}
-			}
-			mu.Unlock()
 		}
 	}()
-	return func() (int, []string) {
-		mu.Lock()
-		defer mu.Unlock()
-		return n, slices.Clone(reportedNames)
-	}
 }
 
 func envWatch(ns, service string, list *ecsv1alpha1.TaskList) (watch.Interface, error) {
