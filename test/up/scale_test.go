@@ -2,18 +2,24 @@ package up_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
+	"github.com/berthdev/berth/internal/kube"
 	"github.com/berthdev/berth/test/testenv"
+	"github.com/berthdev/berth/test/testobj"
 )
 
 // checkScaleBeyondRoom is what a new user tries: `kubectl scale` of the sample far
@@ -111,4 +117,81 @@ func checkScaleBeyondRoom(t *testing.T, dir string) {
 		return nil
 	})
 	t.Logf("scaling back to 3 settled in %s", time.Since(start).Round(10*time.Millisecond))
+}
+
+// checkDeletedServiceLeavesNothing deletes a Service whose tasks run on `berth up`'s
+// real agent: the service marks them deleteWhenStopped and the agent, under its own
+// certificate identity, the generated role and the admission policy, deletes each
+// once its containers have stopped, with no STOPPED report. `berth up` runs no
+// garbage collector, so before this a deleted Service's stopped tasks stayed for
+// good.
+func checkDeletedServiceLeavesNothing(t *testing.T, dir string) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", filepath.Join(dir, "kubeconfig"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.NewWithWatch(cfg, client.Options{Scheme: kube.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	svc := testobj.Service("default", "gone", "web", 2).Obj()
+	if err := c.Create(ctx, svc); err != nil {
+		t.Fatal(err)
+	}
+	ofGone := client.MatchingLabels{ecsv1alpha1.LabelService: "gone"}
+	var tasks ecsv1alpha1.TaskList
+	testenv.EventuallyWithin(t, 2*time.Minute, "the gone service's 2 tasks RUNNING", func() error {
+		if err := c.List(ctx, &tasks, client.InNamespace("default"), ofGone); err != nil {
+			return err
+		}
+		running := 0
+		for _, task := range tasks.Items {
+			if task.Status.LastStatus == ecsv1alpha1.TaskRunning {
+				running++
+			}
+		}
+		if running != 2 {
+			return fmt.Errorf("%d of %d tasks RUNNING", running, len(tasks.Items))
+		}
+		return nil
+	})
+	w, err := c.Watch(ctx, &ecsv1alpha1.TaskList{}, client.InNamespace("default"), ofGone,
+		&client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: tasks.ResourceVersion}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	if err := c.Delete(ctx, svc); err != nil {
+		t.Fatal(err)
+	}
+	deleted := map[string]ecsv1alpha1.TaskStatusValue{}
+	timeout := time.After(2 * time.Minute)
+	for len(deleted) < len(tasks.Items) {
+		select {
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				t.Fatal("the watch of the tasks ended")
+			}
+			if task, isTask := ev.Object.(*ecsv1alpha1.Task); isTask && ev.Type == watch.Deleted {
+				deleted[task.Name] = task.Status.LastStatus
+			}
+		case <-timeout:
+			t.Fatalf("after 2m only %d of %d tasks deleted: %v", len(deleted), len(tasks.Items), deleted)
+		}
+	}
+	for name, last := range deleted {
+		if last == ecsv1alpha1.TaskStopped {
+			t.Errorf("task %s was reported STOPPED before its delete; want its agent's delete in its place", name)
+		}
+	}
+	testenv.EventuallyWithin(t, time.Minute, "the Service released", func() error {
+		switch err := c.Get(ctx, client.ObjectKeyFromObject(svc), &ecsv1alpha1.Service{}); {
+		case apierrors.IsNotFound(err):
+			return nil
+		case err != nil:
+			return err
+		}
+		return errors.New("still there")
+	})
 }

@@ -258,6 +258,7 @@ func TestUpServesTheSampleAndDownLeavesNothing(t *testing.T) {
 	t.Run("aws CLI", func(t *testing.T) { checkAWSCLI(t, awsEnv) })
 	t.Run("console", func(t *testing.T) { checkConsole(t, bin, dir, p.output()) })
 	t.Run("scale beyond room", func(t *testing.T) { checkScaleBeyondRoom(t, dir) })
+	t.Run("deleted service leaves nothing", func(t *testing.T) { checkDeletedServiceLeavesNothing(t, dir) })
 	t.Run("agent reads", func(t *testing.T) { checkAgentReads(t, dir, p.output()) })
 	firstKey := credentialsKey(t, awsEnv)
 
