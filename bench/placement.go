@@ -74,6 +74,7 @@ func runPlacement(ctx context.Context, r *runner, l *lab) (*outcome, error) {
 	if err != nil {
 		return nil, err
 	}
+	passesBefore := reconciles()
 	m := l.startMeasurement(ctx, PlacementThroughput, map[string]*child{"berth hollow": hollow})
 	start := time.Now()
 	created, err := runParallel(ctx, tasks, createWorkers, func(ctx context.Context, i int) error {
@@ -94,7 +95,7 @@ func runPlacement(ctx context.Context, r *runner, l *lab) (*outcome, error) {
 	if err != nil {
 		return nil, err
 	}
-	out.note("writes during the measurement: %s", describeWrites(diff(writesBefore, writesAfter)))
+	out.note("writes during the measurement: %s; reconciles: %s", describeWrites(diff(writesBefore, writesAfter)), describeWrites(diff(passesBefore, reconciles())))
 	times := bound.times()
 	r.logf("placement: %d tasks bound in %s", tasks, lastOf(times).Sub(start).Round(10*time.Millisecond))
 

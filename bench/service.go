@@ -145,6 +145,7 @@ func (sp *serviceRun) scaleOut(ctx context.Context, baseline Baseline) error {
 	if err != nil {
 		return err
 	}
+	passesBefore := reconciles()
 	m := l.startMeasurement(ctx, ServiceScaleOut, map[string]*child{"berth hollow": sp.hollow})
 	// Watch first, so that the time of the write and of the result are both seen.
 	running := newLatch(func(o client.Object) bool {
@@ -175,6 +176,11 @@ func (sp *serviceRun) scaleOut(ctx context.Context, baseline Baseline) error {
 	if err != nil {
 		return err
 	}
+	timeline, err := l.taskTimeline(ctx, start, running.time(), "web:1")
+	if err != nil {
+		return err
+	}
+	sp.out.note("ServiceScaleOut %s; reconciles: %s", timeline, describeWrites(diff(passesBefore, reconciles())))
 	sp.out.figures = append(sp.out.figures,
 		Figure{
 			Metric: ServiceScaleOut, Name: "DesiredToRunning", Unit: "s",
@@ -239,6 +245,7 @@ func (sp *serviceRun) rollingDeploy(ctx context.Context, baseline Baseline) erro
 	if err := watchObjects(wctx, l.c, &ecsv1alpha1.TaskList{}, &client.ListOptions{Namespace: benchNamespace}, true, rollout.observe); err != nil {
 		return err
 	}
+	passesBefore := reconciles()
 	m := l.startMeasurement(ctx, RollingDeploy, map[string]*child{"berth hollow": sp.hollow})
 	start := time.Now()
 	patch := client.MergeFrom(sp.td.DeepCopy())
@@ -266,6 +273,11 @@ func (sp *serviceRun) rollingDeploy(ctx context.Context, baseline Baseline) erro
 	if err != nil {
 		return err
 	}
+	timeline, err := l.taskTimeline(ctx, start, end, "web:2")
+	if err != nil {
+		return err
+	}
+	sp.out.note("RollingDeploy, new tasks: %s; reconciles: %s", timeline, describeWrites(diff(passesBefore, reconciles())))
 	sp.out.figures = append(sp.out.figures,
 		Figure{
 			Metric: RollingDeploy, Name: "NewRevisionEverywhere", Unit: "s",
