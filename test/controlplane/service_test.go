@@ -16,6 +16,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
+	toolscache "k8s.io/client-go/tools/cache"
+	watchtools "k8s.io/client-go/tools/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/berthdev/berth/agent/hollow"
@@ -75,7 +77,10 @@ func TestServiceConvergesAndScales(t *testing.T) {
 	// Of the 45 tasks stopped, the history keeps its limit (20) as STOPPED tasks; the
 	// rest end with their agent's delete, without a STOPPED report, when the service
 	// marked them deleteWhenStopped, or with collection's after one.
-	waitFor(t, 20*time.Second, "the stopped-task history at its limit", func() error {
+	// The history can reach its limit before the other 25 are gone (their agents
+	// delete them as they stop), and the watch sees the deletes after the list: wait
+	// for both.
+	waitFor(t, 20*time.Second, "the stopped-task history at its limit and the rest deleted", func() error {
 		var stopped int
 		for _, task := range listTasks(t, ns, client.MatchingLabels{ecsv1alpha1.LabelService: "web"}) {
 			if task.Status.LastStatus == ecsv1alpha1.TaskStopped {
@@ -85,9 +90,12 @@ func TestServiceConvergesAndScales(t *testing.T) {
 		if stopped != 20 {
 			return fmt.Errorf("%d STOPPED tasks kept, want 20", stopped)
 		}
+		if _, _, deleted := ends(); deleted != 25 {
+			return fmt.Errorf("%d tasks seen deleted, want 25", deleted)
+		}
 		return nil
 	})
-	marked, reported := ends()
+	marked, reported, _ := ends()
 	if marked == 0 {
 		t.Errorf("no task stopped with deleteWhenStopped in a scale-in of 45 beyond a history of 20")
 	}
@@ -309,12 +317,13 @@ func eventReasons(t *testing.T, ns, name string) map[string]bool {
 
 // envWatch lists the service's tasks into list and watches them from there on.
 // watchEnds follows the service's tasks from now on; ends returns how many were
-// deleted marked deleteWhenStopped, and those of them that had been reported STOPPED.
-func watchEnds(t *testing.T, ns, service string) (ends func() (marked int, reported []string)) {
+// deleted marked deleteWhenStopped, those of them that had been reported STOPPED,
+// and how many were deleted in all.
+func watchEnds(t *testing.T, ns, service string) (ends func() (marked int, reported []string, deleted int)) {
 	t.Helper()
 	var mu sync.Mutex
 	stoppedSeen := map[string]bool{}
-	n := 0
+	n, all := 0, 0
 	var reportedNames []string
 	followTasks(t, ns, service, nil, func(ev watch.EventType, task *ecsv1alpha1.Task) {
 		mu.Lock()
@@ -322,26 +331,45 @@ func watchEnds(t *testing.T, ns, service string) (ends func() (marked int, repor
 		if task.Status.LastStatus == ecsv1alpha1.TaskStopped {
 			stoppedSeen[task.Name] = true
 		}
-		if ev == watch.Deleted && task.Spec.DeleteWhenStopped {
+		if ev != watch.Deleted {
+			return
+		}
+		all++
+		if task.Spec.DeleteWhenStopped {
 			n++
 			if stoppedSeen[task.Name] {
 				reportedNames = append(reportedNames, task.Name)
 			}
 		}
 	})
-	return func() (int, []string) {
+	return func() (int, []string, int) {
 		mu.Lock()
 		defer mu.Unlock()
-		return n, slices.Clone(reportedNames)
+		return n, slices.Clone(reportedNames), all
 	}
 }
 
 // followTasks hands the service's tasks that exist now to seed (when not nil), then
-// every change of them to fn, in order, until the test ends.
+// every change of them to fn, in order, until the test ends. The apiserver closes a
+// watch whose reader falls behind (a burst of events on a loaded machine), so the
+// watch resumes from the last event it delivered, as a reflector's does: a test
+// that counts events must not lose the ones after a close.
 func followTasks(t *testing.T, ns, service string, seed func([]ecsv1alpha1.Task), fn func(watch.EventType, *ecsv1alpha1.Task)) {
 	t.Helper()
+	c, err := client.NewWithWatch(env.Config, client.Options{Scheme: env.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sel := client.MatchingLabels{ecsv1alpha1.LabelService: service}
 	var list ecsv1alpha1.TaskList
-	w, err := envWatch(ns, service, &list)
+	if err := c.List(context.Background(), &list, client.InNamespace(ns), sel); err != nil {
+		t.Fatal(err)
+	}
+	w, err := watchtools.NewRetryWatcherWithContext(context.Background(), list.ResourceVersion, &toolscache.ListWatch{
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			return c.Watch(ctx, &ecsv1alpha1.TaskList{}, client.InNamespace(ns), sel, &client.ListOptions{Raw: &o})
+		},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -351,22 +379,10 @@ func followTasks(t *testing.T, ns, service string, seed func([]ecsv1alpha1.Task)
 	}
 	go func() {
 		for ev := range w.ResultChan() {
-			if task, ok := ev.Object.(*ecsv1alpha1.Task); ok {
+			// The retry watcher asks for bookmarks: they carry no task.
+			if task, ok := ev.Object.(*ecsv1alpha1.Task); ok && ev.Type != watch.Bookmark {
 				fn(ev.Type, task)
 			}
 		}
 	}()
-}
-
-func envWatch(ns, service string, list *ecsv1alpha1.TaskList) (watch.Interface, error) {
-	c, err := client.NewWithWatch(env.Config, client.Options{Scheme: env.Scheme})
-	if err != nil {
-		return nil, err
-	}
-	sel := client.MatchingLabels{ecsv1alpha1.LabelService: service}
-	if err := c.List(context.Background(), list, client.InNamespace(ns), sel); err != nil {
-		return nil, err
-	}
-	return c.Watch(context.Background(), &ecsv1alpha1.TaskList{}, client.InNamespace(ns), sel,
-		&client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: list.ResourceVersion}})
 }

@@ -411,6 +411,9 @@ func checkExecDenied(t *testing.T, bin, dir string, task *ecsv1alpha1.Task) {
 	}
 	vb := browser.New(t, "console-viewer")
 	vb.Open(t, "viewer-sign-in", m[0])
+	// The sign-in page refreshes itself to the clusters page; navigating before that
+	// refresh lands aborts one of the two (net::ERR_ABORTED).
+	vb.Do(t, "wait for the viewer's clusters page after sign-in", chromedp.WaitVisible(chromedp.CSS(`table#clusters tr[data-name="default"]`)))
 	resp := browser.Get(t, vb, "open the terminal as the viewer", chromedp.NavigateResponse(m[1]+"/tasks/default/"+task.Name+"/exec?container=app"))
 	if resp.Status != 403 || !strings.HasPrefix(strings.TrimSpace(vb.Text(t, "p#error")), "forbidden") {
 		t.Errorf("the viewer's terminal page answered %d: %s", resp.Status, vb.Text(t, "body"))
