@@ -35,37 +35,51 @@ func (l *lab) taskTimeline(ctx context.Context, start, end time.Time, revision s
 }
 
 // describeTimeline says, for each quantile of the tasks, how long after start that
-// share of them had been created and had started (RUNNING), and how long after the
-// last start the phase was seen to end (the Service's status catching up).
+// share of them had been created, had started (status.startedAt: the agent's clock
+// when the containers ran) and had been reported (the time of the agent's last
+// status write, from its managedFields entry), and how long after the last report
+// the phase was seen to end (the Service's status catching up).
 func describeTimeline(tasks []ecsv1alpha1.Task, start, end time.Time) string {
 	// The timestamps are truncated to the second: so is start, so that no task
 	// seems to come before the phase.
 	start = start.Truncate(time.Second)
-	var created, started []time.Duration
+	var created, started, reported []time.Duration
 	for i := range tasks {
 		t := &tasks[i]
 		created = append(created, t.CreationTimestamp.Sub(start))
 		if t.Status.StartedAt != nil {
 			started = append(started, t.Status.StartedAt.Sub(start))
 		}
+		for _, mf := range t.ManagedFields {
+			if mf.Manager == ecsv1alpha1.FieldManagerAgent && mf.Subresource == "status" && mf.Time != nil {
+				reported = append(reported, mf.Time.Sub(start))
+			}
+		}
 	}
 	if len(created) == 0 {
 		return "timeline: no tasks"
 	}
-	slices.Sort(created)
-	slices.Sort(started)
 	var b strings.Builder
 	fmt.Fprintf(&b, "timeline of %d tasks (whole seconds after the phase began, so ±1 s): created", len(created))
 	writeQuantiles(&b, created)
-	if len(started) > 0 {
-		fmt.Fprintf(&b, "; started (%d)", len(started))
-		writeQuantiles(&b, started)
-		fmt.Fprintf(&b, "; the phase was seen to end %.1f s after the last start", (end.Sub(start) - started[len(started)-1]).Seconds())
+	last := created[len(created)-1]
+	for _, p := range []struct {
+		name string
+		d    []time.Duration
+	}{{"started", started}, {"reported by their agents", reported}} {
+		if len(p.d) == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "; %s (%d)", p.name, len(p.d))
+		writeQuantiles(&b, p.d)
+		last = max(last, slices.Max(p.d))
 	}
+	fmt.Fprintf(&b, "; the phase was seen to end %.1f s after the last of these", (end.Sub(start) - last).Seconds())
 	return b.String()
 }
 
-func writeQuantiles(b *strings.Builder, sorted []time.Duration) {
+func writeQuantiles(b *strings.Builder, d []time.Duration) {
+	sorted := slices.Sorted(slices.Values(d))
 	for i, q := range timelineQuantiles {
 		sep := ","
 		if i == 0 {
