@@ -76,6 +76,9 @@ type Config struct {
 	Cache cache.Cache
 	// SyncWorkers is how many tasks are synced in parallel (DefaultSyncWorkers).
 	SyncWorkers int
+	// ReportWorkers is how many task statuses are written in parallel
+	// (DefaultReportWorkers).
+	ReportWorkers int
 	// Log is the agent's logger (default: the context's).
 	Log logr.Logger
 }
@@ -107,6 +110,9 @@ func NewAgent(cfg Config, instances ...InstanceConfig) (*Agent, error) {
 	if cfg.SyncWorkers == 0 {
 		cfg.SyncWorkers = DefaultSyncWorkers
 	}
+	if cfg.ReportWorkers == 0 {
+		cfg.ReportWorkers = DefaultReportWorkers
+	}
 	a := &Agent{
 		c: cfg.Client, cache: cfg.Cache, log: cfg.Log, workers: cfg.SyncWorkers,
 		revs: revision.NewResolver(cfg.Cache),
@@ -118,7 +124,7 @@ func NewAgent(cfg Config, instances ...InstanceConfig) (*Agent, error) {
 	if a.log.GetSink() == nil {
 		a.log = logr.Discard()
 	}
-	a.reporter = newReporter(cfg.Cache)
+	a.reporter = newReporter(cfg.Cache, cfg.ReportWorkers)
 	for _, ic := range instances {
 		inst, err := newInstance(a, ic)
 		if err != nil {

@@ -23,8 +23,9 @@ import (
 	"github.com/berthdev/berth/internal/taskstatus"
 )
 
-// reportWorkers write task statuses in parallel (each task's in order).
-const reportWorkers = 4
+// DefaultReportWorkers write task statuses in parallel (each task's in order): enough
+// for the tasks of one machine.
+const DefaultReportWorkers = 4
 
 // Backoff of a failed status write, per task: from reportRetryMin doubling up to
 // reportRetryMax. client-go's default controller rate limiter doubles up to 1000 s,
@@ -51,8 +52,9 @@ const transitionalDelay = time.Second
 // instance, so it never erases the manager's fields and never lands on a re-created
 // task of the same name.
 type reporter struct {
-	cache client.Reader
-	queue workqueue.TypedRateLimitingInterface[types.NamespacedName]
+	cache   client.Reader
+	queue   workqueue.TypedRateLimitingInterface[types.NamespacedName]
+	workers int
 
 	mu      sync.Mutex
 	pending map[types.NamespacedName]pendingReport
@@ -64,9 +66,9 @@ type pendingReport struct {
 	rep  engine.Report
 }
 
-func newReporter(cache client.Reader) *reporter {
+func newReporter(cache client.Reader, workers int) *reporter {
 	return &reporter{
-		cache: cache, pending: map[types.NamespacedName]pendingReport{},
+		cache: cache, workers: workers, pending: map[types.NamespacedName]pendingReport{},
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(newReportLimiter(),
 			workqueue.TypedRateLimitingQueueConfig[types.NamespacedName]{Name: "agent-reports"}),
 	}
@@ -97,7 +99,7 @@ func transitional(s ecsv1alpha1.TaskStatusValue) bool {
 
 func (r *reporter) run(ctx context.Context) {
 	var wg sync.WaitGroup
-	for i := 0; i < reportWorkers; i++ {
+	for i := 0; i < r.workers; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

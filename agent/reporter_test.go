@@ -79,7 +79,7 @@ func TestStoppedReportOfATaskNotKept(t *testing.T) {
 					return nil
 				},
 			}).Build()
-			r := newReporter(c)
+			r := newReporter(c, DefaultReportWorkers)
 			now := time.Now()
 			err := r.write(t.Context(), &Instance{name: "i-1", c: c}, engine.Report{
 				Task: client.ObjectKeyFromObject(task), UID: task.UID, LastStatus: ecsv1alpha1.TaskStopped, StoppedAt: &now,

@@ -79,3 +79,15 @@ func TestConfigDefaults(t *testing.T) {
 		t.Errorf("instance 7 is %q, want hollow-0007", name)
 	}
 }
+
+// TestReportWorkers: the simulated instances write their reports with as many
+// workers as that many machines would have, up to the cap.
+func TestReportWorkers(t *testing.T) {
+	for _, tc := range []struct{ instances, want int }{
+		{1, 4}, {3, 12}, {16, 64}, {17, 64}, {1000, 64},
+	} {
+		if got := reportWorkers(tc.instances); got != tc.want {
+			t.Errorf("reportWorkers(%d) = %d, want %d", tc.instances, got, tc.want)
+		}
+	}
+}
