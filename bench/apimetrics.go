@@ -115,8 +115,8 @@ func diff(before, after map[string]float64) map[string]float64 {
 	return out
 }
 
-// describeWrites lists write counts by resource, largest first.
-func describeWrites(w map[string]float64) string {
+// describeCounts lists write counts by resource, largest first.
+func describeCounts(w map[string]float64) string {
 	if len(w) == 0 {
 		return "none"
 	}

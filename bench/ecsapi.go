@@ -318,7 +318,7 @@ func (e *apiRun) noteRequests(ctx context.Context, action string, viaAPI, viaCli
 		if err != nil {
 			return err
 		}
-		e.out.note("apiserver reads and creates (of any client: the manager's events too) during one %s %s: %s", action, side.name, describeWrites(readsAndCreates(diff(before, after))))
+		e.out.note("apiserver reads and creates (of any client: the manager's events too) during one %s %s: %s", action, side.name, describeCounts(readsAndCreates(diff(before, after))))
 	}
 	return nil
 }

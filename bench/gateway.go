@@ -85,7 +85,7 @@ func runGateway(ctx context.Context, r *runner, l *lab) (*outcome, error) {
 	writes := diff(before, after)
 	// The only writes a read can cause are TokenReviews (the gateway asking who the
 	// token is; cached 10 s): the gateway writes nothing itself.
-	out.note("apiserver writes during the %d gateway reads and %d direct ones: %s", n, n, describeWrites(writes))
+	out.note("apiserver writes during the %d gateway reads and %d direct ones: %s", n, n, describeCounts(writes))
 
 	fig, err := placementToSecret(ctx, r, l, gc)
 	if err != nil {

@@ -106,7 +106,7 @@ func runHollowScale(ctx context.Context, r *runner, l *lab) (*outcome, error) {
 	renewals := (after["leases"] - before["leases"]) / window.Seconds()
 	out := &outcome{contexts: contexts}
 	out.note("instance status writes settled %s after the last task ran; writes during the steady-state window: %s",
-		quiet.Round(100*time.Millisecond), describeWrites(diff(before, after)))
+		quiet.Round(100*time.Millisecond), describeCounts(diff(before, after)))
 	out.figures = []Figure{
 		{Metric: HollowScale, Name: "RSS", Unit: "MiB",
 			Values: map[string]float64{"Value": mib(hollowRSS), "KiBPerInstance": float64(hollowRSS) / float64(instances),

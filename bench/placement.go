@@ -95,7 +95,7 @@ func runPlacement(ctx context.Context, r *runner, l *lab) (*outcome, error) {
 	if err != nil {
 		return nil, err
 	}
-	out.note("writes during the measurement: %s; reconciles: %s", describeWrites(diff(writesBefore, writesAfter)), describeWrites(diff(passesBefore, reconciles())))
+	out.note("writes during the measurement: %s; reconciles: %s", describeCounts(diff(writesBefore, writesAfter)), describeCounts(diff(passesBefore, reconciles())))
 	times := bound.times()
 	r.logf("placement: %d tasks bound in %s", tasks, lastOf(times).Sub(start).Round(10*time.Millisecond))
 

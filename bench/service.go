@@ -171,6 +171,7 @@ func (sp *serviceRun) scaleOut(ctx context.Context, baseline Baseline) error {
 	}
 	elapsed := running.time().Sub(start)
 	sp.r.logf("service: scaled out to %d in %s", n, elapsed.Round(10*time.Millisecond))
+	passes := diff(passesBefore, reconciles())
 	time.Sleep(sp.settleWrites())
 	after, err := mutatingRequests(ctx, l.env.Config)
 	if err != nil {
@@ -180,7 +181,7 @@ func (sp *serviceRun) scaleOut(ctx context.Context, baseline Baseline) error {
 	if err != nil {
 		return err
 	}
-	sp.out.note("ServiceScaleOut %s; reconciles: %s", timeline, describeWrites(diff(passesBefore, reconciles())))
+	sp.out.note("ServiceScaleOut %s; reconciles: %s", timeline, describeCounts(passes))
 	sp.out.figures = append(sp.out.figures,
 		Figure{
 			Metric: ServiceScaleOut, Name: "DesiredToRunning", Unit: "s",
@@ -268,6 +269,7 @@ func (sp *serviceRun) rollingDeploy(ctx context.Context, baseline Baseline) erro
 	}
 	elapsed := end.Sub(start)
 	sp.r.logf("service: rolled %d tasks to web:2 in %s", n, elapsed.Round(10*time.Millisecond))
+	passes := diff(passesBefore, reconciles())
 	time.Sleep(sp.settleWrites())
 	after, err := mutatingRequests(ctx, l.env.Config)
 	if err != nil {
@@ -277,7 +279,7 @@ func (sp *serviceRun) rollingDeploy(ctx context.Context, baseline Baseline) erro
 	if err != nil {
 		return err
 	}
-	sp.out.note("RollingDeploy, new tasks: %s; reconciles: %s", timeline, describeWrites(diff(passesBefore, reconciles())))
+	sp.out.note("RollingDeploy, new tasks: %s; reconciles: %s", timeline, describeCounts(passes))
 	sp.out.figures = append(sp.out.figures,
 		Figure{
 			Metric: RollingDeploy, Name: "NewRevisionEverywhere", Unit: "s",

@@ -185,7 +185,7 @@ func (u *utilizationRun) phase(ctx context.Context, name string, perService int)
 	}
 	p := newUtilizationPhase(name, tasks, diff(before, after), float64(u.windows))
 	u.r.logf("utilization: phase %s: %.1f writes per window (%s); others %s; watched changes: %s", name, p.total,
-		describeWrites(p.perWindow), describeWrites(p.other), watched)
+		describeCounts(p.perWindow), describeCounts(p.other), watched)
 	u.out.note("phase %s (%d tasks on %d instances, %d per instance): changes seen through watches over the %s counted: %s.",
 		name, tasks, u.instances, tasks/u.instances, span, watched)
 	if n := changes.others(); n > 0 {

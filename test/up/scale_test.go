@@ -13,11 +13,9 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
-	"github.com/berthdev/berth/internal/kube"
 	"github.com/berthdev/berth/test/testenv"
 	"github.com/berthdev/berth/test/testobj"
 )
@@ -126,14 +124,7 @@ func checkScaleBeyondRoom(t *testing.T, dir string) {
 // garbage collector, so before this a deleted Service's stopped tasks stayed for
 // good.
 func checkDeletedServiceLeavesNothing(t *testing.T, dir string) {
-	cfg, err := clientcmd.BuildConfigFromFlags("", filepath.Join(dir, "kubeconfig"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.NewWithWatch(cfg, client.Options{Scheme: kube.Scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := adminClient(t, dir)
 	ctx := t.Context()
 	svc := testobj.Service("default", "gone", "web", 2).Obj()
 	if err := c.Create(ctx, svc); err != nil {

@@ -154,13 +154,14 @@ func (p *upProcess) wait(t *testing.T) {
 	}
 }
 
-func adminClient(t *testing.T, dir string) client.Client {
+// adminClient is a client of `berth up`'s administrator, watches included.
+func adminClient(t *testing.T, dir string) client.WithWatch {
 	t.Helper()
 	cfg, err := clientcmd.BuildConfigFromFlags("", filepath.Join(dir, "kubeconfig"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := client.New(cfg, client.Options{Scheme: kube.Scheme})
+	c, err := client.NewWithWatch(cfg, client.Options{Scheme: kube.Scheme})
 	if err != nil {
 		t.Fatal(err)
 	}
