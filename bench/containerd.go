@@ -259,7 +259,8 @@ type agentConfig struct {
 
 // startAgent runs the real agent as a child process of its own, with the production
 // defaults except where this machine needs otherwise (containerd's socket, state
-// and runc directories, HTTP port).
+// and runc directories, HTTP and streaming ports: other suites of `make test` run
+// agents at the same time, so a fixed port may be taken).
 func (cl *ctrLab) startAgent(ctx context.Context, a agentConfig) (*child, string, error) {
 	httpAddr, err := freeAddr()
 	if err != nil {
@@ -268,7 +269,8 @@ func (cl *ctrLab) startAgent(ctx context.Context, a agentConfig) (*child, string
 	args := []string{cl.run.berth, "agent", "--kubeconfig", cl.env.Kubeconfig, "--cluster", a.cluster, "--name", a.name,
 		"--containerd-address", cl.ctr.Address, "--containerd-namespace", "berth-" + a.name,
 		"--state-dir", filepath.Join(cl.ctr.Dir, "agent-"+a.name), "--snapshotter", cl.ctr.Snapshotter,
-		"--registry-config-dir", cl.ctr.HostsDir, "--runc-root", cl.ctr.RuncRoot, "--http-bind-address", httpAddr}
+		"--registry-config-dir", cl.ctr.HostsDir, "--runc-root", cl.ctr.RuncRoot, "--http-bind-address", httpAddr,
+		"--streaming-address", "127.0.0.1:0"}
 	if a.debug {
 		args = append(args, "--zap-log-level=debug", "--zap-time-encoding=rfc3339nano")
 	}
