@@ -152,20 +152,33 @@ func (b bindingCost) values() map[string]float64 {
 
 // runBindingRounds runs the writes: n of each way, in bindingRounds rounds.
 func runBindingRounds(ctx context.Context, l *lab, n int) ([]bindingCost, error) {
-	used := make([]bindingCost, len(bindingWrites))
+	names := make([]string, len(bindingWrites))
+	for w, way := range bindingWrites {
+		names[w] = way.name
+	}
+	return runWayRounds(ctx, l, n, names, func(ctx context.Context, w, i int) error {
+		return bindingWrites[w].write(ctx, l.c, bindingTaskName(w, i), instanceFor(i))
+	})
+}
+
+// runWayRounds runs n writes of each of the ways named, write(w, i) being the i-th
+// of way w, createWorkers at a time, in bindingRounds rounds in which the ways take
+// turns in a rotating order, so that the machine's noise and the apiserver's
+// growing store fall on every way alike. It returns what each way cost.
+func runWayRounds(ctx context.Context, l *lab, n int, names []string, write func(ctx context.Context, w, i int) error) ([]bindingCost, error) {
+	used := make([]bindingCost, len(names))
 	per := (n + bindingRounds - 1) / bindingRounds
 	for round := range bindingRounds {
 		from, to := round*per, min(n, (round+1)*per)
-		for k := range bindingWrites {
-			w := (k + round) % len(bindingWrites)
-			way := bindingWrites[w]
+		for k := range names {
+			w := (k + round) % len(names)
 			meter := newCPUMeter(l.processes(nil))
 			_, err := runParallel(ctx, to-from, createWorkers, func(ctx context.Context, i int) error {
-				return way.write(ctx, l.c, bindingTaskName(w, from+i), instanceFor(from+i))
+				return write(ctx, w, from+i)
 			})
 			c := cpuOf(meter)
 			if err != nil {
-				return nil, fmt.Errorf("%s: %w", way.name, err)
+				return nil, fmt.Errorf("%s: %w", names[w], err)
 			}
 			used[w].apiserver += c.apiserver
 			used[w].etcd += c.etcd

@@ -19,6 +19,7 @@ const (
 	RollingDeploy       = "RollingDeploy"
 	WritesPerTask       = "WritesPerTask"
 	BindingPatchCost    = "BindingPatchCost"
+	TaskWriteCost       = "TaskWriteCost"
 	UtilizationWrites   = "UtilizationWrites"
 	ECSAPIDescribeTasks = "ECSAPIDescribeTasks"
 	ECSAPIRunTask       = "ECSAPIRunTask"
@@ -31,7 +32,7 @@ const (
 
 // Metrics lists every metric, in the order the suite runs and reports them.
 var Metrics = []string{
-	PlacementThroughput, ServiceScaleOut, RollingDeploy, WritesPerTask, BindingPatchCost, UtilizationWrites,
+	PlacementThroughput, ServiceScaleOut, RollingDeploy, WritesPerTask, BindingPatchCost, TaskWriteCost, UtilizationWrites,
 	ECSAPIDescribeTasks, ECSAPIRunTask, ECSAPIFootprint, GatewayRead,
 	TaskStartupLatency, AgentFootprint, HollowScale,
 }

@@ -110,6 +110,7 @@ var scenarios = []scenario{
 	{name: "placement", metrics: []string{PlacementThroughput}, run: runPlacement},
 	{name: "service", metrics: []string{ServiceScaleOut, RollingDeploy, WritesPerTask}, run: runService},
 	{name: "bindingpatch", metrics: []string{BindingPatchCost}, run: runBindingPatch},
+	{name: "taskwrite", metrics: []string{TaskWriteCost}, run: runTaskWrite},
 	{name: "utilization", metrics: []string{UtilizationWrites}, run: runUtilization},
 	{name: "ecsapi", metrics: []string{ECSAPIDescribeTasks, ECSAPIRunTask, ECSAPIFootprint}, run: runECSAPI},
 	{name: "gateway", metrics: []string{GatewayRead}, run: runGateway},
