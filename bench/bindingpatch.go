@@ -156,19 +156,19 @@ func runBindingRounds(ctx context.Context, l *lab, n int) ([]bindingCost, error)
 	for w, way := range bindingWrites {
 		names[w] = way.name
 	}
-	return runWayRounds(ctx, l, n, names, func(ctx context.Context, w, i int) error {
+	return runWayRounds(ctx, l, n, bindingRounds, names, func(ctx context.Context, w, i int) error {
 		return bindingWrites[w].write(ctx, l.c, bindingTaskName(w, i), instanceFor(i))
 	})
 }
 
 // runWayRounds runs n writes of each of the ways named, write(w, i) being the i-th
-// of way w, createWorkers at a time, in bindingRounds rounds in which the ways take
-// turns in a rotating order, so that the machine's noise and the apiserver's
-// growing store fall on every way alike. It returns what each way cost.
-func runWayRounds(ctx context.Context, l *lab, n int, names []string, write func(ctx context.Context, w, i int) error) ([]bindingCost, error) {
+// of way w, createWorkers at a time, in rounds in which the ways take turns in a
+// rotating order, so that the machine's noise and the apiserver's growing store
+// fall on every way alike. It returns what each way cost.
+func runWayRounds(ctx context.Context, l *lab, n, rounds int, names []string, write func(ctx context.Context, w, i int) error) ([]bindingCost, error) {
 	used := make([]bindingCost, len(names))
-	per := (n + bindingRounds - 1) / bindingRounds
-	for round := range bindingRounds {
+	per := (n + rounds - 1) / rounds
+	for round := range rounds {
 		from, to := round*per, min(n, (round+1)*per)
 		for k := range names {
 			w := (k + round) % len(names)
