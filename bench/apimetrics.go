@@ -115,7 +115,8 @@ func diff(before, after map[string]float64) map[string]float64 {
 	return out
 }
 
-// describeCounts lists write counts by resource, largest first.
+// describeCounts lists counts by name (writes by resource, reconciles by
+// controller), largest first.
 func describeCounts(w map[string]float64) string {
 	if len(w) == 0 {
 		return "none"

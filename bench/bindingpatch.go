@@ -34,10 +34,7 @@ type bindingWrite struct {
 //   - ApplyStatus: the same status as a server-side apply, as the scheduler writes
 //     it today.
 var bindingWrites = []bindingWrite{
-	{name: "MergePatchSpec", write: func(ctx context.Context, c client.Client, name, instance string) error {
-		patch := fmt.Appendf(nil, `{"spec":{"containerInstance":%q}}`, instance)
-		return c.Patch(ctx, taskRef(name), client.RawPatch(types.MergePatchType, patch), client.FieldOwner(ecsv1alpha1.FieldManagerScheduler))
-	}},
+	{name: "MergePatchSpec", write: mergePatchBinding},
 	{name: "ApplySpec", write: func(ctx context.Context, c client.Client, name, instance string) error {
 		ac := ecsac.Task(name, benchNamespace).WithSpec(ecsac.TaskSpec().WithContainerInstance(instance))
 		return c.Apply(ctx, ac, client.FieldOwner(ecsv1alpha1.FieldManagerScheduler), client.ForceOwnership)
@@ -58,6 +55,15 @@ var bindingWrites = []bindingWrite{
 				WithLastTransitionTime(cond.LastTransitionTime).WithReason(cond.Reason).WithMessage(cond.Message)))
 		return c.Status().Apply(ctx, ac, client.FieldOwner(ecsv1alpha1.FieldManagerScheduler), client.ForceOwnership)
 	}},
+}
+
+// mergePatchBinding binds task name to instance as the scheduler does a task that
+// needs no GPUs: a JSON merge patch of spec.containerInstance (the scheduler's
+// bindingPatch adds only gpuAssignments and, for a family reference, the resolved
+// revision's annotation).
+func mergePatchBinding(ctx context.Context, c client.Client, name, instance string) error {
+	patch := fmt.Appendf(nil, `{"spec":{"containerInstance":%q}}`, instance)
+	return c.Patch(ctx, taskRef(name), client.RawPatch(types.MergePatchType, patch), client.FieldOwner(ecsv1alpha1.FieldManagerScheduler))
 }
 
 func taskRef(name string) *ecsv1alpha1.Task {

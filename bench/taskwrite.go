@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -58,12 +59,23 @@ const taskWriteRounds = 10
 // withoutCELGroup is the API group of the copy of the Task CRD without CEL rules.
 const withoutCELGroup = "nocel.bench.berth.dev"
 
+// withoutCELTask is the GroupVersionKind of a Task of that copy.
+var withoutCELTask = schema.GroupVersionKind{Group: withoutCELGroup, Version: ecsv1alpha1.GroupVersion.Version, Kind: "Task"}
+
+// newWithoutCELTask is an empty Task of the copy.
+func newWithoutCELTask() *unstructured.Unstructured {
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(withoutCELTask)
+	return u
+}
+
 // withoutCEL says whether way w writes to the copy without CEL rules.
 func withoutCEL(w int) bool { return w == wayCreateWithoutCEL || w == wayReportWithoutCEL }
 
 // runTaskWrite measures TaskWriteCost: n writes of each way, createWorkers in
 // flight, each on a Task of its own, no manager running, in taskWriteRounds rounds
-// taking turns (as BindingPatchCost). The reports go to Tasks created for them before the rounds.
+// taking turns (as BindingPatchCost). The bindings and reports go to Tasks created
+// for them before the rounds.
 func runTaskWrite(ctx context.Context, r *runner, l *lab) (*outcome, error) {
 	n := r.size.n(2000, 40)
 	if err := installTaskCRDWithoutCEL(ctx, l); err != nil {
@@ -150,10 +162,9 @@ func installTaskCRDWithoutCEL(ctx context.Context, l *lab) error {
 	}
 	l.run.logf("taskwrite: Task CRD copied without its %d CEL rules", rules)
 	return l.poll(ctx, time.Minute, 200*time.Millisecond, "the Task CRD without CEL rules to be served", func() (bool, string, error) {
-		var u unstructured.UnstructuredList
-		u.SetAPIVersion(withoutCELGroup + "/" + ecsv1alpha1.GroupVersion.Version)
-		u.SetKind("TaskList")
-		err := l.c.List(ctx, &u, client.InNamespace(benchNamespace), client.Limit(1))
+		list := &unstructured.UnstructuredList{}
+		list.SetGroupVersionKind(withoutCELTask.GroupVersion().WithKind("TaskList"))
+		err := l.c.List(ctx, list, client.InNamespace(benchNamespace), client.Limit(1))
 		return err == nil, fmt.Sprint(err), nil
 	})
 }
@@ -212,35 +223,33 @@ func (tw taskWriter) create(ctx context.Context, w, i int) error {
 
 // write is the i-th write of way w.
 func (tw taskWriter) write(ctx context.Context, w, i int) error {
+	name := taskWriteName(w, i)
 	switch w {
 	case wayCreate, wayCreateWithoutCEL:
 		return tw.create(ctx, w, i)
 	case wayBind:
-		return bindingWrites[0].write(ctx, tw.c, taskWriteName(w, i), instanceFor(i)) // the scheduler's
-	case wayReportLastStatusOnly:
-		ac := ecsac.Task(taskWriteName(w, i), benchNamespace).WithStatus(ecsac.TaskStatus().WithLastStatus(ecsv1alpha1.TaskRunning))
-		return tw.c.Status().Apply(ctx, ac, client.FieldOwner(ecsv1alpha1.FieldManagerAgent), client.ForceOwnership)
-	}
-	st := tw.report(w, i)
-	switch w {
+		return mergePatchBinding(ctx, tw.c, name, instanceFor(i))
 	case wayReportMergePatch:
-		patch, err := json.Marshal(map[string]any{"status": st})
+		patch, err := json.Marshal(map[string]any{"status": tw.report(w, i)})
 		if err != nil {
 			return err
 		}
-		return tw.c.Status().Patch(ctx, taskRef(taskWriteName(w, i)), client.RawPatch(types.MergePatchType, patch),
+		return tw.c.Status().Patch(ctx, taskRef(name), client.RawPatch(types.MergePatchType, patch),
 			client.FieldOwner(ecsv1alpha1.FieldManagerAgent))
-	case wayReportWithoutCEL:
-		ac := ecsac.Task(taskWriteName(w, i), benchNamespace).WithStatus(st)
+	}
+	st := tw.report(w, i)
+	if w == wayReportLastStatusOnly {
+		st = ecsac.TaskStatus().WithLastStatus(ecsv1alpha1.TaskRunning)
+	}
+	var ac runtime.ApplyConfiguration = ecsac.Task(name, benchNamespace).WithStatus(st)
+	if withoutCEL(w) {
 		u, err := toUnstructured(ac)
 		if err != nil {
 			return err
 		}
-		return tw.c.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(ecsv1alpha1.FieldManagerAgent), client.ForceOwnership)
-	default:
-		ac := ecsac.Task(taskWriteName(w, i), benchNamespace).WithStatus(st)
-		return tw.c.Status().Apply(ctx, ac, client.FieldOwner(ecsv1alpha1.FieldManagerAgent), client.ForceOwnership)
+		ac = client.ApplyConfigurationFromUnstructured(u)
 	}
+	return tw.c.Status().Apply(ctx, ac, client.FieldOwner(ecsv1alpha1.FieldManagerAgent), client.ForceOwnership)
 }
 
 // report is the status the agent applies when the i-th task of way w starts
@@ -268,7 +277,6 @@ func toUnstructured(obj any) (*unstructured.Unstructured, error) {
 		return nil, err
 	}
 	u := &unstructured.Unstructured{Object: m}
-	u.SetAPIVersion(withoutCELGroup + "/" + ecsv1alpha1.GroupVersion.Version)
-	u.SetKind("Task")
+	u.SetGroupVersionKind(withoutCELTask)
 	return u, nil
 }

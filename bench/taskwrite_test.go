@@ -8,7 +8,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -81,9 +80,7 @@ func TestTaskWriteWays(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "cluster is immutable") {
 			t.Errorf("changing the cluster on the Task CRD: %v, want refused as immutable", err)
 		}
-		u := &unstructured.Unstructured{}
-		u.SetAPIVersion(withoutCELGroup + "/" + ecsv1alpha1.GroupVersion.Version)
-		u.SetKind("Task")
+		u := newWithoutCELTask()
 		u.SetNamespace(benchNamespace)
 		u.SetName(taskWriteName(wayCreateWithoutCEL, 0))
 		if err := l.c.Patch(ctx, u, patch); err != nil {
@@ -105,9 +102,7 @@ func statusOf(ctx context.Context, t *testing.T, c client.Client, w int) ecsv1al
 	key := client.ObjectKey{Namespace: benchNamespace, Name: taskWriteName(w, 0)}
 	var task ecsv1alpha1.Task
 	if withoutCEL(w) {
-		u := &unstructured.Unstructured{}
-		u.SetAPIVersion(withoutCELGroup + "/" + ecsv1alpha1.GroupVersion.Version)
-		u.SetKind("Task")
+		u := newWithoutCELTask()
 		if err := c.Get(ctx, key, u); err != nil {
 			t.Fatal(err)
 		}

@@ -315,7 +315,6 @@ func eventReasons(t *testing.T, ns, name string) map[string]bool {
 	return reasons
 }
 
-// envWatch lists the service's tasks into list and watches them from there on.
 // watchEnds follows the service's tasks from now on; ends returns how many were
 // deleted marked deleteWhenStopped, those of them that had been reported STOPPED,
 // and how many were deleted in all.
