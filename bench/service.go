@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -279,7 +280,8 @@ func (sp *serviceRun) rollingDeploy(ctx context.Context, baseline Baseline) erro
 	if err != nil {
 		return err
 	}
-	sp.out.note("RollingDeploy, new tasks: %s; reconciles: %s", timeline, describeCounts(passes))
+	sp.out.note("RollingDeploy, new tasks: %s; old tasks (seconds after the phase began, through a watch): %s; reconciles: %s",
+		timeline, rollout.oldTimeline(start), describeCounts(passes))
 	sp.out.figures = append(sp.out.figures,
 		Figure{
 			Metric: RollingDeploy, Name: "NewRevisionEverywhere", Unit: "s",
@@ -362,12 +364,17 @@ type rolloutTracker struct {
 	oldAlive       int
 	at             time.Time
 	done           chan struct{}
+	// stopAsked and gone are when each old task was first seen meant to stop and
+	// first seen STOPPED or deleted: the old tasks' side of the timeline, which the
+	// tasks cannot tell afterwards (most are deleted).
+	stopAsked, gone map[string]time.Time
 }
 
 type taskState struct{ newUp, oldAlive bool }
 
 func newRolloutTracker(want int, oldRev, newRev string) *rolloutTracker {
-	return &rolloutTracker{want: want, oldRev: oldRev, newRev: newRev, state: map[string]taskState{}, done: make(chan struct{})}
+	return &rolloutTracker{want: want, oldRev: oldRev, newRev: newRev, state: map[string]taskState{}, done: make(chan struct{}),
+		stopAsked: map[string]time.Time{}, gone: map[string]time.Time{}}
 }
 
 func (t *rolloutTracker) observe(obj client.Object, at time.Time) {
@@ -385,8 +392,16 @@ func (t *rolloutTracker) observe(obj client.Object, at time.Time) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	prev := t.state[task.Name]
+	prev, seen := t.state[task.Name]
 	t.state[task.Name] = st
+	if task.Spec.TaskDefinition == t.oldRev {
+		if _, ok := t.stopAsked[task.Name]; !ok && (task.Spec.DesiredStatus == ecsv1alpha1.DesiredStopped || !task.DeletionTimestamp.IsZero()) {
+			t.stopAsked[task.Name] = at
+		}
+		if _, ok := t.gone[task.Name]; !ok && !st.oldAlive && seen && prev.oldAlive {
+			t.gone[task.Name] = at
+		}
+	}
 	t.newUp += b2i(st.newUp) - b2i(prev.newUp)
 	t.oldAlive += b2i(st.oldAlive) - b2i(prev.oldAlive)
 	if t.at.IsZero() && t.newUp >= t.want && t.oldAlive == 0 {
@@ -406,6 +421,36 @@ func (t *rolloutTracker) time() time.Time {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.at
+}
+
+// oldTimeline describes, like describeTimeline, how long after start the old tasks
+// were seen asked to stop and seen gone (STOPPED or deleted), as the tracker's
+// watch saw them.
+func (t *rolloutTracker) oldTimeline(start time.Time) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var b strings.Builder
+	for _, p := range []struct {
+		name string
+		at   map[string]time.Time
+	}{{"asked to stop", t.stopAsked}, {"gone", t.gone}} {
+		if len(p.at) == 0 {
+			continue
+		}
+		d := make([]time.Duration, 0, len(p.at))
+		for _, at := range p.at {
+			d = append(d, at.Sub(start))
+		}
+		if b.Len() > 0 {
+			b.WriteString("; ")
+		}
+		fmt.Fprintf(&b, "%s (%d)", p.name, len(d))
+		writeQuantiles(&b, d)
+	}
+	if b.Len() == 0 {
+		return "no old task seen stopping"
+	}
+	return b.String()
 }
 
 func (t *rolloutTracker) progress() string {

@@ -12,7 +12,8 @@ import (
 
 // TestRolloutTrackerOldTaskGone: an old task is gone once it reports STOPPED or once
 // it is deleted (watchObjects marks a deleted one), as its agent deletes a task the
-// service does not keep without a STOPPED report.
+// service does not keep without a STOPPED report; the old tasks' timeline says when
+// each was asked to stop and when it went.
 func TestRolloutTrackerOldTaskGone(t *testing.T) {
 	running := func(name, rev string) *ecsv1alpha1.Task {
 		task := testobj.Task("ns", name, rev).Obj()
@@ -26,18 +27,27 @@ func TestRolloutTrackerOldTaskGone(t *testing.T) {
 	tr.observe(oldB, now)
 	tr.observe(running("new", "web:2"), now)
 
+	oldA.Spec.DesiredStatus = ecsv1alpha1.DesiredStopped
+	tr.observe(oldA, now.Add(time.Second))
 	oldA.Status.LastStatus = ecsv1alpha1.TaskStopped
-	tr.observe(oldA, now)
+	tr.observe(oldA, now.Add(2*time.Second))
 	select {
 	case <-tr.done:
 		t.Fatalf("done with old-b still running: %s", tr.progress())
 	default:
 	}
 	oldB.DeletionTimestamp = &metav1.Time{Time: now}
-	tr.observe(oldB, now)
+	tr.observe(oldB, now.Add(4*time.Second))
 	select {
 	case <-tr.done:
 	default:
 		t.Fatalf("not done once old-b was deleted: %s", tr.progress())
+	}
+
+	// old-a was asked to stop at 1 s and gone at 2 s; old-b, deleted without a
+	// stop, both at 4 s.
+	want := "asked to stop (2) 25% by 1 s, 50% by 1 s, 90% by 1 s, 100% by 4 s; gone (2) 25% by 2 s, 50% by 2 s, 90% by 2 s, 100% by 4 s"
+	if got := tr.oldTimeline(now); got != want {
+		t.Errorf("old timeline:\n got %s\nwant %s", got, want)
 	}
 }
