@@ -395,12 +395,7 @@ func (t *rolloutTracker) observe(obj client.Object, at time.Time) {
 	prev, seen := t.state[task.Name]
 	t.state[task.Name] = st
 	if task.Spec.TaskDefinition == t.oldRev {
-		if _, ok := t.stopAsked[task.Name]; !ok && (task.Spec.DesiredStatus == ecsv1alpha1.DesiredStopped || !task.DeletionTimestamp.IsZero()) {
-			t.stopAsked[task.Name] = at
-		}
-		if _, ok := t.gone[task.Name]; !ok && !st.oldAlive && seen && prev.oldAlive {
-			t.gone[task.Name] = at
-		}
+		t.observeOld(task, at, seen && prev.oldAlive && !st.oldAlive)
 	}
 	t.newUp += b2i(st.newUp) - b2i(prev.newUp)
 	t.oldAlive += b2i(st.oldAlive) - b2i(prev.oldAlive)
@@ -421,6 +416,17 @@ func (t *rolloutTracker) time() time.Time {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.at
+}
+
+// observeOld records when an old task was first seen asked to stop (or deleted) and
+// when it went (justGone: alive when last seen, not now). t.mu is held.
+func (t *rolloutTracker) observeOld(task *ecsv1alpha1.Task, at time.Time, justGone bool) {
+	if _, ok := t.stopAsked[task.Name]; !ok && (task.Spec.DesiredStatus == ecsv1alpha1.DesiredStopped || !task.DeletionTimestamp.IsZero()) {
+		t.stopAsked[task.Name] = at
+	}
+	if _, ok := t.gone[task.Name]; !ok && justGone {
+		t.gone[task.Name] = at
+	}
 }
 
 // oldTimeline describes, like describeTimeline, how long after start the old tasks
