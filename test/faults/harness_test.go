@@ -341,9 +341,16 @@ func (s *stack) exactlyOnce(t *testing.T, tasks []ecsv1alpha1.Task, defs ...stri
 		}
 		return nil
 	})
-	if orphans := s.orphanSnapshots(t, inv); len(orphans) > 0 {
-		t.Errorf("active snapshots that no container uses: %v", orphans)
-	}
+	// containerd prepares a container's snapshot before it records the container, so
+	// a create under way shows an active snapshot without its container for a moment
+	// (seen once in CI after the service was steady); a leaked one stays, so it is
+	// read again until none is left.
+	testenv.EventuallyWithin(t, 10*time.Second, "no active snapshot without its container", func() error {
+		if orphans := s.orphanSnapshots(t, s.inventory(t)); len(orphans) > 0 {
+			return fmt.Errorf("active snapshots that no container uses: %v", orphans)
+		}
+		return nil
+	})
 	return out
 }
 
