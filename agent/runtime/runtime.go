@@ -213,10 +213,7 @@ const (
 	// EventExit: a container's main process exited.
 	EventExit EventType = "exit"
 	// EventOOM: the OOM killer killed a process of a container. An EventExit follows
-	// when it was the main process. containerd's shim watches a container for OOM
-	// kills only once it has started it, so a kill in the first moments can come
-	// without one: the exit's OOMKilled (containerd: the cgroup's own counter) is
-	// what a consumer trusts.
+	// when it was the main process, with OOMKilled set.
 	EventOOM EventType = "oom"
 )
 

@@ -249,9 +249,7 @@ func TestMemoryLimitOOMKill(t *testing.T) {
 	img := e.image()
 	events, errc := e.rt.Events(e.ctx)
 
-	// The allocation waits a moment for the shim to watch the cgroup (see the
-	// contract's OOM program).
-	spec := e.spec("hog", img, "echo=allocating", "sleep=1s", "alloc=512", "sleep=inf")
+	spec := e.spec("hog", img, "echo=allocating", "alloc=512", "sleep=inf")
 	spec.MemoryLimitBytes = 32 << 20
 	st, out := e.run(spec)
 	if !st.OOMKilled || st.Code != 137 {

@@ -51,11 +51,7 @@ func (g *target) Container(t *testing.T, p runtimetest.Program) runtimetest.Cont
 	c.Command = append(c.Command, "echo=ready")
 	switch {
 	case p.OOM:
-		// A moment before allocating: containerd's shim starts watching the
-		// container's memory.events for OOM kills (inotify, later changes only) after
-		// it has started the process, so a kill in the first moments can come with no
-		// TaskOOM event, only the cgroup's counter (oomKilled).
-		c.Command = append(c.Command, "sleep=1s", "alloc=512", "sleep=inf")
+		c.Command = append(c.Command, "alloc=512", "sleep=inf")
 		c.MemoryLimitBytes = 32 << 20
 	case p.ExitAfter > 0:
 		c.Command = append(c.Command, "sleep="+p.ExitAfter.String(), "exit="+strconv.Itoa(p.ExitCode))

@@ -32,10 +32,7 @@ func (r *Runtime) Events(ctx context.Context) (<-chan runtime.Event, <-chan erro
 	go func() {
 		defer close(errc)
 		defer close(out)
-		// Containers seen OOM-killed in this stream: the OOM event comes before the
-		// exit, and the task (with the cgroup counter) may be gone by the time a slow
-		// consumer makes us decode the exit.
-		oomed := map[string]bool{}
+		var ooms oomEvents
 		for {
 			select {
 			case <-ctx.Done():
@@ -53,17 +50,12 @@ func (r *Runtime) Events(ctx context.Context) (<-chan runtime.Event, <-chan erro
 				if !ok {
 					continue
 				}
-				switch ev.Type {
-				case runtime.EventOOM:
-					oomed[ev.ContainerID] = true
-				case runtime.EventExit:
-					ev.Exit.OOMKilled = ev.Exit.OOMKilled || oomed[ev.ContainerID]
-					delete(oomed, ev.ContainerID)
-				}
-				select {
-				case out <- ev:
-				case <-ctx.Done():
-					return
+				for _, ev := range ooms.next(ev) {
+					select {
+					case out <- ev:
+					case <-ctx.Done():
+						return
+					}
 				}
 			}
 		}
@@ -93,4 +85,54 @@ func (r *Runtime) decodeEvent(ctx context.Context, ts time.Time, data typeurl.An
 		return runtime.Event{Type: runtime.EventOOM, ContainerID: e.ContainerID, Time: ts}, true
 	}
 	return runtime.Event{}, false
+}
+
+// oomEvents keeps a stream's OOM events to runtime.EventOOM's contract: an OOM kill
+// of the main process comes as an EventOOM, then the EventExit.
+//
+// containerd's shim watches a container's memory.events for OOM kills (inotify, later
+// changes only) from after it has started the process, so a kill in the first moments
+// comes with no TaskOOM. The exit then says OOMKilled by the cgroup's own counter
+// (oomKilled), and the stream sends the missing EventOOM before it. Either way the
+// exit carries OOMKilled: the OOM event comes before the exit, and the task (with the
+// counter) may be gone by the time a slow consumer makes the stream decode the exit.
+type oomEvents struct {
+	// seen are the containers whose OOM event came and whose exit did not yet.
+	seen map[string]bool
+	// made are the containers whose OOM event the stream made at their exit: a
+	// TaskOOM that comes after all is dropped, once.
+	made map[string]bool
+}
+
+// maxMade bounds made: an entry stays while its late TaskOOM never comes (the usual
+// case), so a long stream forgets them in bulk rather than growing.
+const maxMade = 1024
+
+// next is what the stream sends for ev.
+func (o *oomEvents) next(ev runtime.Event) []runtime.Event {
+	if o.seen == nil {
+		o.seen, o.made = map[string]bool{}, map[string]bool{}
+	}
+	id := ev.ContainerID
+	switch ev.Type {
+	case runtime.EventOOM:
+		if o.made[id] {
+			delete(o.made, id)
+			return nil
+		}
+		o.seen[id] = true
+	case runtime.EventExit:
+		delete(o.made, id) // an earlier exit's; this one is judged afresh
+		seen := o.seen[id]
+		delete(o.seen, id)
+		ev.Exit.OOMKilled = ev.Exit.OOMKilled || seen
+		if ev.Exit.OOMKilled && !seen {
+			if len(o.made) >= maxMade {
+				clear(o.made)
+			}
+			o.made[id] = true
+			return []runtime.Event{{Type: runtime.EventOOM, ContainerID: id, Time: ev.Time}, ev}
+		}
+	}
+	return []runtime.Event{ev}
 }

@@ -66,8 +66,7 @@ type Program struct {
 	// IgnoreSIGTERM makes the process ignore SIGTERM, so only SIGKILL ends it.
 	IgnoreSIGTERM bool
 	// OOM makes the process allocate past its memory limit (Container's
-	// MemoryLimitBytes) soon after it starts (a runtime may need a moment to watch
-	// for OOM kills; see runtime.EventOOM).
+	// MemoryLimitBytes) as soon as it starts.
 	OOM bool
 	// Exec is what every command Container.Exec does in the container.
 	Exec ExecProgram
