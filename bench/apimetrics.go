@@ -37,18 +37,43 @@ func requestsByVerb(ctx context.Context, cfg *rest.Config) (map[string]float64, 
 	return parseRequestsByVerb(raw), nil
 }
 
+// readRequests keeps the reads of requestsByVerb (GET, LIST and WATCH, per verb and
+// resource): the apiserver work a phase costs besides its writes. A WATCH is
+// counted when it ends.
+func readRequests(byVerb map[string]float64) map[string]float64 {
+	return withVerbs(byVerb, "GET", "LIST", "WATCH")
+}
+
+// withVerbs keeps the counts of requestsByVerb whose verb is one of verbs.
+func withVerbs(byVerb map[string]float64, verbs ...string) map[string]float64 {
+	out := map[string]float64{}
+	for k, v := range byVerb {
+		if verb, _, _ := strings.Cut(k, " "); slices.Contains(verbs, verb) {
+			out[k] = v
+		}
+	}
+	return out
+}
+
 func parseRequestsByVerb(text string) map[string]float64 {
 	return parseRequests(text, func(verb, resource string) (string, bool) { return verb + " " + resource, true })
 }
 
 func parseMutatingRequests(text string) map[string]float64 {
-	return parseRequests(text, func(verb, resource string) (string, bool) {
+	return mutatingRequestsOf(parseRequestsByVerb(text))
+}
+
+// mutatingRequestsOf sums the mutating verbs of requestsByVerb per resource.
+func mutatingRequestsOf(byVerb map[string]float64) map[string]float64 {
+	out := map[string]float64{}
+	for k, v := range byVerb {
+		verb, resource, _ := strings.Cut(k, " ")
 		switch verb {
 		case "POST", "PUT", "PATCH", "APPLY", "DELETE":
-			return resource, true
+			out[resource] += v
 		}
-		return "", false
-	})
+	}
+	return out
 }
 
 // parseRequests sums apiserver_request_total by the key that key makes of a line's
@@ -117,15 +142,21 @@ func diff(before, after map[string]float64) map[string]float64 {
 
 // describeCounts lists counts by name (writes by resource, reconciles by
 // controller), largest first.
-func describeCounts(w map[string]float64) string {
+func describeCounts(w map[string]float64) string { return describeLargestFirst(w, "%s %.0f") }
+
+// describeRates lists rates by name (reads per task), largest first, to three
+// significant digits.
+func describeRates(w map[string]float64) string { return describeLargestFirst(w, "%s %.3g") }
+
+func describeLargestFirst(w map[string]float64, format string) string {
 	if len(w) == 0 {
 		return "none"
 	}
 	keys := slices.Collect(maps.Keys(w))
-	slices.SortFunc(keys, func(a, b string) int { return cmp.Compare(w[b], w[a]) })
+	slices.SortFunc(keys, func(a, b string) int { return cmp.Or(cmp.Compare(w[b], w[a]), cmp.Compare(a, b)) })
 	parts := make([]string, len(keys))
 	for i, k := range keys {
-		parts[i] = fmt.Sprintf("%s %.0f", k, w[k])
+		parts[i] = fmt.Sprintf(format, k, w[k])
 	}
 	return strings.Join(parts, ", ")
 }

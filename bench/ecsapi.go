@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"path"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -327,15 +326,7 @@ func (e *apiRun) noteRequests(ctx context.Context, action string, viaAPI, viaCli
 // DescribeTasks and RunTask send, while the hollow instances' Lease renewals and
 // status writes go on.
 func readsAndCreates(byVerb map[string]float64) map[string]float64 {
-	out := map[string]float64{}
-	for k, v := range byVerb {
-		verb, _, _ := strings.Cut(k, " ")
-		switch verb {
-		case "GET", "LIST", "POST":
-			out[k] = v
-		}
-	}
-	return out
+	return withVerbs(byVerb, "GET", "LIST", "POST")
 }
 
 // footprint adds ECSAPIFootprint: berth api's memory after the measured calls, and

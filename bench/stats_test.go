@@ -72,6 +72,13 @@ apiserver_request_total{code="200",component="apiserver",dry_run="",group="coord
 	if diff := cmp.Diff(reads, readsAndCreates(byVerb)); diff != "" {
 		t.Errorf("readsAndCreates (-want +got):\n%s", diff)
 	}
+	byVerb["WATCH tasks"], byVerb["GET leases"] = 2, 5
+	if diff := cmp.Diff(map[string]float64{"LIST tasks": 99, "WATCH tasks": 2, "GET leases": 5}, readRequests(byVerb)); diff != "" {
+		t.Errorf("readRequests (-want +got):\n%s", diff)
+	}
+	if got, want := describeRates(map[string]float64{"GET tasks": 0.0123456, "LIST tasks": 0.5, "WATCH tasks": 0.5}), "LIST tasks 0.5, WATCH tasks 0.5, GET tasks 0.0123"; got != want {
+		t.Errorf("describeRates = %q, want %q", got, want)
+	}
 }
 
 func TestParseAgentLog(t *testing.T) {
