@@ -70,3 +70,50 @@ func TestDeleted(t *testing.T) {
 		t.Errorf("after the cache showed a gone: a %v (want false), b %v (want true)", s.Deleted("svc", "a", "u1", now), s.Deleted("svc", "b", "u2", now))
 	}
 }
+
+func TestVersionSeen(t *testing.T) {
+	now := time.Unix(1000, 0)
+	cases := []struct {
+		name   string
+		wrote  string // "" writes nothing
+		cached string
+		at     time.Time
+		want   bool
+	}{
+		{name: "nothing written", cached: "5", at: now, want: true},
+		{name: "cache behind the write", wrote: "120", cached: "99", at: now, want: false},
+		{name: "cache at the write", wrote: "120", cached: "120", at: now, want: true},
+		{name: "cache past the write (someone wrote after us)", wrote: "120", cached: "1000", at: now, want: true},
+		{name: "expired", wrote: "120", cached: "99", at: now.Add(DefaultTTL + time.Second), want: true},
+		{name: "versions that cannot be compared", wrote: "abc", cached: "99", at: now, want: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := New()
+			if tc.wrote != "" {
+				s.ExpectVersion("svc", tc.wrote, now)
+			}
+			if got := s.VersionSeen("svc", tc.cached, tc.at); got != tc.want {
+				t.Errorf("VersionSeen = %v, want %v", got, tc.want)
+			}
+			if got := s.VersionSeen("other", "1", tc.at); !got {
+				t.Error("VersionSeen of another key = false: only svc was written")
+			}
+		})
+	}
+	t.Run("seen once, then no longer held", func(t *testing.T) {
+		s := New()
+		s.ExpectVersion("svc", "120", now)
+		if !s.VersionSeen("svc", "120", now) || !s.VersionSeen("svc", "7", now) {
+			t.Error("an expectation the cache met still holds a later pass on an older copy back")
+		}
+	})
+	t.Run("forgotten with its owner", func(t *testing.T) {
+		s := New()
+		s.ExpectVersion("svc", "120", now)
+		s.Forget("svc")
+		if !s.VersionSeen("svc", "99", now) {
+			t.Error("VersionSeen after Forget = false")
+		}
+	})
+}
