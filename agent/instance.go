@@ -247,13 +247,12 @@ func (i *Instance) reportUsage(ctx context.Context) {
 // it accepted that has not STOPPED, counted from the engine's own reports.
 func (i *Instance) currentUsage() registration.Usage {
 	var u registration.Usage
-	stopped := map[types.UID]bool{}
-	for _, r := range i.eng.Tasks() {
-		switch r.LastStatus {
+	statuses := i.eng.LastStatuses()
+	for _, st := range statuses {
+		switch st {
 		case ecsv1alpha1.TaskRunning:
 			u.Running++
 		case ecsv1alpha1.TaskStopped:
-			stopped[r.UID] = true
 		default:
 			u.Pending++
 		}
@@ -263,7 +262,7 @@ func (i *Instance) currentUsage() registration.Usage {
 	defer i.mu.Unlock()
 	u.Utilization = i.utilization
 	for uid, req := range i.usage {
-		if stopped[uid] {
+		if statuses[uid] == ecsv1alpha1.TaskStopped {
 			continue
 		}
 		u.CPU += req.CPU

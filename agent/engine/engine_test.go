@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 
 	"github.com/berthdev/berth/agent/runtime"
@@ -69,6 +70,9 @@ func TestDependsOnStartAndHealthy(t *testing.T) {
 	}
 	if got := h.eng.Tasks(); len(got) != 1 || got[0].LastStatus != ecsv1alpha1.TaskRunning {
 		t.Errorf("Tasks() = %v", got)
+	}
+	if diff := cmp.Diff(map[types.UID]ecsv1alpha1.TaskStatusValue{d.UID: ecsv1alpha1.TaskRunning}, h.eng.LastStatuses()); diff != "" {
+		t.Errorf("LastStatuses (-want +got):\n%s", diff)
 	}
 }
 
