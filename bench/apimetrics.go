@@ -37,6 +37,33 @@ func requestsByVerb(ctx context.Context, cfg *rest.Config) (map[string]float64, 
 	return parseRequestsByVerb(raw), nil
 }
 
+// requestReading is one reading of apiserver_request_total for a phase's figures:
+// every request by verb and resource (as requestsByVerb), and the writes the
+// apiserver refused with a conflict (409: an optimistic lock on an older copy), by
+// resource.
+type requestReading struct {
+	byVerb, conflicts map[string]float64
+}
+
+func readRequestCounts(ctx context.Context, cfg *rest.Config) (requestReading, error) {
+	raw, err := apiserverMetrics(ctx, cfg)
+	if err != nil {
+		return requestReading{}, fmt.Errorf("reading the apiserver's /metrics: %w", err)
+	}
+	return parseRequestReading(raw), nil
+}
+
+func parseRequestReading(text string) requestReading {
+	return requestReading{byVerb: parseRequestsByVerb(text), conflicts: parseRequests(text, func(verb, resource, code string) (string, bool) {
+		return resource, code == "409"
+	})}
+}
+
+// since is what was counted between an earlier reading and r.
+func (r requestReading) since(before requestReading) requestReading {
+	return requestReading{byVerb: diff(before.byVerb, r.byVerb), conflicts: diff(before.conflicts, r.conflicts)}
+}
+
 // readRequests keeps the reads of requestsByVerb (GET, LIST and WATCH, per verb and
 // resource): the apiserver work a phase costs besides its writes. A WATCH is
 // counted when it ends.
@@ -56,7 +83,7 @@ func withVerbs(byVerb map[string]float64, verbs ...string) map[string]float64 {
 }
 
 func parseRequestsByVerb(text string) map[string]float64 {
-	return parseRequests(text, func(verb, resource string) (string, bool) { return verb + " " + resource, true })
+	return parseRequests(text, func(verb, resource, _ string) (string, bool) { return verb + " " + resource, true })
 }
 
 func parseMutatingRequests(text string) map[string]float64 {
@@ -77,9 +104,9 @@ func mutatingRequestsOf(byVerb map[string]float64) map[string]float64 {
 }
 
 // parseRequests sums apiserver_request_total by the key that key makes of a line's
-// verb and resource (resource/subresource for subresources); lines it refuses are
-// left out.
-func parseRequests(text string, key func(verb, resource string) (string, bool)) map[string]float64 {
+// verb, resource (resource/subresource for subresources) and response code; lines it
+// refuses are left out.
+func parseRequests(text string, key func(verb, resource, code string) (string, bool)) map[string]float64 {
 	out := map[string]float64{}
 	sc := bufio.NewScanner(strings.NewReader(text))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
@@ -97,7 +124,7 @@ func parseRequests(text string, key func(verb, resource string) (string, bool)) 
 		if sub := labels["subresource"]; sub != "" {
 			resource += "/" + sub
 		}
-		k, ok := key(labels["verb"], resource)
+		k, ok := key(labels["verb"], resource, labels["code"])
 		if !ok {
 			continue
 		}

@@ -142,7 +142,7 @@ func (sp *serviceRun) settleWrites() time.Duration {
 
 func (sp *serviceRun) scaleOut(ctx context.Context, baseline Baseline) error {
 	l, n := sp.l, sp.tasks
-	before, err := requestsByVerb(ctx, l.env.Config)
+	before, err := readRequestCounts(ctx, l.env.Config)
 	if err != nil {
 		return err
 	}
@@ -174,11 +174,11 @@ func (sp *serviceRun) scaleOut(ctx context.Context, baseline Baseline) error {
 	sp.r.logf("service: scaled out to %d in %s", n, elapsed.Round(10*time.Millisecond))
 	passes := diff(passesBefore, reconciles())
 	time.Sleep(sp.settleWrites())
-	after, err := requestsByVerb(ctx, l.env.Config)
+	after, err := readRequestCounts(ctx, l.env.Config)
 	if err != nil {
 		return err
 	}
-	requests := diff(before, after)
+	requests := after.since(before)
 	timeline, err := l.taskTimeline(ctx, start, running.time(), "web:1")
 	if err != nil {
 		return err
@@ -198,7 +198,7 @@ func (sp *serviceRun) scaleOut(ctx context.Context, baseline Baseline) error {
 			Baseline: sp.taskBase.elapsed(),
 			Note:     fmt.Sprintf("the scale-out of DesiredToRunning against raw creates of %d Tasks shaped as the service's (labels, owner, group, pinned revision, already placed) on the same apiserver before Berth started, then deleted: a scale-out costs at least those creates, so 1 is the floor of the ratio.", n),
 		},
-		writesFigure(mutatingRequestsOf(requests), n, "ScaleOut",
+		writesFigure(requests, n, "ScaleOut",
 			fmt.Sprintf("apiserver mutating requests (apiserver_request_total) from the desiredCount write until %s after runningCount %d, divided by %d; Lease renewals (heartbeats, independent of tasks) are listed but not counted.", sp.settleWrites(), n, n),
 			Baseline{
 				What: "3 writes, the bound the control plane is held to; the design minimum (docs/architecture.md) is 2: the service controller creates the task already placed, the agent reports RUNNING",
@@ -211,8 +211,8 @@ func (sp *serviceRun) scaleOut(ctx context.Context, baseline Baseline) error {
 
 // readsNote lists a phase's reads per task, by verb and resource: of every client,
 // the harness's own watches and polls included.
-func readsNote(requests map[string]float64, tasks int) string {
-	reads := readRequests(requests)
+func readsNote(requests requestReading, tasks int) string {
+	reads := readRequests(requests.byVerb)
 	for k, v := range reads {
 		reads[k] = v / float64(tasks)
 	}
@@ -220,11 +220,16 @@ func readsNote(requests map[string]float64, tasks int) string {
 }
 
 // writesFigure is a WritesPerTask figure: the mutating requests of a phase per task,
-// with the share of each resource.
-func writesFigure(writes map[string]float64, tasks int, name, note string, base Baseline) Figure {
+// with the share of each resource, and how many of them the apiserver refused with a
+// conflict (counted in the total: each cost the apiserver a request).
+func writesFigure(requests requestReading, tasks int, name, note string, base Baseline) Figure {
 	values := map[string]float64{}
-	var total float64
-	for res, v := range writes {
+	var total, conflicts float64
+	for _, v := range requests.conflicts {
+		conflicts += v
+	}
+	values["refused with a conflict (409, counted)"] = conflicts / float64(tasks)
+	for res, v := range mutatingRequestsOf(requests.byVerb) {
 		if res == "leases" {
 			values["leases (not counted)"] = v / float64(tasks)
 			continue
@@ -240,7 +245,7 @@ func writesFigure(writes map[string]float64, tasks int, name, note string, base 
 
 func (sp *serviceRun) rollingDeploy(ctx context.Context, baseline Baseline) error {
 	l, n := sp.l, sp.tasks
-	before, err := requestsByVerb(ctx, l.env.Config)
+	before, err := readRequestCounts(ctx, l.env.Config)
 	if err != nil {
 		return err
 	}
@@ -283,11 +288,11 @@ func (sp *serviceRun) rollingDeploy(ctx context.Context, baseline Baseline) erro
 	sp.r.logf("service: rolled %d tasks to web:2 in %s", n, elapsed.Round(10*time.Millisecond))
 	passes := diff(passesBefore, reconciles())
 	time.Sleep(sp.settleWrites())
-	after, err := requestsByVerb(ctx, l.env.Config)
+	after, err := readRequestCounts(ctx, l.env.Config)
 	if err != nil {
 		return err
 	}
-	requests := diff(before, after)
+	requests := after.since(before)
 	timeline, err := l.taskTimeline(ctx, start, end, "web:2")
 	if err != nil {
 		return err
@@ -302,7 +307,7 @@ func (sp *serviceRun) rollingDeploy(ctx context.Context, baseline Baseline) erro
 			Note: fmt.Sprintf("time from the task definition change (revision 2) until all %d tasks run web:2 and every web:1 task is STOPPED or deleted (tasks seen through a watch) and the Service is Steady; minimumHealthyPercent 100, maximumPercent 200, stopTimeout 0. The baseline is %d creates while the rollout writes at least %d times (a create and a stop per task), so about 2 is the floor of the ratio.",
 				n, n, 2*n),
 		},
-		writesFigure(mutatingRequestsOf(requests), n, "RollingDeploy",
+		writesFigure(requests, n, "RollingDeploy",
 			fmt.Sprintf("apiserver mutating requests per task replaced by the rolling deployment, until %s after it finished.", sp.settleWrites()),
 			Baseline{
 				What: "5 writes, the bound the control plane is held to; the design minimum of a replacement is 4: the new task's create and RUNNING, the old one's stop and its agent's delete once stopped (spec.deleteWhenStopped: the service keeps 20 stopped tasks, so the rest report no STOPPED)",

@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	ecsv1alpha1 "github.com/berthdev/berth/apis/v1alpha1"
@@ -49,5 +51,22 @@ func TestRolloutTrackerOldTaskGone(t *testing.T) {
 	want := "asked to stop (2) 25% by 1 s, 50% by 1 s, 90% by 1 s, 100% by 4 s; gone (2) 25% by 2 s, 50% by 2 s, 90% by 2 s, 100% by 4 s"
 	if got := tr.oldTimeline(now); got != want {
 		t.Errorf("old timeline:\n got %s\nwant %s", got, want)
+	}
+}
+
+// TestWritesFigure: Lease renewals are listed apart and not counted; refused writes
+// are counted (each cost the apiserver a request) and listed as well.
+func TestWritesFigure(t *testing.T) {
+	requests := requestReading{
+		byVerb:    map[string]float64{"POST tasks": 100, "APPLY tasks/status": 100, "PATCH services/status": 10, "PUT leases": 50, "GET tasks": 7},
+		conflicts: map[string]float64{"services/status": 2},
+	}
+	got := writesFigure(requests, 100, "ScaleOut", "note", Baseline{}).Values
+	want := map[string]float64{
+		"Value": 2.1, "tasks": 1, "tasks/status": 1, "services/status": 0.1, "leases (not counted)": 0.5,
+		"refused with a conflict (409, counted)": 0.02,
+	}
+	if diff := cmp.Diff(want, got, cmpopts.EquateApprox(0, 1e-9)); diff != "" {
+		t.Errorf("writesFigure values (-want +got):\n%s", diff)
 	}
 }

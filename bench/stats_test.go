@@ -59,14 +59,23 @@ apiserver_request_total{code="200",component="apiserver",dry_run="",group="ecs.b
 apiserver_request_total{code="200",component="apiserver",dry_run="",group="ecs.berth.dev",resource="tasks",scope="resource",subresource="",verb="PATCH",version="v1alpha1"} 3
 apiserver_request_total{code="200",component="apiserver",dry_run="",group="ecs.berth.dev",resource="tasks",scope="namespace",subresource="",verb="LIST",version="v1alpha1"} 99
 apiserver_request_total{code="200",component="apiserver",dry_run="",group="coordination.k8s.io",resource="leases",scope="resource",subresource="",verb="PUT",version="v1"} 4
+apiserver_request_total{code="409",component="apiserver",dry_run="",group="ecs.berth.dev",resource="services",scope="resource",subresource="status",verb="PATCH",version="v1alpha1"} 2
 `
-	want := map[string]float64{"tasks": 13, "tasks/status": 7, "leases": 4}
+	want := map[string]float64{"tasks": 13, "tasks/status": 7, "leases": 4, "services/status": 2}
 	if diff := cmp.Diff(want, parseMutatingRequests(text)); diff != "" {
 		t.Errorf("parseMutatingRequests (-want +got):\n%s", diff)
 	}
-	byVerb := map[string]float64{"POST tasks": 10, "APPLY tasks/status": 7, "PATCH tasks": 3, "LIST tasks": 99, "PUT leases": 4}
+	byVerb := map[string]float64{"POST tasks": 10, "APPLY tasks/status": 7, "PATCH tasks": 3, "LIST tasks": 99, "PUT leases": 4, "PATCH services/status": 2}
 	if diff := cmp.Diff(byVerb, parseRequestsByVerb(text)); diff != "" {
 		t.Errorf("parseRequestsByVerb (-want +got):\n%s", diff)
+	}
+	reading := parseRequestReading(text)
+	if diff := cmp.Diff(requestReading{byVerb: byVerb, conflicts: map[string]float64{"services/status": 2}}, reading, cmp.AllowUnexported(requestReading{})); diff != "" {
+		t.Errorf("parseRequestReading (-want +got):\n%s", diff)
+	}
+	later := requestReading{byVerb: map[string]float64{"POST tasks": 15}, conflicts: map[string]float64{"services/status": 3}}
+	if diff := cmp.Diff(requestReading{byVerb: map[string]float64{"POST tasks": 5}, conflicts: map[string]float64{"services/status": 1}}, later.since(reading), cmp.AllowUnexported(requestReading{})); diff != "" {
+		t.Errorf("since (-want +got):\n%s", diff)
 	}
 	reads := map[string]float64{"POST tasks": 10, "LIST tasks": 99}
 	if diff := cmp.Diff(reads, readsAndCreates(byVerb)); diff != "" {
