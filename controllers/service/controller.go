@@ -117,14 +117,6 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	log := ctrl.LoggerFrom(ctx).WithValues("service", klog.KObj(&svc))
 	ctx = ctrl.LoggerInto(ctx, log)
 
-	if !r.Expectations.VersionSeen(req.String(), svc.ResourceVersion, r.Now()) {
-		// The cache has not shown this manager's last write of the Service yet (its
-		// tasks' events come faster than its own): a pass now would plan from the
-		// status that write replaced, and its locked status write would be refused.
-		// The Service's watch event requeues it; the deadline is a safety net.
-		log.V(1).Info("cached service is older than this manager's last write of it; waiting for the cache")
-		return ctrl.Result{RequeueAfter: r.Expectations.TTL}, nil
-	}
 	if !svc.DeletionTimestamp.IsZero() {
 		return r.finalize(ctx, &svc)
 	}
@@ -170,14 +162,7 @@ func (r *Reconciler) ensureFinalizer(ctx context.Context, svc *ecsv1alpha1.Servi
 	if err := r.Client.Patch(ctx, svc, patch, client.FieldOwner(ecsv1alpha1.FieldManagerManager)); err != nil {
 		return fmt.Errorf("adding finalizer: %w", err)
 	}
-	r.wrote(svc)
 	return nil
-}
-
-// wrote records the resourceVersion the apiserver gave svc for this manager's write
-// of it, which the next pass waits for the cache to show.
-func (r *Reconciler) wrote(svc *ecsv1alpha1.Service) {
-	r.Expectations.ExpectVersion(client.ObjectKeyFromObject(svc).String(), svc.ResourceVersion, r.Now())
 }
 
 // writeStatus writes the status when this pass changed it. The optimistic lock
@@ -191,7 +176,6 @@ func (r *Reconciler) writeStatus(ctx context.Context, before, svc *ecsv1alpha1.S
 		client.FieldOwner(ecsv1alpha1.FieldManagerManager)); err != nil {
 		return fmt.Errorf("writing status: %w", err)
 	}
-	r.wrote(svc)
 	return nil
 }
 

@@ -45,55 +45,6 @@ func (i builderIndexer) IndexField(_ context.Context, obj client.Object, field s
 // Event for `kubectl describe`.
 func TestNewDeploymentRecordedBeforeItsTasks(t *testing.T) {
 	ctx := context.Background()
-	conflicts := 1 // the first status write fails
-	c := webServiceClient(t, interceptor.Funcs{
-		SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
-			if sub == "status" && conflicts > 0 {
-				conflicts--
-				return apierrors.NewConflict(schema.GroupResource{Group: ecsv1alpha1.GroupVersion.Group, Resource: "services"}, obj.GetName(), nil)
-			}
-			return c.SubResource(sub).Patch(ctx, obj, patch, opts...)
-		},
-	})
-	rec := events.NewFakeRecorder(100)
-	r := &Reconciler{Client: c, Recorder: rec, Resolver: revision.NewResolver(c), Now: time.Now, Expectations: expectations.New()}
-
-	tests := []struct {
-		name       string
-		wantErr    bool
-		wantTasks  int
-		wantEvents []string
-	}{
-		{name: "status write fails", wantErr: true},
-		{name: "deployment recorded", wantEvents: []string{"DeploymentStarted"}},
-		{name: "tasks created", wantTasks: 2, wantEvents: []string{"TasksStarted"}},
-	}
-	for _, tc := range tests { // one pass each, in order
-		_, err := r.Reconcile(ctx, webRequest)
-		if (err != nil) != tc.wantErr {
-			t.Fatalf("%s: Reconcile error %v, want error %v", tc.name, err, tc.wantErr)
-		}
-		if n := countTasks(t, c); n != tc.wantTasks {
-			t.Errorf("%s: %d tasks, want %d", tc.name, n, tc.wantTasks)
-		}
-		var got []string
-		for len(rec.Events) > 0 {
-			got = append(got, strings.Fields(<-rec.Events)[1]) // "<type> <reason> <note>"
-		}
-		if diff := cmp.Diff(tc.wantEvents, got); diff != "" {
-			t.Errorf("%s: events (-want +got):\n%s", tc.name, diff)
-		}
-	}
-}
-
-// webRequest is the reconcile request of webServiceClient's Service.
-var webRequest = ctrl.Request{NamespacedName: types.NamespacedName{Namespace: "ns", Name: "web"}}
-
-// webServiceClient is a fake client holding Service ns/web (desired 2, finalizer in
-// place, no deployment yet) and its task definition web at revision 1, with the
-// manager's indexes and the given interceptors.
-func webServiceClient(t *testing.T, funcs interceptor.Funcs) client.Client {
-	t.Helper()
 	scheme := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, ecsv1alpha1.AddToScheme} {
 		if err := add(scheme); err != nil {
@@ -108,72 +59,55 @@ func webServiceClient(t *testing.T, funcs interceptor.Funcs) client.Client {
 	}
 	svc := testobj.Service("ns", "web", "web", 2).Obj()
 	svc.Finalizers = []string{Finalizer}
+
+	conflicts := 1 // the first status write fails
 	b := fake.NewClientBuilder().WithScheme(scheme).WithObjects(td, cr, svc).
 		WithStatusSubresource(&ecsv1alpha1.Service{}, &ecsv1alpha1.TaskDefinition{})
-	if err := index.Setup(context.Background(), builderIndexer{b}); err != nil {
+	if err := index.Setup(ctx, builderIndexer{b}); err != nil {
 		t.Fatal(err)
 	}
-	return b.WithInterceptorFuncs(funcs).Build()
-}
-
-func countTasks(t *testing.T, c client.Client) int {
-	t.Helper()
-	var tasks ecsv1alpha1.TaskList
-	if err := c.List(context.Background(), &tasks); err != nil {
-		t.Fatal(err)
-	}
-	return len(tasks.Items)
-}
-
-// TestPassWaitsForItsOwnServiceWrite: a pass that wrote the Service's status is not
-// followed by one on a cached Service from before that write (its tasks' events can
-// come faster than its own): that pass would plan from the replaced status and have
-// its locked status write refused. It waits, writing nothing, until the cache shows
-// the write.
-func TestPassWaitsForItsOwnServiceWrite(t *testing.T) {
-	ctx := context.Background()
-	var stale *ecsv1alpha1.Service // the cached copy, while the cache is behind
-	statusWrites := 0
-	c := webServiceClient(t, interceptor.Funcs{
-		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
-			if svc, ok := obj.(*ecsv1alpha1.Service); ok && stale != nil {
-				stale.DeepCopyInto(svc)
-				return nil
-			}
-			return c.Get(ctx, key, obj, opts...)
-		},
+	c := b.WithInterceptorFuncs(interceptor.Funcs{
 		SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
-			statusWrites++
+			if sub == "status" && conflicts > 0 {
+				conflicts--
+				return apierrors.NewConflict(schema.GroupResource{Group: ecsv1alpha1.GroupVersion.Group, Resource: "services"}, obj.GetName(), nil)
+			}
 			return c.SubResource(sub).Patch(ctx, obj, patch, opts...)
 		},
-	})
-	exp := expectations.New()
-	r := &Reconciler{Client: c, Recorder: events.NewFakeRecorder(100), Resolver: revision.NewResolver(c), Now: time.Now, Expectations: exp}
-	var before ecsv1alpha1.Service
-	if err := c.Get(ctx, webRequest.NamespacedName, &before); err != nil {
-		t.Fatal(err)
-	}
+	}).Build()
+	rec := events.NewFakeRecorder(100)
+	r := &Reconciler{Client: c, Recorder: rec, Resolver: revision.NewResolver(c), Now: time.Now, Expectations: expectations.New()}
+	req := ctrl.Request{NamespacedName: types.NamespacedName{Namespace: "ns", Name: "web"}}
 
-	// The first pass records the deployment in status.
-	if _, err := r.Reconcile(ctx, webRequest); err != nil || statusWrites != 1 {
-		t.Fatalf("first pass: error %v, %d status writes; want the deployment written", err, statusWrites)
+	tests := []struct {
+		name       string
+		wantErr    bool
+		wantTasks  int
+		wantEvents []string
+	}{
+		{name: "status write fails", wantErr: true},
+		{name: "deployment recorded", wantEvents: []string{"DeploymentStarted"}},
+		{name: "tasks created", wantTasks: 2, wantEvents: []string{"TasksStarted"}},
 	}
-	// The cache still shows the Service from before that write.
-	stale = &before
-	res, err := r.Reconcile(ctx, webRequest)
-	if err != nil || res.RequeueAfter != exp.TTL {
-		t.Errorf("pass on a stale Service: result %+v, error %v; want a requeue after %s and no error", res, err, exp.TTL)
-	}
-	if statusWrites != 1 || countTasks(t, c) != 0 {
-		t.Errorf("pass on a stale Service wrote: %d status writes, %d tasks; want none", statusWrites-1, countTasks(t, c))
-	}
-	// The cache catches up: the pass creates the deployment's tasks.
-	stale = nil
-	if _, err := r.Reconcile(ctx, webRequest); err != nil {
-		t.Fatal(err)
-	}
-	if n := countTasks(t, c); n != 2 {
-		t.Errorf("pass on the current Service: %d tasks, want 2", n)
+	for _, tc := range tests { // one pass each, in order
+		_, err := r.Reconcile(ctx, req)
+		if (err != nil) != tc.wantErr {
+			t.Fatalf("%s: Reconcile error %v, want error %v", tc.name, err, tc.wantErr)
+		}
+		var tasks ecsv1alpha1.TaskList
+		if err := c.List(ctx, &tasks); err != nil {
+			t.Fatal(err)
+		}
+		if len(tasks.Items) != tc.wantTasks {
+			t.Errorf("%s: %d tasks, want %d", tc.name, len(tasks.Items), tc.wantTasks)
+		}
+		var got []string
+		for len(rec.Events) > 0 {
+			got = append(got, strings.Fields(<-rec.Events)[1]) // "<type> <reason> <note>"
+		}
+		if diff := cmp.Diff(tc.wantEvents, got); diff != "" {
+			t.Errorf("%s: events (-want +got):\n%s", tc.name, diff)
+		}
 	}
 }
 

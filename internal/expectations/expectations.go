@@ -1,9 +1,8 @@
 // Package expectations remembers what a controller just wrote so that it does not act
 // again on a cache that has not caught up: after creating tasks a service waits until
-// its cache shows them (as the ReplicaSet controller does), a task it deleted is not
-// deleted again while the cache still shows it, and a pass does not start from a
-// cached Service older than the controller's own last write of it. Expectations
-// expire, so a lost watch event delays a controller instead of stopping it.
+// its cache shows them (as the ReplicaSet controller does), and a task it deleted is
+// not deleted again while the cache still shows it. Expectations expire, so a
+// lost watch event delays a controller instead of stopping it.
 //
 // Expectations save wasted requests within one manager; deterministic object names
 // are what keeps two managers from duplicating work, since they share no memory.
@@ -14,7 +13,6 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/resourceversion"
 )
 
 // DefaultTTL bounds how long a controller waits for its cache; the ReplicaSet
@@ -27,13 +25,6 @@ type Store struct {
 
 	mu sync.Mutex
 	m  map[string]*entry
-	// versions are the resourceVersions of the owners' own last writes, by key.
-	versions map[string]writtenVersion
-}
-
-type writtenVersion struct {
-	rv       string
-	deadline time.Time
 }
 
 type entry struct {
@@ -46,9 +37,7 @@ type entry struct {
 }
 
 // New returns an empty store with DefaultTTL.
-func New() *Store {
-	return &Store{TTL: DefaultTTL, m: map[string]*entry{}, versions: map[string]writtenVersion{}}
-}
+func New() *Store { return &Store{TTL: DefaultTTL, m: map[string]*entry{}} }
 
 func (s *Store) entry(key string, now time.Time) *entry {
 	e := s.m[key]
@@ -143,39 +132,9 @@ func (s *Store) Satisfied(key string, now time.Time, observed Observed) bool {
 	return len(e.creates) == 0 && len(e.stops) == 0
 }
 
-// ExpectVersion records that the controller wrote the owner of key itself (its
-// status, a finalizer) and the apiserver answered with resourceVersion rv. Until the
-// cache shows that write, a pass would plan from what it replaced, and its own
-// optimistic-locked write would only be refused as a conflict.
-func (s *Store) ExpectVersion(key, rv string, now time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.versions[key] = writtenVersion{rv: rv, deadline: now.Add(s.TTL)}
-}
-
-// VersionSeen reports whether a cached owner of key at resourceVersion cached shows
-// the last write ExpectVersion recorded, or a later one, or whether that expectation
-// expired. resourceVersions are compared as the apiserver allows
-// (k8s.io/apimachinery's resourceversion); ones it cannot compare count as seen, and
-// the optimistic lock still guards the write.
-func (s *Store) VersionSeen(key, cached string, now time.Time) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	w, ok := s.versions[key]
-	if !ok {
-		return true
-	}
-	if c, err := resourceversion.CompareResourceVersion(cached, w.rv); err == nil && c < 0 && !now.After(w.deadline) {
-		return false
-	}
-	delete(s.versions, key)
-	return true
-}
-
 // Forget drops every expectation of key (the owner was deleted).
 func (s *Store) Forget(key string) {
 	s.mu.Lock()
 	delete(s.m, key)
-	delete(s.versions, key)
 	s.mu.Unlock()
 }
