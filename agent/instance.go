@@ -252,7 +252,7 @@ func (i *Instance) currentUsage() registration.Usage {
 		switch st {
 		case ecsv1alpha1.TaskRunning:
 			u.Running++
-		case ecsv1alpha1.TaskStopped:
+		case ecsv1alpha1.TaskStopped: // holds nothing, and is neither
 		default:
 			u.Pending++
 		}

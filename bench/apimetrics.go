@@ -20,27 +20,20 @@ import (
 // tasks/status). Differences of two readings count the writes in between, whoever
 // made them.
 func mutatingRequests(ctx context.Context, cfg *rest.Config) (map[string]float64, error) {
-	raw, err := apiserverMetrics(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("reading the apiserver's /metrics: %w", err)
-	}
-	return parseMutatingRequests(raw), nil
+	r, err := readRequestCounts(ctx, cfg)
+	return mutatingRequestsOf(r.byVerb), err
 }
 
 // requestsByVerb is apiserver_request_total per verb and resource ("GET tasks"), for
 // every verb: what one client call cost the apiserver, when nothing else runs.
 func requestsByVerb(ctx context.Context, cfg *rest.Config) (map[string]float64, error) {
-	raw, err := apiserverMetrics(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("reading the apiserver's /metrics: %w", err)
-	}
-	return parseRequestsByVerb(raw), nil
+	r, err := readRequestCounts(ctx, cfg)
+	return r.byVerb, err
 }
 
-// requestReading is one reading of apiserver_request_total for a phase's figures:
-// every request by verb and resource (as requestsByVerb), and the writes the
-// apiserver refused with a conflict (409: an optimistic lock on an older copy), by
-// resource.
+// requestReading is one reading of apiserver_request_total: every request by verb
+// and resource (as requestsByVerb), and the writes the apiserver refused with 409 by
+// resource: an optimistic lock on an older copy, or a create of a name that exists.
 type requestReading struct {
 	byVerb, conflicts map[string]float64
 }
@@ -84,10 +77,6 @@ func withVerbs(byVerb map[string]float64, verbs ...string) map[string]float64 {
 
 func parseRequestsByVerb(text string) map[string]float64 {
 	return parseRequests(text, func(verb, resource, _ string) (string, bool) { return verb + " " + resource, true })
-}
-
-func parseMutatingRequests(text string) map[string]float64 {
-	return mutatingRequestsOf(parseRequestsByVerb(text))
 }
 
 // mutatingRequestsOf sums the mutating verbs of requestsByVerb per resource.

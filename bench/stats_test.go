@@ -62,8 +62,8 @@ apiserver_request_total{code="200",component="apiserver",dry_run="",group="coord
 apiserver_request_total{code="409",component="apiserver",dry_run="",group="ecs.berth.dev",resource="services",scope="resource",subresource="status",verb="PATCH",version="v1alpha1"} 2
 `
 	want := map[string]float64{"tasks": 13, "tasks/status": 7, "leases": 4, "services/status": 2}
-	if diff := cmp.Diff(want, parseMutatingRequests(text)); diff != "" {
-		t.Errorf("parseMutatingRequests (-want +got):\n%s", diff)
+	if diff := cmp.Diff(want, mutatingRequestsOf(parseRequestsByVerb(text))); diff != "" {
+		t.Errorf("mutatingRequestsOf (-want +got):\n%s", diff)
 	}
 	byVerb := map[string]float64{"POST tasks": 10, "APPLY tasks/status": 7, "PATCH tasks": 3, "LIST tasks": 99, "PUT leases": 4, "PATCH services/status": 2}
 	if diff := cmp.Diff(byVerb, parseRequestsByVerb(text)); diff != "" {
